@@ -1,0 +1,840 @@
+"""The typer layer: parse arguments, call the library, print results. Nothing else.
+
+Heavy modules (requests, rich.progress, the sandbox) are imported inside the commands so
+``--help``, ``--version`` and tab completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, GsepError, UsageError
+
+if TYPE_CHECKING:
+    from .client import GsepClient, WrittenFile
+    from .config import Settings
+    from .console import Console
+
+EXIT_CODES_HELP = """\
+Exit codes: 0 ok · 1 internal error · 2 usage or bad local input · 3 authentication or
+configuration (no key, HTTP 400/401/403) · 4 request rejected by the API · 5 account:
+credits or contract · 6 network or server unavailable after retries · 7 job failed ·
+8 timed out waiting (the job may still finish) · 9 some of several inputs failed ·
+130 interrupted.
+"""
+
+ROOT_HELP = f"""\
+gsep separates music into stems with Gaudio Lab's GSEP API.
+
+Results (paths, ids, JSON) go to stdout; progress and messages go to stderr.
+
+Example (no key needed, runs on the built-in sandbox):
+
+    gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+
+{EXIT_CODES_HELP}"""
+
+app = typer.Typer(
+    name="gsep",
+    help=ROOT_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+job_app = typer.Typer(help="Create jobs and check their status.", no_args_is_help=True)
+config_app = typer.Typer(help="Show and change settings and the API key.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="The local GSEP API emulator (does not really separate).", no_args_is_help=True
+)
+app.add_typer(job_app, name="job")
+app.add_typer(config_app, name="config")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@dataclass
+class State:
+    """Global options, shared by every command through the typer context."""
+
+    base_url: str | None = None
+    profile: str | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    progress: bool = True
+    sandbox: bool = False
+    _console: Console | None = None
+    _sandbox: Any = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def console(self) -> Console:
+        """The stderr/stdout renderer for this run."""
+        if self._console is None:
+            from .console import Console
+
+            self._console = Console(
+                quiet=self.quiet, verbose=self.verbose, json_mode=self.json, progress=self.progress
+            )
+        return self._console
+
+    def settings(self) -> Settings:
+        """Resolved settings; with --sandbox, pointed at a fresh local emulator."""
+        from .config import load_settings
+
+        base_url = self.base_url
+        if self.sandbox:
+            base_url = self.start_sandbox()
+        settings = load_settings(base_url=base_url, profile=self.profile)
+        for warning in settings.warnings:
+            self.console.warn(warning)
+        return settings
+
+    def start_sandbox(self) -> str:
+        """Start the embedded emulator on a free loopback port for this command."""
+        if self._sandbox is None:
+            from .sandbox import Sandbox
+
+            seconds = float(os.environ.get("GSEP_SANDBOX_JOB_SECONDS", "3"))
+            chunk = os.environ.get("GSEP_SANDBOX_CHUNK_SIZE")
+            from .units import parse_size
+
+            self._sandbox = Sandbox(
+                job_seconds=seconds, chunk_size=parse_size(chunk) if chunk else 8 * 1024**2
+            )
+            self._sandbox.start()
+            self._closers.append(self._sandbox.stop)
+            self.console.info(
+                f"gsep: using the built-in sandbox at {self._sandbox.base_url} (no real separation)"
+            )
+        return str(self._sandbox.base_url)
+
+    def client(self, settings: Settings | None = None, parallel: int = 4) -> GsepClient:
+        """A GsepClient wired to this run's console and settings."""
+        from .client import GsepClient
+
+        settings = settings or self.settings()
+        key = "sandbox-key" if self.sandbox else settings.require_key()
+        env = os.environ
+        client = GsepClient(
+            settings.base_url,
+            key,
+            listener=self.console,
+            parallel=parallel,
+            timeout=(
+                float(env.get("GSEP_CONNECT_TIMEOUT", "10")),
+                float(env.get("GSEP_READ_TIMEOUT", "60")),
+            ),
+            policy=_retry_policy(),
+            poll=_poll_policy(),
+            log=self.console.debug if self.verbose else None,
+        )
+        self._closers.append(client.close)
+        return client
+
+    def close(self) -> None:
+        """Stop live output, close clients, stop the sandbox (in reverse order)."""
+        if self._console is not None:
+            self._console.close()
+        while self._closers:
+            self._closers.pop()()
+
+
+def _retry_policy() -> Any:
+    from .http import RetryPolicy
+
+    env = os.environ
+    return RetryPolicy(
+        attempts=int(env.get("GSEP_RETRIES", "5")),
+        rate_limit_wait=float(env.get("GSEP_RATE_LIMIT_WAIT", "60")),
+        cap=float(env.get("GSEP_RETRY_CAP", "20")),
+    )
+
+
+def _poll_policy() -> Any:
+    from .client import PollPolicy
+
+    env = os.environ
+    return PollPolicy(
+        initial=float(env.get("GSEP_POLL_INTERVAL", "2")), cap=float(env.get("GSEP_POLL_CAP", "30"))
+    )
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.find_root().obj
+    assert isinstance(state, State)
+    return state
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gsep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    base_url: str | None = typer.Option(
+        None,
+        "--base-url",
+        metavar="URL",
+        help="API base URL (env GSEP_BASE_URL). Default: "
+        "https://restapi.gaudiolab.io/developers/api",
+    ),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        metavar="NAME",
+        help="Config profile to use (env GSEP_PROFILE). Default: default.",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only results and errors."),
+    verbose: bool = typer.Option(
+        False, "-v", "--verbose", help="Log HTTP requests on stderr (secrets redacted)."
+    ),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    sandbox: bool = typer.Option(
+        False,
+        "--sandbox",
+        help="Run against a built-in emulator on a free loopback port (no key, no "
+        "credits, no real separation).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """gsep: stem separation with Gaudio Lab's GSEP API."""
+    state = State(
+        base_url=base_url,
+        profile=profile,
+        json=json_output,
+        quiet=quiet,
+        verbose=verbose,
+        progress=not no_progress,
+        sandbox=sandbox,
+    )
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+# ---- shared option helpers -----------------------------------------------------------
+def _model(settings: Settings, model: str | None) -> str:
+    from .client import get_model
+
+    return get_model(model or settings.get("model")).name
+
+
+def _stems(settings: Settings, model: str, stems: list[str] | None) -> list[str]:
+    from .client import get_model, resolve_stems
+
+    spec = get_model(model)
+    if stems:
+        return resolve_stems(spec, stems)
+    if not spec.needs_type:
+        return list(spec.outputs)
+    default = settings.get("stems")
+    return resolve_stems(spec, [default])
+
+
+def _out_dir(settings: Settings, output: Path | None) -> Path:
+    folder = output if output is not None else Path(settings.get("output_dir")).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output folder {folder} is a file")
+    probe = (
+        folder
+        if folder.exists()
+        else next((p for p in folder.absolute().parents if p.exists()), Path("/"))
+    )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"output folder {folder} is not writable", "Choose another folder with -o DIR"
+        )
+    return folder
+
+
+def _file_json(written: WrittenFile) -> dict[str, Any]:
+    return {
+        "stem": written.stem,
+        "format": written.format,
+        "path": str(written.path),
+        "bytes": written.bytes,
+        "skipped": written.skipped,
+    }
+
+
+STEMS_HELP = (
+    "Stems: vocal,drum,bass,electric_guitar,acoustic_piano (model-dependent), "
+    "comma-separated or repeated; 'all' = every stem of the model; 'others' = "
+    "the residual (downloaded, never sent). Default: vocal (config 'stems')."
+)
+MODEL_HELP = "Model (default gsep_music_hq_v1, or config 'model')."
+FORMAT_HELP = "wav, mp3 or both (default wav, or config 'format')."
+TEMPLATE_HELP = (
+    "Output path inside DIR; fields {track} {stem} {ext} {model} {job}. "
+    "Default: {track}/{stem}.{ext}"
+)
+
+
+# ---- commands --------------------------------------------------------------------------
+@app.command()
+def upload(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Audio file to upload.", show_default=False),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=16, help="Parts sent at once (1-16)."),
+) -> None:
+    """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
+
+    Example: gsep upload song.wav
+    """
+    from .client import check_input_file, get_model
+
+    state = _state(ctx)
+    settings = state.settings()
+    spec = get_model(_model(settings, model))
+    size = check_input_file(file, spec)
+    client = state.client(settings, parallel=parallel)
+    upload_id = client.upload_file(file)
+    if state.json:
+        state.console.result_json({"uploadId": upload_id, "file": str(file), "bytes": size})
+    else:
+        state.console.result(upload_id)
+
+
+@job_app.command("create")
+def job_create(
+    ctx: typer.Context,
+    upload_id: str = typer.Argument(..., help="Upload id from gsep upload.", show_default=False),
+    stems: list[str] | None = typer.Option(None, "--stems", "-s", help=STEMS_HELP),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Create a separation job on an upload and print the job id (costs credits).
+
+    Example: gsep job create 0f6c...e1 --stems vocal,drum
+    """
+    state = _state(ctx)
+    settings = state.settings()
+    chosen_model = _model(settings, model)
+    chosen = _stems(settings, chosen_model, stems)
+    if not upload_id.strip():
+        raise UsageError("the upload id is empty")
+    client = state.client(settings)
+    job_id = client.create_job(upload_id.strip(), model=chosen_model, stems=chosen)
+    if state.json:
+        state.console.result_json(
+            {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
+        )
+    else:
+        state.console.result(job_id)
+
+
+@job_app.command("status")
+def job_status(
+    ctx: typer.Context,
+    job_id: str = typer.Argument(..., help="Job id.", show_default=False),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    wait: bool = typer.Option(False, "--wait", "-w", help="Show a live status until the job ends."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0, help="With --wait: give up after SECONDS (exit 8)."
+    ),
+) -> None:
+    """Print a job's status: waiting, running, success or failed.
+
+    Without --wait the exit code is 0 whatever the status; with --wait it is 7 when the
+    job failed and 8 when --timeout passed first.
+
+    Example: gsep job status 5f1c...9a --wait --timeout 600
+    """
+    from .client import check_job_id
+    from .errors import JobFailed
+
+    state = _state(ctx)
+    settings = state.settings()
+    chosen_model = _model(settings, model)
+    job_id = check_job_id(job_id)
+    client = state.client(settings)
+    failure: GsepError | None = None
+    if wait:
+        try:
+            job = client.wait(job_id, model=chosen_model, timeout=timeout)
+        except JobFailed as exc:
+            failure = exc
+            job = client.get_job(job_id, model=chosen_model)
+    else:
+        job = client.get_job(job_id, model=chosen_model)
+    status = getattr(job.status, "value", str(job.status))
+    if state.json:
+        state.console.result_json(
+            {
+                "jobId": job.job_id,
+                "model": chosen_model,
+                "status": status,
+                "errorMessage": job.error_message,
+                "expireAt": job.expire_at,
+                "outputs": [{"stem": o.name, "format": o.format} for o in job.outputs],
+            }
+        )
+    else:
+        state.console.result(status)
+    if failure is not None:
+        raise failure
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    job_id: str = typer.Argument(..., help="Job id.", show_default=False),
+    stems: list[str] | None = typer.Option(
+        None,
+        "--stems",
+        "-s",
+        help="Stems to fetch (comma-separated or repeated); 'all' = every output of the "
+        "job, others included. Default: every stem the job was created with.",
+    ),
+    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output folder (default: current folder)."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    track: str | None = typer.Option(
+        None, "--track", help="Value of {track} in the output path (default: the job id)."
+    ),
+    name_template: str | None = typer.Option(None, "--name-template", help=TEMPLATE_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Keep existing files, download the rest."
+    ),
+) -> None:
+    """Download a finished job's stems and print one written path per line.
+
+    Example: gsep download 5f1c...9a --stems vocal --format both -o stems/
+    """
+    from .client import check_job_id, resolve_formats
+    from .models import RESIDUAL
+    from .transfer import DEFAULT_TEMPLATE, check_template
+
+    state = _state(ctx)
+    settings = state.settings()
+    chosen_model = _model(settings, model)
+    job_id = check_job_id(job_id)
+    formats = resolve_formats(fmt or settings.get("format"))
+    template = check_template(name_template or DEFAULT_TEMPLATE)
+    out_dir = _out_dir(settings, output)
+    names: list[str] | None = None
+    if stems:
+        flat = [s.strip() for v in stems for s in v.split(",") if s.strip()]
+        if len(set(flat)) != len(flat):
+            raise UsageError("a stem is given twice in --stems")
+        names = None if "all" in flat else flat
+    client = state.client(settings)
+    job = client.get_job(job_id, model=chosen_model)
+    if names is None and not stems:
+        names = [o.name for o in job.outputs if o.name != RESIDUAL] or None
+        names = list(dict.fromkeys(names)) if names else None
+    written = client.download(
+        job,
+        out_dir,
+        stems=names,
+        formats=formats,
+        track=track or job_id,
+        model=chosen_model,
+        template=template,
+        force=force,
+        skip_existing=skip_existing,
+    )
+    _print_files(
+        state,
+        written,
+        {"jobId": job_id, "model": chosen_model, "status": "success", "expireAt": job.expire_at},
+    )
+
+
+def _print_files(state: State, written: list[WrittenFile], header: dict[str, Any]) -> None:
+    if state.json:
+        state.console.result_json({**header, "files": [_file_json(w) for w in written]})
+    else:
+        for item in written:
+            state.console.result(str(item.path))
+
+
+@app.command()
+def separate(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="Audio file (wav, flac, mp3, m4a, mp4).", show_default=False
+    ),
+    stems: list[str] | None = typer.Option(None, "--stems", "-s", help=STEMS_HELP),
+    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output folder (default: current folder)."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    name_template: str | None = typer.Option(None, "--name-template", help=TEMPLATE_HELP),
+    no_download: bool = typer.Option(
+        False, "--no-download", help="Stop after creating the job; print its id."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0, help="Give up waiting after SECONDS (exit 8)."
+    ),
+    parallel: int = typer.Option(
+        4, "--parallel", min=1, max=16, help="Upload parts sent at once (1-16)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Keep existing files, download the rest."
+    ),
+) -> None:
+    """Upload FILE, create the job, wait for it and download the stems; print the paths.
+
+    Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
+    """
+    from .client import check_input_file, get_model, resolve_formats
+    from .transfer import DEFAULT_TEMPLATE, check_template, output_path
+
+    state = _state(ctx)
+    settings = state.settings()
+    chosen_model = _model(settings, model)
+    spec = get_model(chosen_model)
+    chosen = _stems(settings, chosen_model, stems)
+    formats = resolve_formats(fmt or settings.get("format"))
+    template = check_template(name_template or DEFAULT_TEMPLATE)
+    size = check_input_file(file, spec)
+    out_dir = _out_dir(settings, output)
+    track = file.stem
+    if not no_download and not force and not skip_existing and "{job}" not in template:
+        for stem in chosen:  # refuse before paying for a job whose files cannot be written
+            for ext in formats:
+                path = output_path(
+                    out_dir,
+                    template,
+                    {"track": track, "stem": stem, "ext": ext, "model": chosen_model},
+                )
+                if path.exists():
+                    raise UsageError(
+                        f"{path} already exists", "Use --force to overwrite, or --skip-existing"
+                    )
+    client = state.client(settings, parallel=parallel)
+    upload_id = client.upload_file(file)
+    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen)
+    state.console.info(f"gsep: job {job_id} created")
+    header = {
+        "input": str(file),
+        "bytes": size,
+        "uploadId": upload_id,
+        "jobId": job_id,
+        "model": chosen_model,
+        "stems": chosen,
+    }
+    if no_download:
+        if state.json:
+            state.console.result_json({**header, "status": "submitted"})
+        else:
+            state.console.result(job_id)
+        return
+    job = client.wait(job_id, model=chosen_model, timeout=timeout)
+    written = client.download(
+        job,
+        out_dir,
+        stems=chosen,
+        formats=formats,
+        track=track,
+        model=chosen_model,
+        template=template,
+        force=force,
+        skip_existing=skip_existing,
+    )
+    _print_files(state, written, {**header, "status": "success", "expireAt": job.expire_at})
+
+
+# ---- config ------------------------------------------------------------------------------
+@config_app.command("set-key")
+def config_set_key(ctx: typer.Context) -> None:
+    """Store the API key in the config file (0600). Reads it from stdin when piped,
+    else asks with a hidden prompt; never from an argument.
+
+    Example: printf %s "$KEY" | gsep config set-key
+    """
+    from .config import DEFAULT_PROFILE, set_profile_value
+
+    state = _state(ctx)
+    if sys.stdin is not None and not sys.stdin.isatty():
+        key = sys.stdin.read().strip()
+    else:
+        import getpass
+
+        key = getpass.getpass("GSEP API key (input hidden): ").strip()
+    if not key:
+        raise UsageError("no key given", "Pipe the key on stdin or type it at the prompt")
+    if any(ch.isspace() for ch in key) or len(key) > 512:
+        raise UsageError("that does not look like an API key (spaces or too long)")
+    profile = state.profile or os.environ.get("GSEP_PROFILE") or DEFAULT_PROFILE
+    path = set_profile_value(profile, "api_key", key)
+    state.console.info(f"gsep: key saved for profile {profile!r} in {path}")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Show the settings in effect and where each came from (the key masked).
+
+    Example: gsep config show --json
+    """
+    from .config import config_path, mask_key
+
+    state = _state(ctx)
+    settings = state.settings()
+    values: dict[str, Any] = dict(settings.values)
+    values["api_key"] = mask_key(settings.api_key) if settings.api_key else None
+    if state.json:
+        state.console.result_json(
+            {
+                "profile": settings.profile,
+                "configFile": str(config_path()),
+                "values": values,
+                "sources": settings.sources,
+            }
+        )
+        return
+    state.console.result(f"profile     {settings.profile}")
+    state.console.result(f"config file {config_path()}")
+    for name in ("api_key", "base_url", "model", "stems", "format", "output_dir"):
+        shown = values.get(name) or "(not set)"
+        state.console.result(f"{name:<11} {shown}  [{settings.sources.get(name, '')}]")
+
+
+@config_app.command("path")
+def config_path_cmd(ctx: typer.Context) -> None:
+    """Print the config file's path.
+
+    Example: gsep config path
+    """
+    from .config import config_path
+
+    _state(ctx).console.result(str(config_path()))
+
+
+@config_app.command("set")
+def config_set(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="base_url, format, stems, output_dir or model."),
+    value: str = typer.Argument(..., help="The new value."),
+) -> None:
+    """Set a setting in the current profile (the key has its own command: set-key).
+
+    Example: gsep config set format mp3
+    """
+    from .client import get_model, resolve_formats, resolve_stems
+    from .config import DEFAULT_PROFILE, SETTABLE, check_base_url, set_profile_value
+
+    state = _state(ctx)
+    if name not in SETTABLE:
+        hint = (
+            "Use gsep config set-key for the key"
+            if name in ("api_key", "key")
+            else f"Settable: {', '.join(SETTABLE)}"
+        )
+        raise UsageError(f"unknown setting {name!r}", hint)
+    if name == "base_url":
+        value = check_base_url(value)
+    elif name == "format":
+        resolve_formats(value)
+    elif name == "model":
+        get_model(value)
+    elif name == "stems":
+        resolve_stems(get_model("gsep_music_hq_v1"), [value])
+    profile = state.profile or os.environ.get("GSEP_PROFILE") or DEFAULT_PROFILE
+    set_profile_value(profile, name, value)
+    state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
+
+
+@config_app.command("get")
+def config_get(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="base_url, format, stems, output_dir or model."),
+) -> None:
+    """Print the value of one setting as gsep resolves it.
+
+    Example: gsep config get base_url
+    """
+    from .config import SETTABLE
+
+    state = _state(ctx)
+    if name not in SETTABLE:
+        raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
+    state.console.result(state.settings().get(name))
+
+
+# ---- sandbox -------------------------------------------------------------------------------
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)."),
+    job_seconds: float = typer.Option(
+        3.0, "--job-seconds", min=0, help="How long a job takes; 0 = done at once."
+    ),
+    chunk_size: str = typer.Option(
+        "1GiB", "--chunk-size", help="chunkSize of upload plans (e.g. 5MiB, 64KiB)."
+    ),
+    credits: int | None = typer.Option(
+        None, "--credits", min=0, help="Credits available (1 per job); default unlimited."
+    ),
+    keys_file: Path | None = typer.Option(
+        None,
+        "--keys-file",
+        help="File with the accepted API keys, one per line (default: any non-empty key).",
+    ),
+    business_status: int = typer.Option(
+        200, "--business-status", help="HTTP status of business errors: 200 or 400."
+    ),
+    rate_limit: int = typer.Option(
+        100, "--rate-limit", min=0, help="API requests per window per IP (0 = no limit)."
+    ),
+    rate_window: float = typer.Option(
+        60.0, "--rate-window", min=0.01, help="Rate-limit window in seconds."
+    ),
+    rate_block: float = typer.Option(
+        60.0, "--rate-block", min=0, help="Seconds an IP stays blocked after going over."
+    ),
+    retry_after: bool = typer.Option(
+        False, "--retry-after", help="Send Retry-After on 429 (the real API does not)."
+    ),
+    url_ttl: float = typer.Option(
+        86400, "--url-ttl", min=0, help="Seconds a presigned part URL stays valid."
+    ),
+    fault: list[str] | None = typer.Option(
+        None,
+        "--fault",
+        help="Inject a fault: KIND[:COUNT][:ARG], repeatable (see README), e.g. api-503:2.",
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each request."),
+) -> None:
+    """Serve a local emulator of the GSEP API; print its base URL on stdout.
+
+    It does NOT separate sources: WAV stems are band-filtered copies of the input and MP3
+    stems are silent, with the right duration. Everything else follows the API contract.
+    Serves until interrupted (Ctrl-C exits 0). Also: env GSEP_SANDBOX_FAULTS="a;b".
+
+    Example: gsep sandbox serve --port 8080 --job-seconds 5 --chunk-size 5MiB
+    """
+    from .config import LOOPBACK_HOSTS
+    from .sandbox import Sandbox, parse_fault_list
+    from .units import parse_size
+
+    console = sys.stderr
+    try:
+        size = parse_size(chunk_size)
+        faults = list(fault or [])
+        faults += [
+            f.describe() for f in parse_fault_list(os.environ.get("GSEP_SANDBOX_FAULTS", ""))
+        ]
+        keys = None
+        if keys_file is not None:
+            keys = [ln.strip() for ln in keys_file.read_text().splitlines() if ln.strip()]
+        sandbox = Sandbox(
+            host=host,
+            port=port,
+            job_seconds=job_seconds,
+            chunk_size=size,
+            credits=credits,
+            api_keys=keys,
+            business_status=business_status,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            rate_block=rate_block,
+            rate_retry_after=retry_after,
+            url_ttl=url_ttl,
+            faults=faults,
+            verbose=verbose,
+        )
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if host not in LOOPBACK_HOSTS:
+        print(f"gsep: warning: binding {host}, which is not loopback", file=console)
+    try:
+        sandbox.start()
+    except OSError as exc:
+        sandbox.stop()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    print(sandbox.base_url, flush=True)
+    print(
+        f"gsep: sandbox serving at {sandbox.base_url} (Ctrl-C to stop; it does not really "
+        "separate sources)",
+        file=console,
+        flush=True,
+    )
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        print("gsep: sandbox stopped", file=console)
+
+
+@sandbox_app.command("example")
+def sandbox_example() -> None:
+    """Print the path of the bundled example clip (4 s, generated by gsep, license-free).
+
+    Example: gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+    """
+    from .sandbox.example import EXAMPLE_CLIP
+
+    print(EXAMPLE_CLIP)
+
+
+# ---- entry point ---------------------------------------------------------------------------
+def run(argv: list[str] | None = None) -> int:
+    """Run the app and return the process exit code (never a traceback for GsepError)."""
+    from typer._click import exceptions as click_exceptions
+
+    console_state: dict[str, Any] = {}
+    try:
+        result = app(args=argv, prog_name="gsep", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else 0
+        if code == ExitCode.INTERRUPTED:
+            print("gsep: interrupted", file=sys.stderr)
+        return code
+    except GsepError as exc:
+        from .console import Console
+
+        Console(**console_state).error(exc)
+        return int(exc.exit_code)
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click_exceptions.Abort:
+        print("gsep: aborted (no input)", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        print("gsep: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        return int(ExitCode.INTERNAL)
+    except Exception as exc:  # an unexpected bug: one line, no locals, no key
+        if os.environ.get("GSEP_DEBUG"):
+            raise
+        from .redact import redact
+
+        print(
+            redact(
+                f"gsep: internal error: {type(exc).__name__}: {exc} — please report it "
+                "(set GSEP_DEBUG=1 for a traceback)"
+            ),
+            file=sys.stderr,
+        )
+        return int(ExitCode.INTERNAL)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

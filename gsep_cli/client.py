@@ -1,0 +1,444 @@
+"""``GsepClient``: the library's front door. Never prints; reports through a listener.
+
+>>> from gsep_cli.client import GsepClient
+>>> with GsepClient(base_url, api_key) as client:          # doctest: +SKIP
+...     upload_id = client.upload_file(Path("song.wav"))
+...     job_id = client.create_job(upload_id, stems=["vocal"])
+...     job = client.wait(job_id, timeout=600)
+...     files = client.download(job, Path("out"), track="song")
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import media
+from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
+from .http import ApiTransport, RateLimiter, RetryPolicy
+from .models import (
+    DEFAULT_MODEL,
+    MODELS,
+    RESIDUAL,
+    Job,
+    JobStatus,
+    ModelSpec,
+    Output,
+    UploadPlan,
+    parse_download_urls,
+    parse_status,
+)
+from .progress import Listener, NullListener
+from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
+
+FORMATS = ("wav", "mp3")
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``."""
+
+    initial: float = 2.0
+    factor: float = 1.5
+    cap: float = 30.0
+    jitter: float = 0.2
+
+    def delays(self) -> Iterable[float]:
+        """Endless jittered delays: 2, 3, 4.5, ... capped."""
+        delay = self.initial
+        while True:
+            yield max(0.05, delay * random.uniform(1 - self.jitter, 1 + self.jitter))
+            delay = min(self.cap, delay * self.factor)
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One downloaded result file."""
+
+    stem: str
+    format: str
+    path: Path
+    bytes: int
+    skipped: bool = False
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registry entry for ``name``, or a UsageError listing the known models."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}", "Known models: " + ", ".join(MODELS)) from None
+
+
+def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
+    """Validate ``--stems`` values (``vocal,drum``, repeated, or ``all``) for a model.
+
+    Returns the stems in the order given, without duplicates. ``others`` (the residual)
+    is allowed for downloading but never sent in ``type``: see :func:`type_value`.
+    """
+    names: list[str] = []
+    for value in values:
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise UsageError("no stems given", f"Choose from: {', '.join(_stem_choices(spec))}")
+    if "all" in names:
+        return list(_stem_choices(spec))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(f"stem {name!r} is given twice")
+        seen.add(name)
+        if name not in _stem_choices(spec):
+            raise UsageError(
+                f"unknown stem {name!r} for model {spec.name}",
+                f"Choose from: {', '.join(_stem_choices(spec))}, or all",
+            )
+    return names
+
+
+def _stem_choices(spec: ModelSpec) -> tuple[str, ...]:
+    base = spec.stems or spec.outputs
+    return base + ((RESIDUAL,) if spec.residual else ())
+
+
+def type_value(stems: Sequence[str]) -> str:
+    """The job body's ``type``: the stems minus the residual, comma-separated."""
+    return ",".join(s for s in stems if s != RESIDUAL)
+
+
+def resolve_formats(value: str) -> list[str]:
+    """``wav``, ``mp3`` or ``both`` (also ``wav,mp3``) → list of formats."""
+    value = value.strip().lower()
+    if value in ("both", "all"):
+        return list(FORMATS)
+    formats = [v.strip() for v in value.split(",") if v.strip()]
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}", "Use wav, mp3 or both")
+    if not formats:
+        raise UsageError("no format given", "Use wav, mp3 or both")
+    return list(dict.fromkeys(formats))
+
+
+def check_job_id(job_id: str) -> str:
+    """Refuse ids that cannot be a job id (ids are opaque, so this stays lenient)."""
+    text = job_id.strip()
+    if not text or len(text) > 200 or any(ch in text for ch in "/\\?#% \t\r\n"):
+        raise UsageError(
+            f"malformed job id {job_id!r}", "Use the id printed by gsep job create or gsep separate"
+        )
+    return text
+
+
+def check_input_file(path: Path, spec: ModelSpec) -> int:
+    """Check a local input before any request: exists, regular, non-empty, supported, size."""
+    if not path.exists():
+        raise UsageError(f"file not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not an audio file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    kind = media.EXTENSION_KINDS.get(path.suffix.lower())
+    allowed = ", ".join(
+        sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})
+    )
+    if kind is None or kind not in spec.input_kinds:
+        raise UsageError(
+            f"unsupported file type {path.suffix or '(none)'!r}: {path.name}",
+            f"{spec.name} accepts: {allowed}",
+        )
+    if size == 0:
+        raise UsageError(f"{path} is empty")
+    if size > spec.max_bytes:
+        raise UsageError(
+            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes"
+        )
+    return size
+
+
+class GsepClient:
+    """A client for the GSEP API: upload, create jobs, poll, download, or all at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        listener: Listener | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        policy: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        parallel: int = 4,
+        log: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.listener: Listener = listener or NullListener()
+        self.policy = policy or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self.parallel = parallel
+        self.timeout = timeout
+        self.sleep = sleep
+        self.api = ApiTransport(
+            base_url,
+            api_key,
+            timeout=timeout,
+            policy=self.policy,
+            limiter=limiter,
+            log=log,
+            sleep=sleep,
+            notify=self._notify_wait,
+        )
+        self.downloader = Downloader(self.listener, self.policy, (timeout[0], 120.0))
+
+    def __enter__(self) -> GsepClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release network connections."""
+        self.api.close()
+
+    def _notify_wait(self, reason: str, seconds: float) -> None:
+        self.listener.notice(f"{reason} ({seconds:.0f} s)")
+
+    # ---- uploads -------------------------------------------------------------------
+    def create_upload(self, file_name: str, file_size: int) -> UploadPlan:
+        """Ask for an upload plan (upload id, chunk size, presigned URLs)."""
+        data = self.api.call(
+            "POST",
+            "/v1/files/upload-multipart/create",
+            {"fileName": file_name, "fileSize": file_size},
+            creates=True,
+        )
+        upload_id = data.get("uploadId")
+        urls = data.get("preSignedUrl")
+        chunk = data.get("chunkSize")
+        if not isinstance(upload_id, str) or not upload_id or not isinstance(urls, list):
+            raise ServiceUnavailable("the API's upload plan lacks uploadId or preSignedUrl")
+        return UploadPlan(upload_id, chunk if isinstance(chunk, int) else -1, tuple(urls))
+
+    def complete_upload(self, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
+        """Tell the API every part arrived (ascending part numbers, ETags as received)."""
+        body = {
+            "uploadId": upload_id,
+            "parts": [{"awsETag": etag, "partNumber": n} for n, etag in sorted(parts)],
+        }
+        self.api.call("POST", "/v1/files/upload-multipart/complete", body)
+
+    def upload_file(self, path: Path, *, name: str | None = None) -> str:
+        """Upload a file (streamed, parallel parts) and return its upload id.
+
+        An expired part URL restarts the upload once with a fresh plan.
+        """
+        size = path.stat().st_size
+        file_name = name or path.name
+        key = f"upload:{path}"
+        self.listener.transfer_start(key, f"upload {path.name}", size)
+        ok = False
+        try:
+            for round_ in (1, 2):
+                plan = self.create_upload(file_name, size)
+                try:
+                    parts = upload_parts(
+                        path,
+                        size,
+                        plan,
+                        listener=self.listener,
+                        key=key,
+                        parallel=self.parallel,
+                        policy=self.policy,
+                        timeout=(self.timeout[0], 300.0),
+                    )
+                except ExpiredUrl:
+                    if round_ == 2:
+                        raise
+                    self.listener.notice("upload URLs expired; starting again with fresh ones")
+                    continue
+                self.complete_upload(plan.upload_id, parts)
+                ok = True
+                return plan.upload_id
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self.listener.transfer_end(key, ok)
+
+    # ---- jobs ------------------------------------------------------------------------
+    def create_job(
+        self,
+        upload_id: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        stems: Sequence[str] = ("vocal",),
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """Create a job on an upload and return its id (never retried blindly)."""
+        spec = get_model(model)
+        body: dict[str, Any] = {"audioUploadId": upload_id}
+        if spec.needs_type:
+            body["type"] = type_value(stems)
+            if not body["type"]:
+                raise UsageError(
+                    "choose at least one stem besides 'others'",
+                    f"Choose from: {', '.join(spec.stems)}",
+                )
+        body.update(extra or {})
+        data = self.api.call("POST", f"/v1/{model}/jobs", body, creates=True)
+        job_id = data.get("jobId")
+        if not isinstance(job_id, str) or not job_id:
+            raise ServiceUnavailable("the API accepted the job but sent no jobId")
+        return job_id
+
+    def get_job(self, job_id: str, *, model: str = DEFAULT_MODEL) -> Job:
+        """Fetch a job's status, error message, expiry and download URLs."""
+        get_model(model)
+        data = self.api.call("GET", f"/v1/{model}/jobs/{check_job_id(job_id)}")
+        error = data.get("errorMessage")
+        expire = data.get("expireAt")
+        return Job(
+            job_id=str(data.get("jobId") or job_id),
+            status=parse_status(data.get("status")),
+            error_message=error if isinstance(error, str) else None,
+            expire_at=expire if isinstance(expire, str) else None,
+            outputs=parse_download_urls(data.get("downloadUrl")),
+            raw=data,
+        )
+
+    def wait(self, job_id: str, *, model: str = DEFAULT_MODEL, timeout: float | None = None) -> Job:
+        """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap."""
+        started = time.monotonic()
+        delays = iter(self.poll.delays())
+        while True:
+            job = self.get_job(job_id, model=model)
+            elapsed = time.monotonic() - started
+            status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
+            self.listener.job_status(job_id, status, elapsed)
+            if job.status == JobStatus.SUCCESS:
+                return job
+            if job.status == JobStatus.FAILED:
+                raise JobFailed(
+                    f"job {job_id} failed: {job.error_message or 'no reason given'}",
+                    "Check the input file; run the job again if it looks fine",
+                )
+            delay = next(delays)
+            if timeout is not None and elapsed + delay > timeout:
+                remaining = timeout - elapsed
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"job {job_id} is still {status} after {elapsed:.0f} s",
+                        f"It may still finish: gsep job status {job_id} --model {model} --wait,"
+                        f" then gsep download {job_id} --model {model}",
+                    )
+                delay = remaining
+            self.sleep(delay)
+
+    def key_info(self) -> dict[str, Any]:
+        """The key's project, status, permitted models and credits (as the API sends them)."""
+        return self.api.call("GET", "/v1/key/info")
+
+    # ---- downloads -----------------------------------------------------------------
+    def download(
+        self,
+        job: Job,
+        out_dir: Path,
+        *,
+        stems: Sequence[str] | None = None,
+        formats: Sequence[str] = ("wav",),
+        track: str | None = None,
+        model: str = DEFAULT_MODEL,
+        template: str = DEFAULT_TEMPLATE,
+        force: bool = False,
+        skip_existing: bool = False,
+    ) -> list[WrittenFile]:
+        """Download the chosen outputs of a finished job; return what was written.
+
+        Output names come from the stem and format, never from the URL.
+        """
+        if job.status != JobStatus.SUCCESS:
+            raise RequestRejected(
+                f"job {job.job_id} has no results yet (status {job.status})",
+                f"Wait for it: gsep job status {job.job_id} --wait",
+            )
+        chosen = select_outputs(job.outputs, stems, formats)
+        planned = []
+        for output in chosen:
+            ext = output.format if output.format in FORMATS else _file_ext(output)
+            fields = {
+                "track": track or job.job_id,
+                "stem": output.name,
+                "ext": ext,
+                "model": model,
+                "job": job.job_id,
+            }
+            planned.append((output, output_path(out_dir, template, fields)))
+        paths = [p for _, p in planned]
+        if len(set(paths)) != len(paths):
+            raise UsageError(
+                "the name template maps two outputs to the same file",
+                "Include {stem} and {ext} in --name-template",
+            )
+        if not force and not skip_existing:
+            for path in paths:
+                if path.exists():
+                    raise UsageError(
+                        f"{path} already exists", "Use --force to overwrite, or --skip-existing"
+                    )
+        written: list[WrittenFile] = []
+        for output, path in planned:
+            if skip_existing and path.exists():
+                self.listener.notice(f"skipped existing {path}")
+                written.append(
+                    WrittenFile(output.name, output.format, path, path.stat().st_size, skipped=True)
+                )
+                continue
+            size = self.downloader.fetch(
+                output.url,
+                path,
+                key=f"download:{path}",
+                label=f"{output.name}.{path.suffix.lstrip('.')}",
+                force=force,
+            )
+            written.append(WrittenFile(output.name, output.format, path, size))
+        return written
+
+
+def _file_ext(output: Output) -> str:
+    path = output.url.split("?", 1)[0].rsplit("/", 1)[-1]
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path else "bin"
+    return ext if ext.isalnum() and len(ext) <= 5 else "bin"
+
+
+def select_outputs(
+    outputs: Sequence[Output], stems: Sequence[str] | None, formats: Sequence[str]
+) -> list[Output]:
+    """The outputs matching the chosen stems (None: all) and formats, in stem order."""
+    available = {o.name for o in outputs}
+    if stems is not None:
+        missing = [s for s in stems if s not in available]
+        if missing:
+            raise RequestRejected(
+                f"the job has no result for {', '.join(missing)}",
+                f"It has: {', '.join(sorted(available)) or 'nothing'}; a job only returns "
+                "the stems it was created with (plus others)",
+            )
+    order = list(stems) if stems is not None else list(dict.fromkeys(o.name for o in outputs))
+    chosen = []
+    for name in order:
+        mine = [o for o in outputs if o.name == name]
+        for fmt in formats:  # in the order the user asked for
+            chosen.extend(o for o in mine if o.format == fmt)
+        chosen.extend(o for o in mine if o.format not in FORMATS)  # e.g. lyrics "file"
+    if not chosen:
+        raise RequestRejected(
+            "the job has no result in the chosen format(s): " + ", ".join(formats)
+        )
+    return chosen

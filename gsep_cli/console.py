@@ -1,0 +1,241 @@
+"""Everything gsep shows a human goes through here, on stderr; results go to stdout.
+
+* On a TTY (and without ``--no-progress``/``-q``): rich progress bars for transfers and a
+  live status line while a job runs.
+* Otherwise: no animation and no escape codes, only a few plain lines.
+* ``NO_COLOR`` (any value) and ``TERM=dumb`` turn colour off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from .errors import GsepError
+from .redact import redact
+from .units import format_size
+
+
+def colour_allowed(stream: TextIO) -> bool:
+    """Colour only on a TTY, never with NO_COLOR set or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("GSEP_NO_COLOR"):
+        return False
+    if os.environ.get("TERM") == "dumb":
+        return False
+    return _isatty(stream)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Console:
+    """Renders progress, status, notices and errors on stderr; results on stdout."""
+
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        json_mode: bool = False,
+        progress: bool = True,
+        err: TextIO | None = None,
+        out: TextIO | None = None,
+    ) -> None:
+        self.err = err or sys.stderr
+        self.out = out or sys.stdout
+        self.quiet = quiet
+        self.verbose = verbose
+        self.json_mode = json_mode
+        self.animate = (
+            progress and not quiet and _isatty(self.err) and os.environ.get("TERM") != "dumb"
+        )
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._task_labels: dict[str, str] = {}
+        self._job_task: Any = None
+        self._last_status: dict[str, str] = {}
+        self._plain_labels: dict[str, str] = {}
+
+    # ---- results (stdout) -------------------------------------------------------------
+    def result(self, line: str) -> None:
+        """One result line on stdout (a path, an id, a status)."""
+        self._pause()
+        print(line, file=self.out, flush=True)
+
+    def result_json(self, document: Any) -> None:
+        """One JSON document on stdout (stable keys, see README)."""
+        self._pause()
+        print(json.dumps(document, ensure_ascii=False, default=str), file=self.out, flush=True)
+
+    # ---- messages (stderr) ------------------------------------------------------------
+    def _line(self, text: str) -> None:
+        text = redact(text)
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            with self._lock:
+                print(text, file=self.err, flush=True)
+
+    def info(self, text: str) -> None:
+        """A message for humans (hidden by -q)."""
+        if not self.quiet:
+            self._line(text)
+
+    def debug(self, text: str) -> None:
+        """A message shown only with -v (HTTP log lines, redacted)."""
+        if self.verbose:
+            self._line(f"gsep: {text}")
+
+    def warn(self, text: str) -> None:
+        """A warning (shown even with -q)."""
+        self._line(f"gsep: warning: {text}")
+
+    def error(self, exc: GsepError) -> None:
+        """The one line a user sees for an expected failure: what went wrong, what to do."""
+        self._pause()
+        line = f"gsep: error: {exc.message}"
+        if exc.hint:
+            line += f" — {exc.hint}"
+        with self._lock:
+            print(redact(line), file=self.err, flush=True)
+
+    # ---- the Listener protocol ----------------------------------------------------------
+    def _ensure_progress(self) -> Any:
+        if self._progress is None:
+            from rich.console import Console as RichConsole
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                ProgressColumn,
+                SpinnerColumn,
+                Task,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+            from rich.text import Text
+
+            console = RichConsole(
+                file=self.err, no_color=not colour_allowed(self.err), highlight=False
+            )
+
+            class TransferOnly(ProgressColumn):
+                """Shows the wrapped column for transfers, nothing for the job line."""
+
+                def __init__(self, inner: ProgressColumn) -> None:
+                    super().__init__()
+                    self.inner = inner
+
+                def render(self, task: Task) -> Any:
+                    return Text("") if task.fields.get("job") else self.inner.render(task)
+
+            self._progress = Progress(
+                SpinnerColumn(finished_text=" "),
+                TextColumn("{task.description}"),
+                TransferOnly(BarColumn()),
+                TransferOnly(DownloadColumn(binary_units=True)),
+                TransferOnly(TransferSpeedColumn()),
+                TransferOnly(TimeRemainingColumn()),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+                refresh_per_second=8,
+            )
+            self._progress.start()
+        return self._progress
+
+    def _pause(self) -> None:
+        """Stop live rendering before printing results or errors (keeps output clean)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+            self._job_task = None
+
+    def close(self) -> None:
+        """Finish any live display."""
+        self._pause()
+
+    def transfer_start(self, key: str, label: str, total: int | None) -> None:
+        if self.quiet:
+            return
+        if self.animate:
+            progress = self._ensure_progress()
+            with self._lock:
+                if key in self._tasks:
+                    progress.update(self._tasks[key], total=total)
+                else:
+                    self._tasks[key] = progress.add_task(label, total=total)
+                    self._task_labels[key] = label
+            return
+        if not key.startswith("upload:"):
+            return  # plain mode: downloaded files are listed on stdout, no line per file
+        with self._lock:
+            first = key not in self._plain_labels
+            if label:
+                self._plain_labels[key] = label
+        if first:
+            size = f" ({format_size(total)})" if total is not None else ""
+            self._line(f"gsep: {label}{size}...")
+
+    def transfer_advance(self, key: str, delta: int) -> None:
+        if self.animate and key in self._tasks and self._progress is not None:
+            self._progress.advance(self._tasks[key], delta)
+
+    def transfer_end(self, key: str, ok: bool) -> None:
+        if self.quiet:
+            return
+        if self.animate:
+            with self._lock:
+                task = self._tasks.get(key)
+                label = self._task_labels.get(key, "")
+            if task is not None and self._progress is not None and not ok:
+                self._progress.update(task, description=f"{label} (failed)")
+            return
+        label = self._plain_labels.pop(key, None)
+        if label is not None:
+            self._line(f"gsep: {label}: {'done' if ok else 'failed'}")
+
+    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
+        if self.quiet:
+            return
+        text = f"job {job_id}: {status} ({elapsed:.0f} s)"
+        if self.animate:  # the elapsed-time column ticks live; the text shows the status
+            progress = self._ensure_progress()
+            live_text = f"job {job_id}: {status}"
+            if self._job_task is None:
+                self._job_task = progress.add_task(live_text, total=None, job=True)
+            else:
+                progress.update(self._job_task, description=live_text)
+            if status in ("success", "failed"):
+                progress.update(self._job_task, total=1, completed=1)
+            return
+        if self._last_status.get(job_id) != status:  # plain mode: one line per change
+            self._last_status[job_id] = status
+            self._line(f"gsep: {text}")
+
+    def notice(self, message: str) -> None:
+        self.info(f"gsep: {message}")
+
+
+class Stopwatch:
+    """Elapsed seconds since creation (for summaries)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since start."""
+        return time.monotonic() - self.started

@@ -1,0 +1,195 @@
+"""One error hierarchy for gsep: every expected failure is a :class:`GsepError`.
+
+Each class carries the process exit code the CLI uses for it, and the table that maps
+the API's ``resultCode`` values and HTTP statuses to a class lives here, in one place.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes (README, ``gsep --help``)."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    REJECTED = 4
+    ACCOUNT = 5
+    UNAVAILABLE = 6
+    JOB_FAILED = 7
+    TIMEOUT = 8
+    PARTIAL = 9
+    INTERRUPTED = 130
+
+
+class GsepError(Exception):
+    """Base of every expected gsep failure: one message line plus an optional hint."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+        result_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.status = status
+        self.result_code = result_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(GsepError):
+    """Bad command-line usage or bad local input (missing file, unknown stem...)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(GsepError):
+    """Missing or invalid configuration, such as no API key."""
+
+    exit_code = ExitCode.AUTH
+
+
+class AuthError(GsepError):
+    """The API refused the key (HTTP 400/401/403)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class RequestRejected(GsepError):
+    """The API rejected the request (other 4xx, or a business resultCode)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class AccountError(GsepError):
+    """Credits, contract or project problems (1102, 1103, 1114)."""
+
+    exit_code = ExitCode.ACCOUNT
+
+
+class ServiceUnavailable(GsepError):
+    """Network failure, rate limit or server error that outlasted the retries."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class RateLimited(ServiceUnavailable):
+    """HTTP 429 from the API; ``retry_after`` is the wait it asked for, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+    ) -> None:
+        super().__init__(message, hint, status=status)
+        self.retry_after = retry_after
+
+
+class JobFailed(GsepError):
+    """The job ended with status ``failed``."""
+
+    exit_code = ExitCode.JOB_FAILED
+
+
+class WaitTimeout(GsepError):
+    """Waiting for a job gave up; the job may still finish."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+class PartialFailure(GsepError):
+    """Some of several inputs failed."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class Interrupted(GsepError):
+    """The user pressed Ctrl-C."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+#: Business result codes → (error class, human text). 1000 is success.
+RESULT_CODES: dict[int, tuple[type[GsepError], str]] = {
+    1007: (RequestRejected, "the lyrics language does not match the text"),
+    1008: (RequestRejected, "the lyrics text has fewer than 2 lines"),
+    1014: (RequestRejected, "unsupported sample rate (16-192 kHz accepted)"),
+    1015: (RequestRejected, "unsupported channel layout (mono or stereo only)"),
+    1100: (RequestRejected, "unknown error"),
+    1102: (AccountError, "not enough credits"),
+    1103: (AccountError, "contract invalid or expired"),
+    1104: (RequestRejected, "job not found"),
+    1105: (RequestRejected, "upload id not found"),
+    1106: (RequestRejected, "upload id expired (uploads are kept 72 h)"),
+    1107: (RequestRejected, "unsupported file format"),
+    1108: (RequestRejected, "audio length is zero"),
+    1109: (RequestRejected, "audio is longer than the model allows"),
+    1110: (RequestRejected, "file is larger than the model allows"),
+    1111: (RequestRejected, "unsupported language"),
+    1112: (RequestRejected, "unsupported text file format"),
+    1113: (RequestRejected, "unsupported file-name format"),
+    1114: (AccountError, "project deleted"),
+    1122: (RequestRejected, "required parameter 'type' is missing"),
+}
+
+RESULT_HINTS: dict[int, str] = {
+    1102: "Top up the credits of this key's project, or use another key.",
+    1103: "Check the contract of this key's project with Gaudio Lab.",
+    1104: "Check the job id and the model (--model); results are kept 48 h.",
+    1105: "Upload the file again (gsep upload FILE), or check the upload id.",
+    1106: "Uploads are kept 72 h: upload the file again.",
+    1107: "Use WAV, FLAC, MP3, M4A or MP4 (MOV for the dme models).",
+    1109: "Trim the audio to the model's maximum duration (see gsep models).",
+    1110: "Use a smaller file (see the model's size limit in gsep models).",
+    1114: "The key's project was deleted: create a new key.",
+}
+
+#: HTTP statuses → (error class, human text), used when the body carries no resultCode.
+HTTP_STATUSES: dict[int, tuple[type[GsepError], str]] = {
+    400: (AuthError, "the API key header is missing or the request is malformed"),
+    401: (AuthError, "the API key is invalid, deleted or inactive"),
+    403: (AuthError, "this key is not permitted to do that (model or upload not permitted)"),
+    404: (RequestRejected, "not found"),
+    405: (ServiceUnavailable, "the model is currently unavailable"),
+    429: (RateLimited, "rate limited by the API (100 requests per minute per IP)"),
+}
+
+AUTH_HINT = "Check the key: gsep config show; set a new one with: gsep config set-key"
+
+
+def error_for_result_code(code: int, message: str | None, status: int | None = None) -> GsepError:
+    """Build the typed error for a business ``resultCode`` (any code other than 1000)."""
+    cls, text = RESULT_CODES.get(code, (RequestRejected, "request rejected"))
+    detail = f"{text}: {message}" if message and message.strip() and message != text else text
+    return cls(
+        f"API error {code}: {detail}", RESULT_HINTS.get(code), status=status, result_code=code
+    )
+
+
+def error_for_status(status: int, message: str | None = None) -> GsepError:
+    """Build the typed error for an HTTP status when the body has no resultCode."""
+    if status in HTTP_STATUSES:
+        cls, text = HTTP_STATUSES[status]
+    elif status >= 500:
+        cls, text = ServiceUnavailable, "the API had a server error"
+    elif status >= 400:
+        cls, text = RequestRejected, "the API rejected the request"
+    else:
+        cls, text = ServiceUnavailable, "unexpected response from the API"
+    detail = f"{text} ({message})" if message and message.strip() else text
+    hint = AUTH_HINT if cls is AuthError else None
+    return cls(f"HTTP {status}: {detail}", hint, status=status)

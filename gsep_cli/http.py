@@ -1,0 +1,387 @@
+"""The thin HTTP layer: sessions, timeouts, the API key, retries, rate limiting, and the one
+place where an API response becomes data or a typed error.
+
+Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md):
+
+* every request has a (connect, read) timeout;
+* ``x-ga-apikey`` is sent only to the configured API origin; redirects are never followed
+  automatically, and one to another scheme, host or port is refused;
+* GETs are retried on connection errors, timeouts, 429 and 5xx with capped, jittered
+  exponential backoff (``Retry-After`` honoured up to a cap; a 429 without it waits the
+  documented 60 s block). POSTs that create something are retried only when the request
+  provably never reached the server (connection refused, DNS, connect timeout) or when the
+  server said it did nothing (429, 503);
+* one process stays under the API's 100 requests per minute (a shared limiter).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import (
+    GsepError,
+    RateLimited,
+    RequestRejected,
+    ServiceUnavailable,
+    error_for_result_code,
+    error_for_status,
+)
+from .redact import redact, register_secret
+
+USER_AGENT = f"gsep/{__version__} (+python-requests/{requests.__version__})"
+DEFAULT_BLOCKSIZE = 1024 * 1024  # urllib3's 16 KiB default caps upload speed
+Log = Callable[[str], None]
+Notify = Callable[[str, float], None]  # (reason, seconds to wait)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry (every loop here is bounded by these)."""
+
+    attempts: int = 5
+    base: float = 1.0
+    cap: float = 20.0
+    retry_after_cap: float = 120.0
+    rate_limit_wait: float = 60.0  # the documented block after a 429 without Retry-After
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential delay before retry number ``attempt`` (1-based)."""
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+    def wait_for_429(self, retry_after: float | None) -> float:
+        """Seconds to wait after a 429: its Retry-After (capped) or the documented block."""
+        if retry_after is None:
+            return self.rate_limit_wait
+        return min(max(retry_after, 0.0), self.retry_after_cap)
+
+
+class RateLimiter:
+    """At most ``limit`` requests in any ``window`` seconds, shared by every thread."""
+
+    def __init__(
+        self,
+        limit: int = 100,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._stamps: deque[float] = deque()
+
+    def acquire(self, notify: Notify | None = None) -> None:
+        """Block until one more request fits in the window (bounded by ``window``)."""
+        if self.limit <= 0:
+            return
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._stamps and now - self._stamps[0] >= self.window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                wait = self.window - (now - self._stamps[0]) + 0.01
+            if notify is not None and wait >= 1:
+                notify(
+                    f"client-side rate limit ({self.limit} requests per {self.window:g} s)", wait
+                )
+            self._sleep(wait)
+
+
+class BlockSizeAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections send bodies in ``blocksize`` blocks."""
+
+    def __init__(self, blocksize: int = DEFAULT_BLOCKSIZE, **kwargs: Any) -> None:
+        self._blocksize = blocksize
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = self._blocksize
+        super().init_poolmanager(*args, **kwargs)
+
+
+def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
+    """A requests Session with big send blocks and no automatic retries.
+
+    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``
+    as requests does. Carries no API key: the key is added per request, for the API only.
+    """
+    session = requests.Session()
+    adapter = BlockSizeAdapter(blocksize, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def same_origin(a: str, b: str) -> bool:
+    """True when two URLs share scheme, host and port (the key may travel between them)."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    default = {"http": 80, "https": 443}
+    return (pa.scheme, pa.hostname, pa.port or default.get(pa.scheme)) == (
+        pb.scheme,
+        pb.hostname,
+        pb.port or default.get(pb.scheme),
+    )
+
+
+def never_reached_server(exc: BaseException) -> bool:
+    """True when a requests error proves the request was not sent (refused, DNS, connect)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        name = type(item).__name__
+        if name in (
+            "NewConnectionError",
+            "NameResolutionError",
+            "ConnectTimeoutError",
+            "ConnectionRefusedError",
+        ):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return False
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (delta form only), or None."""
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _message(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        for name in ("resultMessage", "message", "error"):
+            value = payload.get(name)
+            if isinstance(value, str) and value.strip():
+                text = " ".join(value.split())
+                return redact(text[:300])
+    return None
+
+
+def parse_envelope(response: requests.Response) -> dict[str, Any]:
+    """Turn an API response into ``resultData`` or raise the typed error (GSEP_API.md 3).
+
+    On any status, a JSON body whose ``resultCode`` is not 1000 raises the error for that
+    code; otherwise a non-200 status maps by HTTP status. Never raises anything but
+    :class:`GsepError`, whatever the body holds.
+    """
+    try:
+        payload: Any = response.json()
+    except ValueError:
+        payload = None
+    code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
+    if code is not None:
+        try:
+            code = int(code)
+        except (TypeError, ValueError):
+            raise RequestRejected(
+                f"the API answered an unreadable resultCode {code!r:.40}",
+                status=response.status_code,
+            ) from None
+        if code != 1000:
+            raise error_for_result_code(code, _message(payload), response.status_code)
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(
+            f"HTTP 429: rate limited by the API ({_message(payload) or 'slow down'})",
+            "Wait a minute and try again; the API allows 100 requests/minute",
+            retry_after=retry_after_seconds(response),
+        )
+    if not 200 <= status < 300:
+        raise error_for_status(status, _message(payload))
+    if not isinstance(payload, dict):
+        raise ServiceUnavailable(
+            f"HTTP {status}: the API answered something that is not a JSON object", status=status
+        )
+    if code != 1000:
+        raise RequestRejected(f"HTTP {status}: the API answer has no resultCode", status=status)
+    data = payload.get("resultData")
+    return data if isinstance(data, dict) else {}
+
+
+class ApiTransport:
+    """Calls under the API base URL, with the key, timeouts, retries and rate limit."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        notify: Notify | None = None,
+        log: Log | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        register_secret(api_key)
+        self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+        self.limiter = limiter or RateLimiter()
+        self.notify = notify
+        self.log = log
+        self.sleep = sleep
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self.calls = 0  # requests actually sent (for tests and benchmarks)
+
+    def __repr__(self) -> str:
+        return f"ApiTransport(base_url={self.base_url!r})"
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session()
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session."""
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path such as ``/v1/key/info``."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    def _wait(self, reason: str, seconds: float) -> None:
+        if self.notify is not None and seconds >= 0.5:
+            self.notify(reason, seconds)
+        self.sleep(seconds)
+
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, creates: bool = False
+    ) -> dict[str, Any]:
+        """Send one API request and return its ``resultData``.
+
+        ``creates=True`` marks a POST whose repetition could create a second upload or
+        job: it is retried only when the server provably did not act on it.
+        """
+        url = self.url(path)
+        policy = self.policy
+        last_error: GsepError | None = None
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                response = self._send(method, url, body)
+            except requests.RequestException as exc:
+                reached = not never_reached_server(exc)
+                retryable = not (creates and reached)
+                last_error = ServiceUnavailable(
+                    f"cannot reach the API at {self.base_url}: {_short(exc)}",
+                    "Check the network, proxy settings and --base-url, then try again"
+                    if retryable
+                    else "The request may have reached the server: check before repeating it "
+                    "(gsep job status / the API dashboard) so you do not pay twice",
+                )
+                if retryable and attempt < policy.attempts:
+                    self._wait(f"network error ({_short(exc)}); retrying", policy.backoff(attempt))
+                    continue
+                raise last_error from None
+            status = response.status_code
+            if status == 429 and attempt < policy.attempts:
+                wait = policy.wait_for_429(retry_after_seconds(response))
+                self._wait("rate limited by the API (HTTP 429); waiting", wait)
+                continue
+            if status >= 500 and (not creates or status == 503) and attempt < policy.attempts:
+                retry_after = retry_after_seconds(response)
+                wait = (
+                    min(retry_after, policy.retry_after_cap)
+                    if retry_after is not None
+                    else policy.backoff(attempt)
+                )
+                self._wait(f"API server error (HTTP {status}); retrying", wait)
+                continue
+            return parse_envelope(response)
+        assert last_error is not None  # pragma: no cover - the loop always returns or raises
+        raise last_error  # pragma: no cover
+
+    def _send(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+        """One request, following only same-origin redirects (at most 5)."""
+        for _ in range(6):
+            self.limiter.acquire(self.notify)
+            started = time.monotonic()
+            if self.log:
+                self.log(f"-> {method} {redact(url)}")
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"x-ga-apikey": self._key, "Accept": "application/json"}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            self.calls += 1
+            response = self._session().request(
+                method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
+            if self.log:
+                self.log(
+                    f"<- {response.status_code} {redact(url)} "
+                    f"({(time.monotonic() - started) * 1000:.0f} ms)"
+                )
+            if not response.is_redirect:
+                return response
+            target = urljoin(url, response.headers.get("Location", ""))
+            if not same_origin(target, self.base_url):
+                raise RequestRejected(
+                    f"the API redirected to another host ({redact(_origin(target))}); "
+                    "not following it, so the API key stays on the API host",
+                    "Check --base-url / GSEP_BASE_URL",
+                    status=response.status_code,
+                )
+            if response.status_code in (301, 302, 303):
+                method, body = (
+                    ("GET", None)
+                    if method != "GET" and response.status_code == 303
+                    else (method, body)
+                )
+            url = target
+        raise RequestRejected("the API redirected too many times")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _short(exc: BaseException) -> str:
+    """A one-line, redacted description of a requests error."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Read timed out" in text or isinstance(exc, requests.ReadTimeout):
+        return "timed out waiting for the answer"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "timed out connecting"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "host name not found"
+    if "Connection reset" in text or "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection lost"
+    return redact(text[:200])

@@ -1,0 +1,171 @@
+"""The API's nouns: the model registry, job statuses and the parsed response objects.
+
+Shared by the client and the sandbox so both speak the contract's names
+(``../shared/api/GSEP_API.md`` sections 2 and 4). Parsing ignores unknown fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+GB = 1000**3
+DEFAULT_MODEL = "gsep_music_hq_v1"
+RESIDUAL = "others"
+
+
+class JobStatus(str, Enum):
+    """A job's status as the API reports it."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more."""
+        return self in (JobStatus.SUCCESS, JobStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model accepts and produces (GSEP_API.md section 4)."""
+
+    name: str
+    category: str  # "stem" | "dme" | "text_sync"
+    description: str
+    stems: tuple[str, ...] = ()  # values allowed in ``type``; empty: the body has no type
+    outputs: tuple[str, ...] = ()  # fixed output names for models without ``type``
+    max_bytes: int = 1 * GB
+    max_seconds: int = 20 * 60
+    input_kinds: tuple[str, ...] = ("wav", "flac", "mp3", "mp4")
+    residual: bool = True  # whether results include the ``others`` residual
+
+    @property
+    def needs_type(self) -> bool:
+        """Whether the job body must carry ``type``."""
+        return bool(self.stems)
+
+
+_MUSIC_STEMS = ("vocal", "drum", "bass", "electric_guitar", "acoustic_piano")
+_DME_KINDS = ("wav", "flac", "mp3", "mp4", "mov")
+
+
+def _dme(name: str, description: str, output: str) -> ModelSpec:
+    return ModelSpec(
+        name,
+        "dme",
+        description,
+        outputs=(output,),
+        max_bytes=10 * GB,
+        max_seconds=200 * 60,
+        input_kinds=_DME_KINDS,
+        residual=False,
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "gsep_music_hq_v1",
+            "stem",
+            "High-quality separation of vocals, drums, bass, electric guitar, piano.",
+            stems=_MUSIC_STEMS,
+        ),
+        ModelSpec(
+            "gsep_music_shq_v1", "stem", "Super-high-quality vocal/accompaniment.", stems=("vocal",)
+        ),
+        ModelSpec(
+            "gsep_speech_hq_v1", "stem", "Speech separation / noise removal.", stems=("speech",)
+        ),
+        _dme("gsep_dme_dtrack_v1", "Dialogue track from audio/video.", "dialogue"),
+        _dme("gsep_dme_d2track_v1", "Dialogue + vocals track from audio/video.", "dialogue"),
+        _dme("gsep_dme_metrack_v1", "Music + effects track (pairs with dtrack).", "me"),
+        _dme("gsep_dme_me2track_v1", "Music + effects track v1 (pairs with d2track).", "me"),
+        _dme("gsep_dme_me2track_v2", "Music + effects track v2 (pairs with d2track).", "me"),
+        _dme("gsep_dme_mtrack_v1", "Music-only track from audio/video.", "music"),
+        _dme("gsep_dme_etrack_v1", "Effects-only track from audio/video.", "effect"),
+        ModelSpec(
+            "gts_lyrics_line_v1",
+            "text_sync",
+            "Lyrics line sync (CSV + JSON report).",
+            outputs=("lyrics", "reports"),
+            max_seconds=10 * 60,
+            residual=False,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """The server's answer to *create upload*: where each chunk goes."""
+
+    upload_id: str
+    chunk_size: int
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One downloadable result file: output name (stem), format and URL."""
+
+    name: str
+    format: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as returned by *get job*."""
+
+    job_id: str
+    status: JobStatus | str
+    error_message: str | None = None
+    expire_at: str | None = None
+    outputs: tuple[Output, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the job is ``success`` or ``failed``."""
+        return isinstance(self.status, JobStatus) and self.status.is_terminal
+
+
+def parse_download_urls(value: Any) -> tuple[Output, ...]:
+    """Flatten ``downloadUrl`` (object, or the same object as a JSON string) into outputs.
+
+    Any output names and any formats are accepted; values that are not strings are
+    skipped, never trusted.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return ()
+    if not isinstance(value, Mapping):
+        return ()
+    outputs: list[Output] = []
+    for name, formats in value.items():
+        if isinstance(formats, str):
+            outputs.append(Output(str(name), "file", formats))
+            continue
+        if not isinstance(formats, Mapping):
+            continue
+        for fmt, url in formats.items():
+            if isinstance(url, str) and url:
+                outputs.append(Output(str(name), str(fmt), url))
+    return tuple(outputs)
+
+
+def parse_status(value: Any) -> JobStatus | str:
+    """Map the API's status text to :class:`JobStatus`, keeping unknown values as text."""
+    try:
+        return JobStatus(str(value).lower())
+    except ValueError:
+        return str(value)

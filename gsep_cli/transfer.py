@@ -1,0 +1,567 @@
+"""Streaming multipart upload and safe downloads.
+
+Uploads: each part is a :class:`FileSlice` (a window on the file, read block by block,
+never loaded into memory) sent with an exact ``Content-Length`` to its presigned URL, in a
+bounded pool of workers with one key-less session each; the part's MD5 is computed while
+sending and checked against the returned ETag.
+
+Downloads: streamed into a hidden temporary file in the target folder, checked against
+``Content-Length``, resumed with ``Range`` after a break, then renamed into place
+atomically (never clobbering an existing file unless asked). The final name never holds
+partial data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import urllib3
+
+from .errors import GsepError, Interrupted, RequestRejected, ServiceUnavailable, UsageError
+from .http import RetryPolicy, make_session, retry_after_seconds
+from .models import UploadPlan
+from .progress import Listener, NullListener
+from .redact import redact
+
+MAX_PARTS = 10_000
+MAX_CHUNK = 5 * 1024**4
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+
+
+class ExpiredUrl(GsepError):
+    """A presigned URL has expired: retrying the same URL cannot help."""
+
+    exit_code = RequestRejected.exit_code
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when the transfer was cancelled (Ctrl-C or another failure)."""
+
+
+# ---- uploads ---------------------------------------------------------------------------
+class FileSlice:
+    """Bytes ``[offset, offset + length)`` of a file, read lazily, hashed as they are read.
+
+    ``len()`` and a slice-relative ``tell()`` let requests compute the exact
+    Content-Length (a wrong ``tell()`` silently turns the body chunked, which S3 refuses).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        length: int,
+        on_read: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh.seek(offset)
+        self._length = length
+        self._pos = 0
+        self._on_read = on_read
+        self._cancel = cancel
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        """Position inside the slice (not the file)."""
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the slice (all that is left when negative)."""
+        if self._cancel is not None and self._cancel.is_set():
+            raise Cancelled
+        left = self._length - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        data = self._fh.read(size) if size > 0 else b""
+        self._pos += len(data)
+        if data:
+            self.md5.update(data)
+            if self._on_read is not None:
+                self._on_read(len(data))
+        return data
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._fh.close()
+
+
+def validate_plan(plan: UploadPlan, size: int) -> None:
+    """Refuse a server plan that cannot be right before any byte is sent."""
+    chunk = plan.chunk_size
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
+        raise ServiceUnavailable(
+            f"the API sent an impossible chunkSize ({chunk!r})",
+            "This is a server problem; try again later",
+        )
+    expected = max(1, math.ceil(size / chunk))
+    if len(plan.urls) != expected:
+        raise ServiceUnavailable(
+            f"the API sent {len(plan.urls)} upload URLs for a {size}-byte file in "
+            f"{chunk}-byte chunks; expected {expected}",
+            "This is a server problem; try again",
+        )
+    if expected > MAX_PARTS:
+        raise ServiceUnavailable(f"the API planned {expected} parts (more than {MAX_PARTS})")
+    for url in plan.urls:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ServiceUnavailable("the API sent an upload URL that is not http(s)")
+
+
+def url_expiry(url: str) -> float | None:
+    """When a presigned URL stops working (X-Amz-Date + X-Amz-Expires), if it says."""
+    params = dict(parse_qsl(urlsplit(url).query))
+    try:
+        signed = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        return signed.replace(tzinfo=timezone.utc).timestamp() + int(params["X-Amz-Expires"])
+    except (KeyError, ValueError):
+        return None
+
+
+@dataclass
+class PartUploader:
+    """Uploads the parts of one file; one instance per upload attempt."""
+
+    path: Path
+    size: int
+    plan: UploadPlan
+    listener: Listener
+    key: str
+    parallel: int = 4
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 120.0)
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self._cancel = threading.Event()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(pool_size=2)
+            session.headers.pop("Accept-Encoding", None)
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def run(self) -> list[tuple[int, str]]:
+        """Upload every part; return ``(partNumber, etag)`` in ascending order."""
+        validate_plan(self.plan, self.size)
+        count = len(self.plan.urls)
+        workers = max(1, min(self.parallel, count))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-part")
+        futures: list[Future[str]] = [pool.submit(self._part, n) for n in range(1, count + 1)]
+        try:
+            pending: set[Future[str]] = set(futures)
+            while pending:  # short waits keep Ctrl-C responsive in the main thread
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        raise future.exception()  # type: ignore[misc]
+            return [(n, f.result()) for n, f in enumerate(futures, start=1)]
+        except KeyboardInterrupt:
+            self._cancel.set()
+            raise Interrupted(
+                "upload interrupted: no part list was sent (complete)",
+                "Run the same command again to upload afresh",
+            ) from None
+        finally:
+            self._cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for session in self._sessions:
+                session.close()
+
+    def _part(self, number: int) -> str:
+        url = self.plan.urls[number - 1]
+        offset = (number - 1) * self.plan.chunk_size
+        length = max(0, min(self.plan.chunk_size, self.size - offset))
+        last: GsepError | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            if self._cancel.is_set():
+                raise Cancelled
+            expiry = url_expiry(url)
+            if expiry is not None and time.time() > expiry - 5:
+                raise ExpiredUrl(f"the upload URL for part {number} has expired")
+            sent = [0]
+            on_read = self._progress_counter(sent)
+            try:
+                etag, local_md5 = self._put(url, offset, length, on_read)
+            except _RetryablePart as exc:
+                self.listener.transfer_advance(self.key, -sent[0])
+                last = ServiceUnavailable(
+                    f"part {number} failed: {exc.reason}", "Check the network and try again"
+                )
+                if attempt < self.policy.attempts:
+                    wait_s = (
+                        exc.retry_after
+                        if exc.retry_after is not None
+                        else self.policy.backoff(attempt)
+                    )
+                    self.listener.notice(
+                        f"part {number}: {exc.reason}; retry {attempt} of "
+                        f"{self.policy.attempts - 1} in {wait_s:.1f} s"
+                    )
+                    self._sleep_cancellable(min(wait_s, self.policy.retry_after_cap))
+                continue
+            except BaseException:
+                self.listener.transfer_advance(self.key, -sent[0])
+                raise
+            if _MD5_HEX.match(etag) and etag != local_md5:
+                self.listener.transfer_advance(self.key, -sent[0])
+                last = ServiceUnavailable(
+                    f"part {number} arrived corrupted: the server's MD5 ({etag}) differs from "
+                    f"the local one ({local_md5})",
+                    "Check for a proxy that alters uploads, then try again",
+                )
+                if attempt < self.policy.attempts:
+                    self.listener.notice(f"part {number}: checksum mismatch; sending it again")
+                    continue
+                raise last
+            return etag
+        assert last is not None
+        raise last
+
+    def _progress_counter(self, sent: list[int]) -> Callable[[int], None]:
+        """A read callback that counts this attempt's bytes and reports them."""
+
+        def on_read(n: int) -> None:
+            sent[0] += n
+            self.listener.transfer_advance(self.key, n)
+
+        return on_read
+
+    def _sleep_cancellable(self, seconds: float) -> None:
+        if self._cancel.wait(seconds):
+            raise Cancelled
+
+    def _put(
+        self, url: str, offset: int, length: int, on_read: Callable[[int], None]
+    ) -> tuple[str, str]:
+        body: Any
+        if length == 0:  # an empty slice would make requests switch to chunked encoding
+            body, local_md5 = b"", hashlib.md5(b"", usedforsecurity=False).hexdigest()
+            file_slice = None
+        else:
+            file_slice = FileSlice(self.path, offset, length, on_read, self._cancel)
+            body = file_slice
+        try:
+            response = self._session().put(
+                url,
+                data=body,
+                timeout=self.timeout,
+                headers={"Content-Length": str(length)},
+                allow_redirects=False,
+            )
+        except Cancelled:
+            raise
+        except requests.RequestException as exc:
+            if isinstance(exc.__context__, Cancelled) or self._cancel.is_set():
+                raise Cancelled from None
+            raise _RetryablePart(_describe(exc)) from None
+        finally:
+            if file_slice is not None:
+                file_slice.close()
+        if file_slice is not None:
+            local_md5 = file_slice.md5.hexdigest()
+        status = response.status_code
+        text = response.text[:500]
+        if status in RETRY_STATUSES:
+            raise _RetryablePart(f"HTTP {status}", retry_after_seconds(response))
+        if status == 403 and "expired" in text.lower():
+            raise ExpiredUrl("an upload URL has expired (HTTP 403 Request has expired)")
+        if not 200 <= status < 300:
+            code = re.search(r"<Code>([^<]{1,64})</Code>", text)
+            raise RequestRejected(
+                f"the storage service refused a part: HTTP {status}"
+                + (f" {code.group(1)}" if code else ""),
+                "This is not retried; try again, and report it if it persists",
+            )
+        etag = response.headers.get("ETag", "").strip().strip('"')
+        if not etag:
+            raise ServiceUnavailable("the storage service returned no ETag for a part")
+        return etag, local_md5
+
+
+class _RetryablePart(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    if "reset" in text.lower() or "aborted" in text.lower() or "broken pipe" in text.lower():
+        return "connection lost"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return redact(text.splitlines()[0][:160] if text else type(exc).__name__)
+
+
+# ---- names -----------------------------------------------------------------------------
+def safe_component(value: str, fallback: str = "_") -> str:
+    """One path component that cannot escape a folder or upset Windows.
+
+    Backslashes count as separators and only the last part is kept; control characters
+    are dropped; ``.``/``..``/empty become ``fallback``; Windows reserved names get a
+    leading ``_``; trailing dots and spaces are stripped; at most 150 characters.
+    """
+    text = value.replace("\\", "/").split("/")[-1]
+    text = "".join(ch for ch in text if ch >= " " and ch != "\x7f")
+    text = re.sub(r'[<>:"|?*]', "_", text).strip().rstrip(". ")
+    if text in ("", ".", ".."):
+        text = fallback
+    if _WINDOWS_RESERVED.match(text):
+        text = "_" + text
+    return text[:150]
+
+
+DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
+TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
+
+
+def check_template(template: str) -> str:
+    """Validate a ``--name-template``: known fields only, relative, no ``..``."""
+    absolute = template.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", template)
+    if not template.strip() or absolute:
+        raise UsageError(f"--name-template {template!r} must be a relative path")
+    for segment in re.split(r"[/\\]", template):
+        if segment.strip() in ("", ".", ".."):
+            raise UsageError(f"--name-template {template!r} has an empty or '..' part")
+    for field_name in re.findall(r"{([^{}]*)}", template):
+        if field_name not in TEMPLATE_FIELDS:
+            raise UsageError(
+                f"--name-template: unknown field {{{field_name}}}",
+                "Fields: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
+            )
+    return template
+
+
+def output_path(out_dir: Path, template: str, fields: dict[str, str]) -> Path:
+    """Render the template field by field into a path proven to stay inside ``out_dir``."""
+    parts = []
+    for segment in re.split(r"[/\\]", template):
+        rendered = segment
+        for name in TEMPLATE_FIELDS:
+            rendered = rendered.replace("{" + name + "}", safe_component(fields.get(name, "")))
+        parts.append(safe_component(rendered))
+    path = out_dir.joinpath(*parts)
+    root = out_dir.resolve()
+    resolved = path.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise UsageError(f"output name {path} would leave the output folder {out_dir}")
+    return path
+
+
+# ---- downloads -------------------------------------------------------------------------
+@dataclass
+class Downloader:
+    """Downloads result files safely; one per run, safe to share between threads."""
+
+    listener: Listener = field(default_factory=NullListener)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 120.0)
+    attempts: int = 5
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(pool_size=4)
+            session.headers["Accept-Encoding"] = "identity"  # Content-Length = true size
+            self._local.session = session
+        return session
+
+    def fetch(self, url: str, dest: Path, *, key: str, label: str, force: bool = False) -> int:
+        """Download ``url`` to ``dest``; return the byte count. Never leaves partial files."""
+        if dest.exists() and not force:
+            raise UsageError(
+                f"{dest} already exists",
+                "Use --force to overwrite it, or --skip-existing to keep it",
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+        self.listener.transfer_start(key, label, None)
+        ok = False
+        try:
+            with open(tmp, "wb") as out:
+                size = self._download_into(url, out, key)
+                out.flush()
+                os.fsync(out.fileno())
+            if force:
+                os.replace(tmp, dest)
+            else:
+                try:
+                    os.link(tmp, dest)  # atomic "create only if absent"
+                except FileExistsError:
+                    raise UsageError(
+                        f"{dest} appeared while downloading; not overwritten",
+                        "Use --force to overwrite it",
+                    ) from None
+                except OSError:
+                    if dest.exists():
+                        raise UsageError(f"{dest} already exists") from None
+                    os.replace(tmp, dest)  # file systems without hard links
+            ok = True
+            return size
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"download of {dest.name} interrupted; nothing was left behind"
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            self.listener.transfer_end(key, ok)
+
+    def _download_into(self, url: str, out: Any, key: str) -> int:
+        received = 0
+        total: int | None = None
+        etag: str | None = None
+        last = "no attempt made"
+        for attempt in range(1, self.attempts + 1):
+            headers = {}
+            if received:
+                headers["Range"] = f"bytes={received}-"
+                if etag:
+                    headers["If-Range"] = etag
+            try:
+                with self._session().get(
+                    url, headers=headers, stream=True, timeout=self.timeout
+                ) as response:
+                    status = response.status_code
+                    if status == 416 and received and total == received:
+                        return received
+                    if status in RETRY_STATUSES or status == 416:
+                        if status == 416:
+                            received = self._restart(out, key, received)
+                        raise _RetryablePart(f"HTTP {status}", retry_after_seconds(response))
+                    if status == 403:
+                        raise RequestRejected(
+                            "a download link was refused (HTTP 403): the results may have "
+                            "expired (they are kept 48 h)",
+                            "Ask for fresh links: gsep download JOB_ID; after expiry, "
+                            "run the job again",
+                        )
+                    if status not in (200, 206):
+                        raise RequestRejected(f"download failed: HTTP {status}")
+                    if status == 206:
+                        start, _end, whole = _content_range(
+                            response.headers.get("Content-Range", "")
+                        )
+                        if start != received or (total is not None and whole != total):
+                            received = self._restart(out, key, received)
+                            raise _RetryablePart("the server resumed at the wrong place")
+                    elif received:  # 200 to a Range request: the whole file again
+                        received = self._restart(out, key, received)
+                    length = response.headers.get("Content-Length")
+                    if status == 200:
+                        total = int(length) if length and length.isdigit() else None
+                        if total is not None:
+                            self.listener.transfer_start(key, "", total)
+                    etag = response.headers.get("ETag") or etag
+                    for block in _blocks(response):
+                        out.write(block)
+                        received += len(block)
+                        self.listener.transfer_advance(key, len(block))
+                if total is not None and received != total:
+                    raise _RetryablePart(f"got {received} of {total} bytes")
+                return received
+            except _RetryablePart as exc:
+                last = exc.reason
+                wait_s = (
+                    exc.retry_after if exc.retry_after is not None else self.policy.backoff(attempt)
+                )
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                last = _describe(exc)
+                wait_s = self.policy.backoff(attempt)
+            if attempt < self.attempts:
+                self.listener.notice(f"download interrupted ({last}); resuming at byte {received}")
+                self.sleep(min(wait_s, self.policy.retry_after_cap))
+        raise ServiceUnavailable(
+            f"download failed after {self.attempts} attempts: {last}",
+            "Check the network and run gsep download JOB_ID again",
+        )
+
+    def _restart(self, out: Any, key: str, received: int) -> int:
+        out.seek(0)
+        out.truncate()
+        self.listener.transfer_advance(key, -received)
+        return 0
+
+
+def _blocks(response: requests.Response, size: int = 1024 * 1024) -> Iterator[bytes]:
+    """The body as it arrives (``read1``), so a broken transfer keeps every byte that came.
+
+    ``iter_content`` with big blocks drops a partly filled block when the connection
+    breaks; ``read1`` returns whatever one socket read gave.
+    """
+    raw = response.raw
+    while True:
+        block = raw.read1(size, decode_content=True)
+        if not block:
+            return
+        yield block
+
+
+def _content_range(value: str) -> tuple[int, int, int | None]:
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value)
+    if match is None:
+        return -1, -1, None
+    whole = None if match[3] == "*" else int(match[3])
+    return int(match[1]), int(match[2]), whole
+
+
+def upload_parts(
+    path: Path,
+    size: int,
+    plan: UploadPlan,
+    *,
+    listener: Listener,
+    key: str,
+    parallel: int = 4,
+    policy: RetryPolicy | None = None,
+    timeout: tuple[float, float] = (10.0, 120.0),
+) -> list[tuple[int, str]]:
+    """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs."""
+    uploader = PartUploader(
+        path, size, plan, listener, key, parallel, policy or RetryPolicy(), timeout
+    )
+    return uploader.run()
+
+
+__all__: Sequence[str] = [
+    "Downloader",
+    "ExpiredUrl",
+    "FileSlice",
+    "check_template",
+    "output_path",
+    "safe_component",
+    "upload_parts",
+    "validate_plan",
+]
