@@ -153,7 +153,8 @@ def parse_download_urls(value: Any) -> tuple[Output, ...]:
     outputs: list[Output] = []
     for name, formats in value.items():
         if isinstance(formats, str):
-            outputs.append(Output(str(name), "file", formats))
+            if formats:
+                outputs.append(Output(str(name), "file", formats))
             continue
         if not isinstance(formats, Mapping):
             continue
