@@ -74,6 +74,26 @@ def get_model(name: str) -> ModelSpec:
         raise UsageError(f"unknown model {name!r}", "Known models: " + ", ".join(MODELS)) from None
 
 
+def check_output_paths(paths: Sequence[Path], out_dir: Path) -> None:
+    """Refuse output paths that cannot be written because a file or folder is in the way.
+
+    Checked before anything is downloaded (and, for ``separate``, before paying for a job).
+    """
+    for path in paths:
+        if path.is_dir():
+            raise UsageError(
+                f"{path} is a folder, not a file", "Move it away, or choose another -o DIR"
+            )
+        for parent in path.parents:
+            if parent == out_dir:
+                break
+            if parent.exists() and not parent.is_dir():
+                raise UsageError(
+                    f"cannot create the folder {parent}: a file has that name",
+                    "Move the file away, or choose another -o DIR or --name-template",
+                )
+
+
 def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
     """Validate ``--stems`` values (``vocal,drum``, repeated, or ``all``) for a model.
 
@@ -90,7 +110,9 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise UsageError(f"stem {name!r} is given twice")
+            raise UsageError(
+                f"stem {name!r} is given twice", "Give each stem once, e.g. --stems vocal,drum"
+            )
         seen.add(name)
         if name not in _stem_choices(spec):
             raise UsageError(
@@ -127,7 +149,8 @@ def resolve_formats(value: str) -> list[str]:
 def check_job_id(job_id: str) -> str:
     """Refuse ids that cannot be a job id (ids are opaque, so this stays lenient)."""
     text = job_id.strip()
-    if not text or len(text) > 200 or any(ch in text for ch in "/\\?#% \t\r\n"):
+    bad = not text or text in (".", "..") or len(text) > 200
+    if bad or any(ch in text for ch in "/\\?#% \t\r\n") or not text.isprintable():
         raise UsageError(
             f"malformed job id {job_id!r}", "Use the id printed by gsep job create or gsep separate"
         )
@@ -137,15 +160,21 @@ def check_job_id(job_id: str) -> str:
 def check_input_file(path: Path, spec: ModelSpec) -> int:
     """Check a local input before any request: exists, regular, non-empty, supported, size."""
     if not path.exists():
-        raise UsageError(f"file not found: {path}")
+        raise UsageError(
+            f"file not found: {path}", "Check the path (relative to the current folder)"
+        )
     if path.is_dir():
-        raise UsageError(f"{path} is a directory, not an audio file")
+        raise UsageError(
+            f"{path} is a directory, not an audio file", "Give the path of an audio file"
+        )
     try:
         size = path.stat().st_size
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
+        ) from None
     kind = media.EXTENSION_KINDS.get(path.suffix.lower())
     allowed = ", ".join(
         sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})
@@ -156,10 +185,11 @@ def check_input_file(path: Path, spec: ModelSpec) -> int:
             f"{spec.name} accepts: {allowed}",
         )
     if size == 0:
-        raise UsageError(f"{path} is empty")
+        raise UsageError(f"{path} is empty", "Choose a file that holds audio")
     if size > spec.max_bytes:
         raise UsageError(
-            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes"
+            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
+            "Split the audio, or compress it (FLAC or MP3) below the limit",
         )
     return size
 
@@ -197,7 +227,7 @@ class GsepClient:
             sleep=sleep,
             notify=self._notify_wait,
         )
-        self.downloader = Downloader(self.listener, self.policy, (timeout[0], 120.0))
+        self.downloader = Downloader(self.listener, self.policy, (timeout[0], 120.0), log=log)
 
     def __enter__(self) -> GsepClient:
         return self
@@ -259,6 +289,7 @@ class GsepClient:
                         parallel=self.parallel,
                         policy=self.policy,
                         timeout=(self.timeout[0], 300.0),
+                        log=self.api.log,
                     )
                 except ExpiredUrl:
                     if round_ == 2:
@@ -386,6 +417,7 @@ class GsepClient:
                 "the name template maps two outputs to the same file",
                 "Include {stem} and {ext} in --name-template",
             )
+        check_output_paths(paths, out_dir)
         if not force and not skip_existing:
             for path in paths:
                 if path.exists():

@@ -182,6 +182,19 @@ def _message(payload: Any) -> str | None:
     return None
 
 
+def _result_code(value: Any) -> int | None:
+    """A resultCode as an int: ints, integral floats and digit strings; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def parse_envelope(response: requests.Response) -> dict[str, Any]:
     """Turn an API response into ``resultData`` or raise the typed error (GSEP_API.md 3).
 
@@ -195,13 +208,13 @@ def parse_envelope(response: requests.Response) -> dict[str, Any]:
         payload = None
     code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
     if code is not None:
-        try:
-            code = int(code)
-        except (TypeError, ValueError):
+        number = _result_code(code)
+        if number is None:
             raise RequestRejected(
-                f"the API answered an unreadable resultCode {code!r:.40}",
+                f"the API answered an unreadable resultCode {str(code)[:40]!r}",
                 status=response.status_code,
-            ) from None
+            )
+        code = number
         if code != 1000:
             raise error_for_result_code(code, _message(payload), response.status_code)
     status = response.status_code

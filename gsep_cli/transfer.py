@@ -150,6 +150,7 @@ class PartUploader:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 120.0)
     sleep: Callable[[float], None] = time.sleep
+    log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self._cancel = threading.Event()
@@ -267,6 +268,8 @@ class PartUploader:
         else:
             file_slice = FileSlice(self.path, offset, length, on_read, self._cancel)
             body = file_slice
+        if self.log is not None:
+            self.log(f"-> PUT {redact(url)} ({length} bytes)")
         try:
             response = self._session().put(
                 url,
@@ -386,6 +389,7 @@ class Downloader:
     timeout: tuple[float, float] = (10.0, 120.0)
     attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
+    log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self._local = threading.local()
@@ -450,6 +454,8 @@ class Downloader:
                 headers["Range"] = f"bytes={received}-"
                 if etag:
                     headers["If-Range"] = etag
+            if self.log is not None:
+                self.log(f"-> GET {redact(url)}" + (f" (from byte {received})" if received else ""))
             try:
                 with self._session().get(
                     url, headers=headers, stream=True, timeout=self.timeout
@@ -547,10 +553,11 @@ def upload_parts(
     parallel: int = 4,
     policy: RetryPolicy | None = None,
     timeout: tuple[float, float] = (10.0, 120.0),
+    log: Callable[[str], None] | None = None,
 ) -> list[tuple[int, str]]:
     """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs."""
     uploader = PartUploader(
-        path, size, plan, listener, key, parallel, policy or RetryPolicy(), timeout
+        path, size, plan, listener, key, parallel, policy or RetryPolicy(), timeout, log=log
     )
     return uploader.run()
 

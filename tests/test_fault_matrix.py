@@ -53,13 +53,29 @@ def sandbox() -> Sandbox:
 
 
 def _separate(sb: Sandbox, song: Path, *extra: str) -> int:
-    return run(["--base-url", sb.base_url, "separate", str(song), "--stems", "vocal,drum",
-                "--format", "both", "-o", "out", *extra])
+    return run(
+        [
+            "--base-url",
+            sb.base_url,
+            "separate",
+            str(song),
+            "--stems",
+            "vocal,drum",
+            "--format",
+            "both",
+            "-o",
+            "out",
+            *extra,
+        ]
+    )
 
 
 def _assert_identical_results(sb: Sandbox, out: Path) -> None:
-    jobs = [e for e in sb.requests if e["kind"] == "api" and e["method"] == "GET"
-            and "/jobs/" in e["path"]]
+    jobs = [
+        e
+        for e in sb.requests
+        if e["kind"] == "api" and e["method"] == "GET" and "/jobs/" in e["path"]
+    ]
     job_id = jobs[-1]["path"].rsplit("/", 1)[-1]
     job = sb.store.find_job(job_id)
     assert job is not None
@@ -95,15 +111,17 @@ RECOVERED = [
 
 
 @pytest.mark.parametrize(("fault", "notice"), RECOVERED, ids=[f for f, _ in RECOVERED])
-def test_recovers(env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str],
-                  fault: str, notice: str | None) -> None:
+def test_recovers(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], fault: str, notice: str | None
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault(fault)
     code = _separate(sandbox, song)
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert captured.out.split() == [f"out/song/{s}.{f}" for s in ("vocal", "drum")
-                                    for f in ("wav", "mp3")]
+    assert captured.out.split() == [
+        f"out/song/{s}.{f}" for s in ("vocal", "drum") for f in ("wav", "mp3")
+    ]
     assert sandbox.store.job_count() == 1
     _assert_identical_results(sandbox, env / "out")
     _assert_key_only_on_api(sandbox)
@@ -113,7 +131,8 @@ def test_recovers(env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str
 
 
 def test_truncated_then_range_ignored_restarts_from_zero(
-        env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault("download-truncate:1")
     sandbox.add_fault("download-no-range:1")
@@ -131,8 +150,9 @@ def test_expired_url_restarts_upload_once(env: Path, sandbox: Sandbox) -> None:
     assert sandbox.store.job_count() == 1
 
 
-def test_expired_twice_fails_clearly(env: Path, sandbox: Sandbox,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_expired_twice_fails_clearly(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault("part-expired:*")
     assert _separate(sandbox, song) == 4
@@ -150,8 +170,9 @@ def test_job_failure(env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[
     assert not (env / "out" / "song").exists() or not any((env / "out" / "song").iterdir())
 
 
-def test_redirect_to_another_port_is_not_followed(env: Path, sandbox: Sandbox,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_redirect_to_another_port_is_not_followed(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault("redirect:1")
     assert _separate(sandbox, song) == 4
@@ -162,8 +183,9 @@ def test_redirect_to_another_port_is_not_followed(env: Path, sandbox: Sandbox,
     assert sandbox.store.upload_count() == 0
 
 
-def test_dropped_job_creation_is_not_repeated(env: Path, sandbox: Sandbox,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_dropped_job_creation_is_not_repeated(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     assert run(["--base-url", sandbox.base_url, "upload", str(song)]) == 0
     upload_id = capsys.readouterr().out.strip()
@@ -177,8 +199,9 @@ def test_dropped_job_creation_is_not_repeated(env: Path, sandbox: Sandbox,
     assert len(posts) == 1, "the job creation was sent twice"
 
 
-def test_reset_before_handling_create_is_not_retried(env: Path, sandbox: Sandbox,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_reset_before_handling_create_is_not_retried(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault("api-reset:1")
     assert _separate(sandbox, song) == 6
@@ -203,9 +226,9 @@ def _job_ids(sb: Sandbox) -> list[str]:
         return list(sb.store._jobs)
 
 
-def test_persistent_503_gives_exit_6(env: Path, sandbox: Sandbox,
-                                     capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_persistent_503_gives_exit_6(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GSEP_RETRIES", "3")
     song = _wav(env / "song.wav")
     sandbox.add_fault("api-503:*")
@@ -215,8 +238,9 @@ def test_persistent_503_gives_exit_6(env: Path, sandbox: Sandbox,
     assert len([e for e in sandbox.requests if e["kind"] == "api"]) == 3
 
 
-def test_500_on_create_is_not_retried(env: Path, sandbox: Sandbox,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_500_on_create_is_not_retried(
+    env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     song = _wav(env / "song.wav")
     sandbox.add_fault("api-500:1")  # a 500 may come after the server acted: no blind retry
     assert _separate(sandbox, song) == 6

@@ -15,14 +15,35 @@ from gsep_cli.http import parse_envelope
 from gsep_cli.models import parse_download_urls
 from gsep_cli.transfer import TEMPLATE_FIELDS, output_path, safe_component
 
-RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-            *(f"lpt{i}" for i in range(1, 10))}
+RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 HOSTILE = st.one_of(
     st.text(),
-    st.sampled_from(["..", ".", "../../x", "..\\..\\x", "/etc/passwd", "C:\\x", "CON.wav",
-                     "a/../../b", "\x00\x01name", " ", "nul", "x" * 400]),
-    st.lists(st.sampled_from(["..", "/", "\\", ".", "a", "CON", ":", "\n"]), max_size=8)
-    .map("".join),
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            "../../x",
+            "..\\..\\x",
+            "/etc/passwd",
+            "C:\\x",
+            "CON.wav",
+            "a/../../b",
+            "\x00\x01name",
+            " ",
+            "nul",
+            "x" * 400,
+        ]
+    ),
+    st.lists(st.sampled_from(["..", "/", "\\", ".", "a", "CON", ":", "\n"]), max_size=8).map(
+        "".join
+    ),
 )
 
 
@@ -48,14 +69,21 @@ def test_output_path_stays_inside(tmp_path: Path, fields: dict[str, str]) -> Non
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 ENVELOPE = st.fixed_dictionaries(
-    {}, optional={"resultCode": st.one_of(st.just(1000), st.integers(), st.text(max_size=5),
-                                          st.none()),
-                  "resultData": JSON, "resultMessage": JSON, "message": JSON, "error": JSON})
+    {},
+    optional={
+        "resultCode": st.one_of(st.just(1000), st.integers(), st.text(max_size=5), st.none()),
+        "resultData": JSON,
+        "resultMessage": JSON,
+        "message": JSON,
+        "error": JSON,
+    },
+)
 
 
 def _response(status: int, body: bytes) -> requests.Response:
@@ -66,8 +94,10 @@ def _response(status: int, body: bytes) -> requests.Response:
     return response
 
 
-@given(status=st.sampled_from([200, 201, 204, 302, 400, 401, 403, 404, 405, 429, 500, 503]),
-       payload=st.one_of(ENVELOPE, JSON))
+@given(
+    status=st.sampled_from([200, 201, 204, 302, 400, 401, 403, 404, 405, 429, 500, 503]),
+    payload=st.one_of(ENVELOPE, JSON),
+)
 def test_any_json_answer_is_data_or_typed_error(status: int, payload: object) -> None:
     try:
         data = parse_envelope(_response(status, json.dumps(payload).encode()))
@@ -76,15 +106,18 @@ def test_any_json_answer_is_data_or_typed_error(status: int, payload: object) ->
         assert "\n" not in exc.message
     else:
         assert isinstance(data, dict)
-        assert isinstance(payload, dict) and payload.get("resultCode") == 1000
+        assert isinstance(payload, dict) and float(payload["resultCode"]) == 1000
 
 
 @given(st.binary(max_size=200))
 def test_any_bytes_answer_is_data_or_typed_error(body: bytes) -> None:
     try:
-        parse_envelope(_response(200, body))
-    except GsepError:
-        pass
+        data = parse_envelope(_response(200, body))
+    except GsepError as exc:
+        assert exc.exit_code in (4, 5, 6)
+    else:
+        assert isinstance(data, dict)
+        assert float(json.loads(body)["resultCode"]) == 1000
 
 
 @given(JSON | st.text())

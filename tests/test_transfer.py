@@ -102,8 +102,9 @@ def test_exact_lengths_for_every_part(tmp_path: Path, size: int) -> None:
         puts = [e for e in sb.requests if e["kind"] == "s3"]
         expected = max(1, -(-size // 1024))
         assert len(puts) == expected
-        lengths = sorted((int(e["path"].rsplit("/", 1)[1]), int(e["headers"]["content-length"]))
-                         for e in puts)
+        lengths = sorted(
+            (int(e["path"].rsplit("/", 1)[1]), int(e["headers"]["content-length"])) for e in puts
+        )
         assert [n for n, _ in lengths] == list(range(1, expected + 1))
         assert sum(length for _, length in lengths) == size
         for entry in puts:
@@ -122,8 +123,9 @@ def test_exact_lengths_for_every_part(tmp_path: Path, size: int) -> None:
 def test_progress_rolls_back_on_retries_and_never_passes_100(tmp_path: Path) -> None:
     size = 64 * 1024 + 5
     src = _data(tmp_path / "song.wav", size)
-    with Sandbox(job_seconds=0, chunk_size=4096,
-                 faults=["part-reset:3", "part-bad-etag:2", "part-503:2"]) as sb:
+    with Sandbox(
+        job_seconds=0, chunk_size=4096, faults=["part-reset:3", "part-bad-etag:2", "part-503:2"]
+    ) as sb:
         recorder = Recorder()
         with GsepClient(sb.base_url, "k", listener=recorder, policy=FAST, parallel=4) as client:
             client.upload_file(src)
