@@ -1,0 +1,167 @@
+"""Fault injection for the sandbox: a tiny, documented syntax and a thread-safe book.
+
+A fault is written ``KIND[:COUNT][:ARG]``. ``COUNT`` is how many matching requests it
+affects (default 1; ``*`` means every one). Several faults may be given; a request takes
+the first fault of its target that still has a count left, in the order they were added.
+
+===================== ====================================================================
+kind                  effect
+===================== ====================================================================
+``api-NNN``           API call answered with HTTP NNN (e.g. ``api-503``, ``api-500``).
+                      ``api-429:N:SECONDS`` adds ``Retry-After: SECONDS``.
+``api-reset``         API connection reset before the request is handled (nothing done).
+``api-drop``          API request handled (an upload or job *is* created), then the
+                      connection is reset instead of answering.
+``api-delay:N:SEC``   API answer delayed by SEC seconds (default 2).
+``redirect``          API call answered ``302`` to the same path on the sandbox's second
+                      loopback port (which serves the same API and logs what arrives).
+``part-reset``        part upload: connection reset after half of the body was read.
+``part-NNN``          part upload answered with HTTP NNN (S3-style XML error body).
+``part-expired``      part upload answered ``403 Request has expired``.
+``part-delay:N:SEC``  part upload: SEC seconds (default 2) pass before the body is read.
+``part-bad-etag``     part stored, but the ``ETag`` returned is not the part's MD5.
+``download-truncate`` result download: full ``Content-Length``, half the body, then close.
+``download-delay``    ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
+``download-reset``    result download: connection reset before any byte.
+``download-no-range`` result download ignores ``Range`` and sends the whole file (200).
+``download-NNN``      result download answered with HTTP NNN.
+``download-redirect`` result download answered ``302`` to the second loopback port.
+``job-fail:N:MSG``    the next N jobs created end ``failed`` with ``errorMessage`` MSG.
+``job-url-string``    ``downloadUrl`` is sent as a JSON *string* (seen from one app).
+===================== ====================================================================
+
+The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
+between faults), or be posted at run time to ``/_sandbox/faults``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+TARGETS = ("api", "part", "download", "job")
+
+_FIXED_KINDS = {
+    "api-reset": "api",
+    "api-drop": "api",
+    "api-delay": "api",
+    "redirect": "api",
+    "part-reset": "part",
+    "part-expired": "part",
+    "part-delay": "part",
+    "download-delay": "download",
+    "part-bad-etag": "part",
+    "download-truncate": "download",
+    "download-reset": "download",
+    "download-no-range": "download",
+    "download-redirect": "download",
+    "job-fail": "job",
+    "job-url-string": "job",
+}
+_STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
+
+
+class FaultSyntaxError(ValueError):
+    """A fault string that does not follow ``KIND[:COUNT][:ARG]``."""
+
+
+@dataclass
+class Fault:
+    """One parsed fault with its remaining count (``None`` = unlimited)."""
+
+    kind: str
+    target: str
+    remaining: int | None
+    arg: str | None = None
+    status: int | None = None
+
+    def describe(self) -> str:
+        """The fault written back in its own syntax, with what is left of its count."""
+        count = "*" if self.remaining is None else str(self.remaining)
+        return f"{self.kind}:{count}" + (f":{self.arg}" if self.arg is not None else "")
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse ``KIND[:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
+    text = spec.strip()
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    count_text, _, arg = rest.partition(":")
+    count_text = count_text.strip()
+    status: int | None = None
+    match = _STATUS_KIND.match(kind)
+    if match:
+        target, status = match.group(1), int(match.group(2))
+    elif kind in _FIXED_KINDS:
+        target = _FIXED_KINDS[kind]
+    else:
+        known = ", ".join([*sorted(_FIXED_KINDS), "api-NNN", "part-NNN", "download-NNN"])
+        raise FaultSyntaxError(f"unknown fault kind {kind!r} in {spec!r}; known: {known}")
+    if count_text in ("", None):
+        remaining: int | None = 1
+    elif count_text == "*":
+        remaining = None
+    elif count_text.isdigit() and int(count_text) > 0:
+        remaining = int(count_text)
+    else:
+        raise FaultSyntaxError(f"bad count {count_text!r} in fault {spec!r} (use N >= 1 or *)")
+    arg_value = arg if rest.count(":") >= 1 and arg != "" else None
+    if kind in ("api-delay", "part-delay", "download-delay") and arg_value is not None:
+        try:
+            float(arg_value)
+        except ValueError as exc:
+            raise FaultSyntaxError(f"{kind} needs seconds, got {arg_value!r}") from exc
+    if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
+        raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
+    return Fault(kind=kind, target=target, remaining=remaining, arg=arg_value, status=status)
+
+
+def parse_fault_list(text: str) -> list[Fault]:
+    """Parse a ``;``-separated list (the ``GSEP_SANDBOX_FAULTS`` form)."""
+    return [parse_fault(part) for part in text.split(";") if part.strip()]
+
+
+class FaultBook:
+    """The active faults; ``take(target)`` consumes and returns the next one that applies."""
+
+    def __init__(self, faults: list[Fault] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = list(faults or [])
+
+    def add(self, fault: Fault | str) -> Fault:
+        """Add a fault (parsed or in its text form) after the existing ones."""
+        parsed = parse_fault(fault) if isinstance(fault, str) else fault
+        with self._lock:
+            self._faults.append(parsed)
+        return parsed
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def take(
+        self, target: str, kinds: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()
+    ) -> Fault | None:
+        """Consume one use of the first live fault for ``target``.
+
+        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds.
+        """
+        with self._lock:
+            for fault in self._faults:
+                if fault.target != target or fault.kind in exclude:
+                    continue
+                if kinds is not None and fault.kind not in kinds:
+                    continue
+                if fault.remaining is None:
+                    return fault
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def describe(self) -> list[str]:
+        """Every fault in its text form, with its remaining count."""
+        with self._lock:
+            return [fault.describe() for fault in self._faults]

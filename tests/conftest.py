@@ -1,0 +1,209 @@
+"""Shared fixtures: env isolation, a sandbox factory, small WAV inputs, a raw-HTTP API helper.
+
+The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with plain
+``requests`` (never the project's client library), so a bug in one cannot hide the other.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import math
+import random
+import socket
+import struct
+import time
+import wave
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from gsep_cli.sandbox import Sandbox
+
+HQ = "gsep_music_hq_v1"
+KEY = "sandbox-test-key"
+TIMEOUT = 30  # seconds, for every HTTP call made by the tests
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Config and state in a temp dir; no fault list leaking in from the shell."""
+    root = tmp_path_factory.mktemp("gsep-env")
+    monkeypatch.setenv("GSEP_CONFIG_DIR", str(root / "config"))
+    monkeypatch.setenv("GSEP_STATE_DIR", str(root / "state"))
+    monkeypatch.delenv("GSEP_SANDBOX_FAULTS", raising=False)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """Factory: ``sandbox(**kwargs)`` starts a Sandbox (fast defaults) stopped at teardown."""
+    started: list[Sandbox] = []
+
+    def make(**kwargs: Any) -> Sandbox:
+        kwargs.setdefault("job_seconds", 0)
+        kwargs.setdefault("chunk_size", 4096)
+        sb = Sandbox(**kwargs).start()
+        started.append(sb)
+        return sb
+
+    yield make
+    for sb in started:
+        sb.stop()
+
+
+def wav_bytes(
+    frames: int = 4000,
+    rate: int = 16000,
+    channels: int = 2,
+    width: int = 2,
+    seed: int = 0,
+) -> bytes:
+    """A small PCM WAV (stdlib ``wave``): tones at 100 Hz, 1 kHz and 5 kHz plus noise.
+
+    The content reaches every band the sandbox renders, so no stem comes out silent.
+    """
+    rng = random.Random(seed)
+    peak = 2 ** (8 * width - 1) - 1
+    fmt = {1: "B", 2: "h", 3: "i", 4: "i"}[width]
+    out = bytearray()
+    for i in range(frames):
+        t = i / rate
+        mix = (
+            0.25 * math.sin(2 * math.pi * 100 * t)
+            + 0.2 * math.sin(2 * math.pi * 1000 * t)
+            + 0.15 * math.sin(2 * math.pi * min(5000, rate / 3) * t)
+        )
+        for _ in range(channels):
+            value = int(peak * (mix + 0.1 * (rng.random() - 0.5)))
+            if width == 1:
+                out += struct.pack("<B", value + 128)
+            elif width == 3:
+                out += struct.pack("<i", value)[:3]
+            else:
+                out += struct.pack("<" + fmt, value)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(bytes(out))
+    return buf.getvalue()
+
+
+class Api:
+    """The vendor's sample flow written with plain ``requests`` against one sandbox."""
+
+    def __init__(
+        self, sb: Sandbox, key: str | None = KEY, session: requests.Session | None = None
+    ) -> None:
+        self.sb = sb
+        self.base = sb.base_url
+        self.key = key
+        self.http = session or requests.Session()
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        """The API key header (when a key is set) plus ``extra``."""
+        found = {"x-ga-apikey": self.key} if self.key is not None else {}
+        found.update(extra)
+        return found
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        """POST ``body`` as JSON to ``base + path`` with the key."""
+        kwargs.setdefault("headers", self.headers())
+        return self.http.post(self.base + path, json=body, timeout=TIMEOUT, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        """GET ``base + path`` with the key."""
+        kwargs.setdefault("headers", self.headers())
+        return self.http.get(self.base + path, timeout=TIMEOUT, **kwargs)
+
+    def create_upload(self, name: str, size: int) -> dict[str, Any]:
+        """``resultData`` of a successful *create upload*."""
+        r = self.post("/v1/files/upload-multipart/create", {"fileName": name, "fileSize": size})
+        assert r.status_code == 200, r.text
+        assert r.json()["resultCode"] == 1000, r.text
+        return dict(r.json()["resultData"])
+
+    def put_parts(self, plan: dict[str, Any], data: bytes) -> list[str]:
+        """PUT every chunk to its presigned URL (no key); return the unquoted ETags."""
+        chunk = plan["chunkSize"]
+        etags = []
+        for i, url in enumerate(plan["preSignedUrl"]):
+            r = self.http.put(
+                url,
+                data=data[i * chunk : (i + 1) * chunk],
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=TIMEOUT,
+            )
+            assert r.status_code == 200, r.text
+            etags.append(r.headers["ETag"].strip('"'))
+        return etags
+
+    def complete(self, upload_id: str, etags: list[str]) -> requests.Response:
+        """POST *complete* with parts numbered from 1."""
+        parts = [{"awsETag": e, "partNumber": i} for i, e in enumerate(etags, 1)]
+        return self.post(
+            "/v1/files/upload-multipart/complete", {"uploadId": upload_id, "parts": parts}
+        )
+
+    def upload(self, data: bytes, name: str = "song.wav") -> str:
+        """Create, PUT every part, complete; return the upload id."""
+        plan = self.create_upload(name, len(data))
+        r = self.complete(plan["uploadId"], self.put_parts(plan, data))
+        assert r.status_code == 200 and r.json()["resultCode"] == 1000, r.text
+        return str(plan["uploadId"])
+
+    def create_job(self, model: str = HQ, **body: Any) -> requests.Response:
+        """POST a job for ``model`` with ``body``."""
+        return self.post(f"/v1/{model}/jobs", body)
+
+    def job_id(self, model: str = HQ, **body: Any) -> str:
+        """Create a job that must be accepted; return its id."""
+        r = self.create_job(model, **body)
+        assert r.status_code == 200 and r.json()["resultCode"] == 1000, r.text
+        return str(r.json()["resultData"]["jobId"])
+
+    def job(self, job_id: str, model: str = HQ) -> dict[str, Any]:
+        """``resultData`` of a successful *get job*."""
+        r = self.get(f"/v1/{model}/jobs/{job_id}")
+        assert r.status_code == 200 and r.json()["resultCode"] == 1000, r.text
+        return dict(r.json()["resultData"])
+
+    def wait(self, job_id: str, model: str = HQ, polls: int = 400) -> dict[str, Any]:
+        """Poll (bounded) until the job is ``success`` or ``failed``."""
+        for _ in range(polls):
+            data = self.job(job_id, model)
+            if data["status"] in ("success", "failed"):
+                return data
+            time.sleep(0.02)
+        raise AssertionError(f"job {job_id} did not finish after {polls} polls")
+
+
+def business(r: requests.Response, code: int, status: int = 200) -> str:
+    """Assert a business error answer; return its ``resultMessage``."""
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert body["resultCode"] == code, body
+    assert body.get("resultData") is None, body
+    assert isinstance(body["resultMessage"], str) and body["resultMessage"], body
+    return str(body["resultMessage"])
+
+
+def raw_request(url: str, payload: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Write ``payload`` as-is to ``url``'s host and port; parse the one answer.
+
+    For what ``requests`` will not send (no Content-Length, bad headers, garbage).
+    """
+    parts = urlsplit(url)
+    assert parts.hostname in ("127.0.0.1", "::1")
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock:
+        sock.sendall(payload)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        headers = {k.lower(): v for k, v in answer.getheaders()}
+        return answer.status, headers, answer.read()
