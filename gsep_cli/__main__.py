@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -9,7 +10,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run gsep; never show a traceback for an expected failure."""
     from .cli import run
 
-    return run(argv)
+    code = run(argv)
+    if code == 130:
+        # Interrupted: cleanup already ran (temp files, sandbox); do not wait for worker
+        # threads still blocked in a network call.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ def parse_envelope(response: requests.Response) -> dict[str, Any]:
     """
     try:
         payload: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         payload = None
     code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
     if code is not None:

@@ -175,6 +175,7 @@ class PartUploader:
         workers = max(1, min(self.parallel, count))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-part")
         futures: list[Future[str]] = [pool.submit(self._part, n) for n in range(1, count + 1)]
+        finished = False
         try:
             pending: set[Future[str]] = set(futures)
             while pending:  # short waits keep Ctrl-C responsive in the main thread
@@ -182,18 +183,21 @@ class PartUploader:
                 for future in done:
                     if future.exception() is not None:
                         raise future.exception()  # type: ignore[misc]
+            finished = True
             return [(n, f.result()) for n, f in enumerate(futures, start=1)]
         except KeyboardInterrupt:
-            self._cancel.set()
             raise Interrupted(
                 "upload interrupted: no part list was sent (complete)",
                 "Run the same command again to upload afresh",
             ) from None
         finally:
+            # On failure or Ctrl-C, queued parts are cancelled and nobody waits for the
+            # ones in flight (they end at their own timeout, or with the process).
             self._cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            for session in self._sessions:
-                session.close()
+            pool.shutdown(wait=finished, cancel_futures=True)
+            if finished:
+                for session in self._sessions:
+                    session.close()
 
     def _part(self, number: int) -> str:
         url = self.plan.urls[number - 1]
@@ -334,12 +338,12 @@ def safe_component(value: str, fallback: str = "_") -> str:
     """
     text = value.replace("\\", "/").split("/")[-1]
     text = "".join(ch for ch in text if ch >= " " and ch != "\x7f")
-    text = re.sub(r'[<>:"|?*]', "_", text).strip().rstrip(". ")
+    text = re.sub(r'[<>:"|?*]', "_", text).strip()[:150].rstrip(". ")  # cut, then strip
     if text in ("", ".", ".."):
         text = fallback
     if _WINDOWS_RESERVED.match(text):
-        text = "_" + text
-    return text[:150]
+        text = ("_" + text)[:150].rstrip(". ")
+    return text
 
 
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
@@ -349,11 +353,14 @@ TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
 def check_template(template: str) -> str:
     """Validate a ``--name-template``: known fields only, relative, no ``..``."""
     absolute = template.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", template)
+    example = "Example: --name-template '{track}/{stem}.{ext}'"
     if not template.strip() or absolute:
-        raise UsageError(f"--name-template {template!r} must be a relative path")
+        raise UsageError(f"--name-template {template!r} must be a relative path", example)
     for segment in re.split(r"[/\\]", template):
         if segment.strip() in ("", ".", ".."):
-            raise UsageError(f"--name-template {template!r} has an empty or '..' part")
+            raise UsageError(
+                f"--name-template {template!r} has an empty, '.' or '..' part", example
+            )
     for field_name in re.findall(r"{([^{}]*)}", template):
         if field_name not in TEMPLATE_FIELDS:
             raise UsageError(
