@@ -153,6 +153,9 @@ class PartUploader:
     log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
+        self._report_lock = threading.Lock()
+        self._reported = 0
+        self._abandoned = False
         self._cancel = threading.Event()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -194,6 +197,8 @@ class PartUploader:
             # On failure or Ctrl-C, queued parts are cancelled and nobody waits for the
             # ones in flight (they end at their own timeout, or with the process).
             self._cancel.set()
+            if not finished:
+                self._abandon()  # a restarted upload counts from zero again
             pool.shutdown(wait=finished, cancel_futures=True)
             if finished:
                 for session in self._sessions:
@@ -215,7 +220,7 @@ class PartUploader:
             try:
                 etag, local_md5 = self._put(url, offset, length, on_read)
             except _RetryablePart as exc:
-                self.listener.transfer_advance(self.key, -sent[0])
+                self._advance(-sent[0])
                 last = ServiceUnavailable(
                     f"part {number} failed: {exc.reason}", "Check the network and try again"
                 )
@@ -232,10 +237,10 @@ class PartUploader:
                     self._sleep_cancellable(min(wait_s, self.policy.retry_after_cap))
                 continue
             except BaseException:
-                self.listener.transfer_advance(self.key, -sent[0])
+                self._advance(-sent[0])
                 raise
             if _MD5_HEX.match(etag) and etag != local_md5:
-                self.listener.transfer_advance(self.key, -sent[0])
+                self._advance(-sent[0])
                 last = ServiceUnavailable(
                     f"part {number} arrived corrupted: the server's MD5 ({etag}) differs from "
                     f"the local one ({local_md5})",
@@ -254,9 +259,25 @@ class PartUploader:
 
         def on_read(n: int) -> None:
             sent[0] += n
-            self.listener.transfer_advance(self.key, n)
+            self._advance(n)
 
         return on_read
+
+    def _advance(self, delta: int) -> None:
+        """Report progress, unless this upload was abandoned (late workers stay silent)."""
+        with self._report_lock:
+            if self._abandoned:
+                return
+            self._reported += delta
+            self.listener.transfer_advance(self.key, delta)
+
+    def _abandon(self) -> None:
+        """Take back every byte this upload reported; ignore what workers report later."""
+        with self._report_lock:
+            self._abandoned = True
+            if self._reported:
+                self.listener.transfer_advance(self.key, -self._reported)
+            self._reported = 0
 
     def _sleep_cancellable(self, seconds: float) -> None:
         if self._cancel.wait(seconds):
@@ -416,11 +437,11 @@ class Downloader:
                 f"{dest} already exists",
                 "Use --force to overwrite it, or --skip-existing to keep it",
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
         self.listener.transfer_start(key, label, None)
         ok = False
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as out:
                 size = self._download_into(url, out, key)
                 out.flush()
@@ -444,6 +465,14 @@ class Downloader:
         except KeyboardInterrupt:
             raise Interrupted(
                 f"download of {dest.name} interrupted; nothing was left behind"
+            ) from None
+        except OSError as exc:  # disk full, permissions, a folder in the way...
+            if isinstance(exc, requests.RequestException):
+                raise
+            raise UsageError(
+                f"cannot write {dest}: {exc.strerror or exc}",
+                "Check free space and permissions of the output folder, then run "
+                "gsep download JOB_ID (results are kept 48 h)",
             ) from None
         finally:
             with contextlib.suppress(OSError):

@@ -191,3 +191,27 @@ def _wav_bytes(path: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(b"\x01\x02" * 4000)
+
+
+def test_disk_errors_are_a_clear_local_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os as os_module
+
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        song = tmp_path / "song.wav"
+        _wav_bytes(song)
+        with GsepClient(sb.base_url, "k", policy=FAST) as client:
+            job = client.wait(client.create_job(client.upload_file(song)))
+        url = next(o.url for o in job.outputs if o.name == "vocal" and o.format == "wav")
+
+        def full(fd: int) -> None:
+            raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os_module, "fsync", full)
+        dest = tmp_path / "out" / "vocal.wav"
+        with pytest.raises(UsageError, match="No space left") as info:
+            Downloader(policy=FAST).fetch(url, dest, key="d", label="vocal.wav")
+        assert "gsep download" in (info.value.hint or "")
+        assert list((tmp_path / "out").iterdir()) == []
