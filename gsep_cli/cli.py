@@ -6,6 +6,7 @@ Heavy modules (requests, rich.progress, the sandbox) are imported inside the com
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from . import __version__
-from .errors import ExitCode, GsepError, UsageError
+from .errors import ConfigError, ExitCode, GsepError, UsageError
 
 if TYPE_CHECKING:
     from .client import GsepClient, WrittenFile
@@ -103,14 +104,22 @@ class State:
         """Start the embedded emulator on a free loopback port for this command."""
         if self._sandbox is None:
             from .sandbox import Sandbox
-
-            seconds = float(os.environ.get("GSEP_SANDBOX_JOB_SECONDS", "3"))
-            chunk = os.environ.get("GSEP_SANDBOX_CHUNK_SIZE")
             from .units import parse_size
 
-            self._sandbox = Sandbox(
-                job_seconds=seconds, chunk_size=parse_size(chunk) if chunk else 8 * 1024**2
-            )
+            seconds = _env_number("GSEP_SANDBOX_JOB_SECONDS", 3.0)
+            chunk = os.environ.get("GSEP_SANDBOX_CHUNK_SIZE", "").strip()
+            try:
+                size = parse_size(chunk) if chunk else 8 * 1024**2
+            except ValueError as exc:
+                raise ConfigError(
+                    f"GSEP_SANDBOX_CHUNK_SIZE: {exc}", "Fix or unset GSEP_SANDBOX_CHUNK_SIZE"
+                ) from None
+            if size < 1:
+                raise ConfigError(
+                    "GSEP_SANDBOX_CHUNK_SIZE must be at least 1 byte",
+                    "Fix or unset GSEP_SANDBOX_CHUNK_SIZE",
+                )
+            self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
             self._sandbox.start()
             self._closers.append(self._sandbox.stop)
             self.console.info(
@@ -124,15 +133,14 @@ class State:
 
         settings = settings or self.settings()
         key = "sandbox-key" if self.sandbox else settings.require_key()
-        env = os.environ
         client = GsepClient(
             settings.base_url,
             key,
             listener=self.console,
             parallel=parallel,
             timeout=(
-                float(env.get("GSEP_CONNECT_TIMEOUT", "10")),
-                float(env.get("GSEP_READ_TIMEOUT", "60")),
+                _env_number("GSEP_CONNECT_TIMEOUT", 10.0, minimum=0.001),
+                _env_number("GSEP_READ_TIMEOUT", 60.0, minimum=0.001),
             ),
             policy=_retry_policy(),
             poll=_poll_policy(),
@@ -149,23 +157,39 @@ class State:
             self._closers.pop()()
 
 
+def _env_number(name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
+    """A number from the environment (``default`` when unset), or a ConfigError naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(int(raw)) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ConfigError(
+            f"{name} must be {kind} >= {minimum:g}, not {raw!r}", f"Fix or unset {name}"
+        )
+    return value
+
+
 def _retry_policy() -> Any:
     from .http import RetryPolicy
 
-    env = os.environ
     return RetryPolicy(
-        attempts=int(env.get("GSEP_RETRIES", "5")),
-        rate_limit_wait=float(env.get("GSEP_RATE_LIMIT_WAIT", "60")),
-        cap=float(env.get("GSEP_RETRY_CAP", "20")),
+        attempts=int(_env_number("GSEP_RETRIES", 5, minimum=1, integer=True)),
+        rate_limit_wait=_env_number("GSEP_RATE_LIMIT_WAIT", 60.0),
+        cap=_env_number("GSEP_RETRY_CAP", 20.0),
     )
 
 
 def _poll_policy() -> Any:
     from .client import PollPolicy
 
-    env = os.environ
     return PollPolicy(
-        initial=float(env.get("GSEP_POLL_INTERVAL", "2")), cap=float(env.get("GSEP_POLL_CAP", "30"))
+        initial=_env_number("GSEP_POLL_INTERVAL", 2.0, minimum=0.001),
+        cap=_env_number("GSEP_POLL_CAP", 30.0, minimum=0.001),
     )
 
 
@@ -235,21 +259,34 @@ def _model(settings: Settings, model: str | None) -> str:
 
 
 def _stems(settings: Settings, model: str, stems: list[str] | None) -> list[str]:
-    from .client import get_model, resolve_stems
+    from .client import get_model, resolve_stems, type_value
 
     spec = get_model(model)
     if stems:
-        return resolve_stems(spec, stems)
-    if not spec.needs_type:
+        chosen = resolve_stems(spec, stems)
+    elif not spec.needs_type:
         return list(spec.outputs)
-    default = settings.get("stems")
-    return resolve_stems(spec, [default])
+    else:
+        chosen = resolve_stems(spec, [settings.get("stems")])
+    if spec.needs_type and not type_value(chosen):  # refuse before anything is uploaded
+        raise UsageError(
+            "choose at least one stem besides 'others'",
+            f"Choose from: {', '.join(spec.stems)}",
+        )
+    return chosen
+
+
+def _check_overwrite_flags(force: bool, skip_existing: bool) -> None:
+    if force and skip_existing:
+        raise UsageError(
+            "--force and --skip-existing cannot be used together", "Choose one of them"
+        )
 
 
 def _out_dir(settings: Settings, output: Path | None) -> Path:
     folder = output if output is not None else Path(settings.get("output_dir")).expanduser()
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"output folder {folder} is a file")
+        raise UsageError(f"output folder {folder} is a file", "Choose a folder with -o DIR")
     probe = (
         folder
         if folder.exists()
@@ -326,10 +363,11 @@ def job_create(
     settings = state.settings()
     chosen_model = _model(settings, model)
     chosen = _stems(settings, chosen_model, stems)
-    if not upload_id.strip():
-        raise UsageError("the upload id is empty")
+    upload_id = upload_id.strip()
+    if not upload_id:
+        raise UsageError("the upload id is empty", "Use the id printed by gsep upload")
     client = state.client(settings)
-    job_id = client.create_job(upload_id.strip(), model=chosen_model, stems=chosen)
+    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen)
     if state.json:
         state.console.result_json(
             {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
@@ -419,7 +457,7 @@ def download(
 
     Example: gsep download 5f1c...9a --stems vocal --format both -o stems/
     """
-    from .client import check_job_id, resolve_formats
+    from .client import check_job_id, get_model, resolve_formats, resolve_stems
     from .models import RESIDUAL
     from .transfer import DEFAULT_TEMPLATE, check_template
 
@@ -430,12 +468,18 @@ def download(
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
     out_dir = _out_dir(settings, output)
+    _check_overwrite_flags(force, skip_existing)
     names: list[str] | None = None
     if stems:
         flat = [s.strip() for v in stems for s in v.split(",") if s.strip()]
         if len(set(flat)) != len(flat):
-            raise UsageError("a stem is given twice in --stems")
+            raise UsageError(
+                "a stem is given twice in --stems", "Give each stem once, e.g. --stems vocal,drum"
+            )
         names = None if "all" in flat else flat
+        spec = get_model(chosen_model)
+        if names is not None and spec.needs_type:  # documented names: check before any request
+            names = resolve_stems(spec, names)
     client = state.client(settings)
     job = client.get_job(job_id, model=chosen_model)
     if names is None and not stems:
@@ -498,7 +542,7 @@ def separate(
 
     Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
     """
-    from .client import check_input_file, get_model, resolve_formats
+    from .client import check_input_file, check_output_paths, get_model, resolve_formats
     from .transfer import DEFAULT_TEMPLATE, check_template, output_path
 
     state = _state(ctx)
@@ -510,15 +554,26 @@ def separate(
     template = check_template(name_template or DEFAULT_TEMPLATE)
     size = check_input_file(file, spec)
     out_dir = _out_dir(settings, output)
+    _check_overwrite_flags(force, skip_existing)
     track = file.stem
-    if not no_download and not force and not skip_existing and "{job}" not in template:
-        for stem in chosen:  # refuse before paying for a job whose files cannot be written
-            for ext in formats:
-                path = output_path(
-                    out_dir,
-                    template,
-                    {"track": track, "stem": stem, "ext": ext, "model": chosen_model},
-                )
+    if not no_download:  # refuse before paying for a job whose files cannot be written
+        planned = [
+            output_path(
+                out_dir,
+                template,
+                {"track": track, "stem": stem, "ext": ext, "model": chosen_model, "job": "job"},
+            )
+            for stem in chosen
+            for ext in formats
+        ]
+        if len(set(planned)) != len(planned):
+            raise UsageError(
+                "the name template maps two outputs to the same file",
+                "Include {stem} and {ext} in --name-template",
+            )
+        check_output_paths(planned, out_dir)
+        if not force and not skip_existing and "{job}" not in template:
+            for path in planned:
                 if path.exists():
                     raise UsageError(
                         f"{path} already exists", "Use --force to overwrite, or --skip-existing"
@@ -556,8 +611,41 @@ def separate(
     _print_files(state, written, {**header, "status": "success", "expireAt": job.expire_at})
 
 
-# ---- config ------------------------------------------------------------------------------
-@config_app.command("set-key")
+@app.command()
+def models(ctx: typer.Context) -> None:
+    """List the models gsep knows: stems (or outputs), input formats and limits.
+
+    Example: gsep models --json
+    """
+    from .models import MODELS
+
+    state = _state(ctx)
+    rows = [
+        {
+            "name": spec.name,
+            "category": spec.category,
+            "stems": list(spec.stems),
+            "outputs": list(spec.stems or spec.outputs) + (["others"] if spec.residual else []),
+            "inputFormats": list(spec.input_kinds),
+            "maxBytes": spec.max_bytes,
+            "maxSeconds": spec.max_seconds,
+            "description": spec.description,
+        }
+        for spec in MODELS.values()
+    ]
+    if state.json:
+        state.console.result_json({"models": rows})
+        return
+    for row in rows:
+        limits = f"{row['maxBytes'] // 1000**3} GB, {row['maxSeconds'] // 60} min"
+        stems = ",".join(row["stems"]) or "(no type: " + ",".join(row["outputs"]) + ")"
+        state.console.result(f"{row['name']:<22} {stems:<48} {limits}")
+
+
+# ---- config ---------------------------------------------------------------------------
+@config_app.command(
+    "set-key", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def config_set_key(ctx: typer.Context) -> None:
     """Store the API key in the config file (0600). Reads it from stdin when piped,
     else asks with a hidden prompt; never from an argument.
@@ -567,6 +655,12 @@ def config_set_key(ctx: typer.Context) -> None:
     from .config import DEFAULT_PROFILE, set_profile_value
 
     state = _state(ctx)
+    if ctx.args:  # caught here so that click does not echo the key back in its error
+        raise UsageError(
+            "the key is not accepted as an argument (it would stay in your shell history)",
+            'Pipe it: printf %s "$KEY" | gsep config set-key, or run gsep config set-key '
+            "and type it at the hidden prompt",
+        )
     if sys.stdin is not None and not sys.stdin.isatty():
         key = sys.stdin.read().strip()
     else:
@@ -619,7 +713,11 @@ def config_path_cmd(ctx: typer.Context) -> None:
     """
     from .config import config_path
 
-    _state(ctx).console.result(str(config_path()))
+    state = _state(ctx)
+    if state.json:
+        state.console.result_json({"configFile": str(config_path())})
+    else:
+        state.console.result(str(config_path()))
 
 
 @config_app.command("set")
@@ -632,8 +730,9 @@ def config_set(
 
     Example: gsep config set format mp3
     """
-    from .client import get_model, resolve_formats, resolve_stems
+    from .client import get_model, resolve_formats
     from .config import DEFAULT_PROFILE, SETTABLE, check_base_url, set_profile_value
+    from .models import DEFAULT_MODEL
 
     state = _state(ctx)
     if name not in SETTABLE:
@@ -650,7 +749,7 @@ def config_set(
     elif name == "model":
         get_model(value)
     elif name == "stems":
-        resolve_stems(get_model("gsep_music_hq_v1"), [value])
+        _stems(state.settings(), DEFAULT_MODEL, [value])
     profile = state.profile or os.environ.get("GSEP_PROFILE") or DEFAULT_PROFILE
     set_profile_value(profile, name, value)
     state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
@@ -670,7 +769,13 @@ def config_get(
     state = _state(ctx)
     if name not in SETTABLE:
         raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
-    state.console.result(state.settings().get(name))
+    settings = state.settings()
+    if state.json:
+        state.console.result_json(
+            {"name": name, "value": settings.get(name), "source": settings.sources.get(name)}
+        )
+    else:
+        state.console.result(settings.get(name))
 
 
 # ---- sandbox -------------------------------------------------------------------------------
@@ -709,6 +814,12 @@ def sandbox_serve(
     ),
     url_ttl: float = typer.Option(
         86400, "--url-ttl", min=0, help="Seconds a presigned part URL stays valid."
+    ),
+    max_bytes: str | None = typer.Option(
+        None, "--max-bytes", help="Replace every model's size limit (e.g. 1MiB): 1110 sooner."
+    ),
+    max_seconds: float | None = typer.Option(
+        None, "--max-seconds", min=0, help="Replace every model's WAV duration limit: 1109."
     ),
     fault: list[str] | None = typer.Option(
         None,
@@ -752,6 +863,8 @@ def sandbox_serve(
             rate_block=rate_block,
             rate_retry_after=retry_after,
             url_ttl=url_ttl,
+            max_bytes=parse_size(max_bytes) if max_bytes else None,
+            max_seconds=max_seconds,
             faults=faults,
             verbose=verbose,
         )
@@ -791,7 +904,10 @@ def sandbox_example() -> None:
 # ---- entry point ---------------------------------------------------------------------------
 def run(argv: list[str] | None = None) -> int:
     """Run the app and return the process exit code (never a traceback for GsepError)."""
-    from typer._click import exceptions as click_exceptions
+    try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
     console_state: dict[str, Any] = {}
     try:
@@ -808,7 +924,10 @@ def run(argv: list[str] | None = None) -> int:
     except click_exceptions.ClickException as exc:
         exc.show()
         return int(exc.exit_code)
-    except click_exceptions.Abort:
+    except typer.Abort as exc:  # typer.Abort is click's Abort on typer versions built on click
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            print("gsep: interrupted", file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
         print("gsep: aborted (no input)", file=sys.stderr)
         return int(ExitCode.USAGE)
     except KeyboardInterrupt:

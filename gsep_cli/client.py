@@ -51,7 +51,8 @@ class PollPolicy:
         """Endless jittered delays: 2, 3, 4.5, ... capped."""
         delay = self.initial
         while True:
-            yield max(0.05, delay * random.uniform(1 - self.jitter, 1 + self.jitter))
+            jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
+            yield max(0.05, min(self.cap, jittered))  # the cap holds, jitter included
             delay = min(self.cap, delay * self.factor)
 
 
@@ -463,7 +464,7 @@ def select_outputs(
                 "the stems it was created with (plus others)",
             )
     order = list(stems) if stems is not None else list(dict.fromkeys(o.name for o in outputs))
-    chosen = []
+    chosen: list[Output] = []
     for name in order:
         mine = [o for o in outputs if o.name == name]
         for fmt in formats:  # in the order the user asked for

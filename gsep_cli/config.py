@@ -88,7 +88,10 @@ def check_base_url(url: str) -> str:
             "Use https (plain http is allowed only for 127.0.0.1, ::1, localhost)",
         )
     if parts.query or parts.fragment:
-        raise UsageError(f"base URL {url!r} must not have a query or fragment")
+        raise UsageError(
+            f"base URL {url!r} must not have a query or fragment",
+            "Remove the part from '?' or '#' on",
+        )
     return url.strip().rstrip("/")
 
 

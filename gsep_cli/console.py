@@ -203,8 +203,9 @@ class Console:
             if task is not None and self._progress is not None and not ok:
                 self._progress.update(task, description=f"{label} (failed)")
             return
-        label = self._plain_labels.pop(key, None)
-        if label is not None:
+        with self._lock:
+            label = self._plain_labels.pop(key, "")
+        if label:
             self._line(f"gsep: {label}: {'done' if ok else 'failed'}")
 
     def job_status(self, job_id: str, status: str, elapsed: float) -> None:

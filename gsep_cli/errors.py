@@ -164,7 +164,7 @@ HTTP_STATUSES: dict[int, tuple[type[GsepError], str]] = {
     401: (AuthError, "the API key is invalid, deleted or inactive"),
     403: (AuthError, "this key is not permitted to do that (model or upload not permitted)"),
     404: (RequestRejected, "not found"),
-    405: (ServiceUnavailable, "the model is currently unavailable"),
+    405: (RequestRejected, "the model is currently unavailable"),
     429: (RateLimited, "rate limited by the API (100 requests per minute per IP)"),
 }
 
@@ -174,10 +174,11 @@ AUTH_HINT = "Check the key: gsep config show; set a new one with: gsep config se
 def error_for_result_code(code: int, message: str | None, status: int | None = None) -> GsepError:
     """Build the typed error for a business ``resultCode`` (any code other than 1000)."""
     cls, text = RESULT_CODES.get(code, (RequestRejected, "request rejected"))
-    detail = f"{text}: {message}" if message and message.strip() and message != text else text
-    return cls(
-        f"API error {code}: {detail}", RESULT_HINTS.get(code), status=status, result_code=code
-    )
+    if message and message.strip() and message.strip().lower() != text.lower():
+        line = f"API error {code} ({text}): {message.strip()}"
+    else:
+        line = f"API error {code}: {text}"
+    return cls(line, RESULT_HINTS.get(code), status=status, result_code=code)
 
 
 def error_for_status(status: int, message: str | None = None) -> GsepError:

@@ -115,3 +115,17 @@ def test_create_post_to_a_closed_port_is_retried_then_fails() -> None:
 )
 def test_same_origin(a: str, b: str, same: bool) -> None:
     assert same_origin(a, b) is same
+
+
+def test_models_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from gsep_cli.cli import run
+    from gsep_cli.models import MODELS
+
+    assert run(["--json", "models"]) == 0
+    rows = json.loads(capsys.readouterr().out)["models"]
+    assert [r["name"] for r in rows] == list(MODELS)
+    hq = rows[0]
+    assert hq["stems"] == ["vocal", "drum", "bass", "electric_guitar", "acoustic_piano"]
+    assert hq["outputs"][-1] == "others" and hq["maxBytes"] == 1000**3
