@@ -620,7 +620,7 @@ def models(ctx: typer.Context) -> None:
     from .models import MODELS
 
     state = _state(ctx)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
             "category": spec.category,
@@ -821,6 +821,12 @@ def sandbox_serve(
     max_seconds: float | None = typer.Option(
         None, "--max-seconds", min=0, help="Replace every model's WAV duration limit: 1109."
     ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Serve https with this certificate (PEM); needs --tls-key."
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", help="Private key (PEM) for --tls-cert."
+    ),
     fault: list[str] | None = typer.Option(
         None,
         "--fault",
@@ -865,6 +871,8 @@ def sandbox_serve(
             url_ttl=url_ttl,
             max_bytes=parse_size(max_bytes) if max_bytes else None,
             max_seconds=max_seconds,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             faults=faults,
             verbose=verbose,
         )

@@ -17,6 +17,7 @@ Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md)
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -117,10 +118,15 @@ class BlockSizeAdapter(HTTPAdapter):
 def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
     """A requests Session with big send blocks and no automatic retries.
 
-    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``
-    as requests does. Carries no API key: the key is added per request, for the API only.
+    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` as requests does,
+    and also ``SSL_CERT_FILE`` (which requests alone ignores: it uses certifi's bundle)
+    when neither ``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE`` is set. Carries no API key:
+    the key is added per request, for the API only.
     """
     session = requests.Session()
+    cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
+    if cert_file and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
+        session.verify = cert_file
     adapter = BlockSizeAdapter(blocksize, pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -158,7 +164,10 @@ def never_reached_server(exc: BaseException) -> bool:
             "ConnectionRefusedError",
         ):
             return True
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        reason = getattr(item, "reason", None)  # an exception, or a plain string (SSLError)
+        todo.extend([item.__cause__, item.__context__])
+        if isinstance(reason, BaseException):
+            todo.append(reason)
         todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
     return False
 
@@ -309,13 +318,21 @@ class ApiTransport:
                 response = self._send(method, url, body)
             except requests.RequestException as exc:
                 reached = not never_reached_server(exc)
-                retryable = not (creates and reached)
+                tls = isinstance(exc, requests.exceptions.SSLError)
+                # a certificate problem comes before any byte of the request is sent and
+                # does not go away by retrying
+                retryable = not tls and not (creates and reached)
+                if tls:
+                    hint = "Check the certificate settings, or --base-url"
+                elif creates and reached:
+                    hint = (
+                        "The request may have reached the server: check before repeating it "
+                        "(gsep job status / the API dashboard) so you do not pay twice"
+                    )
+                else:
+                    hint = "Check the network, proxy settings and --base-url, then try again"
                 last_error = ServiceUnavailable(
-                    f"cannot reach the API at {self.base_url}: {_short(exc)}",
-                    "Check the network, proxy settings and --base-url, then try again"
-                    if retryable
-                    else "The request may have reached the server: check before repeating it "
-                    "(gsep job status / the API dashboard) so you do not pay twice",
+                    f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
                 )
                 if retryable and attempt < policy.attempts:
                     self._wait(f"network error ({_short(exc)}); retrying", policy.backoff(attempt))
@@ -391,6 +408,11 @@ def _short(exc: BaseException) -> str:
         return "timed out waiting for the answer"
     if isinstance(exc, requests.ConnectTimeout):
         return "timed out connecting"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (
+            "the server's TLS certificate is not trusted (for a private CA set "
+            "REQUESTS_CA_BUNDLE or SSL_CERT_FILE)"
+        )
     if "Connection refused" in text:
         return "connection refused"
     if "Name or service not known" in text or "NameResolutionError" in text:

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -843,6 +844,8 @@ class Sandbox:
         storage_dir: str | os.PathLike[str] | None = None,
         verbose: bool = False,
         clock: Callable[[], float] = time.time,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         if business_status not in (200, 400):
             raise ValueError("business_status must be 200 or 400")
@@ -874,6 +877,10 @@ class Sandbox:
         self.faults = FaultBook([parse_fault(f) for f in faults])
         self.host = host
         self.verbose = verbose
+        self._tls: ssl.SSLContext | None = None
+        if tls_cert is not None:  # serve https (to test CA settings such as SSL_CERT_FILE)
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_cert, tls_key)
         self._clock = clock
         self._offset = 0.0
         self._port = port
@@ -895,6 +902,10 @@ class Sandbox:
             return self
         for port in (self._port, 0):  # the main port, then the "other host" for redirects
             server = _Server(self.host, port, self)
+            if self._tls is not None:  # the handshake happens in the handler thread
+                server.socket = self._tls.wrap_socket(
+                    server.socket, server_side=True, do_handshake_on_connect=False
+                )
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -945,7 +956,8 @@ class Sandbox:
             raise RuntimeError("the sandbox is not started")
         port = self._servers[index].server_address[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def origin(self) -> str:
