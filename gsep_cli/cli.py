@@ -60,6 +60,10 @@ sandbox_app = typer.Typer(
 app.add_typer(job_app, name="job")
 app.add_typer(config_app, name="config")
 app.add_typer(sandbox_app, name="sandbox")
+jobs_app = typer.Typer(
+    help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
+)
+app.add_typer(jobs_app, name="jobs")
 
 
 @dataclass
@@ -73,7 +77,9 @@ class State:
     verbose: bool = False
     progress: bool = True
     sandbox: bool = False
+    key_fp: str = ""
     _console: Console | None = None
+    _ledger: Any = None
     _sandbox: Any = None
     _closers: list[Any] = field(default_factory=list)
 
@@ -133,6 +139,9 @@ class State:
 
         settings = settings or self.settings()
         key = "sandbox-key" if self.sandbox else settings.require_key()
+        from .ledger import key_fingerprint
+
+        self.key_fp = key_fingerprint(key)
         client = GsepClient(
             settings.base_url,
             key,
@@ -144,10 +153,22 @@ class State:
             ),
             policy=_retry_policy(),
             poll=_poll_policy(),
+            limiter=_rate_limiter(),
             log=self.console.debug if self.verbose else None,
         )
         self._closers.append(client.close)
         return client
+
+    def ledger(self) -> Any:
+        """The local job ledger (None with --sandbox: those jobs vanish with it)."""
+        if self.sandbox:
+            return None
+        if self._ledger is None:
+            from .ledger import Ledger
+
+            self._ledger = Ledger()
+            self._closers.append(self._ledger.close)
+        return self._ledger
 
     def close(self) -> None:
         """Stop live output, close clients, stop the sandbox (in reverse order)."""
@@ -182,6 +203,20 @@ def _retry_policy() -> Any:
         rate_limit_wait=_env_number("GSEP_RATE_LIMIT_WAIT", 60.0),
         cap=_env_number("GSEP_RETRY_CAP", 20.0),
     )
+
+
+def _rate_limiter() -> Any:
+    from .http import RateLimiter, parse_rate
+
+    raw = os.environ.get("GSEP_RATE_LIMIT", "").strip()
+    try:
+        limit, window = parse_rate(raw) if raw else (100, 60.0)
+    except ValueError:
+        raise ConfigError(
+            f"GSEP_RATE_LIMIT must look like 100/60 (requests per seconds), not {raw!r}",
+            "Fix or unset GSEP_RATE_LIMIT",
+        ) from None
+    return RateLimiter(limit, window)
 
 
 def _poll_policy() -> Any:
@@ -463,8 +498,10 @@ def download(
 
     state = _state(ctx)
     settings = state.settings()
-    chosen_model = _model(settings, model)
     job_id = check_job_id(job_id)
+    ledger = state.ledger()
+    record = ledger.get_job(job_id) if ledger is not None else None  # from gsep separate
+    chosen_model = _model(settings, model or (record.model if record else None))
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
     out_dir = _out_dir(settings, output)
@@ -490,12 +527,17 @@ def download(
         out_dir,
         stems=names,
         formats=formats,
-        track=track or job_id,
+        track=track or (Path(record.input_path).stem if record else job_id),
         model=chosen_model,
         template=template,
         force=force,
         skip_existing=skip_existing,
     )
+    if ledger is not None and record is not None:
+        from .ledger import FileRecord
+
+        files = [FileRecord(w.stem, w.format, str(w.path.resolve()), w.bytes) for w in written]
+        ledger.update_job(job_id, status="success", expire_at=job.expire_at, files=files)
     _print_files(
         state,
         written,
@@ -514,8 +556,11 @@ def _print_files(state: State, written: list[WrittenFile], header: dict[str, Any
 @app.command()
 def separate(
     ctx: typer.Context,
-    file: Path = typer.Argument(
-        ..., help="Audio file (wav, flac, mp3, m4a, mp4).", show_default=False
+    inputs: list[str] = typer.Argument(
+        ...,
+        help="Audio files (wav, flac, mp3, m4a, mp4), folders, or - to read paths from stdin.",
+        show_default=False,
+        metavar="FILE...",
     ),
     stems: list[str] | None = typer.Option(None, "--stems", "-s", help=STEMS_HELP),
     fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
@@ -524,8 +569,23 @@ def separate(
     ),
     model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     name_template: str | None = typer.Option(None, "--name-template", help=TEMPLATE_HELP),
-    no_download: bool = typer.Option(
-        False, "--no-download", help="Stop after creating the job; print its id."
+    no_wait: bool = typer.Option(
+        False,
+        "--no-wait",
+        "--no-download",
+        help="Submit the jobs and print their ids; collect later with gsep download.",
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-r", help="Take supported files from subfolders too."
+    ),
+    include: list[str] | None = typer.Option(
+        None, "--include", help="Only folder files matching this glob (repeatable)."
+    ),
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="Skip folder files matching this glob (repeatable)."
+    ),
+    jobs: int = typer.Option(
+        3, "--jobs", "-j", min=1, max=16, help="Inputs processed at once (1-16)."
     ),
     timeout: float | None = typer.Option(
         None, "--timeout", min=0, help="Give up waiting after SECONDS (exit 8)."
@@ -533,17 +593,25 @@ def separate(
     parallel: int = typer.Option(
         4, "--parallel", min=1, max=16, help="Upload parts sent at once (1-16)."
     ),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite files, and pay for new jobs even if one is on record."
+    ),
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Keep existing files, download the rest."
     ),
 ) -> None:
-    """Upload FILE, create the job, wait for it and download the stems; print the paths.
+    """Upload, create the job, wait and download the stems; print the written paths.
+
+    Takes several files, folders (--recursive, --include/--exclude) or - (paths on
+    stdin). Re-running the same command re-attaches to the jobs on record instead of
+    paying again (--force starts fresh). With several inputs: a summary table on stderr,
+    exit 9 when some failed, and with --json one JSON line per input as each finishes.
 
     Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
     """
-    from .client import check_input_file, check_output_paths, get_model, resolve_formats
-    from .transfer import DEFAULT_TEMPLATE, check_template, output_path
+    from .batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
+    from .client import get_model, resolve_formats
+    from .transfer import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
     settings = state.settings()
@@ -552,63 +620,89 @@ def separate(
     chosen = _stems(settings, chosen_model, stems)
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
-    size = check_input_file(file, spec)
     out_dir = _out_dir(settings, output)
     _check_overwrite_flags(force, skip_existing)
-    track = file.stem
-    if not no_download:  # refuse before paying for a job whose files cannot be written
-        planned = [
-            output_path(
-                out_dir,
-                template,
-                {"track": track, "stem": stem, "ext": ext, "model": chosen_model, "job": "job"},
-            )
-            for stem in chosen
-            for ext in formats
-        ]
-        if len(set(planned)) != len(planned):
-            raise UsageError(
-                "the name template maps two outputs to the same file",
-                "Include {stem} and {ext} in --name-template",
-            )
-        check_output_paths(planned, out_dir)
-        if not force and not skip_existing and "{job}" not in template:
-            for path in planned:
-                if path.exists():
-                    raise UsageError(
-                        f"{path} already exists", "Use --force to overwrite, or --skip-existing"
-                    )
-    client = state.client(settings, parallel=parallel)
-    upload_id = client.upload_file(file)
-    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen)
-    state.console.info(f"gsep: job {job_id} created")
-    header = {
-        "input": str(file),
-        "bytes": size,
-        "uploadId": upload_id,
-        "jobId": job_id,
-        "model": chosen_model,
-        "stems": chosen,
-    }
-    if no_download:
-        if state.json:
-            state.console.result_json({**header, "status": "submitted"})
-        else:
-            state.console.result(job_id)
-        return
-    job = client.wait(job_id, model=chosen_model, timeout=timeout)
-    written = client.download(
-        job,
+    paths = collect_inputs(
+        inputs,
+        recursive=recursive,
+        include=include or (),
+        exclude=exclude or (),
+        kinds=spec.input_kinds,
+        stdin=sys.stdin,
+    )
+    options = BatchOptions(
+        chosen_model,
+        chosen,
+        formats,
         out_dir,
-        stems=chosen,
-        formats=formats,
-        track=track,
-        model=chosen_model,
-        template=template,
+        template,
         force=force,
         skip_existing=skip_existing,
+        no_wait=no_wait,
+        timeout=timeout,
+        jobs=jobs,
     )
-    _print_files(state, written, {**header, "status": "success", "expireAt": job.expire_at})
+    if not no_wait:  # refuse before paying for jobs whose files cannot be written
+        _check_template_collisions(options)
+    client = state.client(settings, parallel=parallel)
+    single = len(paths) == 1
+
+    def report(result: Any) -> None:
+        if single and not result.ok:
+            return  # raised below as the command's own error
+        if state.json:
+            state.console.result_json(result.to_json(chosen_model, chosen))
+        elif result.status == "submitted":
+            state.console.result(result.job_id or "")
+        else:
+            for item in result.files:
+                state.console.result(str(item.path))
+        if not single and result.error is not None:
+            state.console.error(result.error, prefix=f"{result.input}: ")
+
+    runner = BatchRunner(
+        client,
+        options,
+        key_fp=state.key_fp,
+        base_url=settings.base_url,
+        ledger=state.ledger(),
+        on_result=report,
+    )
+    results = runner.run(paths)
+    if single:
+        if results[0].error is not None:
+            raise results[0].error
+        return
+    if not state.quiet:
+        from .console import summary_table
+
+        summary_table([_summary_row(r) for r in results], sys.stderr)
+    code = batch_exit_code(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def _check_template_collisions(options: Any) -> None:
+    from .batch import planned_paths
+
+    planned = planned_paths(options, "track")
+    if len(set(planned)) != len(planned):
+        raise UsageError(
+            "the name template maps two outputs to the same file",
+            "Include {stem} and {ext} in --name-template",
+        )
+
+
+def _summary_row(result: Any) -> tuple[str, str, str, str]:
+    if result.error is not None:
+        detail = result.error.message
+    elif result.status == "submitted":
+        detail = "submitted"
+    else:
+        detail = f"{len(result.files)} files" + (
+            f" ({result.reused} reused)" if result.reused else ""
+        )
+    return (str(result.input), result.job_id or "-", result.status, detail)
 
 
 @app.command()
@@ -640,6 +734,113 @@ def models(ctx: typer.Context) -> None:
         limits = f"{row['maxBytes'] // 1000**3} GB, {row['maxSeconds'] // 60} min"
         stems = ",".join(row["stems"]) or "(no type: " + ",".join(row["outputs"]) + ")"
         state.console.result(f"{row['name']:<22} {stems:<48} {limits}")
+
+
+# ---- jobs (the ledger) --------------------------------------------------------------
+def _job_json(record: Any) -> dict[str, Any]:
+    return {
+        "jobId": record.job_id,
+        "uploadId": record.upload_id,
+        "input": record.input_path,
+        "inputSha256": record.sha256,
+        "model": record.model,
+        "stems": list(record.stems),
+        "apiHost": record.api_host,
+        "status": record.status,
+        "expireAt": record.expire_at,
+        "error": record.error,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "files": [
+            {"stem": f.stem, "format": f.format, "path": f.path, "bytes": f.bytes}
+            for f in record.files
+        ],
+    }
+
+
+def _open_ledger() -> Any:
+    from .ledger import Ledger
+
+    return Ledger()
+
+
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many (newest first)."),
+) -> None:
+    """List recent jobs on record: status, stems, expiry, where the files went.
+
+    Example: gsep jobs list --json
+    """
+    state = _state(ctx)
+    with _open_ledger() as ledger:
+        records = ledger.list_jobs(limit=limit)
+    if state.json:
+        state.console.result_json({"jobs": [_job_json(r) for r in records]})
+        return
+    for r in records:
+        where = str(Path(r.files[0].path).parent) if r.files else "-"
+        state.console.result(
+            f"{r.job_id}  {r.status:<9} {r.model}  {','.join(r.stems):<20} "
+            f"expires {r.expire_at or '-'}  {Path(r.input_path).name} -> {where}"
+        )
+
+
+@jobs_app.command("show")
+def jobs_show(
+    ctx: typer.Context, job_id: str = typer.Argument(..., help="Job id.", show_default=False)
+) -> None:
+    """Show everything on record about one job (stdout: JSON).
+
+    Example: gsep jobs show 5f1c...9a
+    """
+    from .errors import RequestRejected
+
+    state = _state(ctx)
+    with _open_ledger() as ledger:
+        record = ledger.get_job(job_id.strip())
+    if record is None:
+        raise RequestRejected(
+            f"job {job_id} is not on record", "See the jobs on record: gsep jobs list"
+        )
+    state.console.result_json(_job_json(record))
+
+
+@jobs_app.command("forget")
+def jobs_forget(
+    ctx: typer.Context,
+    job_ids: list[str] = typer.Argument(..., help="Job ids to remove.", show_default=False),
+) -> None:
+    """Remove jobs from the record (the API keeps them; only gsep forgets).
+
+    Example: gsep jobs forget 5f1c...9a
+    """
+    state = _state(ctx)
+    with _open_ledger() as ledger:
+        removed = ledger.forget_jobs([j.strip() for j in job_ids])
+    state.console.info(f"gsep: forgot {removed} of {len(job_ids)} jobs")
+    if state.json:
+        state.console.result_json({"removed": removed})
+
+
+@jobs_app.command("prune")
+def jobs_prune(
+    ctx: typer.Context,
+    older_than: float | None = typer.Option(
+        None, "--older-than", min=0, help="Also remove jobs not touched for DAYS days."
+    ),
+) -> None:
+    """Remove expired entries: jobs whose results expired, uploads past 72 h.
+
+    Example: gsep jobs prune --older-than 30
+    """
+    state = _state(ctx)
+    with _open_ledger() as ledger:
+        removed = ledger.prune(older_than=older_than * 86400 if older_than is not None else None)
+    state.console.info(f"gsep: removed {removed} entries")
+    if state.json:
+        state.console.result_json({"removed": removed})
 
 
 # ---- config ---------------------------------------------------------------------------

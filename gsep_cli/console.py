@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-import time
 from typing import Any, TextIO
 
 from .errors import GsepError
@@ -61,19 +60,19 @@ class Console:
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         self._task_labels: dict[str, str] = {}
-        self._job_task: Any = None
+        self._job_tasks: dict[str, Any] = {}
         self._last_status: dict[str, str] = {}
         self._plain_labels: dict[str, str] = {}
 
     # ---- results (stdout) -------------------------------------------------------------
     def result(self, line: str) -> None:
         """One result line on stdout (a path, an id, a status)."""
-        self._pause()
+        self._pause_if_shared()
         print(line, file=self.out, flush=True)
 
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
-        self._pause()
+        self._pause_if_shared()
         print(json.dumps(document, ensure_ascii=False, default=str), file=self.out, flush=True)
 
     # ---- messages (stderr) ------------------------------------------------------------
@@ -99,12 +98,15 @@ class Console:
         """A warning (shown even with -q)."""
         self._line(f"gsep: warning: {text}")
 
-    def error(self, exc: GsepError) -> None:
+    def error(self, exc: GsepError, prefix: str = "") -> None:
         """The one line a user sees for an expected failure: what went wrong, what to do."""
-        self._pause()
-        line = f"gsep: error: {exc.message}"
+        line = f"gsep: error: {prefix}{exc.message}"
         if exc.hint:
             line += f" — {exc.hint}"
+        if prefix and self._progress is not None:  # one input of a batch: keep the bars
+            self._line(line)
+            return
+        self._pause()
         with self._lock:
             print(redact(line), file=self.err, flush=True)
 
@@ -150,10 +152,17 @@ class Console:
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
+                redirect_stdout=False,  # results never go through the stderr display
+                redirect_stderr=False,
                 refresh_per_second=8,
             )
             self._progress.start()
         return self._progress
+
+    def _pause_if_shared(self) -> None:
+        """Stop live rendering only when stdout is the same terminal (it would garble)."""
+        if _isatty(self.out):
+            self._pause()
 
     def _pause(self) -> None:
         """Stop live rendering before printing results or errors (keeps output clean)."""
@@ -161,7 +170,7 @@ class Console:
             self._progress.stop()
             self._progress = None
             self._tasks.clear()
-            self._job_task = None
+            self._job_tasks.clear()
 
     def close(self) -> None:
         """Finish any live display."""
@@ -215,12 +224,15 @@ class Console:
         if self.animate:  # the elapsed-time column ticks live; the text shows the status
             progress = self._ensure_progress()
             live_text = f"job {job_id}: {status}"
-            if self._job_task is None:
-                self._job_task = progress.add_task(live_text, total=None, job=True)
-            else:
-                progress.update(self._job_task, description=live_text)
+            with self._lock:
+                task = self._job_tasks.get(job_id)
+                if task is None:
+                    task = self._job_tasks[job_id] = progress.add_task(
+                        live_text, total=None, job=True
+                    )
+            progress.update(task, description=live_text)
             if status in ("success", "failed"):
-                progress.update(self._job_task, total=1, completed=1)
+                progress.update(task, total=1, completed=1)
             return
         if self._last_status.get(job_id) != status:  # plain mode: one line per change
             self._last_status[job_id] = status
@@ -230,13 +242,19 @@ class Console:
         self.info(f"gsep: {message}")
 
 
-class Stopwatch:
-    """Elapsed seconds since creation (for summaries)."""
+def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
+    """The end-of-batch table on stderr: input, job, status, files or the error."""
+    headers = ("input", "job", "status", "files / error")
+    if _isatty(err) and os.environ.get("TERM") != "dumb":
+        from rich.console import Console as RichConsole
+        from rich.table import Table
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since start."""
-        return time.monotonic() - self.started
+        table = Table(*headers, title="gsep separate: summary", title_justify="left")
+        for row in rows:
+            table.add_row(*row)
+        RichConsole(file=err, no_color=not colour_allowed(err), highlight=False).print(table)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
+    for row in [headers, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
+        print(redact("  ".join([*cells, row[3]]).rstrip()), file=err)

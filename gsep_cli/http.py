@@ -69,7 +69,11 @@ class RetryPolicy:
 
 
 class RateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds, shared by every thread."""
+    """At most ``limit`` requests in any ``window`` seconds, shared by every thread.
+
+    Waiting threads are served first come, first served, so the polls of many jobs share
+    the budget fairly instead of racing for it.
+    """
 
     def __init__(
         self,
@@ -82,11 +86,27 @@ class RateLimiter:
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
 
     def acquire(self, notify: Notify | None = None) -> None:
         """Block until one more request fits in the window (bounded by ``window``)."""
         if self.limit <= 0:
             return
+        with self._turn:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:  # each turn takes at most one window
+                self._turn.wait(timeout=self.window)
+        try:
+            self._wait_for_slot(notify)
+        finally:
+            with self._turn:
+                self._serving += 1
+                self._turn.notify_all()
+
+    def _wait_for_slot(self, notify: Notify | None) -> None:
         while True:
             with self._lock:
                 now = self._clock()
@@ -101,6 +121,15 @@ class RateLimiter:
                     f"client-side rate limit ({self.limit} requests per {self.window:g} s)", wait
                 )
             self._sleep(wait)
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window)."""
+    count, _, window = text.strip().partition("/")
+    limit, seconds = int(count), float(window) if window else 60.0
+    if limit < 0 or not seconds > 0:
+        raise ValueError(text)
+    return limit, seconds
 
 
 class BlockSizeAdapter(HTTPAdapter):

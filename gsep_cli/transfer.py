@@ -421,6 +421,18 @@ class Downloader:
 
     def __post_init__(self) -> None:
         self._local = threading.local()
+        self._cancelled = threading.Event()
+        self._temps: set[Path] = set()
+        self._temps_lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Stop every download (from any thread) and delete their temporary files now."""
+        self._cancelled.set()
+        with self._temps_lock:
+            temps = list(self._temps)
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -432,6 +444,8 @@ class Downloader:
 
     def fetch(self, url: str, dest: Path, *, key: str, label: str, force: bool = False) -> int:
         """Download ``url`` to ``dest``; return the byte count. Never leaves partial files."""
+        if self._cancelled.is_set():
+            raise Interrupted("download cancelled")
         if dest.exists() and not force:
             raise UsageError(
                 f"{dest} already exists",
@@ -440,6 +454,8 @@ class Downloader:
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
         self.listener.transfer_start(key, label, None)
         ok = False
+        with self._temps_lock:
+            self._temps.add(tmp)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as out:
@@ -477,6 +493,8 @@ class Downloader:
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            with self._temps_lock:
+                self._temps.discard(tmp)
             self.listener.transfer_end(key, ok)
 
     def _download_into(self, url: str, out: Any, key: str) -> int:
@@ -528,6 +546,8 @@ class Downloader:
                             self.listener.transfer_start(key, "", total)
                     etag = response.headers.get("ETag") or etag
                     for block in _blocks(response):
+                        if self._cancelled.is_set():
+                            raise Interrupted("download cancelled")
                         out.write(block)
                         received += len(block)
                         self.listener.transfer_advance(key, len(block))

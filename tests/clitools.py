@@ -204,7 +204,12 @@ def api_requests(sandbox: Any) -> list[dict[str, Any]]:
 
 
 def files_under(folder: Path) -> list[str]:
-    """Every file below ``folder`` (hidden ones too), relative, sorted."""
+    """Every file below ``folder`` (hidden ones too), relative, sorted — except the
+    ``manifest.json`` that gsep separate keeps at the top of each output folder."""
     if not folder.exists():
         return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and p != folder / "manifest.json"
+    )

@@ -1,0 +1,410 @@
+"""Batches that never pay twice: many inputs, concurrency, the ledger, the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from gsep_cli.batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
+from gsep_cli.client import GsepClient
+from gsep_cli.http import RetryPolicy
+from gsep_cli.ledger import JobRecord, Ledger, api_host, key_fingerprint
+from gsep_cli.sandbox import Sandbox
+
+KEY = "batch-secret-key-2468"
+
+
+def _wav(path: Path, tone: int = 1, seconds: float = 0.2) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = int(16000 * seconds)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes((i * tone + tone) % 256 for i in range(frames * 2)))
+    return path
+
+
+def _gsep() -> list[str]:
+    script = shutil.which("gsep", path=os.path.dirname(sys.executable))
+    return [script] if script else [sys.executable, "-m", "gsep_cli"]
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GSEP_", "GAUDIO_"))}
+    env.update(
+        GSEP_CONFIG_DIR=str(tmp_path / "config"),
+        GSEP_STATE_DIR=str(tmp_path / "state"),
+        GSEP_API_KEY=KEY,
+        GSEP_POLL_INTERVAL="0.05",
+        GSEP_POLL_CAP="0.1",
+        GSEP_RETRY_CAP="0.05",
+        GSEP_RATE_LIMIT_WAIT="0.2",
+    )
+    return env
+
+
+def gsep(
+    env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None, base_url: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_gsep(), "--base-url", base_url, *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _creates(sb: Sandbox) -> tuple[int, int]:
+    """(upload creations, job creations) in the sandbox's request log."""
+    log = sb.requests
+    uploads = sum(1 for e in log if e["method"] == "POST" and e["path"].endswith("/create"))
+    jobs = sum(1 for e in log if e["method"] == "POST" and e["path"].endswith("/jobs"))
+    return uploads, jobs
+
+
+def test_rerun_pays_nothing_and_reattaches(tmp_path: Path, env: dict[str, str]) -> None:
+    songs = [_wav(tmp_path / "in" / f"song{i}.wav", tone=i + 1) for i in range(3)]
+    with Sandbox(job_seconds=0.2, chunk_size=4096) as sb:
+        first = gsep(
+            env, tmp_path, "separate", "in", "-o", "out", "--jobs", "3", base_url=sb.base_url
+        )
+        assert first.returncode == 0, first.stderr
+        assert _creates(sb) == (3, 3)
+        assert len(first.stdout.split()) == 3
+        # the same command again: nothing is uploaded, no job is created, nothing fetched
+        sb.clear_requests()
+        again = gsep(env, tmp_path, "separate", "in", "-o", "out", base_url=sb.base_url)
+        assert again.returncode == 0, again.stderr
+        assert _creates(sb) == (0, 0)
+        assert not [e for e in sb.requests if e["kind"] == "cdn"]
+        assert sorted(again.stdout.split()) == sorted(first.stdout.split())
+        assert "already done" in again.stderr
+        # a lost file is fetched again from the same job; no new job
+        Path(tmp_path / first.stdout.split()[0]).unlink()
+        sb.clear_requests()
+        third = gsep(env, tmp_path, "separate", "in", "-o", "out", base_url=sb.base_url)
+        assert third.returncode == 0, third.stderr
+        assert _creates(sb) == (0, 0)
+        assert len([e for e in sb.requests if e["kind"] == "cdn"]) == 1
+        # other stems for the same content: the upload is reused, one new job each
+        sb.clear_requests()
+        drums = gsep(
+            env,
+            tmp_path,
+            "separate",
+            str(songs[0]),
+            "--stems",
+            "drum",
+            "-o",
+            "out",
+            base_url=sb.base_url,
+        )
+        assert drums.returncode == 0, drums.stderr
+        assert _creates(sb) == (0, 1)
+        # --force starts fresh
+        sb.clear_requests()
+        forced = gsep(
+            env, tmp_path, "separate", str(songs[0]), "-o", "out", "--force", base_url=sb.base_url
+        )
+        assert forced.returncode == 0, forced.stderr
+        assert _creates(sb) == (1, 1)
+
+
+def test_no_wait_then_collect_later(tmp_path: Path, env: dict[str, str]) -> None:
+    for i in range(3):
+        _wav(tmp_path / f"s{i}.wav", tone=i + 2)
+    with Sandbox(job_seconds=0.3, chunk_size=4096) as sb:
+        submitted = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "s0.wav",
+            "s1.wav",
+            "s2.wav",
+            "--no-wait",
+            base_url=sb.base_url,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        job_ids = submitted.stdout.split()
+        assert len(job_ids) == 3 and _creates(sb) == (3, 3)
+        # re-running the same batch re-attaches to the submitted jobs and downloads them
+        collected = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "s0.wav",
+            "s1.wav",
+            "s2.wav",
+            "-o",
+            "out",
+            base_url=sb.base_url,
+        )
+        assert collected.returncode == 0, collected.stderr
+        assert _creates(sb) == (3, 3)
+        assert sorted(collected.stdout.split()) == sorted(f"out/s{i}/vocal.wav" for i in range(3))
+        listed = gsep(env, tmp_path, "--json", "jobs", "list", base_url=sb.base_url)
+        jobs = json.loads(listed.stdout)["jobs"]
+        assert {j["jobId"] for j in jobs} == set(job_ids)
+        assert all(j["status"] == "success" and j["files"] for j in jobs)
+
+
+def test_download_uses_the_ledger_for_names(tmp_path: Path, env: dict[str, str]) -> None:
+    _wav(tmp_path / "my song.wav")
+    with Sandbox(job_seconds=0, chunk_size=4096) as sb:
+        job_id = gsep(
+            env, tmp_path, "separate", "my song.wav", "--no-wait", base_url=sb.base_url
+        ).stdout.strip()
+        got = gsep(env, tmp_path, "download", job_id, "-o", "out", base_url=sb.base_url)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.split("\n")[0] == "out/my song/vocal.wav"
+
+
+def test_mixed_batch_exit_9_with_summary(tmp_path: Path, env: dict[str, str]) -> None:
+    _wav(tmp_path / "good.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not audio")
+    with Sandbox(job_seconds=0, chunk_size=4096) as sb:
+        done = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "good.wav",
+            "empty.wav",
+            "notes.txt",
+            "-o",
+            "out",
+            base_url=sb.base_url,
+        )
+        assert done.returncode == 9, done.stderr
+        assert done.stdout.split() == ["out/good/vocal.wav"]
+        err = done.stderr
+        assert "summary" in err or "status" in err
+        for name in ("good.wav", "empty.wav", "notes.txt"):
+            assert name in err
+        assert err.count("gsep: error:") == 2 and "Traceback" not in err
+        assert _creates(sb) == (1, 1)
+
+
+def test_all_failing_the_same_way_keeps_the_code(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "b.wav").write_bytes(b"")
+    with Sandbox(job_seconds=0) as sb:
+        done = gsep(env, tmp_path, "separate", "a.wav", "b.wav", base_url=sb.base_url)
+    assert done.returncode == 2
+
+
+def test_ndjson_one_object_per_input(tmp_path: Path, env: dict[str, str]) -> None:
+    for i in range(4):
+        _wav(tmp_path / f"t{i}.wav", tone=i + 3)
+    (tmp_path / "bad.mp3").write_bytes(b"")
+    with Sandbox(job_seconds=0.1, chunk_size=4096) as sb:
+        done = gsep(
+            env,
+            tmp_path,
+            "--json",
+            "separate",
+            "t0.wav",
+            "t1.wav",
+            "t2.wav",
+            "t3.wav",
+            "bad.mp3",
+            "-o",
+            "out",
+            "--format",
+            "both",
+            base_url=sb.base_url,
+        )
+    assert done.returncode == 9, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 5
+    by_input = {d["input"]: d for d in lines}
+    assert by_input["bad.mp3"]["status"] == "failed"
+    assert by_input["bad.mp3"]["error"]["exitCode"] == 2
+    for i in range(4):
+        doc = by_input[f"t{i}.wav"]
+        assert doc["status"] == "success" and doc["jobId"] and doc["uploadId"]
+        assert [(f["stem"], f["format"]) for f in doc["files"]] == [
+            ("vocal", "wav"),
+            ("vocal", "mp3"),
+        ]
+
+
+def test_stdin_paths_with_spaces_and_unicode(tmp_path: Path, env: dict[str, str]) -> None:
+    names = ["my song.wav", "канцона — ダンス.wav", "  leading space.wav"]
+    for i, name in enumerate(names):
+        _wav(tmp_path / "in" / name, tone=i + 5)
+    listing = "".join(f"in/{name}\n" for name in names) + "\n"
+    with Sandbox(job_seconds=0, chunk_size=4096) as sb:
+        done = gsep(
+            env, tmp_path, "separate", "-", "-o", "out", stdin=listing, base_url=sb.base_url
+        )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == sorted(
+        f"out/{Path(n).stem.strip()}/vocal.wav" for n in names
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert len(manifest["files"]) == 3
+    entry = manifest["files"]["канцона — ダンス/vocal.wav"]
+    assert entry["model"] == "gsep_music_hq_v1" and entry["stems"] == ["vocal"]
+    assert len(entry["inputSha256"]) == 64 and entry["jobId"] and entry["bytes"] > 0
+
+
+def test_folders_recursive_include_exclude(tmp_path: Path) -> None:
+    for rel in ("a.wav", "b.mp3", "skip.wav", "sub/c.wav", "sub/d.flac", "notes.txt"):
+        _wav(tmp_path / "lib" / rel)
+    top = collect_inputs([str(tmp_path / "lib")])
+    assert [p.name for p in top] == ["a.wav", "b.mp3", "skip.wav"]
+    deep = collect_inputs([str(tmp_path / "lib")], recursive=True, exclude=["skip*"])
+    assert [p.relative_to(tmp_path / "lib").as_posix() for p in deep] == [
+        "a.wav",
+        "b.mp3",
+        "sub/c.wav",
+        "sub/d.flac",
+    ]
+    only = collect_inputs([str(tmp_path / "lib")], recursive=True, include=["sub/*"])
+    assert [p.name for p in only] == ["c.wav", "d.flac"]
+    twice = collect_inputs([str(tmp_path / "lib" / "a.wav"), str(tmp_path / "lib")])
+    assert [p.name for p in twice] == ["a.wav", "b.mp3", "skip.wav"]
+
+
+def test_many_inputs_stay_under_a_low_rate_limit(tmp_path: Path, env: dict[str, str]) -> None:
+    for i in range(22):
+        _wav(tmp_path / "in" / f"n{i:02d}.wav", tone=i + 1, seconds=0.05)
+    env = {**env, "GSEP_RATE_LIMIT": "18/1"}
+    with Sandbox(
+        job_seconds=0.2, chunk_size=1 << 20, rate_limit=20, rate_window=1.0, rate_block=2.0
+    ) as sb:
+        done = gsep(
+            env, tmp_path, "separate", "in", "--jobs", "4", "-o", "out", base_url=sb.base_url
+        )
+        assert done.returncode == 0, done.stderr
+        assert [e for e in sb.requests if e["status"] == 429] == []
+        assert _creates(sb) == (22, 22)
+    assert len(done.stdout.split()) == 22
+    assert "rate limited" not in done.stderr
+
+
+def test_two_processes_share_one_ledger(tmp_path: Path, env: dict[str, str]) -> None:
+    for i in range(4):
+        _wav(tmp_path / f"p{i}.wav", tone=i + 7)
+    with Sandbox(job_seconds=0.3, chunk_size=4096) as sb:
+        procs = [
+            subprocess.Popen(
+                [
+                    *_gsep(),
+                    "--base-url",
+                    sb.base_url,
+                    "separate",
+                    f"p{2 * k}.wav",
+                    f"p{2 * k + 1}.wav",
+                    "-o",
+                    "out",
+                ],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(2)
+        ]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        assert _creates(sb) == (4, 4)
+        sb.clear_requests()
+        again = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "p0.wav",
+            "p1.wav",
+            "p2.wav",
+            "p3.wav",
+            "-o",
+            "out",
+            base_url=sb.base_url,
+        )
+        assert again.returncode == 0, again.stderr
+        assert _creates(sb) == (0, 0)
+    with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+        assert len(ledger.list_jobs(limit=None)) == 4
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["files"]) == 4  # both processes' entries survived
+
+
+def _runner(
+    sb: Sandbox, tmp_path: Path, ledger: Ledger, clock: float | None = None, force: bool = False
+) -> BatchRunner:
+    client = GsepClient(sb.base_url, KEY, policy=RetryPolicy(attempts=2, base=0.01, cap=0.02))
+    options = BatchOptions(
+        "gsep_music_hq_v1",
+        ["vocal"],
+        ["wav"],
+        tmp_path / "out",
+        "{track}/{stem}.{ext}",
+        force=force,
+    )
+    kwargs = {"clock": (lambda: clock)} if clock is not None else {}
+    return BatchRunner(
+        client, options, key_fp=key_fingerprint(KEY), base_url=sb.base_url, ledger=ledger, **kwargs
+    )
+
+
+def test_expired_results_are_reported_and_redone_only_with_force(tmp_path: Path) -> None:
+    song = _wav(tmp_path / "song.wav")
+    with (
+        Sandbox(job_seconds=0, chunk_size=4096) as sb,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        assert _runner(sb, tmp_path, ledger).run([song])[0].status == "success"
+        late = _runner(sb, tmp_path, ledger, clock=4e9)  # long after expireAt
+        result = late.run([song])[0]
+        assert result.status == "failed" and "expired" in result.error.message
+        assert "--force" in result.error.hint
+        assert batch_exit_code([result]) == 4
+        assert _creates(sb) == (1, 1)
+        forced = _runner(sb, tmp_path, ledger, force=True).run([song])[0]
+        assert forced.status == "success" and _creates(sb) == (2, 2)
+
+
+def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:
+    song = _wav(tmp_path / "song.wav")
+    with (
+        Sandbox(job_seconds=0, chunk_size=4096) as sb,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        sha = ledger.file_sha256(song)
+        ledger.record_job(
+            JobRecord(
+                "00000000-dead-beef-0000-000000000000",
+                "u",
+                sha,
+                str(song),
+                "gsep_music_hq_v1",
+                ("vocal",),
+                api_host(sb.base_url),
+                key_fingerprint(KEY),
+                "running",
+                None,
+                None,
+                1.0,
+                1.0,
+                (),
+            )
+        )
+        result = _runner(sb, tmp_path, ledger).run([song])[0]
+        assert result.status == "failed"
+        assert "no longer known" in result.error.message and "--force" in result.error.hint
+        assert _creates(sb) == (0, 0)
