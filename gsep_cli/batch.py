@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import media
-from .client import GsepClient, WrittenFile, check_input_file, check_output_paths, get_model
+from .client import (
+    GsepClient,
+    WrittenFile,
+    check_input_file,
+    check_output_paths,
+    check_planned_outputs,
+    get_model,
+)
 from .errors import (
     ExitCode,
     GsepError,
@@ -321,7 +328,7 @@ class BatchRunner:
         result.bytes = size = check_input_file(path, self.spec)
         track = path.stem
         planned = planned_paths(options, track)
-        if not options.no_wait:
+        if not options.no_wait:  # files already there may be ours: judged after the ledger
             check_output_paths(planned, options.out_dir)
         sha = self.ledger.file_sha256(path) if self.ledger is not None else None
         if self.ledger is not None and sha is not None and not options.force:
@@ -330,18 +337,13 @@ class BatchRunner:
                 result.reused = "job"
                 self._reattach(known, path, track, result)
                 return
-        if (
-            not options.no_wait
-            and not options.force
-            and not options.skip_existing
-            and "{job}" not in options.template
-        ):
-            for planned_path in planned:
-                if planned_path.exists():
-                    raise UsageError(
-                        f"{planned_path} already exists",
-                        "Use --force to overwrite, or --skip-existing",
-                    )
+        if not options.no_wait:  # refuse before paying for a job whose files cannot land
+            check_planned_outputs(
+                planned,
+                options.out_dir,
+                refuse_existing=not (options.force or options.skip_existing)
+                and "{job}" not in options.template,
+            )
         upload_id = self._upload(path, size, sha, result)
         job_id = self._create_job(upload_id, path, size, sha, result)
         result.job_id = job_id

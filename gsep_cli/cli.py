@@ -684,13 +684,9 @@ def separate(
 
 def _check_template_collisions(options: Any) -> None:
     from .batch import planned_paths
+    from .client import refuse_collisions
 
-    planned = planned_paths(options, "track")
-    if len(set(planned)) != len(planned):
-        raise UsageError(
-            "the name template maps two outputs to the same file",
-            "Include {stem} and {ext} in --name-template",
-        )
+    refuse_collisions(planned_paths(options, "track"))
 
 
 def _summary_row(result: Any) -> tuple[str, str, str, str]:

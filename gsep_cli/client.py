@@ -195,6 +195,28 @@ def check_input_file(path: Path, spec: ModelSpec) -> int:
     return size
 
 
+def refuse_collisions(paths: Sequence[Path]) -> None:
+    """Refuse a name template that sends two outputs to one file."""
+    if len(set(paths)) != len(paths):
+        raise UsageError(
+            "the name template maps two outputs to the same file",
+            "Include {stem} and {ext} in --name-template",
+        )
+
+
+def check_planned_outputs(paths: Sequence[Path], out_dir: Path, *, refuse_existing: bool) -> None:
+    """Refuse a set of output paths that cannot be written as asked: two outputs on one
+    path, something in the way, or (``refuse_existing``) a file already there."""
+    refuse_collisions(paths)
+    check_output_paths(paths, out_dir)
+    if refuse_existing:
+        for path in paths:
+            if path.exists():
+                raise UsageError(
+                    f"{path} already exists", "Use --force to overwrite, or --skip-existing"
+                )
+
+
 class GsepClient:
     """A client for the GSEP API: upload, create jobs, poll, download, or all at once."""
 
@@ -412,19 +434,9 @@ class GsepClient:
                 "job": job.job_id,
             }
             planned.append((output, output_path(out_dir, template, fields)))
-        paths = [p for _, p in planned]
-        if len(set(paths)) != len(paths):
-            raise UsageError(
-                "the name template maps two outputs to the same file",
-                "Include {stem} and {ext} in --name-template",
-            )
-        check_output_paths(paths, out_dir)
-        if not force and not skip_existing:
-            for path in paths:
-                if path.exists():
-                    raise UsageError(
-                        f"{path} already exists", "Use --force to overwrite, or --skip-existing"
-                    )
+        check_planned_outputs(
+            [p for _, p in planned], out_dir, refuse_existing=not (force or skip_existing)
+        )
         written: list[WrittenFile] = []
         for output, path in planned:
             if skip_existing and path.exists():
