@@ -51,15 +51,24 @@ ENV_FOR = {
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
-def config_dir() -> Path:
-    """The folder holding ``config.json`` (see the module docstring for the order)."""
-    if os.environ.get("GSEP_CONFIG_DIR"):
-        return Path(os.environ["GSEP_CONFIG_DIR"]).expanduser()
-    if os.environ.get("XDG_CONFIG_HOME"):
-        return Path(os.environ["XDG_CONFIG_HOME"]).expanduser() / "gsep"
+def user_dir(kind: str) -> Path:
+    """gsep's ``config`` or ``state`` folder: ``$GSEP_<KIND>_DIR``, else
+    ``$XDG_<KIND>_HOME/gsep``, else platformdirs' user folder of that kind."""
+    override = os.environ.get(f"GSEP_{kind.upper()}_DIR")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get(f"XDG_{kind.upper()}_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "gsep"
     import platformdirs
 
-    return Path(platformdirs.user_config_dir("gsep", appauthor=False))
+    finder = {"config": platformdirs.user_config_dir, "state": platformdirs.user_state_dir}
+    return Path(finder[kind]("gsep", appauthor=False))
+
+
+def config_dir() -> Path:
+    """The folder holding ``config.json`` (see the module docstring for the order)."""
+    return user_dir("config")
 
 
 def config_path() -> Path:

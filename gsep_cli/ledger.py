@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .config import user_dir
 from .errors import ConfigError, UsageError
 
 __all__ = [
@@ -68,13 +69,7 @@ _T = TypeVar("_T")
 # ---- locations and identities ------------------------------------------------------------
 def state_dir() -> Path:
     """The folder holding the ledger (see the module docstring for the order)."""
-    if os.environ.get("GSEP_STATE_DIR"):
-        return Path(os.environ["GSEP_STATE_DIR"]).expanduser()
-    if os.environ.get("XDG_STATE_HOME"):
-        return Path(os.environ["XDG_STATE_HOME"]).expanduser() / "gsep"
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("gsep", appauthor=False))
+    return user_dir("state")
 
 
 def key_fingerprint(api_key: str) -> str:
