@@ -408,3 +408,47 @@ def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:
         assert result.status == "failed"
         assert "no longer known" in result.error.message and "--force" in result.error.hint
         assert _creates(sb) == (0, 0)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
+def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import signal
+    import time
+
+    for i in range(4):
+        _wav(tmp_path / "in" / f"i{i}.wav", tone=i + 11)
+    with Sandbox(job_seconds=0.5, chunk_size=4096) as sb:
+        proc = subprocess.Popen(
+            [*_gsep(), "--base-url", sb.base_url, "separate", "in", "--jobs", "2", "-o", "out"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(e["kind"] == "cdn" for e in sb.requests):  # the first one finishes
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        paid_before = _creates(sb)
+        assert paid_before[1] < 4 or paid_before == (4, 4)
+        again = gsep(
+            env, tmp_path, "separate", "in", "--jobs", "2", "-o", "out", base_url=sb.base_url
+        )
+        assert again.returncode == 0, again.stderr
+        # over both runs every input was paid for once and its upload completed once; an
+        # upload cut off before `complete` cannot be reused (1105) and costs no credit
+        uploads, jobs = _creates(sb)
+        completes = [e for e in sb.requests if e["path"].endswith("/complete")]
+        assert jobs == 4 and len(completes) == 4
+        assert uploads - 4 <= 2  # at most the --jobs 2 uploads that were cut off
+        assert sorted(again.stdout.split()) == [f"out/i{i}/vocal.wav" for i in range(4)]
+        assert not list((tmp_path / "out").rglob("*.part"))
