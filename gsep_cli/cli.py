@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .console import Console
 
+COMPLETE_VAR = "_GSEP_COMPLETE"
 EXIT_CODES_HELP = """\
 Exit codes: 0 ok · 1 internal error · 2 usage or bad local input · 3 authentication or
 configuration (no key, HTTP 400/401/403) · 4 request rejected by the API · 5 account:
@@ -64,6 +65,8 @@ jobs_app = typer.Typer(
     help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
 )
 app.add_typer(jobs_app, name="jobs")
+key_app = typer.Typer(help="What the API says about your key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 
 
 @dataclass
@@ -286,6 +289,28 @@ def root(
     ctx.call_on_close(state.close)
 
 
+# ---- tab completion of values (cheap: no network, no heavy imports) --------------------
+def _complete_model(incomplete: str) -> list[str]:
+    from .models import MODELS
+
+    return [name for name in MODELS if name.startswith(incomplete)]
+
+
+def _complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
+    from .models import DEFAULT_MODEL, MODELS, RESIDUAL
+
+    spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    taken = set(done.split(",")) if done else set()
+    names = [*(spec.stems or spec.outputs), *([RESIDUAL] if spec.residual else []), "all"]
+    return [prefix + n for n in names if n.startswith(last) and n not in taken]
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    return [f for f in ("wav", "mp3", "both") if f.startswith(incomplete)]
+
+
 # ---- shared option helpers -----------------------------------------------------------
 def _model(settings: Settings, model: str | None) -> str:
     from .client import get_model
@@ -362,7 +387,9 @@ TEMPLATE_HELP = (
 def upload(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="Audio file to upload.", show_default=False),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
+    ),
     parallel: int = typer.Option(4, "--parallel", min=1, max=16, help="Parts sent at once (1-16)."),
 ) -> None:
     """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
@@ -387,8 +414,12 @@ def upload(
 def job_create(
     ctx: typer.Context,
     upload_id: str = typer.Argument(..., help="Upload id from gsep upload.", show_default=False),
-    stems: list[str] | None = typer.Option(None, "--stems", "-s", help=STEMS_HELP),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    stems: list[str] | None = typer.Option(
+        None, "--stems", "-s", help=STEMS_HELP, autocompletion=_complete_stems
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
+    ),
 ) -> None:
     """Create a separation job on an upload and print the job id (costs credits).
 
@@ -415,7 +446,9 @@ def job_create(
 def job_status(
     ctx: typer.Context,
     job_id: str = typer.Argument(..., help="Job id.", show_default=False),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
+    ),
     wait: bool = typer.Option(False, "--wait", "-w", help="Show a live status until the job ends."),
     timeout: float | None = typer.Option(
         None, "--timeout", min=0, help="With --wait: give up after SECONDS (exit 8)."
@@ -474,11 +507,15 @@ def download(
         help="Stems to fetch (comma-separated or repeated); 'all' = every output of the "
         "job, others included. Default: every stem the job was created with.",
     ),
-    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=FORMAT_HELP, autocompletion=_complete_format
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Output folder (default: current folder)."
     ),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
+    ),
     track: str | None = typer.Option(
         None, "--track", help="Value of {track} in the output path (default: the job id)."
     ),
@@ -562,12 +599,18 @@ def separate(
         show_default=False,
         metavar="FILE...",
     ),
-    stems: list[str] | None = typer.Option(None, "--stems", "-s", help=STEMS_HELP),
-    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    stems: list[str] | None = typer.Option(
+        None, "--stems", "-s", help=STEMS_HELP, autocompletion=_complete_stems
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=FORMAT_HELP, autocompletion=_complete_format
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Output folder (default: current folder)."
     ),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
+    ),
     name_template: str | None = typer.Option(None, "--name-template", help=TEMPLATE_HELP),
     no_wait: bool = typer.Option(
         False,
@@ -839,6 +882,41 @@ def jobs_prune(
         state.console.result_json({"removed": removed})
 
 
+@key_app.command("info")
+def key_info(ctx: typer.Context) -> None:
+    """Show the key's project, status, permitted models and remaining credits.
+
+    The API does not document these field names, so gsep shows whatever it sends:
+    one "name: value" line per field (nested fields dotted), or the object with --json.
+
+    Example: gsep key info --json
+    """
+    state = _state(ctx)
+    info = state.client().key_info()
+    if state.json:
+        state.console.result_json(info)
+        return
+    for name, value in _flatten(info):
+        state.console.result(f"{name}: {value}")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested objects as dotted names; lists of plain values comma-joined."""
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for key, item in value.items():
+            rows.extend(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    if isinstance(value, list):
+        rows = []
+        for index, item in enumerate(value):
+            rows.extend(_flatten(item, f"{prefix}[{index}]"))
+        return rows
+    return [(prefix, "null" if value is None else str(value))]
+
+
 # ---- config ---------------------------------------------------------------------------
 @config_app.command(
     "set-key", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
@@ -1106,6 +1184,25 @@ def sandbox_example() -> None:
     print(EXAMPLE_CLIP)
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell")
+
+
+@app.command()
+def completion(
+    shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.", show_default=False),
+) -> None:
+    """Print the tab-completion script for SHELL (see README for where to put it).
+
+    Example: gsep completion bash > ~/.local/share/bash-completion/completions/gsep
+    """
+    from typer._completion_shared import get_completion_script
+
+    if shell not in SHELLS:
+        raise UsageError(f"unknown shell {shell!r}", f"Choose one of: {', '.join(SHELLS)}")
+    script = get_completion_script(prog_name="gsep", complete_var=COMPLETE_VAR, shell=shell)
+    sys.stdout.write(script.rstrip("\n") + "\n")
+
+
 # ---- entry point ---------------------------------------------------------------------------
 def run(argv: list[str] | None = None) -> int:
     """Run the app and return the process exit code (never a traceback for GsepError)."""
@@ -1114,7 +1211,10 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - depends on the installed typer
         from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-    console_state: dict[str, Any] = {}
+    if os.environ.get(COMPLETE_VAR):  # a shell asking for completions: register them
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         result = app(args=argv, prog_name="gsep", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
@@ -1124,7 +1224,7 @@ def run(argv: list[str] | None = None) -> int:
     except GsepError as exc:
         from .console import Console
 
-        Console(**console_state).error(exc)
+        Console().error(exc)
         return int(exc.exit_code)
     except click_exceptions.ClickException as exc:
         exc.show()

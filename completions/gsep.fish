@@ -1,0 +1,1 @@
+complete --command gsep --no-files --arguments "(env _GSEP_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) gsep)" --condition "env _GSEP_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) gsep"
