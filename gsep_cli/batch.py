@@ -25,7 +25,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,12 +34,15 @@ from typing import Any, TextIO
 
 from . import media
 from .client import (
+    FORMATS,
     GsepClient,
     WrittenFile,
     check_input_file,
     check_output_paths,
     check_planned_outputs,
+    file_ext,
     get_model,
+    select_outputs,
 )
 from .errors import (
     ExitCode,
@@ -50,7 +53,7 @@ from .errors import (
     UsageError,
 )
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
-from .models import JobStatus
+from .models import Job, JobStatus
 from .transfer import output_path
 
 UPLOAD_LIFE = 72 * 3600.0
@@ -286,6 +289,9 @@ class BatchRunner:
         self.host = api_host(base_url)
         self.key_fp = key_fp
         self.manifest = Manifest(options.out_dir)
+        self._turn = threading.Condition()
+        self._in_flight = 0  # job creations sent and not yet recorded
+        self._stopping = False
 
     def run(self, inputs: Sequence[Path]) -> list[InputResult]:
         """Process every input (at most ``options.jobs`` at once); results in input order."""
@@ -300,6 +306,7 @@ class BatchRunner:
                 if self.on_result is not None:
                     self.on_result(result)
         except KeyboardInterrupt:
+            self._settle()
             self.client.downloader.cancel()  # removes partial files of downloads in flight
             pool.shutdown(wait=False, cancel_futures=True)
             raise Interrupted(
@@ -372,46 +379,77 @@ class BatchRunner:
     def _create_job(
         self, upload_id: str, path: Path, size: int, sha: str | None, result: InputResult
     ) -> str:
-        options = self.options
         try:
-            job_id = self.client.create_job(upload_id, model=options.model, stems=options.stems)
+            return self._create_and_record(upload_id, path, sha)
         except RequestRejected as exc:
             if result.reused != "upload" or exc.result_code not in (1105, 1106):
                 raise
-            # the server no longer has the upload we remembered: upload afresh, once
-            self.client.listener.notice(f"{path.name}: remembered upload is gone; uploading")
-            result.reused = None
-            upload_id = self.client.upload_file(path)
-            result.upload_id = upload_id
+        # the server no longer has the upload we remembered: upload afresh, once
+        self.client.listener.notice(f"{path.name}: remembered upload is gone; uploading")
+        result.reused = None
+        upload_id = self.client.upload_file(path)
+        result.upload_id = upload_id
+        if self.ledger is not None and sha is not None:
+            self.ledger.record_upload(
+                UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())
+            )
+        return self._create_and_record(upload_id, path, sha)
+
+    def _create_and_record(self, upload_id: str, path: Path, sha: str | None) -> str:
+        """Create the job and record it, as one step that Ctrl-C waits for (see run)."""
+        options = self.options
+        with self._paying():
+            job_id = self.client.create_job(upload_id, model=options.model, stems=options.stems)
             if self.ledger is not None and sha is not None:
-                self.ledger.record_upload(
-                    UploadRecord(
-                        upload_id, sha, size, path.name, self.host, self.key_fp, self.clock()
+                now = self.clock()
+                self.ledger.record_job(
+                    JobRecord(
+                        job_id,
+                        upload_id,
+                        sha,
+                        str(path.resolve()),
+                        options.model,
+                        tuple(options.stems),
+                        self.host,
+                        self.key_fp,
+                        "submitted",
+                        None,
+                        None,
+                        now,
+                        now,
+                        (),
                     )
                 )
-            job_id = self.client.create_job(upload_id, model=options.model, stems=options.stems)
         self.client.listener.notice(f"{path.name}: job {job_id} created")
-        if self.ledger is not None and sha is not None:
-            now = self.clock()
-            self.ledger.record_job(
-                JobRecord(
-                    job_id,
-                    upload_id,
-                    sha,
-                    str(path.resolve()),
-                    options.model,
-                    tuple(options.stems),
-                    self.host,
-                    self.key_fp,
-                    "submitted",
-                    None,
-                    None,
-                    now,
-                    now,
-                    (),
-                )
-            )
         return job_id
+
+    @contextlib.contextmanager
+    def _paying(self) -> Iterator[None]:
+        """Mark a job creation in flight; refuse to start one once stopping."""
+        with self._turn:
+            if self._stopping:
+                raise Interrupted("stopped before creating a job")
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._in_flight -= 1
+                self._turn.notify_all()
+
+    def _settle(self) -> None:
+        """After Ctrl-C: start no new job, and wait (bounded; Ctrl-C again quits at once)
+        until a job creation already sent is answered and recorded, so a re-run cannot
+        pay for it a second time."""
+        deadline = time.monotonic() + self.client.timeout[1] + 5
+        with self._turn:
+            self._stopping = True
+            if self._in_flight:
+                self.client.listener.notice(
+                    "waiting for a job creation in flight to be recorded (Ctrl-C again to quit now)"
+                )
+            while self._in_flight and time.monotonic() < deadline:
+                self._turn.wait(timeout=0.1)
 
     def _wait_and_download(
         self,
@@ -421,7 +459,8 @@ class BatchRunner:
         sha: str | None,
         result: InputResult,
         *,
-        skip_complete: Sequence[FileRecord] = (),
+        reattach: bool = False,
+        recorded: Sequence[FileRecord] = (),
     ) -> None:
         options = self.options
         try:
@@ -433,7 +472,7 @@ class BatchRunner:
         result.expire_at = job.expire_at
         if self.ledger is not None:
             self.ledger.update_job(job_id, status="success", expire_at=job.expire_at)
-        complete = {Path(f.path).resolve() for f in skip_complete}
+        keep = self._keepable(job, track, recorded) if reattach else set()
         written = self.client.download(
             job,
             options.out_dir,
@@ -442,11 +481,46 @@ class BatchRunner:
             track=track,
             model=options.model,
             template=options.template,
-            force=options.force and not complete,
-            skip_existing=options.skip_existing or bool(complete),
+            force=options.force,
+            skip_existing=options.skip_existing or bool(keep),
         )
         result.files, result.status = written, "success"
         self._remember_files(job_id, path, sha, written)
+
+    def _keepable(self, job: Job, track: str, recorded: Sequence[FileRecord]) -> set[Path]:
+        """Files of this job already in place: recorded intact, or (when a run was cut off
+        between the atomic rename and the ledger) the same size as the server's file.
+
+        gsep only ever renames complete files into place, so a file of the right size at
+        the planned path is this job's output. Any other file there is refused as usual.
+        """
+        options = self.options
+        intact = {Path(r.path).resolve() for r in recorded}
+        keep: set[Path] = set()
+        for output in select_outputs(job.outputs, options.stems, options.formats):
+            ext = output.format if output.format in FORMATS else file_ext(output)
+            target = output_path(
+                options.out_dir,
+                options.template,
+                {
+                    "track": track,
+                    "stem": output.name,
+                    "ext": ext,
+                    "model": options.model,
+                    "job": job.job_id,
+                },
+            )
+            if not target.is_file():
+                continue
+            if target.resolve() in intact or (
+                self.client.downloader.remote_size(output.url) == target.stat().st_size
+            ):
+                keep.add(target.resolve())
+            elif not options.skip_existing:
+                raise UsageError(
+                    f"{target} already exists", "Use --force to overwrite, or --skip-existing"
+                )
+        return keep
 
     def _remember_files(
         self, job_id: str, path: Path, sha: str | None, written: Sequence[WrittenFile]
@@ -497,7 +571,13 @@ class BatchRunner:
         self.client.listener.notice(f"{path.name}: re-attaching to job {known.job_id}")
         try:
             self._wait_and_download(
-                known.job_id, path, track, known.sha256, result, skip_complete=self._intact(known)
+                known.job_id,
+                path,
+                track,
+                known.sha256,
+                result,
+                reattach=True,
+                recorded=self._intact(known),
             )
         except RequestRejected as exc:
             if exc.result_code == 1104:

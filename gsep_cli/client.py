@@ -425,7 +425,7 @@ class GsepClient:
         chosen = select_outputs(job.outputs, stems, formats)
         planned = []
         for output in chosen:
-            ext = output.format if output.format in FORMATS else _file_ext(output)
+            ext = output.format if output.format in FORMATS else file_ext(output)
             fields = {
                 "track": track or job.job_id,
                 "stem": output.name,
@@ -456,7 +456,8 @@ class GsepClient:
         return written
 
 
-def _file_ext(output: Output) -> str:
+def file_ext(output: Output) -> str:
+    """Extension for an output whose format is not an audio format (e.g. lyrics 'file')."""
     path = output.url.split("?", 1)[0].rsplit("/", 1)[-1]
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else "bin"
     return ext if ext.isalnum() and len(ext) <= 5 else "bin"

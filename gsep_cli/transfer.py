@@ -442,6 +442,15 @@ class Downloader:
             self._local.session = session
         return session
 
+    def remote_size(self, url: str) -> int | None:
+        """The size the server announces for ``url`` (a HEAD request), or None."""
+        try:
+            with self._session().head(url, timeout=self.timeout, allow_redirects=True) as r:
+                length = r.headers.get("Content-Length", "")
+                return int(length) if r.status_code == 200 and length.isdigit() else None
+        except requests.RequestException:
+            return None
+
     def fetch(self, url: str, dest: Path, *, key: str, label: str, force: bool = False) -> int:
         """Download ``url`` to ``dest``; return the byte count. Never leaves partial files."""
         if self._cancelled.is_set():

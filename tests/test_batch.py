@@ -430,7 +430,7 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         )
         try:
             deadline = time.monotonic() + 60
-            while not any(e["kind"] == "cdn" for e in sb.requests):  # the first one finishes
+            while not list((tmp_path / "out").glob("i*/vocal.wav")):  # the first one finishes
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             proc.send_signal(signal.SIGINT)
@@ -438,17 +438,117 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         finally:
             proc.kill()
         assert proc.returncode == 130, err
-        paid_before = _creates(sb)
-        assert paid_before[1] < 4 or paid_before == (4, 4)
+        finished = sum((tmp_path / "out" / f"i{i}" / "vocal.wav").exists() for i in range(4))
+        assert finished >= 1
+        jobs_before = _creates(sb)[1]
+        sb.clear_requests()
         again = gsep(
             env, tmp_path, "separate", "in", "--jobs", "2", "-o", "out", base_url=sb.base_url
         )
         assert again.returncode == 0, again.stderr
-        # over both runs every input was paid for once and its upload completed once; an
-        # upload cut off before `complete` cannot be reused (1105) and costs no credit
         uploads, jobs = _creates(sb)
-        completes = [e for e in sb.requests if e["path"].endswith("/complete")]
-        assert jobs == 4 and len(completes) == 4
-        assert uploads - 4 <= 2  # at most the --jobs 2 uploads that were cut off
+        # finished inputs cost nothing more; no input was ever paid for twice. (An upload
+        # cut off before the ledger heard of it may be sent again: uploads are free.)
+        assert uploads <= 4 - finished and jobs <= 4 - finished
+        assert jobs_before + jobs == 4
         assert sorted(again.stdout.split()) == [f"out/i{i}/vocal.wav" for i in range(4)]
         assert not list((tmp_path / "out").rglob("*.part"))
+
+
+def test_files_renamed_but_not_recorded_are_adopted(tmp_path: Path, env: dict[str, str]) -> None:
+    _wav(tmp_path / "song.wav")
+    with Sandbox(job_seconds=0, chunk_size=4096) as sb:
+        first = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "song.wav",
+            "-o",
+            "out",
+            "--format",
+            "both",
+            base_url=sb.base_url,
+        )
+        assert first.returncode == 0, first.stderr
+        # as if Ctrl-C came between the atomic rename and the ledger update
+        with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+            (record,) = ledger.list_jobs()
+            ledger.record_job(
+                JobRecord(
+                    *[
+                        getattr(record, f)
+                        for f in (
+                            "job_id",
+                            "upload_id",
+                            "sha256",
+                            "input_path",
+                            "model",
+                            "stems",
+                            "api_host",
+                            "key_fp",
+                            "status",
+                            "expire_at",
+                            "error",
+                            "created_at",
+                            "updated_at",
+                        )
+                    ],
+                    (),
+                )
+            )
+        sb.clear_requests()
+        again = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "song.wav",
+            "-o",
+            "out",
+            "--format",
+            "both",
+            base_url=sb.base_url,
+        )
+        assert again.returncode == 0, again.stderr
+        assert _creates(sb) == (0, 0)
+        cdn = [e["method"] for e in sb.requests if e["kind"] == "cdn"]
+        assert cdn == ["HEAD", "HEAD"]  # sizes checked, nothing downloaded again
+        # a different file in the way is still refused
+        with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+            (record,) = ledger.list_jobs()
+            ledger.record_job(
+                JobRecord(
+                    *[
+                        getattr(record, f)
+                        for f in (
+                            "job_id",
+                            "upload_id",
+                            "sha256",
+                            "input_path",
+                            "model",
+                            "stems",
+                            "api_host",
+                            "key_fp",
+                            "status",
+                            "expire_at",
+                            "error",
+                            "created_at",
+                            "updated_at",
+                        )
+                    ],
+                    (),
+                )
+            )
+        (tmp_path / "out" / "song" / "vocal.wav").write_bytes(b"someone else's file")
+        third = gsep(
+            env,
+            tmp_path,
+            "separate",
+            "song.wav",
+            "-o",
+            "out",
+            "--format",
+            "both",
+            base_url=sb.base_url,
+        )
+        assert third.returncode == 2
+        assert "already exists" in third.stderr and _creates(sb) == (0, 0)
