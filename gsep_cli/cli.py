@@ -97,12 +97,13 @@ class State:
             )
         return self._console
 
-    def settings(self) -> Settings:
-        """Resolved settings; with --sandbox, pointed at a fresh local emulator."""
+    def settings(self, *, dry_run: bool = False) -> Settings:
+        """Resolved settings; with --sandbox, pointed at a fresh local emulator (none is
+        started for a dry run, which sends nothing)."""
         from .config import load_settings
 
         base_url = self.base_url
-        if self.sandbox:
+        if self.sandbox and not dry_run:
             base_url = self.start_sandbox()
         settings = load_settings(base_url=base_url, profile=self.profile)
         for warning in settings.warnings:
@@ -376,6 +377,10 @@ STEMS_HELP = (
 )
 MODEL_HELP = "Model (default gsep_music_hq_v1, or config 'model')."
 FORMAT_HELP = "wav, mp3 or both (default wav, or config 'format')."
+DRY_RUN_HELP = (
+    "Check everything local (file, format, size, duration, stems, outputs, key) and print "
+    "what would be sent, without any request."
+)
 TEMPLATE_HELP = (
     "Output path inside DIR; fields {track} {stem} {ext} {model} {job}. "
     "Default: {track}/{stem}.{ext}"
@@ -391,16 +396,29 @@ def upload(
         None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
     ),
     parallel: int = typer.Option(4, "--parallel", min=1, max=16, help="Parts sent at once (1-16)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
 ) -> None:
     """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
+
+    With --dry-run: check FILE and print "would upload FILE (N bytes, FORMAT, D s)".
 
     Example: gsep upload song.wav
     """
     from .client import check_input_file, get_model
 
     state = _state(ctx)
-    settings = state.settings()
+    settings = state.settings(dry_run=dry_run)
     spec = get_model(_model(settings, model))
+    if dry_run:
+        from .preflight import dry_run_json, dry_run_line, preflight
+
+        checked = preflight(file, spec)
+        _require_key(state, settings)
+        if state.json:
+            state.console.result_json(dry_run_json(checked, spec.name, None, []))
+        else:
+            state.console.result(dry_run_line(checked, None, None, []))
+        return
     size = check_input_file(file, spec)
     client = state.client(settings, parallel=parallel)
     upload_id = client.upload_file(file)
@@ -642,6 +660,7 @@ def separate(
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Keep existing files, download the rest."
     ),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
 ) -> None:
     """Upload, create the job, wait and download the stems; print the written paths.
 
@@ -649,6 +668,8 @@ def separate(
     stdin). Re-running the same command re-attaches to the jobs on record instead of
     paying again (--force starts fresh). With several inputs: a summary table on stderr,
     exit 9 when some failed, and with --json one JSON line per input as each finishes.
+    --dry-run checks every input and prints, per input, "would upload FILE (N bytes,
+    FORMAT, D s) then create MODEL job type=STEMS; would write PATHS" (no request).
 
     Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
     """
@@ -657,7 +678,7 @@ def separate(
     from .transfer import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
-    settings = state.settings()
+    settings = state.settings(dry_run=dry_run)
     chosen_model = _model(settings, model)
     spec = get_model(chosen_model)
     chosen = _stems(settings, chosen_model, stems)
@@ -687,6 +708,12 @@ def separate(
     )
     if not no_wait:  # refuse before paying for jobs whose files cannot be written
         _check_template_collisions(options)
+    if dry_run:
+        _require_key(state, settings)
+        code = _dry_run_separate(state, options, paths)
+        if code:
+            raise typer.Exit(code)
+        return
     client = state.client(settings, parallel=parallel)
     single = len(paths) == 1
 
@@ -723,6 +750,66 @@ def separate(
     code = batch_exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _require_key(state: State, settings: Settings) -> None:
+    if not state.sandbox:
+        settings.require_key()
+
+
+def _dry_run_separate(state: State, options: Any, paths: list[Path]) -> int:
+    """Check every input locally and print what would be sent; the batch's exit code."""
+    from .batch import InputResult, batch_exit_code, planned_paths
+    from .client import check_planned_outputs, get_model, type_value
+    from .preflight import dry_run_json, dry_run_line, preflight
+
+    spec = get_model(options.model)
+    type_ = type_value(options.stems) if spec.needs_type else None
+    results: list[InputResult] = []
+    for path in paths:
+        result = InputResult(path)
+        try:
+            checked = preflight(path, spec)
+            result.bytes = checked.bytes
+            would_write: list[Path] = []
+            if not options.no_wait:
+                would_write = planned_paths(options, path.stem)
+                check_planned_outputs(
+                    would_write,
+                    options.out_dir,
+                    refuse_existing=not (options.force or options.skip_existing)
+                    and "{job}" not in options.template,
+                )
+        except GsepError as exc:
+            result.status, result.error = "failed", exc
+            results.append(result)
+            if len(paths) == 1:
+                raise
+            if state.json:
+                state.console.result_json(_dry_run_failure(path, options.model, type_, exc))
+            state.console.error(exc, prefix=f"{path}: ")
+            continue
+        result.status = "checked"
+        results.append(result)
+        if state.json:
+            state.console.result_json(dry_run_json(checked, options.model, type_, would_write))
+        else:
+            state.console.result(dry_run_line(checked, options.model, type_, would_write))
+    return batch_exit_code(results)
+
+
+def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -> dict[str, Any]:
+    return {
+        "input": str(path),
+        "bytes": None,
+        "format": None,
+        "duration": None,
+        "model": model,
+        "type": type_,
+        "wouldWrite": [],
+        "ok": False,
+        "error": {"message": exc.message, "hint": exc.hint, "exitCode": int(exc.exit_code)},
+    }
 
 
 def _check_template_collisions(options: Any) -> None:

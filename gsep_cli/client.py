@@ -32,6 +32,7 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
+from .preflight import check_duration
 from .progress import Listener, NullListener
 from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
 
@@ -159,7 +160,8 @@ def check_job_id(job_id: str) -> str:
 
 
 def check_input_file(path: Path, spec: ModelSpec) -> int:
-    """Check a local input before any request: exists, regular, non-empty, supported, size."""
+    """Check a local input before any request: exists, regular, non-empty, supported, size,
+    and duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
     if not path.exists():
         raise UsageError(
             f"file not found: {path}", "Check the path (relative to the current folder)"
@@ -192,6 +194,7 @@ def check_input_file(path: Path, spec: ModelSpec) -> int:
             f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
             "Split the audio, or compress it (FLAC or MP3) below the limit",
         )
+    check_duration(path, spec)
     return size
 
 

@@ -15,6 +15,7 @@ HEAVY = (
     "gsep_cli.client",
     "gsep_cli.ledger",
     "sqlite3",
+    "mutagen",
 )
 
 
