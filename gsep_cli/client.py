@@ -159,9 +159,9 @@ def check_job_id(job_id: str) -> str:
     return text
 
 
-def check_input_file(path: Path, spec: ModelSpec) -> int:
+def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
     """Check a local input before any request: exists, regular, non-empty, supported, size,
-    and duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
+    and (``measure``) duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
     if not path.exists():
         raise UsageError(
             f"file not found: {path}", "Check the path (relative to the current folder)"
@@ -194,7 +194,8 @@ def check_input_file(path: Path, spec: ModelSpec) -> int:
             f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
             "Split the audio, or compress it (FLAC or MP3) below the limit",
         )
-    check_duration(path, spec)
+    if measure:
+        check_duration(path, spec)
     return size
 
 

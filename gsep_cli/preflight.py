@@ -119,7 +119,7 @@ def preflight(path: Path, spec: ModelSpec) -> Preflight:
     """
     from .client import check_input_file
 
-    size = check_input_file(path, spec)  # includes check_duration
+    size = check_input_file(path, spec, measure=False)  # measured once, below
     kind, sniffed = _sniffed_kind(path)
     assert kind is not None  # check_input_file refused unknown extensions
     if sniffed != kind:
@@ -129,7 +129,7 @@ def preflight(path: Path, spec: ModelSpec) -> Preflight:
             f"means {kind}",
             "Rename the file to match its content, or convert it",
         )
-    return Preflight(path, size, kind, read_duration(path, kind))
+    return Preflight(path, size, kind, check_duration(path, spec))
 
 
 def dry_run_json(
