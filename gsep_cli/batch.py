@@ -30,18 +30,20 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from . import media
 from .client import (
-    FORMATS,
     GsepClient,
     WrittenFile,
     check_input_file,
+    check_lyrics_file,
     check_output_paths,
     check_planned_outputs,
-    file_ext,
     get_model,
+    lyrics_body,
+    output_ext,
+    planned_outputs,
     select_outputs,
 )
 from .errors import (
@@ -74,6 +76,16 @@ class BatchOptions:
     no_wait: bool = False
     timeout: float | None = None
     jobs: int = 3
+    lyrics: Path | None = None  # lyrics model: the text for a single input
+    language: str | None = None  # lyrics model: en, ko, ja or zh-cn
+    stdout: BinaryIO | None = None  # ``-o -``: the one stem goes here, nothing to disk
+
+    def lyrics_for(self, path: Path) -> Path | None:
+        """The lyrics text of an input (lyrics model only): ``--lyrics``, else the ``.txt``
+        file with the input's name beside it."""
+        if not get_model(self.model).needs_lyrics:
+            return None
+        return self.lyrics if self.lyrics is not None else path.with_suffix(".txt")
 
 
 @dataclass
@@ -204,9 +216,16 @@ def planned_paths(options: BatchOptions, track: str) -> list[Path]:
             options.template,
             {"track": track, "stem": stem, "ext": ext, "model": options.model, "job": "job"},
         )
-        for stem in options.stems
-        for ext in options.formats
+        for stem, ext in planned_outputs(get_model(options.model), options.stems, options.formats)
     ]
+
+
+def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:
+    """What the ledger matches jobs on: the audio's SHA-256, or for the lyrics model a
+    SHA-256 over audio, lyrics text and language (new lyrics or language: a new job)."""
+    if lyrics_sha is None:
+        return audio_sha
+    return hashlib.sha256(f"lyrics:{audio_sha}:{lyrics_sha}:{language}".encode()).hexdigest()
 
 
 # ---- manifest ---------------------------------------------------------------------------
@@ -333,16 +352,23 @@ class BatchRunner:
     def _process(self, path: Path, result: InputResult) -> None:
         options = self.options
         result.bytes = size = check_input_file(path, self.spec)
+        lyrics = options.lyrics_for(path)
+        if lyrics is not None:
+            check_lyrics_file(lyrics)
         track = path.stem
-        planned = planned_paths(options, track)
+        planned = [] if options.stdout is not None else planned_paths(options, track)
         if not options.no_wait:  # files already there may be ours: judged after the ledger
             check_output_paths(planned, options.out_dir)
-        sha = self.ledger.file_sha256(path) if self.ledger is not None else None
-        if self.ledger is not None and sha is not None and not options.force:
-            known = self.ledger.find_job(sha, options.model, options.stems, self.host, self.key_fp)
+        sha = key = None
+        if self.ledger is not None:
+            sha = self.ledger.file_sha256(path)
+            lyrics_sha = self.ledger.file_sha256(lyrics) if lyrics is not None else None
+            key = job_key(sha, lyrics_sha, options.language)
+        if self.ledger is not None and key is not None and not options.force:
+            known = self.ledger.find_job(key, options.model, options.stems, self.host, self.key_fp)
             if known is not None:
                 result.reused = "job"
-                self._reattach(known, path, track, result)
+                self._reattach(known, path, track, sha, result)
                 return
         if not options.no_wait:  # refuse before paying for a job whose files cannot land
             check_planned_outputs(
@@ -352,7 +378,7 @@ class BatchRunner:
                 and "{job}" not in options.template,
             )
         upload_id = self._upload(path, size, sha, result)
-        job_id = self._create_job(upload_id, path, size, sha, result)
+        job_id = self._create_job(upload_id, path, size, sha, key, lyrics, result)
         result.job_id = job_id
         if options.no_wait:
             result.status = "submitted"
@@ -360,46 +386,73 @@ class BatchRunner:
         self._wait_and_download(job_id, path, track, sha, result)
 
     def _upload(self, path: Path, size: int, sha: str | None, result: InputResult) -> str:
-        if self.ledger is not None and sha is not None and not self.options.force:
+        upload_id, reused = self._upload_or_reuse(path, size, sha, fresh=False)
+        result.upload_id, result.reused = upload_id, "upload" if reused else None
+        return upload_id
+
+    def _upload_or_reuse(
+        self, path: Path, size: int, sha: str | None, *, fresh: bool
+    ) -> tuple[str, bool]:
+        """An upload id for the file: one on record young enough (unless ``fresh`` or
+        ``force``), else a new upload, recorded. Also says whether it was reused."""
+        if self.ledger is not None and sha is not None and not (fresh or self.options.force):
             known = self.ledger.find_upload(
                 sha, size, self.host, self.key_fp, max_age=UPLOAD_LIFE - UPLOAD_MARGIN
             )
             if known is not None:
-                result.upload_id, result.reused = known.upload_id, "upload"
                 self.client.listener.notice(f"{path.name}: reusing upload {known.upload_id}")
-                return known.upload_id
+                return known.upload_id, True
         upload_id = self.client.upload_file(path)
-        result.upload_id, result.reused = upload_id, None
         if self.ledger is not None and sha is not None:
             self.ledger.record_upload(
                 UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())
             )
-        return upload_id
+        return upload_id, False
+
+    def _upload_lyrics(self, lyrics: Path, *, fresh: bool) -> tuple[str, bool]:
+        sha = self.ledger.file_sha256(lyrics) if self.ledger is not None else None
+        return self._upload_or_reuse(lyrics, lyrics.stat().st_size, sha, fresh=fresh)
 
     def _create_job(
-        self, upload_id: str, path: Path, size: int, sha: str | None, result: InputResult
+        self,
+        upload_id: str,
+        path: Path,
+        size: int,
+        sha: str | None,
+        key: str | None,
+        lyrics: Path | None,
+        result: InputResult,
     ) -> str:
+        text = self._upload_lyrics(lyrics, fresh=False) if lyrics is not None else None
         try:
-            return self._create_and_record(upload_id, path, sha)
+            return self._create_and_record(upload_id, path, key, text and text[0])
         except RequestRejected as exc:
-            if result.reused != "upload" or exc.result_code not in (1105, 1106):
+            reused = result.reused == "upload" or (text is not None and text[1])
+            if not reused or exc.result_code not in (1105, 1106):
                 raise
-        # the server no longer has the upload we remembered: upload afresh, once
+        # the server no longer has an upload we remembered: upload afresh, once
         self.client.listener.notice(f"{path.name}: remembered upload is gone; uploading")
-        result.reused = None
-        upload_id = self.client.upload_file(path)
-        result.upload_id = upload_id
-        if self.ledger is not None and sha is not None:
-            self.ledger.record_upload(
-                UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())
-            )
-        return self._create_and_record(upload_id, path, sha)
+        if result.reused == "upload":
+            upload_id, _ = self._upload_or_reuse(path, size, sha, fresh=True)
+            result.upload_id, result.reused = upload_id, None
+        if lyrics is not None and text is not None and text[1]:
+            text = self._upload_lyrics(lyrics, fresh=True)
+        return self._create_and_record(upload_id, path, key, text and text[0])
 
-    def _create_and_record(self, upload_id: str, path: Path, sha: str | None) -> str:
-        """Create the job and record it, as one step that Ctrl-C waits for (see run)."""
+    def _create_and_record(
+        self, upload_id: str, path: Path, sha: str | None, text_upload_id: str | None
+    ) -> str:
+        """Create the job and record it, as one step that Ctrl-C waits for (see run).
+
+        ``sha`` is the ledger's job key (:func:`job_key`)."""
         options = self.options
+        extra = None
+        if text_upload_id is not None:
+            extra = lyrics_body(text_upload_id, options.language or "")
         with self._paying():
-            job_id = self.client.create_job(upload_id, model=options.model, stems=options.stems)
+            job_id = self.client.create_job(
+                upload_id, model=options.model, stems=options.stems, extra=extra
+            )
             if self.ledger is not None and sha is not None:
                 now = self.clock()
                 self.ledger.record_job(
@@ -472,6 +525,16 @@ class BatchRunner:
         result.expire_at = job.expire_at
         if self.ledger is not None:
             self.ledger.update_job(job_id, status="success", expire_at=job.expire_at)
+        if options.stdout is not None:  # one result into a pipe; nothing on disk to record
+            streamed = self.client.stream(
+                job,
+                options.stdout,
+                stem=options.stems[0],
+                fmt=options.formats[0],
+                model=options.model,
+            )
+            result.files, result.status = [streamed], "success"
+            return
         keep = self._keepable(job, track, recorded) if reattach else set()
         written = self.client.download(
             job,
@@ -498,7 +561,7 @@ class BatchRunner:
         intact = {Path(r.path).resolve() for r in recorded}
         keep: set[Path] = set()
         for output in select_outputs(job.outputs, options.stems, options.formats):
-            ext = output.format if output.format in FORMATS else file_ext(output)
+            ext = output_ext(self.spec, output)
             target = output_path(
                 options.out_dir,
                 options.template,
@@ -530,6 +593,8 @@ class BatchRunner:
             self.ledger.update_job(job_id, files=records)
         stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = self.options.out_dir.resolve()
+        lyrics = self.options.lyrics_for(path)
+        extra = {} if lyrics is None else {"lyrics": str(lyrics), "language": self.options.language}
         entries = {}
         for item in written:
             try:
@@ -546,11 +611,14 @@ class BatchRunner:
                 "jobId": job_id,
                 "time": stamp,
                 "bytes": item.bytes,
+                **extra,
             }
         if entries:
             self.manifest.add(entries)
 
-    def _reattach(self, known: JobRecord, path: Path, track: str, result: InputResult) -> None:
+    def _reattach(
+        self, known: JobRecord, path: Path, track: str, sha: str | None, result: InputResult
+    ) -> None:
         options = self.options
         result.job_id, result.upload_id = known.job_id, known.upload_id
         expire = known.expire_epoch()
@@ -574,7 +642,7 @@ class BatchRunner:
                 known.job_id,
                 path,
                 track,
-                known.sha256,
+                sha,
                 result,
                 reattach=True,
                 recorded=self._intact(known),
@@ -600,7 +668,7 @@ class BatchRunner:
 
     def _complete_files(self, known: JobRecord, track: str) -> list[WrittenFile] | None:
         """Every wanted output already written and intact: nothing to download."""
-        if known.status != "success":
+        if known.status != "success" or self.options.stdout is not None:
             return None
         intact = {Path(r.path): r for r in self._intact(known)}
         files = []

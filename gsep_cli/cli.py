@@ -312,6 +312,12 @@ def _complete_format(incomplete: str) -> list[str]:
     return [f for f in ("wav", "mp3", "both") if f.startswith(incomplete)]
 
 
+def _complete_language(incomplete: str) -> list[str]:
+    from .models import LYRICS_LANGUAGES
+
+    return [lang for lang in LYRICS_LANGUAGES if lang.startswith(incomplete.lower())]
+
+
 # ---- shared option helpers -----------------------------------------------------------
 def _model(settings: Settings, model: str | None) -> str:
     from .client import get_model
@@ -337,10 +343,55 @@ def _stems(settings: Settings, model: str, stems: list[str] | None) -> list[str]
     return chosen
 
 
+def _lyrics_language(
+    model: str, language: str | None, *, lyrics_given: bool, fmt: str | None, state: State
+) -> str | None:
+    """The lyrics model's checked ``--language``; refuses lyrics options on other models."""
+    from .client import check_language, get_model
+
+    spec = get_model(model)
+    if not spec.needs_lyrics:
+        if lyrics_given or language is not None:
+            raise UsageError(
+                f"--lyrics and --language are for gts_lyrics_line_v1, not {model}",
+                "Add --model gts_lyrics_line_v1, or drop them",
+            )
+        return None
+    if fmt is not None:
+        state.console.warn(f"--format does not apply to {model}: it writes CSV and JSON files")
+    return check_language(language)
+
+
 def _check_overwrite_flags(force: bool, skip_existing: bool) -> None:
     if force and skip_existing:
         raise UsageError(
             "--force and --skip-existing cannot be used together", "Choose one of them"
+        )
+
+
+def _to_stdout(output: Path | None) -> bool:
+    return output is not None and str(output) == "-"
+
+
+def _check_stdout_target(
+    state: State, stems: list[str], formats: list[str], spec: Any, *, dry_run: bool = False
+) -> None:
+    """``-o -``: refuse what cannot work before any request (or any credit is spent)."""
+    from .client import planned_outputs
+
+    if state.json and not dry_run:
+        raise UsageError("--json and -o - both want standard output", "Drop --json, or give -o DIR")
+    files = planned_outputs(spec, stems, formats)
+    if len(files) != 1:
+        raise UsageError(
+            f"-o - writes one file to standard output, but {len(files)} are asked for "
+            f"({', '.join(f'{stem}.{ext}' for stem, ext in files)})",
+            "Choose one stem and one format, e.g. --stems vocal --format wav",
+        )
+    if sys.stdout.isatty() and not dry_run:
+        raise UsageError(
+            "refusing to write audio to a terminal",
+            "Pipe it into a program (e.g. | sox -t wav - out.flac), or give -o DIR",
         )
 
 
@@ -381,6 +432,10 @@ DRY_RUN_HELP = (
     "Check everything local (file, format, size, duration, stems, outputs, key) and print "
     "what would be sent, without any request."
 )
+LYRICS_HELP = (
+    "gts_lyrics_line_v1: the lyrics, a UTF-8 .txt file with one line per lyric line (uploaded too)."
+)
+LANGUAGE_HELP = "gts_lyrics_line_v1: the lyrics' language: en, ko, ja or zh-cn."
 TEMPLATE_HELP = (
     "Output path inside DIR; fields {track} {stem} {ext} {model} {job}. "
     "Default: {track}/{stem}.{ext}"
@@ -391,7 +446,9 @@ TEMPLATE_HELP = (
 @app.command()
 def upload(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="Audio file to upload.", show_default=False),
+    file: Path = typer.Argument(
+        ..., help="Audio file (or a lyrics .txt) to upload.", show_default=False
+    ),
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
     ),
@@ -400,16 +457,27 @@ def upload(
 ) -> None:
     """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
 
+    A .txt file is taken as lyrics for gts_lyrics_line_v1 (see job create --lyrics-id).
     With --dry-run: check FILE and print "would upload FILE (N bytes, FORMAT, D s)".
 
     Example: gsep upload song.wav
     """
-    from .client import check_input_file, get_model
+    from .client import check_input_file, check_lyrics_file, get_model
 
     state = _state(ctx)
     settings = state.settings(dry_run=dry_run)
     spec = get_model(_model(settings, model))
-    if dry_run:
+    if file.suffix.lower() == ".txt":  # lyrics text: checked as text, not as audio
+        size = check_lyrics_file(file)
+        if dry_run:
+            _require_key(state, settings)
+            document = {"input": str(file), "bytes": size, "format": "txt", "ok": True}
+            if state.json:
+                state.console.result_json(document)
+            else:
+                state.console.result(f"would upload {file} ({size} bytes, lyrics text)")
+            return
+    elif dry_run:
         from .preflight import dry_run_json, dry_run_line, preflight
 
         checked = preflight(file, spec)
@@ -419,7 +487,8 @@ def upload(
         else:
             state.console.result(dry_run_line(checked, None, None, []))
         return
-    size = check_input_file(file, spec)
+    else:
+        size = check_input_file(file, spec)
     client = state.client(settings, parallel=parallel)
     upload_id = client.upload_file(file)
     if state.json:
@@ -438,24 +507,54 @@ def job_create(
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
     ),
+    lyrics: Path | None = typer.Option(None, "--lyrics", help=LYRICS_HELP),
+    lyrics_id: str | None = typer.Option(
+        None, "--lyrics-id", help="gts_lyrics_line_v1: upload id of lyrics sent with gsep upload."
+    ),
+    language: str | None = typer.Option(
+        None, "--language", help=LANGUAGE_HELP, autocompletion=_complete_language
+    ),
 ) -> None:
     """Create a separation job on an upload and print the job id (costs credits).
 
     Example: gsep job create 0f6c...e1 --stems vocal,drum
+
+    Lyrics: gsep job create 0f6c...e1 -m gts_lyrics_line_v1 --lyrics song.txt --language en
     """
+    from .client import check_lyrics_file, lyrics_body
+
     state = _state(ctx)
     settings = state.settings()
     chosen_model = _model(settings, model)
     chosen = _stems(settings, chosen_model, stems)
+    lang = _lyrics_language(
+        chosen_model,
+        language,
+        lyrics_given=lyrics is not None or lyrics_id is not None,
+        fmt=None,
+        state=state,
+    )
     upload_id = upload_id.strip()
     if not upload_id:
         raise UsageError("the upload id is empty", "Use the id printed by gsep upload")
-    client = state.client(settings)
-    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen)
-    if state.json:
-        state.console.result_json(
-            {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
+    if lang is not None and (lyrics is None) == (lyrics_id is None):
+        raise UsageError(
+            f"{chosen_model} needs the lyrics: give --lyrics FILE.txt or --lyrics-id ID",
+            "Give one of the two, not both",
         )
+    if lyrics is not None:
+        check_lyrics_file(lyrics)
+    client = state.client(settings)
+    extra = None
+    if lang is not None:
+        text_id = client.upload_file(lyrics) if lyrics is not None else (lyrics_id or "").strip()
+        extra = lyrics_body(text_id, lang)
+    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen, extra=extra)
+    if state.json:
+        document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
+        if extra is not None:
+            document.update(extra)
+        state.console.result_json(document)
     else:
         state.console.result(job_id)
 
@@ -529,7 +628,10 @@ def download(
         None, "--format", "-f", help=FORMAT_HELP, autocompletion=_complete_format
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Output folder (default: current folder)."
+        None,
+        "--output",
+        "-o",
+        help="Output folder (default: current folder); - writes the one chosen stem to stdout.",
     ),
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
@@ -545,7 +647,11 @@ def download(
 ) -> None:
     """Download a finished job's stems and print one written path per line.
 
+    With -o - the one chosen stem (one format) goes to stdout instead, for a pipe.
+
     Example: gsep download 5f1c...9a --stems vocal --format both -o stems/
+
+    To a pipe: gsep download 5f1c...9a --stems vocal -o - | sox -t wav - vocal.flac
     """
     from .client import check_job_id, get_model, resolve_formats, resolve_stems
     from .models import RESIDUAL
@@ -559,7 +665,8 @@ def download(
     chosen_model = _model(settings, model or (record.model if record else None))
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
-    out_dir = _out_dir(settings, output)
+    to_stdout = _to_stdout(output)
+    out_dir = Path(".") if to_stdout else _out_dir(settings, output)
     _check_overwrite_flags(force, skip_existing)
     names: list[str] | None = None
     if stems:
@@ -572,11 +679,18 @@ def download(
         spec = get_model(chosen_model)
         if names is not None and spec.needs_type:  # documented names: check before any request
             names = resolve_stems(spec, names)
+    if to_stdout and names is not None:
+        _check_stdout_target(state, names, formats, get_model(chosen_model))
     client = state.client(settings)
     job = client.get_job(job_id, model=chosen_model)
     if names is None and not stems:
         names = [o.name for o in job.outputs if o.name != RESIDUAL] or None
         names = list(dict.fromkeys(names)) if names else None
+    if to_stdout:
+        wanted = names if names is not None else list(dict.fromkeys(o.name for o in job.outputs))
+        _check_stdout_target(state, wanted, formats, get_model(chosen_model))
+        client.stream(job, sys.stdout.buffer, stem=wanted[0], fmt=formats[0], model=chosen_model)
+        return
     written = client.download(
         job,
         out_dir,
@@ -624,7 +738,10 @@ def separate(
         None, "--format", "-f", help=FORMAT_HELP, autocompletion=_complete_format
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Output folder (default: current folder)."
+        None,
+        "--output",
+        "-o",
+        help="Output folder (default: current folder); - writes the one chosen stem to stdout.",
     ),
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP, autocompletion=_complete_model
@@ -661,6 +778,14 @@ def separate(
         False, "--skip-existing", help="Keep existing files, download the rest."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    lyrics: Path | None = typer.Option(
+        None,
+        "--lyrics",
+        help=LYRICS_HELP + " One input only; by default each input's NAME.txt beside it.",
+    ),
+    language: str | None = typer.Option(
+        None, "--language", help=LANGUAGE_HELP, autocompletion=_complete_language
+    ),
 ) -> None:
     """Upload, create the job, wait and download the stems; print the written paths.
 
@@ -672,6 +797,10 @@ def separate(
     FORMAT, D s) then create MODEL job type=STEMS; would write PATHS" (no request).
 
     Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
+
+    To a pipe (one stem, one format): gsep separate song.wav -s vocal -o - | ffmpeg -i - v.flac
+
+    Lyrics: gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt --language en
     """
     from .batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
     from .client import get_model, resolve_formats
@@ -682,9 +811,15 @@ def separate(
     chosen_model = _model(settings, model)
     spec = get_model(chosen_model)
     chosen = _stems(settings, chosen_model, stems)
+    lang = _lyrics_language(
+        chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, state=state
+    )
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
-    out_dir = _out_dir(settings, output)
+    to_stdout = _to_stdout(output) and not no_wait
+    if to_stdout:
+        _check_stdout_target(state, chosen, formats, spec, dry_run=dry_run)
+    out_dir = Path(".") if _to_stdout(output) else _out_dir(settings, output)
     _check_overwrite_flags(force, skip_existing)
     paths = collect_inputs(
         inputs,
@@ -705,12 +840,25 @@ def separate(
         no_wait=no_wait,
         timeout=timeout,
         jobs=jobs,
+        lyrics=lyrics,
+        language=lang,
+        stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
     )
-    if not no_wait:  # refuse before paying for jobs whose files cannot be written
+    if to_stdout and len(paths) > 1:
+        raise UsageError(
+            f"-o - writes one input's stem to standard output, but there are {len(paths)}",
+            "Give one input, or -o DIR",
+        )
+    if lyrics is not None and len(paths) > 1:
+        raise UsageError(
+            "--lyrics gives the text of one input, but there are several",
+            "Drop --lyrics and put each input's lyrics beside it as NAME.txt",
+        )
+    if not no_wait and not to_stdout:  # refuse before paying for jobs whose files cannot land
         _check_template_collisions(options)
     if dry_run:
         _require_key(state, settings)
-        code = _dry_run_separate(state, options, paths)
+        code = _dry_run_separate(state, options, paths, to_stdout=to_stdout)
         if code:
             raise typer.Exit(code)
         return
@@ -718,8 +866,8 @@ def separate(
     single = len(paths) == 1
 
     def report(result: Any) -> None:
-        if single and not result.ok:
-            return  # raised below as the command's own error
+        if (single and not result.ok) or options.stdout is not None:
+            return  # raised below as the command's own error; or stdout holds the audio
         if state.json:
             state.console.result_json(result.to_json(chosen_model, chosen))
         elif result.status == "submitted":
@@ -757,10 +905,12 @@ def _require_key(state: State, settings: Settings) -> None:
         settings.require_key()
 
 
-def _dry_run_separate(state: State, options: Any, paths: list[Path]) -> int:
+def _dry_run_separate(
+    state: State, options: Any, paths: list[Path], *, to_stdout: bool = False
+) -> int:
     """Check every input locally and print what would be sent; the batch's exit code."""
     from .batch import InputResult, batch_exit_code, planned_paths
-    from .client import check_planned_outputs, get_model, type_value
+    from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
     from .preflight import dry_run_json, dry_run_line, preflight
 
     spec = get_model(options.model)
@@ -771,8 +921,10 @@ def _dry_run_separate(state: State, options: Any, paths: list[Path]) -> int:
         try:
             checked = preflight(path, spec)
             result.bytes = checked.bytes
-            would_write: list[Path] = []
-            if not options.no_wait:
+            lyrics = options.lyrics_for(path)
+            text = None if lyrics is None else (lyrics, check_lyrics_file(lyrics))
+            would_write: list[Path] = [Path("-")] if to_stdout else []
+            if not options.no_wait and not to_stdout:
                 would_write = planned_paths(options, path.stem)
                 check_planned_outputs(
                     would_write,
@@ -792,9 +944,13 @@ def _dry_run_separate(state: State, options: Any, paths: list[Path]) -> int:
         result.status = "checked"
         results.append(result)
         if state.json:
-            state.console.result_json(dry_run_json(checked, options.model, type_, would_write))
+            state.console.result_json(
+                dry_run_json(checked, options.model, type_, would_write, text, options.language)
+            )
         else:
-            state.console.result(dry_run_line(checked, options.model, type_, would_write))
+            state.console.result(
+                dry_run_line(checked, options.model, type_, would_write, text, options.language)
+            )
     return batch_exit_code(results)
 
 
@@ -1310,7 +1466,10 @@ def run(argv: list[str] | None = None) -> int:
         return code
     except GsepError as exc:
         from .console import Console
+        from .errors import OutputClosed
 
+        if isinstance(exc, OutputClosed):  # nothing more can go to stdout, not even a flush
+            _silence_stdout()
         Console().error(exc)
         return int(exc.exit_code)
     except click_exceptions.ClickException as exc:

@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import media
 from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
 from .http import ApiTransport, RateLimiter, RetryPolicy
 from .models import (
     DEFAULT_MODEL,
+    LYRICS_LANGUAGES,
     MODELS,
     RESIDUAL,
     Job,
@@ -199,6 +200,68 @@ def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> in
     return size
 
 
+def check_lyrics_file(path: Path) -> int:
+    """Check a lyrics text before any request and return its size: a readable ``.txt``
+    file in UTF-8 with at least two non-empty lines (else the API answers 1112 or 1008)."""
+    hint = "Give a UTF-8 .txt file with one lyric line per line"
+    if path.suffix.lower() != ".txt":
+        raise UsageError(f"the lyrics file must be a .txt file: {path}", hint)
+    if not path.is_file():
+        raise UsageError(
+            f"lyrics file not found: {path}" if not path.exists() else f"{path} is not a file",
+            hint,
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text", hint) from None
+    if len([line for line in text.splitlines() if line.strip()]) < 2:
+        raise UsageError(f"{path} has fewer than 2 lines of lyrics", hint)
+    return len(raw)
+
+
+def check_language(value: str | None) -> str:
+    """A lyrics ``language`` (en, ko, ja, zh-cn; case-insensitive), or a UsageError."""
+    choices = ", ".join(LYRICS_LANGUAGES)
+    if value is None or not value.strip():
+        raise UsageError("the lyrics model needs --language", f"Choose from: {choices}")
+    language = value.strip().lower()
+    if language not in LYRICS_LANGUAGES:
+        raise UsageError(f"unsupported language {value!r}", f"Choose from: {choices}")
+    return language
+
+
+def lyrics_body(text_upload_id: str, language: str) -> dict[str, Any]:
+    """The lyrics model's job-body fields besides ``audioUploadId``."""
+    return {"textUploadId": text_upload_id, "language": check_language(language)}
+
+
+def output_ext(spec: ModelSpec, output: Output) -> str:
+    """The file extension of a result: its audio format, the model's extension for a
+    document output (``lyrics`` → ``csv``), else one read off the URL."""
+    if output.format in FORMATS:
+        return output.format
+    return spec.file_ext(output.name) or file_ext(output)
+
+
+def planned_outputs(
+    spec: ModelSpec, stems: Sequence[str], formats: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(output name, extension) of every file a job will give: one per format for audio,
+    one for a document output whatever the formats."""
+    planned: list[tuple[str, str]] = []
+    for stem in stems:
+        ext = spec.file_ext(stem)
+        planned.extend([(stem, ext)] if ext else [(stem, fmt) for fmt in formats])
+    return planned
+
+
 def refuse_collisions(paths: Sequence[Path]) -> None:
     """Refuse a name template that sends two outputs to one file."""
     if len(set(paths)) != len(paths):
@@ -350,6 +413,11 @@ class GsepClient:
                     f"Choose from: {', '.join(spec.stems)}",
                 )
         body.update(extra or {})
+        if spec.needs_lyrics and not (body.get("textUploadId") and body.get("language")):
+            raise UsageError(
+                f"{model} needs a lyrics text and its language",
+                "Give --lyrics FILE.txt and --language " + "|".join(LYRICS_LANGUAGES),
+            )
         data = self.api.call("POST", f"/v1/{model}/jobs", body, creates=True)
         job_id = data.get("jobId")
         if not isinstance(job_id, str) or not job_id:
@@ -426,10 +494,11 @@ class GsepClient:
                 f"job {job.job_id} has no results yet (status {job.status})",
                 f"Wait for it: gsep job status {job.job_id} --wait",
             )
+        spec = get_model(model)
         chosen = select_outputs(job.outputs, stems, formats)
         planned = []
         for output in chosen:
-            ext = output.format if output.format in FORMATS else file_ext(output)
+            ext = output_ext(spec, output)
             fields = {
                 "track": track or job.job_id,
                 "stem": output.name,
@@ -458,6 +527,31 @@ class GsepClient:
             )
             written.append(WrittenFile(output.name, output.format, path, size))
         return written
+
+    def stream(
+        self,
+        job: Job,
+        out: BinaryIO,
+        *,
+        stem: str,
+        fmt: str,
+        model: str = DEFAULT_MODEL,
+    ) -> WrittenFile:
+        """Write one result of a finished job into ``out`` (e.g. standard output).
+
+        The result's path in the returned record is ``-``.
+        """
+        if job.status != JobStatus.SUCCESS:
+            raise RequestRejected(
+                f"job {job.job_id} has no results yet (status {job.status})",
+                f"Wait for it: gsep job status {job.job_id} --wait",
+            )
+        output = select_outputs(job.outputs, [stem], [fmt])[0]
+        ext = output_ext(get_model(model), output)
+        size = self.downloader.stream(
+            output.url, out, key=f"stream:{job.job_id}", label=f"{output.name}.{ext}"
+        )
+        return WrittenFile(output.name, output.format, Path("-"), size)
 
 
 def file_ext(output: Output) -> str:

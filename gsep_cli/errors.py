@@ -54,6 +54,10 @@ class UsageError(GsepError):
     exit_code = ExitCode.USAGE
 
 
+class OutputClosed(UsageError):
+    """Standard output (``-o -``) could not take the result: the reader quit, disk full."""
+
+
 class ConfigError(GsepError):
     """Missing or invalid configuration, such as no API key."""
 

@@ -15,6 +15,8 @@ from typing import Any
 GB = 1000**3
 DEFAULT_MODEL = "gsep_music_hq_v1"
 RESIDUAL = "others"
+#: ``language`` values of the lyrics model (GSEP_API.md section 4).
+LYRICS_LANGUAGES = ("en", "ko", "ja", "zh-cn")
 
 
 class JobStatus(str, Enum):
@@ -44,11 +46,22 @@ class ModelSpec:
     max_seconds: int = 20 * 60
     input_kinds: tuple[str, ...] = ("wav", "flac", "mp3", "mp4")
     residual: bool = True  # whether results include the ``others`` residual
+    # outputs that are documents, not audio, with their extension (``downloadUrl.X.file``)
+    file_outputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def needs_type(self) -> bool:
         """Whether the job body must carry ``type``."""
         return bool(self.stems)
+
+    @property
+    def needs_lyrics(self) -> bool:
+        """Whether a job needs a lyrics text upload and a ``language`` (the lyrics model)."""
+        return self.category == "text_sync"
+
+    def file_ext(self, output: str) -> str | None:
+        """The extension of a document output (``lyrics`` → ``csv``), None for audio."""
+        return dict(self.file_outputs).get(output)
 
 
 _MUSIC_STEMS = ("vocal", "drum", "bass", "electric_guitar", "acoustic_piano")
@@ -97,6 +110,7 @@ MODELS: dict[str, ModelSpec] = {
             outputs=("lyrics", "reports"),
             max_seconds=10 * 60,
             residual=False,
+            file_outputs=(("lyrics", "csv"), ("reports", "json")),
         ),
     )
 }

@@ -26,13 +26,20 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
 
-from .errors import GsepError, Interrupted, RequestRejected, ServiceUnavailable, UsageError
+from .errors import (
+    GsepError,
+    Interrupted,
+    OutputClosed,
+    RequestRejected,
+    ServiceUnavailable,
+    UsageError,
+)
 from .http import RetryPolicy, make_session, retry_after_seconds
 from .models import UploadPlan
 from .progress import Listener, NullListener
@@ -506,14 +513,43 @@ class Downloader:
                 self._temps.discard(tmp)
             self.listener.transfer_end(key, ok)
 
-    def _download_into(self, url: str, out: Any, key: str) -> int:
-        received = 0
+    def stream(self, url: str, out: BinaryIO, *, key: str, label: str) -> int:
+        """Download ``url`` into a stream that cannot be rewound (a pipe); return the byte
+        count. Resumes like :meth:`fetch`; when the server sends the whole file again, the
+        bytes already written are skipped, never written twice."""
+        if self._cancelled.is_set():
+            raise Interrupted("download cancelled")
+        self.listener.transfer_start(key, label, None)
+        ok = False
+        try:
+            size = self._download_into(url, out, key, rewindable=False)
+            out.flush()
+            ok = True
+            return size
+        except KeyboardInterrupt:
+            raise Interrupted(f"download of {label} interrupted") from None
+        except BrokenPipeError:
+            raise OutputClosed(
+                f"the program reading {label} stopped before the end",
+                "Check the command after the pipe",
+            ) from None
+        except OSError as exc:
+            if isinstance(exc, requests.RequestException):
+                raise
+            raise OutputClosed(f"cannot write {label}: {exc.strerror or exc}") from None
+        finally:
+            self.listener.transfer_end(key, ok)
+
+    def _download_into(self, url: str, out: Any, key: str, *, rewindable: bool = True) -> int:
+        received = 0  # bytes written to ``out``
         total: int | None = None
         etag: str | None = None
+        whole_next = False  # stream only: ask for the whole file, skip what was written
         last = "no attempt made"
         for attempt in range(1, self.attempts + 1):
             headers = {}
-            if received:
+            skip = 0
+            if received and not whole_next:
                 headers["Range"] = f"bytes={received}-"
                 if etag:
                     headers["If-Range"] = etag
@@ -528,7 +564,7 @@ class Downloader:
                         return received
                     if status in RETRY_STATUSES or status == 416:
                         if status == 416:
-                            received = self._restart(out, key, received)
+                            received, whole_next = self._restart(out, key, received, rewindable)
                         raise _RetryablePart(f"HTTP {status}", retry_after_seconds(response))
                     if status == 403:
                         raise RequestRejected(
@@ -544,10 +580,19 @@ class Downloader:
                             response.headers.get("Content-Range", "")
                         )
                         if start != received or (total is not None and whole != total):
-                            received = self._restart(out, key, received)
+                            received, whole_next = self._restart(out, key, received, rewindable)
                             raise _RetryablePart("the server resumed at the wrong place")
-                    elif received:  # 200 to a Range request: the whole file again
-                        received = self._restart(out, key, received)
+                    elif received and rewindable:  # 200 to a Range request: the whole file
+                        received, _ = self._restart(out, key, received, rewindable)
+                    elif received:  # the whole file again, into a pipe: skip what was sent
+                        new_etag = response.headers.get("ETag")
+                        if etag and new_etag and new_etag != etag:
+                            raise RequestRejected(
+                                "the result file changed on the server while it was streamed",
+                                "Run the command again",
+                            )
+                        skip = received
+                    whole_next = False
                     length = response.headers.get("Content-Length")
                     if status == 200:
                         total = int(length) if length and length.isdigit() else None
@@ -557,9 +602,16 @@ class Downloader:
                     for block in _blocks(response):
                         if self._cancelled.is_set():
                             raise Interrupted("download cancelled")
+                        if skip:
+                            cut = min(skip, len(block))
+                            skip, block = skip - cut, block[cut:]
+                            if not block:
+                                continue
                         out.write(block)
                         received += len(block)
                         self.listener.transfer_advance(key, len(block))
+                if skip:
+                    raise _RetryablePart("the file came back shorter than what was written")
                 if total is not None and received != total:
                     raise _RetryablePart(f"got {received} of {total} bytes")
                 return received
@@ -579,11 +631,15 @@ class Downloader:
             "Check the network and run gsep download JOB_ID again",
         )
 
-    def _restart(self, out: Any, key: str, received: int) -> int:
+    def _restart(self, out: Any, key: str, received: int, rewindable: bool) -> tuple[int, bool]:
+        """Start over: empty a file, or (a pipe) ask for the whole file and skip what was
+        written. Returns (bytes written, whether to ask for the whole file)."""
+        if not rewindable:
+            return received, bool(received)
         out.seek(0)
         out.truncate()
         self.listener.transfer_advance(key, -received)
-        return 0
+        return 0, False
 
 
 def _blocks(response: requests.Response, size: int = 1024 * 1024) -> Iterator[bytes]:

@@ -99,11 +99,11 @@ def test_separate_dry_run_human_line_and_no_wait(capsys: Any, env: Path, sb: San
     assert run.code == 0, str(run)
     assert run.json()["wouldWrite"] == []
     run = run_cli(
-        capsys, ["separate", "--dry-run", "song.wav", "--model", "gts_lyrics_line_v1", "--no-wait"]
+        capsys, ["separate", "--dry-run", "song.wav", "--model", "gsep_dme_mtrack_v1", "--no-wait"]
     )
     assert run.code == 0, str(run)
     assert run.lines == [
-        f"would upload song.wav ({size} bytes, wav, 0.25 s) then create gts_lyrics_line_v1 "
+        f"would upload song.wav ({size} bytes, wav, 0.25 s) then create gsep_dme_mtrack_v1 "
         "job (no type)"
     ]
     assert sb.requests == []

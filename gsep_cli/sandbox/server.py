@@ -1075,6 +1075,6 @@ def _result_names(job: Job, store: Store) -> dict[tuple[str, str], str]:
     names = {}
     for name in job.outputs:
         for fmt in store.result_formats(job, name):
-            ext = {"lyrics": "csv", "reports": "json"}.get(name, "bin") if fmt == "file" else fmt
+            ext = (MODELS[job.model].file_ext(name) or "bin") if fmt == "file" else fmt
             names[(name, fmt)] = f"{name}.{ext}"
     return names

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import media
-from ..models import MODELS, RESIDUAL, ModelSpec
+from ..models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec
 
 MAX_PARTS = 10_000
 MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
-LYRICS_LANGUAGES = ("en", "ko", "ja", "zh-cn")
 
 
 class BusinessError(Exception):
