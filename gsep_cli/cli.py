@@ -1410,10 +1410,24 @@ def sandbox_serve(
         file=console,
         flush=True,
     )
+    _stop_on_termination()
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
         print("gsep: sandbox stopped", file=console)
+
+
+def _stop_on_termination() -> None:
+    """Treat SIGTERM and SIGHUP (``kill``, a closed terminal) like Ctrl-C, so the sandbox
+    removes its stored uploads and results instead of leaving them in the temp folder."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
 
 
 @sandbox_app.command("example")

@@ -122,3 +122,23 @@ def test_help_says_it_does_not_separate() -> None:
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split()).lower()
     assert "does not separate" in text or "not separate sources" in text, proc.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_removes_its_files_when_stopped(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or kill: the uploads and results it stored leave the temp folder with it."""
+    with _serve(env={"TMPDIR": str(tmp_path)}) as proc:
+        base = _read_line(proc).strip()
+        r = requests.post(
+            base + "/v1/files/upload-multipart/create",
+            json={"fileName": "a.wav", "fileSize": 5},
+            headers={"x-ga-apikey": "k"},
+            timeout=TIMEOUT,
+        )
+        assert r.status_code == 200
+        assert list(tmp_path.iterdir())  # its storage folder
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
