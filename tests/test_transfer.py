@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gsep_cli import transfer as transfer_module
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ServiceUnavailable, UsageError
 from gsep_cli.http import RetryPolicy
@@ -206,10 +209,14 @@ def test_disk_errors_are_a_clear_local_error(
             job = client.wait(client.create_job(client.upload_file(song)))
         url = next(o.url for o in job.outputs if o.name == "vocal" and o.format == "wav")
 
-        def full(fd: int) -> None:
-            raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
+        class FullDisk(io.BufferedWriter):
+            def write(self, data: Any) -> int:
+                raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(os_module, "fsync", full)
+        def full_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            return FullDisk(io.FileIO(path, mode)) if "w" in mode else open(path, mode)
+
+        monkeypatch.setattr(transfer_module, "open", full_open, raising=False)
         dest = tmp_path / "out" / "vocal.wav"
         with pytest.raises(UsageError, match="No space left") as info:
             Downloader(policy=FAST).fetch(url, dest, key="d", label="vocal.wav")

@@ -1,0 +1,200 @@
+"""Shared pieces of the benchmarks: a sandbox in its own process, the installed ``gsep``,
+clean environments, input files, timing and the result rows.
+
+Everything runs on loopback (127.0.0.1). Nothing here is imported by the default test run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+KEY = "bench-key"
+HERE = Path(__file__).resolve().parent
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def gsep_exe() -> str:
+    """The ``gsep`` console script installed next to the running interpreter."""
+    found = shutil.which("gsep", path=os.path.dirname(sys.executable))
+    if found is None:
+        raise SystemExit("gsep is not installed next to this Python: pip install -e '.[test]'")
+    return found
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    figure: str
+    gsep: str
+    peer: str
+    ratio: float | None
+    target: str
+    ok: bool | None  # None: reported, no target
+
+    @property
+    def verdict(self) -> str:
+        return {True: "ok", False: "MISSED", None: "-"}[self.ok]
+
+
+def median_time(command: Sequence[str], runs: int, **kwargs: Any) -> float:
+    """Median wall time of ``command`` over ``runs`` runs (each must exit 0)."""
+    return statistics.median(timed(command, **kwargs) for _ in range(runs))
+
+
+def timed(command: Sequence[str], **kwargs: Any) -> float:
+    """Wall time of one run of ``command``; raises if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, timeout=1800, check=False, **kwargs)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(map(str, command))}: exit {done.returncode}\n{done.stderr!r}"
+        )
+    return elapsed
+
+
+def env_for(base_url: str, folder: Path, **extra: str) -> dict[str, str]:
+    """An environment for gsep: the sandbox's URL and key, its own config and state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GSEP_", "GAUDIO_"))}
+    env.update(
+        GSEP_BASE_URL=base_url,
+        GSEP_API_KEY=KEY,
+        GSEP_CONFIG_DIR=str(folder / "config"),
+        GSEP_STATE_DIR=str(folder / "state"),
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    env.update(extra)
+    return env
+
+
+class SandboxProcess:
+    """``gsep sandbox serve`` in its own process (so it never shares a GIL with gsep)."""
+
+    def __init__(self, *args: str, tmpdir: Path) -> None:
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        self.proc = subprocess.Popen(
+            [gsep_exe(), "sandbox", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"sandbox did not start: {line!r}")
+        self.base_url = line
+        parts = urlsplit(line)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call with the bench key; returns ``resultData``."""
+        r = requests.request(
+            method, self.base_url + path, json=body, headers={"x-ga-apikey": KEY}, timeout=60
+        )
+        r.raise_for_status()
+        document = r.json()
+        if document.get("resultCode") != 1000:
+            raise RuntimeError(f"{path}: {document}")
+        return document["resultData"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The sandbox's request log."""
+        r = requests.get(self.origin + "/_sandbox/requests", timeout=60)
+        r.raise_for_status()
+        return list(r.json()["requests"])
+
+    def clear(self) -> None:
+        requests.delete(self.origin + "/_sandbox/requests", timeout=60).raise_for_status()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def sandbox(*args: str) -> Iterator[SandboxProcess]:
+    with tempfile.TemporaryDirectory(prefix="gsep-bench-sb-") as tmp:
+        box = SandboxProcess(*args, tmpdir=Path(tmp))
+        try:
+            yield box
+        finally:
+            box.stop()
+
+
+def random_file(path: Path, size: int) -> Path:
+    """``size`` bytes that do not compress (one random MiB, repeated)."""
+    block = os.urandom(MiB)
+    with open(path, "wb") as fh:
+        for _ in range(size // MiB):
+            fh.write(block)
+        fh.write(block[: size % MiB])
+    return path
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A ``size``-byte file of zeros that takes no disk space."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+def small_wav(path: Path, tone: int, seconds: float = 0.2) -> Path:
+    """A short mono WAV whose bytes differ by ``tone`` (so the ledger sees new content)."""
+    frames = int(16000 * seconds)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes((i * tone + tone) % 256 for i in range(frames * 2)))
+    return path
+
+
+def mib_per_s(size: int, seconds: float) -> str:
+    return f"{size / MiB / seconds:,.0f} MiB/s"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}x"
+
+
+def print_table(rows: Sequence[Row], out: Any = sys.stdout) -> None:
+    head = ("figure", "gsep", "peer", "ratio", "target", "verdict")
+    cells = [head] + [
+        (r.figure, r.gsep, r.peer, fmt_ratio(r.ratio), r.target, r.verdict) for r in rows
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    for n, cell in enumerate(cells):
+        print(" | ".join(v.ljust(w) for v, w in zip(cell, widths, strict=True)).rstrip(), file=out)
+        if n == 0:
+            print("-+-".join("-" * w for w in widths), file=out)
+
+
+def save_json(rows: Sequence[Row], path: Path) -> None:
+    path.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n", encoding="utf-8")
