@@ -54,8 +54,10 @@ from .errors import (
     RequestRejected,
     UsageError,
 )
+from .jobtimes import JobTimes
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import Job, JobStatus
+from .preflight import check_duration
 from .transfer import output_path
 
 UPLOAD_LIFE = 72 * 3600.0
@@ -308,6 +310,7 @@ class BatchRunner:
         self.host = api_host(base_url)
         self.key_fp = key_fp
         self.manifest = Manifest(options.out_dir)
+        self.job_times = JobTimes()
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
         self._stopping = False
@@ -351,7 +354,8 @@ class BatchRunner:
     # ---- steps ---------------------------------------------------------------------------
     def _process(self, path: Path, result: InputResult) -> None:
         options = self.options
-        result.bytes = size = check_input_file(path, self.spec)
+        result.bytes = size = check_input_file(path, self.spec, measure=False)
+        seconds = check_duration(path, self.spec)  # also refuses audio over the limit
         lyrics = options.lyrics_for(path)
         if lyrics is not None:
             check_lyrics_file(lyrics)
@@ -383,7 +387,7 @@ class BatchRunner:
         if options.no_wait:
             result.status = "submitted"
             return
-        self._wait_and_download(job_id, path, track, sha, result)
+        self._wait_and_download(job_id, path, track, sha, result, audio_seconds=seconds)
 
     def _upload(self, path: Path, size: int, sha: str | None, result: InputResult) -> str:
         upload_id, reused = self._upload_or_reuse(path, size, sha, fresh=False)
@@ -514,14 +518,21 @@ class BatchRunner:
         *,
         reattach: bool = False,
         recorded: Sequence[FileRecord] = (),
+        audio_seconds: float | None = None,
     ) -> None:
         options = self.options
+        # a job created just now: poll around when its predecessors ended, and teach
+        # the next ones (a re-attached job's age is unknown: plain backoff, nothing learnt)
+        pace = None if reattach else self.job_times.pace(audio_seconds)
+        started = time.monotonic()
         try:
-            job = self.client.wait(job_id, model=options.model, timeout=options.timeout)
+            job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
         except JobFailed:
             if self.ledger is not None:
                 self.ledger.update_job(job_id, status="failed")
             raise
+        if not reattach:
+            self.job_times.observe(audio_seconds, time.monotonic() - started)
         result.expire_at = job.expire_at
         if self.ledger is not None:
             self.ledger.update_job(job_id, status="success", expire_at=job.expire_at)

@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 from . import media
 from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
 from .http import ApiTransport, RateLimiter, RetryPolicy
+from .jobtimes import Pace
 from .models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
@@ -42,16 +44,37 @@ FORMATS = ("wav", "mp3")
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``."""
+    """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``.
+
+    With an ``expected`` duration (learned from finished jobs, :mod:`gsep_cli.jobtimes`)
+    the early polls are skipped: one wait until ``early`` of it (longer than ``cap`` if the
+    jobs are long: the estimate, not the cap, bounds how late the end is seen), then
+    ``fine_polls`` polls every ``fine_step`` of it (at most ``cap``; a job that ends on time
+    is seen within 5 % of its length), then the usual backoff from that age.
+    """
 
     initial: float = 2.0
     factor: float = 1.5
     cap: float = 30.0
     jitter: float = 0.2
+    early: float = 0.85
+    fine_step: float = 0.05
+    fine_polls: int = 6
 
-    def delays(self) -> Iterable[float]:
-        """Endless jittered delays: 2, 3, 4.5, ... capped."""
+    def delays(self, expected: float | None = None, age: float = 0.0) -> Iterator[float]:
+        """Endless delays: 2, 3, 4.5, ... jittered and capped; or, with the seconds a job is
+        ``expected`` to take and its current ``age``, the plan around its expected end."""
         delay = self.initial
+        if expected is not None and expected > 0:
+            start = self.early * expected
+            if age < start:
+                yield max(0.05, start - age)
+            step = min(self.cap, max(0.05, self.fine_step * expected))
+            for _ in range(self.fine_polls):
+                yield step
+            # late: back off as a lone job would at this age (about half of it), capped
+            reached = max(age, start) + step * self.fine_polls
+            delay = min(self.cap, max(self.initial, reached * (self.factor - 1)))
         while True:
             jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
             yield max(0.05, min(self.cap, jittered))  # the cap holds, jitter included
@@ -439,10 +462,21 @@ class GsepClient:
             raw=data,
         )
 
-    def wait(self, job_id: str, *, model: str = DEFAULT_MODEL, timeout: float | None = None) -> Job:
-        """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap."""
+    def wait(
+        self,
+        job_id: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        timeout: float | None = None,
+        pace: Pace | None = None,
+    ) -> Job:
+        """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap.
+
+        ``pace`` (a job of a batch, :mod:`gsep_cli.jobtimes`): polls cluster around when the
+        batch's finished jobs ended, and a sleep ends early when another one finishes.
+        """
         started = time.monotonic()
-        delays = iter(self.poll.delays())
+        plan = iter(self.poll.delays(pace.expect() if pace is not None else None))
         while True:
             job = self.get_job(job_id, model=model)
             elapsed = time.monotonic() - started
@@ -455,7 +489,7 @@ class GsepClient:
                     f"job {job_id} failed: {job.error_message or 'no reason given'}",
                     "Check the input file; run the job again if it looks fine",
                 )
-            delay = next(delays)
+            delay = next(plan)
             if timeout is not None and elapsed + delay > timeout:
                 remaining = timeout - elapsed
                 if remaining <= 0:
@@ -465,7 +499,31 @@ class GsepClient:
                         f" then gsep download {job_id} --model {model}",
                     )
                 delay = remaining
-            self.sleep(delay)
+            if pace is None:
+                self.sleep(delay)
+            else:
+                limit = started + timeout if timeout is not None else math.inf
+                plan = self._sleep_paced(pace, plan, started, time.monotonic() + delay, limit)
+
+    def _sleep_paced(
+        self, pace: Pace, plan: Iterator[float], started: float, due: float, limit: float
+    ) -> Iterator[float]:
+        """Sleep until ``due`` (monotonic). When another job of the batch finishes, re-plan
+        from this job's age: return at once (poll now) if it is as old as jobs are now
+        expected to take, else sleep until the new plan's first poll. Returns the plan."""
+        # each early wake is one more finished job of the batch: a bounded number
+        while True:
+            left = min(due, limit) - time.monotonic()
+            if left <= 0 or not pace.sleep(left):
+                return plan
+            expected = pace.expect()
+            if expected is None:
+                continue
+            age = time.monotonic() - started
+            plan = iter(self.poll.delays(expected, age))
+            if age >= self.poll.early * expected:
+                return plan
+            due = time.monotonic() + next(plan)
 
     def key_info(self) -> dict[str, Any]:
         """The key's project, status, permitted models and credits (as the API sends them)."""

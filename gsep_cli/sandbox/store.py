@@ -506,8 +506,7 @@ class Store:
                 paths[(name, "mp3")] = mp3
         results = {}
         for key, path in paths.items():
-            digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-            results[key] = Result(path, path.stat().st_size, digest)
+            results[key] = Result(path, path.stat().st_size, _md5_of(path))
         return results
 
     def _render_wavs(self, job: Job, reader: UploadReader, handles: Mapping[str, BinaryIO]) -> None:
@@ -566,3 +565,12 @@ def _mp3_bitrate(head: bytes) -> int | None:
         kbps = _MP3_V1_L3_KBPS[head[2] >> 4]
         return kbps * 1000 or None
     return None
+
+
+def _md5_of(path: Path) -> str:
+    """MD5 of a result file, read in blocks (a long input's WAV stems exceed 1 GiB)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -125,11 +125,12 @@ def batch(quick: bool) -> list[Row]:
                 wall = time.perf_counter() - start
                 log = sb.requests()
         limited = sum(1 for e in log if e["status"] == 429)
+        polls = sum(1 for e in log if e["method"] == "GET" and "/jobs/" in e["path"])
         ideal = math.ceil(n / k) * job_seconds
         rows.append(
             Row(
                 f"batch: N={n} --jobs {k}, {job_seconds:g} s jobs (time / 10)",
-                f"{wall:.1f} s, {limited} x 429",
+                f"{wall:.1f} s, {limited} x 429, {polls / n:.1f} polls/job",
                 f"ideal {ideal:g} s",
                 wall / ideal,
                 "<= 1.25x, no 429",

@@ -1,0 +1,171 @@
+"""Batches learn how long their jobs take and poll around the expected end
+(gsep_cli.jobtimes, PollPolicy.delays with an expectation, GsepClient.wait with a pace)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import clitools
+import pytest
+from clitools import SECRET, make_wav
+
+from gsep_cli.batch import BatchOptions, BatchRunner
+from gsep_cli.client import GsepClient, PollPolicy
+from gsep_cli.http import RetryPolicy
+from gsep_cli.jobtimes import JobTimes
+from gsep_cli.ledger import key_fingerprint
+from gsep_cli.sandbox import Sandbox
+
+FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
+
+
+# ---- the plan around an expected end (pure) ------------------------------------------------
+def test_an_expected_job_skips_the_ramp_then_polls_every_5_percent() -> None:
+    delays = iter(PollPolicy().delays(expected=40.0))
+    assert next(delays) == pytest.approx(34.0)  # 0.85 of 40 s, in one sleep
+    assert [next(delays) for _ in range(6)] == pytest.approx([2.0] * 6)  # to 1.15 x 40 s
+    late = [next(delays) for _ in range(30)]
+    assert 23.0 * 0.8 <= late[0] <= 23.0 * 1.2  # half its age (46 s), jittered: a lone job's pace
+    assert all(0.05 <= d <= 30.0 for d in late) and max(late) >= 30 * 0.8
+
+
+def test_a_job_already_that_old_starts_with_the_fine_polls() -> None:
+    delays = iter(PollPolicy().delays(expected=40.0, age=36.0))
+    assert [next(delays) for _ in range(6)] == pytest.approx([2.0] * 6)
+
+
+def test_fine_polls_never_exceed_the_cap() -> None:
+    delays = iter(PollPolicy(cap=5.0).delays(expected=600.0))
+    assert next(delays) == pytest.approx(510.0)  # the estimate bounds the wait, not the cap
+    assert [next(delays) for _ in range(6)] == pytest.approx([5.0] * 6)
+    assert all(next(delays) <= 5.0 for _ in range(20))
+
+
+def test_no_expectation_is_the_plain_backoff() -> None:
+    first = next(iter(PollPolicy().delays(None)))
+    assert 1.6 <= first <= 2.4
+
+
+# ---- what the batch has learnt (pure) ------------------------------------------------------
+def test_job_times_take_the_fastest_and_never_extrapolate_upward() -> None:
+    times = JobTimes()
+    assert times.expect(60.0) is None
+    times.observe(60.0, 70.0)
+    times.observe(60.0, 65.0)
+    assert times.expect(60.0) == pytest.approx(65.0)
+    assert times.expect(30.0) == pytest.approx(32.5)  # half the audio, half the time
+    assert times.expect(600.0) == pytest.approx(65.0)  # longer: no more than observed
+    assert times.expect(None) is None  # an unmeasured input compares only with its kind
+    times.observe(None, 50.0)
+    assert times.expect(None) == pytest.approx(50.0)
+    assert times.expect(60.0) == pytest.approx(65.0)
+    times.observe(60.0, 0.0)  # nonsense is ignored
+    assert times.expect(60.0) == pytest.approx(65.0)
+
+
+def test_job_times_forget_old_jobs() -> None:
+    times = JobTimes(recent=3)
+    for took in (10.0, 20.0, 20.0, 20.0):
+        times.observe(1.0, took)
+    assert times.expect(1.0) == pytest.approx(20.0)  # the 10 s job fell out of the window
+
+
+def test_a_pace_sleep_ends_when_another_job_finishes() -> None:
+    times = JobTimes()
+    pace = times.pace(1.0)
+    assert pace.expect() is None
+    assert pace.sleep(0.01) is False  # nothing happened: a plain (short) sleep
+    threading.Timer(0.05, times.observe, args=(1.0, 3.0)).start()
+    assert pace.sleep(60.0) is True  # woken long before the minute
+    assert pace.expect() == pytest.approx(3.0)
+    assert pace.sleep(0.01) is False  # that news was read: sleeps again
+
+
+# ---- the client, over HTTP ---------------------------------------------------------------------
+def _poll_times(sb: Sandbox, job_id: str) -> list[float]:
+    return [
+        r["time"]
+        for r in clitools.api_requests(sb)
+        if r["method"] == "GET" and r["path"].endswith(f"/jobs/{job_id}")
+    ]
+
+
+@contextlib.contextmanager
+def _one_job(
+    tmp_path: Path, job_seconds: float, poll: PollPolicy
+) -> Iterator[tuple[Sandbox, GsepClient, str]]:
+    """A sandbox whose jobs take ``job_seconds``, a client, and one job just created."""
+    wav = make_wav(tmp_path / "a.wav")
+    with (
+        Sandbox(job_seconds=job_seconds, chunk_size=4096, rate_limit=0) as sb,
+        GsepClient(sb.base_url, SECRET, policy=FAST_POLICY, poll=poll) as client,
+    ):
+        yield sb, client, client.create_job(client.upload_file(wav), stems=["vocal"])
+
+
+def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
+    times = JobTimes()
+    times.observe(None, 1.0)  # jobs of this batch have taken 1 s
+    with _one_job(tmp_path, 1.0, PollPolicy(initial=0.05, cap=0.2)) as (sb, client, job_id):
+        job = client.wait(job_id, pace=times.pace(None))
+        polls = _poll_times(sb, job_id)
+    assert job.status.value == "success"
+    # one poll at once, then nothing until 0.85 s (the plain backoff polls at 0.05, 0.13, ...)
+    assert polls[1] - polls[0] >= 0.8
+    assert len(polls) <= 2 + 6 + 3
+
+
+def test_a_waiting_job_polls_at_once_when_a_job_as_old_finishes(tmp_path: Path) -> None:
+    times = JobTimes()
+    outcome: dict[str, object] = {}
+    with _one_job(tmp_path, 1.0, PollPolicy(initial=60, cap=60)) as (sb, client, job_id):
+        created = time.monotonic()
+        pace = times.pace(None)
+        waiter = threading.Thread(
+            target=lambda: outcome.setdefault("job", client.wait(job_id, pace=pace))
+        )
+        waiter.start()
+        for _ in range(200):  # its first poll (job running), then it sleeps for a minute
+            if _poll_times(sb, job_id):
+                break
+            time.sleep(0.05)
+        time.sleep(max(0.0, created + 1.2 - time.monotonic()))  # the job has ended
+        times.observe(None, 1.1)  # a sibling started together was seen finished
+        waiter.join(timeout=20)
+        assert not waiter.is_alive(), "the waiter slept on instead of polling"
+        assert len(_poll_times(sb, job_id)) == 2
+    assert outcome["job"].status.value == "success"  # type: ignore[attr-defined]
+
+
+# ---- a batch, end to end -----------------------------------------------------------------------
+def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> None:
+    inputs = [make_wav(tmp_path / f"s{i}.wav") for i in range(4)]
+    with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:
+        client = GsepClient(
+            sb.base_url, SECRET, policy=FAST_POLICY, poll=PollPolicy(initial=0.05, cap=0.2)
+        )
+        options = BatchOptions(
+            "gsep_music_hq_v1",
+            ["vocal"],
+            ["wav"],
+            tmp_path / "out",
+            "{track}/{stem}.{ext}",
+            jobs=2,
+        )
+        runner = BatchRunner(client, options, key_fp=key_fingerprint(SECRET), base_url=sb.base_url)
+        results = runner.run(inputs)
+        polls: dict[str, list[float]] = {}
+        for r in clitools.api_requests(sb):
+            if r["method"] == "GET" and "/jobs/" in r["path"]:
+                polls.setdefault(r["path"].rsplit("/", 1)[1], []).append(r["time"])
+    assert [r.status for r in results] == ["success"] * 4
+    # each job is polled once right after its creation; order the jobs by that
+    rounds = sorted(polls.values(), key=lambda times: times[0])
+    for times in rounds[2:]:  # created after the first round's jobs were seen finished
+        early = [t - times[0] for t in times[1:] if t - times[0] < 0.8]
+        assert early == [], f"polled {early} s into a job the batch knew takes 1 s"
+        assert len(times) <= 2 + 6 + 3
