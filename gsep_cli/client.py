@@ -47,10 +47,11 @@ class PollPolicy:
     """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``.
 
     With an ``expected`` duration (learned from finished jobs, :mod:`gsep_cli.jobtimes`)
-    the early polls are skipped: one wait until ``early`` of it (longer than ``cap`` if the
-    jobs are long: the estimate, not the cap, bounds how late the end is seen), then
-    ``fine_polls`` polls every ``fine_step`` of it (at most ``cap``; a job that ends on time
-    is seen within 5 % of its length), then the usual backoff from that age.
+    the ramp is skipped: polls every ``cap`` seconds until ``early`` of it, then
+    ``fine_polls`` polls every ``fine_step`` of it (never more often than ``initial`` or
+    less than ``cap``; a job that ends on time is seen within about 5 % of its length),
+    then the usual backoff from that age. The cap holds throughout, so a job that fails
+    early is still seen within ``cap`` seconds.
     """
 
     initial: float = 2.0
@@ -67,18 +68,71 @@ class PollPolicy:
         delay = self.initial
         if expected is not None and expected > 0:
             start = self.early * expected
-            if age < start:
-                yield max(0.05, start - age)
-            step = min(self.cap, max(0.05, self.fine_step * expected))
+            while age < start:  # no ramp: straight to the cap, then to the expected end
+                wait = max(0.05, min(self.cap, start - age))
+                yield wait
+                age += wait
+            step = max(self.initial, self.fine_step * expected)
             for _ in range(self.fine_polls):
-                yield step
+                yield self._jittered(step)
+                age += step
             # late: back off as a lone job would at this age (about half of it), capped
-            reached = max(age, start) + step * self.fine_polls
-            delay = min(self.cap, max(self.initial, reached * (self.factor - 1)))
+            delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
         while True:
-            jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
-            yield max(0.05, min(self.cap, jittered))  # the cap holds, jitter included
+            yield self._jittered(delay)
             delay = min(self.cap, delay * self.factor)
+
+    def _jittered(self, delay: float) -> float:
+        jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
+        return max(0.05, min(self.cap, jittered))  # the cap holds, jitter included
+
+
+class _Plan:
+    """One job's polls without a batch to learn from: the plain backoff."""
+
+    def __init__(self, poll: PollPolicy, sleep: Callable[[float], None]) -> None:
+        self._delays = iter(poll.delays())
+        self._sleep = sleep
+
+    def next_delay(self) -> float:
+        return next(self._delays)
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+
+class _PacedPlan(_Plan):
+    """One job's polls in a batch (:mod:`gsep_cli.jobtimes`): the plain backoff until the
+    batch knows how long jobs take, then one dense phase around the expected end.
+
+    A sleep ends early when another job of the batch finishes. Until this job's dense
+    phase has begun, that re-plans from its age: poll at once if it is as old as jobs are
+    now expected to take, else wait for the new plan's next poll. Once the dense phase has
+    begun the plan stands, so an overdue job backs off like a lone one however many jobs
+    finish around it (at most one dense phase per job).
+    """
+
+    def __init__(self, poll: PollPolicy, pace: Pace, started: float, limit: float) -> None:
+        self._poll, self._pace, self._started, self._limit = poll, pace, started, limit
+        expected = pace.expect()
+        self._dense_from = poll.early * expected if expected else math.inf
+        self._delays = iter(poll.delays(expected))
+
+    def sleep(self, seconds: float) -> None:
+        due = time.monotonic() + seconds
+        while True:  # each early wake is one more finished job of the batch: bounded
+            left = min(due, self._limit) - time.monotonic()
+            if left <= 0 or not self._pace.sleep(left):
+                return
+            expected = self._pace.expect()  # also marks this news as read
+            age = time.monotonic() - self._started
+            if expected is None or age >= self._dense_from:
+                continue
+            self._dense_from = self._poll.early * expected
+            self._delays = iter(self._poll.delays(expected, age))
+            if age >= self._dense_from:
+                return
+            due = time.monotonic() + next(self._delays)
 
 
 @dataclass(frozen=True)
@@ -476,7 +530,12 @@ class GsepClient:
         batch's finished jobs ended, and a sleep ends early when another one finishes.
         """
         started = time.monotonic()
-        plan = iter(self.poll.delays(pace.expect() if pace is not None else None))
+        limit = started + timeout if timeout is not None else math.inf
+        plan = (
+            _Plan(self.poll, self.sleep)
+            if pace is None
+            else _PacedPlan(self.poll, pace, started, limit)
+        )
         while True:
             job = self.get_job(job_id, model=model)
             elapsed = time.monotonic() - started
@@ -489,7 +548,7 @@ class GsepClient:
                     f"job {job_id} failed: {job.error_message or 'no reason given'}",
                     "Check the input file; run the job again if it looks fine",
                 )
-            delay = next(plan)
+            delay = plan.next_delay()
             if timeout is not None and elapsed + delay > timeout:
                 remaining = timeout - elapsed
                 if remaining <= 0:
@@ -499,31 +558,7 @@ class GsepClient:
                         f" then gsep download {job_id} --model {model}",
                     )
                 delay = remaining
-            if pace is None:
-                self.sleep(delay)
-            else:
-                limit = started + timeout if timeout is not None else math.inf
-                plan = self._sleep_paced(pace, plan, started, time.monotonic() + delay, limit)
-
-    def _sleep_paced(
-        self, pace: Pace, plan: Iterator[float], started: float, due: float, limit: float
-    ) -> Iterator[float]:
-        """Sleep until ``due`` (monotonic). When another job of the batch finishes, re-plan
-        from this job's age: return at once (poll now) if it is as old as jobs are now
-        expected to take, else sleep until the new plan's first poll. Returns the plan."""
-        # each early wake is one more finished job of the batch: a bounded number
-        while True:
-            left = min(due, limit) - time.monotonic()
-            if left <= 0 or not pace.sleep(left):
-                return plan
-            expected = pace.expect()
-            if expected is None:
-                continue
-            age = time.monotonic() - started
-            plan = iter(self.poll.delays(expected, age))
-            if age >= self.poll.early * expected:
-                return plan
-            due = time.monotonic() + next(plan)
+            plan.sleep(delay)
 
     def key_info(self) -> dict[str, Any]:
         """The key's project, status, permitted models and credits (as the API sends them)."""

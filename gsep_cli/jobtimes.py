@@ -6,10 +6,11 @@ the last interval: a 60 s job is typically noticed 4-10 s after it ended. In a b
 delay adds up once per round of ``--jobs``. Jobs of one batch run on one model, usually on
 songs of similar length, so the jobs that finished tell when the others will:
 
-* a job created after some finished skips the early polls and is polled densely around
-  the expected end (:meth:`gsep_cli.client.PollPolicy.delays`);
+* a job created after some finished skips the ramp of early polls and is polled densely
+  around the expected end (:meth:`gsep_cli.client.PollPolicy.delays`);
 * a job already waiting is woken when another one finishes, and polls at once if it is
-  as old as that one was (jobs started together tend to end together).
+  as old as that one was (jobs started together tend to end together); once its dense
+  polls have begun, such news no longer changes its plan.
 
 The estimate never extrapolates upward: a longer input is expected to take as long as the
 observed one (polls come a little early, which costs a few requests), a shorter one

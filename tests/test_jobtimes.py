@@ -15,6 +15,7 @@ from clitools import SECRET, make_wav
 
 from gsep_cli.batch import BatchOptions, BatchRunner
 from gsep_cli.client import GsepClient, PollPolicy
+from gsep_cli.errors import WaitTimeout
 from gsep_cli.http import RetryPolicy
 from gsep_cli.jobtimes import JobTimes
 from gsep_cli.ledger import key_fingerprint
@@ -24,25 +25,35 @@ FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
 
 
 # ---- the plan around an expected end (pure) ------------------------------------------------
+def _within_jitter(values: list[float], nominal: float) -> bool:
+    return all(nominal * 0.8 - 1e-9 <= v <= nominal * 1.2 + 1e-9 for v in values)
+
+
 def test_an_expected_job_skips_the_ramp_then_polls_every_5_percent() -> None:
     delays = iter(PollPolicy().delays(expected=40.0))
-    assert next(delays) == pytest.approx(34.0)  # 0.85 of 40 s, in one sleep
-    assert [next(delays) for _ in range(6)] == pytest.approx([2.0] * 6)  # to 1.15 x 40 s
+    assert [next(delays), next(delays)] == pytest.approx([30.0, 4.0])  # to 0.85 x 40 s
+    assert _within_jitter([next(delays) for _ in range(6)], 2.0)  # to about 1.15 x 40 s
     late = [next(delays) for _ in range(30)]
-    assert 23.0 * 0.8 <= late[0] <= 23.0 * 1.2  # half its age (46 s), jittered: a lone job's pace
+    assert _within_jitter(late[:1], 23.0)  # half its age (46 s): a lone job's pace then
     assert all(0.05 <= d <= 30.0 for d in late) and max(late) >= 30 * 0.8
 
 
 def test_a_job_already_that_old_starts_with_the_fine_polls() -> None:
     delays = iter(PollPolicy().delays(expected=40.0, age=36.0))
-    assert [next(delays) for _ in range(6)] == pytest.approx([2.0] * 6)
+    assert _within_jitter([next(delays) for _ in range(6)], 2.0)
 
 
-def test_fine_polls_never_exceed_the_cap() -> None:
+def test_the_cap_holds_throughout_so_an_early_failure_is_seen_in_time() -> None:
     delays = iter(PollPolicy(cap=5.0).delays(expected=600.0))
-    assert next(delays) == pytest.approx(510.0)  # the estimate bounds the wait, not the cap
-    assert [next(delays) for _ in range(6)] == pytest.approx([5.0] * 6)
-    assert all(next(delays) <= 5.0 for _ in range(20))
+    skip = [next(delays) for _ in range(102)]
+    assert skip == pytest.approx([5.0] * 102)  # 510 s (0.85 x 600 s) at the cap's pace
+    assert all(0.05 <= next(delays) <= 5.0 for _ in range(40))
+
+
+def test_fine_polls_never_come_faster_than_the_first_interval() -> None:
+    delays = iter(PollPolicy(initial=2.0).delays(expected=1.0))  # a 1 s clip
+    assert next(delays) == pytest.approx(0.85)
+    assert _within_jitter([next(delays) for _ in range(6)], 2.0)  # not every 0.05 s
 
 
 def test_no_expectation_is_the_plain_backoff() -> None:
@@ -110,7 +121,7 @@ def _one_job(
 def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
     times = JobTimes()
     times.observe(None, 1.0)  # jobs of this batch have taken 1 s
-    with _one_job(tmp_path, 1.0, PollPolicy(initial=0.05, cap=0.2)) as (sb, client, job_id):
+    with _one_job(tmp_path, 1.0, PollPolicy(initial=0.05, cap=2.0)) as (sb, client, job_id):
         job = client.wait(job_id, pace=times.pace(None))
         polls = _poll_times(sb, job_id)
     assert job.status.value == "success"
@@ -122,7 +133,7 @@ def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
 def test_a_waiting_job_polls_at_once_when_a_job_as_old_finishes(tmp_path: Path) -> None:
     times = JobTimes()
     outcome: dict[str, object] = {}
-    with _one_job(tmp_path, 1.0, PollPolicy(initial=60, cap=60)) as (sb, client, job_id):
+    with _one_job(tmp_path, 2.0, PollPolicy(initial=60, cap=60)) as (sb, client, job_id):
         created = time.monotonic()
         pace = times.pace(None)
         waiter = threading.Thread(
@@ -133,12 +144,38 @@ def test_a_waiting_job_polls_at_once_when_a_job_as_old_finishes(tmp_path: Path) 
             if _poll_times(sb, job_id):
                 break
             time.sleep(0.05)
-        time.sleep(max(0.0, created + 1.2 - time.monotonic()))  # the job has ended
-        times.observe(None, 1.1)  # a sibling started together was seen finished
+        time.sleep(max(0.0, created + 2.2 - time.monotonic()))  # the job has ended
+        times.observe(None, 2.1)  # a sibling started together was seen finished
         waiter.join(timeout=20)
         assert not waiter.is_alive(), "the waiter slept on instead of polling"
         assert len(_poll_times(sb, job_id)) == 2
     assert outcome["job"].status.value == "success"  # type: ignore[attr-defined]
+
+
+def test_an_overdue_job_is_not_polled_again_each_time_another_finishes(tmp_path: Path) -> None:
+    """Jobs finishing around a long one must not restart its dense polls: once past them it
+    backs off like a lone job (found in review: 159 polls against 10 without this)."""
+    times = JobTimes()
+    times.observe(None, 0.2)  # the others took 0.2 s; this one will take a minute
+    stop = threading.Event()
+
+    def siblings() -> None:  # another job finishes every 50 ms
+        while not stop.wait(0.05):
+            times.observe(None, 0.2)
+
+    feeder = threading.Thread(target=siblings)
+    with _one_job(tmp_path, 60.0, PollPolicy(initial=0.05, cap=0.2)) as (sb, client, job_id):
+        feeder.start()
+        try:
+            with pytest.raises(WaitTimeout):
+                client.wait(job_id, timeout=3.0, pace=times.pace(None))
+        finally:
+            stop.set()
+            feeder.join()
+        polls = _poll_times(sb, job_id)
+    # the plain backoff makes about 20 polls in 3 s (ramp, then every 0.2 s); one restart
+    # per finished job would make about 60
+    assert len(polls) <= 30
 
 
 # ---- a batch, end to end -----------------------------------------------------------------------
@@ -146,7 +183,7 @@ def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> N
     inputs = [make_wav(tmp_path / f"s{i}.wav") for i in range(4)]
     with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:
         client = GsepClient(
-            sb.base_url, SECRET, policy=FAST_POLICY, poll=PollPolicy(initial=0.05, cap=0.2)
+            sb.base_url, SECRET, policy=FAST_POLICY, poll=PollPolicy(initial=0.05, cap=0.5)
         )
         options = BatchOptions(
             "gsep_music_hq_v1",
@@ -166,6 +203,8 @@ def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> N
     # each job is polled once right after its creation; order the jobs by that
     rounds = sorted(polls.values(), key=lambda times: times[0])
     for times in rounds[2:]:  # created after the first round's jobs were seen finished
-        early = [t - times[0] for t in times[1:] if t - times[0] < 0.8]
-        assert early == [], f"polled {early} s into a job the batch knew takes 1 s"
-        assert len(times) <= 2 + 6 + 3
+        early = [round(t - times[0], 2) for t in times[1:] if t - times[0] < 0.8]
+        # the plain backoff polls at about 0.05, 0.13, 0.24, 0.41 and 0.66 s; a job that
+        # knows jobs take 1 s waits at the cap's pace (0.5 s) until 0.85 s
+        assert len(early) <= 1, f"polled at {early} s into a job the batch knew takes 1 s"
+        assert len(times) <= 3 + 6 + 3
