@@ -1,4 +1,7 @@
-"""The startup peer: a minimal typer app with two commands (what ``--help`` costs at least)."""
+"""The startup peer: a minimal typer app with two commands (what ``--help`` costs at least,
+and one TAB of completion: ``_MINIMAL_COMPLETE=complete_bash``, set up as gsep does)."""
+
+import os
 
 import typer
 
@@ -18,4 +21,8 @@ def bye(name: str = "world") -> None:
 
 
 if __name__ == "__main__":
-    app()
+    if os.environ.get("_MINIMAL_COMPLETE"):  # register the shells, as gsep's run() does
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    app(prog_name="minimal")
