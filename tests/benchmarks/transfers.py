@@ -4,8 +4,8 @@
   ``--upload-file`` sending the parts one after another vs ``gsep upload`` with
   ``--parallel 1`` and 4 (gsep's time includes its start-up and the API calls);
 * sandbox ceiling: curl into the sandbox vs curl into a socket that only discards bytes;
-* block size: gsep's upload (in process, one part at a time) with 16 KiB (urllib3's
-  default) to 1 MiB send blocks;
+* block size: gsep's part bodies sent through its session (in process, one part at a
+  time) into the discarding socket, with 16 KiB (urllib3's default) to 1 MiB send blocks;
 * memory: peak RSS (``/usr/bin/time -f %M``) of ``gsep upload`` with 1 GiB chunks, for
   growing files (sparse files: the data is zeros, the work is the same);
 * download: ``gsep download`` vs ``curl -o`` of the same result URL (a 20-minute song's
