@@ -48,8 +48,8 @@ class PollPolicy:
 
     With an ``expected`` duration (learned from finished jobs, :mod:`gsep_cli.jobtimes`)
     the ramp is skipped: polls every ``cap`` seconds until ``early`` of it, then
-    ``fine_polls`` polls every ``fine_step`` of it (never more often than ``initial`` or
-    less than ``cap``; a job that ends on time is seen within about 5 % of its length),
+    ``fine_polls`` polls every ``fine_step`` of it (at most every ``initial`` seconds, at
+    least every ``cap``; a job that ends on time is seen within about 5 % of its length),
     then the usual backoff from that age. The cap holds throughout, so a job that fails
     early is still seen within ``cap`` seconds.
     """
