@@ -48,7 +48,7 @@ class PollPolicy:
 
     With an ``expected`` duration (learned from finished jobs, :mod:`gsep_cli.jobtimes`)
     the ramp is skipped: polls every ``cap`` seconds until ``early`` of it, then
-    ``fine_polls`` polls every ``fine_step`` of it (at most every ``initial`` seconds, at
+    ``fine_polls`` polls every ``fine_step`` of it (at most every quarter of ``initial``, at
     least every ``cap``; a job that ends on time is seen within about 5 % of its length),
     then the usual backoff from that age. The cap holds throughout, so a job that fails
     early is still seen within ``cap`` seconds.
@@ -72,7 +72,8 @@ class PollPolicy:
                 wait = max(0.05, min(self.cap, start - age))
                 yield wait
                 age += wait
-            step = max(self.initial, self.fine_step * expected)
+            # a short job's 5 % is tiny: at most 4 polls per first interval (2 s), 6 in all
+            step = max(self.initial / 4, self.fine_step * expected)
             for _ in range(self.fine_polls):
                 yield self._jittered(step)
                 age += step
