@@ -54,6 +54,10 @@ class UsageError(GsepError):
     exit_code = ExitCode.USAGE
 
 
+class InputChanged(UsageError):
+    """An input is not a regular file, or changed while gsep read or uploaded it."""
+
+
 class OutputClosed(UsageError):
     """Standard output (``-o -``) could not take the result: the reader quit, disk full."""
 
@@ -88,6 +92,12 @@ class ServiceUnavailable(GsepError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class CreationUnconfirmed(ServiceUnavailable):
+    """A request that creates an upload or a job may have reached the server, but no
+    answer says what it did (a timeout or a reset after sending, a gateway error): the
+    job may exist, and may have cost credits."""
+
+
 class RateLimited(ServiceUnavailable):
     """HTTP 429 from the API; ``retry_after`` is the wait it asked for, if any."""
 
@@ -113,6 +123,14 @@ class WaitTimeout(GsepError):
     """Waiting for a job gave up; the job may still finish."""
 
     exit_code = ExitCode.TIMEOUT
+
+
+class LocalFailure(GsepError):
+    """Something failed on this machine after a job was paid for (an unexpected error
+    while writing or reporting its results). The job is on record; the message says how
+    to resume. Exit 2, never 1: the job itself did not fail."""
+
+    exit_code = ExitCode.USAGE
 
 
 class PartialFailure(GsepError):

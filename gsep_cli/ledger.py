@@ -6,9 +6,19 @@ set, API host and key) it can re-attach to the job it already paid for, or at le
 the upload, instead of paying again. This module is that memory; it never sees the API
 key, only :func:`key_fingerprint` of it.
 
+It also keeps the two records that make paying twice impossible rather than unlikely:
+
+* **claims** (:mod:`gsep_cli.claims`): while a gsep process works on a work (see
+  :func:`gsep_cli.records.work_key`), it holds a claim; any other gsep given the same work
+  waits for it and then re-attaches, and a claim whose holder died is taken over;
+* **unconfirmed creations**: a job creation is recorded *before* it is sent, under a
+  placeholder id with status ``unconfirmed``, and replaced by the real job when the answer
+  comes. When no answer comes (a timeout, a reset, kill -9), the record stays, and a re-run
+  refuses to pay again for that work unless told to (``--pay-again``).
+
 Where: ``<state dir>/ledger.sqlite3``. State dir: ``$GSEP_STATE_DIR``, else
 ``$XDG_STATE_HOME/gsep`` when that is set, else platformdirs' user state dir for ``gsep``.
-The folder is created 0700 and the file 0600.
+A folder gsep creates is made 0700 and the file 0600.
 
 Concurrency: the file is in WAL mode, so readers never wait for a writer. Every write is
 one ``BEGIN IMMEDIATE`` transaction; when another process holds the write lock, SQLite's
@@ -22,28 +32,45 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import random
-import re
+import secrets
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
 from .config import user_dir
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, GsepError, InputChanged, UsageError
+from .fileid import FileIdentity
+from .records import (
+    ABANDONED,
+    FAILED,
+    JOB_COLUMNS,
+    UNCONFIRMED,
+    UNCONFIRMED_PREFIX,
+    FileRecord,
+    JobRecord,
+    UploadRecord,
+    expire_epoch,
+    files_from_json,
+    files_json,
+    job_from_row,
+    job_row,
+    stem_set,
+)
 
 __all__ = [
     "LEDGER_FILE",
     "SCHEMA_VERSION",
     "UPLOAD_LIFE",
+    "ClaimLost",
     "FileRecord",
     "JobRecord",
     "Ledger",
@@ -55,15 +82,18 @@ __all__ = [
 
 LEDGER_FILE = "ledger.sqlite3"
 #: ``PRAGMA user_version`` of the schema this module writes (see ``_MIGRATIONS``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: How long the API keeps an upload (seconds); :meth:`Ledger.prune` drops older ones.
 UPLOAD_LIFE = 72 * 3600.0
 #: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
 HASH_CACHE_LIFE = 30 * 86400.0
-FAILED = "failed"
 _BLOCK = 1 << 20  # 1 MiB
 _FP_PREFIX = b"gsep-key-fingerprint:"
 _T = TypeVar("_T")
+
+
+class ClaimLost(UsageError):
+    """Another gsep took over a claim this process held (it was stopped past the lease)."""
 
 
 # ---- locations and identities ------------------------------------------------------------
@@ -101,116 +131,31 @@ def api_host(base_url: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-# ---- records ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class UploadRecord:
-    """One upload the API accepted (usable for 72 h on the same host and key)."""
-
-    upload_id: str
-    sha256: str
-    size: int
-    name: str
-    api_host: str
-    key_fp: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One downloaded stem file."""
-
-    stem: str
-    format: str
-    path: str
-    bytes: int
-
-
-_ISO = re.compile(
-    r"""
-    (?P<y>\d{4})-?(?P<mo>\d{2})-?(?P<d>\d{2})
-    (?:[T\s]
-        (?P<h>\d{2})
-        (?::?(?P<mi>\d{2})
-            (?::?(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?
-        )?
-    )?
-    \s*(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-
-
-def _parse_iso(text: str) -> float | None:
-    """Epoch seconds of an ISO-8601 date/time (no zone = UTC), or None."""
-    m = _ISO.fullmatch(text.strip())
-    if m is None:
-        return None
-    hour, minute, second = int(m["h"] or 0), int(m["mi"] or 0), int(m["s"] or 0)
-    extra = 0.0
-    if hour == 24 and minute == second == 0 and not (m["f"] and int(m["f"])):
-        hour, extra = 0, 86400.0  # 24:00 is the end of the day
-    if second == 60:  # a leap second
-        second, extra = 59, 1.0
-    tz = timezone.utc
-    zone = (m["tz"] or "Z").upper()
-    if zone != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-        tz = timezone(-offset if zone[0] == "-" else offset)
-    stamp = datetime(int(m["y"]), int(m["mo"]), int(m["d"]), hour, minute, second, tzinfo=tz)
-    fraction = int(m["f"]) / 10 ** len(m["f"]) if m["f"] else 0.0
-    return stamp.timestamp() + extra + fraction
-
-
-def _expire_epoch(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return _parse_iso(value)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One job gsep created, with what became of it."""
-
-    job_id: str
-    upload_id: str
-    sha256: str
-    input_path: str
-    model: str
-    stems: tuple[str, ...]
-    api_host: str
-    key_fp: str
-    status: str
-    expire_at: str | None
-    error: str | None
-    created_at: float
-    updated_at: float
-    files: tuple[FileRecord, ...]
-
-    def __post_init__(self) -> None:
-        # accept lists from callers; keep the record hashable and immutable
-        object.__setattr__(self, "stems", tuple(self.stems))
-        object.__setattr__(self, "files", tuple(self.files))
-
-    def expire_epoch(self) -> float | None:
-        """When the results expire (epoch seconds), from any ISO-8601 ``expire_at``.
-
-        A time without a zone is UTC. None when absent or not parsable; never raises.
-        """
-        return _expire_epoch(self.expire_at)
-
-
 # ---- hashing ------------------------------------------------------------------------------
-def _hash_file(path: Path) -> str:
-    """Hex SHA-256 of a file's content, read in 1 MiB blocks (one read of the file)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+def _hash_file(path: Path) -> tuple[str, FileIdentity]:
+    """Hex SHA-256 of a file's content (1 MiB blocks, one read) and the version hashed.
+
+    The file is opened without blocking and must be a regular file (a FIFO would hang
+    the read); it must not change while it is read. Raises OSError when it cannot be
+    read, :class:`~gsep_cli.errors.InputChanged` when it changed meanwhile.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with open(fd, "rb", closefd=True) as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputChanged(f"{path} is not a regular file", "Give the path of an audio file")
+        before = FileIdentity.from_stat(st)
+        digest = hashlib.sha256()
         while block := fh.read(_BLOCK):
             digest.update(block)
-    return digest.hexdigest()
+    changed = before.changed(path)
+    if changed is not None:
+        raise InputChanged(
+            f"{path} changed while gsep was reading it: {changed}",
+            "Wait until nothing writes to the file, then run the command again",
+        )
+    return digest.hexdigest(), before
 
 
 # ---- schema -------------------------------------------------------------------------------
@@ -255,63 +200,22 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             hashed_at REAL NOT NULL
         )""",
     ),
+    2: (
+        # a version of a file is also its status-change time: mtime can be set back
+        "ALTER TABLE file_hashes ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT -1",
+        """CREATE TABLE claims (
+            work_key     TEXT PRIMARY KEY,  -- records.work_key()
+            token        TEXT NOT NULL,     -- random, one per claim
+            host         TEXT NOT NULL,
+            pid          INTEGER NOT NULL,
+            started      TEXT NOT NULL,     -- boot id and process start, or ''
+            input_path   TEXT NOT NULL,
+            claimed_at   REAL NOT NULL,
+            heartbeat_at REAL NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_status ON jobs (status)",
+    ),
 }
-
-_JOB_COLUMNS = (
-    "job_id, upload_id, sha256, input_path, model, stems, api_host, key_fp, status, "
-    "expire_at, error, created_at, updated_at, files"
-)
-
-
-def _stem_set(stems: Iterable[str]) -> str:
-    return ",".join(sorted(set(stems)))
-
-
-def _files_json(files: Iterable[FileRecord]) -> str:
-    return json.dumps(
-        [{"stem": f.stem, "format": f.format, "path": f.path, "bytes": f.bytes} for f in files],
-        separators=(",", ":"),
-    )
-
-
-def _files_from_json(text: str | None) -> tuple[FileRecord, ...]:
-    try:
-        items = json.loads(text or "[]")
-        return tuple(
-            FileRecord(str(i["stem"]), str(i["format"]), str(i["path"]), int(i["bytes"]))
-            for i in items
-        )
-    except (ValueError, TypeError, KeyError):
-        return ()
-
-
-def _stems_from_json(text: str) -> tuple[str, ...]:
-    try:
-        items = json.loads(text)
-    except ValueError:
-        items = None
-    if isinstance(items, list):
-        return tuple(str(s) for s in items)
-    return tuple(s for s in str(text).split(",") if s)
-
-
-def _job_from_row(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        job_id=row[0],
-        upload_id=row[1],
-        sha256=row[2],
-        input_path=row[3],
-        model=row[4],
-        stems=_stems_from_json(row[5]),
-        api_host=row[6],
-        key_fp=row[7],
-        status=row[8],
-        expire_at=row[9],
-        error=row[10],
-        created_at=float(row[11]),
-        updated_at=float(row[12]),
-        files=_files_from_json(row[13]),
-    )
 
 
 def _is_locked(exc: sqlite3.Error) -> bool:
@@ -333,14 +237,25 @@ class Ledger:
     #: Longest total wait for another process's write lock, in seconds.
     _lock_timeout: float = 10.0
 
-    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        lease: float = DEFAULT_LEASE,
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else state_dir() / LEDGER_FILE
         self._clock = clock
+        #: Seconds after which a claim whose holder stopped beating is taken over.
+        self.lease = lease
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._inherited: list[sqlite3.Connection] = []  # from before a fork: never touched
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._me = this_process()
+        self._held: dict[str, str] = {}  # claim token -> work key, for the heartbeat
+        self._heartbeat: Heartbeat | None = None
         self._prepare_file(default=path is None)
         self._conn = self._connect()
         try:
@@ -477,8 +392,16 @@ class Ledger:
         return self._retry(attempt)
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Release the claims still held and close the file (idempotent)."""
         with self._lock:
+            held = dict(self._held)
+        for token, work in held.items():
+            with contextlib.suppress(GsepError, ValueError):
+                self.release(Claim(work, token))
+        with self._lock:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+                self._heartbeat = None
             self._closed = True
             conn, self._conn = self._conn, None
             if conn is not None and os.getpid() == self._pid:
@@ -501,38 +424,62 @@ class Ledger:
 
     # ---- content hashes -------------------------------------------------------------------
     def file_sha256(self, path: Path) -> str:
-        """Hex SHA-256 of a file, hashed once per file version.
+        """Hex SHA-256 of a file, hashed once per file version (see :meth:`file_digest`)."""
+        return self.file_digest(path)[0]
 
-        The cache is keyed on the absolute path, size, mtime_ns and inode: an unchanged
-        file is not read again. OSError (missing or unreadable file) propagates.
+    def file_digest(self, path: Path) -> tuple[str, FileIdentity]:
+        """Hex SHA-256 of a file and the version it belongs to, hashed once per version.
+
+        The cache is keyed on the absolute path, size, mtime_ns, inode and ctime_ns: an
+        unchanged file is not read again. Raises OSError (missing or unreadable file) and
+        :class:`~gsep_cli.errors.InputChanged` (not a regular file, or it changed while
+        it was read).
         """
         where = str(Path(path).resolve())
-        before = os.stat(where)
-        key = (before.st_size, before.st_mtime_ns, before.st_ino)
+        current = FileIdentity.of(where)
 
         def lookup(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
                 "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? "
-                "AND inode = ?",
-                (where, *key),
+                "AND inode = ? AND ctime_ns = ?",
+                (where, current.size, current.mtime_ns, current.inode, current.ctime_ns),
             ).fetchone()
             return None if row is None else str(row[0])
 
         cached = self._run(lookup, write=False)
         if cached is not None:
-            return cached
-        digest = _hash_file(Path(where))
-        after = os.stat(where)
-        if (after.st_size, after.st_mtime_ns, after.st_ino) == key:  # not changed meanwhile
-            now = self._clock()
-            self._run(
-                lambda conn: conn.execute(
-                    "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?)",
-                    (where, *key, digest, now),
+            return cached, current
+        digest, version = _hash_file(Path(where))
+        self._cache_hash(where, version, digest)
+        return digest, version
+
+    def cache_hash(self, path: Path, sha256: str) -> None:
+        """Remember the hash of a file gsep just wrote (so checking it later reads nothing).
+
+        The file's current version is what is remembered; OSError when it is gone.
+        """
+        where = str(Path(path).resolve())
+        self._cache_hash(where, FileIdentity.of(where), sha256)
+
+    def _cache_hash(self, where: str, version: FileIdentity, digest: str) -> None:
+        now = self._clock()
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO file_hashes "
+                "(path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    where,
+                    version.size,
+                    version.mtime_ns,
+                    version.inode,
+                    digest,
+                    now,
+                    version.ctime_ns,
                 ),
-                write=True,
-            )
-        return digest
+            ),
+            write=True,
+        )
 
     # ---- uploads --------------------------------------------------------------------------
     def record_upload(self, rec: UploadRecord) -> None:
@@ -575,30 +522,7 @@ class Ledger:
     # ---- jobs -----------------------------------------------------------------------------
     def record_job(self, rec: JobRecord) -> None:
         """Remember a job (inserts, or replaces the record with the same job id)."""
-        self._run(
-            lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO jobs ({_JOB_COLUMNS}, stem_set) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec.job_id,
-                    rec.upload_id,
-                    rec.sha256,
-                    rec.input_path,
-                    rec.model,
-                    json.dumps(list(rec.stems)),
-                    rec.api_host,
-                    rec.key_fp,
-                    rec.status,
-                    rec.expire_at,
-                    rec.error,
-                    float(rec.created_at),
-                    float(rec.updated_at),
-                    _files_json(rec.files),
-                    _stem_set(rec.stems),
-                ),
-            ),
-            write=True,
-        )
+        self._run(lambda conn: _insert_job(conn, rec), write=True)
 
     def update_job(
         self,
@@ -607,12 +531,14 @@ class Ledger:
         status: str | None = None,
         expire_at: str | None = None,
         error: str | None = None,
+        clear_error: bool = False,
         files: Sequence[FileRecord] | None = None,
     ) -> None:
         """Change only the given fields of a job and bump its ``updated_at``.
 
         ``files`` are merged into the recorded ones by (stem, format), the new ones
-        winning. A job that is not on record is left alone (nothing happens).
+        winning; ``clear_error`` forgets a previous run's error. A job that is not on
+        record is left alone (nothing happens).
         """
 
         def change(conn: sqlite3.Connection) -> None:
@@ -622,14 +548,16 @@ class Ledger:
                 if value is not None:
                     sets.append(f"{column} = ?")
                     values.append(value)
+            if clear_error and error is None:
+                sets.append("error = NULL")
             if files is not None:
                 row = conn.execute("SELECT files FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
                 if row is None:
                     return
-                merged = {(f.stem, f.format): f for f in _files_from_json(row[0])}
+                merged = {(f.stem, f.format): f for f in files_from_json(row[0])}
                 merged.update({(f.stem, f.format): f for f in files})
                 sets.append("files = ?")
-                values.append(_files_json(merged.values()))
+                values.append(files_json(merged.values()))
             conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE job_id = ?", (*values, job_id))
 
         self._run(change, write=True)
@@ -637,7 +565,9 @@ class Ledger:
     def find_job(
         self, sha256: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
     ) -> JobRecord | None:
-        """The newest job (not ``failed``) for this content, model, stem set, host and key.
+        """The newest job for this content, model, stem set, host and key that still
+        stands for the work: not ``failed``, not ``abandoned``. An ``unconfirmed`` record
+        (a creation that got no answer) is returned like any other: the caller decides.
 
         Stems match as a set: ``vocal,drum`` finds a job made with ``drum,vocal``. Whether
         its results have expired is for the caller to check (:meth:`JobRecord.expire_epoch`).
@@ -645,23 +575,198 @@ class Ledger:
 
         def query(conn: sqlite3.Connection) -> JobRecord | None:
             row = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE sha256 = ? AND model = ? "
-                "AND stem_set = ? AND api_host = ? AND key_fp = ? AND status != ? "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE sha256 = ? AND model = ? "
+                "AND stem_set = ? AND api_host = ? AND key_fp = ? AND status NOT IN (?, ?) "
                 "ORDER BY created_at DESC, updated_at DESC, rowid DESC LIMIT 1",
-                (sha256, model, _stem_set(stems), api_host, key_fp, FAILED),
+                (sha256, model, stem_set(stems), api_host, key_fp, FAILED, ABANDONED),
             ).fetchone()
-            return None if row is None else _job_from_row(row)
+            return None if row is None else job_from_row(row)
 
         return self._run(query, write=False)
+
+    def failure_since(
+        self,
+        sha256: str,
+        model: str,
+        stems: Sequence[str],
+        api_host: str,
+        key_fp: str,
+        since: float,
+    ) -> JobRecord | None:
+        """The newest ``failed`` job for this work updated at or after ``since`` (epoch s,
+        the ledger's clock): what another gsep learnt while this one waited for it."""
+
+        def query(conn: sqlite3.Connection) -> JobRecord | None:
+            row = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE sha256 = ? AND model = ? "
+                "AND stem_set = ? AND api_host = ? AND key_fp = ? AND status = ? "
+                "AND updated_at >= ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                (sha256, model, stem_set(stems), api_host, key_fp, FAILED, since),
+            ).fetchone()
+            return None if row is None else job_from_row(row)
+
+        return self._run(query, write=False)
+
+    # ---- creations that may not have been answered -----------------------------------------
+    def record_unconfirmed(self, claim: Claim | None, rec: JobRecord) -> str:
+        """Record a job creation about to be sent, before it is sent; return the
+        placeholder id it is recorded under (``unconfirmed-<hex>``, status ``unconfirmed``).
+
+        With a ``claim``, this happens only if the claim is still this process's (in the
+        same transaction): raises :class:`ClaimLost` when another gsep took it over.
+        """
+        placeholder = UNCONFIRMED_PREFIX + secrets.token_hex(8)
+        record = JobRecord(
+            placeholder,
+            rec.upload_id,
+            rec.sha256,
+            rec.input_path,
+            rec.model,
+            rec.stems,
+            rec.api_host,
+            rec.key_fp,
+            UNCONFIRMED,
+            None,
+            None,
+            rec.created_at,
+            rec.updated_at,
+            (),
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            if claim is not None:
+                self._check_claim(conn, claim)
+            _insert_job(conn, record)
+
+        self._run(insert, write=True)
+        return placeholder
+
+    def confirm_job(self, placeholder: str, job_id: str, status: str) -> None:
+        """The answer came: the placeholder becomes the job ``job_id`` with ``status``."""
+        now = self._clock()
+        self._run(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET job_id = ?, status = ?, updated_at = ? WHERE job_id = ?",
+                (job_id, status, now, placeholder),
+            ),
+            write=True,
+        )
+
+    def drop_unconfirmed(self, placeholder: str) -> None:
+        """The creation certainly did not happen (the server refused it): forget it."""
+        self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM jobs WHERE job_id = ? AND status = ?", (placeholder, UNCONFIRMED)
+            ),
+            write=True,
+        )
+
+    def abandon_unconfirmed(
+        self, sha256: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
+    ) -> int:
+        """The user pays again deliberately: mark this work's unconfirmed creations
+        ``abandoned`` (kept on record, never matched again). Returns how many."""
+        now = self._clock()
+        return self._run(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET status = ?, updated_at = ? WHERE sha256 = ? AND model = ? "
+                    "AND stem_set = ? AND api_host = ? AND key_fp = ? AND status = ?",
+                    (ABANDONED, now, sha256, model, stem_set(stems), api_host, key_fp, UNCONFIRMED),
+                ).rowcount
+            ),
+            write=True,
+        )
+
+    # ---- claims -----------------------------------------------------------------------------
+    def try_claim(self, work: str, input_path: str) -> Claim | ClaimHolder:
+        """Claim a work for this process, or say who holds it.
+
+        Returns a :class:`~gsep_cli.claims.Claim` (this process now holds the work; its
+        ``took_over`` names a dead or stopped holder it replaced) or the live
+        :class:`~gsep_cli.claims.ClaimHolder` (another process, or another thread of this
+        one, works on it: wait and try again). Claims are kept alive by a heartbeat
+        until :meth:`release`.
+        """
+        token = secrets.token_hex(8)
+        me = self._me
+
+        def attempt(conn: sqlite3.Connection) -> Claim | ClaimHolder:
+            row = conn.execute(
+                "SELECT host, pid, started, input_path, claimed_at, heartbeat_at "
+                "FROM claims WHERE work_key = ?",
+                (work,),
+            ).fetchone()
+            now = time.time()  # wall clock: heartbeats are compared across processes
+            stale = None
+            if row is not None:
+                holder = ClaimHolder(str(row[0]), int(row[1]), str(row[2]), str(row[3]), *row[4:])
+                if holder_is_live(holder, me, now, self.lease):
+                    return holder
+                stale = holder
+            conn.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (work, token, me.host, me.pid, me.started, input_path, now, now),
+            )
+            return Claim(work, token, stale)
+
+        result = self._run(attempt, write=True)
+        if isinstance(result, Claim):
+            with self._lock:
+                self._held[result.token] = work
+                if self._heartbeat is None:
+                    self._heartbeat = Heartbeat(self._beat, max(0.05, self.lease / 6))
+        return result
+
+    def release(self, claim: Claim) -> None:
+        """Give a claim up (only if it is still this process's; idempotent)."""
+        with self._lock:
+            self._held.pop(claim.token, None)
+        self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM claims WHERE work_key = ? AND token = ?",
+                (claim.work_key, claim.token),
+            ),
+            write=True,
+        )
+
+    def _check_claim(self, conn: sqlite3.Connection, claim: Claim) -> None:
+        row = conn.execute(
+            "SELECT token, host, pid FROM claims WHERE work_key = ?", (claim.work_key,)
+        ).fetchone()
+        if row is None or row[0] != claim.token:
+            who = f"gsep pid {row[2]} on {row[1]}" if row is not None else "another gsep"
+            raise ClaimLost(
+                f"{who} took this work over while this gsep was stopped for more than "
+                f"{self.lease:g} s; it pays for the job and finishes it, so this one stops",
+                "Run the same command again once it is done to collect the files",
+            )
+
+    def _beat(self) -> None:
+        """Refresh the heartbeat of every claim this ledger holds (the heartbeat thread)."""
+        with self._lock:
+            tokens = list(self._held)
+        if not tokens or self._closed:
+            return
+        now = time.time()
+        marks = ", ".join("?" * len(tokens))
+        with contextlib.suppress(GsepError, ValueError):  # a missed beat is not fatal
+            self._run(
+                lambda conn: conn.execute(
+                    f"UPDATE claims SET heartbeat_at = ? WHERE token IN ({marks})",
+                    (now, *tokens),
+                ),
+                write=True,
+            )
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job on record with this id, or None."""
 
         def query(conn: sqlite3.Connection) -> JobRecord | None:
             row = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
-            return None if row is None else _job_from_row(row)
+            return None if row is None else job_from_row(row)
 
         return self._run(query, write=False)
 
@@ -672,11 +777,11 @@ class Ledger:
 
         def query(conn: sqlite3.Connection) -> list[JobRecord]:
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs "
+                f"SELECT {JOB_COLUMNS} FROM jobs "
                 "ORDER BY created_at DESC, updated_at DESC, rowid DESC LIMIT ?",
                 (-1 if limit is None else int(limit),),
             ).fetchall()
-            return [_job_from_row(r) for r in rows]
+            return [job_from_row(r) for r in rows]
 
         return self._run(query, write=False)
 
@@ -710,7 +815,7 @@ class Ledger:
             for job_id, expire_at in conn.execute(
                 "SELECT job_id, expire_at FROM jobs WHERE expire_at IS NOT NULL"
             ).fetchall():
-                epoch = _expire_epoch(expire_at)
+                epoch = expire_epoch(expire_at)
                 if epoch is not None and epoch < now:
                     doomed.add(job_id)
             if older_than is not None:
@@ -735,3 +840,11 @@ class Ledger:
             return removed
 
         return self._run(delete, write=True)
+
+
+def _insert_job(conn: sqlite3.Connection, rec: JobRecord) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}, stem_set) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        job_row(rec),
+    )
