@@ -3,13 +3,18 @@
 For each input the runner (in a worker thread, at most ``jobs`` at once):
 
 1. checks the file locally and hashes it (the ledger caches hashes per file version);
-2. unless ``force``: re-attaches to a job the ledger knows for the same content, model and
-   stems on the same API host and key — downloads it again (or skips files already
-   complete), or polls it if it is still running; an expired or forgotten job is reported
-   and only redone with ``force``. Otherwise it reuses an upload younger than its 72 h
-   life (minus a safety margin) for a new job;
-3. uploads, creates the job, waits and downloads, recording each step in the ledger and
-   each written file in ``<out>/manifest.json``.
+2. claims its work (content, model, stems, API host, key) in the ledger, waiting while
+   another gsep process — or another input of this batch with the same content — holds
+   it, and taking over a claim whose holder died;
+3. unless ``pay_again``: re-attaches to a job the ledger knows for that work — keeps the
+   files it already wrote (same size and SHA-256) and downloads the rest from the same
+   job, or polls it if it is still running; an expired or forgotten job, or a creation
+   that was never answered, is reported and only paid for again with ``pay_again``.
+   Otherwise it reuses an upload younger than its 72 h life (minus a safety margin);
+4. uploads (refusing an input that changed since it was hashed), records the job
+   creation *before* sending it, creates the job, waits and downloads, recording each
+   file (size and SHA-256) before it is moved into place, and each written file in
+   ``<out>/manifest.json``.
 
 One input failing never stops the others. Every request of every worker goes through the
 client's one shared rate limiter, so the whole process stays under the API's budget.
@@ -22,10 +27,11 @@ import fnmatch
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from . import media
+from .claims import Claim, ClaimHolder
 from .client import (
     GsepClient,
     WrittenFile,
@@ -42,25 +49,28 @@ from .client import (
     check_planned_outputs,
     get_model,
     lyrics_body,
-    output_ext,
     planned_outputs,
-    select_outputs,
 )
 from .errors import (
+    CreationUnconfirmed,
     ExitCode,
     GsepError,
     Interrupted,
     JobFailed,
+    LocalFailure,
     RequestRejected,
     UsageError,
+    WaitTimeout,
 )
+from .fileid import FileIdentity
+from .folders import prepare_folders
 from .jobtimes import JobTimes
-from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
-from .models import Job, JobStatus
+from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
+from .models import JobStatus
 from .preflight import check_duration
+from .records import SUBMITTED, SUCCESS, UNCONFIRMED, work_key
 from .transfer import output_path
 
-UPLOAD_LIFE = 72 * 3600.0
 UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion
 
 
@@ -73,8 +83,9 @@ class BatchOptions:
     formats: Sequence[str]
     out_dir: Path
     template: str
-    force: bool = False
+    force: bool = False  # overwrite files in the way (never pays again)
     skip_existing: bool = False
+    pay_again: bool = False  # pay for a new job even when the ledger has one for the work
     no_wait: bool = False
     timeout: float | None = None
     jobs: int = 3
@@ -243,7 +254,20 @@ class Manifest:
         self._lock = threading.Lock()
 
     def add(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Record (or replace) entries keyed by path relative to the output folder."""
+        """Record (or replace) entries keyed by path relative to the output folder.
+
+        Raises :class:`~gsep_cli.errors.UsageError` when the manifest cannot be written.
+        """
+        try:
+            self._add(entries)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write {self.path}: {exc.strerror or exc}",
+                "Check that path (it must be a writable file), then run the same command "
+                "again: the results are kept",
+            ) from None
+
+    def _add(self, entries: dict[str, dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _file_lock(_lock_path(self.path)):
             try:
@@ -288,7 +312,16 @@ def _file_lock(path: Path) -> Any:
 
 # ---- the runner -------------------------------------------------------------------------
 class BatchRunner:
-    """Runs ``gsep separate`` over many inputs; reports each result as it finishes."""
+    """Runs ``gsep separate`` over many inputs; reports each result as it finishes.
+
+    With a ledger, every input's work (:func:`gsep_cli.records.work_key`) is claimed
+    before anything is uploaded, so no two gsep processes — nor two inputs of one batch
+    with the same content — ever pay for the same work: the second waits for the first
+    and then re-attaches to what it recorded.
+    """
+
+    #: Seconds between two looks at a claim another gsep holds.
+    claim_poll = 0.25
 
     def __init__(
         self,
@@ -314,6 +347,7 @@ class BatchRunner:
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
         self._stopping = False
+        self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
 
     def run(self, inputs: Sequence[Path]) -> list[InputResult]:
         """Process every input (at most ``options.jobs`` at once); results in input order."""
@@ -338,18 +372,50 @@ class BatchRunner:
         return [results[i] for i in range(len(inputs))]
 
     def process(self, path: Path) -> InputResult:
-        """One input, start to finish; every expected failure ends up in the result."""
+        """One input, start to finish; every expected failure ends up in the result.
+
+        Once a job exists, no failure loses it: the error says which job and how to
+        resume, and an unexpected one becomes a :class:`~gsep_cli.errors.LocalFailure`
+        (exit 2) instead of an internal error.
+        """
         result = InputResult(path)
         try:
             self._process(path, result)
         except GsepError as exc:
-            result.status, result.error = "failed", exc
-            if self.ledger is not None and result.job_id is not None:
-                with contextlib.suppress(GsepError):
-                    self.ledger.update_job(
-                        result.job_id, status=_ledger_status(exc), error=exc.message
-                    )
+            result.status, result.error = "failed", self._with_resume_hint(exc, result)
+            self._record_failure(result.job_id, exc)
+        except Exception as exc:
+            if result.job_id is None or os.environ.get("GSEP_DEBUG"):
+                raise
+            failure = LocalFailure(
+                f"{path.name}: job {result.job_id} is paid for, but gsep failed on this "
+                f"machine: {type(exc).__name__}: {exc}",
+                f"Run the same command again to resume (it re-attaches to job {result.job_id}); "
+                "please report this bug (GSEP_DEBUG=1 shows a traceback)",
+            )
+            result.status, result.error = "failed", failure
+            self._record_failure(result.job_id, failure)
         return result
+
+    def _with_resume_hint(self, exc: GsepError, result: InputResult) -> GsepError:
+        """A failure after the job exists names the job and how to resume."""
+        job = result.job_id
+        if job is None or exc.exit_code == ExitCode.JOB_FAILED or job in (exc.hint or ""):
+            return exc
+        resume = (
+            f"job {job} is on record: run the same command again to resume it "
+            f"(or gsep download {job} --model {self.options.model})"
+        )
+        exc.hint = f"{exc.hint.rstrip('. ')}; {resume}" if exc.hint else resume.capitalize()
+        return exc
+
+    def _record_failure(self, job_id: str | None, exc: GsepError) -> None:
+        """Write down what went wrong; only a failed job changes the job's status."""
+        if self.ledger is None or job_id is None:
+            return
+        status = JobStatus.FAILED.value if isinstance(exc, JobFailed) else None
+        with contextlib.suppress(GsepError):
+            self.ledger.update_job(job_id, status=status, error=exc.message)
 
     # ---- steps ---------------------------------------------------------------------------
     def _process(self, path: Path, result: InputResult) -> None:
@@ -359,54 +425,145 @@ class BatchRunner:
         lyrics = options.lyrics_for(path)
         if lyrics is not None:
             check_lyrics_file(lyrics)
-        track = path.stem
-        planned = [] if options.stdout is not None else planned_paths(options, track)
-        if not options.no_wait:  # files already there may be ours: judged after the ledger
-            check_output_paths(planned, options.out_dir)
-        sha = key = None
-        if self.ledger is not None:
-            sha = self.ledger.file_sha256(path)
-            lyrics_sha = self.ledger.file_sha256(lyrics) if lyrics is not None else None
-            key = job_key(sha, lyrics_sha, options.language)
-        if self.ledger is not None and key is not None and not options.force:
-            known = self.ledger.find_job(key, options.model, options.stems, self.host, self.key_fp)
-            if known is not None:
-                result.reused = "job"
-                self._reattach(known, path, track, sha, result)
-                return
-        if not options.no_wait:  # refuse before paying for a job whose files cannot land
+        work = _Work(path, size, seconds, lyrics)
+        if not options.no_wait and options.stdout is None:
+            check_output_paths(self._planned(work), options.out_dir)
+        if self.ledger is None:  # nothing to claim or remember: always a new job
+            self._new_job(work, result)
+            return
+        work.sha, work.version = self.ledger.file_digest(path)
+        lyrics_sha = self.ledger.file_sha256(lyrics) if lyrics is not None else None
+        work.content = job_key(work.sha, lyrics_sha, options.language)
+        claim, waited_since = self._claim(work)
+        try:
+            self._claimed(work, result, waited_since, claim)
+        finally:
+            with contextlib.suppress(GsepError):
+                self.ledger.release(claim)
+
+    def _planned(self, work: _Work) -> list[Path]:
+        return [] if self.options.stdout is not None else planned_paths(self.options, work.track)
+
+    def _claim(self, work: _Work) -> tuple[Claim, float | None]:
+        """Claim the work, waiting while another gsep (or input of this batch) holds it.
+
+        Returns the claim and, if it had to wait, since when (the ledger's clock). The wait
+        lasts as long as the holder lives (it keeps a heartbeat), within ``--timeout``.
+        """
+        assert self.ledger is not None and work.content is not None
+        options = self.options
+        key = work_key(work.content, options.model, options.stems, self.host, self.key_fp)
+        limit = None if options.timeout is None else time.monotonic() + options.timeout
+        waited_since: float | None = None
+        while True:
+            got = self.ledger.try_claim(key, str(work.path.resolve()))
+            if isinstance(got, Claim):
+                if got.took_over is not None:
+                    self.client.listener.notice(
+                        f"{work.path.name}: {got.took_over.describe()} stopped before finishing "
+                        "this input; taking it over"
+                    )
+                return got, waited_since
+            if waited_since is None:
+                waited_since = self.clock()
+                self.client.listener.notice(f"{work.path.name}: {_holder_text(got)}; waiting")
+            if self._stopping:
+                raise Interrupted("stopped while waiting for another gsep")
+            if limit is not None and time.monotonic() >= limit:
+                raise WaitTimeout(
+                    f"{work.path.name}: {_holder_text(got)} after {options.timeout:g} s",
+                    "Run the same command again later: it re-attaches to that work",
+                )
+            self._stop.wait(self.claim_poll)
+
+    def _claimed(
+        self, work: _Work, result: InputResult, waited_since: float | None, claim: Claim
+    ) -> None:
+        """The work is ours: re-attach to what the ledger knows, or pay for a new job."""
+        assert self.ledger is not None and work.content is not None
+        options = self.options
+        match = (work.content, options.model, options.stems, self.host, self.key_fp)
+        if waited_since is not None:  # the holder's job failed: that is our answer too
+            failed = self.ledger.failure_since(*match, since=waited_since)
+            if failed is not None:
+                result.job_id = failed.job_id
+                raise JobFailed(
+                    f"{work.path.name}: job {failed.job_id} failed: "
+                    f"{failed.error or 'no reason given'}",
+                    "Check the input file; run the job again if it looks fine",
+                )
+        known = self.ledger.find_job(*match)
+        if known is not None and known.unconfirmed:
+            if not options.pay_again:
+                raise UsageError(
+                    f"{work.path.name}: a job for this input was requested at "
+                    f"{_utc(known.created_at)} and no answer came; it may exist and have cost "
+                    "credits",
+                    "gsep does not pay again by itself: check your credits (gsep key info), "
+                    "then add --pay-again to pay for a new job",
+                )
+            self.ledger.abandon_unconfirmed(*match)
+            self.client.listener.notice(
+                f"{work.path.name}: paying again for the creation requested at "
+                f"{_utc(known.created_at)} that was never confirmed (--pay-again)"
+            )
+        elif known is not None and not options.pay_again:
+            result.reused = "job"
+            self._reattach(known, work, result)
+            return
+        elif known is not None:
+            self.client.listener.notice(
+                f"{work.path.name}: paying for a new job although job {known.job_id} is on "
+                "record (--pay-again)"
+            )
+        self._new_job(work, result, claim)
+
+    def _new_job(self, work: _Work, result: InputResult, claim: Claim | None = None) -> None:
+        options = self.options
+        if not options.no_wait and options.stdout is None:  # refuse before paying for a
+            planned = self._planned(work)  # job whose files cannot land
             check_planned_outputs(
                 planned,
                 options.out_dir,
                 refuse_existing=not (options.force or options.skip_existing)
                 and "{job}" not in options.template,
             )
-        upload_id = self._upload(path, size, sha, result)
-        job_id = self._create_job(upload_id, path, size, sha, key, lyrics, result)
+            prepare_folders(planned, create=True)
+        upload_id = self._upload(work, result)
+        job_id = self._create_job(upload_id, work, result, claim)
         result.job_id = job_id
         if options.no_wait:
             result.status = "submitted"
             return
-        self._wait_and_download(job_id, path, track, sha, result, audio_seconds=seconds)
+        self._wait_and_download(job_id, work, result)
 
-    def _upload(self, path: Path, size: int, sha: str | None, result: InputResult) -> str:
-        upload_id, reused = self._upload_or_reuse(path, size, sha, fresh=False)
+    def _upload(self, work: _Work, result: InputResult) -> str:
+        upload_id, reused = self._upload_or_reuse(
+            work.path, work.size, work.sha, fresh=False, identity=work.version
+        )
         result.upload_id, result.reused = upload_id, "upload" if reused else None
         return upload_id
 
     def _upload_or_reuse(
-        self, path: Path, size: int, sha: str | None, *, fresh: bool
+        self,
+        path: Path,
+        size: int,
+        sha: str | None,
+        *,
+        fresh: bool,
+        identity: FileIdentity | None = None,
     ) -> tuple[str, bool]:
-        """An upload id for the file: one on record young enough (unless ``fresh`` or
-        ``force``), else a new upload, recorded. Also says whether it was reused."""
-        if self.ledger is not None and sha is not None and not (fresh or self.options.force):
+        """An upload id for the file: one on record young enough (unless ``fresh``), else
+        a new upload, recorded. Also says whether it was reused. ``identity`` is the
+        version that was hashed: an upload of anything else is refused."""
+        if self.ledger is not None and sha is not None and not fresh:
             known = self.ledger.find_upload(
                 sha, size, self.host, self.key_fp, max_age=UPLOAD_LIFE - UPLOAD_MARGIN
             )
             if known is not None:
                 self.client.listener.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True
-        upload_id = self.client.upload_file(path)
+        upload_id = self.client.upload_file(path, identity=identity)
         if self.ledger is not None and sha is not None:
             self.ledger.record_upload(
                 UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())
@@ -418,66 +575,82 @@ class BatchRunner:
         return self._upload_or_reuse(lyrics, lyrics.stat().st_size, sha, fresh=fresh)
 
     def _create_job(
-        self,
-        upload_id: str,
-        path: Path,
-        size: int,
-        sha: str | None,
-        key: str | None,
-        lyrics: Path | None,
-        result: InputResult,
+        self, upload_id: str, work: _Work, result: InputResult, claim: Claim | None
     ) -> str:
+        lyrics = work.lyrics
         text = self._upload_lyrics(lyrics, fresh=False) if lyrics is not None else None
         try:
-            return self._create_and_record(upload_id, path, key, text and text[0])
+            return self._create_and_record(upload_id, work, text and text[0], claim)
         except RequestRejected as exc:
             reused = result.reused == "upload" or (text is not None and text[1])
             if not reused or exc.result_code not in (1105, 1106):
                 raise
         # the server no longer has an upload we remembered: upload afresh, once
-        self.client.listener.notice(f"{path.name}: remembered upload is gone; uploading")
+        self.client.listener.notice(f"{work.path.name}: remembered upload is gone; uploading")
         if result.reused == "upload":
-            upload_id, _ = self._upload_or_reuse(path, size, sha, fresh=True)
+            upload_id, _ = self._upload_or_reuse(
+                work.path, work.size, work.sha, fresh=True, identity=work.version
+            )
             result.upload_id, result.reused = upload_id, None
         if lyrics is not None and text is not None and text[1]:
             text = self._upload_lyrics(lyrics, fresh=True)
-        return self._create_and_record(upload_id, path, key, text and text[0])
+        return self._create_and_record(upload_id, work, text and text[0], claim)
 
     def _create_and_record(
-        self, upload_id: str, path: Path, sha: str | None, text_upload_id: str | None
+        self, upload_id: str, work: _Work, text_upload_id: str | None, claim: Claim | None
     ) -> str:
-        """Create the job and record it, as one step that Ctrl-C waits for (see run).
+        """Create the job, recorded before it is sent and confirmed when answered, as one
+        step that Ctrl-C waits for (see :meth:`run`).
 
-        ``sha`` is the ledger's job key (:func:`job_key`)."""
+        The record made first (status ``unconfirmed``) is what keeps a re-run from paying
+        again when no answer comes: a timeout or reset after sending, a gateway error, a
+        SIGTERM or kill -9 while waiting. A certain refusal removes it.
+        """
         options = self.options
         extra = None
         if text_upload_id is not None:
             extra = lyrics_body(text_upload_id, options.language or "")
         with self._paying():
-            job_id = self.client.create_job(
-                upload_id, model=options.model, stems=options.stems, extra=extra
-            )
-            if self.ledger is not None and sha is not None:
+            placeholder = None
+            if self.ledger is not None and work.content is not None:
                 now = self.clock()
-                self.ledger.record_job(
+                placeholder = self.ledger.record_unconfirmed(
+                    claim,
                     JobRecord(
-                        job_id,
+                        "",
                         upload_id,
-                        sha,
-                        str(path.resolve()),
+                        work.content,
+                        str(work.path.resolve()),
                         options.model,
                         tuple(options.stems),
                         self.host,
                         self.key_fp,
-                        "submitted",
+                        UNCONFIRMED,
                         None,
                         None,
                         now,
                         now,
                         (),
-                    )
+                    ),
                 )
-        self.client.listener.notice(f"{path.name}: job {job_id} created")
+            try:
+                job_id = self.client.create_job(
+                    upload_id, model=options.model, stems=options.stems, extra=extra
+                )
+            except CreationUnconfirmed as exc:
+                raise CreationUnconfirmed(
+                    f"{work.path.name}: the job request got no answer ({exc.message}); the job "
+                    "may exist and have cost credits",
+                    "gsep does not pay again by itself: a re-run says so; check your credits "
+                    "(gsep key info), then add --pay-again to pay for a new job",
+                ) from None
+            except GsepError:
+                if placeholder is not None and self.ledger is not None:
+                    self.ledger.drop_unconfirmed(placeholder)
+                raise
+            if placeholder is not None and self.ledger is not None:
+                self.ledger.confirm_job(placeholder, job_id, SUBMITTED)
+        self.client.listener.notice(f"{work.path.name}: job {job_id} created")
         return job_id
 
     @contextlib.contextmanager
@@ -495,10 +668,12 @@ class BatchRunner:
                 self._turn.notify_all()
 
     def _settle(self) -> None:
-        """After Ctrl-C: start no new job, and wait (bounded; Ctrl-C again quits at once)
-        until a job creation already sent is answered and recorded, so a re-run cannot
-        pay for it a second time."""
+        """After Ctrl-C (or SIGTERM, SIGHUP): start no new job, stop waiting for other
+        gsep processes, and wait (bounded; Ctrl-C again quits at once) until a job
+        creation already sent is answered and recorded, so a re-run cannot pay for it a
+        second time."""
         deadline = time.monotonic() + self.client.timeout[1] + 5
+        self._stop.set()
         with self._turn:
             self._stopping = True
             if self._in_flight:
@@ -511,31 +686,25 @@ class BatchRunner:
     def _wait_and_download(
         self,
         job_id: str,
-        path: Path,
-        track: str,
-        sha: str | None,
+        work: _Work,
         result: InputResult,
         *,
         reattach: bool = False,
-        recorded: Sequence[FileRecord] = (),
-        audio_seconds: float | None = None,
+        keep: Collection[Path] = (),
     ) -> None:
         options = self.options
         # a job created just now: poll around when its predecessors ended, and teach
         # the next ones (a re-attached job's age is unknown: plain backoff, nothing learnt)
-        pace = None if reattach else self.job_times.pace(audio_seconds)
+        pace = None if reattach else self.job_times.pace(work.seconds)
         started = time.monotonic()
-        try:
-            job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
-        except JobFailed:
-            if self.ledger is not None:
-                self.ledger.update_job(job_id, status="failed")
-            raise
+        job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
         if not reattach:
-            self.job_times.observe(audio_seconds, time.monotonic() - started)
+            self.job_times.observe(work.seconds, time.monotonic() - started)
         result.expire_at = job.expire_at
         if self.ledger is not None:
-            self.ledger.update_job(job_id, status="success", expire_at=job.expire_at)
+            self.ledger.update_job(
+                job_id, status=SUCCESS, expire_at=job.expire_at, clear_error=True
+            )
         if options.stdout is not None:  # one result into a pipe; nothing on disk to record
             streamed = self.client.stream(
                 job,
@@ -546,65 +715,31 @@ class BatchRunner:
             )
             result.files, result.status = [streamed], "success"
             return
-        keep = self._keepable(job, track, recorded) if reattach else set()
         written = self.client.download(
             job,
             options.out_dir,
             stems=options.stems,
             formats=options.formats,
-            track=track,
+            track=work.track,
             model=options.model,
             template=options.template,
             force=options.force,
-            skip_existing=options.skip_existing or bool(keep),
+            skip_existing=options.skip_existing,
+            keep=keep,
+            on_file=file_recorder(self.ledger, job_id),
         )
         result.files, result.status = written, "success"
-        self._remember_files(job_id, path, sha, written)
+        self._remember_files(job_id, work, written)
 
-    def _keepable(self, job: Job, track: str, recorded: Sequence[FileRecord]) -> set[Path]:
-        """Files of this job already in place: recorded intact, or (when a run was cut off
-        between the atomic rename and the ledger) the same size as the server's file.
-
-        gsep only ever renames complete files into place, so a file of the right size at
-        the planned path is this job's output. Any other file there is refused as usual.
-        """
-        options = self.options
-        intact = {Path(r.path).resolve() for r in recorded}
-        keep: set[Path] = set()
-        for output in select_outputs(job.outputs, options.stems, options.formats):
-            ext = output_ext(self.spec, output)
-            target = output_path(
-                options.out_dir,
-                options.template,
-                {
-                    "track": track,
-                    "stem": output.name,
-                    "ext": ext,
-                    "model": options.model,
-                    "job": job.job_id,
-                },
-            )
-            if not target.is_file():
-                continue
-            if target.resolve() in intact or (
-                self.client.downloader.remote_size(output.url) == target.stat().st_size
-            ):
-                keep.add(target.resolve())
-            elif not options.skip_existing:
-                raise UsageError(
-                    f"{target} already exists", "Use --force to overwrite, or --skip-existing"
-                )
-        return keep
-
-    def _remember_files(
-        self, job_id: str, path: Path, sha: str | None, written: Sequence[WrittenFile]
-    ) -> None:
-        records = [FileRecord(w.stem, w.format, str(w.path.resolve()), w.bytes) for w in written]
+    def _remember_files(self, job_id: str, work: _Work, written: Sequence[WrittenFile]) -> None:
         if self.ledger is not None:
-            self.ledger.update_job(job_id, files=records)
+            for item in written:
+                if item.sha256 is not None:  # checking it on a re-run reads nothing
+                    with contextlib.suppress(OSError):
+                        self.ledger.cache_hash(item.path, item.sha256)
         stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = self.options.out_dir.resolve()
-        lyrics = self.options.lyrics_for(path)
+        lyrics = work.lyrics
         extra = {} if lyrics is None else {"lyrics": str(lyrics), "language": self.options.language}
         entries = {}
         for item in written:
@@ -613,8 +748,8 @@ class BatchRunner:
             except ValueError:  # pragma: no cover - output_path keeps files inside
                 key = str(item.path)
             entries[key] = {
-                "input": str(path),
-                "inputSha256": sha,
+                "input": str(work.path),
+                "inputSha256": work.sha,
                 "model": self.options.model,
                 "stems": list(self.options.stems),
                 "stem": item.stem,
@@ -627,63 +762,67 @@ class BatchRunner:
         if entries:
             self.manifest.add(entries)
 
-    def _reattach(
-        self, known: JobRecord, path: Path, track: str, sha: str | None, result: InputResult
-    ) -> None:
+    def _reattach(self, known: JobRecord, work: _Work, result: InputResult) -> None:
         options = self.options
+        name = work.path.name
         result.job_id, result.upload_id = known.job_id, known.upload_id
-        expire = known.expire_epoch()
-        if known.status == "success" and expire is not None and expire <= self.clock():
-            raise RequestRejected(
-                f"{path.name}: the results of job {known.job_id} expired at {known.expire_at}",
-                "Run again with --force to pay for a new job",
-            )
         if options.no_wait:
-            result.status = "submitted" if known.status != "success" else "success"
-            self.client.listener.notice(f"{path.name}: already submitted as job {known.job_id}")
+            result.status = "submitted" if known.status != SUCCESS else "success"
+            self.client.listener.notice(f"{name}: already submitted as job {known.job_id}")
             return
-        complete = self._complete_files(known, track)
-        if complete is not None:
+        verified = self._verified(known)
+        complete = self._complete_files(known, work, verified)
+        if complete is not None:  # whatever the expiry: the files are here and intact
             result.status, result.files, result.expire_at = "success", complete, known.expire_at
-            self.client.listener.notice(f"{path.name}: already done (job {known.job_id})")
+            self.client.listener.notice(f"{name}: already done (job {known.job_id})")
             return
-        self.client.listener.notice(f"{path.name}: re-attaching to job {known.job_id}")
+        expire = known.expire_epoch()
+        if known.status == SUCCESS and expire is not None and expire <= self.clock():
+            raise RequestRejected(
+                f"{name}: the results of job {known.job_id} expired at {known.expire_at}",
+                "gsep pays for each input once: add --pay-again to pay for a new job",
+            )
+        self.client.listener.notice(f"{name}: re-attaching to job {known.job_id}")
         try:
             self._wait_and_download(
-                known.job_id,
-                path,
-                track,
-                sha,
-                result,
-                reattach=True,
-                recorded=self._intact(known),
+                known.job_id, work, result, reattach=True, keep=[Path(f.path) for f in verified]
             )
         except RequestRejected as exc:
             if exc.result_code == 1104:
                 raise RequestRejected(
-                    f"{path.name}: job {known.job_id} is no longer known to the server",
-                    "Run again with --force to pay for a new job",
+                    f"{name}: job {known.job_id} is no longer known to the server",
+                    "gsep pays for each input once: add --pay-again to pay for a new job",
                     result_code=1104,
                 ) from None
             raise
 
-    def _intact(self, known: JobRecord) -> list[FileRecord]:
-        """Recorded files still on disk with their recorded size."""
-        intact = []
+    def _verified(self, known: JobRecord) -> list[FileRecord]:
+        """The recorded files still on disk as gsep wrote them: the same size and, when
+        the record has one, the same SHA-256 (hashed once per file version). No request:
+        result hosts often refuse HEAD, and the record says all that is needed."""
+        assert self.ledger is not None
+        verified = []
         for record in known.files:
             target = Path(record.path)
-            with contextlib.suppress(OSError):
-                if target.is_file() and target.stat().st_size == record.bytes:
-                    intact.append(record)
-        return intact
+            try:
+                if not target.is_file() or target.stat().st_size != record.bytes:
+                    continue
+                if record.sha256 is not None and self.ledger.file_sha256(target) != record.sha256:
+                    continue
+            except (OSError, GsepError):
+                continue
+            verified.append(record)
+        return verified
 
-    def _complete_files(self, known: JobRecord, track: str) -> list[WrittenFile] | None:
+    def _complete_files(
+        self, known: JobRecord, work: _Work, verified: Sequence[FileRecord]
+    ) -> list[WrittenFile] | None:
         """Every wanted output already written and intact: nothing to download."""
-        if known.status != "success" or self.options.stdout is not None:
+        if known.status != SUCCESS or self.options.stdout is not None:
             return None
-        intact = {Path(r.path): r for r in self._intact(known)}
+        intact = {Path(r.path): r for r in verified}
         files = []
-        for planned in planned_paths(self.options, track):
+        for planned in self._planned(work):
             record = intact.get(planned.resolve())
             if record is None:
                 return None
@@ -691,6 +830,49 @@ class BatchRunner:
                 WrittenFile(record.stem, record.format, planned, record.bytes, skipped=True)
             )
         return files
+
+
+@dataclass
+class _Work:
+    """One input on its way through the runner, and what is learnt about it."""
+
+    path: Path
+    size: int
+    seconds: float | None  # the audio's duration, when it could be read
+    lyrics: Path | None
+    sha: str | None = None  # hex SHA-256 of the file
+    version: FileIdentity | None = None  # the version that was hashed
+    content: str | None = None  # what the ledger matches jobs on (job_key)
+
+    @property
+    def track(self) -> str:
+        return self.path.stem
+
+
+def file_recorder(ledger: Ledger | None, job_id: str) -> Callable[[WrittenFile], None] | None:
+    """The ``on_file`` of :meth:`GsepClient.download` that records each file of a job on
+    record (its size and SHA-256) just before it is moved into place, so a later run
+    after any crash knows it as this job's own. None without a ledger."""
+    if ledger is None:
+        return None
+
+    def record(item: WrittenFile) -> None:
+        path = str(item.path.resolve())
+        ledger.update_job(
+            job_id, files=[FileRecord(item.stem, item.format, path, item.bytes, item.sha256)]
+        )
+
+    return record
+
+
+def _holder_text(holder: ClaimHolder) -> str:
+    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+        return "another input of this batch has the same content and is being processed"
+    return f"{holder.describe()} is working on the same input"
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _ledger_status(exc: GsepError) -> str:

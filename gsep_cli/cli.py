@@ -6,6 +6,7 @@ Heavy modules (requests, rich.progress, the sandbox) are imported inside the com
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -164,13 +165,20 @@ class State:
         return client
 
     def ledger(self) -> Any:
-        """The local job ledger (None with --sandbox: those jobs vanish with it)."""
-        if self.sandbox:
-            return None
+        """The local job ledger. With --sandbox, a throwaway one that lives as long as the
+        emulator (its jobs vanish with it), so claims and re-attaching work the same."""
         if self._ledger is None:
-            from .ledger import Ledger
+            from .ledger import LEDGER_FILE, Ledger
 
-            self._ledger = Ledger()
+            if self.sandbox:
+                import shutil
+                import tempfile
+
+                folder = tempfile.mkdtemp(prefix="gsep-sandbox-ledger-")
+                self._closers.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+                self._ledger = Ledger(Path(folder) / LEDGER_FILE)
+            else:
+                self._ledger = Ledger()
             self._closers.append(self._ledger.close)
         return self._ledger
 
@@ -691,6 +699,11 @@ def download(
         _check_stdout_target(state, wanted, formats, get_model(chosen_model))
         client.stream(job, sys.stdout.buffer, stem=wanted[0], fmt=formats[0], model=chosen_model)
         return
+    from .batch import file_recorder
+
+    on_record = ledger if record is not None else None
+    if on_record is not None:
+        on_record.update_job(job_id, status="success", expire_at=job.expire_at)
     written = client.download(
         job,
         out_dir,
@@ -701,12 +714,8 @@ def download(
         template=template,
         force=force,
         skip_existing=skip_existing,
+        on_file=file_recorder(on_record, job_id),
     )
-    if ledger is not None and record is not None:
-        from .ledger import FileRecord
-
-        files = [FileRecord(w.stem, w.format, str(w.path.resolve()), w.bytes) for w in written]
-        ledger.update_job(job_id, status="success", expire_at=job.expire_at, files=files)
     _print_files(
         state,
         written,
@@ -772,7 +781,15 @@ def separate(
         4, "--parallel", min=1, max=16, help="Upload parts sent at once (1-16)."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Overwrite files, and pay for new jobs even if one is on record."
+        False,
+        "--force",
+        help="Overwrite files in the way (never pays again for a job on record: see --pay-again).",
+    ),
+    pay_again: bool = typer.Option(
+        False,
+        "--pay-again",
+        help="Pay for a new job even when one is on record for the same input, model and "
+        "stems (finished, expired, or requested without an answer).",
     ),
     skip_existing: bool = typer.Option(
         False, "--skip-existing", help="Keep existing files, download the rest."
@@ -837,6 +854,7 @@ def separate(
         template,
         force=force,
         skip_existing=skip_existing,
+        pay_again=pay_again,
         no_wait=no_wait,
         timeout=timeout,
         jobs=jobs,
@@ -911,6 +929,7 @@ def _dry_run_separate(
     """Check every input locally and print what would be sent; the batch's exit code."""
     from .batch import InputResult, batch_exit_code, planned_paths
     from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
+    from .folders import prepare_folders
     from .preflight import dry_run_json, dry_run_line, preflight
 
     spec = get_model(options.model)
@@ -932,6 +951,7 @@ def _dry_run_separate(
                     refuse_existing=not (options.force or options.skip_existing)
                     and "{job}" not in options.template,
                 )
+                prepare_folders(would_write, create=False)
         except GsepError as exc:
             result.status, result.error = "failed", exc
             results.append(result)
@@ -1410,24 +1430,10 @@ def sandbox_serve(
         file=console,
         flush=True,
     )
-    _stop_on_termination()
-    try:
+    try:  # SIGTERM and SIGHUP arrive as KeyboardInterrupt too (see run): files removed
         sandbox.serve_forever()
     except KeyboardInterrupt:
         print("gsep: sandbox stopped", file=console)
-
-
-def _stop_on_termination() -> None:
-    """Treat SIGTERM and SIGHUP (``kill``, a closed terminal) like Ctrl-C, so the sandbox
-    removes its stored uploads and results instead of leaving them in the temp folder."""
-    import signal
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), interrupt)
 
 
 @sandbox_app.command("example")
@@ -1472,6 +1478,15 @@ def run(argv: list[str] | None = None) -> int:
         from typer._completion_classes import completion_init
 
         completion_init()
+    _never_fail_on_encoding()
+    restore = _interrupt_on_termination()
+    try:
+        return _run(argv, click_exceptions)
+    finally:
+        restore()
+
+
+def _run(argv: list[str] | None, click_exceptions: Any) -> int:
     try:
         result = app(args=argv, prog_name="gsep", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
@@ -1514,6 +1529,58 @@ def run(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)
+
+
+def _interrupt_on_termination() -> Any:
+    """Handle SIGTERM and SIGHUP (``kill``, a CI runner's cancel, a closed terminal) like
+    Ctrl-C: the same clean exit 130, a job creation in flight still recorded, partial
+    files removed. Returns a function that puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
+
+
+def _never_fail_on_encoding() -> None:
+    """Writing a result must never fail because of the console's encoding (a Cyrillic path
+    on a cp1252 console, a file name that is not valid UTF-8): characters the stream cannot
+    encode are written as backslash escapes, undecodable file-name bytes as themselves."""
+    import codecs
+
+    codecs.register_error(_ERRORS, _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                reconfigure(errors=_ERRORS)
+
+
+_ERRORS = "gsep-escape"
+
+
+def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start : exc.end]
+    if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in text):  # os.fsdecode's surrogateescape
+        return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
+    return text.encode("ascii", "backslashreplace").decode("ascii"), exc.end
 
 
 def _silence_stdout() -> None:

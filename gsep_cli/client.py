@@ -13,13 +13,22 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import media
-from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
+from .errors import (
+    CreationUnconfirmed,
+    InputChanged,
+    JobFailed,
+    RequestRejected,
+    ServiceUnavailable,
+    UsageError,
+    WaitTimeout,
+)
+from .fileid import FileIdentity
 from .http import ApiTransport, RateLimiter, RetryPolicy
 from .jobtimes import Pace
 from .models import (
@@ -145,6 +154,7 @@ class WrittenFile:
     path: Path
     bytes: int
     skipped: bool = False
+    sha256: str | None = None  # hex SHA-256 of what was downloaded (None when skipped)
 
 
 def get_model(name: str) -> ModelSpec:
@@ -434,12 +444,20 @@ class GsepClient:
         }
         self.api.call("POST", "/v1/files/upload-multipart/complete", body)
 
-    def upload_file(self, path: Path, *, name: str | None = None) -> str:
+    def upload_file(
+        self, path: Path, *, name: str | None = None, identity: FileIdentity | None = None
+    ) -> str:
         """Upload a file (streamed, parallel parts) and return its upload id.
 
-        An expired part URL restarts the upload once with a fresh plan.
+        ``identity`` is the version of the file the caller checked (and hashed); by
+        default the version found now. If the file is not that version any more once
+        every part is sent, the upload is not completed and
+        :class:`~gsep_cli.errors.InputChanged` is raised: what was sent may mix two
+        versions, and no job may be paid for it. An expired part URL restarts the upload
+        once with a fresh plan.
         """
-        size = path.stat().st_size
+        version = identity or FileIdentity.of(path)
+        size = version.size
         file_name = name or path.name
         key = f"upload:{path}"
         self.listener.transfer_start(key, f"upload {path.name}", size)
@@ -464,6 +482,13 @@ class GsepClient:
                         raise
                     self.listener.notice("upload URLs expired; starting again with fresh ones")
                     continue
+                changed = version.changed(path)
+                if changed is not None:
+                    raise InputChanged(
+                        f"{path} changed while it was being uploaded ({changed}); the upload "
+                        "was not completed and nothing was paid for",
+                        "Wait until nothing writes to the file, then run the command again",
+                    )
                 self.complete_upload(plan.upload_id, parts)
                 ok = True
                 return plan.upload_id
@@ -498,8 +523,11 @@ class GsepClient:
             )
         data = self.api.call("POST", f"/v1/{model}/jobs", body, creates=True)
         job_id = data.get("jobId")
-        if not isinstance(job_id, str) or not job_id:
-            raise ServiceUnavailable("the API accepted the job but sent no jobId")
+        if not isinstance(job_id, str) or not job_id:  # accepted (and paid?) but unnamed
+            raise CreationUnconfirmed(
+                "the API accepted the job but sent no jobId",
+                "The job may exist and have cost credits: check before repeating it",
+            )
         return job_id
 
     def get_job(self, job_id: str, *, model: str = DEFAULT_MODEL) -> Job:
@@ -578,10 +606,17 @@ class GsepClient:
         template: str = DEFAULT_TEMPLATE,
         force: bool = False,
         skip_existing: bool = False,
+        keep: Collection[Path] = (),
+        on_file: Callable[[WrittenFile], None] | None = None,
     ) -> list[WrittenFile]:
         """Download the chosen outputs of a finished job; return what was written.
 
-        Output names come from the stem and format, never from the URL.
+        Output names come from the stem and format, never from the URL. ``keep``: paths
+        already known to hold this job's output (the caller checked them): reported as
+        skipped, not fetched. ``on_file`` is called with each file (its size and SHA-256
+        included) once it is complete and checked, just before it is moved into place.
+        Raises :class:`~gsep_cli.errors.UsageError` when an output exists and neither
+        ``force`` (overwrite) nor ``skip_existing`` (keep it) is given.
         """
         if job.status != JobStatus.SUCCESS:
             raise RequestRejected(
@@ -601,25 +636,29 @@ class GsepClient:
                 "job": job.job_id,
             }
             planned.append((output, output_path(out_dir, template, fields)))
+        kept = {Path(p).resolve() for p in keep}
         check_planned_outputs(
-            [p for _, p in planned], out_dir, refuse_existing=not (force or skip_existing)
+            [p for _, p in planned if p.resolve() not in kept],
+            out_dir,
+            refuse_existing=not (force or skip_existing),
         )
         written: list[WrittenFile] = []
         for output, path in planned:
-            if skip_existing and path.exists():
-                self.listener.notice(f"skipped existing {path}")
+            if path.resolve() in kept or (skip_existing and path.exists()):
+                if path.resolve() not in kept:
+                    self.listener.notice(f"skipped existing {path}")
                 written.append(
                     WrittenFile(output.name, output.format, path, path.stat().st_size, skipped=True)
                 )
                 continue
-            size = self.downloader.fetch(
+            self.downloader.fetch(
                 output.url,
                 path,
                 key=f"download:{path}",
                 label=f"{output.name}.{path.suffix.lstrip('.')}",
                 force=force,
+                on_ready=_collector(output, path, written, on_file),
             )
-            written.append(WrittenFile(output.name, output.format, path, size))
         return written
 
     def stream(
@@ -646,6 +685,23 @@ class GsepClient:
             output.url, out, key=f"stream:{job.job_id}", label=f"{output.name}.{ext}"
         )
         return WrittenFile(output.name, output.format, Path("-"), size)
+
+
+def _collector(
+    output: Output,
+    path: Path,
+    written: list[WrittenFile],
+    on_file: Callable[[WrittenFile], None] | None,
+) -> Callable[[int, str], None]:
+    """The ``on_ready`` of one download: report the file, then count it as written."""
+
+    def ready(size: int, sha256: str) -> None:
+        item = WrittenFile(output.name, output.format, path, size, sha256=sha256)
+        if on_file is not None:
+            on_file(item)
+        written.append(item)
+
+    return ready
 
 
 def file_ext(output: Output) -> str:

@@ -73,7 +73,12 @@ class Console:
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
         self._pause_if_shared()
-        print(json.dumps(document, ensure_ascii=False, default=str), file=self.out, flush=True)
+        text = json.dumps(document, ensure_ascii=False, default=str)
+        try:  # exact text when the stream can carry it, else \u escapes: still exact JSON
+            text.encode(getattr(self.out, "encoding", None) or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            text = json.dumps(document, ensure_ascii=True, default=str)
+        print(text, file=self.out, flush=True)
 
     # ---- messages (stderr) ------------------------------------------------------------
     def _line(self, text: str) -> None:

@@ -32,6 +32,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import (
+    CreationUnconfirmed,
     GsepError,
     RateLimited,
     RequestRejected,
@@ -360,7 +361,8 @@ class ApiTransport:
                     )
                 else:
                     hint = "Check the network, proxy settings and --base-url, then try again"
-                last_error = ServiceUnavailable(
+                unconfirmed = creates and reached and not tls
+                last_error = (CreationUnconfirmed if unconfirmed else ServiceUnavailable)(
                     f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
                 )
                 if retryable and attempt < policy.attempts:
@@ -381,6 +383,15 @@ class ApiTransport:
                 )
                 self._wait(f"API server error (HTTP {status}); retrying", wait)
                 continue
+            if creates and status >= 500 and status != 503:
+                # a server (or gateway) error says nothing about whether the upload or job
+                # was created before it broke: only 503 means "did nothing, try again"
+                raise CreationUnconfirmed(
+                    f"the API answered HTTP {status} to a request that creates something",
+                    "It may have been created anyway (and a job may have cost credits): "
+                    "check before repeating it",
+                    status=status,
+                )
             return parse_envelope(response)
         assert last_error is not None  # pragma: no cover - the loop always returns or raises
         raise last_error  # pragma: no cover

@@ -449,17 +449,23 @@ class Downloader:
             self._local.session = session
         return session
 
-    def remote_size(self, url: str) -> int | None:
-        """The size the server announces for ``url`` (a HEAD request), or None."""
-        try:
-            with self._session().head(url, timeout=self.timeout, allow_redirects=True) as r:
-                length = r.headers.get("Content-Length", "")
-                return int(length) if r.status_code == 200 and length.isdigit() else None
-        except requests.RequestException:
-            return None
+    def fetch(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        key: str,
+        label: str,
+        force: bool = False,
+        on_ready: Callable[[int, str], None] | None = None,
+    ) -> int:
+        """Download ``url`` to ``dest``; return the byte count. Never leaves partial files.
 
-    def fetch(self, url: str, dest: Path, *, key: str, label: str, force: bool = False) -> int:
-        """Download ``url`` to ``dest``; return the byte count. Never leaves partial files."""
+        ``on_ready(size, sha256)`` is called once every byte is in the temporary file and
+        checked, just before it is moved into place: a record made there survives any
+        crash that follows, and (size and hex SHA-256 in hand) a later run can tell this
+        file from any other. If it raises, nothing is moved into place.
+        """
         if self._cancelled.is_set():
             raise Interrupted("download cancelled")
         if dest.exists() and not force:
@@ -478,8 +484,11 @@ class Downloader:
             # The temporary name and the atomic link keep a crash or Ctrl-C from leaving a
             # partial file under the final name; an fsync per file cost 40 % of the
             # download time (tests/benchmarks, download figure).
-            with open(tmp, "wb") as out:
+            with open(tmp, "wb") as raw:
+                out = _HashingFile(raw)
                 size = self._download_into(url, out, key)
+            if on_ready is not None:
+                on_ready(size, out.hexdigest())
             if force:
                 os.replace(tmp, dest)
             else:
@@ -642,6 +651,31 @@ class Downloader:
         out.truncate()
         self.listener.transfer_advance(key, -received)
         return 0, False
+
+
+class _HashingFile:
+    """A file being downloaded, hashed (SHA-256) as it is written. Starting over
+    (``seek(0)`` then ``truncate()``) starts the hash over too; appends continue it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._raw.write(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def truncate(self) -> int:
+        if self._raw.tell() != 0:  # only ever emptied whole (Downloader._restart)
+            raise ValueError("a partial truncate would break the running hash")
+        self._digest = hashlib.sha256()
+        return self._raw.truncate()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _blocks(response: requests.Response, size: int = 1024 * 1024) -> Iterator[bytes]:

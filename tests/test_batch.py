@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import wave
@@ -113,13 +115,28 @@ def test_rerun_pays_nothing_and_reattaches(tmp_path: Path, env: dict[str, str]) 
         )
         assert drums.returncode == 0, drums.stderr
         assert _creates(sb) == (0, 1)
-        # --force starts fresh
+        # --force overwrites files but never pays again for a job on record
         sb.clear_requests()
         forced = gsep(
             env, tmp_path, "separate", str(songs[0]), "-o", "out", "--force", base_url=sb.base_url
         )
         assert forced.returncode == 0, forced.stderr
-        assert _creates(sb) == (1, 1)
+        assert _creates(sb) == (0, 0)
+        # --pay-again pays for a new job (the recent upload is reused); --force lets its
+        # files replace the old ones
+        again_paid = gsep(
+            env,
+            tmp_path,
+            "separate",
+            str(songs[0]),
+            "-o",
+            "out",
+            "--pay-again",
+            "--force",
+            base_url=sb.base_url,
+        )
+        assert again_paid.returncode == 0, again_paid.stderr
+        assert _creates(sb) == (0, 1)
 
 
 def test_no_wait_then_collect_later(tmp_path: Path, env: dict[str, str]) -> None:
@@ -345,7 +362,12 @@ def test_two_processes_share_one_ledger(tmp_path: Path, env: dict[str, str]) -> 
 
 
 def _runner(
-    sb: Sandbox, tmp_path: Path, ledger: Ledger, clock: float | None = None, force: bool = False
+    sb: Sandbox,
+    tmp_path: Path,
+    ledger: Ledger,
+    clock: float | None = None,
+    force: bool = False,
+    pay_again: bool = False,
 ) -> BatchRunner:
     client = GsepClient(sb.base_url, KEY, policy=RetryPolicy(attempts=2, base=0.01, cap=0.02))
     options = BatchOptions(
@@ -355,6 +377,7 @@ def _runner(
         tmp_path / "out",
         "{track}/{stem}.{ext}",
         force=force,
+        pay_again=pay_again,
     )
     kwargs = {"clock": (lambda: clock)} if clock is not None else {}
     return BatchRunner(
@@ -362,21 +385,35 @@ def _runner(
     )
 
 
-def test_expired_results_are_reported_and_redone_only_with_force(tmp_path: Path) -> None:
+def test_expired_results_are_done_when_complete_else_redone_only_with_pay_again(
+    tmp_path: Path,
+) -> None:
     song = _wav(tmp_path / "song.wav")
     with (
         Sandbox(job_seconds=0, chunk_size=4096) as sb,
         Ledger(tmp_path / "ledger.sqlite3") as ledger,
     ):
         assert _runner(sb, tmp_path, ledger).run([song])[0].status == "success"
-        late = _runner(sb, tmp_path, ledger, clock=4e9)  # long after expireAt
-        result = late.run([song])[0]
+        # long after expireAt, with the files complete: already done, every time, and the
+        # ledger keeps the job's own status
+        sb.clear_requests()
+        for _ in range(3):
+            done = _runner(sb, tmp_path, ledger, clock=4e9).run([song])[0]
+            assert done.status == "success" and all(f.skipped for f in done.files)
+        assert sb.requests == []
+        assert [j.status for j in ledger.list_jobs()] == ["success"]
+        # a file lost after expiry: reported, never paid again by itself
+        (tmp_path / "out" / "song" / "vocal.wav").unlink()
+        result = _runner(sb, tmp_path, ledger, clock=4e9).run([song])[0]
         assert result.status == "failed" and "expired" in result.error.message
-        assert "--force" in result.error.hint
+        assert "--pay-again" in result.error.hint
         assert batch_exit_code([result]) == 4
-        assert _creates(sb) == (1, 1)
-        forced = _runner(sb, tmp_path, ledger, force=True).run([song])[0]
-        assert forced.status == "success" and _creates(sb) == (2, 2)
+        assert _creates(sb) == (0, 0)
+        assert [j.status for j in ledger.list_jobs()] == ["success"]
+        forced = _runner(sb, tmp_path, ledger, force=True, clock=4e9).run([song])[0]
+        assert forced.status == "failed" and _creates(sb) == (0, 0)  # --force does not pay
+        paid = _runner(sb, tmp_path, ledger, pay_again=True).run([song])[0]
+        assert paid.status == "success" and _creates(sb) == (0, 1)  # the upload is reused
 
 
 def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:
@@ -406,7 +443,7 @@ def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:
         )
         result = _runner(sb, tmp_path, ledger).run([song])[0]
         assert result.status == "failed"
-        assert "no longer known" in result.error.message and "--force" in result.error.hint
+        assert "no longer known" in result.error.message and "--pay-again" in result.error.hint
         assert _creates(sb) == (0, 0)
 
 
@@ -455,100 +492,34 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         assert not list((tmp_path / "out").rglob("*.part"))
 
 
-def test_files_renamed_but_not_recorded_are_adopted(tmp_path: Path, env: dict[str, str]) -> None:
+def test_files_recorded_before_their_rename_are_adopted_without_any_request(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
     _wav(tmp_path / "song.wav")
-    with Sandbox(job_seconds=0, chunk_size=4096) as sb:
-        first = gsep(
-            env,
-            tmp_path,
-            "separate",
-            "song.wav",
-            "-o",
-            "out",
-            "--format",
-            "both",
-            base_url=sb.base_url,
-        )
+    args = ["separate", "song.wav", "-o", "out", "--format", "both"]
+    with Sandbox(job_seconds=0, chunk_size=4096, faults=["download-no-head:*"]) as sb:
+        first = gsep(env, tmp_path, *args, base_url=sb.base_url)
         assert first.returncode == 0, first.stderr
-        # as if Ctrl-C came between the atomic rename and the ledger update
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()
-            ledger.record_job(
-                JobRecord(
-                    *[
-                        getattr(record, f)
-                        for f in (
-                            "job_id",
-                            "upload_id",
-                            "sha256",
-                            "input_path",
-                            "model",
-                            "stems",
-                            "api_host",
-                            "key_fp",
-                            "status",
-                            "expire_at",
-                            "error",
-                            "created_at",
-                            "updated_at",
-                        )
-                    ],
-                    (),
-                )
-            )
+            assert {(f.stem, f.format) for f in record.files} == {("vocal", "wav"), ("vocal", "mp3")}
+            for item in record.files:  # each file with its size and SHA-256
+                data = Path(item.path).read_bytes()
+                assert item.bytes == len(data)
+                assert item.sha256 == hashlib.sha256(data).hexdigest()
+        # as if the run had been killed right after the rename, before anything else: the
+        # file records were made before it; only the hash cache is missing
+        with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+            db.execute("DELETE FROM file_hashes")
         sb.clear_requests()
-        again = gsep(
-            env,
-            tmp_path,
-            "separate",
-            "song.wav",
-            "-o",
-            "out",
-            "--format",
-            "both",
-            base_url=sb.base_url,
-        )
+        again = gsep(env, tmp_path, *args, base_url=sb.base_url)
         assert again.returncode == 0, again.stderr
-        assert _creates(sb) == (0, 0)
-        cdn = [e["method"] for e in sb.requests if e["kind"] == "cdn"]
-        assert cdn == ["HEAD", "HEAD"]  # sizes checked, nothing downloaded again
-        # a different file in the way is still refused
-        with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
-            (record,) = ledger.list_jobs()
-            ledger.record_job(
-                JobRecord(
-                    *[
-                        getattr(record, f)
-                        for f in (
-                            "job_id",
-                            "upload_id",
-                            "sha256",
-                            "input_path",
-                            "model",
-                            "stems",
-                            "api_host",
-                            "key_fp",
-                            "status",
-                            "expire_at",
-                            "error",
-                            "created_at",
-                            "updated_at",
-                        )
-                    ],
-                    (),
-                )
-            )
-        (tmp_path / "out" / "song" / "vocal.wav").write_bytes(b"someone else's file")
-        third = gsep(
-            env,
-            tmp_path,
-            "separate",
-            "song.wav",
-            "-o",
-            "out",
-            "--format",
-            "both",
-            base_url=sb.base_url,
-        )
+        assert "already done" in again.stderr
+        assert sb.requests == []  # no API call, no HEAD, no GET
+        # a file of the same size but other content is someone else's: refused
+        target = tmp_path / "out" / "song" / "vocal.wav"
+        size = target.stat().st_size
+        target.write_bytes(b"x" * size)
+        third = gsep(env, tmp_path, *args, base_url=sb.base_url)
         assert third.returncode == 2
         assert "already exists" in third.stderr and _creates(sb) == (0, 0)

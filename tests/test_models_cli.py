@@ -150,7 +150,8 @@ def test_lyrics_rerun_reattaches_but_new_text_or_language_is_a_new_job(
     sb.clear_requests()
     changed = run_cli(capsys, [*base, "--language", "en", "--force"])
     assert changed.code == 0, str(changed)
-    assert _creates(sb) == (2, 1)  # --force: fresh uploads and a job
+    # new text: a new job; the audio upload is reused (--force only overwrites the files)
+    assert _creates(sb) == (1, 1)
     sb.clear_requests()
     (env / "song.txt").write_text("third version\nof the words\n", encoding="utf-8")
     newer = run_cli(capsys, [*base, "--language", "en", "--skip-existing"])

@@ -179,9 +179,11 @@ def test_reader_quitting_early_gives_one_line(tmp_path: Path, env: dict[str, str
     assert head.startswith(b"RIFF")
     assert code == 2, err
     assert "Traceback" not in err and "Exception ignored" not in err
-    assert [line for line in err.splitlines() if line.startswith("gsep: error:")] == [
+    (line,) = [line for line in err.splitlines() if line.startswith("gsep: error:")]
+    assert line.startswith(
         "gsep: error: the program reading vocal.wav stopped before the end — "
-        "Check the command after the pipe"
-    ]
+        "Check the command after the pipe; job "
+    )
+    assert "run the same command again to resume it" in line  # the paid job is not lost
     with wave.open(str(tmp_path / "long.wav")) as w:
         assert w.getnframes() == 6 * 44100

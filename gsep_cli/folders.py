@@ -1,0 +1,88 @@
+"""Output folders, made ready before anything is paid for.
+
+A job costs credits; a result that cannot be written is paid for nothing. So before the
+first request, every folder that will receive a result is created (or, for a dry run,
+checked without creating anything): a file or a broken symbolic link in the way, or a
+folder that cannot be written to, is refused with one line naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import UsageError
+
+__all__ = ["prepare_folders"]
+
+_HINT = "Choose another -o DIR, or fix the folder's permissions"
+
+
+def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
+    """Make sure the folder of every path in ``paths`` can receive a new file.
+
+    With ``create``, missing folders are created (parents too) and each folder is proven
+    writable by creating and removing a temporary file in it (``os.access`` is not enough:
+    ACLs, read-only mounts and root's privileges fool it). Without ``create`` (a dry run)
+    nothing is written: every folder on the way must be a folder (not a file, not a
+    broken link) and the deepest existing one must be writable by ``os.access``.
+
+    Raises :class:`~gsep_cli.errors.UsageError` naming the folder and what is wrong.
+    """
+    for folder in sorted({Path(p).parent for p in paths}, key=str):
+        _check_the_way(folder)
+        if create:
+            _create(folder)
+            _probe(folder)
+        else:
+            existing = _deepest_existing(folder)
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise UsageError(f"the output folder {existing} is not writable", _HINT)
+
+
+def _check_the_way(folder: Path) -> None:
+    """Refuse a file or a broken symbolic link where a folder must be (or be created)."""
+    for step in [folder, *folder.parents]:
+        if not os.path.lexists(step):
+            continue
+        if step.is_dir():
+            return  # everything above an existing folder is a folder
+        if step.is_symlink() and not step.exists():
+            target = os.readlink(step)
+            raise UsageError(
+                f"cannot use the output folder {folder}: {step} is a broken symbolic link "
+                f"(to {target})",
+                "Create its target, remove the link, or choose another -o DIR",
+            )
+        raise UsageError(
+            f"cannot use the output folder {folder}: {step} is a file",
+            "Move the file away, or choose another -o DIR or --name-template",
+        )
+
+
+def _deepest_existing(folder: Path) -> Path:
+    return next((p for p in [folder, *folder.parents] if p.is_dir()), Path(folder.anchor or "."))
+
+
+def _create(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the output folder {folder}: {exc.strerror or exc}", _HINT
+        ) from None
+
+
+def _probe(folder: Path) -> None:
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".gsep-probe-")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write in the output folder {folder}: {exc.strerror or exc}", _HINT
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
