@@ -502,7 +502,10 @@ def test_files_recorded_before_their_rename_are_adopted_without_any_request(
         assert first.returncode == 0, first.stderr
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()
-            assert {(f.stem, f.format) for f in record.files} == {("vocal", "wav"), ("vocal", "mp3")}
+            assert {(f.stem, f.format) for f in record.files} == {
+                ("vocal", "wav"),
+                ("vocal", "mp3"),
+            }
             for item in record.files:  # each file with its size and SHA-256
                 data = Path(item.path).read_bytes()
                 assert item.bytes == len(data)

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from clitools import assert_clean_error, clean_env, gsep_exe, make_wav, run_gsep
+
 from gsep_cli.ledger import Ledger
 from gsep_cli.sandbox import Sandbox
 
@@ -268,7 +268,7 @@ def test_an_input_edited_during_its_upload_is_refused_and_not_recorded(
         with open(song, "r+b") as fh:  # overwrite the middle while part 1 is stuck
             fh.seek(len(original) // 2)
             fh.write(b"\x7f" * 4096)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2, err
         assert "changed while it was being uploaded" in err
         assert counts(sb) == (1, 0)
