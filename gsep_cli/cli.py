@@ -106,7 +106,7 @@ class State:
         base_url = self.base_url
         if self.sandbox and not dry_run:
             base_url = self.start_sandbox()
-        settings = load_settings(base_url=base_url, profile=self.profile)
+        settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
         for warning in settings.warnings:
             self.console.warn(warning)
         return settings
@@ -152,14 +152,8 @@ class State:
             key,
             listener=self.console,
             parallel=parallel,
-            timeout=(
-                _env_number("GSEP_CONNECT_TIMEOUT", 10.0, minimum=0.001),
-                _env_number("GSEP_READ_TIMEOUT", 60.0, minimum=0.001),
-            ),
-            policy=_retry_policy(),
-            poll=_poll_policy(),
-            limiter=_rate_limiter(),
             log=self.console.debug if self.verbose else None,
+            **_transport_options(),
         )
         self._closers.append(client.close)
         return client
@@ -180,6 +174,8 @@ class State:
             else:
                 self._ledger = Ledger()
             self._closers.append(self._ledger.close)
+            for warning in self._ledger.warnings:
+                self.console.warn(warning)
         return self._ledger
 
     def close(self) -> None:
@@ -190,28 +186,56 @@ class State:
             self._closers.pop()()
 
 
-def _env_number(name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
-    """A number from the environment (``default`` when unset), or a ConfigError naming it."""
+#: The largest value any GSEP_* number may take: a day in seconds (a timeout beyond what
+#: a socket accepts would crash at the first request), or attempts.
+_MOST = 86400.0
+
+
+def _env_number(
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    maximum: float = _MOST,
+    integer: bool = False,
+) -> float:
+    """A number from the environment (``default`` when unset), or a ConfigError naming it
+    and the accepted range."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(int(raw)) if integer else float(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         value = math.nan
-    if not math.isfinite(value) or value < minimum:
+    if not math.isfinite(value) or not minimum <= value <= maximum:
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(
-            f"{name} must be {kind} >= {minimum:g}, not {raw!r}", f"Fix or unset {name}"
+            f"{name} must be {kind} from {minimum:g} to {maximum:g}, not {raw[:40]!r}",
+            f"Fix or unset {name}",
         )
     return value
+
+
+def _transport_options() -> dict[str, Any]:
+    """Timeouts, retries, polling and the rate limit from the ``GSEP_*`` variables; a
+    ConfigError naming the variable when one is wrong (also checked by dry runs)."""
+    return {
+        "timeout": (
+            _env_number("GSEP_CONNECT_TIMEOUT", 10.0, minimum=0.001),
+            _env_number("GSEP_READ_TIMEOUT", 60.0, minimum=0.001),
+        ),
+        "policy": _retry_policy(),
+        "poll": _poll_policy(),
+        "limiter": _rate_limiter(),
+    }
 
 
 def _retry_policy() -> Any:
     from .http import RetryPolicy
 
     return RetryPolicy(
-        attempts=int(_env_number("GSEP_RETRIES", 5, minimum=1, integer=True)),
+        attempts=int(_env_number("GSEP_RETRIES", 5, minimum=1, maximum=100, integer=True)),
         rate_limit_wait=_env_number("GSEP_RATE_LIMIT_WAIT", 60.0),
         cap=_env_number("GSEP_RETRY_CAP", 20.0),
     )
@@ -225,7 +249,8 @@ def _rate_limiter() -> Any:
         limit, window = parse_rate(raw) if raw else (100, 60.0)
     except ValueError:
         raise ConfigError(
-            f"GSEP_RATE_LIMIT must look like 100/60 (requests per seconds), not {raw!r}",
+            f"GSEP_RATE_LIMIT must look like 100/60 (requests per seconds, at most a day), "
+            f"not {raw[:40]!r}",
             "Fix or unset GSEP_RATE_LIMIT",
         ) from None
     return RateLimiter(limit, window)
@@ -404,19 +429,30 @@ def _check_stdout_target(
 
 
 def _out_dir(settings: Settings, output: Path | None) -> Path:
-    folder = output if output is not None else Path(settings.get("output_dir")).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"output folder {folder} is a file", "Choose a folder with -o DIR")
-    probe = (
-        folder
-        if folder.exists()
-        else next((p for p in folder.absolute().parents if p.exists()), Path("/"))
+    """The output folder (``-o``, else the setting), refused at once when it cannot be
+    one: a file, an unwritable place, a name with a NUL character. Permission errors from
+    the OS (a folder that cannot even be looked into) are one line too."""
+    source = "-o" if output is not None else settings.sources.get("output_dir", "output_dir")
+    raw = str(output) if output is not None else settings.get("output_dir")
+    if "\x00" in raw:
+        raise UsageError(f"the output folder from {source} holds a NUL character", _OUT_HINT)
+    try:
+        folder = output if output is not None else Path(raw).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        raise UsageError(f"the output folder from {source} cannot be expanded", _OUT_HINT) from None
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        what = "a file" if os.path.isfile(folder) else "not a folder"
+        raise UsageError(f"output folder {folder} is {what}", _OUT_HINT)
+    probe = next(
+        (p for p in [folder.absolute(), *folder.absolute().parents] if os.path.isdir(p)),
+        Path(folder.absolute().anchor),
     )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"output folder {folder} is not writable", "Choose another folder with -o DIR"
-        )
+        raise UsageError(f"output folder {folder} is not writable", _OUT_HINT)
     return folder
+
+
+_OUT_HINT = "Choose another folder with -o DIR"
 
 
 def _file_json(written: WrittenFile) -> dict[str, Any]:
@@ -919,8 +955,11 @@ def separate(
 
 
 def _require_key(state: State, settings: Settings) -> None:
+    """What a dry run checks besides the inputs: the key, and every GSEP_* setting a real
+    run would read before its first request."""
     if not state.sandbox:
         settings.require_key()
+    _transport_options()
 
 
 def _dry_run_separate(
@@ -1060,10 +1099,13 @@ def _job_json(record: Any) -> dict[str, Any]:
     }
 
 
-def _open_ledger() -> Any:
+def _open_ledger(state: State) -> Any:
     from .ledger import Ledger
 
-    return Ledger()
+    ledger = Ledger()
+    for warning in ledger.warnings:
+        state.console.warn(warning)
+    return ledger
 
 
 @jobs_app.command("list")
@@ -1076,7 +1118,7 @@ def jobs_list(
     Example: gsep jobs list --json
     """
     state = _state(ctx)
-    with _open_ledger() as ledger:
+    with _open_ledger(state) as ledger:
         records = ledger.list_jobs(limit=limit)
     if state.json:
         state.console.result_json({"jobs": [_job_json(r) for r in records]})
@@ -1100,7 +1142,7 @@ def jobs_show(
     from .errors import RequestRejected
 
     state = _state(ctx)
-    with _open_ledger() as ledger:
+    with _open_ledger(state) as ledger:
         record = ledger.get_job(job_id.strip())
     if record is None:
         raise RequestRejected(
@@ -1119,7 +1161,7 @@ def jobs_forget(
     Example: gsep jobs forget 5f1c...9a
     """
     state = _state(ctx)
-    with _open_ledger() as ledger:
+    with _open_ledger(state) as ledger:
         removed = ledger.forget_jobs([j.strip() for j in job_ids])
     state.console.info(f"gsep: forgot {removed} of {len(job_ids)} jobs")
     if state.json:
@@ -1138,7 +1180,7 @@ def jobs_prune(
     Example: gsep jobs prune --older-than 30
     """
     state = _state(ctx)
-    with _open_ledger() as ledger:
+    with _open_ledger(state) as ledger:
         removed = ledger.prune(older_than=older_than * 86400 if older_than is not None else None)
     state.console.info(f"gsep: removed {removed} entries")
     if state.json:
@@ -1190,7 +1232,7 @@ def config_set_key(ctx: typer.Context) -> None:
 
     Example: printf %s "$KEY" | gsep config set-key
     """
-    from .config import DEFAULT_PROFILE, set_profile_value
+    from .config import DEFAULT_PROFILE, key_problem, set_profile_value
 
     state = _state(ctx)
     if ctx.args:  # caught here so that click does not echo the key back in its error
@@ -1207,8 +1249,9 @@ def config_set_key(ctx: typer.Context) -> None:
         key = getpass.getpass("GSEP API key (input hidden): ").strip()
     if not key:
         raise UsageError("no key given", "Pipe the key on stdin or type it at the prompt")
-    if any(ch.isspace() for ch in key) or len(key) > 512:
-        raise UsageError("that does not look like an API key (spaces or too long)")
+    problem = key_problem(key)
+    if problem is not None:  # never echoed: it may be a real key with a stray character
+        raise UsageError(f"that does not look like an API key: {problem} (not shown)")
     profile = state.profile or os.environ.get("GSEP_PROFILE") or DEFAULT_PROFILE
     path = set_profile_value(profile, "api_key", key)
     state.console.info(f"gsep: key saved for profile {profile!r} in {path}")
@@ -1226,6 +1269,8 @@ def config_show(ctx: typer.Context) -> None:
     settings = state.settings()
     values: dict[str, Any] = dict(settings.values)
     values["api_key"] = mask_key(settings.api_key) if settings.api_key else None
+    if settings.api_key and settings.key_problem:  # masking could still show a stray byte
+        values["api_key"] = f"(cannot be used: {settings.key_problem})"
     if state.json:
         state.console.result_json(
             {
@@ -1281,7 +1326,7 @@ def config_set(
         )
         raise UsageError(f"unknown setting {name!r}", hint)
     if name == "base_url":
-        value = check_base_url(value)
+        value = check_base_url(value, "the value")
     elif name == "format":
         resolve_formats(value)
     elif name == "model":

@@ -54,12 +54,15 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 def user_dir(kind: str) -> Path:
     """gsep's ``config`` or ``state`` folder: ``$GSEP_<KIND>_DIR``, else
     ``$XDG_<KIND>_HOME/gsep``, else platformdirs' user folder of that kind."""
-    override = os.environ.get(f"GSEP_{kind.upper()}_DIR")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get(f"XDG_{kind.upper()}_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "gsep"
+    for name, suffix in ((f"GSEP_{kind.upper()}_DIR", ()), (f"XDG_{kind.upper()}_HOME", ("gsep",))):
+        value = os.environ.get(name)
+        if value:
+            if "\x00" in value:
+                raise ConfigError(f"{name} holds a NUL character", f"Fix or unset {name}")
+            try:
+                return Path(value).expanduser().joinpath(*suffix)
+            except RuntimeError:  # "~someone" with no such user
+                raise ConfigError(f"{name}: cannot expand {value!r}", f"Fix {name}") from None
     import platformdirs
 
     finder = {"config": platformdirs.user_config_dir, "state": platformdirs.user_state_dir}
@@ -83,25 +86,85 @@ def mask_key(key: str) -> str:
     return "*" * 8 + key[-4:]
 
 
-def check_base_url(url: str) -> str:
-    """Validate an API base URL: https, or plain http only for loopback hosts."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def check_base_url(url: str, source: str = "the base URL") -> str:
+    """Validate an API base URL: https, or plain http only for loopback hosts; no user
+    name or password (they would be shown and sent as Basic auth); no query or fragment.
+
+    ``source`` names where the value came from (e.g. ``env GSEP_BASE_URL``) for the
+    message. Raises :class:`~gsep_cli.errors.UsageError`; a URL holding credentials is
+    never repeated in it.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
         raise UsageError(
-            f"base URL {url!r} is not an http(s) URL",
+            f"{source} is not a valid URL", "Use e.g. https://restapi.gaudiolab.io/developers/api"
+        ) from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise UsageError(
+            f"{source} holds a user name or password (not repeated here); gsep never sends "
+            "credentials in the URL",
+            "Remove the 'user:password@' part; the API key goes in GSEP_API_KEY or "
+            "gsep config set-key",
+        )
+    shown = _printable(text)
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(
+            f"{source} {shown} is not an http(s) URL",
             "Use e.g. https://restapi.gaudiolab.io/developers/api",
         )
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
         raise UsageError(
-            f"base URL {url!r} uses plain http on a non-loopback host",
+            f"{source} {shown} uses plain http on a non-loopback host",
             "Use https (plain http is allowed only for 127.0.0.1, ::1, localhost)",
         )
     if parts.query or parts.fragment:
         raise UsageError(
-            f"base URL {url!r} must not have a query or fragment",
+            f"{source} {shown} must not have a query or fragment",
             "Remove the part from '?' or '#' on",
         )
-    return url.strip().rstrip("/")
+    if not text.isprintable() or not text.isascii():
+        raise UsageError(
+            f"{source} {shown} holds characters a URL cannot have",
+            "Use e.g. https://restapi.gaudiolab.io/developers/api",
+        )
+    return text.rstrip("/")
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """A value for a message: quoted, control characters escaped, at most ``limit``."""
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else shown + "..."
+
+
+#: Characters an API key may hold: visible ASCII (it travels in an HTTP header).
+_KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+MAX_KEY_LENGTH = 512
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an API key (it never shows the key), or None.
+
+    A key travels in the ``x-ga-apikey`` header (GSEP_API.md 1), so it must be visible
+    ASCII: a line break would split the header, a non-ASCII character cannot be encoded.
+    """
+    if not key:
+        return "it is empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"it is longer than {MAX_KEY_LENGTH} characters"
+    for ch in key:
+        if ch in _KEY_CHARS:
+            continue
+        if ch in "\r\n":
+            return "it holds a line break"
+        if ch.isspace():
+            return "it holds a space"
+        if not ch.isascii():
+            return "it holds a character that is not ASCII"
+        return "it holds a control character"
+    return None
 
 
 @dataclass(frozen=True)
@@ -114,6 +177,8 @@ class Settings:
     values: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: Why the key found cannot be used (see :func:`key_problem`), if it cannot.
+    key_problem: str | None = None
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "missing"
@@ -124,7 +189,14 @@ class Settings:
         return self.values[name]
 
     def require_key(self) -> str:
-        """The API key, or a ConfigError that says how to set one."""
+        """The API key, or a ConfigError that says how to set one (never showing it)."""
+        if self.api_key and self.key_problem:
+            source = self.sources.get("api_key", "")
+            raise ConfigError(
+                f"the API key from {_source_name(source, 'api_key')} cannot be used: "
+                f"{self.key_problem} (not shown)",
+                'Set it again: printf %s "$KEY" | gsep config set-key, or fix GSEP_API_KEY',
+            )
         if not self.api_key:
             raise ConfigError(
                 "no API key found",
@@ -135,49 +207,79 @@ class Settings:
 
 
 def read_config(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The config file's content (empty when absent) and warnings about it."""
+    """The config file's content (empty when absent) and warnings about it.
+
+    Raises :class:`~gsep_cli.errors.ConfigError` naming the file when it cannot be read,
+    is not UTF-8, is not JSON, or is not a JSON object. Odd values inside it are left to
+    the readers (they ignore them) and the writer (which refuses to overwrite them).
+    """
     path = path or config_path()
     warnings: list[str] = []
+    fix = f"Fix or move away {path} (e.g. mv '{path}' '{path}.broken'), then set values again"
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw_bytes = path.read_bytes()
     except FileNotFoundError:
         return {}, warnings
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    if os.name == "posix":
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            "Check its permissions, or point GSEP_CONFIG_DIR at another folder",
+        ) from None
+    with contextlib.suppress(OSError):
+        if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(
                 f"config file {path} is readable by other users; fix it with: chmod 600 {path}"
             )
     try:
+        raw = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text", fix) from None
+    try:
         data = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise ConfigError(
-            f"config file {path} is not valid JSON ({exc})",
-            "Fix or delete the file, then run gsep config set-key again",
-        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"config file {path} is not valid JSON ({str(exc)[:120]})", fix) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a JSON object")
+        raise ConfigError(f"config file {path} must hold a JSON object", fix)
     return data, warnings
 
 
-def _profile_section(data: dict[str, Any], profile: str) -> dict[str, Any]:
+def _profiles(data: dict[str, Any]) -> dict[str, Any]:
     profiles = data.get("profiles")
-    section = profiles.get(profile) if isinstance(profiles, dict) else None
+    return profiles if isinstance(profiles, dict) else {}
+
+
+def _profile_section(data: dict[str, Any], profile: str) -> dict[str, Any]:
+    section = _profiles(data).get(profile)
     return section if isinstance(section, dict) else {}
 
 
 def load_settings(
-    *, base_url: str | None = None, profile: str | None = None, env: dict[str, str] | None = None
+    *,
+    base_url: str | None = None,
+    profile: str | None = None,
+    env: dict[str, str] | None = None,
+    keyless: bool = False,
 ) -> Settings:
-    """Resolve every setting: flag, then environment, then config profile, then default."""
+    """Resolve every setting: flag, then environment, then config profile, then default.
+
+    A config file that cannot be read is an error only when it could matter: when the
+    key (``keyless``: none is needed, as with ``--sandbox``) and the base URL both come
+    from flags or the environment, it is skipped with a warning. Raises
+    :class:`~gsep_cli.errors.ConfigError` naming the file or variable at fault.
+    """
     env = dict(os.environ) if env is None else env
     profile = profile or env.get("GSEP_PROFILE") or DEFAULT_PROFILE
-    data, warnings = read_config()
+    warnings: list[str] = []
+    try:
+        data, warnings = read_config()
+    except ConfigError as exc:
+        key_elsewhere = keyless or any(env.get(v, "").strip() for v in KEY_ENV_VARS)
+        if not (key_elsewhere and (base_url or env.get(ENV_FOR["base_url"]))):
+            raise
+        data, warnings = {}, [f"ignoring the config file: {exc.message}"]
     section = _profile_section(data, profile)
     if profile != DEFAULT_PROFILE and not section and data:
-        known = ", ".join(sorted((data.get("profiles") or {}).keys())) or "none"
+        known = ", ".join(sorted(map(str, _profiles(data)))) or "none"
         warnings.append(f"profile {profile!r} is not in the config file (profiles: {known})")
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -201,17 +303,37 @@ def load_settings(
             key, sources["api_key"] = stored.strip(), f"config profile {profile!r}"
         else:
             sources["api_key"] = "not set"
-    values["base_url"] = check_base_url(values["base_url"])
-    return Settings(profile, values["base_url"], key, values, sources, tuple(warnings))
+    where = sources["base_url"]
+    try:
+        values["base_url"] = check_base_url(values["base_url"], _source_name(where, "base_url"))
+    except UsageError as exc:  # a flag is usage (2); the environment or the file, config (3)
+        if where.startswith("flag"):
+            raise
+        raise ConfigError(exc.message, exc.hint) from None
+    problem = key_problem(key) if key else None
+    return Settings(
+        profile, values["base_url"], key, values, sources, tuple(warnings), key_problem=problem
+    )
+
+
+def _source_name(source: str, name: str) -> str:
+    """How a message names where a value came from: ``--base-url``, ``GSEP_BASE_URL``,
+    ``base_url in config profile 'work'``."""
+    kind, _, rest = source.partition(" ")
+    if kind in ("flag", "env"):
+        return rest
+    return f"{name} in {source}"
 
 
 def write_config(data: dict[str, Any], path: Path | None = None) -> Path:
-    """Write the config atomically: folder 0700, file 0600, temp file + rename."""
+    """Write the config atomically: temp file + rename, the file 0600; a folder gsep
+    creates is made 0700 (an existing folder's mode is left alone)."""
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            os.chmod(path.parent, 0o700)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.name == "posix":  # mkdir's mode is reduced by the umask
+            with contextlib.suppress(OSError):
+                os.chmod(path.parent, 0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
     try:
         if os.name == "posix":
@@ -230,12 +352,24 @@ def write_config(data: dict[str, Any], path: Path | None = None) -> Path:
 
 
 def set_profile_value(profile: str, name: str, value: str | None) -> Path:
-    """Set (or, with None, remove) one value of a profile in the config file."""
+    """Set (or, with None, remove) one value of a profile in the config file.
+
+    Refuses (ConfigError naming the file) to rewrite a file whose ``profiles`` or whose
+    profile is not a JSON object: what it holds would be lost.
+    """
     data, _ = read_config()
     profiles = data.setdefault("profiles", {})
     if not isinstance(profiles, dict):
-        raise ConfigError("config file: 'profiles' must be an object")
+        raise ConfigError(
+            f"config file {config_path()}: 'profiles' must be an object",
+            "Fix or move away the file, then set values again",
+        )
     section = profiles.setdefault(profile, {})
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"config file {config_path()}: profile {profile!r} must be an object",
+            "Fix or move away the file, then set values again",
+        )
     if value is None:
         section.pop(name, None)
     else:

@@ -32,6 +32,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import (
+    RESULT_CODES,
     CreationUnconfirmed,
     GsepError,
     RateLimited,
@@ -128,7 +129,7 @@ def parse_rate(text: str) -> tuple[int, float]:
     """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window)."""
     count, _, window = text.strip().partition("/")
     limit, seconds = int(count), float(window) if window else 60.0
-    if limit < 0 or not seconds > 0:
+    if limit < 0 or not 0 < seconds <= 86400:  # also refuses inf and nan
         raise ValueError(text)
     return limit, seconds
 
@@ -235,44 +236,69 @@ def _result_code(value: Any) -> int | None:
 
 
 def parse_envelope(response: requests.Response) -> dict[str, Any]:
-    """Turn an API response into ``resultData`` or raise the typed error (GSEP_API.md 3).
+    """Turn an API response into ``resultData`` or raise the typed error.
 
-    On any status, a JSON body whose ``resultCode`` is not 1000 raises the error for that
-    code; otherwise a non-200 status maps by HTTP status. Never raises anything but
-    :class:`GsepError`, whatever the body holds.
+    The client rule of GSEP_API.md section 3, in one place (the HTTP status and the body
+    can disagree; real servers put any code in a 401 body):
+
+    1. HTTP 401 is always a key problem, whatever the body;
+    2. 429 is always the rate limit;
+    3. 5xx is always a server error;
+    4. otherwise a known ``resultCode`` (not 1000, not the generic 1100) decides, with
+       ``resultMessage``;
+    5. otherwise — no code, a code not in the table, or 1100 — the HTTP status decides:
+       400/403 key or permission, other 4xx rejected, 2xx rejected (a 2xx with code 1000
+       is the one success).
+
+    Never raises anything but :class:`GsepError`, whatever the body holds.
     """
+    status = response.status_code
     try:
         payload: Any = response.json()
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         payload = None
-    code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
-    if code is not None:
-        number = _result_code(code)
-        if number is None:
-            raise RequestRejected(
-                f"the API answered an unreadable resultCode {str(code)[:40]!r}",
-                status=response.status_code,
-            )
-        code = number
-        if code != 1000:
-            raise error_for_result_code(code, _message(payload), response.status_code)
-    status = response.status_code
+    raw_code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
+    code = _result_code(raw_code) if raw_code is not None else None
+    message = _message(payload)
+    if status == 401:
+        raise error_for_status(status, _with_code(code, message))
     if status == 429:
         raise RateLimited(
-            f"HTTP 429: rate limited by the API ({_message(payload) or 'slow down'})",
+            f"HTTP 429: rate limited by the API ({message or 'slow down'})",
             "Wait a minute and try again; the API allows 100 requests/minute",
             retry_after=retry_after_seconds(response),
         )
-    if not 200 <= status < 300:
-        raise error_for_status(status, _message(payload))
-    if not isinstance(payload, dict):
-        raise ServiceUnavailable(
-            f"HTTP {status}: the API answered something that is not a JSON object", status=status
-        )
-    if code != 1000:
-        raise RequestRejected(f"HTTP {status}: the API answer has no resultCode", status=status)
-    data = payload.get("resultData")
-    return data if isinstance(data, dict) else {}
+    if status >= 500:
+        raise error_for_status(status, _with_code(code, message))
+    if code is not None and code in RESULT_CODES and code != 1100:
+        raise error_for_result_code(code, message, status)
+    if 200 <= status < 300:
+        if not isinstance(payload, dict):
+            raise ServiceUnavailable(
+                f"HTTP {status}: the API answered something that is not a JSON object",
+                status=status,
+            )
+        if raw_code is None:
+            said = f" ({message})" if message else ""
+            raise RequestRejected(
+                f"HTTP {status}: the API answer has no resultCode{said}", status=status
+            )
+        if code is None:
+            raise RequestRejected(
+                f"the API answered an unreadable resultCode {str(raw_code)[:40]!r}", status=status
+            )
+        if code != 1000:  # 1100 or a code this client does not know: rejected
+            raise error_for_result_code(code, message, status)
+        data = payload.get("resultData")
+        return data if isinstance(data, dict) else {}
+    raise error_for_status(status, _with_code(code, message))
+
+
+def _with_code(code: int | None, message: str | None) -> str | None:
+    """The body's own words for an error the HTTP status classifies."""
+    if code is None or code == 1000:
+        return message
+    return f"API error {code}: {message}" if message else f"API error {code}"
 
 
 class ApiTransport:

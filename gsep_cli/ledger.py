@@ -256,7 +256,9 @@ class Ledger:
         self._me = this_process()
         self._held: dict[str, str] = {}  # claim token -> work key, for the heartbeat
         self._heartbeat: Heartbeat | None = None
-        self._prepare_file(default=path is None)
+        #: Things about the ledger's files a user should hear (shown by the CLI).
+        self.warnings: list[str] = []
+        self._prepare_file()
         self._conn = self._connect()
         try:
             self._run(self._migrate, write=True)
@@ -281,25 +283,54 @@ class Ledger:
             return self._problem(f"is corrupt ({exc})")
         return self._problem(f"cannot be used ({exc})")
 
-    def _prepare_file(self, *, default: bool) -> None:
-        """Create the folder (0700) and an empty file (0600) before SQLite opens it."""
+    def _prepare_file(self) -> None:
+        """Create the folder (0700) and the file (0600) when gsep makes them.
+
+        A folder or file that already exists keeps its mode (gsep changes modes only of
+        what it creates, and never through a symbolic link); one that others can read
+        gets a warning in :attr:`warnings` instead.
+        """
         folder = self.path.parent
-        try:
-            if not folder.is_dir():
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                default = True
-            if default and os.name == "posix":
-                with contextlib.suppress(OSError):
-                    os.chmod(folder, 0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if not os.path.isdir(folder):
             try:
-                if os.name == "posix" and os.fstat(fd).st_mode & 0o777 != 0o600:
-                    with contextlib.suppress(OSError):
-                        os.fchmod(fd, 0o600)
-            finally:
-                os.close(fd)
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                if os.name == "posix":  # mkdir's mode is reduced by the umask
+                    os.chmod(folder, 0o700)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the state folder {folder}: {exc.strerror or exc}",
+                    "Point GSEP_STATE_DIR at a folder you can write to",
+                ) from None
+        elif os.name == "posix" and not os.path.islink(folder):
+            self._warn_if_open(folder, "folder")
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            os.close(os.open(self.path, flags, 0o600))  # ours: 0600 from the start
+            return
+        except FileExistsError:
+            pass
         except OSError as exc:
-            raise self._problem(f"cannot be opened ({exc.strerror or exc})") from None
+            if not os.path.lexists(self.path):
+                raise ConfigError(
+                    f"cannot create the job ledger in {folder}: {exc.strerror or exc}",
+                    "Point GSEP_STATE_DIR at a folder you can write to",
+                ) from None
+        if os.path.isdir(self.path):
+            raise self._problem("cannot be opened (it is a folder, not a file)")
+        if os.name == "posix" and not os.path.islink(self.path):
+            self._warn_if_open(self.path, "file")
+        if not os.access(self.path, os.R_OK | os.W_OK):
+            raise self._problem("cannot be opened (permission denied)")
+
+    def _warn_if_open(self, path: Path, what: str) -> None:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                fix = "chmod 700" if what == "folder" else "chmod 600"
+                self.warnings.append(
+                    f"the job ledger's {what} {path} can be read by other users "
+                    f"(mode {mode:o}); it lists your files and jobs: {fix} '{path}'"
+                )
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gsep_cli import errors
 from gsep_cli.errors import (
@@ -186,13 +188,24 @@ def test_parse_envelope_success(body: Any, data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "cls", "exit_code", "fragment"),
     [
-        # business codes win over the HTTP status (both emulator switches)
+        # known business codes win over a 2xx or 4xx status (both emulator switches)
         (200, {"resultCode": 1102, "resultMessage": "no credits"}, AccountError, 5, "no credits"),
         (400, {"resultCode": 1107, "resultMessage": "bad format"}, RequestRejected, 4, "1107"),
         (400, {"resultCode": 1114}, AccountError, 5, "project deleted"),
         (404, {"resultCode": 1100, "resultMessage": "unknown model"}, RequestRejected, 4, "1100"),
         (200, {"resultCode": 1104, "message": "from message"}, RequestRejected, 4, "from message"),
-        (500, {"resultCode": 1103, "resultMessage": "x"}, AccountError, 5, "1103"),
+        # 401, 429 and 5xx keep their meaning whatever code the body carries
+        (500, {"resultCode": 1103, "resultMessage": "x"}, ServiceUnavailable, 6, "1103"),
+        (
+            401,
+            {"resultCode": 401, "resultMessage": "Invalid API key: verification failed."},
+            AuthError,
+            3,
+            "verification failed",
+        ),
+        (401, {"resultCode": 1107, "resultMessage": "odd"}, AuthError, 3, "401"),
+        # 1100 is generic: the status decides (400 means key or request)
+        (400, {"resultCode": 1100, "resultMessage": "bad type"}, AuthError, 3, "bad type"),
         # no resultCode: the HTTP status decides
         (400, {"resultMessage": "x-ga-apikey header is missing"}, AuthError, 3, "missing"),
         (401, {"message": "invalid API key"}, AuthError, 3, "invalid API key"),
@@ -284,3 +297,55 @@ def test_parse_envelope_odd_result_codes_are_typed_errors(body: str) -> None:
 def test_parse_envelope_deeply_nested_body() -> None:
     with pytest.raises(GsepError):
         parse_envelope(response(502, b"[" * 100_000 + b"]" * 100_000))
+
+
+# ---- the client rule of GSEP_API.md section 3, over every combination class ------------
+_BODIES = {
+    "known code": {"resultCode": 1107, "resultMessage": "said the body"},
+    "account code": {"resultCode": 1102, "resultMessage": "said the body"},
+    "unknown code": {"resultCode": 1999, "resultMessage": "said the body"},
+    "generic 1100": {"resultCode": 1100, "resultMessage": "said the body"},
+    "success code": {"resultCode": 1000, "resultData": {"ok": 1}},
+    "no code": {"resultMessage": "said the body"},
+    "no body": b"",
+    "not JSON": b"<html>oops</html>",
+}
+
+
+def _expected_exit(status: int, kind: str) -> int:
+    """The contract's rule, written independently of gsep_cli.http."""
+    if status == 401:
+        return 3
+    if status == 429 or status >= 500:
+        return 6
+    if kind == "known code":
+        return 4
+    if kind == "account code":
+        return 5
+    if 200 <= status < 300:
+        if kind == "success code":
+            return 0
+        return 6 if kind in ("no body", "not JSON") else 4
+    if status in (400, 403):
+        return 3
+    if 400 <= status < 500:
+        return 4
+    return 6  # 1xx/3xx: not an answer the API gives
+
+
+@given(
+    status=st.sampled_from([200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503])
+    | st.integers(200, 599),
+    kind=st.sampled_from(sorted(_BODIES)),
+)
+def test_status_and_body_follow_the_client_rule(status: int, kind: str) -> None:
+    expected = _expected_exit(status, kind)
+    if expected == 0:
+        assert parse_envelope(response(status, _BODIES[kind])) == {"ok": 1}
+        return
+    with pytest.raises(GsepError) as info:
+        parse_envelope(response(status, _BODIES[kind]))
+    assert int(info.value.exit_code) == expected, (status, kind, info.value.message)
+    assert "\n" not in info.value.message
+    if kind != "no body" and kind != "not JSON" and kind != "success code" and status != 429:
+        assert "said the body" in info.value.message  # the server's own words are kept

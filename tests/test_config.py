@@ -158,11 +158,14 @@ def test_invalid_base_url_from_any_source_is_refused(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write({"default": {"base_url": "http://evil.example/api"}})
-    with pytest.raises(UsageError, match="plain http"):
+    with pytest.raises(ConfigError, match=r"base_url in config profile 'default'.*plain http"):
         load_settings()
     monkeypatch.setenv("GSEP_BASE_URL", "ftp://x")
-    with pytest.raises(UsageError, match="not an http"):
+    with pytest.raises(ConfigError, match="GSEP_BASE_URL 'ftp://x' is not an http"):
         load_settings()
+    with pytest.raises(UsageError, match=r"--base-url .* is not an http") as info:
+        load_settings(base_url="gopher://y")
+    assert info.value.exit_code == ExitCode.USAGE
 
 
 def test_profile_selection_flag_over_env(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,12 +262,13 @@ def test_file_0600_and_folder_0700_under_umask_022(env: Path) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_existing_loose_folder_is_tightened(env: Path) -> None:
+def test_an_existing_folder_keeps_its_mode(env: Path) -> None:
     folder = env / "config"
-    folder.mkdir(mode=0o755)
-    os.chmod(folder, 0o755)
+    folder.mkdir(mode=0o1777)
+    os.chmod(folder, 0o1777)  # e.g. a shared folder the user chose: never gsep's to change
     set_profile_value("default", "format", "mp3")
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((folder / "config.json").stat().st_mode) == 0o600
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

@@ -185,12 +185,31 @@ def test_folder_0700_file_0600_under_umask_022(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_existing_loose_file_is_tightened(tmp_path: Path) -> None:
+def test_an_existing_loose_file_gets_a_warning_not_a_chmod(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     Ledger(path).close()
     os.chmod(path, 0o644)
-    Ledger(path).close()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with Ledger(path) as led:
+        (warning,) = [w for w in led.warnings if "file" in w]
+        assert "can be read by other users" in warning and "chmod 600" in warning
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and symlinks")
+def test_modes_are_never_changed_through_a_symlink_or_on_an_existing_folder(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    os.chmod(target, 0o644)
+    (shared / "ledger.sqlite3").symlink_to(target)
+    with Ledger(shared / "ledger.sqlite3") as led:
+        assert any("folder" in w and "1777" in w for w in led.warnings)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not chmod'ed through the link
 
 
 def test_wal_mode_and_schema_version(led: Ledger) -> None:
