@@ -1,8 +1,15 @@
 """Fault injection for the sandbox: a tiny, documented syntax and a thread-safe book.
 
-A fault is written ``KIND[:COUNT][:ARG]``. ``COUNT`` is how many matching requests it
-affects (default 1; ``*`` means every one). Several faults may be given; a request takes
-the first fault of its target that still has a count left, in the order they were added.
+A fault is written ``KIND[@ROUTE][:COUNT][:ARG]``. ``COUNT`` is how many matching requests
+it affects (default 1; ``*`` means every one). Several faults may be given; a request takes
+the first fault of its target (and route) that still has a count left, in the order they
+were added.
+
+``@ROUTE`` narrows an API fault (``api-*`` and ``redirect``) to one endpoint, so a test can
+say "only the job creation": ``upload-create`` (POST .../upload-multipart/create),
+``upload-complete`` (POST .../upload-multipart/complete), ``job-create`` (POST
+/v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
+Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
 ===================== ====================================================================
 kind                  effect
@@ -60,10 +67,12 @@ _FIXED_KINDS = {
     "job-url-string": "job",
 }
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
+# Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
+API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
 
 
 class FaultSyntaxError(ValueError):
-    """A fault string that does not follow ``KIND[:COUNT][:ARG]``."""
+    """A fault string that does not follow ``KIND[@ROUTE][:COUNT][:ARG]``."""
 
 
 @dataclass
@@ -75,17 +84,37 @@ class Fault:
     remaining: int | None
     arg: str | None = None
     status: int | None = None
+    route: str | None = None  # API faults only: the one endpoint it applies to
 
     def describe(self) -> str:
         """The fault written back in its own syntax, with what is left of its count."""
         count = "*" if self.remaining is None else str(self.remaining)
-        return f"{self.kind}:{count}" + (f":{self.arg}" if self.arg is not None else "")
+        selector = f"@{self.route}" if self.route is not None else ""
+        arg = f":{self.arg}" if self.arg is not None else ""
+        return f"{self.kind}{selector}:{count}{arg}"
+
+    def applies_to(self, route: str | None) -> bool:
+        """Whether a request on ``route`` (None: no known endpoint) may take this fault."""
+        return self.route is None or self.route == route
+
+
+def _parse_route(selector: str, target: str, spec: str) -> str:
+    """The ``ROUTE`` of ``KIND@ROUTE``, checked against the API's endpoints."""
+    if target != "api":
+        raise FaultSyntaxError(f"only API faults take an @ROUTE selector, not {spec!r}")
+    route = selector.strip().lower()
+    if route not in API_ROUTES:
+        raise FaultSyntaxError(
+            f"unknown route {route!r} in {spec!r}; known: {', '.join(API_ROUTES)}"
+        )
+    return route
 
 
 def parse_fault(spec: str) -> Fault:
-    """Parse ``KIND[:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
+    """Parse ``KIND[@ROUTE][:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
     text = spec.strip()
-    kind, _, rest = text.partition(":")
+    head, _, rest = text.partition(":")  # ARG may hold ':' and '@': split the head first
+    kind, at, selector = head.partition("@")
     kind = kind.strip().lower()
     count_text, _, arg = rest.partition(":")
     count_text = count_text.strip()
@@ -98,6 +127,7 @@ def parse_fault(spec: str) -> Fault:
     else:
         known = ", ".join([*sorted(_FIXED_KINDS), "api-NNN", "part-NNN", "download-NNN"])
         raise FaultSyntaxError(f"unknown fault kind {kind!r} in {spec!r}; known: {known}")
+    route = _parse_route(selector, target, spec) if at else None
     if count_text in ("", None):
         remaining: int | None = 1
     elif count_text == "*":
@@ -114,7 +144,9 @@ def parse_fault(spec: str) -> Fault:
             raise FaultSyntaxError(f"{kind} needs seconds, got {arg_value!r}") from exc
     if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
-    return Fault(kind=kind, target=target, remaining=remaining, arg=arg_value, status=status)
+    return Fault(
+        kind=kind, target=target, remaining=remaining, arg=arg_value, status=status, route=route
+    )
 
 
 def parse_fault_list(text: str) -> list[Fault]:
@@ -142,15 +174,23 @@ class FaultBook:
             self._faults.clear()
 
     def take(
-        self, target: str, kinds: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()
+        self,
+        target: str,
+        kinds: tuple[str, ...] | None = None,
+        exclude: tuple[str, ...] = (),
+        route: str | None = None,
     ) -> Fault | None:
         """Consume one use of the first live fault for ``target``.
 
-        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds.
+        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds. ``route``
+        is the API endpoint of the request (None when it is none of them): a fault with a
+        selector only matches its own route, one without matches any.
         """
         with self._lock:
             for fault in self._faults:
                 if fault.target != target or fault.kind in exclude:
+                    continue
+                if not fault.applies_to(route):
                     continue
                 if kinds is not None and fault.kind not in kinds:
                     continue

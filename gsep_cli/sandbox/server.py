@@ -52,12 +52,18 @@ MAX_LOG = 100_000
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
 REFUSED_PART_HEADERS = ("x-ga-apikey", "content-md5", "authorization")
 
-_API_ROUTES: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"^/v1/files/upload-multipart/create$"), "POST", "create_upload"),
-    (re.compile(r"^/v1/files/upload-multipart/complete$"), "POST", "complete_upload"),
-    (re.compile(r"^/v1/key/info$"), "GET", "key_info"),
-    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs$"), "POST", "create_job"),
-    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs/(?P<job>[^/]+)$"), "GET", "get_job"),
+# (path, method, handler suffix, route name for the ``KIND@ROUTE`` fault selectors)
+_API_ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
+    (re.compile(r"^/v1/files/upload-multipart/create$"), "POST", "create_upload", "upload-create"),
+    (
+        re.compile(r"^/v1/files/upload-multipart/complete$"),
+        "POST",
+        "complete_upload",
+        "upload-complete",
+    ),
+    (re.compile(r"^/v1/key/info$"), "GET", "key_info", "key-info"),
+    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs$"), "POST", "create_job", "job-create"),
+    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs/(?P<job>[^/]+)$"), "GET", "get_job", "job-get"),
 ]
 _CONTENT_TYPES = {
     "wav": "audio/wav",
@@ -312,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str) -> None:
         sandbox = self.server.sandbox
         settings = sandbox.settings
-        fault = sandbox.faults.take("api")
+        fault = sandbox.faults.take("api", route=_api_route(path, self.command))
         drop = False
         if fault is not None:
             self._entry["fault"] = fault.kind
@@ -367,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        for pattern, method, action in _API_ROUTES:
+        for pattern, method, action, _route in _API_ROUTES:
             match = pattern.match(path)
             if match is None:
                 continue
@@ -759,6 +765,14 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.wfile.flush()
             self._reset()
+
+
+def _api_route(path: str, method: str) -> str | None:
+    """The route name of an API request (its path and method), None when it has none."""
+    for pattern, route_method, _action, route in _API_ROUTES:
+        if method == route_method and pattern.match(path):
+            return route
+    return None
 
 
 class _BadRequest(Exception):
