@@ -73,6 +73,9 @@ def test_parse_route_selectors() -> None:
     assert parse_fault("api-429@job-get:1:9").describe() == "api-429@job-get:1:9"
     assert parse_fault("redirect@upload-complete:*").describe() == "redirect@upload-complete:*"
     assert parse_fault("api-503").route is None  # no selector: any API request, as before
+    late = parse_fault("api-late@job-create:1:5")
+    assert (late.kind, late.target, late.route, late.arg) == ("api-late", "api", "job-create", "5")
+    assert late.describe() == "api-late@job-create:1:5"
     # the arg may hold '@' and ':' without being read as a selector
     assert parse_fault("job-fail:1:mail ops@x: now").describe() == "job-fail:1:mail ops@x: now"
     for route in API_ROUTES:
@@ -116,6 +119,10 @@ def test_parse_fault_list_is_the_env_form() -> None:
         "api-429:1:1.5",
         "api-429:1:-3",
         "download-truncate:two",
+        "api-late:1:soon",
+        "api-late:1:-1",
+        "api-delay:1:nan",
+        "part-delay:1:inf",
         "api-503@",
         "api-503@job",
         "api-503@job-create@job-get",

@@ -19,7 +19,11 @@ kind                  effect
 ``api-reset``         API connection reset before the request is handled (nothing done).
 ``api-drop``          API request handled (an upload or job *is* created), then the
                       connection is reset instead of answering.
-``api-delay:N:SEC``   API answer delayed by SEC seconds (default 2).
+``api-delay:N:SEC``   SEC seconds (default 2) pass *before* the API request is handled.
+``api-late:N:SEC``    API request handled at once (an upload or job *is* created, credits
+                      charged), its answer sent only SEC seconds (default 5) later: the
+                      answer that arrives after the client gave up. Dropped quietly if the
+                      client has left by then.
 ``redirect``          API call answered ``302`` to the same path on the sandbox's second
                       loopback port (which serves the same API and logs what arrives).
 ``part-reset``        part upload: connection reset after half of the body was read.
@@ -53,6 +57,7 @@ _FIXED_KINDS = {
     "api-reset": "api",
     "api-drop": "api",
     "api-delay": "api",
+    "api-late": "api",
     "redirect": "api",
     "part-reset": "part",
     "part-expired": "part",
@@ -66,6 +71,8 @@ _FIXED_KINDS = {
     "job-fail": "job",
     "job-url-string": "job",
 }
+# Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
+_SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "download-delay")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
@@ -110,6 +117,16 @@ def _parse_route(selector: str, target: str, spec: str) -> str:
     return route
 
 
+def _check_seconds(kind: str, text: str) -> None:
+    """A finite, non-negative number of seconds (time.sleep refuses the rest mid-request)."""
+    try:
+        seconds = float(text)
+    except ValueError as exc:
+        raise FaultSyntaxError(f"{kind} needs seconds, got {text!r}") from exc
+    if not 0 <= seconds < float("inf"):
+        raise FaultSyntaxError(f"{kind} needs seconds >= 0, got {text!r}")
+
+
 def parse_fault(spec: str) -> Fault:
     """Parse ``KIND[@ROUTE][:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
     text = spec.strip()
@@ -137,11 +154,8 @@ def parse_fault(spec: str) -> Fault:
     else:
         raise FaultSyntaxError(f"bad count {count_text!r} in fault {spec!r} (use N >= 1 or *)")
     arg_value = arg if rest.count(":") >= 1 and arg != "" else None
-    if kind in ("api-delay", "part-delay", "download-delay") and arg_value is not None:
-        try:
-            float(arg_value)
-        except ValueError as exc:
-            raise FaultSyntaxError(f"{kind} needs seconds, got {arg_value!r}") from exc
+    if kind in _SECONDS_KINDS and arg_value is not None:
+        _check_seconds(kind, arg_value)
     if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
     return Fault(

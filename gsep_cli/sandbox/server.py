@@ -319,7 +319,6 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         settings = sandbox.settings
         fault = sandbox.faults.take("api", route=_api_route(path, self.command))
-        drop = False
         if fault is not None:
             self._entry["fault"] = fault.kind
             if fault.kind == "api-reset":
@@ -335,7 +334,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault.kind == "api-delay":
                 time.sleep(float(fault.arg or 2))
-            drop = fault.kind == "api-drop"
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -394,15 +392,27 @@ class _Handler(BaseHTTPRequestHandler):
                 status = settings.business_status
                 payload = {"resultCode": exc.code, "resultMessage": exc.message}
             except _BadRequest:
-                if drop:  # answered or not, a dropped connection sees no answer
-                    self._reset()
+                self._after_handling(fault)  # an error answer is dropped or late all the same
                 raise
-            if drop:
-                self._reset()
+            self._after_handling(fault)
             self._json(status, payload)
             return
         self._discard_body()
         self._json(404, {"resultCode": 1100, "resultMessage": f"no API endpoint {path}"})
+
+    def _after_handling(self, fault: Fault | None) -> None:
+        """The faults that act once the request did its work, before the answer goes out.
+
+        ``api-drop`` resets the connection; ``api-late`` holds the answer back. If the
+        client gave up meanwhile, writing the late answer fails with a ConnectionError,
+        which ``_dispatch`` logs quietly.
+        """
+        if fault is None:
+            return
+        if fault.kind == "api-drop":
+            self._reset()
+        if fault.kind == "api-late":
+            time.sleep(float(fault.arg or 5))
 
     def _api_fault_status(self, fault: Fault) -> None:
         status = fault.status or 503

@@ -1,0 +1,135 @@
+"""The hostile-behaviour faults a client must survive: an answer that comes after the client
+gave up (``api-late``), result URLs that refuse HEAD (``download-no-head``), jobs whose
+results have already expired (``job-expired``) and part uploads read slowly (``part-slow``).
+
+Like the other sandbox tests, these speak plain HTTP (``requests``, sockets), never the
+project's client library, and keep every wait under two seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from conftest import HQ, KEY, TIMEOUT, Api, business, wav_bytes
+
+from gsep_cli.sandbox import Sandbox
+
+
+def _uploaded(sb: Sandbox) -> tuple[Api, str]:
+    api = Api(sb)
+    return api, api.upload(wav_bytes(frames=300))
+
+
+def _raw_job_request(sb: Sandbox, upload_id: str) -> bytes:
+    """A job creation written by hand, to be sent on a socket we control."""
+    body = json.dumps({"audioUploadId": upload_id, "type": "vocal"}).encode()
+    head = (
+        f"POST /developers/api/v1/{HQ}/jobs HTTP/1.1\r\n"
+        f"Host: {urlsplit(sb.origin).netloc}\r\n"
+        f"x-ga-apikey: {KEY}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _until(condition, seconds: float = 1.0) -> bool:
+    """Poll ``condition`` for up to ``seconds`` (for work done on a server thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _logged(sb: Sandbox, seq: int) -> dict:
+    """The request-log entry ``seq`` as it is now (``sb.requests`` hands out copies)."""
+    return next(entry for entry in sb.requests if entry["seq"] == seq)
+
+
+# ---- api-late -----------------------------------------------------------------------------
+def test_api_late_creates_the_job_before_the_client_gives_up(sandbox, capfd) -> None:
+    sb = sandbox(verbose=True, faults=["api-late@job-create:1:1.5"])
+    api, upload = _uploaded(sb)
+    capfd.readouterr()  # the verbose request lines so far
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        api.http.post(
+            f"{api.base}/v1/{HQ}/jobs",
+            json={"audioUploadId": upload, "type": "vocal"},
+            headers=api.headers(),
+            timeout=(TIMEOUT, 0.5),
+        )
+    assert time.monotonic() - started < 1.4  # the client gave up before the answer
+    assert sb.store.job_count() == 1  # ...yet the job exists, and was charged
+    assert sb.store.credits_used == 1
+    seq = sb.requests[-1]["seq"]
+    assert sb.requests[-1]["fault"] == "api-late"
+    # the late answer meets a closed connection: dropped quietly, the server goes on
+    assert _until(lambda: _logged(sb, seq)["status"] == 200, 3.0)  # the answer was tried
+    time.sleep(0.05)
+    # usually EPIPE or a reset, unless the peer's reset came after the last write
+    error = _logged(sb, seq).get("error", "BrokenPipeError")
+    assert error.startswith(("BrokenPipeError", "ConnectionResetError")), error
+    assert api.job_id(audioUploadId=upload, type="vocal")
+    assert sb.store.job_count() == 2
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_api_late_answer_still_arrives_on_an_open_connection(sandbox) -> None:
+    sb = sandbox(faults=["api-late@job-create:1:1.2"])
+    api, upload = _uploaded(sb)
+    parts = urlsplit(sb.origin)
+    with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as sock:
+        started = time.monotonic()
+        sock.sendall(_raw_job_request(sb, upload))
+        assert _until(lambda: sb.store.job_count() == 1, 0.8)  # handled at once
+        sock.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            sock.recv(1)  # ...but not answered yet
+        sock.settimeout(TIMEOUT)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    elapsed = time.monotonic() - started
+    assert 1.1 < elapsed < 5
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    job_id = json.loads(body)["resultData"]["jobId"]
+    assert api.job(job_id)["jobId"] == job_id
+    assert sb.store.job_count() == 1
+
+
+def test_api_late_holds_error_answers_too_and_only_its_count(sandbox) -> None:
+    sb = sandbox(faults=["api-late@upload-create:2:0.3"])
+    api = Api(sb)
+    started = time.monotonic()
+    business(api.post("/v1/files/upload-multipart/create", {"fileName": "a.wav"}), 1100)
+    r = api.post("/v1/files/upload-multipart/create", {"fileName": "a.wav", "fileSize": 3})
+    assert r.status_code == 200 and time.monotonic() - started >= 0.6
+    started = time.monotonic()
+    assert api.create_upload("a.wav", 3)["uploadId"]
+    assert api.get("/v1/key/info").status_code == 200
+    assert time.monotonic() - started < 0.3
+    assert sb.store.upload_count() == 2
+    assert sb.faults.describe() == ["api-late@upload-create:0:0.3"]
+
+
+def test_api_delay_waits_before_handling_unlike_api_late(sandbox) -> None:
+    sb = sandbox(faults=["api-delay@job-create:1:0.8"])
+    _, upload = _uploaded(sb)
+    parts = urlsplit(sb.origin)
+    with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as sock:
+        sock.sendall(_raw_job_request(sb, upload))
+        time.sleep(0.4)
+        assert sb.store.job_count() == 0  # not handled yet
+        with sock.makefile("rb") as answer:
+            assert answer.readline().startswith(b"HTTP/1.1 200")
+    assert sb.store.job_count() == 1
