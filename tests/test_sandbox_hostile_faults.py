@@ -133,3 +133,46 @@ def test_api_delay_waits_before_handling_unlike_api_late(sandbox) -> None:
         with sock.makefile("rb") as answer:
             assert answer.readline().startswith(b"HTTP/1.1 200")
     assert sb.store.job_count() == 1
+
+
+# ---- download-no-head ---------------------------------------------------------------------
+def _finished_wav_url(sb: Sandbox) -> str:
+    api, upload = _uploaded(sb)
+    done = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
+    return str(done["downloadUrl"]["vocal"]["wav"])
+
+
+def test_download_no_head_refuses_head_only(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    full = requests.get(url, timeout=TIMEOUT).content
+    sb.add_fault("download-no-head:2")
+    r = requests.get(url, timeout=TIMEOUT)  # a GET neither fails nor spends it
+    assert r.status_code == 200 and r.content == full
+    r = requests.get(url, headers={"Range": "bytes=10-"}, timeout=TIMEOUT)
+    assert r.status_code == 206 and r.content == full[10:]
+    assert sb.faults.describe() == ["download-no-head:2"]
+    r = requests.head(url, timeout=TIMEOUT)
+    assert r.status_code == 501 and r.content == b""
+    assert "ETag" not in r.headers and "Accept-Ranges" not in r.headers
+    assert requests.head(url, headers={"Range": "bytes=0-9"}, timeout=TIMEOUT).status_code == 501
+    assert sb.requests[-1]["fault"] == "download-no-head"
+    r = requests.head(url, timeout=TIMEOUT)
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(full)
+    assert sb.faults.describe() == ["download-no-head:0"]
+
+
+def test_download_no_head_and_get_faults_do_not_spend_each_other(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    sb.add_fault("download-503")
+    sb.add_fault("download-no-head:*")
+    assert requests.head(url, timeout=TIMEOUT).status_code == 501  # skips the GET fault
+    assert requests.head(url, timeout=TIMEOUT).status_code == 501
+    assert requests.get(url, timeout=TIMEOUT).status_code == 503  # skips the HEAD fault
+    assert requests.get(url, timeout=TIMEOUT).status_code == 200
+    assert requests.head(url, timeout=TIMEOUT).status_code == 501
+    # a keep-alive connection goes on after a refused HEAD (its answer has no body)
+    with requests.Session() as session:
+        assert session.head(url, timeout=TIMEOUT).status_code == 501
+        assert session.get(url, timeout=TIMEOUT).status_code == 200

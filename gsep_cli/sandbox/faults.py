@@ -37,6 +37,9 @@ kind                  effect
 ``download-no-range`` result download ignores ``Range`` and sends the whole file (200).
 ``download-NNN``      result download answered with HTTP NNN.
 ``download-redirect`` result download answered ``302`` to the second loopback port.
+``download-no-head``  result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs and
+                      presigned GET URLs do: the signature covers the method); GET works.
+                      Only HEADs spend it (they spend no other download fault).
 ``job-fail:N:MSG``    the next N jobs created end ``failed`` with ``errorMessage`` MSG.
 ``job-url-string``    ``downloadUrl`` is sent as a JSON *string* (seen from one app).
 ===================== ====================================================================
@@ -68,6 +71,7 @@ _FIXED_KINDS = {
     "download-reset": "download",
     "download-no-range": "download",
     "download-redirect": "download",
+    "download-no-head": "download",
     "job-fail": "job",
     "job-url-string": "job",
 }

@@ -691,12 +691,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
             return
         range_header = self.headers.get("Range")
-        fault = None
-        if self.command == "GET":  # "no-range" only spends its count on ranged requests
-            exclude = () if range_header else ("download-no-range",)
-            fault = sandbox.faults.take("download", exclude=exclude)
+        fault = self._take_download_fault(range_header is not None)
         if fault is not None:
             self._entry["fault"] = fault.kind
+            if fault.kind == "download-no-head":  # as CDNs whose signature covers the method
+                self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
+                return
             if fault.kind == "download-delay":
                 time.sleep(float(fault.arg or 2))
             if fault.kind == "download-reset":
@@ -722,6 +722,19 @@ class _Handler(BaseHTTPRequestHandler):
             range_header,
             truncate=fault is not None and fault.kind == "download-truncate",
         )
+
+    def _take_download_fault(self, ranged: bool) -> Fault | None:
+        """The download fault this request spends, if any.
+
+        A HEAD only spends ``download-no-head`` (made for it), so a client's probing does
+        not use up the faults meant for its GETs; a GET never spends that one, and spends
+        ``download-no-range`` only when it asks for a range.
+        """
+        book = self.server.sandbox.faults
+        if self.command == "HEAD":
+            return book.take("download", kinds=("download-no-head",))
+        exclude = ("download-no-head",) if ranged else ("download-no-head", "download-no-range")
+        return book.take("download", exclude=exclude)
 
     def _send_file(
         self,
