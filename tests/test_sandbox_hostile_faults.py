@@ -9,8 +9,10 @@ project's client library, and keep every wait under two seconds.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -176,3 +178,45 @@ def test_download_no_head_and_get_faults_do_not_spend_each_other(sandbox) -> Non
     with requests.Session() as session:
         assert session.head(url, timeout=TIMEOUT).status_code == 501
         assert session.get(url, timeout=TIMEOUT).status_code == 200
+
+
+# ---- job-expired --------------------------------------------------------------------------
+def _epoch(iso: str) -> float:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", iso), iso  # the emulator's form
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_job_expired_succeeds_with_results_already_gone(sandbox) -> None:
+    sb = sandbox(faults=["job-expired"])
+    api, upload = _uploaded(sb)
+    business(api.create_job(audioUploadId=upload), 1122)  # invalid: the fault is not spent
+    job_id = api.job_id(audioUploadId=upload, type="vocal,drum")
+    done = api.wait(job_id)
+    assert done["status"] == "success" and done["errorMessage"] is None
+    finished = sb.store.find_job(job_id).finished_at
+    assert _epoch(done["expireAt"]) == int(finished - 1) < sb.now()
+    urls = [url for formats in done["downloadUrl"].values() for url in formats.values()]
+    assert len(urls) == 6  # vocal, drum, others; mp3 and wav
+    for url in urls:
+        r = requests.get(url, timeout=TIMEOUT)
+        assert r.status_code == 403 and "expired" in r.text, r.text
+    assert requests.head(urls[0], timeout=TIMEOUT).status_code == 403
+    assert api.job(job_id)["status"] == "success"  # the job itself is still returned
+    # the next job is a normal one: 48 h to download
+    fresh = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
+    assert _epoch(fresh["expireAt"]) > sb.now() + 47 * 3600
+    assert requests.get(fresh["downloadUrl"]["vocal"]["wav"], timeout=TIMEOUT).status_code == 200
+    assert sb.faults.describe() == ["job-expired:0"]
+
+
+def test_job_expired_mixes_with_the_other_job_faults(sandbox) -> None:
+    sb = sandbox(faults=["job-expired:2", "job-fail:1:boom", "job-url-string:2"])
+    api, upload = _uploaded(sb)
+    failed = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
+    assert failed["status"] == "failed" and failed["expireAt"] is None  # all three spent
+    done = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
+    assert _epoch(done["expireAt"]) < sb.now()
+    url = json.loads(done["downloadUrl"])["vocal"]["mp3"]
+    assert requests.get(url, timeout=TIMEOUT).status_code == 403
+    assert api.wait(api.job_id(audioUploadId=upload, type="vocal"))["status"] == "success"
+    assert sb.faults.describe() == ["job-expired:0", "job-fail:0:boom", "job-url-string:0"]

@@ -42,6 +42,8 @@ kind                  effect
                       Only HEADs spend it (they spend no other download fault).
 ``job-fail:N:MSG``    the next N jobs created end ``failed`` with ``errorMessage`` MSG.
 ``job-url-string``    ``downloadUrl`` is sent as a JSON *string* (seen from one app).
+``job-expired``       the next N jobs created succeed with an ``expireAt`` already past (a
+                      second before they finished); their result URLs answer 403.
 ===================== ====================================================================
 
 The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
@@ -74,6 +76,7 @@ _FIXED_KINDS = {
     "download-no-head": "download",
     "job-fail": "job",
     "job-url-string": "job",
+    "job-expired": "job",
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
 _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "download-delay")

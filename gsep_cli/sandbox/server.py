@@ -34,6 +34,7 @@ from .store import (
     MAX_FILE_SIZE,
     BusinessError,
     Job,
+    JobFaults,
     SandboxSettings,
     Store,
     Upload,
@@ -518,11 +519,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_json()
         sandbox = self.server.sandbox
 
-        def job_faults() -> tuple[str | None, bool]:  # spent only once the job is valid
+        def job_faults() -> JobFaults:  # spent only once the job is valid
             fail = sandbox.faults.take("job", ("job-fail",))
             as_string = sandbox.faults.take("job", ("job-url-string",))
+            expired = sandbox.faults.take("job", ("job-expired",))
             message = (fail.arg or "sandbox: job failed (fault injection)") if fail else None
-            return message, as_string is not None
+            return JobFaults(message, as_string is not None, expired is not None)
 
         job = sandbox.store.create_job(model, body, job_faults)
         return 200, {"resultCode": 1000, "resultData": {"jobId": job.job_id}}
@@ -540,7 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
             "expireAt": None,
         }
         if status == "success":
-            expire = found.finished_at + sandbox.settings.result_ttl
+            # the URLs carry this time: past it they answer 403 (GSEP_API.md section 5)
+            expire = found.expires_at(sandbox.settings.result_ttl)
             data["expireAt"] = iso_utc(expire)
             urls = sandbox.result_urls(found, expire)
             data["downloadUrl"] = json.dumps(urls) if found.url_as_string else urls
