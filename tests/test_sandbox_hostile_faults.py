@@ -8,9 +8,11 @@ project's client library, and keep every wait under two seconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import socket
+import threading
 import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -220,3 +222,75 @@ def test_job_expired_mixes_with_the_other_job_faults(sandbox) -> None:
     assert requests.get(url, timeout=TIMEOUT).status_code == 403
     assert api.wait(api.job_id(audioUploadId=upload, type="vocal"))["status"] == "success"
     assert sb.faults.describe() == ["job-expired:0", "job-fail:0:boom", "job-url-string:0"]
+
+
+# ---- part-slow ----------------------------------------------------------------------------
+def test_part_slow_spreads_the_read_then_stores_the_part(sandbox) -> None:
+    sb = sandbox(faults=["part-slow:2:0.6"])
+    api = Api(sb)
+    data = wav_bytes(frames=500)[:4096]
+    plan = api.create_upload("a.wav", len(data))
+    upload = sb.store.get_upload(plan["uploadId"])
+    url = urlsplit(plan["preSignedUrl"][0])
+    head = (
+        f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    started = time.monotonic()
+    with socket.create_connection((url.hostname, url.port), timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode() + data)
+        time.sleep(0.3)
+        assert upload.parts == {}  # still being read
+        with sock.makefile("rb") as answer:
+            status = answer.readline()
+            headers = dict(
+                line.decode().strip().split(": ", 1) for line in iter(answer.readline, b"\r\n")
+            )
+    assert 0.55 < time.monotonic() - started < 5
+    assert status.startswith(b"HTTP/1.1 200")
+    assert headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert upload.parts[1].size == len(data)
+    assert (
+        api.complete(plan["uploadId"], [hashlib.md5(data).hexdigest()]).json()["resultCode"] == 1000
+    )
+    assert sb.requests[-2]["fault"] == "part-slow"
+    # an empty part has nothing to spread: it waits the whole time, then is stored
+    empty = api.create_upload("b.wav", 0)
+    started = time.monotonic()
+    r = requests.put(empty["preSignedUrl"][0], data=b"", timeout=TIMEOUT)
+    assert r.status_code == 200 and time.monotonic() - started > 0.55
+    started = time.monotonic()
+    r = requests.put(empty["preSignedUrl"][0], data=b"", timeout=TIMEOUT)  # the count is spent
+    assert r.status_code == 200 and time.monotonic() - started < 0.5
+
+
+def test_part_slow_lets_the_input_change_while_it_is_sent(sandbox, tmp_path) -> None:
+    """The reason for the fault: a client that streams its file sees it change mid-upload.
+
+    The part is larger than the bytes the loopback link buffers at once (several MiB of
+    socket buffers), so the sender is still reading the file when it is changed.
+    """
+    size = 32 * 1024 * 1024
+    sb = sandbox(chunk_size=size, faults=["part-slow:1:1.5"])
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"\0" * size)
+    original = hashlib.md5(song.read_bytes()).hexdigest()
+    plan = Api(sb).create_upload("song.wav", size)
+
+    def change_the_tail() -> None:
+        time.sleep(0.2)
+        with open(song, "r+b") as fh:
+            fh.seek(size - 1024 * 1024)
+            fh.write(b"\1" * 1024 * 1024)
+
+    changer = threading.Thread(target=change_the_tail)
+    started = time.monotonic()
+    with open(song, "rb") as body:
+        changer.start()
+        r = requests.put(plan["preSignedUrl"][0], data=body, timeout=TIMEOUT)
+    changer.join()
+    assert r.status_code == 200 and time.monotonic() - started > 1.2
+    changed = hashlib.md5(song.read_bytes()).hexdigest()
+    assert changed != original
+    assert r.headers["ETag"].strip('"') == changed  # the server got the changed bytes
+    assert sb.store.get_upload(plan["uploadId"]).parts[1].md5 == changed

@@ -30,6 +30,11 @@ kind                  effect
 ``part-NNN``          part upload answered with HTTP NNN (S3-style XML error body).
 ``part-expired``      part upload answered ``403 Request has expired``.
 ``part-delay:N:SEC``  part upload: SEC seconds (default 2) pass before the body is read.
+``part-slow:N:SEC``   part upload: the body is read in small pieces with pauses between,
+                      over about SEC seconds (default 2), so a test can change the input
+                      while the upload is in flight; the part is then stored as usual.
+                      (Loopback socket buffers take several MiB at once: the sender only
+                      feels the pace with a part well above that, e.g. 32 MiB.)
 ``part-bad-etag``     part stored, but the ``ETag`` returned is not the part's MD5.
 ``download-truncate`` result download: full ``Content-Length``, half the body, then close.
 ``download-delay``    ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
@@ -67,6 +72,7 @@ _FIXED_KINDS = {
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
+    "part-slow": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
     "download-truncate": "download",
@@ -79,7 +85,7 @@ _FIXED_KINDS = {
     "job-expired": "job",
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
-_SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "download-delay")
+_SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")

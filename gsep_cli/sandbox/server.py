@@ -631,6 +631,11 @@ class _Handler(BaseHTTPRequestHandler):
         tmp = Path(tmp_name)
         digest = hashlib.md5(usedforsecurity=False)
         reset_at = length // 2 if fault is not None and fault.kind == "part-reset" else None
+        piece, pause = (0, 0.0)
+        if fault is not None and fault.kind == "part-slow":
+            piece, pause = _slow_pace(length, float(fault.arg or 2))
+            if length == 0:
+                time.sleep(pause)  # nothing to spread: the whole wait at once
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
@@ -641,6 +646,10 @@ class _Handler(BaseHTTPRequestHandler):
                     want = min(IO_BLOCK, remaining)
                     if reset_at is not None:
                         want = min(want, max(1, reset_at - received))
+                    if piece:  # part-slow: a pause before each piece, never across one
+                        if received % piece == 0:
+                            time.sleep(pause)
+                        want = min(want, piece - received % piece)
                     block = self.rfile.read(want)
                     if not block:
                         raise _ConnectionAborted
@@ -809,6 +818,16 @@ class _BadRequest(Exception):
         self.status = status
         self.message = message
         self.result_code = result_code
+
+
+SLOW_TICK = 0.05  # part-slow: seconds between two pieces of a slowly read body
+
+
+def _slow_pace(length: int, seconds: float) -> tuple[int, float]:
+    """``part-slow``: (piece size, pause before each piece) spreading ``length`` bytes over
+    about ``seconds``, in ticks of :data:`SLOW_TICK` (fewer for a body of a few bytes)."""
+    steps = max(1, min(length, math.ceil(seconds / SLOW_TICK)))
+    return max(1, math.ceil(length / steps)), seconds / steps
 
 
 def _amz_expiry(params: dict[str, str]) -> float:
