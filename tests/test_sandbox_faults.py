@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from conftest import HQ, TIMEOUT, Api, business, wav_bytes
+from test_sandbox_cli import _read_line, _serve
 
 from gsep_cli.sandbox import Fault, FaultSyntaxError, Sandbox, parse_fault, parse_fault_list
 from gsep_cli.sandbox.faults import API_ROUTES
@@ -91,6 +93,59 @@ def test_unknown_route_lists_the_known_ones() -> None:
         parse_fault("api-503@jobs:2")
     assert "'jobs'" in str(info.value)
     assert all(route in str(info.value) for route in API_ROUTES)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "api-late@job-create:1:3",
+        "api-late:*",
+        "api-503@upload-create:2",
+        "api-429@key-info:1:4",
+        "download-no-head",
+        "job-expired:3",
+        "part-slow:2:0.5",
+        "redirect@job-get",
+    ],
+)
+def test_describe_round_trips(spec: str) -> None:
+    """``gsep sandbox serve`` passes env faults on as ``describe()`` text: nothing is lost."""
+    fault = parse_fault(spec)
+    assert parse_fault(fault.describe()) == fault
+
+
+def test_parse_fault_list_takes_the_new_kinds() -> None:
+    faults = parse_fault_list("api-late@job-create:1:3;download-no-head")
+    assert [f.describe() for f in faults] == ["api-late@job-create:1:3", "download-no-head:1"]
+    assert [f.target for f in faults] == ["api", "download"]
+
+
+def test_serve_takes_selectors_from_the_option_and_the_env() -> None:
+    env = {"GSEP_SANDBOX_FAULTS": "api-late@job-create:1:3;download-no-head"}
+    with _serve("--fault", "api-503@upload-create:2", env=env) as proc:
+        base = _read_line(proc).strip()
+        origin = base.removesuffix("/developers/api")
+        faults = requests.get(origin + "/_sandbox/faults", timeout=TIMEOUT).json()["faults"]
+        assert faults == [
+            "api-503@upload-create:2",
+            "api-late@job-create:1:3",
+            "download-no-head:1",
+        ]
+        headers = {"x-ga-apikey": "k"}
+        assert requests.get(base + "/v1/key/info", headers=headers, timeout=TIMEOUT).ok
+        statuses = [
+            requests.post(
+                base + CREATE,
+                json={"fileName": "a.wav", "fileSize": 5},
+                headers=headers,
+                timeout=TIMEOUT,
+            ).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [503, 503, 200]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err
 
 
 def test_parse_fault_list_is_the_env_form() -> None:
