@@ -112,18 +112,18 @@ def test_api_late_answer_still_arrives_on_an_open_connection(sandbox) -> None:
 
 
 def test_api_late_holds_error_answers_too_and_only_its_count(sandbox) -> None:
-    sb = sandbox(faults=["api-late@upload-create:2:0.3"])
+    sb = sandbox(faults=["api-late@upload-create:2:0.5"])
     api = Api(sb)
     started = time.monotonic()
     business(api.post("/v1/files/upload-multipart/create", {"fileName": "a.wav"}), 1100)
     r = api.post("/v1/files/upload-multipart/create", {"fileName": "a.wav", "fileSize": 3})
-    assert r.status_code == 200 and time.monotonic() - started >= 0.6
-    started = time.monotonic()
+    assert r.status_code == 200 and time.monotonic() - started >= 1.0
+    started = time.monotonic()  # the count is spent: no more waiting
     assert api.create_upload("a.wav", 3)["uploadId"]
     assert api.get("/v1/key/info").status_code == 200
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.5
     assert sb.store.upload_count() == 2
-    assert sb.faults.describe() == ["api-late@upload-create:0:0.3"]
+    assert sb.faults.describe() == ["api-late@upload-create:0:0.5"]
 
 
 def test_api_delay_waits_before_handling_unlike_api_late(sandbox) -> None:
@@ -157,7 +157,7 @@ def test_download_no_head_refuses_head_only(sandbox) -> None:
     assert r.status_code == 206 and r.content == full[10:]
     assert sb.faults.describe() == ["download-no-head:2"]
     r = requests.head(url, timeout=TIMEOUT)
-    assert r.status_code == 501 and r.content == b""
+    assert r.status_code == 501 and r.headers["Content-Type"] == "application/xml"
     assert "ETag" not in r.headers and "Accept-Ranges" not in r.headers
     assert requests.head(url, headers={"Range": "bytes=0-9"}, timeout=TIMEOUT).status_code == 501
     assert sb.requests[-1]["fault"] == "download-no-head"
