@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from conftest import HQ, TIMEOUT, Api, business, wav_bytes
+from test_sandbox_cli import _read_line, _serve
 
 from gsep_cli.sandbox import Fault, FaultSyntaxError, Sandbox, parse_fault, parse_fault_list
+from gsep_cli.sandbox.faults import API_ROUTES
+from gsep_cli.sandbox.server import _API_ROUTES
 
 CREATE = "/v1/files/upload-multipart/create"
 
@@ -63,6 +67,87 @@ def test_parse_fault_forms() -> None:
     assert parse_fault("redirect").describe() == "redirect:1"
 
 
+def test_parse_route_selectors() -> None:
+    fault = parse_fault("api-503@job-create:2")
+    assert fault == Fault("api-503", "api", 2, None, 503, "job-create")
+    assert fault.describe() == "api-503@job-create:2"
+    assert parse_fault(" API-500@Key-Info ").route == "key-info"
+    assert parse_fault("api-429@job-get:1:9").describe() == "api-429@job-get:1:9"
+    assert parse_fault("redirect@upload-complete:*").describe() == "redirect@upload-complete:*"
+    assert parse_fault("api-503").route is None  # no selector: any API request, as before
+    late = parse_fault("api-late@job-create:1:5")
+    assert (late.kind, late.target, late.route, late.arg) == ("api-late", "api", "job-create", "5")
+    assert late.describe() == "api-late@job-create:1:5"
+    # the arg may hold '@' and ':' without being read as a selector
+    assert parse_fault("job-fail:1:mail ops@x: now").describe() == "job-fail:1:mail ops@x: now"
+    for route in API_ROUTES:
+        assert parse_fault(f"api-reset@{route}").route == route
+
+
+def test_server_routes_are_the_selector_routes() -> None:
+    assert sorted(route for *_, route in _API_ROUTES) == sorted(API_ROUTES)
+
+
+def test_unknown_route_lists_the_known_ones() -> None:
+    with pytest.raises(FaultSyntaxError) as info:
+        parse_fault("api-503@jobs:2")
+    assert "'jobs'" in str(info.value)
+    assert all(route in str(info.value) for route in API_ROUTES)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "api-late@job-create:1:3",
+        "api-late:*",
+        "api-503@upload-create:2",
+        "api-429@key-info:1:4",
+        "download-no-head",
+        "job-expired:3",
+        "part-slow:2:0.5",
+        "redirect@job-get",
+    ],
+)
+def test_describe_round_trips(spec: str) -> None:
+    """``gsep sandbox serve`` passes env faults on as ``describe()`` text: nothing is lost."""
+    fault = parse_fault(spec)
+    assert parse_fault(fault.describe()) == fault
+
+
+def test_parse_fault_list_takes_the_new_kinds() -> None:
+    faults = parse_fault_list("api-late@job-create:1:3;download-no-head")
+    assert [f.describe() for f in faults] == ["api-late@job-create:1:3", "download-no-head:1"]
+    assert [f.target for f in faults] == ["api", "download"]
+
+
+def test_serve_takes_selectors_from_the_option_and_the_env() -> None:
+    env = {"GSEP_SANDBOX_FAULTS": "api-late@job-create:1:3;download-no-head"}
+    with _serve("--fault", "api-503@upload-create:2", env=env) as proc:
+        base = _read_line(proc).strip()
+        origin = base.removesuffix("/developers/api")
+        faults = requests.get(origin + "/_sandbox/faults", timeout=TIMEOUT).json()["faults"]
+        assert faults == [
+            "api-503@upload-create:2",
+            "api-late@job-create:1:3",
+            "download-no-head:1",
+        ]
+        headers = {"x-ga-apikey": "k"}
+        assert requests.get(base + "/v1/key/info", headers=headers, timeout=TIMEOUT).ok
+        statuses = [
+            requests.post(
+                base + CREATE,
+                json={"fileName": "a.wav", "fileSize": 5},
+                headers=headers,
+                timeout=TIMEOUT,
+            ).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [503, 503, 200]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err
+
+
 def test_parse_fault_list_is_the_env_form() -> None:
     faults = parse_fault_list("api-503:2; part-reset ;;job-fail:1:a:b; ")
     assert [f.kind for f in faults] == ["api-503", "part-reset", "job-fail"]
@@ -89,6 +174,17 @@ def test_parse_fault_list_is_the_env_form() -> None:
         "api-429:1:1.5",
         "api-429:1:-3",
         "download-truncate:two",
+        "api-late:1:soon",
+        "api-late:1:-1",
+        "api-delay:1:nan",
+        "part-delay:1:inf",
+        "api-503@",
+        "api-503@job",
+        "api-503@job-create@job-get",
+        "part-reset@job-create",
+        "download-503@job-get",
+        "job-fail@job-create",
+        "nope@job-create",
     ],
 )
 def test_bad_fault_syntax(spec: str) -> None:
@@ -108,6 +204,12 @@ def test_runtime_fault_endpoint(sandbox) -> None:
     control = sb.origin + "/_sandbox/faults"
     r = requests.post(control, json={"fault": "api-503:2"}, timeout=TIMEOUT)
     assert r.status_code == 200 and r.json() == {"ok": True, "fault": "api-503:2"}
+    r = requests.post(control, json={"fault": "api-500@job-get:*"}, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json() == {"ok": True, "fault": "api-500@job-get:*"}
+    r = requests.post(control, json={"fault": "api-500@jobs"}, timeout=TIMEOUT)
+    assert r.status_code == 400 and "job-create" in r.json()["error"]
+    assert requests.delete(control, timeout=TIMEOUT).json() == {"ok": True}
+    assert requests.post(control, json={"fault": "api-503:2"}, timeout=TIMEOUT).ok
     r = requests.post(control, json={"fault": "what-is-this"}, timeout=TIMEOUT)
     assert r.status_code == 400 and r.json()["ok"] is False and "unknown fault" in r.json()["error"]
     assert requests.post(control, json={}, timeout=TIMEOUT).status_code == 400
@@ -136,6 +238,53 @@ def test_api_status_faults_count_and_order(sandbox) -> None:
     assert sb.store.upload_count() == 1  # faulted calls did nothing
     assert [e.get("fault") for e in sb.requests] == ["api-503", "api-500", "api-500", None]
     assert sb.faults.describe() == ["api-503:0", "api-500:0"]
+
+
+def test_api_fault_with_a_selector_hits_only_its_route(sandbox) -> None:
+    sb = sandbox(faults=["api-503@job-create:2"])
+    api = Api(sb)
+    upload = api.upload(wav_bytes(frames=300))  # create, parts, complete: untouched
+    assert api.get("/v1/key/info").status_code == 200
+    assert api.create_job(audioUploadId=upload, type="vocal").status_code == 503
+    assert api.create_job(audioUploadId=upload, type="vocal").status_code == 503
+    assert sb.store.job_count() == 0
+    job_id = api.job_id(audioUploadId=upload, type="vocal")
+    assert api.job(job_id)["jobId"] == job_id
+    assert sb.faults.describe() == ["api-503@job-create:0"]
+    # a wrong method on the jobs path is not "job-create"
+    sb.add_fault("api-500@job-create")
+    assert api.get(f"/v1/{HQ}/jobs").status_code == 405
+    assert api.create_job(audioUploadId=upload, type="vocal").status_code == 500
+
+
+def test_routed_and_plain_api_faults_keep_the_given_order(sandbox) -> None:
+    sb = sandbox(faults=["api-500@job-get", "api-503:2", "api-502@upload-create"])
+    api = Api(sb)
+    # not job-get: the first fault is skipped, the plain one applies (twice)
+    assert _create(api).status_code == 503
+    assert api.get(f"/v1/{HQ}/jobs/x").status_code == 500  # job-get: its own fault first
+    assert api.get("/v1/key/info").status_code == 503
+    assert _create(api).status_code == 502  # the plain one is spent; the routed one is next
+    assert _create(api).status_code == 200
+    assert api.get("/v1/no/such/path").status_code == 404  # no route: no routed fault
+    assert sb.faults.describe() == ["api-500@job-get:0", "api-503:0", "api-502@upload-create:0"]
+    # an unknown path still takes a plain fault, as before selectors existed
+    sb.add_fault("api-503")
+    assert api.get("/v1/no/such/path").status_code == 503
+
+
+def test_routed_redirect_and_reset(sandbox) -> None:
+    sb = sandbox(faults=["redirect@key-info", "api-reset@upload-complete"])
+    api = Api(sb)
+    data = wav_bytes(frames=300)
+    plan = api.create_upload("a.wav", len(data))
+    etags = api.put_parts(plan, data)
+    with pytest.raises(requests.ConnectionError):
+        api.complete(plan["uploadId"], etags)
+    assert api.complete(plan["uploadId"], etags).json()["resultCode"] == 1000
+    r = api.get("/v1/key/info", allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].startswith(sb.alt_origin)
+    assert [e["fault"] for e in sb.requests if e["fault"]] == ["api-reset", "redirect"]
 
 
 def test_api_status_fault_body(sandbox) -> None:

@@ -1,8 +1,15 @@
 """Fault injection for the sandbox: a tiny, documented syntax and a thread-safe book.
 
-A fault is written ``KIND[:COUNT][:ARG]``. ``COUNT`` is how many matching requests it
-affects (default 1; ``*`` means every one). Several faults may be given; a request takes
-the first fault of its target that still has a count left, in the order they were added.
+A fault is written ``KIND[@ROUTE][:COUNT][:ARG]``. ``COUNT`` is how many matching requests
+it affects (default 1; ``*`` means every one). Several faults may be given; a request takes
+the first fault of its target (and route) that still has a count left, in the order they
+were added.
+
+``@ROUTE`` narrows an API fault (``api-*`` and ``redirect``) to one endpoint, so a test can
+say "only the job creation": ``upload-create`` (POST .../upload-multipart/create),
+``upload-complete`` (POST .../upload-multipart/complete), ``job-create`` (POST
+/v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
+Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
 ===================== ====================================================================
 kind                  effect
@@ -12,13 +19,22 @@ kind                  effect
 ``api-reset``         API connection reset before the request is handled (nothing done).
 ``api-drop``          API request handled (an upload or job *is* created), then the
                       connection is reset instead of answering.
-``api-delay:N:SEC``   API answer delayed by SEC seconds (default 2).
+``api-delay:N:SEC``   SEC seconds (default 2) pass *before* the API request is handled.
+``api-late:N:SEC``    API request handled at once (an upload or job *is* created, credits
+                      charged), its answer sent only SEC seconds (default 5) later: the
+                      answer that arrives after the client gave up. Dropped quietly if the
+                      client has left by then.
 ``redirect``          API call answered ``302`` to the same path on the sandbox's second
                       loopback port (which serves the same API and logs what arrives).
 ``part-reset``        part upload: connection reset after half of the body was read.
 ``part-NNN``          part upload answered with HTTP NNN (S3-style XML error body).
 ``part-expired``      part upload answered ``403 Request has expired``.
 ``part-delay:N:SEC``  part upload: SEC seconds (default 2) pass before the body is read.
+``part-slow:N:SEC``   part upload: the body is read in small pieces with pauses between,
+                      over about SEC seconds (default 2), so a test can change the input
+                      while the upload is in flight; the part is then stored as usual.
+                      (Loopback socket buffers take several MiB at once: the sender only
+                      feels the pace with a part well above that, e.g. 32 MiB.)
 ``part-bad-etag``     part stored, but the ``ETag`` returned is not the part's MD5.
 ``download-truncate`` result download: full ``Content-Length``, half the body, then close.
 ``download-delay``    ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
@@ -26,8 +42,13 @@ kind                  effect
 ``download-no-range`` result download ignores ``Range`` and sends the whole file (200).
 ``download-NNN``      result download answered with HTTP NNN.
 ``download-redirect`` result download answered ``302`` to the second loopback port.
+``download-no-head``  result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs and
+                      presigned GET URLs do: the signature covers the method); GET works.
+                      Only HEADs spend it (they spend no other download fault).
 ``job-fail:N:MSG``    the next N jobs created end ``failed`` with ``errorMessage`` MSG.
 ``job-url-string``    ``downloadUrl`` is sent as a JSON *string* (seen from one app).
+``job-expired``       the next N jobs created succeed with an ``expireAt`` already past (a
+                      second before they finished); their result URLs answer 403.
 ===================== ====================================================================
 
 The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
@@ -46,24 +67,32 @@ _FIXED_KINDS = {
     "api-reset": "api",
     "api-drop": "api",
     "api-delay": "api",
+    "api-late": "api",
     "redirect": "api",
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
+    "part-slow": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",
     "download-redirect": "download",
+    "download-no-head": "download",
     "job-fail": "job",
     "job-url-string": "job",
+    "job-expired": "job",
 }
+# Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
+_SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
+# Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
+API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
 
 
 class FaultSyntaxError(ValueError):
-    """A fault string that does not follow ``KIND[:COUNT][:ARG]``."""
+    """A fault string that does not follow ``KIND[@ROUTE][:COUNT][:ARG]``."""
 
 
 @dataclass
@@ -75,17 +104,47 @@ class Fault:
     remaining: int | None
     arg: str | None = None
     status: int | None = None
+    route: str | None = None  # API faults only: the one endpoint it applies to
 
     def describe(self) -> str:
         """The fault written back in its own syntax, with what is left of its count."""
         count = "*" if self.remaining is None else str(self.remaining)
-        return f"{self.kind}:{count}" + (f":{self.arg}" if self.arg is not None else "")
+        selector = f"@{self.route}" if self.route is not None else ""
+        arg = f":{self.arg}" if self.arg is not None else ""
+        return f"{self.kind}{selector}:{count}{arg}"
+
+    def applies_to(self, route: str | None) -> bool:
+        """Whether a request on ``route`` (None: no known endpoint) may take this fault."""
+        return self.route is None or self.route == route
+
+
+def _parse_route(selector: str, target: str, spec: str) -> str:
+    """The ``ROUTE`` of ``KIND@ROUTE``, checked against the API's endpoints."""
+    if target != "api":
+        raise FaultSyntaxError(f"only API faults take an @ROUTE selector, not {spec!r}")
+    route = selector.strip().lower()
+    if route not in API_ROUTES:
+        raise FaultSyntaxError(
+            f"unknown route {route!r} in {spec!r}; known: {', '.join(API_ROUTES)}"
+        )
+    return route
+
+
+def _check_seconds(kind: str, text: str) -> None:
+    """A finite, non-negative number of seconds (time.sleep refuses the rest mid-request)."""
+    try:
+        seconds = float(text)
+    except ValueError as exc:
+        raise FaultSyntaxError(f"{kind} needs seconds, got {text!r}") from exc
+    if not 0 <= seconds < float("inf"):
+        raise FaultSyntaxError(f"{kind} needs seconds >= 0, got {text!r}")
 
 
 def parse_fault(spec: str) -> Fault:
-    """Parse ``KIND[:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
+    """Parse ``KIND[@ROUTE][:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
     text = spec.strip()
-    kind, _, rest = text.partition(":")
+    head, _, rest = text.partition(":")  # ARG may hold ':' and '@': split the head first
+    kind, at, selector = head.partition("@")
     kind = kind.strip().lower()
     count_text, _, arg = rest.partition(":")
     count_text = count_text.strip()
@@ -98,6 +157,7 @@ def parse_fault(spec: str) -> Fault:
     else:
         known = ", ".join([*sorted(_FIXED_KINDS), "api-NNN", "part-NNN", "download-NNN"])
         raise FaultSyntaxError(f"unknown fault kind {kind!r} in {spec!r}; known: {known}")
+    route = _parse_route(selector, target, spec) if at else None
     if count_text in ("", None):
         remaining: int | None = 1
     elif count_text == "*":
@@ -107,14 +167,13 @@ def parse_fault(spec: str) -> Fault:
     else:
         raise FaultSyntaxError(f"bad count {count_text!r} in fault {spec!r} (use N >= 1 or *)")
     arg_value = arg if rest.count(":") >= 1 and arg != "" else None
-    if kind in ("api-delay", "part-delay", "download-delay") and arg_value is not None:
-        try:
-            float(arg_value)
-        except ValueError as exc:
-            raise FaultSyntaxError(f"{kind} needs seconds, got {arg_value!r}") from exc
+    if kind in _SECONDS_KINDS and arg_value is not None:
+        _check_seconds(kind, arg_value)
     if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
-    return Fault(kind=kind, target=target, remaining=remaining, arg=arg_value, status=status)
+    return Fault(
+        kind=kind, target=target, remaining=remaining, arg=arg_value, status=status, route=route
+    )
 
 
 def parse_fault_list(text: str) -> list[Fault]:
@@ -142,15 +201,23 @@ class FaultBook:
             self._faults.clear()
 
     def take(
-        self, target: str, kinds: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()
+        self,
+        target: str,
+        kinds: tuple[str, ...] | None = None,
+        exclude: tuple[str, ...] = (),
+        route: str | None = None,
     ) -> Fault | None:
         """Consume one use of the first live fault for ``target``.
 
-        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds.
+        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds. ``route``
+        is the API endpoint of the request (None when it is none of them): a fault with a
+        selector only matches its own route, one without matches any.
         """
         with self._lock:
             for fault in self._faults:
                 if fault.target != target or fault.kind in exclude:
+                    continue
+                if not fault.applies_to(route):
                     continue
                 if kinds is not None and fault.kind not in kinds:
                     continue

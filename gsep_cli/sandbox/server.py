@@ -34,6 +34,7 @@ from .store import (
     MAX_FILE_SIZE,
     BusinessError,
     Job,
+    JobFaults,
     SandboxSettings,
     Store,
     Upload,
@@ -52,12 +53,18 @@ MAX_LOG = 100_000
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
 REFUSED_PART_HEADERS = ("x-ga-apikey", "content-md5", "authorization")
 
-_API_ROUTES: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"^/v1/files/upload-multipart/create$"), "POST", "create_upload"),
-    (re.compile(r"^/v1/files/upload-multipart/complete$"), "POST", "complete_upload"),
-    (re.compile(r"^/v1/key/info$"), "GET", "key_info"),
-    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs$"), "POST", "create_job"),
-    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs/(?P<job>[^/]+)$"), "GET", "get_job"),
+# (path, method, handler suffix, route name for the ``KIND@ROUTE`` fault selectors)
+_API_ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
+    (re.compile(r"^/v1/files/upload-multipart/create$"), "POST", "create_upload", "upload-create"),
+    (
+        re.compile(r"^/v1/files/upload-multipart/complete$"),
+        "POST",
+        "complete_upload",
+        "upload-complete",
+    ),
+    (re.compile(r"^/v1/key/info$"), "GET", "key_info", "key-info"),
+    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs$"), "POST", "create_job", "job-create"),
+    (re.compile(r"^/v1/(?P<model>[^/]+)/jobs/(?P<job>[^/]+)$"), "GET", "get_job", "job-get"),
 ]
 _CONTENT_TYPES = {
     "wav": "audio/wav",
@@ -312,8 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str) -> None:
         sandbox = self.server.sandbox
         settings = sandbox.settings
-        fault = sandbox.faults.take("api")
-        drop = False
+        fault = sandbox.faults.take("api", route=_api_route(path, self.command))
         if fault is not None:
             self._entry["fault"] = fault.kind
             if fault.kind == "api-reset":
@@ -329,7 +335,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault.kind == "api-delay":
                 time.sleep(float(fault.arg or 2))
-            drop = fault.kind == "api-drop"
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -367,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        for pattern, method, action in _API_ROUTES:
+        for pattern, method, action, _route in _API_ROUTES:
             match = pattern.match(path)
             if match is None:
                 continue
@@ -388,15 +393,27 @@ class _Handler(BaseHTTPRequestHandler):
                 status = settings.business_status
                 payload = {"resultCode": exc.code, "resultMessage": exc.message}
             except _BadRequest:
-                if drop:  # answered or not, a dropped connection sees no answer
-                    self._reset()
+                self._after_handling(fault)  # an error answer is dropped or late all the same
                 raise
-            if drop:
-                self._reset()
+            self._after_handling(fault)
             self._json(status, payload)
             return
         self._discard_body()
         self._json(404, {"resultCode": 1100, "resultMessage": f"no API endpoint {path}"})
+
+    def _after_handling(self, fault: Fault | None) -> None:
+        """The faults that act once the request did its work, before the answer goes out.
+
+        ``api-drop`` resets the connection; ``api-late`` holds the answer back. If the
+        client gave up meanwhile, writing the late answer fails with a ConnectionError,
+        which ``_dispatch`` logs quietly.
+        """
+        if fault is None:
+            return
+        if fault.kind == "api-drop":
+            self._reset()
+        if fault.kind == "api-late":
+            time.sleep(float(fault.arg or 5))
 
     def _api_fault_status(self, fault: Fault) -> None:
         status = fault.status or 503
@@ -502,11 +519,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_json()
         sandbox = self.server.sandbox
 
-        def job_faults() -> tuple[str | None, bool]:  # spent only once the job is valid
+        def job_faults() -> JobFaults:  # spent only once the job is valid
             fail = sandbox.faults.take("job", ("job-fail",))
             as_string = sandbox.faults.take("job", ("job-url-string",))
+            expired = sandbox.faults.take("job", ("job-expired",))
             message = (fail.arg or "sandbox: job failed (fault injection)") if fail else None
-            return message, as_string is not None
+            return JobFaults(message, as_string is not None, expired is not None)
 
         job = sandbox.store.create_job(model, body, job_faults)
         return 200, {"resultCode": 1000, "resultData": {"jobId": job.job_id}}
@@ -524,7 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
             "expireAt": None,
         }
         if status == "success":
-            expire = found.finished_at + sandbox.settings.result_ttl
+            # the URLs carry this time: past it they answer 403 (GSEP_API.md section 5)
+            expire = found.expires_at(sandbox.settings.result_ttl)
             data["expireAt"] = iso_utc(expire)
             urls = sandbox.result_urls(found, expire)
             data["downloadUrl"] = json.dumps(urls) if found.url_as_string else urls
@@ -612,6 +631,11 @@ class _Handler(BaseHTTPRequestHandler):
         tmp = Path(tmp_name)
         digest = hashlib.md5(usedforsecurity=False)
         reset_at = length // 2 if fault is not None and fault.kind == "part-reset" else None
+        piece, pause = (0, 0.0)
+        if fault is not None and fault.kind == "part-slow":
+            piece, pause = _slow_pace(length, float(fault.arg or 2))
+            if length == 0:
+                time.sleep(pause)  # nothing to spread: the whole wait at once
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
@@ -622,6 +646,10 @@ class _Handler(BaseHTTPRequestHandler):
                     want = min(IO_BLOCK, remaining)
                     if reset_at is not None:
                         want = min(want, max(1, reset_at - received))
+                    if piece:  # part-slow: a pause before each piece, never across one
+                        if received % piece == 0:
+                            time.sleep(pause)
+                        want = min(want, piece - received % piece)
                     block = self.rfile.read(want)
                     if not block:
                         raise _ConnectionAborted
@@ -675,12 +703,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
             return
         range_header = self.headers.get("Range")
-        fault = None
-        if self.command == "GET":  # "no-range" only spends its count on ranged requests
-            exclude = () if range_header else ("download-no-range",)
-            fault = sandbox.faults.take("download", exclude=exclude)
+        fault = self._take_download_fault(range_header is not None)
         if fault is not None:
             self._entry["fault"] = fault.kind
+            if fault.kind == "download-no-head":  # as CDNs whose signature covers the method
+                self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
+                return
             if fault.kind == "download-delay":
                 time.sleep(float(fault.arg or 2))
             if fault.kind == "download-reset":
@@ -706,6 +734,19 @@ class _Handler(BaseHTTPRequestHandler):
             range_header,
             truncate=fault is not None and fault.kind == "download-truncate",
         )
+
+    def _take_download_fault(self, ranged: bool) -> Fault | None:
+        """The download fault this request spends, if any.
+
+        A HEAD only spends ``download-no-head`` (made for it), so a client's probing does
+        not use up the faults meant for its GETs; a GET never spends that one, and spends
+        ``download-no-range`` only when it asks for a range.
+        """
+        book = self.server.sandbox.faults
+        if self.command == "HEAD":
+            return book.take("download", kinds=("download-no-head",))
+        exclude = ("download-no-head",) if ranged else ("download-no-head", "download-no-range")
+        return book.take("download", exclude=exclude)
 
     def _send_file(
         self,
@@ -761,6 +802,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
 
 
+def _api_route(path: str, method: str) -> str | None:
+    """The route name of an API request (its path and method), None when it has none."""
+    for pattern, route_method, _action, route in _API_ROUTES:
+        if method == route_method and pattern.match(path):
+            return route
+    return None
+
+
 class _BadRequest(Exception):
     """A protocol-level refusal answered with an HTTP status (not the business switch)."""
 
@@ -769,6 +818,16 @@ class _BadRequest(Exception):
         self.status = status
         self.message = message
         self.result_code = result_code
+
+
+SLOW_TICK = 0.05  # part-slow: seconds between two pieces of a slowly read body
+
+
+def _slow_pace(length: int, seconds: float) -> tuple[int, float]:
+    """``part-slow``: (piece size, pause before each piece) spreading ``length`` bytes over
+    about ``seconds``, in ticks of :data:`SLOW_TICK` (fewer for a body of a few bytes)."""
+    steps = max(1, min(length, math.ceil(seconds / SLOW_TICK)))
+    return max(1, math.ceil(length / steps)), seconds / steps
 
 
 def _amz_expiry(params: dict[str, str]) -> float:

@@ -101,6 +101,7 @@ class Job:
     audio_seconds: float
     fail_message: str | None = None
     url_as_string: bool = False
+    born_expired: bool = False  # fault job-expired: results expired when it finishes
     text_upload_id: str | None = None
     language: str | None = None
     results: dict[tuple[str, str], Result] | None = None
@@ -117,6 +118,22 @@ class Job:
     def finished_at(self) -> float:
         """When the job reaches its terminal status."""
         return self.created_at + self.duration
+
+    def expires_at(self, result_ttl: float) -> float:
+        """When its results stop being downloadable: ``result_ttl`` after it finished, or
+        (``job-expired``) one second *before*, so it is already past when anyone looks."""
+        if self.born_expired:
+            return self.finished_at - 1
+        return self.finished_at + result_ttl
+
+
+@dataclass(frozen=True)
+class JobFaults:
+    """What the ``job-*`` faults decided for a new job (spent once the job is valid)."""
+
+    fail_message: str | None = None
+    url_as_string: bool = False
+    expired: bool = False
 
 
 class UploadReader(io.RawIOBase):
@@ -403,12 +420,13 @@ class Store:
         return text_upload.upload_id, str(language)
 
     def create_job(
-        self, model: str, body: dict[str, Any], job_faults: Callable[[], tuple[str | None, bool]]
+        self, model: str, body: dict[str, Any], job_faults: Callable[[], JobFaults]
     ) -> Job:
         """Validate a job request like the real service, charge a credit, start the job.
 
         ``job_faults`` is called once the request is valid and says whether the job is to
-        fail (with which message) and whether its ``downloadUrl`` goes out as a string.
+        fail (with which message), whether its ``downloadUrl`` goes out as a string and
+        whether its results are expired from the start.
         """
         spec = MODELS[model]
         now = self.clock()
@@ -420,7 +438,7 @@ class Store:
         kind, seconds = self._check_media(spec, upload)
         if self.credits_left is not None and self.credits_left < 1:
             raise BusinessError(1102, "not enough credits")
-        fail, url_string = job_faults()
+        faults = job_faults()
         job = Job(
             str(uuid.uuid1()),
             model,
@@ -430,8 +448,9 @@ class Store:
             self.settings.job_seconds,
             kind,
             seconds,
-            fail_message=fail,
-            url_as_string=url_string,
+            fail_message=faults.fail_message,
+            url_as_string=faults.url_as_string,
+            born_expired=faults.expired,
             text_upload_id=text_id,
             language=language,
         )
