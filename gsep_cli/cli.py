@@ -440,9 +440,9 @@ def _out_dir(settings: Settings, output: Path | None) -> Path:
         folder = output if output is not None else Path(raw).expanduser()
     except RuntimeError:  # "~someone" with no such user
         raise UsageError(f"the output folder from {source} cannot be expanded", _OUT_HINT) from None
-    if os.path.lexists(folder) and not os.path.isdir(folder):
-        what = "a file" if os.path.isfile(folder) else "not a folder"
-        raise UsageError(f"output folder {folder} is {what}", _OUT_HINT)
+    from .folders import check_the_way
+
+    check_the_way(folder)
     probe = next(
         (p for p in [folder.absolute(), *folder.absolute().parents] if os.path.isdir(p)),
         Path(folder.absolute().anchor),
@@ -1413,7 +1413,7 @@ def sandbox_serve(
     fault: list[str] | None = typer.Option(
         None,
         "--fault",
-        help="Inject a fault: KIND[:COUNT][:ARG], repeatable (see README), e.g. api-503:2.",
+        help="Inject a fault: KIND[@ROUTE][:COUNT][:ARG], repeatable (see README), e.g. api-503:2.",
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each request."),
 ) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["prepare_folders"]
+__all__ = ["check_the_way", "prepare_folders"]
 
 _HINT = "Choose another -o DIR, or fix the folder's permissions"
 
@@ -33,7 +33,7 @@ def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
     Raises :class:`~gsep_cli.errors.UsageError` naming the folder and what is wrong.
     """
     for folder in sorted({Path(p).parent for p in paths}, key=str):
-        _check_the_way(folder)
+        check_the_way(folder)
         if create:
             _create(folder)
             _probe(folder)
@@ -43,7 +43,7 @@ def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
                 raise UsageError(f"the output folder {existing} is not writable", _HINT)
 
 
-def _check_the_way(folder: Path) -> None:
+def check_the_way(folder: Path) -> None:
     """Refuse a file or a broken symbolic link where a folder must be (or be created)."""
     for step in [folder, *folder.parents]:
         if not os.path.lexists(step):

@@ -250,7 +250,7 @@ def test_a_signal_during_the_job_request_never_leads_to_a_second_job(
             assert_clean_error(again, 2, "no answer", "--pay-again")
         else:  # handled like Ctrl-C: the answer in flight was awaited and recorded
             assert proc.returncode == 130, err
-            assert "gsep: interrupted" in err and "Traceback" not in err
+            assert "interrupted" in err and "Traceback" not in err
             assert again.code == 0, str(again)
         assert counts(sb) == (1, 1)
 
