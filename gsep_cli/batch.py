@@ -528,9 +528,11 @@ class BatchRunner:
                 refuse_existing=not (options.force or options.skip_existing)
                 and "{job}" not in options.template,
             )
-            prepare_folders(planned, create=True)
+            prepare_folders(planned, create=False)  # before the first request
         upload_id = self._upload(work, result)
-        job_id = self._create_job(upload_id, work, result, claim)
+        if not options.no_wait and options.stdout is None:  # made and proven writable only
+            prepare_folders(self._planned(work), create=True)  # now: Ctrl-C during the
+        job_id = self._create_job(upload_id, work, result, claim)  # upload leaves nothing
         result.job_id = job_id
         if options.no_wait:
             result.status = "submitted"
