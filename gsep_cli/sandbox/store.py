@@ -369,7 +369,7 @@ class Store:
                 return kind, _estimate_seconds(kind, head, upload.file_size)
             reader.seek(0)
             try:
-                info = media.parse_wav(reader)  # type: ignore[arg-type]
+                info = media.parse_wav(reader)
             except media.MediaError as exc:
                 raise BusinessError(1107, f"unreadable WAV file: {exc}") from exc
         if not 16000 <= info.sample_rate <= 192000:
@@ -511,7 +511,7 @@ class Store:
 
     def _render_wavs(self, job: Job, reader: UploadReader, handles: Mapping[str, BinaryIO]) -> None:
         if job.kind == "wav":
-            info = media.parse_wav(reader)  # type: ignore[arg-type]
+            info = media.parse_wav(reader)
             stems = [n for n in job.outputs if n != RESIDUAL]
             media.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
             return
