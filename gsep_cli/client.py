@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from . import media
 from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
 from .http import ApiTransport, RateLimiter, RetryPolicy
+from .inputfile import input_stat, open_input
 from .jobtimes import Pace
 from .models import (
     DEFAULT_MODEL,
@@ -239,24 +240,12 @@ def check_job_id(job_id: str) -> str:
 
 
 def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
-    """Check a local input before any request: exists, regular, non-empty, supported, size,
-    and (``measure``) duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
-    if not path.exists():
-        raise UsageError(
-            f"file not found: {path}", "Check the path (relative to the current folder)"
-        )
-    if path.is_dir():
-        raise UsageError(
-            f"{path} is a directory, not an audio file", "Give the path of an audio file"
-        )
-    try:
-        size = path.stat().st_size
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
-        ) from None
+    """Check a local input before any request: exists, regular (anything else is refused
+    without being opened, so this never blocks on a FIFO), non-empty, supported, size, and
+    (``measure``) duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
+    size = input_stat(path).st_size  # a FIFO, device or directory is refused unopened
+    with open_input(path):  # readable, and still a regular file once open
+        pass
     kind = media.EXTENSION_KINDS.get(path.suffix.lower())
     allowed = ", ".join(
         sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import media
 from .errors import UsageError
+from .inputfile import open_input
 from .models import ModelSpec
 
 SNIFF_BYTES = 64
@@ -42,7 +43,7 @@ class Preflight:
 
 def _head(path: Path) -> bytes:
     try:
-        with open(path, "rb") as fh:
+        with open_input(path) as fh:  # never blocks: a FIFO or device is refused unopened
             return fh.read(SNIFF_BYTES)
     except OSError as exc:
         raise UsageError(
@@ -54,10 +55,10 @@ def read_duration(path: Path, kind: str) -> float | None:
     """The duration in seconds of a file of this kind, or None when it cannot be read."""
     if kind == "wav":
         try:
-            with open(path, "rb") as fh:
+            with open_input(path) as fh:
                 info = media.parse_wav(fh)
             return info.duration if info.sample_rate > 0 else None
-        except (OSError, media.MediaError, ValueError, ZeroDivisionError):
+        except (UsageError, OSError, media.MediaError, ValueError, ZeroDivisionError):
             return None
     return _mutagen_duration(path, kind)
 
@@ -79,7 +80,8 @@ def _mutagen_duration(path: Path, kind: str) -> float | None:
     except (ImportError, AttributeError):
         return None
     try:
-        audio: Any = reader(path)
+        with open_input(path) as fh:  # a file object: mutagen would open() a FIFO and block
+            audio: Any = reader(fh)
         length = float(audio.info.length)
     except Exception:  # mutagen raises many kinds for files it cannot parse: unknown
         return None
