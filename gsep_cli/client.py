@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import media
 from .errors import JobFailed, RequestRejected, ServiceUnavailable, UsageError, WaitTimeout
 from .http import ApiTransport, RateLimiter, RetryPolicy
-from .inputfile import input_stat, open_input
 from .jobtimes import Pace
 from .models import (
     DEFAULT_MODEL,
@@ -36,7 +34,7 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
-from .preflight import check_duration
+from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
 from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
 
@@ -240,28 +238,16 @@ def check_job_id(job_id: str) -> str:
 
 
 def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
-    """Check a local input before any request: exists, regular (anything else is refused
-    without being opened, so this never blocks on a FIFO), non-empty, supported, size, and
-    (``measure``) duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
-    size = input_stat(path).st_size  # a FIFO, device or directory is refused unopened
-    with open_input(path):  # readable, and still a regular file once open
-        pass
-    kind = media.EXTENSION_KINDS.get(path.suffix.lower())
-    allowed = ", ".join(
-        sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})
-    )
-    if kind is None or kind not in spec.input_kinds:
-        raise UsageError(
-            f"unsupported file type {path.suffix or '(none)'!r}: {path.name}",
-            f"{spec.name} accepts: {allowed}",
-        )
-    if size == 0:
-        raise UsageError(f"{path} is empty", "Choose a file that holds audio")
-    if size > spec.max_bytes:
-        raise UsageError(
-            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
-            "Split the audio, or compress it (FLAC or MP3) below the limit",
-        )
+    """Check a local input before any request and return its size in bytes.
+
+    It exists, is a regular file (anything else -- a FIFO, a device, a directory -- is
+    refused without being opened, so this never blocks), is readable and non-empty, has an
+    extension ``spec`` accepts and is within its size limit; with ``measure``, an exact
+    duration over its limit is refused too (:func:`gsep_cli.preflight.check_duration`).
+    Raises :class:`~gsep_cli.errors.UsageError`. :func:`gsep_cli.preflight.preflight`
+    checks all this and the content, sample rate and channels: prefer it before uploading.
+    """
+    size = check_file(path, spec)
     if measure:
         check_duration(path, spec)
     return size

@@ -40,6 +40,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sb: Sandbox) -> Path:
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not audio")
     (tmp_path / "clip.mov").write_bytes(b"\0" * 64)
+    (tmp_path / "noise.wav").write_bytes(os.urandom(4096))
+    make_wav(tmp_path / "low.wav", seconds=0.1, rate=8000)
     with open(tmp_path / "huge.wav", "wb") as sparse:
         sparse.truncate(1000**3 + 1)  # over the 1 GB limit, without using the disk
     existing = tmp_path / "taken" / "song" / "vocal.wav"
@@ -78,6 +80,8 @@ LOCAL_ERRORS = [
     (["upload", "missing.wav"], 2, "file not found"),
     (["upload", "empty.wav"], 2, "is empty"),
     (["upload", "huge.wav"], 2, "limit"),
+    (["upload", "noise.wav"], 2, "no supported audio format"),
+    (["upload", "low.wav"], 2, "sample rate of 8000 Hz"),
     (["separate", "song.wav", "--stems", "guitar"], 2, "unknown stem 'guitar'"),
     (["separate", "song.wav", "--stems", "vocal,vocal"], 2, "given twice"),
     (["separate", "song.wav", "--stems", "vocal", "--stems", "vocal"], 2, "given twice"),
@@ -387,12 +391,12 @@ def test_ctrl_c_while_waiting_is_exit_130(
 def test_internal_error_is_exit_1_one_line_no_traceback(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gsep_cli import client
+    from gsep_cli import preflight
 
     def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError(f"boom with {SECRET}")
 
-    monkeypatch.setattr(client, "check_input_file", broken)
+    monkeypatch.setattr(preflight, "preflight", broken)
     run = run_cli(capsys, ["upload", "song.wav"])
     assert run.code == ExitCode.INTERNAL
     assert run.out == ""
