@@ -36,7 +36,6 @@ from . import media
 from .client import (
     GsepClient,
     WrittenFile,
-    check_input_file,
     check_lyrics_file,
     check_output_paths,
     check_planned_outputs,
@@ -57,7 +56,7 @@ from .errors import (
 from .jobtimes import JobTimes
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import Job, JobStatus
-from .preflight import check_duration
+from .preflight import preflight
 from .transfer import output_path
 
 UPLOAD_LIFE = 72 * 3600.0
@@ -354,8 +353,11 @@ class BatchRunner:
     # ---- steps ---------------------------------------------------------------------------
     def _process(self, path: Path, result: InputResult) -> None:
         options = self.options
-        result.bytes = size = check_input_file(path, self.spec, measure=False)
-        seconds = check_duration(path, self.spec)  # also refuses audio over the limit
+        checked = preflight(path, self.spec)  # every local check, as --dry-run makes them
+        for warning in checked.warnings:
+            self.client.listener.notice(f"warning: {warning}")
+        result.bytes = size = checked.bytes
+        seconds = checked.duration
         lyrics = options.lyrics_for(path)
         if lyrics is not None:
             check_lyrics_file(lyrics)

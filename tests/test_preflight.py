@@ -146,11 +146,15 @@ def test_any_bytes_give_facts_not_exceptions(kind: str, tags: list[bytes], junk:
 def test_content_is_checked_in_the_real_run(env: Path, sb: Sandbox, capsys: Any) -> None:
     make_wav(Path("song.wav"))
     Path("fake.mp3").write_bytes(Path("song.wav").read_bytes())
-    for args in (["upload", "fake.mp3"], ["separate", "--dry-run", "fake.mp3"]):
+    for args in (
+        ["separate", "fake.mp3"],
+        ["upload", "fake.mp3"],
+        ["separate", "--dry-run", "fake.mp3"],
+    ):
         line = assert_clean_error(run_cli(capsys, args), ExitCode.USAGE, "fake.mp3", "wav data")
         assert line.endswith("— Rename it to fake.wav to match its content"), line
     Path("clip.m4a").write_bytes(b"\x00\x00\x00\x14ftypqt  \x20\x05\x03\x00qt  " + bytes(64))
-    run = run_cli(capsys, ["separate", "--dry-run", "clip.m4a"])
+    run = run_cli(capsys, ["separate", "clip.m4a"])
     assert_clean_error(run, ExitCode.USAGE, "mov data", f"{HQ} does not accept mov")
     assert_untouched(sb)
 
@@ -187,7 +191,7 @@ def test_sample_rate_and_channels_are_checked_before_upload(
     env: Path, sb: Sandbox, capsys: Any, name: str, make: Callable[[Path], Any], fragment: str
 ) -> None:
     make(Path(name))
-    for args in (["separate", "--dry-run", name], ["upload", name]):
+    for args in (["separate", "--dry-run", name], ["separate", name], ["upload", name]):
         line = assert_clean_error(run_cli(capsys, args), ExitCode.USAGE, name, fragment)
         assert "16000 to 192000 Hz" in line or "mono or stereo (1 or 2)" in line, line
     assert_untouched(sb)
@@ -235,6 +239,10 @@ def test_an_estimated_duration_over_the_limit_is_only_a_warning(
     run = run_cli(capsys, ["upload", "song.mp3"])
     assert run.code == 0 and warnings_of(run) == [warning], str(run)
     assert sb.store.upload_count() == 1
+    run = run_cli(capsys, ["separate", "--no-wait", "song.mp3"])
+    assert run.code == 0, str(run)
+    assert warning in run.err_lines  # through the batch's listener
+    assert sb.store.job_count() == 1  # the API decided (the sandbox trusts exact lengths only)
 
 
 def test_upload_never_refuses_on_duration(
