@@ -43,7 +43,6 @@ from .claims import Claim, ClaimHolder
 from .client import (
     GsepClient,
     WrittenFile,
-    check_input_file,
     check_lyrics_file,
     check_output_paths,
     check_planned_outputs,
@@ -67,7 +66,7 @@ from .folders import prepare_folders
 from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import JobStatus
-from .preflight import check_duration
+from .preflight import preflight
 from .records import SUBMITTED, SUCCESS, UNCONFIRMED, work_key
 from .transfer import output_path
 
@@ -420,8 +419,13 @@ class BatchRunner:
     # ---- steps ---------------------------------------------------------------------------
     def _process(self, path: Path, result: InputResult) -> None:
         options = self.options
-        result.bytes = size = check_input_file(path, self.spec, measure=False)
-        seconds = check_duration(path, self.spec)  # also refuses audio over the limit
+        checked = preflight(path, self.spec)  # every local check, as --dry-run makes them
+        for warning in checked.warnings:
+            self.client.listener.notice(f"warning: {warning}")
+        result.bytes = size = checked.bytes
+        # job pacing compares lengths: an estimate (an MP3 without a frame count) can be
+        # ten times off, so it counts as unknown there
+        seconds = checked.duration if checked.duration_exact else None
         lyrics = options.lyrics_for(path)
         if lyrics is not None:
             check_lyrics_file(lyrics)

@@ -506,7 +506,7 @@ def upload(
 
     Example: gsep upload song.wav
     """
-    from .client import check_input_file, check_lyrics_file, get_model
+    from .client import check_lyrics_file, get_model
 
     state = _state(ctx)
     settings = state.settings(dry_run=dry_run)
@@ -522,9 +522,9 @@ def upload(
                 state.console.result(f"would upload {file} ({size} bytes, lyrics text)")
             return
     elif dry_run:
-        from .preflight import dry_run_json, dry_run_line, preflight
+        from .preflight import dry_run_json, dry_run_line
 
-        checked = preflight(file, spec)
+        checked = _preflight_upload(state, file, spec)
         _require_key(state, settings)
         if state.json:
             state.console.result_json(dry_run_json(checked, spec.name, None, []))
@@ -532,13 +532,24 @@ def upload(
             state.console.result(dry_run_line(checked, None, None, []))
         return
     else:
-        size = check_input_file(file, spec)
+        size = _preflight_upload(state, file, spec).bytes
     client = state.client(settings, parallel=parallel)
     upload_id = client.upload_file(file)
     if state.json:
         state.console.result_json({"uploadId": upload_id, "file": str(file), "bytes": size})
     else:
         state.console.result(upload_id)
+
+
+def _preflight_upload(state: State, file: Path, spec: Any) -> Any:
+    """Every local check of an audio file for gsep upload (no duration is refused: the
+    job decides); prints its warnings."""
+    from .preflight import preflight
+
+    checked = preflight(file, spec, for_upload=True)
+    for warning in checked.warnings:
+        state.console.warn(warning)
+    return checked
 
 
 @job_app.command("create")
@@ -978,6 +989,8 @@ def _dry_run_separate(
         result = InputResult(path)
         try:
             checked = preflight(path, spec)
+            for warning in checked.warnings:
+                state.console.warn(warning)
             result.bytes = checked.bytes
             lyrics = options.lyrics_for(path)
             text = None if lyrics is None else (lyrics, check_lyrics_file(lyrics))
@@ -1019,6 +1032,7 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
         "bytes": None,
         "format": None,
         "duration": None,
+        "durationExact": False,
         "model": model,
         "type": type_,
         "wouldWrite": [],

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import media
 from .errors import (
     CreationUnconfirmed,
     InputChanged,
@@ -44,7 +43,7 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
-from .preflight import check_duration
+from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
 from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
 
@@ -249,40 +248,16 @@ def check_job_id(job_id: str) -> str:
 
 
 def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
-    """Check a local input before any request: exists, regular, non-empty, supported, size,
-    and (``measure``) duration where it can be read (:func:`gsep_cli.preflight.check_duration`)."""
-    if not path.exists():
-        raise UsageError(
-            f"file not found: {path}", "Check the path (relative to the current folder)"
-        )
-    if path.is_dir():
-        raise UsageError(
-            f"{path} is a directory, not an audio file", "Give the path of an audio file"
-        )
-    try:
-        size = path.stat().st_size
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
-        ) from None
-    kind = media.EXTENSION_KINDS.get(path.suffix.lower())
-    allowed = ", ".join(
-        sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})
-    )
-    if kind is None or kind not in spec.input_kinds:
-        raise UsageError(
-            f"unsupported file type {path.suffix or '(none)'!r}: {path.name}",
-            f"{spec.name} accepts: {allowed}",
-        )
-    if size == 0:
-        raise UsageError(f"{path} is empty", "Choose a file that holds audio")
-    if size > spec.max_bytes:
-        raise UsageError(
-            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
-            "Split the audio, or compress it (FLAC or MP3) below the limit",
-        )
+    """Check a local input before any request and return its size in bytes.
+
+    It exists, is a regular file (anything else -- a FIFO, a device, a directory -- is
+    refused without being opened, so this never blocks), is readable and non-empty, has an
+    extension ``spec`` accepts and is within its size limit; with ``measure``, an exact
+    duration over its limit is refused too (:func:`gsep_cli.preflight.check_duration`).
+    Raises :class:`~gsep_cli.errors.UsageError`. :func:`gsep_cli.preflight.preflight`
+    checks all this and the content, sample rate and channels: prefer it before uploading.
+    """
+    size = check_file(path, spec)
     if measure:
         check_duration(path, spec)
     return size

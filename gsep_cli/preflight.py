@@ -1,135 +1,346 @@
-"""Local checks before any request, and what ``--dry-run`` reports.
+"""Every local check of an input before any request: :func:`preflight`.
 
-:func:`check_duration` is part of every upload's preflight (through
-:func:`gsep_cli.client.check_input_file`): an input whose duration can be read and is over
-the model's limit is refused before anything is sent. :func:`preflight` adds the content
-check (the file's first bytes must match its extension) and returns what a dry run prints.
+Whatever can be known without the API is checked here, for ``--dry-run`` and for the real
+``upload`` and ``separate`` alike, so a file the API would refuse is never uploaded:
 
-Durations come from the WAV header (:func:`gsep_cli.media.parse_wav`) or, for MP3, FLAC,
-M4A/MP4 (and MOV), from ``mutagen``, imported only when such a file is checked. A file
-whose duration cannot be read has an unknown duration: that is never an error here.
+* the path is a regular file (a FIFO, socket, device or directory is refused without being
+  opened: :mod:`gsep_cli.inputfile`), readable, non-empty, with an extension the model
+  accepts, within the model's size limit (GSEP_API.md section 4);
+* its content matches its extension (:func:`gsep_cli.media.sniff_stream`, which skips
+  leading ID3v2 tags);
+* where a header states them: the sample rate is 16-192 kHz and there are 1 or 2
+  channels (GSEP_API.md section 3, codes 1014 and 1015);
+* the duration is within the model's limit (section 4; code 1109) -- refused only when the
+  header states it exactly; an estimate over the limit is a warning, since only the API
+  can decode the whole file.
+
+Headers: WAV from its RIFF/WAVE ``fmt `` and ``data`` chunks
+(:func:`gsep_cli.media.parse_wav`), FLAC from STREAMINFO (:func:`gsep_cli.media.parse_flac`),
+MP3 from its first frame header and Xing/Info/VBRI frame count
+(:func:`gsep_cli.media.parse_mp3`) or, without a frame count, mutagen's estimate from the
+first frames' bit rate; M4A/MP4 (and MOV) from mutagen (``mvhd``/track duration, the audio
+track's sample rate and channels). mutagen is imported only when such a file is checked. A
+value that cannot be read is unknown, and unknown is never an error.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import media
 from .errors import UsageError
+from .inputfile import input_stat, open_input
 from .models import ModelSpec
 
-SNIFF_BYTES = 64
+SAMPLE_RATES = (16_000, 192_000)
+"""Lowest and highest sample rate the API accepts, in Hz, both included (code 1014)."""
+CHANNELS = (1, 2)
+"""Channel counts the API accepts: mono and stereo (code 1015)."""
+ESTIMATE_BASIS = "estimated from its first frames"
+"""How an estimated duration was made (only MP3 without a frame count is estimated)."""
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    """What an input's headers say; None where they say nothing readable."""
+
+    duration: float | None = None  # seconds
+    duration_exact: bool = False  # stated by a header, not estimated
+    sample_rate: int | None = None  # Hz
+    channels: int | None = None
+
+
+UNKNOWN = AudioFacts()
 
 
 @dataclass(frozen=True)
 class Preflight:
-    """An input that passed every local check: what would be uploaded."""
+    """An input that passed every local check: what would be uploaded.
+
+    ``warnings`` are for the user (printed by the caller, never fatal): an estimated
+    duration over the model's limit, or for ``gsep upload`` an exact one.
+    """
 
     input: Path
     bytes: int
-    format: str  # the kind media.sniff_format names: wav, flac, mp3, mp4, mov
+    format: str  # the kind media.sniff_stream names: wav, flac, mp3, mp4, mov
     duration: float | None  # seconds; None when it cannot be read
+    duration_exact: bool = False  # False for an estimate (and when unknown)
+    sample_rate: int | None = None  # Hz; None when unknown
+    channels: int | None = None
+    warnings: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """``song.wav (352844 bytes, wav, 4.00 s)``; ``duration unknown`` when unreadable."""
-        length = "duration unknown" if self.duration is None else f"{self.duration:.2f} s"
+        """``song.wav (352844 bytes, wav, 4.00 s)``; ``about 1499 s`` for an estimate,
+        ``duration unknown`` when unreadable."""
+        if self.duration is None:
+            length = "duration unknown"
+        elif self.duration_exact:
+            length = f"{self.duration:.2f} s"
+        else:
+            length = f"about {self.duration:.0f} s"
         return f"{self.input} ({self.bytes} bytes, {self.format}, {length})"
 
 
-def _head(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(SNIFF_BYTES)
-    except OSError as exc:
+# ---- the file itself --------------------------------------------------------------------
+def check_file(path: Path, spec: ModelSpec) -> int:
+    """Check what the file system tells about an input; return its size in bytes.
+
+    Exists, is a regular file (anything else is refused without being opened), readable,
+    has an extension ``spec`` accepts, is non-empty and within ``spec.max_bytes``. Raises
+    :class:`~gsep_cli.errors.UsageError` naming what is wrong.
+    """
+    size = input_stat(path).st_size
+    with open_input(path):  # readable (permissions), and still a regular file once open
+        pass
+    kind = media.EXTENSION_KINDS.get(path.suffix.lower())
+    if kind is None or kind not in spec.input_kinds:
+        allowed = ", ".join(
+            sorted({e for e, k in media.EXTENSION_KINDS.items() if k in spec.input_kinds})
+        )
         raise UsageError(
-            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
-        ) from None
+            f"unsupported file type {path.suffix or '(none)'!r}: {path.name}",
+            f"{spec.name} accepts: {allowed}",
+        )
+    if size == 0:
+        raise UsageError(f"{path} is empty", "Choose a file that holds audio")
+    if size > spec.max_bytes:
+        raise UsageError(
+            f"{path} is {size} bytes, over {spec.name}'s limit of {spec.max_bytes} bytes",
+            "Split the audio, or compress it (FLAC or MP3) below the limit",
+        )
+    return size
 
 
-def read_duration(path: Path, kind: str) -> float | None:
-    """The duration in seconds of a file of this kind, or None when it cannot be read."""
-    if kind == "wav":
-        try:
-            with open(path, "rb") as fh:
-                info = media.parse_wav(fh)
-            return info.duration if info.sample_rate > 0 else None
-        except (OSError, media.MediaError, ValueError, ZeroDivisionError):
-            return None
-    return _mutagen_duration(path, kind)
+# ---- what the headers say ---------------------------------------------------------------
+def read_facts(fp: BinaryIO, kind: str) -> AudioFacts:
+    """Duration, sample rate and channels of a file of this ``kind`` open in ``fp``.
+
+    ``fp`` must be seekable and positioned at the start of the file; it is left anywhere.
+    Never raises for unreadable content (that is :data:`UNKNOWN`, in part or whole); an
+    ``OSError`` from reading ``fp`` propagates.
+    """
+    reader = _FACT_READERS.get(kind)
+    return UNKNOWN if reader is None else reader(fp)
 
 
-_MUTAGEN_READERS = {
-    "mp3": ("mutagen.mp3", "MP3"),
-    "flac": ("mutagen.flac", "FLAC"),
-    "mp4": ("mutagen.mp4", "MP4"),
-    "mov": ("mutagen.mp4", "MP4"),
+def _wav_facts(fp: BinaryIO) -> AudioFacts:
+    media.skip_id3v2(fp)
+    try:
+        info = media.parse_wav(fp)
+    except media.MediaError:
+        return UNKNOWN
+    return AudioFacts(info.duration, True, info.sample_rate, info.channels)
+
+
+def _flac_facts(fp: BinaryIO) -> AudioFacts:
+    media.skip_id3v2(fp)  # mutagen skips one tag without footer; this skips them all
+    try:
+        info = media.parse_flac(fp)
+    except media.MediaError:
+        return UNKNOWN
+    duration = info.duration  # None when STREAMINFO's sample count is 0 (unknown)
+    return AudioFacts(duration, duration is not None, info.sample_rate, info.channels)
+
+
+def _mp3_facts(fp: BinaryIO) -> AudioFacts:
+    media.skip_id3v2(fp)
+    try:
+        first: media.Mp3Info | None = media.parse_mp3(fp)
+    except media.MediaError:  # junk after the tags: mutagen may still find the frames
+        first = None
+    if first is not None and first.duration is not None:
+        return AudioFacts(first.duration, True, first.sample_rate, first.channels)
+    # No frame count: mutagen divides the size by the first frames' bit rate. Right for
+    # constant bit rate, off by any factor for variable: an estimate, never a refusal.
+    info = _mutagen_info(fp, "mp3")
+    if first is not None:
+        return AudioFacts(_length(info), False, first.sample_rate, first.channels)
+    return AudioFacts(
+        _length(info), False, _positive(info, "sample_rate"), _positive(info, "channels")
+    )
+
+
+def _mp4_facts(fp: BinaryIO) -> AudioFacts:
+    info = _mutagen_info(fp, "mp4")  # the length comes from mdhd/mvhd: exact
+    duration = _length(info)
+    return AudioFacts(
+        duration, duration is not None, _positive(info, "sample_rate"), _positive(info, "channels")
+    )
+
+
+_FACT_READERS: dict[str, Callable[[BinaryIO], AudioFacts]] = {
+    "wav": _wav_facts,
+    "flac": _flac_facts,
+    "mp3": _mp3_facts,
+    "mp4": _mp4_facts,
+    "mov": _mp4_facts,
 }
 
+_MUTAGEN_READERS = {"mp3": ("mutagen.mp3", "MP3"), "mp4": ("mutagen.mp4", "MP4")}
 
-def _mutagen_duration(path: Path, kind: str) -> float | None:
-    if kind not in _MUTAGEN_READERS:
-        return None
+
+def _mutagen_info(fp: BinaryIO, kind: str) -> Any:
+    """mutagen's stream info for the whole file in ``fp``, or None when it cannot read it."""
     module_name, class_name = _MUTAGEN_READERS[kind]
     try:  # imported here only: --help, --version and completion never load it
         reader: Any = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
         return None
+    fp.seek(0)
     try:
-        audio: Any = reader(path)
-        length = float(audio.info.length)
+        return reader(fp).info  # a file object, never the path: it was checked, not reopened
     except Exception:  # mutagen raises many kinds for files it cannot parse: unknown
         return None
-    return length if length > 0 and length == length and length != float("inf") else None
 
 
-def _sniffed_kind(path: Path) -> tuple[str | None, str | None]:
-    """(kind from the extension, kind from the content)."""
-    return media.EXTENSION_KINDS.get(path.suffix.lower()), media.sniff_format(_head(path))
+def _length(info: Any) -> float | None:
+    """mutagen's ``info.length`` when it is a positive finite number of seconds."""
+    try:
+        length = float(info.length)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return length if length > 0 and math.isfinite(length) else None
+
+
+def _positive(info: Any, name: str) -> int | None:
+    """An integer attribute of mutagen's info; its 0 means "not found"."""
+    value = getattr(info, name, None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _inspect(path: Path) -> tuple[str | None, str | None, AudioFacts]:
+    """(kind from the extension, kind from the content, facts): one safe open.
+
+    Facts are read only when the content matches the extension: a misnamed file is never
+    measured with the wrong reader.
+    """
+    kind = media.EXTENSION_KINDS.get(path.suffix.lower())
+    try:
+        with open_input(path) as fp:
+            sniffed = media.sniff_stream(fp)
+            facts = read_facts(fp, kind) if kind is not None and sniffed == kind else UNKNOWN
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
+        ) from None
+    return kind, sniffed, facts
+
+
+def read_duration(path: Path, kind: str) -> float | None:
+    """The duration in seconds of a file of this kind (exact or estimated), or None when
+    it cannot be read (a missing or non-regular path included)."""
+    try:
+        with open_input(path) as fp:
+            return read_facts(fp, kind).duration
+    except (UsageError, OSError):
+        return None
+
+
+# ---- the rules --------------------------------------------------------------------------
+def check_format_limits(path: Path, facts: AudioFacts) -> None:
+    """Refuse a sample rate or channel count the API refuses (GSEP_API.md section 3, codes
+    1014 and 1015); unknown values pass."""
+    low, high = SAMPLE_RATES
+    rate = facts.sample_rate
+    if rate is not None and not low <= rate <= high:
+        raise UsageError(
+            f"{path} has a sample rate of {rate} Hz; the API accepts {low} to {high} Hz",
+            "Resample it, e.g. to 44100 or 48000 Hz",
+        )
+    if facts.channels is not None and facts.channels not in CHANNELS:
+        raise UsageError(
+            f"{path} has {facts.channels} channels; the API accepts mono or stereo (1 or 2)",
+            "Mix it down to stereo",
+        )
+
+
+def duration_verdict(
+    path: Path, spec: ModelSpec, facts: AudioFacts, *, for_upload: bool = False
+) -> tuple[str, ...]:
+    """Judge the duration against ``spec.max_seconds`` (GSEP_API.md section 4, code 1109).
+
+    Within the limit, or unknown: no warning. Over it: an exact duration is refused
+    (:class:`~gsep_cli.errors.UsageError`), except ``for_upload`` (creating an upload never
+    fails on duration, section 2.1; another model may allow it), which gets a warning; an
+    estimate only ever gets a warning. Returns the warnings.
+    """
+    seconds, limit = facts.duration, spec.max_seconds
+    if seconds is None or seconds <= limit:
+        return ()
+    if not facts.duration_exact:
+        return (
+            f"{path} seems to last about {seconds:.0f} s ({ESTIMATE_BASIS}), over "
+            f"{spec.name}'s limit of {limit} s; the API will decide",
+        )
+    if for_upload:
+        return (
+            f"{path} lasts {seconds:.2f} s, over {spec.name}'s limit of {limit} s: "
+            "jobs of that model will refuse it",
+        )
+    raise UsageError(
+        f"{path} lasts {seconds:.2f} s, over {spec.name}'s limit of {limit} s ({limit / 60:g} min)",
+        "Split or trim the audio below the limit",
+    )
 
 
 def check_duration(path: Path, spec: ModelSpec) -> float | None:
-    """Refuse an input longer than the model allows; return its duration (None: unknown).
+    """Refuse an input whose exact duration is over the model's limit; return its duration
+    in seconds (None: unknown). An estimate is never refused.
 
     Only a file whose content matches its extension is measured (a mismatch is left to
-    :func:`preflight` or the API): a misnamed file is never measured with the wrong reader.
+    :func:`preflight` or the API). Prefer :func:`preflight`, which also returns warnings.
     """
-    kind, sniffed = _sniffed_kind(path)
-    if kind is None or sniffed != kind:
-        return None
-    duration = read_duration(path, kind)
-    if duration is not None and duration > spec.max_seconds:
-        raise UsageError(
-            f"{path} lasts {duration:.2f} s, over {spec.name}'s limit of "
-            f"{spec.max_seconds} s ({spec.max_seconds / 60:g} min)",
-            "Split or trim the audio below the limit",
-        )
-    return duration
+    _, _, facts = _inspect(path)
+    duration_verdict(path, spec, facts)
+    return facts.duration
 
 
-def preflight(path: Path, spec: ModelSpec) -> Preflight:
+def _content_mismatch(path: Path, spec: ModelSpec, kind: str, sniffed: str | None) -> UsageError:
+    """The error for content that does not match the extension, with the fitting fix."""
+    found = f"{sniffed} data" if sniffed else "no supported audio format"
+    message = (
+        f"the content of {path} is {found}, but its extension {path.suffix.lower()} means {kind}"
+    )
+    if sniffed is None:
+        return UsageError(message, "Convert it to a format the model accepts")
+    if sniffed not in spec.input_kinds:
+        return UsageError(message, f"{spec.name} does not accept {sniffed}: convert it")
+    ext = next(e for e, k in media.EXTENSION_KINDS.items() if k == sniffed)
+    return UsageError(message, f"Rename it to {path.with_suffix(ext).name} to match its content")
+
+
+def preflight(path: Path, spec: ModelSpec, *, for_upload: bool = False) -> Preflight:
     """Every local check of an input for ``spec``, without any request.
 
-    Exists, regular, readable, non-empty, extension supported by the model, content
-    matching the extension (m4a and mp4 are both ``mp4``), size and duration within the
-    model's limits. Raises :class:`~gsep_cli.errors.UsageError` naming what is wrong.
+    :func:`check_file`; content matching the extension (m4a and mp4 are both ``mp4``;
+    leading ID3v2 tags skipped); :func:`check_format_limits`; :func:`duration_verdict`
+    (``for_upload``: ``gsep upload``, where no duration is refused). Raises
+    :class:`~gsep_cli.errors.UsageError` naming what is wrong; returns what would be
+    uploaded, with any warnings for the caller to print.
     """
-    from .client import check_input_file
-
-    size = check_input_file(path, spec, measure=False)  # measured once, below
-    kind, sniffed = _sniffed_kind(path)
-    assert kind is not None  # check_input_file refused unknown extensions
+    size = check_file(path, spec)
+    kind, sniffed, facts = _inspect(path)
+    assert kind is not None  # check_file refused unknown extensions
     if sniffed != kind:
-        found = f"{sniffed} data" if sniffed else "no supported audio format"
-        raise UsageError(
-            f"the content of {path} is {found}, but its extension {path.suffix.lower()} "
-            f"means {kind}",
-            "Rename the file to match its content, or convert it",
-        )
-    return Preflight(path, size, kind, check_duration(path, spec))
+        raise _content_mismatch(path, spec, kind, sniffed)
+    check_format_limits(path, facts)
+    warnings = duration_verdict(path, spec, facts, for_upload=for_upload)
+    return Preflight(
+        input=path,
+        bytes=size,
+        format=kind,
+        duration=facts.duration,
+        duration_exact=facts.duration_exact,
+        sample_rate=facts.sample_rate,
+        channels=facts.channels,
+        warnings=warnings,
+    )
 
 
 def dry_run_json(
@@ -149,6 +360,7 @@ def dry_run_json(
         "bytes": checked.bytes,
         "format": checked.format,
         "duration": checked.duration,
+        "durationExact": checked.duration_exact,
         "model": model,
         "type": type_,
         "wouldWrite": [str(p) for p in would_write],

@@ -40,6 +40,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sb: Sandbox) -> Path:
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not audio")
     (tmp_path / "clip.mov").write_bytes(b"\0" * 64)
+    (tmp_path / "noise.wav").write_bytes(os.urandom(4096))
+    make_wav(tmp_path / "low.wav", seconds=0.1, rate=8000)
     with open(tmp_path / "huge.wav", "wb") as sparse:
         sparse.truncate(1000**3 + 1)  # over the 1 GB limit, without using the disk
     existing = tmp_path / "taken" / "song" / "vocal.wav"
@@ -78,6 +80,9 @@ LOCAL_ERRORS = [
     (["upload", "missing.wav"], 2, "file not found"),
     (["upload", "empty.wav"], 2, "is empty"),
     (["upload", "huge.wav"], 2, "limit"),
+    (["separate", "noise.wav"], 2, "no supported audio format"),
+    (["separate", "low.wav"], 2, "sample rate of 8000 Hz"),
+    (["upload", "low.wav"], 2, "sample rate of 8000 Hz"),
     (["separate", "song.wav", "--stems", "guitar"], 2, "unknown stem 'guitar'"),
     (["separate", "song.wav", "--stems", "vocal,vocal"], 2, "given twice"),
     (["separate", "song.wav", "--stems", "vocal", "--stems", "vocal"], 2, "given twice"),
@@ -242,11 +247,13 @@ def test_unknown_job_is_exit_4(env: Path, capsys: pytest.CaptureFixture[str]) ->
         assert_clean_error(run_cli(capsys, args), ExitCode.REJECTED, "1104", "--model")
 
 
+# Content the local checks cannot judge (they never refuse what they cannot read) but the
+# API refuses. Random bytes and an 8 kHz WAV used to be here: the preflight refuses them
+# now (LOCAL_ERRORS), and 1014 reaches the API through job create below.
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
-        (lambda p: p.write_bytes(os.urandom(4096)), "1107"),
-        (lambda p: make_wav(p, seconds=0.1, rate=8000), "1014"),
+        (lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk\x04\x00\x00\x00abcd"), "1107"),
         (lambda p: make_wav(p, seconds=0.0), "1108"),
     ],
 )
@@ -258,6 +265,17 @@ def test_input_refused_by_the_api_is_exit_4(
     run = run_cli(capsys, ["separate", str(bad), "-o", "out"])
     assert_clean_error(run, ExitCode.REJECTED, fragment)
     assert files_under(env / "out") == []
+
+
+def test_sample_rate_refused_by_the_api_is_exit_4(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library's upload_file does no preflight, so the API is the one to refuse."""
+    client = GsepClient(sb.base_url, SECRET, policy=RetryPolicy(attempts=2, cap=0.05))
+    upload_id = client.upload_file(make_wav(env / "low.wav", seconds=0.1, rate=8000))
+    client.close()
+    run = run_cli(capsys, ["job", "create", upload_id, "--stems", "vocal"])
+    assert_clean_error(run, ExitCode.REJECTED, "1014")
 
 
 def test_job_failure_is_exit_7_with_the_message(
@@ -387,12 +405,12 @@ def test_ctrl_c_while_waiting_is_exit_130(
 def test_internal_error_is_exit_1_one_line_no_traceback(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gsep_cli import client
+    from gsep_cli import preflight
 
     def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError(f"boom with {SECRET}")
 
-    monkeypatch.setattr(client, "check_input_file", broken)
+    monkeypatch.setattr(preflight, "preflight", broken)
     run = run_cli(capsys, ["upload", "song.wav"])
     assert run.code == ExitCode.INTERNAL
     assert run.out == ""

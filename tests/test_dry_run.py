@@ -74,6 +74,7 @@ def test_separate_dry_run_json_shape(capsys: Any, env: Path, sb: Sandbox) -> Non
         "bytes": Path("song.wav").stat().st_size,
         "format": "wav",
         "duration": 0.25,
+        "durationExact": True,
         "model": HQ,
         "type": "vocal,drum",
         "wouldWrite": [
@@ -215,19 +216,25 @@ def test_over_the_duration_limit_fails_before_any_request(
     capsys: Any, monkeypatch: pytest.MonkeyPatch, env: Path, sb: Sandbox
 ) -> None:
     limited(monkeypatch, 1)
-    make_wav(Path("long.wav"), seconds=1.5, rate=8000, channels=1)
+    make_wav(Path("long.wav"), seconds=1.5, rate=16000, channels=1)
     write_mp3(Path("long.mp3"), 2.0)
-    make_wav(Path("short.wav"), seconds=0.5, rate=8000, channels=1)
+    make_wav(Path("short.wav"), seconds=0.5, rate=16000, channels=1)
     for args in (
-        ["upload", "long.wav"],
-        ["upload", "--dry-run", "long.mp3"],
         ["separate", "long.wav"],
         ["separate", "--dry-run", "long.wav"],
         ["separate", "long.mp3"],
+        ["separate", "--dry-run", "long.mp3"],
     ):
         line = assert_clean_error(run_cli(capsys, args), ExitCode.USAGE, "limit of 1 s")
         assert args[-1] in line
     assert api_requests(sb) == [] and sb.requests == []
+    # creating an upload never fails on duration (another model may allow it): a warning
+    run = run_cli(capsys, ["upload", "--dry-run", "long.mp3"])
+    assert run.code == 0, str(run)
+    warnings = [ln for ln in run.err_lines if ln.startswith("gsep: warning:")]
+    assert len(warnings) == 1 and "long.mp3" in warnings[0], str(run)
+    assert "limit of 1 s" in warnings[0], str(run)
+    assert sb.requests == []
     run = run_cli(capsys, ["separate", "short.wav", "long.wav"])  # the batch checks it too
     assert run.code == ExitCode.PARTIAL, str(run)
     assert [r["path"] for r in api_requests(sb) if r["method"] == "POST"].count(

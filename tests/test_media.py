@@ -15,9 +15,12 @@ import wave
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 
 from gsep_cli import media
-from gsep_cli.media import MediaError, WavInfo
+from gsep_cli.media import FlacInfo, MediaError, WavInfo
 
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
 GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -207,6 +210,202 @@ def test_sniff_own_outputs() -> None:
     wav = io.BytesIO()
     media.write_silent_wav(wav, 0.1)
     assert media.sniff_format(wav.getvalue()[:64]) == "wav"
+
+
+# ---- ID3v2 tags in front of any container ----------------------------------------------
+
+
+def _containers() -> dict[str, bytes]:
+    """One small file of every kind (``kind`` or ``kind-variant``)."""
+    mp3 = io.BytesIO()
+    media.write_mp3(mp3, 0.1)
+    return {
+        "wav": make_wav(bytes(400)),
+        "flac": flac_bytes(),
+        "mp3": mp3.getvalue(),
+        "mp3-no-xing": vbr_mp3(0.2),
+        "mp3-mpeg2.5": mpeg_frame(8, 8000, version="2.5") * 4,
+        "mp4": b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42" + bytes(68),
+        "mov": b"\x00\x00\x00\x14ftypqt  \x20\x05\x03\x00qt  " + bytes(64),
+    }
+
+
+CONTAINERS = _containers()
+ID3_TAGS = st.lists(
+    st.builds(
+        id3v2_tag,
+        st.binary(max_size=300),
+        footer=st.booleans(),
+        version=st.integers(2, 4),
+        revision=st.integers(0, 0xFE),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tags=ID3_TAGS, name=st.sampled_from(sorted(CONTAINERS)), lead=st.binary(max_size=3))
+def test_id3v2_tags_in_front_keep_the_kind(tags: list[bytes], name: str, lead: bytes) -> None:
+    prefix = b"".join(tags)
+    kind = name.split("-")[0]
+    fp = io.BytesIO(lead + prefix + CONTAINERS[name])
+    fp.seek(len(lead))  # sniffing starts where the stream is, and leaves it there
+    assert media.sniff_stream(fp) == kind
+    assert fp.tell() == len(lead)
+    assert media.skip_id3v2(fp) == len(tags)
+    assert fp.tell() == len(lead) + len(prefix)
+    assert media.sniff_format((prefix + CONTAINERS[name])[: len(prefix) + 64]) == kind
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=ID3_TAGS.filter(bool), tail=st.binary(max_size=80))
+def test_id3v2_tags_before_nothing_recognisable_are_mp3(tags: list[bytes], tail: bytes) -> None:
+    assume(media.sniff_format(tail) is None)
+    assert media.sniff_stream(io.BytesIO(b"".join(tags) + tail)) == "mp3"
+
+
+@settings(max_examples=50, deadline=None)
+@given(tags=ID3_TAGS)
+def test_headers_are_read_after_id3v2_tags(tags: list[bytes]) -> None:
+    fp = io.BytesIO(b"".join(tags) + flac_bytes(96000, 1, 24, 3 * 96000))
+    media.skip_id3v2(fp)
+    assert media.parse_flac(fp) == FlacInfo(96000, 1, 24, 3 * 96000)
+    fp = io.BytesIO(b"".join(tags) + CONTAINERS["mp3"])
+    media.skip_id3v2(fp)
+    info = media.parse_mp3(fp)
+    assert (info.offset, info.frame_count) == (len(b"".join(tags)), media.mp3_frame_count(0.1))
+
+
+@pytest.mark.parametrize(
+    ("header", "length"),
+    [
+        (b"ID3\x04\x00\x00\x00\x00\x01\x7f", 10 + 255),
+        (b"ID3\x04\x00\x10\x00\x00\x01\x7f", 10 + 255 + 10),  # footer present
+        (b"ID3\x03\x00\x00\x7f\x7f\x7f\x7f", 10 + (1 << 28) - 1),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00", 10),
+        (b"ID3\xff\x00\x00\x00\x00\x00\x00", None),  # version 0xFF
+        (b"ID3\x04\x00\x00\x00\x00\x80\x00", None),  # not sync-safe
+        (b"ID3\x04\x00\x00\x00\x00", None),  # truncated
+        (b"3DI\x04\x00\x10\x00\x00\x00\x00", None),  # a footer is not a header
+    ],
+)
+def test_id3v2_tag_length(header: bytes, length: int | None) -> None:
+    assert media.id3v2_tag_length(header) == length
+
+
+def test_id3v2_skipping_is_bounded() -> None:
+    fp = io.BytesIO(id3v2_tag() * 100 + flac_bytes())
+    assert media.skip_id3v2(fp) == 64
+    fp.seek(0)
+    assert media.sniff_stream(fp) == "mp3"  # tags still in front after 64: MP3's own tag
+
+
+def test_truncated_id3v2_tag_is_mp3() -> None:
+    assert media.sniff_stream(io.BytesIO(b"ID3\x04")) == "mp3"
+    tag_past_the_end = id3v2_tag(bytes(100))[:50]
+    fp = io.BytesIO(tag_past_the_end)
+    assert media.sniff_stream(fp) == "mp3"
+    assert media.skip_id3v2(fp) == 1 and fp.tell() == 110
+
+
+# ---- FLAC STREAMINFO --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "bits", "total"),
+    [(44100, 2, 16, 441000), (8000, 1, 8, 1), (655350, 8, 32, (1 << 36) - 1), (16000, 6, 24, 0)],
+)
+def test_parse_flac(rate: int, channels: int, bits: int, total: int) -> None:
+    info = media.parse_flac(io.BytesIO(flac_bytes(rate, channels, bits, total)))
+    assert info == FlacInfo(rate, channels, bits, total)
+    assert info.duration == (total / rate if total else None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"fLaC",
+        b"fLaC\x80\x00\x00\x22" + bytes(20),  # truncated STREAMINFO
+        b"fLaC\x84\x00\x00\x22" + bytes(34),  # first block is not STREAMINFO (type 4)
+        b"fLaC\x80\x00\x00\x10" + bytes(34),  # STREAMINFO shorter than 34 bytes
+        flac_bytes(rate=0),
+        make_wav(bytes(4)),
+    ],
+)
+def test_parse_flac_refuses_broken_headers(data: bytes) -> None:
+    with pytest.raises(MediaError):
+        media.parse_flac(io.BytesIO(data))
+
+
+# ---- MPEG audio frame headers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "kbps", "rate", "padding"),
+    [
+        ("1", 32, 48000, False),
+        ("1", 320, 48000, False),
+        ("1", 128, 44100, True),
+        ("1", 128, 44100, False),
+        ("1", 64, 32000, False),
+        ("2", 64, 22050, True),
+        ("2", 8, 16000, False),
+        ("2.5", 8, 8000, False),
+        ("2.5", 160, 11025, True),
+    ],
+)
+def test_mpeg_frame_length_matches_the_header(
+    version: str, kbps: int, rate: int, padding: bool
+) -> None:
+    frame = mpeg_frame(kbps, rate, version=version, padding=padding)
+    header = media._mpeg_frame_header(frame)
+    assert header is not None
+    assert (header.version, header.layer, header.bitrate, header.sample_rate) == (
+        version,
+        3,
+        kbps * 1000,
+        rate,
+    )
+    assert header.length == len(frame)
+
+
+def test_parse_mp3_first_frame() -> None:
+    low = media.parse_mp3(io.BytesIO(mpeg_frame(8, 8000, version="2.5", channels=1) * 2))
+    assert (low.version, low.sample_rate, low.channels, low.samples_per_frame) == (
+        "2.5",
+        8000,
+        1,
+        576,
+    )
+    assert (low.bitrate, low.frame_count, low.duration) == (8000, None, None)
+    vbr = media.parse_mp3(io.BytesIO(vbr_mp3(1.0)))
+    assert (vbr.bitrate, vbr.frame_count, vbr.duration) == (32000, None, None)
+    with pytest.raises(MediaError):
+        media.parse_mp3(io.BytesIO(b"\xff\xfb\xf0\x00" + bytes(100)))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_parse_mp3_reads_the_info_frame_count(channels: int) -> None:
+    out = io.BytesIO()
+    media.write_mp3(out, 2.0, channels=channels)
+    info = media.parse_mp3(io.BytesIO(out.getvalue()))
+    assert info.frame_count == media.mp3_frame_count(2.0)
+    assert info.duration == pytest.approx(media.mp3_frame_count(2.0) * 1152 / 48000)
+    assert info.channels == channels
+
+
+def test_parse_mp3_reads_a_vbri_frame_count() -> None:
+    frame = bytearray(mpeg_frame(128, 44100))
+    frame[36:54] = b"VBRI" + struct.pack(">HHHII", 1, 0, 75, 417 * 1000, 1000)
+    info = media.parse_mp3(io.BytesIO(bytes(frame) + mpeg_frame(128, 44100) * 3))
+    assert info.frame_count == 1000
+    assert info.duration == pytest.approx(1000 * 1152 / 44100)
+
+
+def test_xing_without_a_frame_count_gives_no_length() -> None:
+    frame = bytearray(mpeg_frame(128, 44100))
+    frame[36:48] = b"Xing" + struct.pack(">II", 0b0110, 12345)  # bytes and TOC, no frames
+    assert media.parse_mp3(io.BytesIO(bytes(frame))).frame_count is None
 
 
 # ---- parse_wav --------------------------------------------------------------------------

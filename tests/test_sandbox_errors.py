@@ -8,6 +8,7 @@ import wave
 import pytest
 import requests
 from conftest import HQ, KEY, TIMEOUT, Api, business, wav_bytes
+from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 
 CREATE = "/v1/files/upload-multipart/create"
 
@@ -213,6 +214,46 @@ def test_channels_1015(sandbox) -> None:
     for channels in (3, 6):
         upload = api.upload(_raw_wav(100, 44100, channels))
         business(api.create_job(audioUploadId=upload, type="vocal"), 1015)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("low.flac", flac_bytes(8000, 2, 16, 800), 1014),
+        ("high.flac", flac_bytes(192001, 2, 16, 1920), 1014),
+        ("surround.flac", flac_bytes(48000, 6, 24, 4800), 1015),
+        ("low.mp3", mpeg_frame(8, 8000, version="2.5") * 8, 1014),
+        ("broken.flac", b"fLaC\x84\x00\x00\x22" + bytes(40), 1107),  # no STREAMINFO
+    ],
+)
+def test_flac_and_mp3_headers_are_checked_too(sandbox, name: str, data: bytes, code: int) -> None:
+    sb = sandbox()
+    api = Api(sb)
+    business(api.create_job(audioUploadId=api.upload(data, name), type="vocal"), code)
+
+
+def test_id3v2_tags_in_front_are_skipped(sandbox) -> None:
+    sb = sandbox()
+    api = Api(sb)
+    tags = id3v2_tag(bytes(100), footer=True) + id3v2_tag(bytes(7))
+    for name, data, seconds in (
+        ("tagged.flac", flac_bytes(44100, 2, 16, 4410), 0.1),  # from STREAMINFO
+        ("tagged.wav", wav_bytes(frames=400), 400 / 16000),  # rendered from the samples
+    ):
+        done = api.wait(api.job_id(audioUploadId=api.upload(tags + data, name), type="vocal"))
+        assert done["status"] == "success", done
+        wav = api.http.get(done["downloadUrl"]["vocal"]["wav"], timeout=TIMEOUT)
+        with wave.open(io.BytesIO(wav.content)) as stem:
+            assert stem.getnframes() / stem.getframerate() == pytest.approx(seconds)
+
+
+def test_duration_limit_only_where_the_length_is_exact(sandbox) -> None:
+    sb = sandbox(max_seconds=1)
+    api = Api(sb)
+    long_flac = api.upload(flac_bytes(16000, 1, 16, 16001), "long.flac")
+    business(api.create_job(audioUploadId=long_flac, type="vocal"), 1109)
+    guessed = api.upload(vbr_mp3(0.5), "vbr.mp3")  # no Xing: its length is only a guess
+    api.job_id(audioUploadId=guessed, type="vocal")
 
 
 @pytest.mark.parametrize(

@@ -364,7 +364,14 @@ class Store:
         return tuple(stems) + ((RESIDUAL,) if spec.residual else ())
 
     def _check_media(self, spec: ModelSpec, upload: Upload) -> tuple[str, float]:
-        """Validate name, format, size and (WAV) duration; return (kind, seconds)."""
+        """Validate name, format, size, sample rate, channels and duration like the service
+        (GSEP_API.md sections 3 and 4); return (kind, seconds).
+
+        The content must match the extension (leading ID3v2 tags skipped, as
+        :func:`gsep_cli.media.sniff_stream` does for the client). The sample rate and
+        channels are checked wherever a header states them (WAV, FLAC, MP3); the duration
+        limit only where the length is exact (the sandbox has no decoder to measure the rest).
+        """
         name = upload.file_name
         if not name.strip() or re.search(r"[\x00-\x1f/\\]", name) or "." not in name.strip("."):
             raise BusinessError(1113, f"unsupported file-name format: {name!r}")
@@ -378,29 +385,22 @@ class Store:
         if upload.file_size > max_bytes:
             raise BusinessError(1110, f"file is larger than {max_bytes} bytes")
         with self.open_upload(upload) as reader:
-            head = reader.read(64)
-            kind = media.sniff_format(head)
+            kind = media.sniff_stream(reader)
             if kind != ext_kind:
                 raise BusinessError(1107, f"file content is not {ext_kind} ({name!r})")
-            if kind != "wav":
-                return kind, _estimate_seconds(kind, head, upload.file_size)
-            reader.seek(0)
-            try:
-                info = media.parse_wav(reader)  # type: ignore[arg-type]
-            except media.MediaError as exc:
-                raise BusinessError(1107, f"unreadable WAV file: {exc}") from exc
-        if not 16000 <= info.sample_rate <= 192000:
-            raise BusinessError(1014, f"unsupported sample rate {info.sample_rate} Hz")
-        if info.channels not in (1, 2):
-            raise BusinessError(1015, f"unsupported channel count {info.channels}")
-        if info.frames == 0:
+            heard = _read_headers(kind, reader, upload.file_size)
+        if heard.sample_rate is not None and not 16000 <= heard.sample_rate <= 192000:
+            raise BusinessError(1014, f"unsupported sample rate {heard.sample_rate} Hz")
+        if heard.channels is not None and heard.channels not in (1, 2):
+            raise BusinessError(1015, f"unsupported channel count {heard.channels}")
+        if heard.exact and heard.seconds == 0:
             raise BusinessError(1108, "audio length is zero")
         max_seconds = (
             spec.max_seconds if self.settings.max_seconds is None else self.settings.max_seconds
         )
-        if info.duration > max_seconds:
+        if heard.exact and heard.seconds > max_seconds:
             raise BusinessError(1109, f"audio is longer than {max_seconds:g} s")
-        return kind, info.duration
+        return kind, heard.seconds
 
     def _check_lyrics(self, body: dict[str, Any], now: float) -> tuple[str, str]:
         text_upload = self._usable_upload(body.get("textUploadId"), now)
@@ -530,7 +530,8 @@ class Store:
 
     def _render_wavs(self, job: Job, reader: UploadReader, handles: Mapping[str, BinaryIO]) -> None:
         if job.kind == "wav":
-            info = media.parse_wav(reader)  # type: ignore[arg-type]
+            media.skip_id3v2(reader)  # as _check_media read it
+            info = media.parse_wav(reader)
             stems = [n for n in job.outputs if n != RESIDUAL]
             media.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
             return
@@ -567,23 +568,48 @@ class Store:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _estimate_seconds(kind: str, head: bytes, size: int) -> float:
-    """Duration guess for compressed input (the sandbox has no decoder): CBR for MP3."""
+@dataclass(frozen=True)
+class _Headers:
+    """What the sandbox reads from an upload's headers (it decodes nothing)."""
+
+    seconds: float
+    exact: bool  # seconds stated by a header; else a guess from the size
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+def _read_headers(kind: str, reader: UploadReader, size: int) -> _Headers:
+    """Length, sample rate and channels from the headers of an upload of this ``kind``.
+
+    WAV: ``fmt ``/``data``; FLAC: STREAMINFO; MP3: the first frame and its Xing/Info/VBRI
+    frame count, else the size over the first frame's bit rate (constant bit rate assumed);
+    MP4/MOV: a guess from the size, as if 48 kHz 16-bit stereo. Refuses (1107) a WAV or
+    FLAC whose header cannot be read.
+    """
+    media.skip_id3v2(reader)
+    if kind == "wav":
+        try:
+            wav = media.parse_wav(reader)
+        except media.MediaError as exc:
+            raise BusinessError(1107, f"unreadable WAV file: {exc}") from exc
+        return _Headers(wav.duration, True, wav.sample_rate, wav.channels)
+    if kind == "flac":
+        try:
+            flac = media.parse_flac(reader)
+        except media.MediaError as exc:
+            raise BusinessError(1107, f"unreadable FLAC file: {exc}") from exc
+        exact = flac.duration
+        seconds = exact if exact is not None else size / (flac.sample_rate * 4)
+        return _Headers(seconds, exact is not None, flac.sample_rate, flac.channels)
     if kind == "mp3":
-        bitrate = _mp3_bitrate(head)
-        return size * 8 / (bitrate or 128_000)
-    return size / (48000 * 4)  # as if 48 kHz 16-bit stereo
-
-
-_MP3_V1_L3_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
-
-
-def _mp3_bitrate(head: bytes) -> int | None:
-    """Bit rate of an MPEG-1 Layer III frame at the very start of ``head``, if any."""
-    if len(head) >= 4 and head[0] == 0xFF and (head[1] & 0xFE) == 0xFA:
-        kbps = _MP3_V1_L3_KBPS[head[2] >> 4]
-        return kbps * 1000 or None
-    return None
+        try:
+            mp3 = media.parse_mp3(reader)
+        except media.MediaError:  # junk after the tags: no header to go by
+            return _Headers(size * 8 / 128_000, False)
+        if mp3.duration is not None:
+            return _Headers(mp3.duration, True, mp3.sample_rate, mp3.channels)
+        return _Headers(size * 8 / mp3.bitrate, False, mp3.sample_rate, mp3.channels)
+    return _Headers(size / (48000 * 4), False)
 
 
 def _md5_of(path: Path) -> str:
