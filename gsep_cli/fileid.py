@@ -12,7 +12,6 @@ the one after the upload therefore catches every edit a user or another program 
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +51,3 @@ class FileIdentity:
         if (now.mtime_ns, now.ctime_ns) != (self.mtime_ns, self.ctime_ns):
             return "it was modified"
         return None
-
-
-def is_regular(st: os.stat_result) -> bool:
-    """True for a regular file (not a FIFO, socket, device or folder)."""
-    return stat.S_ISREG(st.st_mode)

@@ -49,6 +49,7 @@ from .claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live
 from .config import user_dir
 from .errors import ConfigError, GsepError, InputChanged, UsageError
 from .fileid import FileIdentity
+from .inputfile import open_input
 from .records import (
     ABANDONED,
     FAILED,
@@ -135,17 +136,13 @@ def api_host(base_url: str) -> str:
 def _hash_file(path: Path) -> tuple[str, FileIdentity]:
     """Hex SHA-256 of a file's content (1 MiB blocks, one read) and the version hashed.
 
-    The file is opened without blocking and must be a regular file (a FIFO would hang
-    the read); it must not change while it is read. Raises OSError when it cannot be
-    read, :class:`~gsep_cli.errors.InputChanged` when it changed meanwhile.
+    The file is opened without blocking and must be a regular file
+    (:func:`gsep_cli.inputfile.open_input`); it must not change while it is read. Raises
+    :class:`~gsep_cli.errors.UsageError` when it cannot be read or is not a regular file,
+    :class:`~gsep_cli.errors.InputChanged` when it changed meanwhile.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
-    with open(fd, "rb", closefd=True) as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputChanged(f"{path} is not a regular file", "Give the path of an audio file")
-        before = FileIdentity.from_stat(st)
+    with open_input(path) as fh:
+        before = FileIdentity.from_stat(os.fstat(fh.fileno()))
         digest = hashlib.sha256()
         while block := fh.read(_BLOCK):
             digest.update(block)

@@ -41,6 +41,7 @@ from .errors import (
     UsageError,
 )
 from .http import RetryPolicy, make_session, retry_after_seconds
+from .inputfile import open_input
 from .models import UploadPlan
 from .progress import Listener, NullListener
 from .redact import redact
@@ -78,7 +79,7 @@ class FileSlice:
         on_read: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh = open_input(path)  # never blocks on a FIFO swapped in; closed by close()
         self._fh.seek(offset)
         self._length = length
         self._pos = 0
