@@ -57,8 +57,8 @@ from .errors import (
 from .jobtimes import JobTimes
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import Job, JobStatus
+from .naming import output_path
 from .preflight import check_duration
-from .transfer import output_path
 
 UPLOAD_LIFE = 72 * 3600.0
 UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion

@@ -655,7 +655,7 @@ def download(
     """
     from .client import check_job_id, get_model, resolve_formats, resolve_stems
     from .models import RESIDUAL
-    from .transfer import DEFAULT_TEMPLATE, check_template
+    from .naming import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
     settings = state.settings()
@@ -804,7 +804,7 @@ def separate(
     """
     from .batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
     from .client import get_model, resolve_formats
-    from .transfer import DEFAULT_TEMPLATE, check_template
+    from .naming import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
     settings = state.settings(dry_run=dry_run)

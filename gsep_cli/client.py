@@ -35,9 +35,10 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
+from .naming import DEFAULT_TEMPLATE, output_path
 from .preflight import check_duration
 from .progress import Listener, NullListener
-from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
+from .transfer import Downloader, ExpiredUrl, upload_parts
 
 FORMATS = ("wav", "mp3")
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gsep_cli.errors import GsepError
 from gsep_cli.http import parse_envelope
 from gsep_cli.models import parse_download_urls
-from gsep_cli.transfer import TEMPLATE_FIELDS, output_path, safe_component
+from gsep_cli.naming import TEMPLATE_FIELDS, output_path, safe_component
 
 RESERVED = {
     "con",

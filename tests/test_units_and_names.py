@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gsep_cli.errors import ExitCode, UsageError
-from gsep_cli.transfer import (
+from gsep_cli.naming import (
     DEFAULT_TEMPLATE,
     TEMPLATE_FIELDS,
     check_template,
