@@ -1,47 +1,145 @@
-"""Output names: the ``--name-template``, safe path components, and where each output
-of a job goes inside the output folder."""
+"""Output names: the ``--name-template``, safe path components, byte limits and temporary
+names.
+
+Rules and where they come from:
+
+* A template is a relative path of ``/``-separated segments; each segment mixes literal
+  text and fields (:data:`TEMPLATE_FIELDS`).
+* Every value and every rendered segment passes :func:`safe_component`, so no name can
+  leave the output folder, hold a control character or be a Windows device name.
+* Limits are in bytes of the file-system encoding (``os.fsencode``, UTF-8 on every
+  supported system), the unit the kernel counts: a file name at most POSIX ``NAME_MAX``
+  and a whole path under ``PATH_MAX``, both asked of the file system with
+  ``os.pathconf`` (255 and 4096 where it cannot answer, e.g. on Windows, where 255
+  UTF-8 bytes is never more than the 255 UTF-16 units NTFS allows).
+* Only what ``{track}`` contributed to a segment is ever shortened; ``{stem}``, ``{ext}``
+  and the template's own text are never cut. A segment that cannot fit is refused.
+* Temporary download names have a fixed length (:data:`TEMP_NAME_BYTES`), whatever the
+  final name's length.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import UsageError
 
+DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
+TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
+
+#: Bytes in a file name when ``pathconf`` cannot say (POSIX NAME_MAX on common systems).
+NAME_MAX_FALLBACK = 255
+#: Bytes in a whole path, the terminating NUL included, when ``pathconf`` cannot say
+#: (Linux PATH_MAX).
+PATH_MAX_FALLBACK = 4096
+#: Hex digits of the track hash appended to a shortened ``{track}``.
+TRACK_HASH_HEX = 6
+#: The shortest ``{track}`` can become: ``~`` and the hash, nothing of the name.
+MIN_TRACK_BYTES = 1 + TRACK_HASH_HEX
+
+_TEMP_PREFIX = ".gsep-"
+_TEMP_SUFFIX = ".part"
+_TEMP_NAME_HASH_HEX = 16
+_TEMP_RANDOM_HEX = 8
+#: Length of every temporary name from :func:`temp_path` (ASCII, so bytes = characters).
+TEMP_NAME_BYTES = len(_TEMP_PREFIX) + _TEMP_NAME_HASH_HEX + 1 + _TEMP_RANDOM_HEX + len(_TEMP_SUFFIX)
+
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[/\\]")
+_FIELD = re.compile(r"({[^{}]*})")
+_EXAMPLE = "Example: --name-template '{track}/{stem}.{ext}'"
 
 
+# ---- components ------------------------------------------------------------------------
 def safe_component(value: str, fallback: str = "_") -> str:
     """One path component that cannot escape a folder or upset Windows.
 
     Backslashes count as separators and only the last part is kept; control characters
-    are dropped; ``.``/``..``/empty become ``fallback``; Windows reserved names get a
-    leading ``_``; trailing dots and spaces are stripped; at most 150 characters.
+    (and lone surrogates the file system cannot encode) are dropped; ``<>:"|?*`` become
+    ``_``; ``.``/``..``/empty become ``fallback``; Windows reserved names get a leading
+    ``_``; trailing dots and spaces are stripped. The length is not limited here: byte
+    limits depend on the whole segment and the file system (see :func:`output_path`).
     """
     text = value.replace("\\", "/").split("/")[-1]
-    text = "".join(ch for ch in text if ch >= " " and ch != "\x7f")
-    text = re.sub(r'[<>:"|?*]', "_", text).strip()[:150].rstrip(". ")  # cut, then strip
+    text = "".join(ch for ch in text if ch >= " " and ch != "\x7f" and _encodable(ch))
+    text = re.sub(r'[<>:"|?*]', "_", text).strip().rstrip(". ")
     if text in ("", ".", ".."):
         text = fallback
     if _WINDOWS_RESERVED.match(text):
-        text = ("_" + text)[:150].rstrip(". ")
+        text = "_" + text
     return text
 
 
-DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
+def _encodable(ch: str) -> bool:
+    """False for a lone surrogate the file-system encoding cannot write (only the
+    ``surrogateescape`` range of undecodable bytes in real file names round-trips)."""
+    if not "\ud800" <= ch <= "\udfff":
+        return True
+    try:
+        os.fsencode(ch)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
+def name_bytes(text: str) -> int:
+    """Length of a name as the kernel counts it: bytes of ``os.fsencode`` (UTF-8)."""
+    return len(os.fsencode(text))
+
+
+# ---- file-system limits ------------------------------------------------------------------
+def name_max(folder: Path) -> int:
+    """Longest file name, in bytes, allowed in ``folder`` (or where it will be created):
+    ``pathconf(PC_NAME_MAX)`` of its nearest existing folder, else 255."""
+    return _pathconf(folder, "PC_NAME_MAX", NAME_MAX_FALLBACK)
+
+
+def path_max(folder: Path) -> int:
+    """``PATH_MAX`` in bytes for paths under ``folder`` (the terminating NUL included, so
+    the longest usable path is one byte less): ``pathconf(PC_PATH_MAX)``, else 4096."""
+    return _pathconf(folder, "PC_PATH_MAX", PATH_MAX_FALLBACK)
+
+
+def _pathconf(folder: Path, name: str, fallback: int) -> int:
+    pathconf = getattr(os, "pathconf", None)  # absent on Windows
+    if pathconf is None:
+        return fallback
+    try:
+        value = pathconf(_nearest_existing_folder(folder), name)
+    except (OSError, ValueError):
+        return fallback
+    return value if isinstance(value, int) and value > 0 else fallback
+
+
+def _nearest_existing_folder(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists: the file system a new folder joins."""
+    absolute = Path(os.path.abspath(path))
+    for candidate in (absolute, *absolute.parents):
+        try:
+            if candidate.is_dir():
+                return candidate
+        except OSError:
+            continue
+    return Path(absolute.anchor)
+
+
+# ---- templates ---------------------------------------------------------------------------
 def check_template(template: str) -> str:
-    """Validate a ``--name-template``: known fields only, relative, no ``..``."""
+    """Validate a ``--name-template``: relative, no empty/``.``/``..`` part, known fields
+    only. Returns it; raises UsageError."""
     absolute = template.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", template)
-    example = "Example: --name-template '{track}/{stem}.{ext}'"
     if not template.strip() or absolute:
-        raise UsageError(f"--name-template {template!r} must be a relative path", example)
-    for segment in re.split(r"[/\\]", template):
+        raise UsageError(f"--name-template {template!r} must be a relative path", _EXAMPLE)
+    segments = _SEPARATORS.split(template)
+    for segment in segments:
         if segment.strip() in ("", ".", ".."):
             raise UsageError(
-                f"--name-template {template!r} has an empty, '.' or '..' part", example
+                f"--name-template {template!r} has an empty, '.' or '..' part", _EXAMPLE
             )
     for field_name in re.findall(r"{([^{}]*)}", template):
         if field_name not in TEMPLATE_FIELDS:
@@ -52,17 +150,176 @@ def check_template(template: str) -> str:
     return template
 
 
-def output_path(out_dir: Path, template: str, fields: dict[str, str]) -> Path:
-    """Render the template field by field into a path proven to stay inside ``out_dir``."""
-    parts = []
-    for segment in re.split(r"[/\\]", template):
-        rendered = segment
-        for name in TEMPLATE_FIELDS:
-            rendered = rendered.replace("{" + name + "}", safe_component(fields.get(name, "")))
-        parts.append(safe_component(rendered))
+# ---- rendering ---------------------------------------------------------------------------
+def output_path(out_dir: Path, template: str, fields: Mapping[str, str]) -> Path:
+    """Render ``template`` with raw ``fields`` into a path inside ``out_dir``.
+
+    Each field value and each rendered segment passes :func:`safe_component`; a missing
+    field renders as ``_``. Every component must fit :func:`name_max` bytes: when one does not, what
+    ``{track}`` contributed is cut at a character boundary and given ``~`` plus a hash
+    (see :func:`_shortened_track`). Raises UsageError (exit 2) when a component cannot
+    fit even then, when the whole path (or its temporary sibling) reaches
+    :func:`path_max` bytes, or when a symlink would lead it out of ``out_dir``.
+    """
+    limit = name_max(out_dir)
+    values = _safe_values(fields)
+    parts: list[str] = []
+    for segment in _SEPARATORS.split(template):
+        parts.append(_render_segment(segment, values, fields.get("track", ""), limit))
     path = out_dir.joinpath(*parts)
+    _check_path_length(path, out_dir)
+    _check_inside(path, out_dir)
+    return path
+
+
+def _safe_values(fields: Mapping[str, str]) -> dict[str, str]:
+    return {name: safe_component(fields.get(name, "")) for name in TEMPLATE_FIELDS}
+
+
+def _pieces(segment: str) -> list[str]:
+    """A segment split into literal text and ``{field}`` tokens, in order."""
+    return [piece for piece in _FIELD.split(segment) if piece]
+
+
+def _join(pieces: Sequence[str], values: Mapping[str, str]) -> str:
+    """Fields replaced in one pass (a value that looks like ``{stem}`` stays text)."""
+    text = "".join(
+        values.get(piece[1:-1], piece) if _is_field(piece) else piece for piece in pieces
+    )
+    return safe_component(text)
+
+
+def _is_field(piece: str) -> bool:
+    return piece.startswith("{") and piece.endswith("}") and piece[1:-1] in TEMPLATE_FIELDS
+
+
+def _render_segment(segment: str, values: Mapping[str, str], raw_track: str, limit: int) -> str:
+    pieces = _pieces(segment)
+    rendered = _join(pieces, values)
+    if name_bytes(rendered) <= limit:
+        return rendered
+    tracks = pieces.count("{track}")
+    if not tracks:
+        raise _too_long(segment, rendered, limit)
+    fixed = name_bytes("".join(values[p[1:-1]] if _is_field(p) else p for p in pieces))
+    fixed -= tracks * name_bytes(values["track"])
+    budget = (limit - fixed) // tracks
+    while budget >= MIN_TRACK_BYTES:
+        short = _shortened_track(values["track"], raw_track, budget)
+        candidate = _join(pieces, {**values, "track": short})
+        if name_bytes(candidate) <= limit:  # safe_component may add "_" or strip: check
+            return candidate
+        budget -= 1
+    raise _too_long(segment, rendered, limit, shortest=fixed + tracks * MIN_TRACK_BYTES)
+
+
+def _shortened_track(track: str, raw_track: str, budget: int) -> str:
+    """``track`` in at most ``budget`` bytes: its start, cut at a character boundary and
+    stripped of trailing dots and spaces, then ``~`` and 6 hex digits of a SHA-256 of the
+    full raw value, so long names sharing a start stay apart. The hash also covers the
+    budget: two outputs whose other fields differ in length cut the track at different
+    places, and ``"a" + T[:n]`` must not meet ``"ab" + T[:n-1]``."""
+    head = _cut_to_bytes(track, budget - MIN_TRACK_BYTES).rstrip(". ")
+    data = f"{budget}:".encode() + raw_track.encode("utf-8", "surrogatepass")
+    return f"{head}~{hashlib.sha256(data).hexdigest()[:TRACK_HASH_HEX]}"
+
+
+def _cut_to_bytes(text: str, room: int) -> str:
+    kept: list[str] = []
+    used = 0
+    for ch in text:
+        size = name_bytes(ch)
+        if used + size > room:
+            break
+        kept.append(ch)
+        used += size
+    return "".join(kept)
+
+
+def _too_long(segment: str, rendered: str, limit: int, shortest: int | None = None) -> UsageError:
+    size = name_bytes(rendered)
+    how = ""
+    if shortest is not None and shortest < size:
+        how = f" (still {shortest} with {{track}} shortened)"
+    return UsageError(
+        f"--name-template part {_preview(segment)!r} gives a {size}-byte name{how}, over "
+        f"the {limit}-byte limit for a file name here: {_preview(rendered)}",
+        "Use shorter text in --name-template, or split that part into folders with /",
+    )
+
+
+def _preview(text: str, keep: int = 60) -> str:
+    """A long name shortened for a message: its start and its end."""
+    if len(text) <= keep:
+        return text
+    half = (keep - 3) // 2
+    return text[:half] + "..." + text[-half:]
+
+
+def _check_path_length(path: Path, out_dir: Path) -> None:
+    """Refuse a path the kernel would refuse (ENAMETOOLONG), its temporary sibling
+    (:func:`temp_path`) included, before anything is paid for."""
+    folder = name_bytes(os.path.abspath(path.parent))
+    longest = folder + 1 + max(name_bytes(path.name), TEMP_NAME_BYTES)
+    limit = path_max(out_dir)
+    if longest >= limit:  # PATH_MAX counts the terminating NUL
+        raise UsageError(
+            f"output path {_preview(str(path), 100)} is too long: {longest} bytes, over "
+            f"this system's limit of {limit - 1}",
+            "Use a shorter -o DIR or --name-template",
+        )
+
+
+def _check_inside(path: Path, out_dir: Path) -> None:
     root = out_dir.resolve()
     resolved = path.resolve()
     if resolved != root and root not in resolved.parents:
         raise UsageError(f"output name {path} would leave the output folder {out_dir}")
-    return path
+
+
+# ---- temporary names ----------------------------------------------------------------------
+def temp_path(dest: Path) -> Path:
+    """A new hidden temporary name beside ``dest``: ``.gsep-<16 hex>-<8 hex>.part``, where
+    the first part is a SHA-256 of ``dest.name`` (see :func:`leftover_temps`) and the
+    second is random. Always :data:`TEMP_NAME_BYTES` bytes, so it fits wherever ``dest``'s
+    folder can hold a file, however long ``dest.name`` is."""
+    random_part = secrets.token_hex(_TEMP_RANDOM_HEX // 2)
+    return dest.parent / f"{_TEMP_PREFIX}{_dest_hash(dest.name)}-{random_part}{_TEMP_SUFFIX}"
+
+
+def leftover_temps(dest: Path) -> list[Path]:
+    """Temporary files :func:`temp_path` made for ``dest`` that still exist (sorted);
+    [] when the folder cannot be listed."""
+    pattern = re.compile(
+        re.escape(_TEMP_PREFIX + _dest_hash(dest.name))
+        + rf"-[0-9a-f]{{{_TEMP_RANDOM_HEX}}}"
+        + re.escape(_TEMP_SUFFIX)
+    )
+    try:
+        names = os.listdir(dest.parent)
+    except OSError:
+        return []
+    return sorted(dest.parent / name for name in names if pattern.fullmatch(name))
+
+
+def _dest_hash(name: str) -> str:
+    data = name.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:_TEMP_NAME_HASH_HEX]
+
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "MIN_TRACK_BYTES",
+    "NAME_MAX_FALLBACK",
+    "PATH_MAX_FALLBACK",
+    "TEMPLATE_FIELDS",
+    "TEMP_NAME_BYTES",
+    "check_template",
+    "leftover_temps",
+    "name_bytes",
+    "name_max",
+    "output_path",
+    "path_max",
+    "safe_component",
+    "temp_path",
+]

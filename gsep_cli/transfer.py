@@ -18,7 +18,6 @@ import hashlib
 import math
 import os
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,12 +41,13 @@ from .errors import (
 )
 from .http import RetryPolicy, make_session, retry_after_seconds
 from .models import UploadPlan
-from .naming import (  # re-exported: they lived here before gsep_cli.naming
+from .naming import (  # all but temp_path re-exported: they lived here before naming.py
     DEFAULT_TEMPLATE,
     TEMPLATE_FIELDS,
     check_template,
     output_path,
     safe_component,
+    temp_path,
 )
 from .progress import Listener, NullListener
 from .redact import redact
@@ -415,7 +415,7 @@ class Downloader:
                 f"{dest} already exists",
                 "Use --force to overwrite it, or --skip-existing to keep it",
             )
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+        tmp = temp_path(dest)
         self.listener.transfer_start(key, label, None)
         ok = False
         with self._temps_lock:

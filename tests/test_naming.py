@@ -1,0 +1,220 @@
+"""Output names in bytes: NAME_MAX per component, PATH_MAX per path, {track} shortened
+(never {stem}, {ext} or the template's text), temporary names of a fixed length."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from clitools import make_wav
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gsep_cli import naming
+from gsep_cli.client import GsepClient
+from gsep_cli.errors import ExitCode, UsageError
+from gsep_cli.naming import (
+    TEMP_NAME_BYTES,
+    check_template,
+    leftover_temps,
+    name_bytes,
+    name_max,
+    output_path,
+    safe_component,
+    temp_path,
+)
+from gsep_cli.sandbox import Sandbox
+from gsep_cli.transfer import Downloader
+
+FIELDS = {"track": "song", "stem": "vocal", "ext": "wav", "model": "gsep_music_hq_v1", "job": "j1"}
+FLAT = "{track}_{stem}.{ext}"
+HASHED = re.compile(r"~[0-9a-f]{6}")
+
+
+def render(out: Path, template: str, **fields: str) -> Path:
+    return output_path(out, template, {**FIELDS, **fields})
+
+
+# ---- long names ---------------------------------------------------------------------------
+def test_a_200_character_track_is_kept_whole_with_its_stem_and_ext(tmp_path: Path) -> None:
+    # it used to be cut to 150 characters, taking "_vocal.wav" with it
+    track = "x" * 200
+    assert render(tmp_path, FLAT, track=track).name == track + "_vocal.wav"
+
+
+def test_80_hangul_characters_make_a_legal_250_byte_name(tmp_path: Path) -> None:
+    track = "한" * 80  # 240 bytes in UTF-8
+    path = render(tmp_path, FLAT, track=track)
+    assert path.name == track + "_vocal.wav"
+    assert name_bytes(path.name) == 250
+
+
+@pytest.mark.parametrize("track", ["y" * 300, "한" * 100, "é" * 200, "🎵" * 70, "\udcff" * 300])
+def test_a_track_over_the_limit_is_cut_in_bytes_and_hashed(tmp_path: Path, track: str) -> None:
+    path = render(tmp_path, FLAT, track=track)
+    assert name_bytes(path.name) <= name_max(tmp_path)
+    assert path.name.endswith("_vocal.wav")
+    head, digest = path.name[: -len("_vocal.wav")].rsplit("~", 1)
+    assert re.fullmatch(r"[0-9a-f]{6}", digest)
+    assert track.startswith(head)  # cut at a character boundary, nothing else changed
+    assert name_bytes(path.name) > name_max(tmp_path) - 4  # and no shorter than it must be
+
+
+def test_long_tracks_sharing_a_start_stay_apart(tmp_path: Path) -> None:
+    first = render(tmp_path, FLAT, track="z" * 300 + " (live)")
+    second = render(tmp_path, FLAT, track="z" * 300 + " (studio)")
+    assert first != second
+    assert first.name.endswith("_vocal.wav") and second.name.endswith("_vocal.wav")
+
+
+def test_a_cut_ending_in_dots_or_spaces_is_stripped_before_the_hash(tmp_path: Path) -> None:
+    path = render(tmp_path, FLAT, track="a" * 200 + ". " * 20 + "b" * 100)
+    assert HASHED.search(path.name)
+    assert path.name.startswith("a" * 200 + "~")
+
+
+def test_a_folder_made_of_the_track_alone_is_shortened_too(tmp_path: Path) -> None:
+    path = render(tmp_path, "{track}/{stem}.{ext}", track="w" * 1000)
+    assert name_bytes(path.parent.name) <= name_max(tmp_path)
+    assert HASHED.search(path.parent.name)
+    assert path.name == "vocal.wav"
+
+
+def test_every_occurrence_of_track_in_a_segment_shares_the_room(tmp_path: Path) -> None:
+    path = render(tmp_path, "{track}-{track}.{ext}", track="q" * 200)
+    assert name_bytes(path.name) <= name_max(tmp_path)
+    assert path.name.endswith(".wav") and path.name.count("~") == 2
+
+
+def test_a_short_track_is_never_hashed(tmp_path: Path) -> None:
+    assert render(tmp_path, FLAT).name == "song_vocal.wav"
+
+
+def test_text_and_fields_other_than_track_are_never_cut(tmp_path: Path) -> None:
+    literal = "L" * 250
+    with pytest.raises(UsageError) as info:
+        render(tmp_path, literal + "{stem}.{ext}")
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "259-byte name" in info.value.message and "255-byte limit" in info.value.message
+    assert "--name-template part 'LLL" in info.value.message
+    with pytest.raises(UsageError, match=r"269-byte name \(still 266 with \{track\} shortened\)"):
+        render(tmp_path, "{track}" + literal + "{stem}.{ext}", track="t" * 10)
+    with pytest.raises(UsageError, match="byte name"):
+        render(tmp_path, "{track}/{stem}.{ext}", stem="s" * 300)
+
+
+def test_a_whole_path_over_path_max_is_refused(tmp_path: Path) -> None:
+    template = "/".join(["{track}"] * 20) + "/{stem}.{ext}"
+    with pytest.raises(UsageError, match=r"too long: \d+ bytes, over this system's limit"):
+        render(tmp_path, template, track="p" * 250)
+    assert render(tmp_path, template, track="p" * 10).name == "vocal.wav"
+
+
+def test_limits_come_from_pathconf_of_the_nearest_existing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def pathconf(path: str | Path, name: str) -> int:
+        asked.append(str(path))
+        return 100 if name == "PC_NAME_MAX" else 4096
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    path = render(tmp_path / "not" / "yet", FLAT, track="k" * 150)
+    assert name_bytes(path.name) <= 100 and path.name.endswith("_vocal.wav")
+    assert set(asked) == {str(tmp_path)}
+    monkeypatch.delattr(os, "pathconf")  # as on Windows
+    assert name_max(tmp_path) == 255 and naming.path_max(tmp_path) == 4096
+
+
+def test_safe_component_no_longer_cuts_and_drops_what_cannot_be_encoded() -> None:
+    assert safe_component("x" * 1000) == "x" * 1000
+    assert safe_component("a\ud800b") == "ab"  # a lone surrogate cannot be a file name
+    assert safe_component("a\udcffb") == "a\udcffb"  # an undecodable byte round-trips
+
+
+def test_a_field_that_looks_like_a_field_stays_text(tmp_path: Path) -> None:
+    assert render(tmp_path, FLAT, track="{stem}").name == "{stem}_vocal.wav"
+
+
+# ---- temporary names ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["v.wav", "한" * 80 + "_vocal.wav", "x" * 255])
+def test_temp_names_have_a_fixed_short_length(tmp_path: Path, name: str) -> None:
+    dest = tmp_path / name
+    tmp = temp_path(dest)
+    assert tmp.parent == dest.parent
+    assert tmp.name.startswith(".gsep-") and tmp.name.endswith(".part")
+    assert name_bytes(tmp.name) == len(tmp.name) == TEMP_NAME_BYTES == 36
+    assert temp_path(dest) != tmp  # random part
+
+
+def test_leftover_temps_lists_only_those_made_for_that_destination(tmp_path: Path) -> None:
+    dest, other = tmp_path / "vocal.wav", tmp_path / "drum.wav"
+    assert leftover_temps(dest) == []
+    mine = [temp_path(dest) for _ in range(2)]
+    theirs = temp_path(other)
+    for path in [*mine, theirs, tmp_path / ".vocal.wav.1234abcd.part"]:
+        path.write_bytes(b"partial")
+    assert leftover_temps(dest) == sorted(mine)
+    assert leftover_temps(other) == [theirs]
+    assert leftover_temps(tmp_path / "missing" / "vocal.wav") == []
+
+
+def test_a_250_byte_name_downloads_because_its_temporary_name_is_short(tmp_path: Path) -> None:
+    # the old ".<name>.<8 hex>.part" made 265 bytes of this: ENAMETOOLONG after paying
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        song = make_wav(tmp_path / "song.wav", seconds=0.1)
+        with GsepClient(sb.base_url, "k") as client:
+            job = client.wait(client.create_job(client.upload_file(song)))
+        url = next(o.url for o in job.outputs if o.name == "vocal" and o.format == "wav")
+        dest = tmp_path / "out" / ("한" * 80 + "_vocal.wav")
+        size = Downloader().fetch(url, dest, key="d", label="vocal.wav")
+    assert dest.stat().st_size == size > 0
+    assert leftover_temps(dest) == [] and os.listdir(dest.parent) == [dest.name]
+
+
+# ---- the property -----------------------------------------------------------------------------
+ROOT = Path("/nonexistent-gsep-root/out")
+PIECES = ["{track}", "{stem}", "{ext}", "{model}", "{job}", "_", "-", ".", " ", "x"]
+SEGMENT = st.lists(st.sampled_from(PIECES), min_size=1, max_size=5, unique=True).map("".join)
+TEMPLATE = st.lists(SEGMENT, min_size=1, max_size=3).map("/".join)
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=400)
+STEM = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10)
+
+
+def _valid(template: str) -> bool:
+    try:
+        check_template(template)
+    except UsageError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    template=TEMPLATE.filter(_valid),
+    track=ANY_TEXT,
+    stems=st.lists(STEM, min_size=2, max_size=2, unique=True),
+    ext=st.sampled_from(["wav", "mp3", "json", "a"]),
+)
+def test_rendered_paths_fit_stay_inside_and_keep_stem_and_ext(
+    template: str, track: str, stems: list[str], ext: str
+) -> None:
+    paths = [render(ROOT, template, track=track, stem=stem, ext=ext) for stem in stems]
+    limit = name_max(ROOT)
+    segments = template.split("/")
+    for path, stem in zip(paths, stems, strict=True):
+        assert os.path.normpath(path).startswith(str(ROOT) + os.sep)
+        parts = path.relative_to(ROOT).parts
+        assert len(parts) == len(segments)
+        for part, segment in zip(parts, segments, strict=True):
+            assert part not in ("", ".", "..")
+            assert name_bytes(part) <= limit
+            if "{stem}" in segment:
+                assert stem in part
+            if "{ext}" in segment:
+                assert ext in part
+    if "{stem}" in template:
+        assert paths[0] != paths[1]
