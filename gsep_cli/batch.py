@@ -57,7 +57,7 @@ from .errors import (
 from .jobtimes import JobTimes
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import Job, JobStatus
-from .naming import output_path
+from .naming import InputFields, output_path, template_values
 from .preflight import check_duration
 
 UPLOAD_LIFE = 72 * 3600.0
@@ -210,13 +210,13 @@ def _matches(globs: Sequence[str], name: str, relative: str) -> bool:
     return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(relative, g) for g in globs)
 
 
-def planned_paths(options: BatchOptions, track: str) -> list[Path]:
-    """Where the outputs of one input will be written (``{job}`` is not known yet)."""
+def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
+    """Where the outputs of one input will be written (``{job}``: ``job`` until known)."""
     return [
         output_path(
             options.out_dir,
             options.template,
-            {"track": track, "stem": stem, "ext": ext, "model": options.model, "job": "job"},
+            template_values(source, stem=stem, ext=ext, model=options.model, job=job),
         )
         for stem, ext in planned_outputs(get_model(options.model), options.stems, options.formats)
     ]
@@ -359,8 +359,8 @@ class BatchRunner:
         lyrics = options.lyrics_for(path)
         if lyrics is not None:
             check_lyrics_file(lyrics)
-        track = path.stem
-        planned = [] if options.stdout is not None else planned_paths(options, track)
+        source = InputFields.of(path)
+        planned = [] if options.stdout is not None else planned_paths(options, source)
         if not options.no_wait:  # files already there may be ours: judged after the ledger
             check_output_paths(planned, options.out_dir)
         sha = key = None
@@ -372,7 +372,7 @@ class BatchRunner:
             known = self.ledger.find_job(key, options.model, options.stems, self.host, self.key_fp)
             if known is not None:
                 result.reused = "job"
-                self._reattach(known, path, track, sha, result)
+                self._reattach(known, path, source, sha, result)
                 return
         if not options.no_wait:  # refuse before paying for a job whose files cannot land
             check_planned_outputs(
@@ -387,7 +387,7 @@ class BatchRunner:
         if options.no_wait:
             result.status = "submitted"
             return
-        self._wait_and_download(job_id, path, track, sha, result, audio_seconds=seconds)
+        self._wait_and_download(job_id, path, source, sha, result, audio_seconds=seconds)
 
     def _upload(self, path: Path, size: int, sha: str | None, result: InputResult) -> str:
         upload_id, reused = self._upload_or_reuse(path, size, sha, fresh=False)
@@ -512,7 +512,7 @@ class BatchRunner:
         self,
         job_id: str,
         path: Path,
-        track: str,
+        source: InputFields,
         sha: str | None,
         result: InputResult,
         *,
@@ -546,22 +546,22 @@ class BatchRunner:
             )
             result.files, result.status = [streamed], "success"
             return
-        keep = self._keepable(job, track, recorded) if reattach else set()
+        keep = self._keepable(job, source, recorded) if reattach else set()
         written = self.client.download(
             job,
             options.out_dir,
             stems=options.stems,
             formats=options.formats,
-            track=track,
             model=options.model,
             template=options.template,
             force=options.force,
             skip_existing=options.skip_existing or bool(keep),
+            source=source,
         )
         result.files, result.status = written, "success"
         self._remember_files(job_id, path, sha, written)
 
-    def _keepable(self, job: Job, track: str, recorded: Sequence[FileRecord]) -> set[Path]:
+    def _keepable(self, job: Job, source: InputFields, recorded: Sequence[FileRecord]) -> set[Path]:
         """Files of this job already in place: recorded intact, or (when a run was cut off
         between the atomic rename and the ledger) the same size as the server's file.
 
@@ -573,17 +573,10 @@ class BatchRunner:
         keep: set[Path] = set()
         for output in select_outputs(job.outputs, options.stems, options.formats):
             ext = output_ext(self.spec, output)
-            target = output_path(
-                options.out_dir,
-                options.template,
-                {
-                    "track": track,
-                    "stem": output.name,
-                    "ext": ext,
-                    "model": options.model,
-                    "job": job.job_id,
-                },
+            fields = template_values(
+                source, stem=output.name, ext=ext, model=options.model, job=job.job_id
             )
+            target = output_path(options.out_dir, options.template, fields)
             if not target.is_file():
                 continue
             if target.resolve() in intact or (
@@ -628,7 +621,12 @@ class BatchRunner:
             self.manifest.add(entries)
 
     def _reattach(
-        self, known: JobRecord, path: Path, track: str, sha: str | None, result: InputResult
+        self,
+        known: JobRecord,
+        path: Path,
+        source: InputFields,
+        sha: str | None,
+        result: InputResult,
     ) -> None:
         options = self.options
         result.job_id, result.upload_id = known.job_id, known.upload_id
@@ -642,7 +640,7 @@ class BatchRunner:
             result.status = "submitted" if known.status != "success" else "success"
             self.client.listener.notice(f"{path.name}: already submitted as job {known.job_id}")
             return
-        complete = self._complete_files(known, track)
+        complete = self._complete_files(known, source)
         if complete is not None:
             result.status, result.files, result.expire_at = "success", complete, known.expire_at
             self.client.listener.notice(f"{path.name}: already done (job {known.job_id})")
@@ -652,7 +650,7 @@ class BatchRunner:
             self._wait_and_download(
                 known.job_id,
                 path,
-                track,
+                source,
                 sha,
                 result,
                 reattach=True,
@@ -677,13 +675,13 @@ class BatchRunner:
                     intact.append(record)
         return intact
 
-    def _complete_files(self, known: JobRecord, track: str) -> list[WrittenFile] | None:
+    def _complete_files(self, known: JobRecord, source: InputFields) -> list[WrittenFile] | None:
         """Every wanted output already written and intact: nothing to download."""
         if known.status != "success" or self.options.stdout is not None:
             return None
         intact = {Path(r.path): r for r in self._intact(known)}
         files = []
-        for planned in planned_paths(self.options, track):
+        for planned in planned_paths(self.options, source, known.job_id):
             record = intact.get(planned.resolve())
             if record is None:
                 return None

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .client import GsepClient, WrittenFile
     from .config import Settings
     from .console import Console
+    from .ledger import JobRecord
+    from .naming import InputFields
 
 COMPLETE_VAR = "_GSEP_COMPLETE"
 EXIT_CODES_HELP = """\
@@ -437,7 +439,7 @@ LYRICS_HELP = (
 )
 LANGUAGE_HELP = "gts_lyrics_line_v1: the lyrics' language: en, ko, ja or zh-cn."
 TEMPLATE_HELP = (
-    "Output path inside DIR; fields {track} {stem} {ext} {model} {job}. "
+    "Output path inside DIR; fields {track} {trackext} {dir} {stem} {ext} {model} {job}. "
     "Default: {track}/{stem}.{ext}"
 )
 
@@ -696,11 +698,11 @@ def download(
         out_dir,
         stems=names,
         formats=formats,
-        track=track or (Path(record.input_path).stem if record else job_id),
         model=chosen_model,
         template=template,
         force=force,
         skip_existing=skip_existing,
+        source=_download_source(record, job_id, track),
     )
     if ledger is not None and record is not None:
         from .ledger import FileRecord
@@ -712,6 +714,17 @@ def download(
         written,
         {"jobId": job_id, "model": chosen_model, "status": "success", "expireAt": job.expire_at},
     )
+
+
+def _download_source(record: JobRecord | None, job_id: str, track: str | None) -> InputFields:
+    """{track}, {trackext} and {dir} of a job's input: from the ledger's record of it,
+    else the job id with no extension or folder; --track replaces {track}."""
+    from dataclasses import replace
+
+    from .naming import InputFields
+
+    source = InputFields.of(Path(record.input_path)) if record else InputFields(job_id)
+    return replace(source, track=track) if track else source
 
 
 def _print_files(state: State, written: list[WrittenFile], header: dict[str, Any]) -> None:
@@ -911,6 +924,7 @@ def _dry_run_separate(
     """Check every input locally and print what would be sent; the batch's exit code."""
     from .batch import InputResult, batch_exit_code, planned_paths
     from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
+    from .naming import InputFields
     from .preflight import dry_run_json, dry_run_line, preflight
 
     spec = get_model(options.model)
@@ -925,7 +939,7 @@ def _dry_run_separate(
             text = None if lyrics is None else (lyrics, check_lyrics_file(lyrics))
             would_write: list[Path] = [Path("-")] if to_stdout else []
             if not options.no_wait and not to_stdout:
-                would_write = planned_paths(options, path.stem)
+                would_write = planned_paths(options, InputFields.of(path))
                 check_planned_outputs(
                     would_write,
                     options.out_dir,
@@ -971,8 +985,9 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
 def _check_template_collisions(options: Any) -> None:
     from .batch import planned_paths
     from .client import refuse_collisions
+    from .naming import InputFields
 
-    refuse_collisions(planned_paths(options, "track"))
+    refuse_collisions(planned_paths(options, InputFields("track")))
 
 
 def _summary_row(result: Any) -> tuple[str, str, str, str]:

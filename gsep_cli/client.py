@@ -35,7 +35,7 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
-from .naming import DEFAULT_TEMPLATE, output_path
+from .naming import DEFAULT_TEMPLATE, InputFields, output_path, template_values
 from .preflight import check_duration
 from .progress import Listener, NullListener
 from .transfer import Downloader, ExpiredUrl, upload_parts
@@ -579,10 +579,13 @@ class GsepClient:
         template: str = DEFAULT_TEMPLATE,
         force: bool = False,
         skip_existing: bool = False,
+        source: InputFields | None = None,
     ) -> list[WrittenFile]:
         """Download the chosen outputs of a finished job; return what was written.
 
-        Output names come from the stem and format, never from the URL.
+        Output names come from the stem and format, never from the URL. ``source`` gives
+        the input's ``{track}``, ``{trackext}`` and ``{dir}``; without it ``{track}`` is
+        ``track`` (default: the job id) and the other two are empty.
         """
         if job.status != JobStatus.SUCCESS:
             raise RequestRejected(
@@ -591,16 +594,11 @@ class GsepClient:
             )
         spec = get_model(model)
         chosen = select_outputs(job.outputs, stems, formats)
+        source = source or InputFields(track or job.job_id)
         planned = []
         for output in chosen:
             ext = output_ext(spec, output)
-            fields = {
-                "track": track or job.job_id,
-                "stem": output.name,
-                "ext": ext,
-                "model": model,
-                "job": job.job_id,
-            }
+            fields = template_values(source, stem=output.name, ext=ext, model=model, job=job.job_id)
             planned.append((output, output_path(out_dir, template, fields)))
         check_planned_outputs(
             [p for _, p in planned], out_dir, refuse_existing=not (force or skip_existing)

@@ -4,7 +4,9 @@ names.
 Rules and where they come from:
 
 * A template is a relative path of ``/``-separated segments; each segment mixes literal
-  text and fields (:data:`TEMPLATE_FIELDS`).
+  text and fields (:data:`TEMPLATE_FIELDS`). ``{track}``, ``{stem}``, ``{ext}`` come from
+  the first versions of gsep; ``{trackext}`` (the input's extension) is named after
+  demucs' ``--filename`` fields, which users already know; ``{dir}`` is the input's folder.
 * Every value and every rendered segment passes :func:`safe_component`, so no name can
   leave the output folder, hold a control character or be a Windows device name.
 * Limits are in bytes of the file-system encoding (``os.fsencode``, UTF-8 on every
@@ -25,12 +27,13 @@ import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
 
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
+TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job", "dir", "trackext")
 
 #: Bytes in a file name when ``pathconf`` cannot say (POSIX NAME_MAX on common systems).
 NAME_MAX_FALLBACK = 255
@@ -131,7 +134,7 @@ def _nearest_existing_folder(path: Path) -> Path:
 # ---- templates ---------------------------------------------------------------------------
 def check_template(template: str) -> str:
     """Validate a ``--name-template``: relative, no empty/``.``/``..`` part, known fields
-    only. Returns it; raises UsageError."""
+    only, and a file name that is not ``{dir}`` alone. Returns it; raises UsageError."""
     absolute = template.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", template)
     if not template.strip() or absolute:
         raise UsageError(f"--name-template {template!r} must be a relative path", _EXAMPLE)
@@ -147,7 +150,60 @@ def check_template(template: str) -> str:
                 f"--name-template: unknown field {{{field_name}}}",
                 "Fields: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
             )
+    if segments[-1] == "{dir}":  # {dir} alone may vanish: nothing would name the file
+        raise UsageError(
+            f"--name-template {template!r} ends in {{dir}}, a folder, not a file name",
+            _EXAMPLE,
+        )
     return template
+
+
+@dataclass(frozen=True)
+class InputFields:
+    """What one input contributes to its output names.
+
+    ``track``: the file name without its extension. ``trackext``: the extension without
+    the dot ("" if none). ``dir``: the input's folder as ``/``-separated components,
+    relative to the current folder when inside it ("" for the current folder itself),
+    otherwise the absolute folder without its root or drive. ``gsep download`` with no
+    input on record uses ``InputFields(job_id)``: ``{dir}`` and ``{trackext}`` empty.
+    """
+
+    track: str
+    trackext: str = ""
+    dir: str = ""
+
+    @classmethod
+    def of(cls, path: Path, cwd: Path | None = None) -> InputFields:
+        """The fields of the input file ``path`` (relative paths are taken from ``cwd``,
+        default the current folder). Lexical: the file need not exist."""
+        here = Path(os.path.abspath(cwd if cwd is not None else Path.cwd()))
+        full = Path(os.path.normpath(here / path))
+        return cls(full.stem, full.suffix[1:], "/".join(_folder_parts(full.parent, here)))
+
+
+def _folder_parts(folder: Path, here: Path) -> tuple[str, ...]:
+    for inner, outer in ((folder, here), (folder.resolve(), here.resolve())):
+        try:
+            return inner.relative_to(outer).parts
+        except ValueError:
+            continue
+    return folder.parts[1:]  # outside the current folder: drop the root or drive
+
+
+def template_values(
+    source: InputFields, *, stem: str, ext: str, model: str, job: str
+) -> dict[str, str]:
+    """Every field's raw value for one output of one input (for :func:`output_path`)."""
+    return {
+        "track": source.track,
+        "trackext": source.trackext,
+        "dir": source.dir,
+        "stem": stem,
+        "ext": ext,
+        "model": model,
+        "job": job,
+    }
 
 
 # ---- rendering ---------------------------------------------------------------------------
@@ -155,7 +211,9 @@ def output_path(out_dir: Path, template: str, fields: Mapping[str, str]) -> Path
     """Render ``template`` with raw ``fields`` into a path inside ``out_dir``.
 
     Each field value and each rendered segment passes :func:`safe_component`; a missing
-    field renders as ``_``. Every component must fit :func:`name_max` bytes: when one does not, what
+    field renders as ``_`` (``{dir}``/``{trackext}``: empty). A segment that is exactly
+    ``{dir}`` becomes zero or more folders; elsewhere ``{dir}``'s components are joined
+    with ``_``. Every component must fit :func:`name_max` bytes: when one does not, what
     ``{track}`` contributed is cut at a character boundary and given ``~`` plus a hash
     (see :func:`_shortened_track`). Raises UsageError (exit 2) when a component cannot
     fit even then, when the whole path (or its temporary sibling) reaches
@@ -165,7 +223,10 @@ def output_path(out_dir: Path, template: str, fields: Mapping[str, str]) -> Path
     values = _safe_values(fields)
     parts: list[str] = []
     for segment in _SEPARATORS.split(template):
-        parts.append(_render_segment(segment, values, fields.get("track", ""), limit))
+        if segment == "{dir}":
+            parts.extend(_fitting_folder(part, limit) for part in _dir_parts(fields))
+        else:
+            parts.append(_render_segment(segment, values, fields.get("track", ""), limit))
     path = out_dir.joinpath(*parts)
     _check_path_length(path, out_dir)
     _check_inside(path, out_dir)
@@ -173,7 +234,16 @@ def output_path(out_dir: Path, template: str, fields: Mapping[str, str]) -> Path
 
 
 def _safe_values(fields: Mapping[str, str]) -> dict[str, str]:
-    return {name: safe_component(fields.get(name, "")) for name in TEMPLATE_FIELDS}
+    values = {name: safe_component(fields.get(name, "")) for name in TEMPLATE_FIELDS}
+    values["trackext"] = safe_component(fields.get("trackext", ""), fallback="")
+    values["dir"] = "_".join(_dir_parts(fields))
+    return values
+
+
+def _dir_parts(fields: Mapping[str, str]) -> list[str]:
+    """``{dir}`` as safe folder names: ``..`` cannot climb, ``.`` and empty parts vanish."""
+    raw = _SEPARATORS.split(fields.get("dir", ""))
+    return [safe_component(part) for part in raw if part not in ("", ".")]
 
 
 def _pieces(segment: str) -> list[str]:
@@ -234,6 +304,12 @@ def _cut_to_bytes(text: str, room: int) -> str:
         kept.append(ch)
         used += size
     return "".join(kept)
+
+
+def _fitting_folder(name: str, limit: int) -> str:
+    if name_bytes(name) > limit:
+        raise _too_long("{dir}", name, limit)
+    return name
 
 
 def _too_long(segment: str, rendered: str, limit: int, shortest: int | None = None) -> UsageError:
@@ -314,6 +390,7 @@ __all__ = [
     "PATH_MAX_FALLBACK",
     "TEMPLATE_FIELDS",
     "TEMP_NAME_BYTES",
+    "InputFields",
     "check_template",
     "leftover_temps",
     "name_bytes",
@@ -322,4 +399,5 @@ __all__ = [
     "path_max",
     "safe_component",
     "temp_path",
+    "template_values",
 ]

@@ -1,5 +1,6 @@
 """Output names in bytes: NAME_MAX per component, PATH_MAX per path, {track} shortened
-(never {stem}, {ext} or the template's text), temporary names of a fixed length."""
+(never {stem}, {ext} or the template's text), temporary names of a fixed length, and the
+{dir} and {trackext} fields."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.naming import (
     TEMP_NAME_BYTES,
+    InputFields,
     check_template,
     leftover_temps,
     name_bytes,
@@ -24,6 +26,7 @@ from gsep_cli.naming import (
     output_path,
     safe_component,
     temp_path,
+    template_values,
 )
 from gsep_cli.sandbox import Sandbox
 from gsep_cli.transfer import Downloader
@@ -175,11 +178,78 @@ def test_a_250_byte_name_downloads_because_its_temporary_name_is_short(tmp_path:
     assert leftover_temps(dest) == [] and os.listdir(dest.parent) == [dest.name]
 
 
+# ---- {dir} and {trackext} ----------------------------------------------------------------
+def test_input_fields_of_a_path_inside_the_current_folder(tmp_path: Path) -> None:
+    assert InputFields.of(Path("album/x/a.wav"), tmp_path) == InputFields("a", "wav", "album/x")
+    assert InputFields.of(tmp_path / "a.b.flac", tmp_path) == InputFields("a.b", "flac", "")
+    assert InputFields.of(Path("./x/../y/song"), tmp_path) == InputFields("song", "", "y")
+
+
+def test_input_fields_of_a_path_outside_drop_the_root(tmp_path: Path) -> None:
+    cwd = tmp_path / "work"
+    assert InputFields.of(Path("../music/s.mp3"), cwd) == InputFields(
+        "s", "mp3", "/".join((tmp_path / "music").parts[1:])
+    )
+    assert InputFields.of(Path("/s.wav"), cwd) == InputFields("s", "wav", "")
+
+
+def fields_of(source: InputFields, stem: str = "vocal") -> dict[str, str]:
+    return template_values(source, stem=stem, ext="wav", model="m", job="j1")
+
+
+@pytest.mark.parametrize(
+    ("template", "dir_", "expected"),
+    [
+        ("{dir}/{track}/{stem}.{ext}", "album/x", "album/x/song/vocal.wav"),
+        ("{dir}/{track}/{stem}.{ext}", "", "song/vocal.wav"),  # an empty {dir} vanishes
+        ("{dir}/{dir}/{stem}.{ext}", "a/b", "a/b/a/b/vocal.wav"),
+        ("{dir}-{track}/{stem}.{ext}", "album/x", "album_x-song/vocal.wav"),
+        ("{dir}-{track}/{stem}.{ext}", "", "-song/vocal.wav"),
+        ("{dir}/{stem}.{ext}", "../../etc", "_/_/etc/vocal.wav"),  # never climbs
+        ("{dir}/{stem}.{ext}", "a\\b/./c:d", "a/b/c_d/vocal.wav"),
+        ("{dir}/{stem}.{ext}", "home/CON", "home/_CON/vocal.wav"),
+    ],
+)
+def test_dir_expands_to_folders_or_joins_with_underscores(
+    tmp_path: Path, template: str, dir_: str, expected: str
+) -> None:
+    path = output_path(tmp_path, template, fields_of(InputFields("song", "wav", dir_)))
+    assert path.relative_to(tmp_path).as_posix() == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (InputFields("song", "wav"), "song.wav/vocal.wav"),
+        (InputFields("song", "MP3"), "song.MP3/vocal.wav"),
+        (InputFields("5f1c9a"), "5f1c9a/vocal.wav"),  # gsep download, no input on record
+    ],
+)
+def test_trackext_is_the_extension_or_nothing(
+    tmp_path: Path, source: InputFields, expected: str
+) -> None:
+    path = output_path(tmp_path, "{track}.{trackext}/{stem}.{ext}", fields_of(source))
+    assert path.relative_to(tmp_path).as_posix() == expected
+
+
+def test_a_template_may_not_end_in_dir_alone() -> None:
+    with pytest.raises(UsageError, match=r"ends in \{dir\}"):
+        check_template("{track}/{dir}")
+    assert check_template("{dir}/{track}.{trackext}/{stem}.{ext}")
+
+
+def test_a_dir_folder_over_the_limit_is_refused_not_cut(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"part '\{dir\}' gives a 300-byte name"):
+        output_path(tmp_path, "{dir}/{stem}.{ext}", fields_of(InputFields("s", "", "d" * 300)))
+
+
 # ---- the property -----------------------------------------------------------------------------
 ROOT = Path("/nonexistent-gsep-root/out")
-PIECES = ["{track}", "{stem}", "{ext}", "{model}", "{job}", "_", "-", ".", " ", "x"]
+FIELD_PIECES = ["{track}", "{stem}", "{ext}", "{model}", "{job}", "{dir}", "{trackext}"]
+PIECES = [*FIELD_PIECES, "_", "-", ".", " ", "x"]
 SEGMENT = st.lists(st.sampled_from(PIECES), min_size=1, max_size=5, unique=True).map("".join)
-TEMPLATE = st.lists(SEGMENT, min_size=1, max_size=3).map("/".join)
+TEMPLATE = st.lists(SEGMENT | st.just("{dir}"), min_size=1, max_size=4).map("/".join)
+DIR = st.lists(st.text(st.characters(exclude_categories=()), max_size=8), max_size=3).map("/".join)
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=400)
 STEM = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10)
 
@@ -196,15 +266,21 @@ def _valid(template: str) -> bool:
 @given(
     template=TEMPLATE.filter(_valid),
     track=ANY_TEXT,
+    trackext=st.text(st.characters(exclude_categories=()), max_size=5),
+    dir_=DIR,
     stems=st.lists(STEM, min_size=2, max_size=2, unique=True),
     ext=st.sampled_from(["wav", "mp3", "json", "a"]),
 )
 def test_rendered_paths_fit_stay_inside_and_keep_stem_and_ext(
-    template: str, track: str, stems: list[str], ext: str
+    template: str, track: str, trackext: str, dir_: str, stems: list[str], ext: str
 ) -> None:
-    paths = [render(ROOT, template, track=track, stem=stem, ext=ext) for stem in stems]
+    source = {"track": track, "trackext": trackext, "dir": dir_}
+    paths = [render(ROOT, template, **source, stem=stem, ext=ext) for stem in stems]
     limit = name_max(ROOT)
-    segments = template.split("/")
+    folders = len([part for part in re.split(r"[/\\]", dir_) if part not in ("", ".")])
+    segments = [
+        s for seg in template.split("/") for s in ([seg] * folders if seg == "{dir}" else [seg])
+    ]
     for path, stem in zip(paths, stems, strict=True):
         assert os.path.normpath(path).startswith(str(ROOT) + os.sep)
         parts = path.relative_to(ROOT).parts
