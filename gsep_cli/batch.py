@@ -57,7 +57,7 @@ from .errors import (
 from .jobtimes import JobTimes
 from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import Job, JobStatus
-from .naming import InputFields, output_path, template_values
+from .naming import InputFields, output_path, output_paths, template_values
 from .preflight import check_duration
 
 UPLOAD_LIFE = 72 * 3600.0
@@ -211,15 +211,12 @@ def _matches(globs: Sequence[str], name: str, relative: str) -> bool:
 
 
 def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
-    """Where the outputs of one input will be written (``{job}``: ``job`` until known)."""
-    return [
-        output_path(
-            options.out_dir,
-            options.template,
-            template_values(source, stem=stem, ext=ext, model=options.model, job=job),
-        )
-        for stem, ext in planned_outputs(get_model(options.model), options.stems, options.formats)
-    ]
+    """Where the outputs of one input will be written (``{job}``: ``job`` until known);
+    UsageError when two of them would be one file (see naming.output_paths)."""
+    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    return output_paths(
+        options.out_dir, options.template, source, outputs, model=options.model, job=job
+    )
 
 
 def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:

@@ -867,11 +867,12 @@ def separate(
             "--lyrics gives the text of one input, but there are several",
             "Drop --lyrics and put each input's lyrics beside it as NAME.txt",
         )
+    planned: list[list[Path]] | None = None
     if not no_wait and not to_stdout:  # refuse before paying for jobs whose files cannot land
-        _check_template_collisions(options)
+        planned = _check_template_collisions(options, paths)
     if dry_run:
         _require_key(state, settings)
-        code = _dry_run_separate(state, options, paths, to_stdout=to_stdout)
+        code = _dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
         if code:
             raise typer.Exit(code)
         return
@@ -919,18 +920,24 @@ def _require_key(state: State, settings: Settings) -> None:
 
 
 def _dry_run_separate(
-    state: State, options: Any, paths: list[Path], *, to_stdout: bool = False
+    state: State,
+    options: Any,
+    paths: list[Path],
+    planned: list[list[Path]] | None,
+    *,
+    to_stdout: bool = False,
 ) -> int:
-    """Check every input locally and print what would be sent; the batch's exit code."""
-    from .batch import InputResult, batch_exit_code, planned_paths
+    """Check every input locally and print what would be sent; the batch's exit code.
+
+    ``planned``: every input's output paths from :func:`_check_template_collisions`."""
+    from .batch import InputResult, batch_exit_code
     from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
-    from .naming import InputFields
     from .preflight import dry_run_json, dry_run_line, preflight
 
     spec = get_model(options.model)
     type_ = type_value(options.stems) if spec.needs_type else None
     results: list[InputResult] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         result = InputResult(path)
         try:
             checked = preflight(path, spec)
@@ -938,8 +945,8 @@ def _dry_run_separate(
             lyrics = options.lyrics_for(path)
             text = None if lyrics is None else (lyrics, check_lyrics_file(lyrics))
             would_write: list[Path] = [Path("-")] if to_stdout else []
-            if not options.no_wait and not to_stdout:
-                would_write = planned_paths(options, InputFields.of(path))
+            if planned is not None:
+                would_write = planned[index]
                 check_planned_outputs(
                     would_write,
                     options.out_dir,
@@ -982,12 +989,14 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
     }
 
 
-def _check_template_collisions(options: Any) -> None:
-    from .batch import planned_paths
-    from .client import refuse_collisions
-    from .naming import InputFields
+def _check_template_collisions(options: Any, paths: list[Path]) -> list[list[Path]]:
+    """Every input's output paths; UsageError, before any request, when two outputs of
+    the batch would be one file."""
+    from .client import get_model, planned_outputs
+    from .naming import plan_outputs
 
-    refuse_collisions(planned_paths(options, InputFields("track")))
+    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    return plan_outputs(paths, options.out_dir, options.template, outputs, options.model)
 
 
 def _summary_row(result: Any) -> tuple[str, str, str, str]:

@@ -35,7 +35,7 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
-from .naming import DEFAULT_TEMPLATE, InputFields, output_path, template_values
+from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisions
 from .preflight import check_duration
 from .progress import Listener, NullListener
 from .transfer import Downloader, ExpiredUrl, upload_parts
@@ -341,15 +341,6 @@ def planned_outputs(
     return planned
 
 
-def refuse_collisions(paths: Sequence[Path]) -> None:
-    """Refuse a name template that sends two outputs to one file."""
-    if len(set(paths)) != len(paths):
-        raise UsageError(
-            "the name template maps two outputs to the same file",
-            "Include {stem} and {ext} in --name-template",
-        )
-
-
 def check_planned_outputs(paths: Sequence[Path], out_dir: Path, *, refuse_existing: bool) -> None:
     """Refuse a set of output paths that cannot be written as asked: two outputs on one
     path, something in the way, or (``refuse_existing``) a file already there."""
@@ -595,11 +586,9 @@ class GsepClient:
         spec = get_model(model)
         chosen = select_outputs(job.outputs, stems, formats)
         source = source or InputFields(track or job.job_id)
-        planned = []
-        for output in chosen:
-            ext = output_ext(spec, output)
-            fields = template_values(source, stem=output.name, ext=ext, model=model, job=job.job_id)
-            planned.append((output, output_path(out_dir, template, fields)))
+        names = [(output.name, output_ext(spec, output)) for output in chosen]
+        paths = output_paths(out_dir, template, source, names, model=model, job=job.job_id)
+        planned = list(zip(chosen, paths, strict=True))
         check_planned_outputs(
             [p for _, p in planned], out_dir, refuse_existing=not (force or skip_existing)
         )

@@ -1,5 +1,5 @@
-"""Output names: the ``--name-template``, safe path components, byte limits and temporary
-names.
+"""Output names: the ``--name-template``, safe path components, byte limits, temporary
+names, and collisions refused before any request.
 
 Rules and where they come from:
 
@@ -18,6 +18,10 @@ Rules and where they come from:
   and the template's own text are never cut. A segment that cannot fit is refused.
 * Temporary download names have a fixed length (:data:`TEMP_NAME_BYTES`), whatever the
   final name's length.
+* Two outputs are one file when their resolved paths are equal or, where the output
+  folder's file system ignores case (:func:`case_insensitive`, probed, not assumed from
+  the platform), equal once NFC-normalised and case-folded. A batch whose outputs meet is
+  refused as a whole before any request (:func:`plan_outputs`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+import shlex
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +137,22 @@ def _nearest_existing_folder(path: Path) -> Path:
     return Path(absolute.anchor)
 
 
+def case_insensitive(folder: Path) -> bool:
+    """Whether names in ``folder`` (or where it will be created) ignore case, as on
+    macOS and Windows by default: probed by looking up an existing folder's name with its
+    case swapped. False when no folder on the way has a letter to swap."""
+    start = _nearest_existing_folder(folder)
+    for candidate in (start, *start.parents):
+        swapped = candidate.with_name(candidate.name.swapcase()) if candidate.name else None
+        if swapped is None or swapped.name == candidate.name:
+            continue
+        try:
+            return swapped.exists() and os.path.samefile(candidate, swapped)
+        except OSError:
+            return False
+    return False
+
+
 # ---- templates ---------------------------------------------------------------------------
 def check_template(template: str) -> str:
     """Validate a ``--name-template``: relative, no empty/``.``/``..`` part, known fields
@@ -183,12 +205,14 @@ class InputFields:
 
 
 def _folder_parts(folder: Path, here: Path) -> tuple[str, ...]:
-    for inner, outer in ((folder, here), (folder.resolve(), here.resolve())):
-        try:
-            return inner.relative_to(outer).parts
-        except ValueError:
-            continue
-    return folder.parts[1:]  # outside the current folder: drop the root or drive
+    try:
+        return folder.relative_to(here).parts
+    except ValueError:
+        pass
+    try:  # the same folder reached through a symlink (macOS: /tmp is /private/tmp)
+        return folder.resolve().relative_to(here.resolve()).parts
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (< 3.13)
+        return folder.parts[1:]  # outside the current folder: drop the root or drive
 
 
 def template_values(
@@ -383,6 +407,179 @@ def _dest_hash(name: str) -> str:
     return hashlib.sha256(data).hexdigest()[:_TEMP_NAME_HASH_HEX]
 
 
+# ---- collisions --------------------------------------------------------------------------
+def output_paths(
+    out_dir: Path,
+    template: str,
+    source: InputFields,
+    outputs: Sequence[tuple[str, str]],
+    *,
+    model: str,
+    job: str,
+    label: str | None = None,
+) -> list[Path]:
+    """The paths of one input's outputs, ``outputs`` being ``(stem, ext)`` pairs, in
+    order. Raises UsageError (exit 2) when two of them would be one file; the hint names
+    exactly the fields the template lacks to tell them apart. ``label`` names the input
+    in that message."""
+    fold = case_insensitive(out_dir)
+    paths = _render_input(out_dir, template, source, outputs, model, job)
+    _refuse_shared_paths(paths, outputs, template, label, fold)
+    return paths
+
+
+def _render_input(
+    out_dir: Path,
+    template: str,
+    source: InputFields,
+    outputs: Sequence[tuple[str, str]],
+    model: str,
+    job: str,
+) -> list[Path]:
+    return [
+        output_path(
+            out_dir, template, template_values(source, stem=stem, ext=ext, model=model, job=job)
+        )
+        for stem, ext in outputs
+    ]
+
+
+def _refuse_shared_paths(
+    paths: Sequence[Path],
+    outputs: Sequence[tuple[str, str]],
+    template: str,
+    label: str | None,
+    fold: bool,
+) -> None:
+    seen: dict[str, int] = {}
+    clashes: list[tuple[int, int]] = []
+    for index, path in enumerate(paths):
+        key = path_key(path, fold)
+        if key in seen:
+            clashes.append((seen[key], index))
+        else:
+            seen[key] = index
+    if not clashes:
+        return
+    first, second = clashes[0]
+    (stem_a, ext_a), (stem_b, ext_b) = outputs[first], outputs[second]
+    of = f" of {label}" if label else ""
+    raise UsageError(
+        f"the name template maps two outputs{of} ({stem_a}.{ext_a} and {stem_b}.{ext_b}) "
+        f"to the same file {paths[first]}",
+        _outputs_hint(template, [(outputs[a], outputs[b]) for a, b in clashes]),
+    )
+
+
+def _outputs_hint(template: str, pairs: Iterable[tuple[tuple[str, str], tuple[str, str]]]) -> str:
+    """The fields (``{stem}`` before ``{ext}``) that would tell every clashing pair apart,
+    or (when the template has them all) the honest reason: the names differ only in
+    characters a file name drops."""
+    clashes = list(pairs)
+    missing = []
+    for position, token in enumerate(("{stem}", "{ext}")):
+        if token not in template and any(a[position] != b[position] for a, b in clashes):
+            missing.append(token)
+    if missing:
+        return "Include " + " and ".join(missing) + " in --name-template"
+    return "Their names differ only in characters a file name cannot keep"
+
+
+def refuse_collisions(paths: Sequence[Path]) -> None:
+    """Refuse two outputs on one path (compared resolved). Prefer :func:`output_paths`,
+    whose hint can name the missing field; this one knows only the paths."""
+    fold = bool(paths) and case_insensitive(paths[0].parent)
+    keys = [path_key(path, fold) for path in paths]
+    if len(set(keys)) != len(keys):
+        raise UsageError(
+            "the name template maps two outputs to the same file",
+            "Give each output its own name with --name-template",
+        )
+
+
+def path_key(path: Path, fold_case: bool = False) -> str:
+    """What makes two output paths one file: the resolved path, and when the file system
+    ignores case (:func:`case_insensitive`) its NFC case-folded form too. Case folding is
+    close to, not exactly, what APFS and NTFS do; it errs towards refusing."""
+    key = str(path.resolve())
+    return unicodedata.normalize("NFC", key).casefold() if fold_case else key
+
+
+def plan_outputs(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    template: str,
+    outputs: Sequence[tuple[str, str]],
+    model: str,
+    *,
+    jobs: Sequence[str] | None = None,
+    cwd: Path | None = None,
+) -> list[list[Path]]:
+    """Every input's output paths, before any request: ``result[i]`` lists the paths of
+    ``inputs[i]`` in the order of ``outputs`` (``(stem, ext)`` pairs the model will give).
+
+    ``{job}`` is not known before the jobs exist: ``jobs[i]`` stands in for input ``i``
+    (pass an identity of the work, so identical inputs share it); by default
+    ``job-<n>``, distinct for every input. Raises UsageError (exit 2) when two outputs of
+    one input, or of two inputs, would be one file (see :func:`path_key`); the message
+    names both inputs and the path, the hint the field that tells them apart
+    (``{track}``, ``{dir}``, ``{trackext}``) with a template using it, or "rename one of
+    them". Also raises what :func:`output_path` raises.
+    """
+    fold = case_insensitive(out_dir)
+    owners: dict[str, tuple[int, InputFields]] = {}
+    planned: list[list[Path]] = []
+    for index, path in enumerate(inputs):
+        source = InputFields.of(path, cwd)
+        job = jobs[index] if jobs is not None else f"job-{index + 1}"
+        paths = _render_input(out_dir, template, source, outputs, model, job)
+        _refuse_shared_paths(paths, outputs, template, str(path), fold)
+        for target in paths:
+            key = path_key(target, fold)
+            if key in owners and owners[key][0] != index:
+                other, other_source = owners[key]
+                raise UsageError(
+                    f"{inputs[other]} and {path} would both write {target}",
+                    _inputs_hint(template, other_source, source, fold),
+                )
+            owners[key] = (index, source)
+        planned.append(paths)
+    return planned
+
+
+def _inputs_hint(template: str, first: InputFields, second: InputFields, fold: bool) -> str:
+    """The first field that differs between two inputs and that the template lacks, with
+    the template that uses it; else "rename one of them" (which helps only through
+    ``{track}``, so a template without it is told to add it)."""
+    for name in ("track", "dir", "trackext"):
+        token = "{" + name + "}"
+        if token not in template and _field_key(first, name, fold) != _field_key(
+            second, name, fold
+        ):
+            return f"Add {token}: --name-template {shlex.quote(_with_field(template, name))}"
+    if "{track}" not in template:
+        return "Rename one of them and add {track}: --name-template " + shlex.quote(
+            _with_field(template, "track")
+        )
+    return "Rename one of them"
+
+
+def _field_key(source: InputFields, name: str, fold: bool) -> str:
+    """A field as it ends up in a name, so a hint never offers a field whose values
+    become equal once made safe (``a:b`` and ``a_b``) or equal but for case."""
+    if name == "dir":
+        value = "/".join(_dir_parts({"dir": source.dir}))
+    else:
+        value = safe_component(getattr(source, name), fallback="")
+    return unicodedata.normalize("NFC", value).casefold() if fold else value
+
+
+def _with_field(template: str, name: str) -> str:
+    if name == "trackext" and "{track}" in template:
+        return template.replace("{track}", "{track}_{trackext}", 1)
+    return "{" + name + "}/" + template
+
+
 __all__ = [
     "DEFAULT_TEMPLATE",
     "MIN_TRACK_BYTES",
@@ -391,12 +588,17 @@ __all__ = [
     "TEMPLATE_FIELDS",
     "TEMP_NAME_BYTES",
     "InputFields",
+    "case_insensitive",
     "check_template",
     "leftover_temps",
     "name_bytes",
     "name_max",
     "output_path",
+    "output_paths",
+    "path_key",
     "path_max",
+    "plan_outputs",
+    "refuse_collisions",
     "safe_component",
     "temp_path",
     "template_values",

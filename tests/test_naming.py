@@ -1,12 +1,13 @@
 """Output names in bytes: NAME_MAX per component, PATH_MAX per path, {track} shortened
 (never {stem}, {ext} or the template's text), temporary names of a fixed length, and the
-{dir} and {trackext} fields."""
+{dir} and {trackext} fields, and the plan that refuses two outputs on one path."""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clitools import make_wav
@@ -17,13 +18,18 @@ from gsep_cli import naming
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.naming import (
+    DEFAULT_TEMPLATE,
     TEMP_NAME_BYTES,
     InputFields,
+    case_insensitive,
     check_template,
     leftover_temps,
     name_bytes,
     name_max,
     output_path,
+    output_paths,
+    plan_outputs,
+    refuse_collisions,
     safe_component,
     temp_path,
     template_values,
@@ -241,6 +247,144 @@ def test_a_template_may_not_end_in_dir_alone() -> None:
 def test_a_dir_folder_over_the_limit_is_refused_not_cut(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"part '\{dir\}' gives a 300-byte name"):
         output_path(tmp_path, "{dir}/{stem}.{ext}", fields_of(InputFields("s", "", "d" * 300)))
+
+
+# ---- the plan -------------------------------------------------------------------------------
+VOCAL = [("vocal", "wav")]
+
+
+def plan(
+    tmp_path: Path, names: list[str], template: str = DEFAULT_TEMPLATE, jobs: Any = None
+) -> list[list[Path]]:
+    inputs = [Path(n) for n in names]
+    return plan_outputs(inputs, tmp_path / "out", template, VOCAL, "m", jobs=jobs, cwd=tmp_path)
+
+
+def refused(
+    tmp_path: Path, names: list[str], template: str = DEFAULT_TEMPLATE, jobs: Any = None
+) -> UsageError:
+    with pytest.raises(UsageError) as info:
+        plan(tmp_path, names, template, jobs)
+    assert info.value.exit_code == ExitCode.USAGE
+    return info.value
+
+
+def test_the_plan_gives_each_input_its_paths_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    planned = plan_outputs(
+        [Path("a.wav"), Path("b.wav")],
+        out,
+        DEFAULT_TEMPLATE,
+        [("vocal", "wav"), ("vocal", "mp3")],
+        "m",
+    )
+    assert planned == [
+        [out / "a" / "vocal.wav", out / "a" / "vocal.mp3"],
+        [out / "b" / "vocal.wav", out / "b" / "vocal.mp3"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "template", "hint"),
+    [
+        (
+            ["a/song.wav", "b/song.wav"],
+            DEFAULT_TEMPLATE,
+            "Add {dir}: --name-template '{dir}/{track}/{stem}.{ext}'",
+        ),
+        (
+            ["song.wav", "song.mp3"],
+            DEFAULT_TEMPLATE,
+            "Add {trackext}: --name-template '{track}_{trackext}/{stem}.{ext}'",
+        ),
+        (
+            ["song.wav", "song.mp3"],
+            "{stem}.{ext}",
+            "Add {trackext}: --name-template '{trackext}/{stem}.{ext}'",
+        ),
+        (["a.wav", "b.wav"], "{stem}.{ext}", "Add {track}: --name-template '{track}/{stem}.{ext}'"),
+        (["x/a.wav", "y/b.wav"], "{model}/{stem}.{ext}", "Add {track}:"),
+        (["a:b/s.wav", "a_b/s.wav"], "{dir}/{track}/{stem}.{ext}", "Rename one of them"),
+        (["a:b/s.wav", "a_b/s.wav"], "{dir}/{stem}.{ext}", "Rename one of them and add {track}"),
+        (["s?.wav", "s_.wav"], DEFAULT_TEMPLATE, "Rename one of them"),
+    ],
+)
+def test_two_inputs_on_one_path_are_refused_with_the_field_that_parts_them(
+    tmp_path: Path, names: list[str], template: str, hint: str
+) -> None:
+    error = refused(tmp_path, names, template)
+    assert error.message.startswith(f"{names[0]} and {names[1]} would both write {tmp_path}/out/")
+    assert (error.hint or "").startswith(hint)
+
+
+def test_job_values_decide_whether_inputs_meet(tmp_path: Path) -> None:
+    names, template = ["a/s.wav", "b/s.wav"], "{job}/{stem}.{ext}"
+    assert plan(tmp_path, names, template)[1] == [tmp_path / "out" / "job-2" / "vocal.wav"]
+    assert plan(tmp_path, names, template, jobs=["j1", "j2"])[0] == [
+        tmp_path / "out" / "j1" / "vocal.wav"
+    ]
+    assert "{dir}" in (refused(tmp_path, names, template, jobs=["same", "same"]).hint or "")
+
+
+def test_paths_are_compared_resolved(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a").mkdir()
+    (tmp_path / "out" / "b").symlink_to(tmp_path / "out" / "a")
+    error = refused(tmp_path, ["a.wav", "b.wav"])
+    assert error.message == f"a.wav and b.wav would both write {tmp_path}/out/b/vocal.wav"
+
+
+def test_on_a_case_insensitive_file_system_case_does_not_part_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert plan(tmp_path, ["Song.wav", "song.wav"])  # case-sensitive here: two folders
+    monkeypatch.setattr(naming, "case_insensitive", lambda folder: True)
+    assert refused(tmp_path, ["Song.wav", "song.wav"]).hint == "Rename one of them"
+    assert (refused(tmp_path, ["A/s.wav", "a/s.wav"]).hint or "").startswith("Rename one")
+
+
+def test_case_insensitivity_is_probed_on_an_existing_folder(tmp_path: Path) -> None:
+    (tmp_path / "Probe").mkdir()
+    expected = (tmp_path / "pROBE").exists()
+    assert case_insensitive(tmp_path / "Probe" / "not" / "yet") is expected
+
+
+@pytest.mark.parametrize(
+    ("outputs", "template", "hint"),
+    [
+        ([("vocal", "wav"), ("drum", "wav")], "{track}.{ext}", "Include {stem} in --name-template"),
+        (
+            [("vocal", "wav"), ("vocal", "mp3")],
+            "{track}/{stem}",
+            "Include {ext} in --name-template",
+        ),
+        (
+            [("vocal", "wav"), ("vocal", "mp3"), ("drum", "wav")],
+            "{track}",
+            "Include {stem} and {ext} in --name-template",
+        ),
+        (
+            [("a:b", "wav"), ("a_b", "wav")],
+            DEFAULT_TEMPLATE,
+            "Their names differ only in characters a file name cannot keep",
+        ),
+    ],
+)
+def test_two_outputs_of_one_input_name_exactly_the_missing_fields(
+    tmp_path: Path, outputs: list[tuple[str, str]], template: str, hint: str
+) -> None:
+    with pytest.raises(UsageError, match=r"maps two outputs of song\.wav") as info:
+        output_paths(
+            tmp_path, template, InputFields("song"), outputs, model="m", job="j", label="song.wav"
+        )
+    assert info.value.hint == hint
+
+
+def test_refuse_collisions_on_bare_paths_offers_no_field(tmp_path: Path) -> None:
+    refuse_collisions([tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(UsageError, match="same file") as info:
+        refuse_collisions([tmp_path / "a", tmp_path / "x" / ".." / "a"])
+    assert "{" not in (info.value.hint or "")
 
 
 # ---- the property -----------------------------------------------------------------------------

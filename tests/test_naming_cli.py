@@ -1,5 +1,5 @@
 """Output names through the CLI, in-process against the sandbox over real HTTP: {dir} and
-{trackext}, long names in bytes."""
+{trackext}, long names in bytes, and outputs that would meet refused before any request."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import clitools
 import pytest
-from clitools import SECRET, files_under, make_wav, run_cli
+from clitools import SECRET, assert_clean_error, files_under, make_wav, run_cli
 
+from gsep_cli import media
 from gsep_cli.client import GsepClient
 from gsep_cli.naming import name_bytes
 from gsep_cli.sandbox import Sandbox
@@ -129,5 +130,91 @@ def test_a_template_part_that_cannot_fit_is_refused_before_any_request(
     make_wav(env / "song.wav", seconds=0.1)
     template = "L" * 250 + "_{stem}.{ext}"
     run = run_cli(capsys, ["separate", "song.wav", "--name-template", template])
-    clitools.assert_clean_error(run, 2, "260-byte name", "255-byte limit")
+    assert_clean_error(run, 2, "260-byte name", "255-byte limit")
+    assert sb.requests == []
+
+
+# ---- collisions, refused before any request ------------------------------------------------
+DIR_HINT = "Add {dir}: --name-template '{dir}/{track}/{stem}.{ext}'"
+
+
+@pytest.mark.parametrize(
+    "extra", [[], ["--force"], ["--dry-run"], ["--skip-existing", "--jobs", "1"]]
+)
+def test_same_names_in_two_folders_are_refused_before_paying(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    # different content: it used to create 2 jobs then exit 9; with --force the second
+    # overwrote the first; --dry-run printed the same path twice and exited 0
+    make_wav(env / "a" / "song.wav", seconds=0.1)
+    make_wav(env / "b" / "song.wav", seconds=0.15)
+    run = run_cli(capsys, ["separate", "a/song.wav", "b/song.wav", "-o", "out", *extra])
+    line = assert_clean_error(run, 2, "a/song.wav and b/song.wav would both write", DIR_HINT)
+    assert "out/song/vocal.wav" in line
+    assert sb.requests == []
+    assert not (env / "out").exists()
+
+
+def test_a_recursive_folder_with_the_same_name_twice_is_refused(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_wav(env / "album" / "x" / "a.wav", seconds=0.1)
+    make_wav(env / "album" / "y" / "a.wav", seconds=0.15)
+    for extra in ([], ["--dry-run"]):
+        run = run_cli(capsys, ["separate", "album", "-r", "-o", "out", *extra])
+        assert_clean_error(run, 2, "album/x/a.wav and album/y/a.wav", "out/a/vocal.wav", DIR_HINT)
+    assert sb.requests == []
+
+
+def test_the_same_name_with_two_extensions_is_told_to_add_trackext(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_wav(env / "song.wav", seconds=0.1)
+    with open(env / "song.mp3", "wb") as fh:
+        media.write_mp3(fh, 0.2)
+    run = run_cli(capsys, ["separate", "song.wav", "song.mp3", "--dry-run"])
+    assert_clean_error(
+        run,
+        2,
+        "song.wav and song.mp3 would both write song/vocal.wav",
+        "Add {trackext}: --name-template '{track}_{trackext}/{stem}.{ext}'",
+    )
+    template = ["--name-template", "{track}_{trackext}/{stem}.{ext}"]
+    fixed = run_cli(capsys, ["separate", "song.wav", "song.mp3", "--dry-run", *template])
+    assert fixed.code == 0, fixed
+    assert [line.rsplit("would write ", 1)[1] for line in fixed.lines] == [
+        "song_wav/vocal.wav",
+        "song_mp3/vocal.wav",
+    ]
+    assert sb.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["-s", "vocal,drum", "--name-template", "{track}.{ext}"], "Include {stem} in"),
+        (["-f", "both", "--name-template", "{track}/{stem}"], "Include {ext} in"),
+        (["-s", "vocal,drum", "-f", "both", "--name-template", "{track}"], "{stem} and {ext}"),
+    ],
+)
+def test_two_outputs_of_one_input_on_one_path_name_exactly_the_missing_field(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], args: list[str], hint: str
+) -> None:
+    make_wav(env / "song.wav", seconds=0.1)
+    run = run_cli(capsys, ["separate", "song.wav", *args])
+    line = assert_clean_error(run, 2, "two outputs of song.wav", "same file", hint)
+    assert line.count("{") == hint.count("{")  # no other field offered
+    assert sb.requests == []
+
+
+def test_job_in_the_template_keeps_inputs_apart_in_a_dry_run(
+    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_wav(env / "a" / "song.wav", seconds=0.1)
+    make_wav(env / "b" / "song.wav", seconds=0.15)
+    template = ["--name-template", "{job}/{stem}.{ext}"]
+    run = run_cli(capsys, ["separate", "a/song.wav", "b/song.wav", "--dry-run", *template])
+    assert run.code == 0, run
+    written = [line.rsplit("would write ", 1)[1] for line in run.lines]
+    assert len(set(written)) == 2
     assert sb.requests == []
