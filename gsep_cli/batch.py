@@ -66,9 +66,9 @@ from .folders import prepare_folders
 from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import JobStatus
+from .naming import InputFields, output_paths
 from .preflight import preflight
 from .records import SUBMITTED, SUCCESS, UNCONFIRMED, work_key
-from .transfer import output_path
 
 UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion
 
@@ -220,16 +220,13 @@ def _matches(globs: Sequence[str], name: str, relative: str) -> bool:
     return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(relative, g) for g in globs)
 
 
-def planned_paths(options: BatchOptions, track: str) -> list[Path]:
-    """Where the outputs of one input will be written (``{job}`` is not known yet)."""
-    return [
-        output_path(
-            options.out_dir,
-            options.template,
-            {"track": track, "stem": stem, "ext": ext, "model": options.model, "job": "job"},
-        )
-        for stem, ext in planned_outputs(get_model(options.model), options.stems, options.formats)
-    ]
+def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
+    """Where the outputs of one input will be written (``{job}``: ``job`` until known);
+    UsageError when two of them would be one file (see naming.output_paths)."""
+    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    return output_paths(
+        options.out_dir, options.template, source, outputs, model=options.model, job=job
+    )
 
 
 def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:
@@ -445,8 +442,11 @@ class BatchRunner:
             with contextlib.suppress(GsepError):
                 self.ledger.release(claim)
 
-    def _planned(self, work: _Work) -> list[Path]:
-        return [] if self.options.stdout is not None else planned_paths(self.options, work.track)
+    def _planned(self, work: _Work, job: str = "job") -> list[Path]:
+        """Where this input's outputs go (``{job}``: the job's id when known)."""
+        if self.options.stdout is not None:
+            return []
+        return planned_paths(self.options, work.source, job)
 
     def _claim(self, work: _Work) -> tuple[Claim, float | None]:
         """Claim the work, waiting while another gsep (or input of this batch) holds it.
@@ -726,7 +726,7 @@ class BatchRunner:
             options.out_dir,
             stems=options.stems,
             formats=options.formats,
-            track=work.track,
+            source=work.source,
             model=options.model,
             template=options.template,
             force=options.force,
@@ -828,7 +828,7 @@ class BatchRunner:
             return None
         intact = {Path(r.path): r for r in verified}
         files = []
-        for planned in self._planned(work):
+        for planned in self._planned(work, known.job_id):
             record = intact.get(planned.resolve())
             if record is None:
                 return None
@@ -851,8 +851,9 @@ class _Work:
     content: str | None = None  # what the ledger matches jobs on (job_key)
 
     @property
-    def track(self) -> str:
-        return self.path.stem
+    def source(self) -> InputFields:
+        """What the input gives the name template: ``{track}``, ``{trackext}``, ``{dir}``."""
+        return InputFields.of(self.path)
 
 
 def file_recorder(ledger: Ledger | None, job_id: str) -> Callable[[WrittenFile], None] | None:

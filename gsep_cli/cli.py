@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .client import GsepClient, WrittenFile
     from .config import Settings
     from .console import Console
+    from .ledger import JobRecord
+    from .naming import InputFields
 
 COMPLETE_VAR = "_GSEP_COMPLETE"
 EXIT_CODES_HELP = """\
@@ -481,7 +483,7 @@ LYRICS_HELP = (
 )
 LANGUAGE_HELP = "gts_lyrics_line_v1: the lyrics' language: en, ko, ja or zh-cn."
 TEMPLATE_HELP = (
-    "Output path inside DIR; fields {track} {stem} {ext} {model} {job}. "
+    "Output path inside DIR; fields {track} {trackext} {dir} {stem} {ext} {model} {job}. "
     "Default: {track}/{stem}.{ext}"
 )
 
@@ -710,7 +712,7 @@ def download(
     """
     from .client import check_job_id, get_model, resolve_formats, resolve_stems
     from .models import RESIDUAL
-    from .transfer import DEFAULT_TEMPLATE, check_template
+    from .naming import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
     settings = state.settings()
@@ -756,18 +758,29 @@ def download(
         out_dir,
         stems=names,
         formats=formats,
-        track=track or (Path(record.input_path).stem if record else job_id),
         model=chosen_model,
         template=template,
         force=force,
         skip_existing=skip_existing,
         on_file=file_recorder(on_record, job_id),
+        source=_download_source(record, job_id, track),
     )
     _print_files(
         state,
         written,
         {"jobId": job_id, "model": chosen_model, "status": "success", "expireAt": job.expire_at},
     )
+
+
+def _download_source(record: JobRecord | None, job_id: str, track: str | None) -> InputFields:
+    """{track}, {trackext} and {dir} of a job's input: from the ledger's record of it,
+    else the job id with no extension or folder; --track replaces {track}."""
+    from dataclasses import replace
+
+    from .naming import InputFields
+
+    source = InputFields.of(Path(record.input_path)) if record else InputFields(job_id)
+    return replace(source, track=track) if track else source
 
 
 def _print_files(state: State, written: list[WrittenFile], header: dict[str, Any]) -> None:
@@ -868,7 +881,7 @@ def separate(
     """
     from .batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
     from .client import get_model, resolve_formats
-    from .transfer import DEFAULT_TEMPLATE, check_template
+    from .naming import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
     settings = state.settings(dry_run=dry_run)
@@ -919,11 +932,12 @@ def separate(
             "--lyrics gives the text of one input, but there are several",
             "Drop --lyrics and put each input's lyrics beside it as NAME.txt",
         )
+    planned: list[list[Path]] | None = None
     if not no_wait and not to_stdout:  # refuse before paying for jobs whose files cannot land
-        _check_template_collisions(options)
+        planned = _check_template_collisions(options, paths)
     if dry_run:
         _require_key(state, settings)
-        code = _dry_run_separate(state, options, paths, to_stdout=to_stdout)
+        code = _dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
         if code:
             raise typer.Exit(code)
         return
@@ -974,10 +988,17 @@ def _require_key(state: State, settings: Settings) -> None:
 
 
 def _dry_run_separate(
-    state: State, options: Any, paths: list[Path], *, to_stdout: bool = False
+    state: State,
+    options: Any,
+    paths: list[Path],
+    planned: list[list[Path]] | None,
+    *,
+    to_stdout: bool = False,
 ) -> int:
-    """Check every input locally and print what would be sent; the batch's exit code."""
-    from .batch import InputResult, batch_exit_code, planned_paths
+    """Check every input locally and print what would be sent; the batch's exit code.
+
+    ``planned``: every input's output paths from :func:`_check_template_collisions`."""
+    from .batch import InputResult, batch_exit_code
     from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
     from .folders import prepare_folders
     from .preflight import dry_run_json, dry_run_line, preflight
@@ -985,7 +1006,7 @@ def _dry_run_separate(
     spec = get_model(options.model)
     type_ = type_value(options.stems) if spec.needs_type else None
     results: list[InputResult] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         result = InputResult(path)
         try:
             checked = preflight(path, spec)
@@ -995,8 +1016,8 @@ def _dry_run_separate(
             lyrics = options.lyrics_for(path)
             text = None if lyrics is None else (lyrics, check_lyrics_file(lyrics))
             would_write: list[Path] = [Path("-")] if to_stdout else []
-            if not options.no_wait and not to_stdout:
-                would_write = planned_paths(options, path.stem)
+            if planned is not None:
+                would_write = planned[index]
                 check_planned_outputs(
                     would_write,
                     options.out_dir,
@@ -1041,11 +1062,14 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
     }
 
 
-def _check_template_collisions(options: Any) -> None:
-    from .batch import planned_paths
-    from .client import refuse_collisions
+def _check_template_collisions(options: Any, paths: list[Path]) -> list[list[Path]]:
+    """Every input's output paths; UsageError, before any request, when two outputs of
+    the batch would be one file."""
+    from .client import get_model, planned_outputs
+    from .naming import plan_outputs
 
-    refuse_collisions(planned_paths(options, "track"))
+    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    return plan_outputs(paths, options.out_dir, options.template, outputs, options.model)
 
 
 def _summary_row(result: Any) -> tuple[str, str, str, str]:

@@ -43,9 +43,10 @@ from .models import (
     parse_download_urls,
     parse_status,
 )
+from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisions
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
-from .transfer import DEFAULT_TEMPLATE, Downloader, ExpiredUrl, output_path, upload_parts
+from .transfer import Downloader, ExpiredUrl, upload_parts
 
 FORMATS = ("wav", "mp3")
 
@@ -325,15 +326,6 @@ def planned_outputs(
     return planned
 
 
-def refuse_collisions(paths: Sequence[Path]) -> None:
-    """Refuse a name template that sends two outputs to one file."""
-    if len(set(paths)) != len(paths):
-        raise UsageError(
-            "the name template maps two outputs to the same file",
-            "Include {stem} and {ext} in --name-template",
-        )
-
-
 def check_planned_outputs(paths: Sequence[Path], out_dir: Path, *, refuse_existing: bool) -> None:
     """Refuse a set of output paths that cannot be written as asked: two outputs on one
     path, something in the way, or (``refuse_existing``) a file already there."""
@@ -583,10 +575,13 @@ class GsepClient:
         skip_existing: bool = False,
         keep: Collection[Path] = (),
         on_file: Callable[[WrittenFile], None] | None = None,
+        source: InputFields | None = None,
     ) -> list[WrittenFile]:
         """Download the chosen outputs of a finished job; return what was written.
 
-        Output names come from the stem and format, never from the URL. ``keep``: paths
+        Output names come from the stem and format, never from the URL. ``source`` gives
+        the input's ``{track}``, ``{trackext}`` and ``{dir}``; without it ``{track}`` is
+        ``track`` (default: the job id) and the other two are empty. ``keep``: paths
         already known to hold this job's output (the caller checked them): reported as
         skipped, not fetched. ``on_file`` is called with each file (its size and SHA-256
         included) once it is complete and checked, just before it is moved into place.
@@ -600,17 +595,10 @@ class GsepClient:
             )
         spec = get_model(model)
         chosen = select_outputs(job.outputs, stems, formats)
-        planned = []
-        for output in chosen:
-            ext = output_ext(spec, output)
-            fields = {
-                "track": track or job.job_id,
-                "stem": output.name,
-                "ext": ext,
-                "model": model,
-                "job": job.job_id,
-            }
-            planned.append((output, output_path(out_dir, template, fields)))
+        source = source or InputFields(track or job.job_id)
+        names = [(output.name, output_ext(spec, output)) for output in chosen]
+        paths = output_paths(out_dir, template, source, names, model=model, job=job.job_id)
+        planned = list(zip(chosen, paths, strict=True))
         kept = {Path(p).resolve() for p in keep}
         check_planned_outputs(
             [p for _, p in planned if p.resolve() not in kept],

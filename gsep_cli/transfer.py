@@ -18,7 +18,6 @@ import hashlib
 import math
 import os
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,15 @@ from .errors import (
 from .http import RetryPolicy, make_session, retry_after_seconds
 from .inputfile import open_input
 from .models import UploadPlan
+from .naming import (  # re-exported (they lived here before naming.py), but the temps
+    DEFAULT_TEMPLATE,
+    TEMPLATE_FIELDS,
+    check_template,
+    leftover_temps,
+    output_path,
+    safe_component,
+    temp_path,
+)
 from .progress import Listener, NullListener
 from .redact import redact
 
@@ -50,7 +58,6 @@ MAX_PARTS = 10_000
 MAX_CHUNK = 5 * 1024**4
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 
 
 class ExpiredUrl(GsepError):
@@ -357,64 +364,6 @@ def _describe(exc: BaseException) -> str:
     return redact(text.splitlines()[0][:160] if text else type(exc).__name__)
 
 
-# ---- names -----------------------------------------------------------------------------
-def safe_component(value: str, fallback: str = "_") -> str:
-    """One path component that cannot escape a folder or upset Windows.
-
-    Backslashes count as separators and only the last part is kept; control characters
-    are dropped; ``.``/``..``/empty become ``fallback``; Windows reserved names get a
-    leading ``_``; trailing dots and spaces are stripped; at most 150 characters.
-    """
-    text = value.replace("\\", "/").split("/")[-1]
-    text = "".join(ch for ch in text if ch >= " " and ch != "\x7f")
-    text = re.sub(r'[<>:"|?*]', "_", text).strip()[:150].rstrip(". ")  # cut, then strip
-    if text in ("", ".", ".."):
-        text = fallback
-    if _WINDOWS_RESERVED.match(text):
-        text = ("_" + text)[:150].rstrip(". ")
-    return text
-
-
-DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "ext", "model", "job")
-
-
-def check_template(template: str) -> str:
-    """Validate a ``--name-template``: known fields only, relative, no ``..``."""
-    absolute = template.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", template)
-    example = "Example: --name-template '{track}/{stem}.{ext}'"
-    if not template.strip() or absolute:
-        raise UsageError(f"--name-template {template!r} must be a relative path", example)
-    for segment in re.split(r"[/\\]", template):
-        if segment.strip() in ("", ".", ".."):
-            raise UsageError(
-                f"--name-template {template!r} has an empty, '.' or '..' part", example
-            )
-    for field_name in re.findall(r"{([^{}]*)}", template):
-        if field_name not in TEMPLATE_FIELDS:
-            raise UsageError(
-                f"--name-template: unknown field {{{field_name}}}",
-                "Fields: " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS),
-            )
-    return template
-
-
-def output_path(out_dir: Path, template: str, fields: dict[str, str]) -> Path:
-    """Render the template field by field into a path proven to stay inside ``out_dir``."""
-    parts = []
-    for segment in re.split(r"[/\\]", template):
-        rendered = segment
-        for name in TEMPLATE_FIELDS:
-            rendered = rendered.replace("{" + name + "}", safe_component(fields.get(name, "")))
-        parts.append(safe_component(rendered))
-    path = out_dir.joinpath(*parts)
-    root = out_dir.resolve()
-    resolved = path.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise UsageError(f"output name {path} would leave the output folder {out_dir}")
-    return path
-
-
 # ---- downloads -------------------------------------------------------------------------
 @dataclass
 class Downloader:
@@ -474,18 +423,20 @@ class Downloader:
                 f"{dest} already exists",
                 "Use --force to overwrite it, or --skip-existing to keep it",
             )
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+        tmp = temp_path(dest)
         self.listener.transfer_start(key, label, None)
         ok = False
         with self._temps_lock:
             self._temps.add(tmp)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
+            self._remove_leftovers(dest)
             # No fsync: like curl and wget, a finished file is left to the OS to write out.
             # The temporary name and the atomic link keep a crash or Ctrl-C from leaving a
             # partial file under the final name; an fsync per file cost 40 % of the
             # download time (tests/benchmarks, download figure).
-            with open(tmp, "wb") as raw:
+            with open(tmp, "xb") as raw:
+                _lock(raw)  # held while it downloads: another run sees it is alive
                 out = _HashingFile(raw)
                 size = self._download_into(url, out, key)
             if on_ready is not None:
@@ -524,6 +475,18 @@ class Downloader:
             with self._temps_lock:
                 self._temps.discard(tmp)
             self.listener.transfer_end(key, ok)
+
+    def _remove_leftovers(self, dest: Path) -> None:
+        """Remove the temporary files an earlier run left for ``dest`` (kill -9, a power
+        cut): those no live process holds locked. Resuming them would need their ETag,
+        which died with the run; they are only ever partial downloads of results."""
+        for leftover in leftover_temps(dest):
+            with contextlib.suppress(OSError), open(leftover, "rb") as fh:
+                if _lock(fh, wait=False):
+                    leftover.unlink()
+                    self.listener.notice(
+                        f"removed a partial download an earlier run left: {leftover}"
+                    )
 
     def stream(self, url: str, out: BinaryIO, *, key: str, label: str) -> int:
         """Download ``url`` into a stream that cannot be rewound (a pipe); return the byte
@@ -654,6 +617,25 @@ class Downloader:
         return 0, False
 
 
+def _lock(fh: BinaryIO, *, wait: bool = True) -> bool:
+    """An exclusive ``flock`` on an open file, held until it is closed (True when taken).
+
+    Without ``wait``, False when another process holds it. Where there is no ``flock``
+    (Windows), True: leftovers are then never judged abandoned by a lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return wait
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: never judge a leftover abandoned
+        return wait
+    return True
+
+
 class _HashingFile:
     """A file being downloaded, hashed (SHA-256) as it is written. Starting over
     (``seek(0)`` then ``truncate()``) starts the hash over too; appends continue it."""
@@ -721,6 +703,8 @@ def upload_parts(
 
 
 __all__: Sequence[str] = [
+    "DEFAULT_TEMPLATE",
+    "TEMPLATE_FIELDS",
     "Downloader",
     "ExpiredUrl",
     "FileSlice",

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gsep_cli.errors import GsepError
+from gsep_cli.errors import GsepError, UsageError
 from gsep_cli.http import parse_envelope
 from gsep_cli.models import parse_download_urls
-from gsep_cli.transfer import TEMPLATE_FIELDS, output_path, safe_component
+from gsep_cli.naming import TEMPLATE_FIELDS, name_bytes, name_max, output_path, safe_component
 
 RESERVED = {
     "con",
@@ -54,7 +55,7 @@ def test_safe_component_is_one_harmless_name(value: str) -> None:
     assert "/" not in name and "\\" not in name
     assert all(ch >= " " and ch != "\x7f" for ch in name)
     assert name.split(".")[0].lower() not in RESERVED
-    assert len(name) <= 150
+    assert len(name) <= len(value) + 1  # no cut any more, at most a "_" for a reserved name
     assert not name.endswith((" ", "."))
 
 
@@ -62,9 +63,17 @@ def test_safe_component_is_one_harmless_name(value: str) -> None:
 @given(fields=st.fixed_dictionaries({f: HOSTILE for f in TEMPLATE_FIELDS}))
 def test_output_path_stays_inside(tmp_path: Path, fields: dict[str, str]) -> None:
     out = tmp_path / "out"
+    stem_and_ext = safe_component(
+        safe_component(fields["stem"]) + "." + safe_component(fields["ext"])
+    )
+    if name_bytes(stem_and_ext) > name_max(out):  # {stem} and {ext} are never cut: refused
+        with pytest.raises(UsageError, match="byte name"):
+            output_path(out, "{track}/{stem}.{ext}", fields)
+        return
     path = output_path(out, "{track}/{stem}.{ext}", fields)
     resolved = path.resolve()
     assert out.resolve() in resolved.parents
+    assert all(name_bytes(part) <= name_max(out) for part in path.relative_to(out).parts)
 
 
 JSON = st.recursive(

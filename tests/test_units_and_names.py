@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gsep_cli.errors import ExitCode, UsageError
-from gsep_cli.transfer import (
+from gsep_cli.naming import (
     DEFAULT_TEMPLATE,
     TEMPLATE_FIELDS,
     check_template,
@@ -107,9 +107,10 @@ def test_safe_component_neutralises_hostile_names(hostile: str, expected: str) -
     assert safe_component(hostile) == expected
 
 
-def test_safe_component_uses_the_fallback_and_caps_length() -> None:
+def test_safe_component_uses_the_fallback_and_does_not_cut() -> None:
+    # lengths are limited in bytes per rendered segment now (tests/test_naming.py)
     assert safe_component("..", fallback="track") == "track"
-    assert safe_component("x" * 1000) == "x" * 150
+    assert safe_component("x" * 1000) == "x" * 1000
 
 
 def _assert_safe(component: str) -> None:
@@ -118,7 +119,7 @@ def _assert_safe(component: str) -> None:
     assert "/" not in component and "\\" not in component
     assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in component)
     assert not any(ch in component for ch in '<>:"|?*')
-    assert len(component) <= 151  # 150 plus a possible "_" for a reserved name
+    assert len(component) <= 61  # never longer than its input, plus "_" for a reserved name
 
 
 @settings(max_examples=300, deadline=None)
