@@ -214,7 +214,8 @@ def test_disk_errors_are_a_clear_local_error(
                 raise OSError(errno.ENOSPC, os_module.strerror(errno.ENOSPC))
 
         def full_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-            return FullDisk(io.FileIO(path, mode)) if "w" in mode else open(path, mode)
+            writing = "w" in mode or "x" in mode
+            return FullDisk(io.FileIO(path, mode)) if writing else open(path, mode)
 
         monkeypatch.setattr(transfer_module, "open", full_open, raising=False)
         dest = tmp_path / "out" / "vocal.wav"
