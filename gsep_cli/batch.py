@@ -63,6 +63,7 @@ from .errors import (
 )
 from .fileid import FileIdentity
 from .folders import prepare_folders
+from .inputfile import open_input
 from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .models import JobStatus
@@ -227,6 +228,35 @@ def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") 
     return output_paths(
         options.out_dir, options.template, source, outputs, model=options.model, job=job
     )
+
+
+def content_placeholders(
+    options: BatchOptions, paths: Sequence[Path], ledger: Ledger | None
+) -> list[str]:
+    """What ``{job}`` stands for in a plan made before the jobs exist: ``job-<hex>`` from
+    each input's content (its :func:`job_key`), so inputs with the same content — one job
+    — share it. An input that cannot be hashed gets a placeholder of its own (its own
+    checks will say what is wrong with it)."""
+    placeholders = []
+    for index, path in enumerate(paths):
+        try:
+            sha = ledger.file_sha256(path) if ledger is not None else _sha256_of(path)
+            lyrics = options.lyrics_for(path)
+            text_sha = None
+            if lyrics is not None:
+                text_sha = ledger.file_sha256(lyrics) if ledger is not None else _sha256_of(lyrics)
+            placeholders.append("job-" + job_key(sha, text_sha, options.language)[:12])
+        except (OSError, GsepError):
+            placeholders.append(f"job-{index + 1}")
+    return placeholders
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open_input(path) as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:

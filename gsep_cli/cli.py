@@ -934,7 +934,7 @@ def separate(
         )
     planned: list[list[Path]] | None = None
     if not no_wait and not to_stdout:  # refuse before paying for jobs whose files cannot land
-        planned = _check_template_collisions(options, paths)
+        planned = _check_template_collisions(options, paths, state.ledger())
     if dry_run:
         _require_key(state, settings)
         code = _dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
@@ -1062,14 +1062,17 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
     }
 
 
-def _check_template_collisions(options: Any, paths: list[Path]) -> list[list[Path]]:
+def _check_template_collisions(options: Any, paths: list[Path], ledger: Any) -> list[list[Path]]:
     """Every input's output paths; UsageError, before any request, when two outputs of
-    the batch would be one file."""
+    the batch would be one file. With ``{job}`` in the template, inputs with the same
+    content share one job, so they stand for it by their content."""
+    from .batch import content_placeholders
     from .client import get_model, planned_outputs
     from .naming import plan_outputs
 
     outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
-    return plan_outputs(paths, options.out_dir, options.template, outputs, options.model)
+    jobs = content_placeholders(options, paths, ledger) if "{job}" in options.template else None
+    return plan_outputs(paths, options.out_dir, options.template, outputs, options.model, jobs=jobs)
 
 
 def _summary_row(result: Any) -> tuple[str, str, str, str]:
