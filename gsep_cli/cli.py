@@ -934,7 +934,8 @@ def separate(
         )
     planned: list[list[Path]] | None = None
     if not no_wait and not to_stdout:  # refuse before paying for jobs whose files cannot land
-        planned = _check_template_collisions(options, paths, state.ledger())
+        # a dry run leaves no trace, not even a ledger: it hashes without the cache
+        planned = _check_template_collisions(options, paths, None if dry_run else state)
     if dry_run:
         _require_key(state, settings)
         code = _dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
@@ -1062,7 +1063,9 @@ def _dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) 
     }
 
 
-def _check_template_collisions(options: Any, paths: list[Path], ledger: Any) -> list[list[Path]]:
+def _check_template_collisions(
+    options: Any, paths: list[Path], state: State | None
+) -> list[list[Path]]:
     """Every input's output paths; UsageError, before any request, when two outputs of
     the batch would be one file. With ``{job}`` in the template, inputs with the same
     content share one job, so they stand for it by their content."""
@@ -1071,7 +1074,9 @@ def _check_template_collisions(options: Any, paths: list[Path], ledger: Any) -> 
     from .naming import plan_outputs
 
     outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
-    jobs = content_placeholders(options, paths, ledger) if "{job}" in options.template else None
+    jobs = None
+    if "{job}" in options.template:
+        jobs = content_placeholders(options, paths, state.ledger() if state else None)
     return plan_outputs(paths, options.out_dir, options.template, outputs, options.model, jobs=jobs)
 
 
