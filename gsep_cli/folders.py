@@ -48,9 +48,9 @@ def check_the_way(folder: Path) -> None:
     for step in [folder, *folder.parents]:
         if not os.path.lexists(step):
             continue
-        if step.is_dir():
+        if os.path.isdir(step):
             return  # everything above an existing folder is a folder
-        if step.is_symlink() and not step.exists():
+        if os.path.islink(step) and not os.path.exists(step):
             target = os.readlink(step)
             raise UsageError(
                 f"cannot use the output folder {folder}: {step} is a broken symbolic link "
@@ -64,7 +64,10 @@ def check_the_way(folder: Path) -> None:
 
 
 def _deepest_existing(folder: Path) -> Path:
-    return next((p for p in [folder, *folder.parents] if p.is_dir()), Path(folder.anchor or "."))
+    # os.path.isdir: a folder that cannot even be looked into is "not there", no crash
+    return next(
+        (p for p in [folder, *folder.parents] if os.path.isdir(p)), Path(folder.anchor or ".")
+    )
 
 
 def _create(folder: Path) -> None:
