@@ -230,7 +230,18 @@ def _transport_options() -> dict[str, Any]:
         "policy": _retry_policy(),
         "poll": _poll_policy(),
         "limiter": _rate_limiter(),
+        "stall": _stall(),
+        "max_wait": _env_number("GSEP_MAX_WAIT", 6 * 3600.0, minimum=1, maximum=7 * 86400),
     }
+
+
+def _stall() -> Any:
+    """Stall detection from GSEP_STALL_RATE (bytes/s; 0 turns it off) and GSEP_STALL_TIME."""
+    from .watchdog import Stall
+
+    rate = _env_number("GSEP_STALL_RATE", 1024.0, maximum=1e12)
+    window = _env_number("GSEP_STALL_TIME", 30.0, minimum=0.5)
+    return Stall(rate, window) if rate > 0 else None
 
 
 def _retry_policy() -> Any:

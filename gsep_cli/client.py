@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 
 from .errors import (
     CreationUnconfirmed,
+    DeadlineReached,
     InputChanged,
     JobFailed,
     RequestRejected,
@@ -46,9 +48,13 @@ from .models import (
 from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisions
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
-from .transfer import Downloader, ExpiredUrl, upload_parts
+from .transfer import DEFAULT_STALL, Downloader, ExpiredUrl, upload_parts
+from .watchdog import Stall
 
 FORMATS = ("wav", "mp3")
+#: The longest :meth:`GsepClient.wait` waits for a job without a timeout of its own
+#: (seconds; ``GSEP_MAX_WAIT``): waiting must end even when a status never does.
+DEFAULT_MAX_WAIT = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,8 @@ class GsepClient:
         parallel: int = 4,
         log: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stall: Stall | None = DEFAULT_STALL,
+        max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
         self.listener: Listener = listener or NullListener()
         self.policy = policy or RetryPolicy()
@@ -372,7 +380,11 @@ class GsepClient:
             sleep=sleep,
             notify=self._notify_wait,
         )
-        self.downloader = Downloader(self.listener, self.policy, (timeout[0], 120.0), log=log)
+        self.stall = stall
+        self.max_wait = max_wait
+        # the configured read timeout and stall limit hold for every request: API,
+        # parts and results alike
+        self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
 
     def __enter__(self) -> GsepClient:
         return self
@@ -441,8 +453,9 @@ class GsepClient:
                         key=key,
                         parallel=self.parallel,
                         policy=self.policy,
-                        timeout=(self.timeout[0], 300.0),
+                        timeout=self.timeout,
                         log=self.api.log,
+                        stall=self.stall,
                     )
                 except ExpiredUrl:
                     if round_ == 2:
@@ -497,15 +510,31 @@ class GsepClient:
             )
         return job_id
 
-    def get_job(self, job_id: str, *, model: str = DEFAULT_MODEL) -> Job:
-        """Fetch a job's status, error message, expiry and download URLs."""
+    def get_job(
+        self, job_id: str, *, model: str = DEFAULT_MODEL, deadline: float | None = None
+    ) -> Job:
+        """Fetch a job's status, error message, expiry and download URLs.
+
+        ``deadline`` (``time.monotonic()``) bounds the request, retries included. A
+        missing, empty or non-string ``status`` is a broken answer
+        (:class:`~gsep_cli.errors.ServiceUnavailable`, GSEP_API.md 2.5's client rule); an
+        unknown string is kept as it is (the caller decides how long to wait on it).
+        """
         get_model(model)
-        data = self.api.call("GET", f"/v1/{model}/jobs/{check_job_id(job_id)}")
+        data = self.api.call("GET", f"/v1/{model}/jobs/{check_job_id(job_id)}", deadline=deadline)
+        raw_status = data.get("status")
+        if not isinstance(raw_status, str) or not raw_status.strip():
+            shown = "no status" if "status" not in data else f"status {_shown_json(raw_status)}"
+            raise ServiceUnavailable(
+                f"the API answered job {job_id} with {shown}, which is not a job status",
+                f"This is a server problem; the job may still run: gsep job status {job_id} "
+                f"--model {model} --wait, later",
+            )
         error = data.get("errorMessage")
         expire = data.get("expireAt")
         return Job(
             job_id=str(data.get("jobId") or job_id),
-            status=parse_status(data.get("status")),
+            status=parse_status(raw_status),
             error_message=error if isinstance(error, str) else None,
             expire_at=expire if isinstance(expire, str) else None,
             outputs=parse_download_urls(data.get("downloadUrl")),
@@ -522,18 +551,28 @@ class GsepClient:
     ) -> Job:
         """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap.
 
+        ``timeout`` (seconds, default :attr:`max_wait`) is a wall-clock bound on the whole
+        wait: it also interrupts a request in flight, however slowly its answer drips. A
+        status gsep does not know is reported once and waited on, within that bound.
         ``pace`` (a job of a batch, :mod:`gsep_cli.jobtimes`): polls cluster around when the
         batch's finished jobs ended, and a sleep ends early when another one finishes.
         """
         started = time.monotonic()
-        limit = started + timeout if timeout is not None else math.inf
+        bound = timeout if timeout is not None else self.max_wait
+        limit = started + bound
         plan = (
             _Plan(self.poll, self.sleep)
             if pace is None
             else _PacedPlan(self.poll, pace, started, limit)
         )
+        status = "not seen yet"
+        unknown: set[str] = set()
         while True:
-            job = self.get_job(job_id, model=model)
+            try:
+                # --timeout 0 still asks once (bounded by the request's own limit)
+                job = self.get_job(job_id, model=model, deadline=limit if bound > 0 else None)
+            except DeadlineReached:
+                raise self._gave_up(job_id, model, status, timeout, started) from None
             elapsed = time.monotonic() - started
             status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
             self.listener.job_status(job_id, status, elapsed)
@@ -544,17 +583,31 @@ class GsepClient:
                     f"job {job_id} failed: {job.error_message or 'no reason given'}",
                     "Check the input file; run the job again if it looks fine",
                 )
-            delay = plan.next_delay()
-            if timeout is not None and elapsed + delay > timeout:
-                remaining = timeout - elapsed
-                if remaining <= 0:
-                    raise WaitTimeout(
-                        f"job {job_id} is still {status} after {elapsed:.0f} s",
-                        f"It may still finish: gsep job status {job_id} --model {model} --wait,"
-                        f" then gsep download {job_id} --model {model}",
-                    )
-                delay = remaining
-            plan.sleep(delay)
+            if not isinstance(job.status, JobStatus) and status not in unknown:
+                unknown.add(status)
+                self.listener.notice(
+                    f"job {job_id}: the API says {status!r}, a status gsep does not know; "
+                    f"waiting on (at most {bound:g} s in all)"
+                )
+            remaining = limit - time.monotonic()
+            if remaining <= 0:
+                raise self._gave_up(job_id, model, status, timeout, started)
+            plan.sleep(min(plan.next_delay(), remaining))
+
+    def _gave_up(
+        self, job_id: str, model: str, status: str, timeout: float | None, started: float
+    ) -> WaitTimeout:
+        elapsed = time.monotonic() - started
+        limit = (
+            "--timeout"
+            if timeout is not None
+            else f"the longest gsep waits by default, GSEP_MAX_WAIT={self.max_wait:g} s"
+        )
+        return WaitTimeout(
+            f"job {job_id} is still {status} after {elapsed:.0f} s ({limit})",
+            f"It may still finish: gsep job status {job_id} --model {model} --wait,"
+            f" then gsep download {job_id} --model {model}",
+        )
 
     def key_info(self) -> dict[str, Any]:
         """The key's project, status, permitted models and credits (as the API sends them)."""
@@ -648,6 +701,15 @@ class GsepClient:
             output.url, out, key=f"stream:{job.job_id}", label=f"{output.name}.{ext}"
         )
         return WrittenFile(output.name, output.format, Path("-"), size)
+
+
+def _shown_json(value: Any) -> str:
+    """A value from an answer, for a message: JSON, short, one line."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _collector(

@@ -125,6 +125,10 @@ class WaitTimeout(GsepError):
     exit_code = ExitCode.TIMEOUT
 
 
+class DeadlineReached(WaitTimeout):
+    """A caller's wall-clock limit (``--timeout``) passed, a request in flight included."""
+
+
 class LocalFailure(GsepError):
     """Something failed on this machine after a job was paid for (an unexpected error
     while writing or reporting its results). The job is on record; the message says how

@@ -30,10 +30,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import __version__
+from . import __version__, watchdog
 from .errors import (
     RESULT_CODES,
     CreationUnconfirmed,
+    DeadlineReached,
     GsepError,
     RateLimited,
     RequestRejected,
@@ -144,6 +145,10 @@ class BlockSizeAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["blocksize"] = self._blocksize
         super().init_poolmanager(*args, **kwargs)
+        watchdog.install(self.poolmanager)  # connections a deadline or stall can stop
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
 
 
 def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
@@ -353,25 +358,39 @@ class ApiTransport:
         """The absolute URL of an API path such as ``/v1/key/info``."""
         return self.base_url + "/" + path.lstrip("/")
 
-    def _wait(self, reason: str, seconds: float) -> None:
+    def _wait(self, reason: str, seconds: float, deadline: float | None = None) -> None:
+        if deadline is not None:  # never sleep past the caller's deadline
+            seconds = min(seconds, max(0.0, deadline - time.monotonic()))
         if self.notify is not None and seconds >= 0.5:
             self.notify(reason, seconds)
         self.sleep(seconds)
+        _check_deadline(deadline)
 
     def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, creates: bool = False
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        creates: bool = False,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         """Send one API request and return its ``resultData``.
 
         ``creates=True`` marks a POST whose repetition could create a second upload or
-        job: it is retried only when the server provably did not act on it.
+        job: it is retried only when the server provably did not act on it. Each attempt
+        must be answered in full within the connect plus read timeout, however slowly the
+        answer arrives. ``deadline`` (a ``time.monotonic()`` instant) bounds the whole
+        call, retries included, and interrupts a request in flight:
+        :class:`~gsep_cli.errors.DeadlineReached` when it passes.
         """
         url = self.url(path)
         policy = self.policy
         last_error: GsepError | None = None
         for attempt in range(1, policy.attempts + 1):
+            _check_deadline(deadline)
             try:
-                response = self._send(method, url, body)
+                response = self._send(method, url, body, deadline)
             except requests.RequestException as exc:
                 reached = not never_reached_server(exc)
                 tls = isinstance(exc, requests.exceptions.SSLError)
@@ -392,13 +411,17 @@ class ApiTransport:
                     f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
                 )
                 if retryable and attempt < policy.attempts:
-                    self._wait(f"network error ({_short(exc)}); retrying", policy.backoff(attempt))
+                    self._wait(
+                        f"network error ({_short(exc)}); retrying",
+                        policy.backoff(attempt),
+                        deadline,
+                    )
                     continue
                 raise last_error from None
             status = response.status_code
             if status == 429 and attempt < policy.attempts:
                 wait = policy.wait_for_429(retry_after_seconds(response))
-                self._wait("rate limited by the API (HTTP 429); waiting", wait)
+                self._wait("rate limited by the API (HTTP 429); waiting", wait, deadline)
                 continue
             if status >= 500 and (not creates or status == 503) and attempt < policy.attempts:
                 retry_after = retry_after_seconds(response)
@@ -407,7 +430,7 @@ class ApiTransport:
                     if retry_after is not None
                     else policy.backoff(attempt)
                 )
-                self._wait(f"API server error (HTTP {status}); retrying", wait)
+                self._wait(f"API server error (HTTP {status}); retrying", wait, deadline)
                 continue
             if creates and status >= 500 and status != 503:
                 # a server (or gateway) error says nothing about whether the upload or job
@@ -422,26 +445,29 @@ class ApiTransport:
         assert last_error is not None  # pragma: no cover - the loop always returns or raises
         raise last_error  # pragma: no cover
 
-    def _send(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
-        """One request, following only same-origin redirects (at most 5)."""
+    def _send(
+        self, method: str, url: str, body: dict[str, Any] | None, deadline: float | None = None
+    ) -> requests.Response:
+        """One request, following only same-origin redirects (at most 5), each answered
+        in full within the connect plus read timeout and before ``deadline``."""
         for _ in range(6):
-            self.limiter.acquire(self.notify)
-            started = time.monotonic()
-            if self.log:
-                self.log(f"-> {method} {redact(url)}")
-            data = json.dumps(body).encode() if body is not None else None
-            headers = {"x-ga-apikey": self._key, "Accept": "application/json"}
-            if data is not None:
-                headers["Content-Type"] = "application/json"
-            self.calls += 1
-            response = self._session().request(
-                method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
-            )
-            if self.log:
-                self.log(
-                    f"<- {response.status_code} {redact(url)} "
-                    f"({(time.monotonic() - started) * 1000:.0f} ms)"
-                )
+            self.limiter.acquire(self.notify)  # before the clock of this request starts
+            _check_deadline(deadline)
+            limit = time.monotonic() + self.timeout[0] + self.timeout[1]
+            binding = deadline is not None and deadline <= limit
+            with watchdog.guarding(deadline=deadline if binding else limit) as guard:
+                try:
+                    response = self._send_once(method, url, body)
+                except requests.RequestException:
+                    if guard.fired == watchdog.DEADLINE:
+                        if binding:
+                            raise DeadlineReached(
+                                "the time limit passed while the API was answering"
+                            ) from None
+                        raise requests.ReadTimeout(  # a drip: as if the answer never came
+                            f"the answer took longer than {self.timeout[1]:g} s"
+                        ) from None
+                    raise
             if not response.is_redirect:
                 return response
             target = urljoin(url, response.headers.get("Location", ""))
@@ -460,6 +486,30 @@ class ApiTransport:
                 )
             url = target
         raise RequestRejected("the API redirected too many times")
+
+    def _send_once(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+        started = time.monotonic()
+        if self.log:
+            self.log(f"-> {method} {redact(url)}")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"x-ga-apikey": self._key, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        self.calls += 1
+        response = self._session().request(
+            method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+        )
+        if self.log:
+            self.log(
+                f"<- {response.status_code} {redact(url)} "
+                f"({(time.monotonic() - started) * 1000:.0f} ms)"
+            )
+        return response
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineReached("the time limit passed before the API answered")
 
 
 def _origin(url: str) -> str:

@@ -23,14 +23,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
+from . import watchdog
 from .errors import (
     GsepError,
     Interrupted,
@@ -53,10 +53,14 @@ from .naming import (  # re-exported (they lived here before naming.py), but the
 )
 from .progress import Listener, NullListener
 from .redact import redact
+from .watchdog import Stall
 
 MAX_PARTS = 10_000
 MAX_CHUNK = 5 * 1024**4
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: A transfer moving less than 1 KiB/s over 30 s is broken off and resumed
+#: (``GSEP_STALL_RATE``, ``GSEP_STALL_TIME``; curl's --speed-limit and --speed-time).
+DEFAULT_STALL = Stall(rate=1024.0, window=30.0)
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -108,6 +112,10 @@ class FileSlice:
         left = self._length - self._pos
         size = left if size is None or size < 0 else min(size, left)
         data = self._fh.read(size) if size > 0 else b""
+        if not data:  # all of it is on the wire: the server's answer may take a moment
+            guard = watchdog.current()
+            if guard is not None:
+                guard.awaiting_answer()
         self._pos += len(data)
         if data:
             self.md5.update(data)
@@ -142,16 +150,6 @@ def validate_plan(plan: UploadPlan, size: int) -> None:
             raise ServiceUnavailable("the API sent an upload URL that is not http(s)")
 
 
-def url_expiry(url: str) -> float | None:
-    """When a presigned URL stops working (X-Amz-Date + X-Amz-Expires), if it says."""
-    params = dict(parse_qsl(urlsplit(url).query))
-    try:
-        signed = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
-        return signed.replace(tzinfo=timezone.utc).timestamp() + int(params["X-Amz-Expires"])
-    except (KeyError, ValueError):
-        return None
-
-
 @dataclass
 class PartUploader:
     """Uploads the parts of one file; one instance per upload attempt."""
@@ -163,9 +161,10 @@ class PartUploader:
     key: str
     parallel: int = 4
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: tuple[float, float] = (10.0, 120.0)
+    timeout: tuple[float, float] = (10.0, 60.0)
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] | None = None
+    stall: Stall | None = DEFAULT_STALL
 
     def __post_init__(self) -> None:
         self._report_lock = threading.Lock()
@@ -227,9 +226,8 @@ class PartUploader:
         for attempt in range(1, self.policy.attempts + 1):
             if self._cancel.is_set():
                 raise Cancelled
-            expiry = url_expiry(url)
-            if expiry is not None and time.time() > expiry - 5:
-                raise ExpiredUrl(f"the upload URL for part {number} has expired")
+            # Whether the URL expired is for the storage server to say (403): this
+            # machine's clock may be wrong by hours (GSEP_API.md 2.2).
             sent = [0]
             on_read = self._progress_counter(sent)
             try:
@@ -311,13 +309,21 @@ class PartUploader:
         if self.log is not None:
             self.log(f"-> PUT {redact(url)} ({length} bytes)")
         try:
-            response = self._session().put(
-                url,
-                data=body,
-                timeout=self.timeout,
-                headers={"Content-Length": str(length)},
-                allow_redirects=False,
-            )
+            with watchdog.guarding(stall=self.stall) as guard:
+                if file_slice is None:
+                    guard.awaiting_answer()
+                try:
+                    response = self._session().put(
+                        url,
+                        data=body,
+                        timeout=self.timeout,
+                        headers={"Content-Length": str(length)},
+                        allow_redirects=False,
+                    )
+                except requests.RequestException:
+                    if guard.fired == watchdog.STALLED and self.stall is not None:
+                        raise _RetryablePart(f"stalled ({self.stall.describe()})") from None
+                    raise
         except Cancelled:
             raise
         except requests.RequestException as exc:
@@ -335,6 +341,12 @@ class PartUploader:
             raise _RetryablePart(f"HTTP {status}", retry_after_seconds(response))
         if status == 403 and "expired" in text.lower():
             raise ExpiredUrl("an upload URL has expired (HTTP 403 Request has expired)")
+        if 300 <= status < 400:  # a presigned PUT is never redirected: refuse, never follow
+            raise RequestRejected(
+                f"the storage service redirected a part (HTTP {status} to "
+                f"{_origin_of(response.headers.get('Location', ''))}); not following it",
+                "This is a server or proxy problem; try again, and report it if it persists",
+            )
         if not 200 <= status < 300:
             code = re.search(r"<Code>([^<]{1,64})</Code>", text)
             raise RequestRejected(
@@ -371,10 +383,11 @@ class Downloader:
 
     listener: Listener = field(default_factory=NullListener)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: tuple[float, float] = (10.0, 120.0)
+    timeout: tuple[float, float] = (10.0, 60.0)
     attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] | None = None
+    stall: Stall | None = DEFAULT_STALL
 
     def __post_init__(self) -> None:
         self._local = threading.local()
@@ -516,78 +529,113 @@ class Downloader:
             self.listener.transfer_end(key, ok)
 
     def _download_into(self, url: str, out: Any, key: str, *, rewindable: bool = True) -> int:
+        """Fetch ``url`` into ``out``; resume after a break; return the bytes written.
+
+        The size is checked against what the first full answer announced, whatever later
+        answers claim (a ``200`` to a ``Range`` request must be the whole file). A body
+        sent with a ``Content-Encoding`` (gzip, asked for or not) is decoded and checked
+        against the bytes on the wire; it cannot be resumed, only fetched again. A
+        transfer slower than the stall limit is broken off and resumed.
+        """
         received = 0  # bytes written to ``out``
-        total: int | None = None
+        total: int | None = None  # the file's size, as the first whole answer announced
         etag: str | None = None
-        whole_next = False  # stream only: ask for the whole file, skip what was written
+        whole_next = False  # ask for the whole file (and, into a pipe, skip what was sent)
         last = "no attempt made"
         for attempt in range(1, self.attempts + 1):
             headers = {}
             skip = 0
-            if received and not whole_next:
+            ranged = bool(received) and not whole_next
+            if ranged:
                 headers["Range"] = f"bytes={received}-"
                 if etag:
                     headers["If-Range"] = etag
             if self.log is not None:
                 self.log(f"-> GET {redact(url)}" + (f" (from byte {received})" if received else ""))
             try:
-                with self._session().get(
-                    url, headers=headers, stream=True, timeout=self.timeout
-                ) as response:
-                    status = response.status_code
-                    if status == 416 and received and total == received:
-                        return received
-                    if status in RETRY_STATUSES or status == 416:
-                        if status == 416:
-                            received, whole_next = self._restart(out, key, received, rewindable)
-                        raise _RetryablePart(f"HTTP {status}", retry_after_seconds(response))
-                    if status == 403:
-                        raise RequestRejected(
-                            "a download link was refused (HTTP 403): the results may have "
-                            "expired (they are kept 48 h)",
-                            "Ask for fresh links: gsep download JOB_ID; after expiry, "
-                            "run the job again",
-                        )
-                    if status not in (200, 206):
-                        raise RequestRejected(f"download failed: HTTP {status}")
-                    if status == 206:
-                        start, _end, whole = _content_range(
-                            response.headers.get("Content-Range", "")
-                        )
-                        if start != received or (total is not None and whole != total):
-                            received, whole_next = self._restart(out, key, received, rewindable)
-                            raise _RetryablePart("the server resumed at the wrong place")
-                    elif received and rewindable:  # 200 to a Range request: the whole file
-                        received, _ = self._restart(out, key, received, rewindable)
-                    elif received:  # the whole file again, into a pipe: skip what was sent
-                        new_etag = response.headers.get("ETag")
-                        if etag and new_etag and new_etag != etag:
-                            raise RequestRejected(
-                                "the result file changed on the server while it was streamed",
-                                "Run the command again",
-                            )
-                        skip = received
-                    whole_next = False
-                    length = response.headers.get("Content-Length")
-                    if status == 200:
-                        total = int(length) if length and length.isdigit() else None
-                        if total is not None:
-                            self.listener.transfer_start(key, "", total)
-                    etag = response.headers.get("ETag") or etag
-                    for block in _blocks(response):
-                        if self._cancelled.is_set():
-                            raise Interrupted("download cancelled")
-                        if skip:
-                            cut = min(skip, len(block))
-                            skip, block = skip - cut, block[cut:]
-                            if not block:
-                                continue
-                        out.write(block)
-                        received += len(block)
-                        self.listener.transfer_advance(key, len(block))
+                with watchdog.guarding(stall=self.stall) as guard:
+                    try:
+                        with self._get(url, headers) as response:
+                            status = response.status_code
+                            if status == 416 and received and total == received:
+                                return received
+                            if status in RETRY_STATUSES or status == 416:
+                                if status == 416:
+                                    received, whole_next = self._restart(
+                                        out, key, received, rewindable
+                                    )
+                                raise _RetryablePart(
+                                    f"HTTP {status}", retry_after_seconds(response)
+                                )
+                            if status == 403:
+                                raise RequestRejected(
+                                    "a download link was refused (HTTP 403): the results may "
+                                    "have expired (they are kept 48 h)",
+                                    "Ask for fresh links: gsep download JOB_ID; after expiry, "
+                                    "run the job again",
+                                )
+                            if status not in (200, 206):
+                                raise RequestRejected(f"download failed: HTTP {status}")
+                            encoded = _content_encoding(response) is not None
+                            announced = _length(response)
+                            if status == 206:
+                                start, _end, whole = _content_range(
+                                    response.headers.get("Content-Range", "")
+                                )
+                                if start != received or (total is not None and whole != total):
+                                    received, whole_next = self._restart(
+                                        out, key, received, rewindable
+                                    )
+                                    raise _RetryablePart("the server resumed at the wrong place")
+                            else:
+                                if total is not None and not encoded and announced != total:
+                                    # e.g. a 200 carrying only the slice a Range asked for
+                                    received, _ = self._restart(out, key, received, rewindable)
+                                    whole_next = True
+                                    raise _RetryablePart(
+                                        f"the server sent {announced} bytes of a {total}-byte "
+                                        "file as if whole (HTTP 200)"
+                                    )
+                                if received and rewindable:  # the whole file: start over
+                                    received, _ = self._restart(out, key, received, rewindable)
+                                elif received:  # the whole file again, into a pipe
+                                    new_etag = response.headers.get("ETag")
+                                    if etag and new_etag and new_etag != etag:
+                                        raise RequestRejected(
+                                            "the result file changed on the server while it "
+                                            "was streamed",
+                                            "Run the command again",
+                                        )
+                                    skip = received
+                                if total is None and not encoded:
+                                    total = announced
+                                    if total is not None:
+                                        self.listener.transfer_start(key, "", total)
+                            whole_next = encoded  # an encoded body cannot be resumed
+                            etag = response.headers.get("ETag") or etag
+                            for block in _blocks(response):
+                                guard.progress(len(block))
+                                if self._cancelled.is_set():
+                                    raise Interrupted("download cancelled")
+                                if skip:
+                                    cut = min(skip, len(block))
+                                    skip, block = skip - cut, block[cut:]
+                                    if not block:
+                                        continue
+                                out.write(block)
+                                received += len(block)
+                                self.listener.transfer_advance(key, len(block))
+                            wire = response.raw.tell()
+                    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                        if guard.fired == watchdog.STALLED and self.stall is not None:
+                            raise _RetryablePart(f"stalled ({self.stall.describe()})") from exc
+                        raise
                 if skip:
                     raise _RetryablePart("the file came back shorter than what was written")
-                if total is not None and received != total:
+                if encoded:
+                    if announced is not None and wire != announced:
+                        raise _RetryablePart(f"got {wire} of {announced} encoded bytes")
+                elif total is not None and received != total:
                     raise _RetryablePart(f"got {received} of {total} bytes")
                 return received
             except _RetryablePart as exc:
@@ -595,16 +643,42 @@ class Downloader:
                 wait_s = (
                     exc.retry_after if exc.retry_after is not None else self.policy.backoff(attempt)
                 )
+                if whole_next and rewindable and received:
+                    received, _ = self._restart(out, key, received, rewindable)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 last = _describe(exc)
                 wait_s = self.policy.backoff(attempt)
+                if whole_next and rewindable and received:
+                    received, _ = self._restart(out, key, received, rewindable)
             if attempt < self.attempts:
-                self.listener.notice(f"download interrupted ({last}); resuming at byte {received}")
+                where = f"resuming at byte {received}" if received else "starting again"
+                self.listener.notice(f"download interrupted ({last}); {where}")
                 self.sleep(min(wait_s, self.policy.retry_after_cap))
         raise ServiceUnavailable(
             f"download failed after {self.attempts} attempts: {last}",
             "Check the network and run gsep download JOB_ID again",
         )
+
+    def _get(self, url: str, headers: dict[str, str]) -> requests.Response:
+        """GET with redirects followed by hand (at most 5): never from https to http."""
+        for _ in range(6):
+            response = self._session().get(
+                url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False
+            )
+            if not response.is_redirect:
+                return response
+            target = urljoin(url, response.headers.get("Location", ""))
+            response.close()
+            if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+                raise RequestRejected(
+                    f"a result host redirected from https to {_origin_of(target)}; not "
+                    "following it (the download would leave encryption)",
+                    "This is a server or proxy problem: report it; gsep never downgrades",
+                )
+            if self.log is not None:
+                self.log(f"-> GET {redact(target)} (redirected)")
+            url = target
+        raise RequestRejected("a result host redirected too many times")
 
     def _restart(self, out: Any, key: str, received: int, rewindable: bool) -> tuple[int, bool]:
         """Start over: empty a file, or (a pipe) ask for the whole file and skip what was
@@ -661,6 +735,23 @@ class _HashingFile:
         return self._digest.hexdigest()
 
 
+def _length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _content_encoding(response: requests.Response) -> str | None:
+    """The body's ``Content-Encoding`` (lower case), None when it is sent as is."""
+    value = response.headers.get("Content-Encoding", "").strip().lower()
+    return None if value in ("", "identity") else value
+
+
+def _origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL (never its path or signed query), for messages."""
+    parts = urlsplit(url)
+    return redact(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}") if parts.scheme else "?"
+
+
 def _blocks(response: requests.Response, size: int = 1024 * 1024) -> Iterator[bytes]:
     """The body as it arrives (``read1``), so a broken transfer keeps every byte that came.
 
@@ -692,12 +783,25 @@ def upload_parts(
     key: str,
     parallel: int = 4,
     policy: RetryPolicy | None = None,
-    timeout: tuple[float, float] = (10.0, 120.0),
+    timeout: tuple[float, float] = (10.0, 60.0),
     log: Callable[[str], None] | None = None,
+    stall: Stall | None = DEFAULT_STALL,
 ) -> list[tuple[int, str]]:
-    """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs."""
+    """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
+
+    ``timeout`` is (connect, read) in seconds for each part's request; ``stall`` breaks
+    off (and retries) a part that moves too slowly."""
     uploader = PartUploader(
-        path, size, plan, listener, key, parallel, policy or RetryPolicy(), timeout, log=log
+        path,
+        size,
+        plan,
+        listener,
+        key,
+        parallel,
+        policy or RetryPolicy(),
+        timeout,
+        log=log,
+        stall=stall,
     )
     return uploader.run()
 

@@ -1,0 +1,213 @@
+"""Bounds on requests that socket timeouts cannot give.
+
+A socket timeout bounds each single ``recv`` or ``send``; a server that drips one byte a
+second satisfies every one of them and holds a request forever. This module adds two
+bounds that hold whatever the peer does:
+
+* a **deadline**: a wall-clock instant (``time.monotonic``) by which the request, answer
+  and body included, is over (``--timeout``, and every API call's own limit);
+* **stall detection**: fewer than ``rate`` bytes per second moved over the last
+  ``window`` seconds (the idea of curl's ``--speed-limit``/``--speed-time``).
+
+A request runs inside :func:`guarding`. Connections made by :func:`install` (every
+session of :func:`gsep_cli.http.make_session`) tell the guard of the thread using them
+which socket they use, and count the bytes they send in small steps. One monitor thread
+checks the live guards a few times a second; when one is due it shuts the socket down,
+which makes the blocked ``recv``/``send`` of the request's thread return at once. The
+caller then sees the request fail and asks :attr:`Guard.fired` why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+__all__ = ["DEADLINE", "STALLED", "Guard", "Stall", "guarding", "install"]
+
+DEADLINE = "deadline"
+STALLED = "stalled"
+#: How often the monitor looks at the live guards (seconds).
+TICK = 0.1
+#: Bytes per ``send`` when a body is sent under a guard: progress is seen at this grain,
+#: so a slow but steady upload is never taken for a stalled one.
+SEND_STEP = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stall detection: at least ``rate`` bytes per second over ``window`` seconds."""
+
+    rate: float
+    window: float
+
+    def describe(self) -> str:
+        """``less than 1024 bytes/s for 30 s``."""
+        return f"less than {self.rate:g} bytes/s for {self.window:g} s"
+
+
+class Guard:
+    """The bounds of one request in one thread, and what made it stop (``fired``)."""
+
+    def __init__(self, deadline: float | None, stall: Stall | None) -> None:
+        self.deadline = deadline
+        self.stall = stall
+        self.started = time.monotonic()
+        self.fired: str | None = None
+        self._lock = threading.Lock()
+        self._moved: deque[tuple[float, int]] = deque()
+        self._quiet_allowed = False  # waiting for an answer after the whole body was sent
+        self._connection: Any = None
+        self._over = False
+
+    def progress(self, count: int) -> None:
+        """``count`` more bytes moved (sent or received)."""
+        if count > 0 and self.stall is not None:
+            with self._lock:
+                self._moved.append((time.monotonic(), count))
+
+    def awaiting_answer(self, waiting: bool = True) -> None:
+        """The body is sent: silence until the answer starts is the server working (the
+        socket's read timeout bounds it), not a stall."""
+        with self._lock:
+            self._quiet_allowed = waiting
+            self._moved.clear()
+            self.started = time.monotonic()
+
+    def _due(self, now: float) -> str | None:
+        if self.deadline is not None and now >= self.deadline:
+            return DEADLINE
+        if self.stall is None or now - self.started < self.stall.window:
+            return None
+        with self._lock:
+            if self._quiet_allowed:
+                return None
+            while self._moved and self._moved[0][0] < now - self.stall.window:
+                self._moved.popleft()
+            moved = sum(count for _, count in self._moved)
+        return STALLED if moved < self.stall.rate * self.stall.window else None
+
+    def _fire(self, reason: str) -> None:
+        with self._lock:
+            if self._over:  # the request ended: its connection may serve another one
+                return
+            self.fired = reason
+            connection = self._connection
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                # the base class's shutdown: on a TLS socket it leaves the SSL object to
+                # the thread using it, which then sees the connection end
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_local = threading.local()
+_live: set[Guard] = set()
+_live_lock = threading.Lock()
+_monitor: threading.Thread | None = None
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(TICK)
+        now = time.monotonic()
+        with _live_lock:
+            guards = list(_live)
+        for guard in guards:
+            if guard.fired is None:
+                reason = guard._due(now)
+                if reason is not None:
+                    guard._fire(reason)
+
+
+def _ensure_monitor() -> None:
+    global _monitor
+    with _live_lock:
+        if _monitor is None or not _monitor.is_alive():
+            _monitor = threading.Thread(target=_watch, name="gsep-watchdog", daemon=True)
+            _monitor.start()
+
+
+@contextlib.contextmanager
+def guarding(deadline: float | None = None, stall: Stall | None = None) -> Iterator[Guard]:
+    """Bound the requests this thread makes inside the block; yields the guard.
+
+    ``deadline`` is a ``time.monotonic()`` instant. With neither bound, nothing is
+    watched (the guard still counts nothing and never fires).
+    """
+    guard = Guard(deadline, stall)
+    previous = getattr(_local, "guard", None)
+    _local.guard = guard
+    if deadline is not None or stall is not None:
+        _ensure_monitor()
+        with _live_lock:
+            _live.add(guard)
+    try:
+        yield guard
+    finally:
+        with guard._lock:
+            guard._over = True
+        with _live_lock:
+            _live.discard(guard)
+        _local.guard = previous
+
+
+def current() -> Guard | None:
+    """The guard of this thread's request, if one runs."""
+    return getattr(_local, "guard", None)
+
+
+class _Tracked:
+    """Tells the thread's guard which connection it uses; sends bodies in small steps."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        guard = current()
+        if guard is not None:
+            guard._connection = self
+            if guard.fired is not None:  # due before the request even started
+                raise OSError(f"request stopped: {guard.fired}")
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        guard = current()
+        if guard is None or not isinstance(data, (bytes, bytearray, memoryview)):
+            super().send(data)  # type: ignore[misc]
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_STEP):
+            piece = view[start : start + SEND_STEP]
+            super().send(piece)  # type: ignore[misc]
+            guard.progress(len(piece))
+
+
+class TrackedHTTPConnection(_Tracked, HTTPConnection):
+    """An HTTP connection a guard can watch."""
+
+
+class TrackedHTTPSConnection(_Tracked, HTTPSConnection):
+    """An HTTPS connection a guard can watch."""
+
+
+class TrackedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = TrackedHTTPConnection
+
+
+class TrackedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = TrackedHTTPSConnection
+
+
+def install(pool_manager: Any) -> Any:
+    """Make a urllib3 pool manager (or proxy manager) open watchable connections."""
+    pool_manager.pool_classes_by_scheme = {
+        "http": TrackedHTTPConnectionPool,
+        "https": TrackedHTTPSConnectionPool,
+    }
+    return pool_manager
