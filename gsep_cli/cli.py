@@ -1621,12 +1621,14 @@ def _run(argv: list[str] | None, click_exceptions: Any) -> int:
     except Exception as exc:  # an unexpected bug: one line, no locals, no key
         if os.environ.get("GSEP_DEBUG"):
             raise
-        from .redact import redact
+        from .redact import printable, redact
 
         print(
-            redact(
-                f"gsep: internal error: {type(exc).__name__}: {exc} — please report it "
-                "(set GSEP_DEBUG=1 for a traceback)"
+            printable(
+                redact(
+                    f"gsep: internal error: {type(exc).__name__}: {exc} — please report it "
+                    "(set GSEP_DEBUG=1 for a traceback)"
+                )
             ),
             file=sys.stderr,
         )

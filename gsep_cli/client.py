@@ -382,6 +382,7 @@ class GsepClient:
         )
         self.stall = stall
         self.max_wait = max_wait
+        self._clock_told = False
         # the configured read timeout and stall limit hold for every request: API,
         # parts and results alike
         self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
@@ -444,6 +445,7 @@ class GsepClient:
         try:
             for round_ in (1, 2):
                 plan = self.create_upload(file_name, size)
+                self._warn_about_clock()
                 try:
                     parts = upload_parts(
                         path,
@@ -475,6 +477,19 @@ class GsepClient:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self.listener.transfer_end(key, ok)
+
+    def _warn_about_clock(self) -> None:
+        """Say once when this machine's clock is minutes off the API's: presigned URLs
+        carry their signing time, and a wrong clock makes them look expired or not."""
+        skew = self.api.clock_skew
+        if skew is None or abs(skew) < 300 or self._clock_told:
+            return
+        self._clock_told = True
+        way = "ahead of" if skew > 0 else "behind"
+        self.listener.notice(
+            f"this machine's clock is {abs(skew) / 60:.0f} min {way} the API's; gsep leaves it "
+            "to the storage server to say whether an upload URL expired"
+        )
 
     # ---- jobs ------------------------------------------------------------------------
     def create_job(

@@ -15,7 +15,7 @@ import threading
 from typing import Any, TextIO
 
 from .errors import GsepError
-from .redact import redact
+from .redact import json_safe, printable, redact
 from .units import format_size
 
 
@@ -66,14 +66,15 @@ class Console:
 
     # ---- results (stdout) -------------------------------------------------------------
     def result(self, line: str) -> None:
-        """One result line on stdout (a path, an id, a status)."""
+        """One result line on stdout (a path, an id, a status), control characters
+        escaped (``--json`` carries exact values)."""
         self._pause_if_shared()
-        print(line, file=self.out, flush=True)
+        print(printable(line), file=self.out, flush=True)
 
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
         self._pause_if_shared()
-        text = json.dumps(document, ensure_ascii=False, default=str)
+        text = json_safe(json.dumps(document, ensure_ascii=False, default=str))
         try:  # exact text when the stream can carry it, else \u escapes: still exact JSON
             text.encode(getattr(self.out, "encoding", None) or "utf-8")
         except (UnicodeEncodeError, LookupError):
@@ -82,7 +83,7 @@ class Console:
 
     # ---- messages (stderr) ------------------------------------------------------------
     def _line(self, text: str) -> None:
-        text = redact(text)
+        text = printable(redact(text))
         if self._progress is not None:
             self._progress.console.print(text, markup=False, highlight=False)
         else:
@@ -113,7 +114,7 @@ class Console:
             return
         self._pause()
         with self._lock:
-            print(redact(line), file=self.err, flush=True)
+            print(printable(redact(line)), file=self.err, flush=True)
 
     # ---- the Listener protocol ----------------------------------------------------------
     def _ensure_progress(self) -> Any:
@@ -190,6 +191,7 @@ class Console:
                 if key in self._tasks:
                     progress.update(self._tasks[key], total=total)
                 else:
+                    label = printable(label)
                     self._tasks[key] = progress.add_task(label, total=total)
                     self._task_labels[key] = label
             return
@@ -228,7 +230,7 @@ class Console:
         text = f"job {job_id}: {status} ({elapsed:.0f} s)"
         if self.animate:  # the elapsed-time column ticks live; the text shows the status
             progress = self._ensure_progress()
-            live_text = f"job {job_id}: {status}"
+            live_text = printable(f"job {job_id}: {status}")
             with self._lock:
                 task = self._job_tasks.get(job_id)
                 if task is None:
@@ -256,10 +258,10 @@ def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
 
         table = Table(*headers, title="gsep separate: summary", title_justify="left")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(printable(redact(cell)) for cell in row))
         RichConsole(file=err, no_color=not colour_allowed(err), highlight=False).print(table)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
     for row in [headers, *rows]:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
-        print(redact("  ".join([*cells, row[3]]).rstrip()), file=err)
+        print(printable(redact("  ".join([*cells, row[3]]).rstrip())), file=err)

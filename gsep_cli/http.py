@@ -16,6 +16,7 @@ Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md)
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import random
@@ -334,6 +335,8 @@ class ApiTransport:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self.calls = 0  # requests actually sent (for tests and benchmarks)
+        #: Seconds this machine's clock is ahead of the API's (None until an answer says).
+        self.clock_skew: float | None = None
 
     def __repr__(self) -> str:
         return f"ApiTransport(base_url={self.base_url!r})"
@@ -504,7 +507,19 @@ class ApiTransport:
                 f"<- {response.status_code} {redact(url)} "
                 f"({(time.monotonic() - started) * 1000:.0f} ms)"
             )
+        self._note_clock(response.headers.get("Date"))
         return response
+
+    def _note_clock(self, date: str | None) -> None:
+        """Remember how far this machine's clock is from the API's (``Date``, RFC 9110
+        6.6.1; whole seconds, so only skews of minutes mean anything)."""
+        if not date or self.clock_skew is not None:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return
+        self.clock_skew = time.time() - server
 
 
 def _check_deadline(deadline: float | None) -> None:

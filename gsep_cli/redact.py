@@ -1,7 +1,11 @@
-"""Scrub secrets from any text that may reach a user, a log or a traceback.
+"""Scrub what must not reach a user, a log or a traceback.
 
-Presigned-URL signatures and credentials, CDN signatures, and every API key registered
-with :func:`register_secret` are replaced by ``<redacted>``.
+* :func:`redact`: presigned-URL signatures and credentials, CDN signatures, and every API
+  key registered with :func:`register_secret` become ``<redacted>``.
+* :func:`printable`: control characters become visible escapes, so text that came from a
+  server (a status, an error message, key information, a stem name) cannot retitle,
+  clear or otherwise drive the terminal it is shown on (ECMA-48 escape sequences start
+  with ESC or a C1 control; Unicode bidi controls can reorder what is displayed).
 """
 
 from __future__ import annotations
@@ -32,3 +36,24 @@ def redact(text: object) -> str:
     for secret in secrets:
         result = result.replace(secret, "<redacted>")
     return result
+
+
+#: C0 and C1 controls, DEL, and the Unicode bidi controls (Trojan Source, CVE-2021-42574).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\u202e``; a line
+    break too: a message stays one line); everything else is unchanged."""
+    return _CONTROLS.sub(_escape, str(text))
+
+
+def json_safe(document: str) -> str:
+    """A JSON text with the controls JSON leaves raw (C1, DEL, bidi) written as ``\\u``
+    escapes: the same value, and nothing a terminal would act on."""
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

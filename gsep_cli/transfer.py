@@ -368,12 +368,46 @@ class _RetryablePart(Exception):
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    if "reset" in text.lower() or "aborted" in text.lower() or "broken pipe" in text.lower():
-        return "connection lost"
-    if isinstance(exc, requests.Timeout):
+    """One readable reason for a failed transfer (never an exception's tuple repr)."""
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain).lower()
+    if names & {"IncompleteRead", "ChunkedEncodingError", "InvalidChunkLength"}:
+        return "the connection closed before the end"
+    if isinstance(exc, requests.ConnectTimeout) or "ConnectTimeoutError" in names:
+        return "timed out connecting"
+    if isinstance(exc, requests.Timeout) or names & {"ReadTimeoutError", "TimeoutError"}:
         return "timed out"
-    return redact(text.splitlines()[0][:160] if text else type(exc).__name__)
+    if "refused" in text:
+        return "connection refused"
+    if any(word in text for word in ("reset", "aborted", "broken pipe", "remotedisconnected")):
+        return "connection lost"
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in names:
+        return "TLS error"
+    if "NameResolutionError" in names or "name or service not known" in text:
+        return "host name not found"
+    root = chain[-1]
+    message = str(root).splitlines()[0] if str(root) else ""
+    if message.startswith("(") or not message:  # an args tuple: say what kind it was
+        message = type(root).__name__
+    return redact(message[:160])
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes, deepest last (bounded)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        nested = next((a for a in current.args if isinstance(a, BaseException)), None)
+        reason = getattr(current, "reason", None)
+        current = (
+            current.__cause__
+            or nested
+            or (reason if isinstance(reason, BaseException) else None)
+            or current.__context__
+        )
+    return chain
 
 
 # ---- downloads -------------------------------------------------------------------------
