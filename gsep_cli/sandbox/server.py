@@ -104,6 +104,15 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     # ---- plumbing -------------------------------------------------------------------
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the sandbox's own clock (moved by ``advance`` or set
+        with ``clock=``), so a client can see a server whose clock differs from its own."""
+        from email.utils import formatdate
+
+        return formatdate(
+            self.server.sandbox.now() if timestamp is None else timestamp, usegmt=True
+        )
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.sandbox.verbose:
             sys.stderr.write(f"sandbox: {self.address_string()} {format % args}\n")
