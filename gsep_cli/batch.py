@@ -25,10 +25,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
-import json
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -66,6 +64,7 @@ from .folders import prepare_folders
 from .inputfile import open_input
 from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
+from .manifest import Manifest
 from .models import JobStatus
 from .naming import InputFields, output_paths
 from .preflight import preflight
@@ -265,75 +264,6 @@ def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str
     if lyrics_sha is None:
         return audio_sha
     return hashlib.sha256(f"lyrics:{audio_sha}:{lyrics_sha}:{language}".encode()).hexdigest()
-
-
-# ---- manifest ---------------------------------------------------------------------------
-class Manifest:
-    """``<out>/manifest.json``: which input, model, stems and job produced each file.
-
-    Updated under a lock (threads) and an ``flock`` on ``.manifest.lock`` (processes), and
-    written atomically.
-    """
-
-    def __init__(self, out_dir: Path) -> None:
-        self.path = out_dir / "manifest.json"
-        self._lock = threading.Lock()
-
-    def add(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Record (or replace) entries keyed by path relative to the output folder.
-
-        Raises :class:`~gsep_cli.errors.UsageError` when the manifest cannot be written.
-        """
-        try:
-            self._add(entries)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot write {self.path}: {exc.strerror or exc}",
-                "Check that path (it must be a writable file), then run the same command "
-                "again: the results are kept",
-            ) from None
-
-    def _add(self, entries: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, _file_lock(_lock_path(self.path)):
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-            if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-                data = {"version": 1, "files": {}}
-            data["files"].update(entries)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=True)
-                    fh.write("\n")
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-
-
-def _lock_path(manifest: Path) -> Path:
-    """A lock file for one manifest, outside the output folder (which holds results only)."""
-    digest = hashlib.sha256(str(manifest.resolve()).encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / f"gsep-manifest-{digest}.lock"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Any:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: the thread lock still applies
-        yield
-        return
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ---- the runner -------------------------------------------------------------------------

@@ -384,3 +384,20 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
         again = run_cli(capsys, ["separate", "song.wav", "-o", "out"])
         assert again.code == 0, str(again)
         assert counts(sb) == (1, 1)
+
+
+def test_a_run_leaves_nothing_behind_in_the_temporary_folder(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    make_wav(tmp_path / "b.wav", seconds=0.35)
+    (tmp_path / "tmp").mkdir()
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(
+            ["separate", "a.wav", "b.wav", "-o", "out", "--jobs", "2"], env, cwd=tmp_path
+        )
+        assert run.code == 0, str(run)
+    assert list((tmp_path / "tmp").iterdir()) == []  # no lock files, no stray temporaries
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "manifest.json"]

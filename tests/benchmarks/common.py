@@ -149,12 +149,18 @@ def sandbox(*args: str) -> Iterator[SandboxProcess]:
 
 
 def random_file(path: Path, size: int) -> Path:
-    """``size`` bytes that do not compress (one random MiB, repeated)."""
+    """``size`` bytes that do not compress (one random MiB, repeated) behind a WAV header
+    (48 kHz stereo 16-bit), so gsep's preflight takes it for the audio it claims to be."""
+    from gsep_cli.media import FORMAT_PCM, wav_header
+
+    header = wav_header(FORMAT_PCM, 2, 48000, 16, max(0, size - 44) // 4)
     block = os.urandom(MiB)
     with open(path, "wb") as fh:
-        for _ in range(size // MiB):
+        fh.write(header)
+        left = size - len(header)
+        for _ in range(left // MiB):
             fh.write(block)
-        fh.write(block[: size % MiB])
+        fh.write(block[: left % MiB])
     return path
 
 
