@@ -49,6 +49,7 @@ MAX_JSON_BODY = 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024  # bodies we still read after refusing them
 IO_BLOCK = 1024 * 1024
 MAX_LOG = 100_000
+STOP_GRACE = 1.0  # seconds stop() waits for handlers to end once their sockets are shut
 # Headers a presigned PUT may carry without having signed them. Anything x-amz-*,
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
 REFUSED_PART_HEADERS = ("x-ga-apikey", "content-md5", "authorization")
@@ -79,6 +80,10 @@ class _ConnectionAborted(Exception):
 
 
 class _Server(ThreadingHTTPServer):
+    """One listener. It knows its open connections, so that stopping can end them all:
+    handler threads are daemons that nobody joins, and one blocked on a held or idle
+    connection would otherwise live on (up to its socket timeout) after ``stop()``."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
@@ -86,7 +91,38 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, sandbox: Sandbox) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sandbox = sandbox
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:  # once out of the set, abort_connections never touches it
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def abort_connections(self) -> None:
+        """Shut every open connection down: blocked reads and writes return at once."""
+        with self._open_lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):
+                    # socket.socket's own shutdown: SSLSocket.shutdown would also drop its
+                    # TLS state under the handler thread's feet
+                    socket.socket.shutdown(request, socket.SHUT_RDWR)
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait (until the ``time.monotonic()`` deadline) for every handler to finish."""
+        while True:
+            with self._open_lock:
+                if not self._open:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A peer that hangs up mid-request is routine: no traceback unless verbose."""
@@ -150,6 +186,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` for a fault; if the sandbox stops meanwhile, drop the request."""
+        if self.server.sandbox.stopping.wait(seconds):
+            raise _ConnectionAborted
 
     def _reset(self) -> None:
         """Abort the connection with a TCP reset (SO_LINGER 0), like a dropped link."""
@@ -334,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._api_fault_status(fault)
                 return
             if fault.kind == "api-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -413,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "api-drop":
             self._reset()
         if fault.kind == "api-late":
-            time.sleep(float(fault.arg or 5))
+            self._pause(float(fault.arg or 5))
 
     def _api_fault_status(self, fault: Fault) -> None:
         status = fault.status or 503
@@ -608,7 +649,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self._entry["fault"] = fault.kind
             if fault.kind == "part-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
             if fault.kind == "part-expired":
                 self._discard_body()
                 self._s3_error(403, "AccessDenied", "Request has expired")
@@ -635,7 +676,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "part-slow":
             piece, pause = _slow_pace(length, float(fault.arg or 2))
             if length == 0:
-                time.sleep(pause)  # nothing to spread: the whole wait at once
+                self._pause(pause)  # nothing to spread: the whole wait at once
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
@@ -648,7 +689,7 @@ class _Handler(BaseHTTPRequestHandler):
                         want = min(want, max(1, reset_at - received))
                     if piece:  # part-slow: a pause before each piece, never across one
                         if received % piece == 0:
-                            time.sleep(pause)
+                            self._pause(pause)
                         want = min(want, piece - received % piece)
                     block = self.rfile.read(want)
                     if not block:
@@ -710,7 +751,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
                 return
             if fault.kind == "download-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
             if fault.kind == "download-reset":
                 self._reset()
             if fault.kind == "download-redirect":
@@ -946,6 +987,8 @@ class Sandbox:
         self._storage_parent = storage_dir
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
+        # set by stop(): every wait of a fault (delays, hangs, drips) ends on it
+        self.stopping = threading.Event()
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._seq = 0
@@ -959,6 +1002,7 @@ class Sandbox:
         """Bind both loopback ports and serve in background threads."""
         if self._servers:
             return self
+        self.stopping.clear()
         for port in (self._port, 0):  # the main port, then the "other host" for redirects
             server = _Server(self.host, port, self)
             if self._tls is not None:  # the handshake happens in the handler thread
@@ -977,8 +1021,13 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and delete every stored byte."""
-        # shut both listeners down at once: each waits up to one poll interval
+        """Stop serving and delete every stored byte.
+
+        Connections still open (idle, or held by a fault) are ended too: after about a
+        second at most, no handler of this sandbox is left running.
+        """
+        self.stopping.set()
+        # shut the listeners down at once: each waits up to one poll interval
         stoppers = [
             threading.Thread(target=server.shutdown, daemon=True) for server in self._servers
         ]
@@ -986,6 +1035,11 @@ class Sandbox:
             stopper.start()
         for stopper in stoppers:
             stopper.join(timeout=5)
+        deadline = time.monotonic() + STOP_GRACE
+        for server in self._servers:
+            server.abort_connections()
+        for server in self._servers:
+            server.wait_idle(deadline)
         for server in self._servers:
             server.server_close()
         for thread in self._threads:
