@@ -11,45 +11,57 @@ say "only the job creation": ``upload-create`` (POST .../upload-multipart/create
 /v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
 Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
-===================== ====================================================================
-kind                  effect
-===================== ====================================================================
-``api-NNN``           API call answered with HTTP NNN (e.g. ``api-503``, ``api-500``).
-                      ``api-429:N:SECONDS`` adds ``Retry-After: SECONDS``.
-``api-reset``         API connection reset before the request is handled (nothing done).
-``api-drop``          API request handled (an upload or job *is* created), then the
-                      connection is reset instead of answering.
-``api-delay:N:SEC``   SEC seconds (default 2) pass *before* the API request is handled.
-``api-late:N:SEC``    API request handled at once (an upload or job *is* created, credits
-                      charged), its answer sent only SEC seconds (default 5) later: the
-                      answer that arrives after the client gave up. Dropped quietly if the
-                      client has left by then.
-``redirect``          API call answered ``302`` to the same path on the sandbox's second
-                      loopback port (which serves the same API and logs what arrives).
-``part-reset``        part upload: connection reset after half of the body was read.
-``part-NNN``          part upload answered with HTTP NNN (S3-style XML error body).
-``part-expired``      part upload answered ``403 Request has expired``.
-``part-delay:N:SEC``  part upload: SEC seconds (default 2) pass before the body is read.
-``part-slow:N:SEC``   part upload: the body is read in small pieces with pauses between,
-                      over about SEC seconds (default 2), so a test can change the input
-                      while the upload is in flight; the part is then stored as usual.
-                      (Loopback socket buffers take several MiB at once: the sender only
-                      feels the pace with a part well above that, e.g. 32 MiB.)
-``part-bad-etag``     part stored, but the ``ETag`` returned is not the part's MD5.
-``download-truncate`` result download: full ``Content-Length``, half the body, then close.
-``download-delay``    ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
-``download-reset``    result download: connection reset before any byte.
-``download-no-range`` result download ignores ``Range`` and sends the whole file (200).
-``download-NNN``      result download answered with HTTP NNN.
-``download-redirect`` result download answered ``302`` to the second loopback port.
-``download-no-head``  result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs and
-                      presigned GET URLs do: the signature covers the method); GET works.
-                      Only HEADs spend it (they spend no other download fault).
-``job-fail:N:MSG``    the next N jobs created end ``failed`` with ``errorMessage`` MSG.
-``job-url-string``    ``downloadUrl`` is sent as a JSON *string* (seen from one app).
-``job-expired``       the next N jobs created succeed with an ``expireAt`` already past (a
-                      second before they finished); their result URLs answer 403.
-===================== ====================================================================
+========================== ===============================================================
+kind                       effect
+========================== ===============================================================
+``api-NNN``                API call answered with HTTP NNN (e.g. ``api-503``, ``api-500``).
+                           ``api-429:N:SECONDS`` adds ``Retry-After: SECONDS``.
+``api-reset``              API connection reset before the request is handled (nothing done).
+``api-drop``               API request handled (an upload or job *is* created), then the
+                           connection is reset instead of answering.
+``api-delay:N:SEC``        SEC seconds (default 2) pass *before* the API request is handled.
+``api-late:N:SEC``         API request handled at once (an upload or job *is* created,
+                           credits charged), its answer sent only SEC seconds (default 5)
+                           later: the answer that arrives after the client gave up. Dropped
+                           quietly if the client has left by then.
+``api-hang``               API request read but *not* handled (nothing created, no credit
+                           charged, not counted by the rate limit: a client that times out
+                           and retries is safe), and never answered: the connection stays
+                           open until the client closes it or the sandbox stops (closed
+                           after 10 minutes at most).
+``redirect``               API call answered ``302`` to the same path on the sandbox's second
+                           loopback port (which serves the same API and logs what arrives).
+``part-reset``             part upload: connection reset after half of the body was read.
+``part-NNN``               part upload answered with HTTP NNN (S3-style XML error body).
+``part-expired``           part upload answered ``403 Request has expired``.
+``part-delay:N:SEC``       part upload: SEC seconds (default 2) pass before the body is read.
+``part-slow:N:SEC``        part upload: the body is read in small pieces with pauses between,
+                           over about SEC seconds (default 2), so a test can change the input
+                           while the upload is in flight; the part is then stored as usual.
+                           (Loopback socket buffers take several MiB at once: the sender only
+                           feels the pace with a part well above that, e.g. 32 MiB.)
+``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
+``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
+                           no answer is sent, as ``api-hang``.
+``download-truncate``      result download: full ``Content-Length``, half the body, then close.
+``download-delay``         ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
+``download-reset``         result download: connection reset before any byte.
+``download-no-range``      result download ignores ``Range`` and sends the whole file (200).
+                           Only requests with a ``Range`` header spend it.
+``download-hang``          result download: request read, no answer ever (as ``api-hang``).
+``download-NNN``           result download answered with HTTP NNN.
+``download-redirect``      result download answered ``302`` to the second loopback port.
+``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
+                           and presigned GET URLs do: the signature covers the method); GET
+                           works. Only HEADs spend it (they spend no other download fault).
+``job-fail:N:MSG``         the next N jobs created end ``failed`` with ``errorMessage`` MSG.
+``job-url-string``         ``downloadUrl`` is sent as a JSON *string* (seen from one app).
+``job-expired``            the next N jobs created succeed with an ``expireAt`` already past
+                           (a second before they finished); their result URLs answer 403.
+========================== ===============================================================
+
+Hangs never hold a connection for more than 10 minutes, and end within a fraction of a
+second of :meth:`Sandbox.stop`.
 
 The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
 between faults), or be posted at run time to ``/_sandbox/faults``.
@@ -68,16 +80,19 @@ _FIXED_KINDS = {
     "api-drop": "api",
     "api-delay": "api",
     "api-late": "api",
+    "api-hang": "api",
     "redirect": "api",
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
     "part-slow": "part",
+    "part-hang": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",
+    "download-hang": "download",
     "download-redirect": "download",
     "download-no-head": "download",
     "job-fail": "job",

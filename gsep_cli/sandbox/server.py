@@ -50,6 +50,8 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # bodies we still read after refusing them
 IO_BLOCK = 1024 * 1024
 MAX_LOG = 100_000
 STOP_GRACE = 1.0  # seconds stop() waits for handlers to end once their sockets are shut
+HOLD_LIMIT = 600.0  # a hanging connection is closed after this many seconds all the same
+HOLD_TICK = 0.05  # seconds between two looks at a held connection (client gone? stopping?)
 # Headers a presigned PUT may carry without having signed them. Anything x-amz-*,
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
 REFUSED_PART_HEADERS = ("x-ga-apikey", "content-md5", "authorization")
@@ -191,6 +193,43 @@ class _Handler(BaseHTTPRequestHandler):
         """Wait ``seconds`` for a fault; if the sandbox stops meanwhile, drop the request."""
         if self.server.sandbox.stopping.wait(seconds):
             raise _ConnectionAborted
+
+    def _peer_left(self, wait: float) -> bool:
+        """Wait up to ``wait`` seconds for the client to close the connection; True if it
+        did (or the connection broke). Bytes it sends meanwhile are read and dropped: a
+        connection held by a fault is never answered again."""
+        connection = self.connection
+        try:
+            connection.settimeout(max(wait, 0.001))
+            return not connection.recv(4096)
+        except TimeoutError:
+            return False
+        except OSError:  # reset, or shut down by stop()
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                connection.settimeout(self.timeout)
+
+    def _hold(self, seconds: float) -> bool:
+        """Keep the connection as it is for ``seconds``; False as soon as the client closes
+        it or the sandbox stops."""
+        stopping = self.server.sandbox.stopping
+        end = time.monotonic() + seconds
+        while not stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            if self._peer_left(min(HOLD_TICK, left)):
+                return False
+        return False
+
+    def _hang(self) -> None:
+        """``*-hang``: the request is read, never answered. The connection stays open until
+        the client closes it, the sandbox stops or :data:`HOLD_LIMIT` passes."""
+        self._discard_body()
+        self._entry["status"] = "hang"
+        self._hold(HOLD_LIMIT)
+        raise _ConnectionAborted
 
     def _reset(self) -> None:
         """Abort the connection with a TCP reset (SO_LINGER 0), like a dropped link."""
@@ -365,6 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._entry["fault"] = fault.kind
             if fault.kind == "api-reset":
                 self._reset()
+            if fault.kind == "api-hang":  # before any work: retrying after it is safe
+                self._hang()
             if fault.kind == "redirect":
                 self._discard_body()
                 target = sandbox.alt_origin + self.path
@@ -650,6 +691,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._entry["fault"] = fault.kind
             if fault.kind == "part-delay":
                 self._pause(float(fault.arg or 2))
+            if fault.kind == "part-hang":  # the body is read, not stored
+                self._hang()
             if fault.kind == "part-expired":
                 self._discard_body()
                 self._s3_error(403, "AccessDenied", "Request has expired")
@@ -754,6 +797,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._pause(float(fault.arg or 2))
             if fault.kind == "download-reset":
                 self._reset()
+            if fault.kind == "download-hang":
+                self._hang()
             if fault.kind == "download-redirect":
                 self._s3_error(
                     302, "Found", "moved", [("Location", sandbox.alt_origin + self.path)]
