@@ -8,6 +8,7 @@ the project's client library, and no test waits more than a second or two.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ import pytest
 import requests
 from conftest import HQ, KEY, TIMEOUT, Api, wav_bytes
 
-from gsep_cli.sandbox import Sandbox, server
+from gsep_cli.sandbox import FaultSyntaxError, Sandbox, parse_fault, server
 
 KEY_INFO = "/developers/api/v1/key/info"
 
@@ -66,6 +67,38 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+# ---- syntax -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "api-hang@job-create:2",
+        "part-hang:*",
+        "download-hang",
+        "api-drip@key-info:1:0.5",
+        "api-drip:3",
+        "download-drip:1:2048",
+    ],
+)
+def test_new_kinds_round_trip(spec: str) -> None:
+    fault = parse_fault(spec)
+    assert parse_fault(fault.describe()) == fault
+
+
+def test_drip_rates() -> None:
+    assert parse_fault("api-drip").drip_rate() == 1.0
+    assert parse_fault("download-drip:1: 0.5 ").drip_rate() == 0.5
+    assert parse_fault("api-drip@job-get:1:300").route == "job-get"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["api-drip:1:0", "api-drip:1:-2", "api-drip:1:fast", "download-drip:1:inf", "api-drip:1:nan"],
+)
+def test_bad_drip_rates(spec: str) -> None:
+    with pytest.raises(FaultSyntaxError):
+        parse_fault(spec)
 
 
 # ---- stop() with connections open ---------------------------------------------------------
@@ -158,3 +191,106 @@ def test_a_hang_is_closed_after_the_hold_limit(sandbox, monkeypatch) -> None:
         held.sendall(_get_request(KEY_INFO))
         assert _closed_within(held, 2.0)  # closed, never answered
         assert 0.25 < time.monotonic() - started < 1.5
+
+
+# ---- drips --------------------------------------------------------------------------------
+def _read_for(sock: socket.socket, seconds: float) -> bytes:
+    """Whatever arrives on ``sock`` within ``seconds`` (less if the server closes it)."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _head_and_body(answer: bytes) -> tuple[dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return {"status": lines[0], **headers}, body
+
+
+def test_api_drip_sends_the_headers_at_once_then_a_byte_a_second(sandbox) -> None:
+    sb = sandbox(faults=["api-drip@key-info"])
+    before = _handler_threads()
+    with _connect(sb.origin) as sock:
+        sock.sendall(_get_request(KEY_INFO))
+        headers, body = _head_and_body(_read_for(sock, 0.6))
+        dripping = _handler_threads() - before
+        assert headers["status"].startswith("HTTP/1.1 200")
+        assert int(headers["Content-Length"]) > 100
+        assert headers["Connection"] == "close"  # a dripped answer ends its connection
+        assert body == b"{"  # one byte, the next one a second later
+    # the client left: the drip notices at its next look, not at its next byte
+    assert len(dripping) == 1
+    assert _until(lambda: not any(t.is_alive() for t in dripping), 0.5)
+    assert sb.requests[-1]["fault"] == "api-drip" and sb.requests[-1]["status"] == 200
+
+
+def test_api_drip_handles_the_request_at_once_and_sends_it_all(sandbox) -> None:
+    sb = sandbox(faults=["api-drip@job-create:1:200"])
+    api = Api(sb)
+    upload = api.upload(wav_bytes(frames=300))
+    with _connect(sb.origin) as sock:
+        started = time.monotonic()
+        body = json.dumps({"audioUploadId": upload, "type": "vocal"}).encode()
+        sock.sendall(
+            f"POST /developers/api/v1/{HQ}/jobs HTTP/1.1\r\nHost: sandbox\r\n"
+            f"x-ga-apikey: {KEY}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert _until(lambda: sb.store.job_count() == 1, 0.2)  # handled as usual
+        headers, answer = _head_and_body(_read_for(sock, 3.0))  # until the server closes
+    elapsed = time.monotonic() - started
+    assert len(answer) == int(headers["Content-Length"])  # ~90 bytes, 10 a tick
+    assert 0.25 < elapsed < 2
+    assert json.loads(answer)["resultData"]["jobId"]
+    assert sb.store.job_count() == 1
+    assert api.get("/v1/key/info").status_code == 200  # the count is spent
+
+
+def test_download_drip_keeps_the_true_length(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    full = requests.get(url, timeout=TIMEOUT).content
+    rate = len(full) / 0.5  # the whole file in about half a second
+    sb.add_fault(f"download-drip:1:{rate:g}")
+    started = time.monotonic()
+    with requests.get(url, stream=True, timeout=TIMEOUT) as r:
+        assert time.monotonic() - started < 0.3  # the headers, at once
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(full)
+        assert r.raw.read(decode_content=False) == full
+    assert 0.4 < time.monotonic() - started < 2
+    assert sb.requests[-1]["fault"] == "download-drip"
+    # a range drips too, with its own length
+    sb.add_fault(f"download-drip:1:{rate:g}")
+    r = requests.get(url, headers={"Range": "bytes=100-"}, timeout=TIMEOUT)
+    assert r.status_code == 206 and r.content == full[100:]
+
+
+def test_stop_is_prompt_with_a_hang_and_a_drip_in_progress() -> None:
+    before = _handler_threads()
+    sb = Sandbox(job_seconds=0, faults=["api-hang@key-info", "api-drip@key-info:1:1"]).start()
+    try:
+        hung, dripped = _connect(sb.origin), _connect(sb.origin)
+        hung.sendall(_get_request(KEY_INFO))
+        assert _until(lambda: [e["status"] for e in sb.requests] == ["hang"])
+        dripped.sendall(_get_request(KEY_INFO))
+        assert b"\r\n\r\n{" in _read_for(dripped, 0.3)  # the drip has begun
+    finally:
+        started = time.monotonic()
+        sb.stop()
+        stopped_in = time.monotonic() - started
+    assert stopped_in < 2
+    with hung, dripped:
+        assert _closed_within(hung, 1.0)
+        assert _closed_within(dripped, 1.0)  # no second byte: closed
+    assert not [t for t in _handler_threads() - before if t.is_alive()]

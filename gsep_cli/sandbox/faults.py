@@ -29,6 +29,10 @@ kind                       effect
                            and retries is safe), and never answered: the connection stays
                            open until the client closes it or the sandbox stops (closed
                            after 10 minutes at most).
+``api-drip:N:BPS``         API request handled as usual; the answer's headers go out at
+                           once, then its body one small piece at a time, BPS bytes a second
+                           (default 1; fractions allowed), then the connection is closed.
+                           Dripping stops when the client leaves or the sandbox stops.
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
 ``part-reset``             part upload: connection reset after half of the body was read.
@@ -49,6 +53,8 @@ kind                       effect
 ``download-no-range``      result download ignores ``Range`` and sends the whole file (200).
                            Only requests with a ``Range`` header spend it.
 ``download-hang``          result download: request read, no answer ever (as ``api-hang``).
+``download-drip:N:BPS``    result download: headers at once (the true ``Content-Length``),
+                           then the body BPS bytes a second (default 1), as ``api-drip``.
 ``download-NNN``           result download answered with HTTP NNN.
 ``download-redirect``      result download answered ``302`` to the second loopback port.
 ``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
@@ -60,8 +66,8 @@ kind                       effect
                            (a second before they finished); their result URLs answer 403.
 ========================== ===============================================================
 
-Hangs never hold a connection for more than 10 minutes, and end within a fraction of a
-second of :meth:`Sandbox.stop`.
+Hangs and drips never hold a connection for more than 10 minutes, and end within a
+fraction of a second of :meth:`Sandbox.stop`.
 
 The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
 between faults), or be posted at run time to ``/_sandbox/faults``.
@@ -69,6 +75,7 @@ between faults), or be posted at run time to ``/_sandbox/faults``.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -81,6 +88,7 @@ _FIXED_KINDS = {
     "api-delay": "api",
     "api-late": "api",
     "api-hang": "api",
+    "api-drip": "api",
     "redirect": "api",
     "part-reset": "part",
     "part-expired": "part",
@@ -93,6 +101,7 @@ _FIXED_KINDS = {
     "download-reset": "download",
     "download-no-range": "download",
     "download-hang": "download",
+    "download-drip": "download",
     "download-redirect": "download",
     "download-no-head": "download",
     "job-fail": "job",
@@ -101,9 +110,12 @@ _FIXED_KINDS = {
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
 _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
+# Kinds whose ARG is a rate in bytes per second.
+_RATE_KINDS = ("api-drip", "download-drip")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
+DEFAULT_DRIP_RATE = 1.0  # bytes per second
 
 
 class FaultSyntaxError(ValueError):
@@ -132,6 +144,10 @@ class Fault:
         """Whether a request on ``route`` (None: no known endpoint) may take this fault."""
         return self.route is None or self.route == route
 
+    def drip_rate(self) -> float:
+        """``api-drip`` / ``download-drip``: bytes per second (checked by the parser)."""
+        return float(self.arg) if self.arg is not None else DEFAULT_DRIP_RATE
+
 
 def _parse_route(selector: str, target: str, spec: str) -> str:
     """The ``ROUTE`` of ``KIND@ROUTE``, checked against the API's endpoints."""
@@ -153,6 +169,16 @@ def _check_seconds(kind: str, text: str) -> None:
         raise FaultSyntaxError(f"{kind} needs seconds, got {text!r}") from exc
     if not 0 <= seconds < float("inf"):
         raise FaultSyntaxError(f"{kind} needs seconds >= 0, got {text!r}")
+
+
+def _check_rate(kind: str, text: str) -> None:
+    """A finite rate above zero (a zero rate would be a hang: there is a fault for that)."""
+    try:
+        rate = float(text)
+    except ValueError as exc:
+        raise FaultSyntaxError(f"{kind} needs bytes per second, got {text!r}") from exc
+    if not (rate > 0 and math.isfinite(rate)):
+        raise FaultSyntaxError(f"{kind} needs bytes per second > 0, got {text!r}")
 
 
 def parse_fault(spec: str) -> Fault:
@@ -184,6 +210,8 @@ def parse_fault(spec: str) -> Fault:
     arg_value = arg if rest.count(":") >= 1 and arg != "" else None
     if kind in _SECONDS_KINDS and arg_value is not None:
         _check_seconds(kind, arg_value)
+    if kind in _RATE_KINDS and arg_value is not None:
+        _check_rate(kind, arg_value)
     if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
     return Fault(

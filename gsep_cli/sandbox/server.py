@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 import os
@@ -50,7 +51,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # bodies we still read after refusing them
 IO_BLOCK = 1024 * 1024
 MAX_LOG = 100_000
 STOP_GRACE = 1.0  # seconds stop() waits for handlers to end once their sockets are shut
-HOLD_LIMIT = 600.0  # a hanging connection is closed after this many seconds all the same
+HOLD_LIMIT = 600.0  # a hanging or dripping connection is closed after this long all the same
 HOLD_TICK = 0.05  # seconds between two looks at a held connection (client gone? stopping?)
 # Headers a presigned PUT may carry without having signed them. Anything x-amz-*,
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
@@ -153,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._query = dict(parse_qsl(url.query, keep_blank_values=True))
         self._entry = sandbox._log_request(self, url.path, url.query)
         self._body_done = False
+        self._drip_rate: float | None = None  # *-drip: the answer's body, bytes per second
         try:
             if url.path.startswith(CONTROL_PREFIX):
                 self._control(url.path[len(CONTROL_PREFIX) :])
@@ -243,18 +245,55 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
     ) -> None:
+        self._send_head(status, content_type, len(body), headers)
+        if self.command != "HEAD":
+            self._write_body(io.BytesIO(body).read, len(body))
+
+    def _send_head(
+        self, status: int, content_type: str, length: int, headers: Iterable[tuple[str, str]]
+    ) -> None:
+        """The status line and headers of an answer whose body is ``length`` bytes."""
         self._discard_body()  # whatever the route did not read, before answering
+        if self._drip_rate is not None:
+            self.close_connection = True  # a dripped answer is the connection's last
         self._entry["status"] = status
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         for name, value in headers:
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+
+    def _write_body(self, read: Callable[[int], bytes], length: int) -> None:
+        """Write ``length`` bytes taken from ``read``: at once, or dripped (``*-drip``)."""
+        if self._drip_rate is not None:
+            self._drip(read, length, self._drip_rate)
+            return
+        sent = 0
+        while sent < length:
+            block = read(min(256 * 1024, length - sent))
+            if not block:
+                break
+            self.wfile.write(block)
+            sent += len(block)
+
+    def _drip(self, read: Callable[[int], bytes], length: int, rate: float) -> None:
+        """``*-drip``: small pieces at ``rate`` bytes per second. A pause between two pieces
+        watches the connection, so dripping ends as soon as the client leaves or the
+        sandbox stops (and after :data:`HOLD_LIMIT` in any case)."""
+        piece, pause = _drip_pace(rate)
+        deadline = time.monotonic() + HOLD_LIMIT
+        sent = 0
+        while sent < length:
+            if sent and (time.monotonic() + pause > deadline or not self._hold(pause)):
+                raise _ConnectionAborted
+            block = read(min(piece, length - sent))
+            if not block:
+                break
+            self.wfile.write(block)
+            sent += len(block)
 
     def _json(
         self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
@@ -417,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault.kind == "api-delay":
                 self._pause(float(fault.arg or 2))
+            if fault.kind == "api-drip":  # handled as usual, whatever the answer is
+                self._drip_rate = fault.drip_rate()
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -799,6 +840,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
             if fault.kind == "download-hang":
                 self._hang()
+            if fault.kind == "download-drip":
+                self._drip_rate = fault.drip_rate()
             if fault.kind == "download-redirect":
                 self._s3_error(
                     302, "Found", "moved", [("Location", sandbox.alt_origin + self.path)]
@@ -859,28 +902,15 @@ class _Handler(BaseHTTPRequestHandler):
                 start, end = parsed
                 status = 206
         length = end - start + 1 if size else 0
-        self._discard_body()
-        self._entry["status"] = status
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{etag}"')
+        headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{etag}"')]
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
+            headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        self._send_head(status, content_type, length, headers)
         if self.command == "HEAD":
             return
-        limit = length // 2 if truncate else length
         with open(path, "rb") as fh:
             fh.seek(start)
-            sent = 0
-            while sent < limit:
-                block = fh.read(min(256 * 1024, limit - sent))
-                if not block:
-                    break
-                self.wfile.write(block)
-                sent += len(block)
+            self._write_body(fh.read, length // 2 if truncate else length)
         if truncate:
             self._entry["fault"] = "download-truncate"
             with contextlib.suppress(OSError):
@@ -914,6 +944,16 @@ def _slow_pace(length: int, seconds: float) -> tuple[int, float]:
     about ``seconds``, in ticks of :data:`SLOW_TICK` (fewer for a body of a few bytes)."""
     steps = max(1, min(length, math.ceil(seconds / SLOW_TICK)))
     return max(1, math.ceil(length / steps)), seconds / steps
+
+
+DRIP_TICK = 0.05  # *-drip: seconds between two pieces, at rates of 20 bytes a second and up
+
+
+def _drip_pace(rate: float) -> tuple[int, float]:
+    """``*-drip``: (piece size, pause between pieces) for ``rate`` bytes per second: one
+    byte at a time below 20 bytes a second, else a piece every :data:`DRIP_TICK`."""
+    piece = max(1, int(rate * DRIP_TICK))
+    return piece, piece / rate
 
 
 def _amz_expiry(params: dict[str, str]) -> float:
