@@ -9,18 +9,22 @@ the project's client library, and no test waits more than a second or two.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from conftest import HQ, KEY, TIMEOUT, Api, wav_bytes
+from test_sandbox_cli import _read_line, _serve
 
-from gsep_cli.sandbox import FaultSyntaxError, Sandbox, parse_fault, server
+from gsep_cli.sandbox import FaultSyntaxError, Sandbox, parse_fault, parse_fault_list, server
 
 KEY_INFO = "/developers/api/v1/key/info"
+CREATE = "/v1/files/upload-multipart/create"
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -294,3 +298,92 @@ def test_stop_is_prompt_with_a_hang_and_a_drip_in_progress() -> None:
         assert _closed_within(hung, 1.0)
         assert _closed_within(dripped, 1.0)  # no second byte: closed
     assert not [t for t in _handler_threads() - before if t.is_alive()]
+
+
+# ---- hostile text -------------------------------------------------------------------------
+# An xterm title change, a screen clear, colours, a right-to-left override, a carriage
+# return and a newline: what a terminal must never receive raw from a server.
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\x1b[0m: done; ok @x \u202egpj.exe\r\n"
+# A terminal hyperlink: ';;' inside, then a URL whose 'https:' looks like a KIND:COUNT
+LINK = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
+
+
+@pytest.mark.parametrize("text", [HOSTILE, LINK, " padded\t", "a:b:c", "x;redirect-ish"])
+def test_text_args_are_kept_whole(text: str) -> None:
+    for kind in ("job-fail", "key-info-text"):
+        fault = parse_fault(f"{kind}:2:{text}")
+        assert fault.arg == text and fault.remaining == 2
+        assert parse_fault(fault.describe()) == fault
+
+
+def test_the_list_form_keeps_semicolons_that_do_not_start_a_fault() -> None:
+    faults = parse_fault_list(f"job-fail:1:{HOSTILE};key-info-text:*:{LINK}; API-503@job-get:2")
+    assert [f.kind for f in faults] == ["job-fail", "key-info-text", "api-503"]
+    assert [f.arg for f in faults] == [HOSTILE, LINK, None]
+    assert faults[2].route == "job-get"
+    faults = parse_fault_list("job-fail:1:disk full; retry later;redirect;;job-fail:1:x;")
+    assert [f.describe() for f in faults] == [
+        "job-fail:1:disk full; retry later",
+        "redirect:1",
+        "job-fail:1:x",
+    ]
+    with pytest.raises(FaultSyntaxError):  # a kind with no text ARG takes no ';' either
+        parse_fault_list("api-503;no-such-kind")
+
+
+def test_key_info_text_needs_its_text() -> None:
+    for spec in ("key-info-text", "key-info-text:2", "key-info-text:1:"):
+        with pytest.raises(FaultSyntaxError):
+            parse_fault(spec)
+
+
+def test_job_fail_and_key_info_send_the_text_unchanged(sandbox) -> None:
+    sb = sandbox(faults=[f"job-fail:1:{HOSTILE}", f"key-info-text:2:{LINK}"])
+    api = Api(sb)
+    for _ in range(2):
+        r = api.get("/v1/key/info")
+        data = r.json()["resultData"]
+        assert data["projectName"] == data["description"] == LINK
+        assert "\\u001b" in r.text  # JSON escapes control characters: the client decodes them
+    assert api.get("/v1/key/info").json()["resultData"]["projectName"] == "gsep sandbox"
+    upload = api.upload(wav_bytes(frames=300))
+    failed = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
+    assert failed["status"] == "failed" and failed["errorMessage"] == HOSTILE
+    # the same through the run-time control endpoint
+    r = requests.post(
+        sb.origin + "/_sandbox/faults", json={"fault": f"job-fail:1:{LINK}"}, timeout=TIMEOUT
+    )
+    assert r.json()["fault"] == f"job-fail:1:{LINK}"
+    assert api.wait(api.job_id(audioUploadId=upload, type="vocal"))["errorMessage"] == LINK
+
+
+def test_text_that_is_not_utf8_goes_out_as_given(sandbox) -> None:
+    """Bytes from argv or the environment that are not UTF-8 arrive as surrogate escapes:
+    they are sent as those bytes (invalid UTF-8 in a JSON body), not as a 500."""
+    sb = sandbox(faults=["key-info-text:1:bad \udcff byte", "key-info-text:1:lone \ud800"])
+    api = Api(sb)
+    r = api.get("/v1/key/info")
+    assert r.status_code == 200 and b'"projectName": "bad \xff byte"' in r.content
+    r = api.get("/v1/key/info")  # not from a byte: a JSON \u escape
+    assert r.status_code == 200 and r.json()["resultData"]["projectName"] == "lone \ud800"
+
+
+def test_serve_keeps_hostile_text_from_the_option_and_the_env() -> None:
+    env = {"GSEP_SANDBOX_FAULTS": f"job-fail:1:{HOSTILE};api-503@upload-create"}
+    with _serve("--fault", f"key-info-text:1:{LINK}", env=env) as proc:
+        base = _read_line(proc).strip()
+        origin = base.removesuffix("/developers/api")
+        faults = requests.get(origin + "/_sandbox/faults", timeout=TIMEOUT).json()["faults"]
+        assert faults == [
+            f"key-info-text:1:{LINK}",
+            f"job-fail:1:{HOSTILE}",
+            "api-503@upload-create:1",
+        ]
+        api = Api(SimpleNamespace(base_url=base))
+        assert api.get("/v1/key/info").json()["resultData"]["description"] == LINK
+        assert api.post(CREATE, {"fileName": "a.wav", "fileSize": 5}).status_code == 503
+        upload = api.upload(wav_bytes(frames=300))
+        assert api.wait(api.job_id(audioUploadId=upload, type="vocal"))["errorMessage"] == HOSTILE
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err

@@ -11,6 +11,9 @@ say "only the job creation": ``upload-create`` (POST .../upload-multipart/create
 /v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
 Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
+A text ARG (``job-fail``, ``key-info-text``) is kept exactly as given: ``:`` ``@`` ``;``,
+control characters and escape sequences included.
+
 ========================== ===============================================================
 kind                       effect
 ========================== ===============================================================
@@ -64,13 +67,17 @@ kind                       effect
 ``job-url-string``         ``downloadUrl`` is sent as a JSON *string* (seen from one app).
 ``job-expired``            the next N jobs created succeed with an ``expireAt`` already past
                            (a second before they finished); their result URLs answer 403.
+``key-info-text:N:TEXT``   the next N key-info answers carry TEXT as ``projectName`` and
+                           ``description``. TEXT is required.
 ========================== ===============================================================
 
 Hangs and drips never hold a connection for more than 10 minutes, and end within a
 fraction of a second of :meth:`Sandbox.stop`.
 
 The same list can come from ``--fault`` (repeatable) or ``GSEP_SANDBOX_FAULTS`` (``;``
-between faults), or be posted at run time to ``/_sandbox/faults``.
+between faults), or be posted at run time to ``/_sandbox/faults``. In the ``;`` form, a
+``;`` followed by anything but a fault kind (or the end) belongs to the ARG before it, so
+``job-fail:1:ESC]0;PWNED BEL`` (an xterm title sequence) is one fault, its ARG whole.
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-TARGETS = ("api", "part", "download", "job")
+TARGETS = ("api", "part", "download", "job", "key")
 
 _FIXED_KINDS = {
     "api-reset": "api",
@@ -107,11 +114,16 @@ _FIXED_KINDS = {
     "job-fail": "job",
     "job-url-string": "job",
     "job-expired": "job",
+    "key-info-text": "key",
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
 _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
 # Kinds whose ARG is a rate in bytes per second.
 _RATE_KINDS = ("api-drip", "download-drip")
+# Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
+_TEXT_KINDS = ("job-fail", "key-info-text")
+# Kinds that mean nothing without their ARG.
+_ARG_REQUIRED = ("key-info-text",)
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
@@ -181,47 +193,88 @@ def _check_rate(kind: str, text: str) -> None:
         raise FaultSyntaxError(f"{kind} needs bytes per second > 0, got {text!r}")
 
 
-def parse_fault(spec: str) -> Fault:
-    """Parse ``KIND[@ROUTE][:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError."""
-    text = spec.strip()
-    head, _, rest = text.partition(":")  # ARG may hold ':' and '@': split the head first
-    kind, at, selector = head.partition("@")
-    kind = kind.strip().lower()
-    count_text, _, arg = rest.partition(":")
-    count_text = count_text.strip()
-    status: int | None = None
+def _kind_and_target(kind: str, spec: str) -> tuple[str, int | None]:
+    """The target of ``kind`` and, for ``*-NNN``, its HTTP status."""
     match = _STATUS_KIND.match(kind)
     if match:
-        target, status = match.group(1), int(match.group(2))
-    elif kind in _FIXED_KINDS:
-        target = _FIXED_KINDS[kind]
-    else:
-        known = ", ".join([*sorted(_FIXED_KINDS), "api-NNN", "part-NNN", "download-NNN"])
-        raise FaultSyntaxError(f"unknown fault kind {kind!r} in {spec!r}; known: {known}")
+        return match.group(1), int(match.group(2))
+    if kind in _FIXED_KINDS:
+        return _FIXED_KINDS[kind], None
+    known = ", ".join([*sorted(_FIXED_KINDS), "api-NNN", "part-NNN", "download-NNN"])
+    raise FaultSyntaxError(f"unknown fault kind {kind!r} in {spec!r}; known: {known}")
+
+
+def _parse_count(text: str, spec: str) -> int | None:
+    if text == "":
+        return 1
+    if text == "*":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise FaultSyntaxError(f"bad count {text!r} in fault {spec!r} (use N >= 1 or *)")
+
+
+def _check_arg(kind: str, arg: str | None) -> str | None:
+    """The ARG as stored: text kinds exactly as given, the others stripped and checked."""
+    if arg is None:
+        if kind in _ARG_REQUIRED:
+            raise FaultSyntaxError(f"{kind} needs an ARG: {kind}[:COUNT]:VALUE")
+        return None
+    if kind in _TEXT_KINDS:
+        return arg
+    arg = arg.strip()
+    if kind in _SECONDS_KINDS:
+        _check_seconds(kind, arg)
+    if kind in _RATE_KINDS:
+        _check_rate(kind, arg)
+    if kind == "api-429" and not arg.isdigit():
+        raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg!r}")
+    return arg
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse ``KIND[@ROUTE][:COUNT][:ARG]`` into a :class:`Fault`; raise FaultSyntaxError.
+
+    Blanks around KIND, ROUTE and COUNT are ignored; a text ARG is kept exactly.
+    """
+    head, _, rest = spec.partition(":")  # ARG may hold ':' and '@': split the head first
+    kind, at, selector = head.partition("@")
+    kind = kind.strip().lower()
+    count_text, colon, arg = rest.partition(":")
+    target, status = _kind_and_target(kind, spec)
     route = _parse_route(selector, target, spec) if at else None
-    if count_text in ("", None):
-        remaining: int | None = 1
-    elif count_text == "*":
-        remaining = None
-    elif count_text.isdigit() and int(count_text) > 0:
-        remaining = int(count_text)
-    else:
-        raise FaultSyntaxError(f"bad count {count_text!r} in fault {spec!r} (use N >= 1 or *)")
-    arg_value = arg if rest.count(":") >= 1 and arg != "" else None
-    if kind in _SECONDS_KINDS and arg_value is not None:
-        _check_seconds(kind, arg_value)
-    if kind in _RATE_KINDS and arg_value is not None:
-        _check_rate(kind, arg_value)
-    if kind == "api-429" and arg_value is not None and not arg_value.isdigit():
-        raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg_value!r}")
+    remaining = _parse_count(count_text.strip(), spec)
+    arg_value = _check_arg(kind, arg if colon and arg != "" else None)
     return Fault(
         kind=kind, target=target, remaining=remaining, arg=arg_value, status=status, route=route
     )
 
 
+# In the ``;``-separated form, a ``;`` separates two faults only when a fault kind (or
+# nothing) follows it: any other ``;`` is part of an ARG, as in ``ESC]0;title BEL``.
+_KIND_NAMES = "|".join(
+    [re.escape(k) for k in sorted(_FIXED_KINDS, key=len, reverse=True)]
+    + [r"(?:api|part|download)-\d+"]
+)
+_NEXT_FAULT = re.compile(rf"[\s;]*(?:\Z|(?:{_KIND_NAMES})[ \t]*(?:[@:;]|\s*\Z))", re.I)
+
+
+def _split_list(text: str) -> list[str]:
+    pieces, start = [], 0
+    for separator in re.finditer(";", text):
+        if _NEXT_FAULT.match(text, separator.end()):
+            pieces.append(text[start : separator.start()])
+            start = separator.end()
+    pieces.append(text[start:])
+    return pieces
+
+
 def parse_fault_list(text: str) -> list[Fault]:
-    """Parse a ``;``-separated list (the ``GSEP_SANDBOX_FAULTS`` form)."""
-    return [parse_fault(part) for part in text.split(";") if part.strip()]
+    """Parse a ``;``-separated list (the ``GSEP_SANDBOX_FAULTS`` form).
+
+    The spaces and tabs around each fault are dropped; an ARG keeps any other character.
+    """
+    return [parse_fault(part.strip(" \t")) for part in _split_list(text) if part.strip()]
 
 
 class FaultBook:

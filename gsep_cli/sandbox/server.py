@@ -298,8 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(
         self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        self._send(status, body, "application/json", headers)
+        self._send(status, _json_bytes(payload), "application/json", headers)
 
     def _s3_error(
         self, status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
@@ -618,11 +617,16 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         left = sandbox.store.credits_left
         permitted = sorted(sandbox.settings.permitted_models or MODELS)
+        name, description = "gsep sandbox", "local emulator key"
+        text = sandbox.faults.take("key", ("key-info-text",))
+        if text is not None:  # hostile text where a client shows it as is
+            self._entry["fault"] = text.kind
+            name = description = text.arg or ""
         return 200, {
             "resultCode": 1000,
             "resultData": {
-                "projectName": "gsep sandbox",
-                "description": "local emulator key",
+                "projectName": name,
+                "description": description,
                 "status": "active",
                 "createdAt": iso_utc(sandbox.started_at),
                 "permittedModels": permitted,
@@ -916,6 +920,16 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.wfile.flush()
             self._reset()
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    """A JSON answer's body in UTF-8. Fault text taken from a command line or environment
+    that was not UTF-8 goes out as the very bytes given (surrogate escapes); any other lone
+    surrogate is sent as a ``\\u`` escape rather than failing the answer."""
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode()
 
 
 def _api_route(path: str, method: str) -> str | None:
