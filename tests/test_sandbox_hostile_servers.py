@@ -387,3 +387,46 @@ def test_serve_keeps_hostile_text_from_the_option_and_the_env() -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0 and "Traceback" not in err
+
+
+# ---- codes in any body --------------------------------------------------------------------
+def test_api_status_faults_carry_any_code_and_message(sandbox) -> None:
+    sb = sandbox(
+        faults=[
+            "api-401@key-info:1:401:Invalid API key: verification failed.",
+            "api-400:1:1100",
+            "api-200@job-create:1:1102:not enough credits",
+            "api-403:1:1104:",
+            f"api-500:1:-7:{HOSTILE}",
+        ]
+    )
+    api = Api(sb)
+    r = api.get("/v1/key/info")
+    assert r.status_code == 401
+    assert r.json() == {"resultCode": 401, "resultMessage": "Invalid API key: verification failed."}
+    r = api.get("/v1/key/info")  # the routed one is spent: the next one applies
+    assert r.status_code == 400
+    assert r.json() == {"resultCode": 1100, "resultMessage": "sandbox fault: HTTP 400"}
+    r = api.get("/v1/key/info")  # not job-create: skipped, the one after it applies
+    assert r.status_code == 403 and r.json() == {"resultCode": 1104, "resultMessage": ""}
+    r = api.post(CREATE, {"fileName": "a.wav", "fileSize": 3})
+    assert r.status_code == 500 and r.json() == {"resultCode": -7, "resultMessage": HOSTILE}
+    upload = api.upload(wav_bytes(frames=300))
+    r = api.create_job(audioUploadId=upload, type="vocal")
+    assert r.status_code == 200  # a business code with HTTP 200, and nothing created
+    assert r.json() == {"resultCode": 1102, "resultMessage": "not enough credits"}
+    assert sb.store.job_count() == 0
+    assert api.job_id(audioUploadId=upload, type="vocal")
+
+
+@pytest.mark.parametrize("spec", ["api-400:1:abc", "api-400:1:1.5:x", "api-401:1::msg"])
+def test_bad_result_codes(spec: str) -> None:
+    with pytest.raises(FaultSyntaxError):
+        parse_fault(spec)
+
+
+def test_result_code_args_round_trip() -> None:
+    for spec in ("api-401@job-get:2:401:Invalid: key", "api-400:1:1100", "api-403:*:1104:"):
+        fault = parse_fault(spec)
+        assert fault.describe() == spec and parse_fault(spec) == fault
+    assert parse_fault("api-429:1:7").arg == "7"  # 429's ARG stays Retry-After

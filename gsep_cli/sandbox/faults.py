@@ -11,14 +11,18 @@ say "only the job creation": ``upload-create`` (POST .../upload-multipart/create
 /v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
 Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
-A text ARG (``job-fail``, ``key-info-text``) is kept exactly as given: ``:`` ``@`` ``;``,
-control characters and escape sequences included.
+A text ARG (``job-fail``, ``key-info-text``, the MESSAGE of ``api-NNN``) is kept exactly as
+given: ``:`` ``@`` ``;``, control characters and escape sequences included.
 
 ========================== ===============================================================
 kind                       effect
 ========================== ===============================================================
 ``api-NNN``                API call answered with HTTP NNN (e.g. ``api-503``, ``api-500``).
-                           ``api-429:N:SECONDS`` adds ``Retry-After: SECONDS``.
+                           ``api-429:N:SECONDS`` adds ``Retry-After: SECONDS``. Any other
+                           NNN takes ``CODE[:MESSAGE]``: the body is then ``{"resultCode":
+                           CODE, "resultMessage": MESSAGE}`` (default MESSAGE ``sandbox
+                           fault: HTTP NNN``; ``CODE:`` sends an empty one), e.g.
+                           ``api-401:1:401:Invalid API key: verification failed.``
 ``api-reset``              API connection reset before the request is handled (nothing done).
 ``api-drop``               API request handled (an upload or job *is* created), then the
                            connection is reset instead of answering.
@@ -161,6 +165,19 @@ class Fault:
         return float(self.arg) if self.arg is not None else DEFAULT_DRIP_RATE
 
 
+def result_code_arg(arg: str) -> tuple[int, str | None]:
+    """``api-NNN``'s ``CODE[:MESSAGE]`` → (code, message or None for the default text).
+
+    ``CODE:`` gives an empty message (a hostile case of its own); MESSAGE is kept as is.
+    """
+    code_text, colon, message = arg.partition(":")
+    try:
+        code = int(code_text.strip())
+    except ValueError:
+        raise FaultSyntaxError(f"resultCode must be an integer, got {code_text!r}") from None
+    return code, message if colon else None
+
+
 def _parse_route(selector: str, target: str, spec: str) -> str:
     """The ``ROUTE`` of ``KIND@ROUTE``, checked against the API's endpoints."""
     if target != "api":
@@ -221,6 +238,9 @@ def _check_arg(kind: str, arg: str | None) -> str | None:
             raise FaultSyntaxError(f"{kind} needs an ARG: {kind}[:COUNT]:VALUE")
         return None
     if kind in _TEXT_KINDS:
+        return arg
+    if _STATUS_KIND.match(kind) and kind.startswith("api-") and kind != "api-429":
+        result_code_arg(arg)  # CODE[:MESSAGE]: the MESSAGE is text, kept as given
         return arg
     arg = arg.strip()
     if kind in _SECONDS_KINDS:

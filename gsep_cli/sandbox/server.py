@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..models import MODELS
-from .faults import Fault, FaultBook, parse_fault
+from .faults import Fault, FaultBook, parse_fault, result_code_arg
 from .store import (
     MAX_FILE_SIZE,
     BusinessError,
@@ -542,6 +542,10 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 429:
             headers = [("Retry-After", fault.arg)] if fault.arg else []
             self._json(429, {"error": "too_many_requests", "message": "Too many requests"}, headers)
+        elif fault.arg is not None:  # CODE[:MESSAGE]: any code in any status's body
+            code, message = result_code_arg(fault.arg)
+            text = f"sandbox fault: HTTP {status}" if message is None else message
+            self._json(status, {"resultCode": code, "resultMessage": text})
         else:
             self._json(
                 status,
