@@ -430,3 +430,66 @@ def test_result_code_args_round_trip() -> None:
         fault = parse_fault(spec)
         assert fault.describe() == spec and parse_fault(spec) == fault
     assert parse_fault("api-429:1:7").arg == "7"  # 429's ARG stays Retry-After
+
+
+# ---- statuses outside the contract --------------------------------------------------------
+def test_job_status_replaces_only_the_status(sandbox) -> None:
+    sb = sandbox()
+    api = Api(sb)
+    upload = api.upload(wav_bytes(frames=300))
+    job_id = api.job_id(audioUploadId=upload, type="vocal")
+    real = api.wait(job_id)
+    for spec in ('job-status:1:"cancelled"', "job-status:2:null", "job-status:1:5"):
+        sb.add_fault(spec)
+    for spec in ("job-status:1:{}", "job-status:1: true ", "job-status:1:missing"):
+        sb.add_fault(spec)
+    assert api.get(f"/v1/{HQ}/jobs/nope").json()["resultCode"] == 1104  # not spent
+    assert api.job_id(audioUploadId=upload, type="vocal")  # nor by a job creation
+    seen = [api.job(job_id) for _ in range(7)]
+    assert [d.get("status", "<missing>") for d in seen] == [
+        "cancelled",
+        None,
+        None,
+        5,
+        {},
+        True,
+        "<missing>",
+    ]
+    for data in seen[:6]:  # the rest of the answer is the real one, in the same order
+        assert list(data) == list(real) and data == {**real, "status": data["status"]}
+    assert seen[6] == {k: v for k, v in real.items() if k != "status"}
+    assert api.job(job_id) == real
+    assert [e["fault"] for e in sb.requests[-8:]] == ["job-status"] * 7 + [None]
+
+
+def test_job_status_on_an_unfinished_job_has_no_urls(sandbox) -> None:
+    sb = sandbox(job_seconds=50, faults=['job-status:1:"success"'])
+    api = Api(sb)
+    job_id = api.job_id(audioUploadId=api.upload(wav_bytes(frames=300)), type="vocal")
+    data = api.job(job_id)  # says success, but the job is still waiting: no URL, no expiry
+    assert data["status"] == "success" and "downloadUrl" not in data
+    assert data["expireAt"] is None and data["errorMessage"] is None
+    assert api.job(job_id)["status"] == "waiting"
+
+
+def test_job_status_on_a_failed_job_keeps_its_message(sandbox) -> None:
+    sb = sandbox(faults=["job-fail:1:out of memory", 'job-status:1:"running"'])
+    api = Api(sb)
+    job_id = api.job_id(audioUploadId=api.upload(wav_bytes(frames=300)), type="vocal")
+    assert _until(lambda: sb.store.find_job(job_id).status_at(sb.now()) == "failed")
+    data = api.job(job_id)
+    assert data["status"] == "running" and data["errorMessage"] == "out of memory"
+
+
+@pytest.mark.parametrize(
+    "spec", ["job-status", "job-status:2", "job-status:1:cancelled", "job-status:1:Missing"]
+)
+def test_job_status_needs_json_or_missing(spec: str) -> None:
+    with pytest.raises(FaultSyntaxError):
+        parse_fault(spec)
+
+
+def test_job_status_round_trips_in_the_list_form() -> None:
+    faults = parse_fault_list('job-status:2:"can;celled";job-status:*:{"a": [1, 2]};api-503')
+    assert [f.arg for f in faults] == ['"can;celled"', '{"a": [1, 2]}', None]
+    assert all(parse_fault(f.describe()) == f for f in faults)

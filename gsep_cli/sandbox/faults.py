@@ -11,8 +11,8 @@ say "only the job creation": ``upload-create`` (POST .../upload-multipart/create
 /v1/{model}/jobs), ``job-get`` (GET /v1/{model}/jobs/{id}), ``key-info`` (GET /v1/key/info).
 Without it an API fault hits the next API request, whatever it is (even an unknown path).
 
-A text ARG (``job-fail``, ``key-info-text``, the MESSAGE of ``api-NNN``) is kept exactly as
-given: ``:`` ``@`` ``;``, control characters and escape sequences included.
+A text ARG (``job-fail``, ``job-status``, ``key-info-text``, the MESSAGE of ``api-NNN``) is
+kept exactly as given: ``:`` ``@`` ``;``, control characters and escape sequences included.
 
 ========================== ===============================================================
 kind                       effect
@@ -71,6 +71,11 @@ kind                       effect
 ``job-url-string``         ``downloadUrl`` is sent as a JSON *string* (seen from one app).
 ``job-expired``            the next N jobs created succeed with an ``expireAt`` already past
                            (a second before they finished); their result URLs answer 403.
+``job-status:N:VALUE``     the next N job GETs answer with ``status`` replaced by VALUE,
+                           JSON text (``"cancelled"`` with its quotes, ``null``, ``5``,
+                           ``{}``...), or the word ``missing`` to leave the field out. Only
+                           ``status`` changes: ``errorMessage``, ``expireAt`` and
+                           ``downloadUrl`` follow the job's real state. VALUE is required.
 ``key-info-text:N:TEXT``   the next N key-info answers carry TEXT as ``projectName`` and
                            ``description``. TEXT is required.
 ========================== ===============================================================
@@ -86,10 +91,12 @@ between faults), or be posted at run time to ``/_sandbox/faults``. In the ``;`` 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 TARGETS = ("api", "part", "download", "job", "key")
 
@@ -118,6 +125,7 @@ _FIXED_KINDS = {
     "job-fail": "job",
     "job-url-string": "job",
     "job-expired": "job",
+    "job-status": "job",
     "key-info-text": "key",
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
@@ -125,12 +133,14 @@ _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-
 # Kinds whose ARG is a rate in bytes per second.
 _RATE_KINDS = ("api-drip", "download-drip")
 # Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
-_TEXT_KINDS = ("job-fail", "key-info-text")
+_TEXT_KINDS = ("job-fail", "job-status", "key-info-text")
 # Kinds that mean nothing without their ARG.
-_ARG_REQUIRED = ("key-info-text",)
+_ARG_REQUIRED = ("job-status", "key-info-text")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
+# ``job-status:N:missing`` leaves the field out (any other VALUE is JSON text).
+MISSING = "missing"
 DEFAULT_DRIP_RATE = 1.0  # bytes per second
 
 
@@ -176,6 +186,19 @@ def result_code_arg(arg: str) -> tuple[int, str | None]:
     except ValueError:
         raise FaultSyntaxError(f"resultCode must be an integer, got {code_text!r}") from None
     return code, message if colon else None
+
+
+def status_value(arg: str) -> tuple[bool, Any]:
+    """``job-status``'s VALUE → (present, value): ``missing`` or one JSON value."""
+    if arg.strip() == MISSING:
+        return False, None
+    try:
+        return True, json.loads(arg)
+    except ValueError:
+        raise FaultSyntaxError(
+            f"job-status needs JSON text or {MISSING!r}, got {arg!r} "
+            '(a string keeps its quotes: "cancelled")'
+        ) from None
 
 
 def _parse_route(selector: str, target: str, spec: str) -> str:
@@ -238,6 +261,8 @@ def _check_arg(kind: str, arg: str | None) -> str | None:
             raise FaultSyntaxError(f"{kind} needs an ARG: {kind}[:COUNT]:VALUE")
         return None
     if kind in _TEXT_KINDS:
+        if kind == "job-status":
+            status_value(arg)
         return arg
     if _STATUS_KIND.match(kind) and kind.startswith("api-") and kind != "api-429":
         result_code_arg(arg)  # CODE[:MESSAGE]: the MESSAGE is text, kept as given
