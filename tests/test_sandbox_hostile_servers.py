@@ -8,6 +8,7 @@ the project's client library, and no test waits more than a second or two.
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import socket
@@ -493,3 +494,38 @@ def test_job_status_round_trips_in_the_list_form() -> None:
     faults = parse_fault_list('job-status:2:"can;celled";job-status:*:{"a": [1, 2]};api-503')
     assert [f.arg for f in faults] == ['"can;celled"', '{"a": [1, 2]}', None]
     assert all(parse_fault(f.describe()) == f for f in faults)
+
+
+# ---- lying bodies on results --------------------------------------------------------------
+def test_download_range_slice_answers_200_with_only_the_slice(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    full = requests.get(url, timeout=TIMEOUT).content
+    sb.add_fault("download-range-slice:2")
+    r = requests.get(url, timeout=TIMEOUT)  # no Range: untouched, not spent
+    assert r.status_code == 200 and r.content == full
+    assert sb.faults.describe() == ["download-range-slice:2"]
+    for asked, part in (("bytes=100-199", full[100:200]), ("bytes=-50", full[-50:])):
+        r = requests.get(url, headers={"Range": asked}, timeout=TIMEOUT)
+        assert r.status_code == 200 and r.content == part
+        assert int(r.headers["Content-Length"]) == len(part) < len(full)
+        assert "Content-Range" not in r.headers
+    r = requests.get(url, headers={"Range": "bytes=100-199"}, timeout=TIMEOUT)
+    assert r.status_code == 206 and r.headers["Content-Range"] == f"bytes 100-199/{len(full)}"
+
+
+def test_download_gzip_compresses_whatever_was_asked(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    full = requests.get(url, timeout=TIMEOUT).content
+    sb.add_fault("download-gzip:2")
+    assert requests.head(url, timeout=TIMEOUT).headers.get("Content-Encoding") is None
+    for headers in ({"Accept-Encoding": "identity"}, {"Range": "bytes=100-"}):
+        with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT) as r:
+            assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+            packed = r.raw.read(decode_content=False)
+        assert int(r.headers["Content-Length"]) == len(packed) != len(full)
+        assert gzip.decompress(packed) == full  # the whole file, even to a Range
+    r = requests.get(url, timeout=TIMEOUT)
+    assert "Content-Encoding" not in r.headers and r.content == full
+    assert [e["fault"] for e in sb.requests[-3:]] == ["download-gzip", "download-gzip", None]

@@ -59,6 +59,13 @@ kind                       effect
 ``download-reset``         result download: connection reset before any byte.
 ``download-no-range``      result download ignores ``Range`` and sends the whole file (200).
                            Only requests with a ``Range`` header spend it.
+``download-range-slice``   to a request *with* ``Range``: ``200`` (not 206) with only the
+                           requested bytes, ``Content-Length`` their count, no
+                           ``Content-Range``. Requests without ``Range`` do not spend it (a
+                           range the server ignores or refuses is answered as usual).
+``download-gzip``          result sent with ``Content-Encoding: gzip`` (whatever the request's
+                           ``Accept-Encoding``): the whole file compressed, ``Content-Length``
+                           the compressed size, status 200 even to a ``Range`` request.
 ``download-hang``          result download: request read, no answer ever (as ``api-hang``).
 ``download-drip:N:BPS``    result download: headers at once (the true ``Content-Length``),
                            then the body BPS bytes a second (default 1), as ``api-drip``.
@@ -118,6 +125,8 @@ _FIXED_KINDS = {
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",
+    "download-range-slice": "download",
+    "download-gzip": "download",
     "download-hang": "download",
     "download-drip": "download",
     "download-redirect": "download",

@@ -9,12 +9,14 @@ JSON 500 answer and the server thread keeps serving.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
 import math
 import os
 import re
+import shutil
 import socket
 import ssl
 import struct
@@ -36,6 +38,7 @@ from .store import (
     BusinessError,
     Job,
     JobFaults,
+    Result,
     SandboxSettings,
     Store,
     Upload,
@@ -871,37 +874,33 @@ class _Handler(BaseHTTPRequestHandler):
         if range_header and self.headers.get("If-Range") not in (None, f'"{result.etag}"'):
             range_header = None
         content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
-        self._send_file(
-            result.path,
-            result.size,
-            result.etag,
-            content_type,
-            range_header,
-            truncate=fault is not None and fault.kind == "download-truncate",
-        )
+        fault_kind = fault.kind if fault is not None else None
+        if fault_kind == "download-gzip":
+            self._send_gzipped(result, content_type)
+        else:
+            self._send_file(result, content_type, range_header, fault_kind)
 
     def _take_download_fault(self, ranged: bool) -> Fault | None:
         """The download fault this request spends, if any.
 
         A HEAD only spends ``download-no-head`` (made for it), so a client's probing does
         not use up the faults meant for its GETs; a GET never spends that one, and spends
-        ``download-no-range`` only when it asks for a range.
+        ``download-no-range`` and ``download-range-slice`` only when it asks for a range.
         """
         book = self.server.sandbox.faults
         if self.command == "HEAD":
             return book.take("download", kinds=("download-no-head",))
-        exclude = ("download-no-head",) if ranged else ("download-no-head", "download-no-range")
+        exclude: tuple[str, ...] = ("download-no-head",)
+        if not ranged:
+            exclude += ("download-no-range", "download-range-slice")
         return book.take("download", exclude=exclude)
 
     def _send_file(
-        self,
-        path: Path,
-        size: int,
-        etag: str,
-        content_type: str,
-        range_header: str | None,
-        truncate: bool,
+        self, result: Result, content_type: str, range_header: str | None, fault_kind: str | None
     ) -> None:
+        """A result file, whole or the one range asked for; ``fault_kind`` may bend it
+        (``download-range-slice``, ``download-truncate``)."""
+        size, etag = result.size, result.etag
         start, end = 0, size - 1
         status = 200
         if range_header:
@@ -919,19 +918,37 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 206
         length = end - start + 1 if size else 0
         headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{etag}"')]
-        if status == 206:
+        if status == 206 and fault_kind == "download-range-slice":
+            status = 200  # the slice, yet "200": a server that ignores what 200 means
+        elif status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
         self._send_head(status, content_type, length, headers)
         if self.command == "HEAD":
             return
-        with open(path, "rb") as fh:
+        truncate = fault_kind == "download-truncate"
+        with open(result.path, "rb") as fh:
             fh.seek(start)
             self._write_body(fh.read, length // 2 if truncate else length)
         if truncate:
-            self._entry["fault"] = "download-truncate"
             with contextlib.suppress(OSError):
                 self.wfile.flush()
             self._reset()
+
+    def _send_gzipped(self, result: Result, content_type: str) -> None:
+        """``download-gzip``: the whole file gzip-compressed, whatever the request accepts
+        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``."""
+        with tempfile.TemporaryFile(dir=self.server.sandbox.store.root) as packed:
+            with (
+                open(result.path, "rb") as source,
+                gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as compressed,
+            ):
+                shutil.copyfileobj(source, compressed, IO_BLOCK)
+            length = packed.tell()
+            packed.seek(0)
+            headers = [("Content-Encoding", "gzip"), ("ETag", f'"{result.etag}"')]
+            self._send_head(200, content_type, length, headers)
+            if self.command != "HEAD":
+                self._write_body(packed.read, length)
 
 
 def _json_bytes(payload: dict[str, Any]) -> bytes:
