@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from types import SimpleNamespace
@@ -529,3 +531,118 @@ def test_download_gzip_compresses_whatever_was_asked(sandbox) -> None:
     r = requests.get(url, timeout=TIMEOUT)
     assert "Content-Encoding" not in r.headers and r.content == full
     assert [e["fault"] for e in sb.requests[-3:]] == ["download-gzip", "download-gzip", None]
+
+
+# ---- redirects to plain http --------------------------------------------------------------
+def test_redirect_http_faults_point_at_plain_http(sandbox) -> None:
+    sb = sandbox()
+    url = _finished_wav_url(sb)
+    assert sb.plain_origin == sb.alt_origin and sb.plain_origin.startswith("http://")
+    sb.add_fault("api-redirect-http@upload-create")
+    api = Api(sb)
+    r = api.post(CREATE, {"fileName": "a.wav", "fileSize": 3}, allow_redirects=False)
+    assert (
+        r.status_code == 302
+        and r.headers["Location"] == sb.plain_origin + "/developers/api" + CREATE
+    )
+    uploads = sb.store.upload_count()
+    sb.add_fault("download-redirect-http")
+    r = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 302
+    assert r.headers["Location"] == sb.plain_origin + url.removeprefix(sb.origin)
+    plan = api.create_upload("b.wav", 10)
+    assert sb.store.upload_count() == uploads + 1  # the redirected create did nothing
+    sb.add_fault("part-redirect-http")
+    part_url = plan["preSignedUrl"][0]
+    r = requests.put(part_url, data=b"0123456789", allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 302 and "<Error>" in r.text
+    assert r.headers["Location"] == sb.plain_origin + part_url.removeprefix(sb.origin)
+    assert sb.store.get_upload(plan["uploadId"]).parts == {}  # read, not stored
+    assert requests.put(part_url, data=b"0123456789", timeout=TIMEOUT).status_code == 200
+    faults = [e["fault"] for e in sb.requests if e["fault"]]
+    assert faults == ["api-redirect-http", "download-redirect-http", "part-redirect-http"]
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (as in test_tls.py)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+            *("-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return str(crt), str(key)
+
+
+def _trusting(ca_file: str) -> requests.Session:
+    """A session that trusts ``ca_file`` whatever the environment says (REQUESTS_CA_BUNDLE
+    would otherwise win over ``session.verify``)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file
+    return session
+
+
+def test_with_tls_the_downgrade_target_is_a_plain_listener_of_its_own(sandbox, cert) -> None:
+    sb = sandbox(tls_cert=cert[0], tls_key=cert[1])
+    plain = urlsplit(sb.plain_origin)
+    assert sb.origin.startswith("https://") and sb.alt_origin.startswith("https://")
+    assert plain.scheme == "http" and plain.port not in (sb.port, urlsplit(sb.alt_origin).port)
+    session = _trusting(cert[0])
+    api = Api(sb, session=session)
+    upload = api.upload(wav_bytes(frames=300))
+    url = str(
+        api.wait(api.job_id(audioUploadId=upload, type="vocal"))["downloadUrl"]["vocal"]["wav"]
+    )
+    full = session.get(url, timeout=TIMEOUT).content
+    # a careful client reads the 302 and stops: nothing reaches the plain listener
+    sb.add_fault("api-redirect-http@key-info")
+    sb.add_fault("download-redirect-http")
+    r = api.get("/v1/key/info", allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"] == sb.plain_origin + KEY_INFO
+    r = session.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 302
+    assert r.headers["Location"] == sb.plain_origin + url.removeprefix(sb.origin)
+    assert not [e for e in sb.requests if e["port"] == plain.port]
+    # a naive one follows: the key and the request go out in clear, and the log shows it
+    sb.add_fault("api-redirect-http@key-info")
+    sb.add_fault("download-redirect-http")
+    r = api.get("/v1/key/info")
+    assert r.status_code == 200 and r.url.startswith("http://")  # it serves the same API
+    assert session.get(url, timeout=TIMEOUT).content == full  # ...and the same results
+    clear = [e for e in sb.requests if e["port"] == plain.port]
+    assert [(e["scheme"], e["kind"], e["hasApiKey"]) for e in clear] == [
+        ("http", "api", True),
+        ("http", "cdn", False),
+    ]
+    assert {e["scheme"] for e in sb.requests if e["port"] != plain.port} == {"https"}
+
+
+def test_with_tls_a_part_redirect_goes_to_plain_http_too(sandbox, cert) -> None:
+    sb = sandbox(tls_cert=cert[0], tls_key=cert[1], faults=["part-redirect-http"])
+    session = _trusting(cert[0])
+    plan = Api(sb, session=session).create_upload("a.wav", 10)
+    part_url = plan["preSignedUrl"][0]
+    r = session.put(part_url, data=b"0123456789", allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 302
+    assert r.headers["Location"] == sb.plain_origin + part_url.removeprefix(sb.origin)
+    assert sb.store.get_upload(plan["uploadId"]).parts == {}
+    assert not [e for e in sb.requests if e["scheme"] == "http"]
+
+
+def test_stop_closes_the_plain_listener_too(cert) -> None:
+    sb = Sandbox(job_seconds=0, tls_cert=cert[0], tls_key=cert[1]).start()
+    plain = sb.plain_origin
+    assert requests.get(plain + "/_sandbox/health", timeout=TIMEOUT).json()["ok"] is True
+    sb.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(plain + "/_sandbox/health", timeout=2)

@@ -42,6 +42,10 @@ kind                       effect
                            Dripping stops when the client leaves or the sandbox stops.
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
+``api-redirect-http``      API call answered ``302`` to the same path on a *plain http*
+                           listener (nothing handled). With TLS on, that is a listener of its
+                           own (:attr:`Sandbox.plain_origin`, same API, logs what arrives),
+                           so a test can check that nothing was sent over plain http.
 ``part-reset``             part upload: connection reset after half of the body was read.
 ``part-NNN``               part upload answered with HTTP NNN (S3-style XML error body).
 ``part-expired``           part upload answered ``403 Request has expired``.
@@ -54,6 +58,8 @@ kind                       effect
 ``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
 ``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
                            no answer is sent, as ``api-hang``.
+``part-redirect-http``     part upload answered ``302`` to the same URL on the plain-http
+                           listener (the body is read, not stored).
 ``download-truncate``      result download: full ``Content-Length``, half the body, then close.
 ``download-delay``         ``download-delay:N:SEC``: SEC seconds (default 2) before the answer.
 ``download-reset``         result download: connection reset before any byte.
@@ -71,6 +77,8 @@ kind                       effect
                            then the body BPS bytes a second (default 1), as ``api-drip``.
 ``download-NNN``           result download answered with HTTP NNN.
 ``download-redirect``      result download answered ``302`` to the second loopback port.
+``download-redirect-http`` result download answered ``302`` to the same URL on the
+                           plain-http listener.
 ``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
                            and presigned GET URLs do: the signature covers the method); GET
                            works. Only HEADs spend it (they spend no other download fault).
@@ -114,12 +122,14 @@ _FIXED_KINDS = {
     "api-late": "api",
     "api-hang": "api",
     "api-drip": "api",
+    "api-redirect-http": "api",
     "redirect": "api",
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
     "part-slow": "part",
     "part-hang": "part",
+    "part-redirect-http": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
     "download-truncate": "download",
@@ -130,6 +140,7 @@ _FIXED_KINDS = {
     "download-hang": "download",
     "download-drip": "download",
     "download-redirect": "download",
+    "download-redirect-http": "download",
     "download-no-head": "download",
     "job-fail": "job",
     "job-url-string": "job",

@@ -94,9 +94,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, sandbox: Sandbox) -> None:
+    def __init__(self, host: str, port: int, sandbox: Sandbox, scheme: str = "http") -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sandbox = sandbox
+        self.scheme = scheme
         self._open: set[Any] = set()
         self._open_lock = threading.Lock()
         super().__init__((host, port), _Handler)
@@ -447,10 +448,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
             if fault.kind == "api-hang":  # before any work: retrying after it is safe
                 self._hang()
-            if fault.kind == "redirect":
+            if fault.kind in ("redirect", "api-redirect-http"):  # nothing handled
                 self._discard_body()
-                target = sandbox.alt_origin + self.path
-                self._json(302, {"resultMessage": "moved"}, [("Location", target)])
+                origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
+                self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
                 return
             if fault.status is not None:
                 self._discard_body()
@@ -753,6 +754,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._pause(float(fault.arg or 2))
             if fault.kind == "part-hang":  # the body is read, not stored
                 self._hang()
+            if fault.kind == "part-redirect-http":  # the body is read, not stored
+                self._discard_body()
+                location = sandbox.plain_origin + self.path
+                self._s3_error(302, "Found", "moved", [("Location", location)])
+                return
             if fault.kind == "part-expired":
                 self._discard_body()
                 self._s3_error(403, "AccessDenied", "Request has expired")
@@ -861,10 +867,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hang()
             if fault.kind == "download-drip":
                 self._drip_rate = fault.drip_rate()
-            if fault.kind == "download-redirect":
-                self._s3_error(
-                    302, "Found", "moved", [("Location", sandbox.alt_origin + self.path)]
-                )
+            if fault.kind in ("download-redirect", "download-redirect-http"):
+                http = fault.kind == "download-redirect-http"
+                origin = sandbox.plain_origin if http else sandbox.alt_origin
+                self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
                 return
             if fault.status is not None:
                 self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")
@@ -1127,14 +1133,18 @@ class Sandbox:
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> Sandbox:
-        """Bind both loopback ports and serve in background threads."""
+        """Bind the loopback ports and serve in background threads: the main port, the
+        "other host" for redirects, and with TLS on a plain-http one (see plain_origin)."""
         if self._servers:
             return self
         self.stopping.clear()
-        for port in (self._port, 0):  # the main port, then the "other host" for redirects
-            server = _Server(self.host, port, self)
-            if self._tls is not None:  # the handshake happens in the handler thread
-                server.socket = self._tls.wrap_socket(
+        listeners = [(self._port, self._tls), (0, self._tls)]
+        if self._tls is not None:
+            listeners.append((0, None))
+        for port, tls in listeners:
+            server = _Server(self.host, port, self, "http" if tls is None else "https")
+            if tls is not None:  # the handshake happens in the handler thread
+                server.socket = tls.wrap_socket(
                     server.socket, server_side=True, do_handshake_on_connect=False
                 )
             thread = threading.Thread(
@@ -1195,10 +1205,9 @@ class Sandbox:
     def _origin(self, index: int) -> str:
         if not self._servers:
             raise RuntimeError("the sandbox is not started")
-        port = self._servers[index].server_address[1]
+        server = self._servers[index]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "https" if self._tls is not None else "http"
-        return f"{scheme}://{host}:{port}"
+        return f"{server.scheme}://{host}:{server.server_address[1]}"
 
     @property
     def origin(self) -> str:
@@ -1209,6 +1218,13 @@ class Sandbox:
     def alt_origin(self) -> str:
         """The second loopback listener (same API), target of the redirect faults."""
         return self._origin(1)
+
+    @property
+    def plain_origin(self) -> str:
+        """A plain ``http://`` listener serving the same API, S3 and CDN paths: target of
+        the ``*-redirect-http`` faults. With TLS on it is a listener of its own (started
+        only then), so a test can check that nothing reached it; else the second one."""
+        return self._origin(2 if self._tls is not None else 1)
 
     @property
     def port(self) -> int:
@@ -1288,6 +1304,7 @@ class Sandbox:
                 "query": query,
                 "kind": kind,
                 "port": handler.server.server_address[1],
+                "scheme": handler.server.scheme,
                 "client": handler.client_address[0],
                 "headers": headers,
                 "hasApiKey": "x-ga-apikey" in headers,
