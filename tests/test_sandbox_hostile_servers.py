@@ -13,6 +13,7 @@ import json
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -646,3 +647,33 @@ def test_stop_closes_the_plain_listener_too(cert) -> None:
     sb.stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(plain + "/_sandbox/health", timeout=2)
+
+
+def test_with_tls_hangs_and_drips_end_at_stop_too(cert) -> None:
+    before = _handler_threads()
+    sb = Sandbox(
+        job_seconds=0,
+        tls_cert=cert[0],
+        tls_key=cert[1],
+        faults=["api-hang@key-info", "api-drip@key-info:1:1"],
+    ).start()
+    context = ssl.create_default_context(cafile=cert[0])
+    try:
+        hung = context.wrap_socket(_connect(sb.origin), server_hostname="127.0.0.1")
+        dripped = context.wrap_socket(_connect(sb.origin), server_hostname="127.0.0.1")
+        hung.sendall(_get_request(KEY_INFO))
+        assert _until(lambda: [e["status"] for e in sb.requests] == ["hang"])
+        dripped.sendall(_get_request(KEY_INFO))
+        assert b"\r\n\r\n{" in _read_for(dripped, 0.3)
+        assert not _closed_within(hung, 0.2)  # held, unanswered
+        r = _trusting(cert[0]).get(sb.base_url + "/v1/key/info", headers={"x-ga-apikey": KEY})
+        assert r.status_code == 200  # served meanwhile
+    finally:
+        started = time.monotonic()
+        sb.stop()
+        stopped_in = time.monotonic() - started
+    assert stopped_in < 2
+    with hung, dripped:
+        assert _closed_within(hung, 1.0)
+        assert _closed_within(dripped, 1.0)
+    assert not [t for t in _handler_threads() - before if t.is_alive()]
