@@ -9,11 +9,14 @@ JSON 500 answer and the server thread keeps serving.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
 import re
+import shutil
 import socket
 import ssl
 import struct
@@ -29,12 +32,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..models import MODELS
-from .faults import Fault, FaultBook, parse_fault
+from .faults import MISSING, Fault, FaultBook, parse_fault, result_code_arg, status_value
 from .store import (
     MAX_FILE_SIZE,
     BusinessError,
     Job,
     JobFaults,
+    Result,
     SandboxSettings,
     Store,
     Upload,
@@ -49,6 +53,9 @@ MAX_JSON_BODY = 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024  # bodies we still read after refusing them
 IO_BLOCK = 1024 * 1024
 MAX_LOG = 100_000
+STOP_GRACE = 1.0  # seconds stop() waits for handlers to end once their sockets are shut
+HOLD_LIMIT = 600.0  # a hanging or dripping connection is closed after this long all the same
+HOLD_TICK = 0.05  # seconds between two looks at a held connection (client gone? stopping?)
 # Headers a presigned PUT may carry without having signed them. Anything x-amz-*,
 # Content-MD5 or the API key is refused, as S3 does ("headers ... which were not signed").
 REFUSED_PART_HEADERS = ("x-ga-apikey", "content-md5", "authorization")
@@ -79,14 +86,50 @@ class _ConnectionAborted(Exception):
 
 
 class _Server(ThreadingHTTPServer):
+    """One listener. It knows its open connections, so that stopping can end them all:
+    handler threads are daemons that nobody joins, and one blocked on a held or idle
+    connection would otherwise live on (up to its socket timeout) after ``stop()``."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, sandbox: Sandbox) -> None:
+    def __init__(self, host: str, port: int, sandbox: Sandbox, scheme: str = "http") -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sandbox = sandbox
+        self.scheme = scheme
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:  # once out of the set, abort_connections never touches it
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def abort_connections(self) -> None:
+        """Shut every open connection down: blocked reads and writes return at once."""
+        with self._open_lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):
+                    # socket.socket's own shutdown: SSLSocket.shutdown would also drop its
+                    # TLS state under the handler thread's feet
+                    socket.socket.shutdown(request, socket.SHUT_RDWR)
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait (until the ``time.monotonic()`` deadline) for every handler to finish."""
+        while True:
+            with self._open_lock:
+                if not self._open:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A peer that hangs up mid-request is routine: no traceback unless verbose."""
@@ -124,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._query = dict(parse_qsl(url.query, keep_blank_values=True))
         self._entry = sandbox._log_request(self, url.path, url.query)
         self._body_done = False
+        self._drip_rate: float | None = None  # *-drip: the answer's body, bytes per second
         try:
             if url.path.startswith(CONTROL_PREFIX):
                 self._control(url.path[len(CONTROL_PREFIX) :])
@@ -160,6 +204,48 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` for a fault; if the sandbox stops meanwhile, drop the request."""
+        if self.server.sandbox.stopping.wait(seconds):
+            raise _ConnectionAborted
+
+    def _peer_left(self, wait: float) -> bool:
+        """Wait up to ``wait`` seconds for the client to close the connection; True if it
+        did (or the connection broke). Bytes it sends meanwhile are read and dropped: a
+        connection held by a fault is never answered again."""
+        connection = self.connection
+        try:
+            connection.settimeout(max(wait, 0.001))
+            return not connection.recv(4096)
+        except TimeoutError:
+            return False
+        except OSError:  # reset, or shut down by stop()
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                connection.settimeout(self.timeout)
+
+    def _hold(self, seconds: float) -> bool:
+        """Keep the connection as it is for ``seconds``; False as soon as the client closes
+        it or the sandbox stops."""
+        stopping = self.server.sandbox.stopping
+        end = time.monotonic() + seconds
+        while not stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            if self._peer_left(min(HOLD_TICK, left)):
+                return False
+        return False
+
+    def _hang(self) -> None:
+        """``*-hang``: the request is read, never answered. The connection stays open until
+        the client closes it, the sandbox stops or :data:`HOLD_LIMIT` passes."""
+        self._discard_body()
+        self._entry["status"] = "hang"
+        self._hold(HOLD_LIMIT)
+        raise _ConnectionAborted
+
     def _reset(self) -> None:
         """Abort the connection with a TCP reset (SO_LINGER 0), like a dropped link."""
         self._entry["status"] = "reset"
@@ -172,24 +258,60 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
     ) -> None:
+        self._send_head(status, content_type, len(body), headers)
+        if self.command != "HEAD":
+            self._write_body(io.BytesIO(body).read, len(body))
+
+    def _send_head(
+        self, status: int, content_type: str, length: int, headers: Iterable[tuple[str, str]]
+    ) -> None:
+        """The status line and headers of an answer whose body is ``length`` bytes."""
         self._discard_body()  # whatever the route did not read, before answering
+        if self._drip_rate is not None:
+            self.close_connection = True  # a dripped answer is the connection's last
         self._entry["status"] = status
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         for name, value in headers:
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+
+    def _write_body(self, read: Callable[[int], bytes], length: int) -> None:
+        """Write ``length`` bytes taken from ``read``: at once, or dripped (``*-drip``)."""
+        if self._drip_rate is not None:
+            self._drip(read, length, self._drip_rate)
+            return
+        sent = 0
+        while sent < length:
+            block = read(min(256 * 1024, length - sent))
+            if not block:
+                break
+            self.wfile.write(block)
+            sent += len(block)
+
+    def _drip(self, read: Callable[[int], bytes], length: int, rate: float) -> None:
+        """``*-drip``: small pieces at ``rate`` bytes per second. A pause between two pieces
+        watches the connection, so dripping ends as soon as the client leaves or the
+        sandbox stops (and after :data:`HOLD_LIMIT` in any case)."""
+        piece, pause = _drip_pace(rate)
+        deadline = time.monotonic() + HOLD_LIMIT
+        sent = 0
+        while sent < length:
+            if sent and (time.monotonic() + pause > deadline or not self._hold(pause)):
+                raise _ConnectionAborted
+            block = read(min(piece, length - sent))
+            if not block:
+                break
+            self.wfile.write(block)
+            sent += len(block)
 
     def _json(
         self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        self._send(status, body, "application/json", headers)
+        self._send(status, _json_bytes(payload), "application/json", headers)
 
     def _s3_error(
         self, status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
@@ -333,17 +455,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._entry["fault"] = fault.kind
             if fault.kind == "api-reset":
                 self._reset()
-            if fault.kind == "redirect":
+            if fault.kind == "api-hang":  # before any work: retrying after it is safe
+                self._hang()
+            if fault.kind in ("redirect", "api-redirect-http"):  # nothing handled
                 self._discard_body()
-                target = sandbox.alt_origin + self.path
-                self._json(302, {"resultMessage": "moved"}, [("Location", target)])
+                origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
+                self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
                 return
             if fault.status is not None:
                 self._discard_body()
                 self._api_fault_status(fault)
                 return
             if fault.kind == "api-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
+            if fault.kind == "api-drip":  # handled as usual, whatever the answer is
+                self._drip_rate = fault.drip_rate()
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -422,13 +548,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "api-drop":
             self._reset()
         if fault.kind == "api-late":
-            time.sleep(float(fault.arg or 5))
+            self._pause(float(fault.arg or 5))
 
     def _api_fault_status(self, fault: Fault) -> None:
         status = fault.status or 503
         if status == 429:
             headers = [("Retry-After", fault.arg)] if fault.arg else []
             self._json(429, {"error": "too_many_requests", "message": "Too many requests"}, headers)
+        elif fault.arg is not None:  # CODE[:MESSAGE]: any code in any status's body
+            code, message = result_code_arg(fault.arg)
+            text = f"sandbox fault: HTTP {status}" if message is None else message
+            self._json(status, {"resultCode": code, "resultMessage": text})
         else:
             self._json(
                 status,
@@ -504,11 +634,16 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         left = sandbox.store.credits_left
         permitted = sorted(sandbox.settings.permitted_models or MODELS)
+        name, description = "gsep sandbox", "local emulator key"
+        text = sandbox.faults.take("key", ("key-info-text",))
+        if text is not None:  # hostile text where a client shows it as is
+            self._entry["fault"] = text.kind
+            name = description = text.arg or ""
         return 200, {
             "resultCode": 1000,
             "resultData": {
-                "projectName": "gsep sandbox",
-                "description": "local emulator key",
+                "projectName": name,
+                "description": description,
                 "status": "active",
                 "createdAt": iso_utc(sandbox.started_at),
                 "permittedModels": permitted,
@@ -556,6 +691,14 @@ class _Handler(BaseHTTPRequestHandler):
             data["expireAt"] = iso_utc(expire)
             urls = sandbox.result_urls(found, expire)
             data["downloadUrl"] = json.dumps(urls) if found.url_as_string else urls
+        override = sandbox.faults.take("job", ("job-status",))
+        if override is not None:  # only the status lies: the rest tells the real state
+            self._entry["fault"] = override.kind
+            present, value = status_value(override.arg or MISSING)
+            if present:
+                data["status"] = value
+            else:
+                del data["status"]
         return 200, {"resultCode": 1000, "resultData": data}
 
     # ---- presigned part upload (S3-like) ----------------------------------------------
@@ -617,7 +760,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self._entry["fault"] = fault.kind
             if fault.kind == "part-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
+            if fault.kind == "part-hang":  # the body is read, not stored
+                self._hang()
+            if fault.kind == "part-redirect-http":  # the body is read, not stored
+                self._discard_body()
+                location = sandbox.plain_origin + self.path
+                self._s3_error(302, "Found", "moved", [("Location", location)])
+                return
             if fault.kind == "part-expired":
                 self._discard_body()
                 self._s3_error(403, "AccessDenied", "Request has expired")
@@ -644,7 +794,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "part-slow":
             piece, pause = _slow_pace(length, float(fault.arg or 2))
             if length == 0:
-                time.sleep(pause)  # nothing to spread: the whole wait at once
+                self._pause(pause)  # nothing to spread: the whole wait at once
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
@@ -657,7 +807,7 @@ class _Handler(BaseHTTPRequestHandler):
                         want = min(want, max(1, reset_at - received))
                     if piece:  # part-slow: a pause before each piece, never across one
                         if received % piece == 0:
-                            time.sleep(pause)
+                            self._pause(pause)
                         want = min(want, piece - received % piece)
                     block = self.rfile.read(want)
                     if not block:
@@ -719,13 +869,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
                 return
             if fault.kind == "download-delay":
-                time.sleep(float(fault.arg or 2))
+                self._pause(float(fault.arg or 2))
             if fault.kind == "download-reset":
                 self._reset()
-            if fault.kind == "download-redirect":
-                self._s3_error(
-                    302, "Found", "moved", [("Location", sandbox.alt_origin + self.path)]
-                )
+            if fault.kind == "download-hang":
+                self._hang()
+            if fault.kind == "download-drip":
+                self._drip_rate = fault.drip_rate()
+            if fault.kind in ("download-redirect", "download-redirect-http"):
+                http = fault.kind == "download-redirect-http"
+                origin = sandbox.plain_origin if http else sandbox.alt_origin
+                self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
                 return
             if fault.status is not None:
                 self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")
@@ -735,37 +889,33 @@ class _Handler(BaseHTTPRequestHandler):
         if range_header and self.headers.get("If-Range") not in (None, f'"{result.etag}"'):
             range_header = None
         content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
-        self._send_file(
-            result.path,
-            result.size,
-            result.etag,
-            content_type,
-            range_header,
-            truncate=fault is not None and fault.kind == "download-truncate",
-        )
+        fault_kind = fault.kind if fault is not None else None
+        if fault_kind == "download-gzip":
+            self._send_gzipped(result, content_type)
+        else:
+            self._send_file(result, content_type, range_header, fault_kind)
 
     def _take_download_fault(self, ranged: bool) -> Fault | None:
         """The download fault this request spends, if any.
 
         A HEAD only spends ``download-no-head`` (made for it), so a client's probing does
         not use up the faults meant for its GETs; a GET never spends that one, and spends
-        ``download-no-range`` only when it asks for a range.
+        ``download-no-range`` and ``download-range-slice`` only when it asks for a range.
         """
         book = self.server.sandbox.faults
         if self.command == "HEAD":
             return book.take("download", kinds=("download-no-head",))
-        exclude = ("download-no-head",) if ranged else ("download-no-head", "download-no-range")
+        exclude: tuple[str, ...] = ("download-no-head",)
+        if not ranged:
+            exclude += ("download-no-range", "download-range-slice")
         return book.take("download", exclude=exclude)
 
     def _send_file(
-        self,
-        path: Path,
-        size: int,
-        etag: str,
-        content_type: str,
-        range_header: str | None,
-        truncate: bool,
+        self, result: Result, content_type: str, range_header: str | None, fault_kind: str | None
     ) -> None:
+        """A result file, whole or the one range asked for; ``fault_kind`` may bend it
+        (``download-range-slice``, ``download-truncate``)."""
+        size, etag = result.size, result.etag
         start, end = 0, size - 1
         status = 200
         if range_header:
@@ -782,33 +932,48 @@ class _Handler(BaseHTTPRequestHandler):
                 start, end = parsed
                 status = 206
         length = end - start + 1 if size else 0
-        self._discard_body()
-        self._entry["status"] = status
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{etag}"')
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
+        headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{etag}"')]
+        if status == 206 and fault_kind == "download-range-slice":
+            status = 200  # the slice, yet "200": a server that ignores what 200 means
+        elif status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        self._send_head(status, content_type, length, headers)
         if self.command == "HEAD":
             return
-        limit = length // 2 if truncate else length
-        with open(path, "rb") as fh:
+        truncate = fault_kind == "download-truncate"
+        with open(result.path, "rb") as fh:
             fh.seek(start)
-            sent = 0
-            while sent < limit:
-                block = fh.read(min(256 * 1024, limit - sent))
-                if not block:
-                    break
-                self.wfile.write(block)
-                sent += len(block)
+            self._write_body(fh.read, length // 2 if truncate else length)
         if truncate:
-            self._entry["fault"] = "download-truncate"
             with contextlib.suppress(OSError):
                 self.wfile.flush()
             self._reset()
+
+    def _send_gzipped(self, result: Result, content_type: str) -> None:
+        """``download-gzip``: the whole file gzip-compressed, whatever the request accepts
+        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``."""
+        with tempfile.TemporaryFile(dir=self.server.sandbox.store.root) as packed:
+            with (
+                open(result.path, "rb") as source,
+                gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as compressed,
+            ):
+                shutil.copyfileobj(source, compressed, IO_BLOCK)
+            length = packed.tell()
+            packed.seek(0)
+            headers = [("Content-Encoding", "gzip"), ("ETag", f'"{result.etag}"')]
+            self._send_head(200, content_type, length, headers)
+            if self.command != "HEAD":
+                self._write_body(packed.read, length)
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    """A JSON answer's body in UTF-8. Fault text taken from a command line or environment
+    that was not UTF-8 goes out as the very bytes given (surrogate escapes); any other lone
+    surrogate is sent as a ``\\u`` escape rather than failing the answer."""
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode()
 
 
 def _api_route(path: str, method: str) -> str | None:
@@ -837,6 +1002,16 @@ def _slow_pace(length: int, seconds: float) -> tuple[int, float]:
     about ``seconds``, in ticks of :data:`SLOW_TICK` (fewer for a body of a few bytes)."""
     steps = max(1, min(length, math.ceil(seconds / SLOW_TICK)))
     return max(1, math.ceil(length / steps)), seconds / steps
+
+
+DRIP_TICK = 0.05  # *-drip: seconds between two pieces, at rates of 20 bytes a second and up
+
+
+def _drip_pace(rate: float) -> tuple[int, float]:
+    """``*-drip``: (piece size, pause between pieces) for ``rate`` bytes per second: one
+    byte at a time below 20 bytes a second, else a piece every :data:`DRIP_TICK`."""
+    piece = max(1, int(rate * DRIP_TICK))
+    return piece, piece / rate
 
 
 def _amz_expiry(params: dict[str, str]) -> float:
@@ -955,6 +1130,8 @@ class Sandbox:
         self._storage_parent = storage_dir
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
+        # set by stop(): every wait of a fault (delays, hangs, drips) ends on it
+        self.stopping = threading.Event()
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._seq = 0
@@ -965,13 +1142,18 @@ class Sandbox:
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> Sandbox:
-        """Bind both loopback ports and serve in background threads."""
+        """Bind the loopback ports and serve in background threads: the main port, the
+        "other host" for redirects, and with TLS on a plain-http one (see plain_origin)."""
         if self._servers:
             return self
-        for port in (self._port, 0):  # the main port, then the "other host" for redirects
-            server = _Server(self.host, port, self)
-            if self._tls is not None:  # the handshake happens in the handler thread
-                server.socket = self._tls.wrap_socket(
+        self.stopping.clear()
+        listeners = [(self._port, self._tls), (0, self._tls)]
+        if self._tls is not None:
+            listeners.append((0, None))
+        for port, tls in listeners:
+            server = _Server(self.host, port, self, "http" if tls is None else "https")
+            if tls is not None:  # the handshake happens in the handler thread
+                server.socket = tls.wrap_socket(
                     server.socket, server_side=True, do_handshake_on_connect=False
                 )
             thread = threading.Thread(
@@ -986,8 +1168,13 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and delete every stored byte."""
-        # shut both listeners down at once: each waits up to one poll interval
+        """Stop serving and delete every stored byte.
+
+        Connections still open (idle, or held by a fault) are ended too: after about a
+        second at most, no handler of this sandbox is left running.
+        """
+        self.stopping.set()
+        # shut the listeners down at once: each waits up to one poll interval
         stoppers = [
             threading.Thread(target=server.shutdown, daemon=True) for server in self._servers
         ]
@@ -995,6 +1182,11 @@ class Sandbox:
             stopper.start()
         for stopper in stoppers:
             stopper.join(timeout=5)
+        deadline = time.monotonic() + STOP_GRACE
+        for server in self._servers:
+            server.abort_connections()
+        for server in self._servers:
+            server.wait_idle(deadline)
         for server in self._servers:
             server.server_close()
         for thread in self._threads:
@@ -1022,10 +1214,9 @@ class Sandbox:
     def _origin(self, index: int) -> str:
         if not self._servers:
             raise RuntimeError("the sandbox is not started")
-        port = self._servers[index].server_address[1]
+        server = self._servers[index]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "https" if self._tls is not None else "http"
-        return f"{scheme}://{host}:{port}"
+        return f"{server.scheme}://{host}:{server.server_address[1]}"
 
     @property
     def origin(self) -> str:
@@ -1036,6 +1227,13 @@ class Sandbox:
     def alt_origin(self) -> str:
         """The second loopback listener (same API), target of the redirect faults."""
         return self._origin(1)
+
+    @property
+    def plain_origin(self) -> str:
+        """A plain ``http://`` listener serving the same API, S3 and CDN paths: target of
+        the ``*-redirect-http`` faults. With TLS on it is a listener of its own (started
+        only then), so a test can check that nothing reached it; else the second one."""
+        return self._origin(2 if self._tls is not None else 1)
 
     @property
     def port(self) -> int:
@@ -1115,6 +1313,7 @@ class Sandbox:
                 "query": query,
                 "kind": kind,
                 "port": handler.server.server_address[1],
+                "scheme": handler.server.scheme,
                 "client": handler.client_address[0],
                 "headers": headers,
                 "hasApiKey": "x-ga-apikey" in headers,
