@@ -65,7 +65,9 @@ class Guard:
         self._lock = threading.Lock()
         self._moved: deque[tuple[float, int]] = deque()
         self._quiet_allowed = False  # waiting for an answer after the whole body was sent
-        self._connection: Any = None
+        # the socket itself: http.client hands it to the response and forgets it when the
+        # answer says "Connection: close", while its body may still be dripping in
+        self._sock: Any = None
         self._over = False
 
     def progress(self, count: int) -> None:
@@ -100,8 +102,7 @@ class Guard:
             if self._over:  # the request ended: its connection may serve another one
                 return
             self.fired = reason
-            connection = self._connection
-        sock = getattr(connection, "sock", None)
+            sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError, ValueError):
                 # the base class's shutdown: on a TLS socket it leaves the SSL object to
@@ -166,14 +167,18 @@ def current() -> Guard | None:
 
 
 class _Tracked:
-    """Tells the thread's guard which connection it uses; sends bodies in small steps."""
+    """Tells the thread's guard which socket it uses; sends bodies in small steps."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _watch_socket(getattr(self, "sock", None))
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         guard = current()
         if guard is not None:
-            guard._connection = self
             if guard.fired is not None:  # due before the request even started
                 raise OSError(f"request stopped: {guard.fired}")
+            _watch_socket(getattr(self, "sock", None))  # a kept-alive connection
         return super().request(*args, **kwargs)  # type: ignore[misc]
 
     def send(self, data: Any) -> None:
@@ -186,6 +191,13 @@ class _Tracked:
             piece = view[start : start + SEND_STEP]
             super().send(piece)  # type: ignore[misc]
             guard.progress(len(piece))
+
+
+def _watch_socket(sock: Any) -> None:
+    guard = current()
+    if guard is not None and sock is not None:
+        with guard._lock:
+            guard._sock = sock
 
 
 class TrackedHTTPConnection(_Tracked, HTTPConnection):

@@ -115,3 +115,183 @@ def test_control_characters_from_the_server_are_escaped(
     assert "\\x1b]0;PWNED\\x07\\x1b[2Jbad\\u202eevil\\x9b31m" in line
     assert shown.out == "failed\n"
     assert json.loads(as_json.out)["errorMessage"] == HOSTILE  # JSON keeps the exact text
+
+
+# ---- A1/A2: hangs and drips end within the documented bounds -------------------------------
+@pytest.mark.parametrize(
+    ("fault", "args"),
+    [
+        ("download-hang:*", ["download", "{job}"]),
+        ("api-hang@job-get:*", ["job", "status", "{job}"]),
+        ("part-hang:*", ["upload", "song.wav"]),
+    ],
+)
+def test_a_server_that_never_answers_ends_in_bounded_time(
+    tmp_path: Path, env: dict[str, str], fault: str, args: list[str]
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    env["GSEP_RETRIES"] = "3"
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        sb.add_fault(fault)
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed([a.replace("{job}", job) for a in args], env, tmp_path)
+    assert_clean_error(run, 6, "timed out")
+    assert took < 15  # three attempts of a 1 s read timeout, not 609 s
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
+
+
+def test_a_dripping_download_is_broken_off_and_resumed(tmp_path: Path, env: dict[str, str]) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["download-drip:1:500"]) as sb:
+        job = job_on(sb, song)
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["download", job, "-o", "out"], env, tmp_path)
+    assert run.code == 0, str(run)
+    assert took < 10
+    assert "stalled (less than 2000 bytes/s for 1 s)" in run.err
+    assert (tmp_path / "out" / job / "vocal.wav").stat().st_size > 44
+
+
+def test_timeout_interrupts_an_answer_that_drips(tmp_path: Path, env: dict[str, str]) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    env["GSEP_READ_TIMEOUT"] = "60"  # the answer would be allowed a minute: --timeout wins
+    with Sandbox(job_seconds=30, chunk_size=1 << 20) as sb:
+        from conftest import Api
+
+        api = Api(sb, key=KEY)
+        upload = api.upload(song.read_bytes(), name="song.wav")
+        job = api.job_id(audioUploadId=upload, type="vocal")
+        sb.add_fault("api-drip@job-get:*:1")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["job", "status", job, "--wait", "--timeout", "2"], env, tmp_path)
+    assert_clean_error(run, 8, job, "--timeout")
+    assert took < 6
+
+
+# ---- A3: statuses outside the contract --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("missing", "no status"), ("5", "status 5"), ("null", "status null"), ('""', 'status ""')],
+)
+def test_a_job_without_a_usable_status_is_a_broken_answer(
+    tmp_path: Path, env: dict[str, str], value: str, shown: str
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=[f"job-status:*:{value}"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["separate", "song.wav"], env, tmp_path)
+    assert_clean_error(run, 6, shown, "not a job status")
+    assert took < 10
+
+
+def test_an_unknown_status_is_said_once_and_waited_on_within_the_bound(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    env["GSEP_MAX_WAIT"] = "2"
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=['job-status:*:"cancelled"']) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["separate", "song.wav"], env, tmp_path)
+        polls = [e for e in sb.requests if e["method"] == "GET" and e["kind"] == "api"]
+    line = assert_clean_error(run, 8, "still cancelled", "GSEP_MAX_WAIT", "gsep job status")
+    assert "--wait" in line
+    assert 2 <= took < 8
+    assert len(polls) > 3  # polled on, not stopped at the first unknown answer
+    assert run.err.count("a status gsep does not know") == 1
+
+
+# ---- B1: a 401 is the key, whatever its body says ----------------------------------------------
+def test_a_401_with_a_result_code_is_a_key_problem(tmp_path: Path, env: dict[str, str]) -> None:
+    fault = "api-401@key-info:1:401:Invalid API key: verification failed."
+    with Sandbox(job_seconds=0, faults=[fault]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["key", "info"], env, cwd=tmp_path)
+    assert_clean_error(run, 3, "HTTP 401", "verification failed", "gsep config")
+
+
+# ---- B2/B3: bodies that lie -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "faults",
+    [["download-truncate:1", "download-range-slice:1"], ["download-gzip:1"]],
+    ids=["range-answered-with-a-slice", "gzip"],
+)
+def test_results_that_lie_about_their_body_end_exact_or_not_at_all(
+    tmp_path: Path, env: dict[str, str], faults: list[str]
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.5)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        from conftest import Api
+
+        wav_url = Api(sb, key=KEY).job(job)["downloadUrl"]["vocal"]["wav"]
+        import requests
+
+        expected = requests.get(wav_url, timeout=30).content
+        for fault in faults:
+            sb.add_fault(fault)
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["download", job, "-o", "out"], env, cwd=tmp_path)
+    assert run.code == 0, str(run)
+    assert (tmp_path / "out" / job / "vocal.wav").read_bytes() == expected
+
+
+# ---- B4: no downgrade from https to http, anywhere ------------------------------------------
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return crt, key
+
+
+@pytest.mark.parametrize(
+    ("fault", "args", "fragment"),
+    [
+        ("download-redirect-http", ["download", "{job}"], "from https to http://"),
+        ("api-redirect-http@key-info", ["key", "info"], "another host (http://"),
+        ("part-redirect-http", ["upload", "song.wav"], "redirected a part"),
+    ],
+)
+def test_no_redirect_from_https_to_http_is_followed(
+    tmp_path: Path,
+    env: dict[str, str],
+    cert: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    args: list[str],
+    fragment: str,
+) -> None:
+    from conftest import Api
+
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    crt, key = cert
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        env[name] = str(crt)  # this test's CA, for gsep and for the helper below
+        monkeypatch.setenv(name, str(crt))
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, tls_cert=crt, tls_key=key) as sb:
+        api = Api(sb, key=KEY)
+        upload = api.upload(song.read_bytes(), name="song.wav")
+        job = api.job_id(audioUploadId=upload, type="vocal")
+        api.wait(job)
+        sb.add_fault(fault)
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep([a.replace("{job}", job) for a in args], env, cwd=tmp_path)
+        downgraded = [e for e in sb.requests if e.get("scheme") == "http"]
+    assert_clean_error(run, 4, fragment, "not following")
+    assert downgraded == []  # nothing was sent in the clear
+    assert not [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.suffix in (".wav", ".part") and p.name != "song.wav"
+    ]  # nothing saved
