@@ -295,3 +295,18 @@ def test_no_redirect_from_https_to_http_is_followed(
         for p in tmp_path.rglob("*")
         if p.is_file() and p.suffix in (".wav", ".part") and p.name != "song.wav"
     ]  # nothing saved
+
+
+def test_key_information_with_control_characters_is_escaped(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with Sandbox(job_seconds=0, faults=[f"key-info-text:2:{HOSTILE}"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        plain = run_gsep(["key", "info"], env, cwd=tmp_path)
+        as_json = run_gsep(["--json", "key", "info"], env, cwd=tmp_path)
+    assert plain.code == 0 and as_json.code == 0
+    for run in (plain, as_json):
+        for raw in (ESC, "\x07", "\u202e", "\x9b"):
+            assert raw not in run.out and raw not in run.err
+    assert "projectName: \\x1b]0;PWNED\\x07" in plain.out
+    assert json.loads(as_json.out)["projectName"] == HOSTILE
