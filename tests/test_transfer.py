@@ -160,7 +160,9 @@ def test_one_session_per_worker_never_more_than_parts(
             client.upload_file(src)
         completes = [e for e in sb.requests if e["path"].endswith("/complete")]
         assert len(completes) == 1
-    assert len(made) == sessions
+    # one session per worker that ran a part: never more than the workers or the parts
+    # (with 2 quick parts, one worker may well send both, so fewer is fine)
+    assert 1 <= len(made) <= sessions
 
 
 def test_download_never_leaves_partial_file(tmp_path: Path) -> None:
