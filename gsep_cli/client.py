@@ -580,7 +580,7 @@ class GsepClient:
             if pace is None
             else _PacedPlan(self.poll, pace, started, limit)
         )
-        status = "not seen yet"
+        status: str | None = None  # none seen yet
         unknown: set[str] = set()
         while True:
             try:
@@ -610,7 +610,7 @@ class GsepClient:
             plan.sleep(min(plan.next_delay(), remaining))
 
     def _gave_up(
-        self, job_id: str, model: str, status: str, timeout: float | None, started: float
+        self, job_id: str, model: str, status: str | None, timeout: float | None, started: float
     ) -> WaitTimeout:
         elapsed = time.monotonic() - started
         limit = (
@@ -618,8 +618,13 @@ class GsepClient:
             if timeout is not None
             else f"the longest gsep waits by default, GSEP_MAX_WAIT={self.max_wait:g} s"
         )
+        what = (
+            f"job {job_id} is still {status}"
+            if status is not None
+            else f"no answer about job {job_id} came"
+        )
         return WaitTimeout(
-            f"job {job_id} is still {status} after {elapsed:.0f} s ({limit})",
+            f"{what} after {elapsed:.0f} s ({limit})",
             f"It may still finish: gsep job status {job_id} --model {model} --wait,"
             f" then gsep download {job_id} --model {model}",
         )
