@@ -29,7 +29,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -65,7 +65,7 @@ from .inputfile import open_input
 from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .manifest import Manifest
-from .models import JobStatus
+from .models import RESIDUAL, JobStatus
 from .naming import InputFields, output_paths
 from .preflight import preflight
 from .records import SUBMITTED, SUCCESS, UNCONFIRMED, work_key
@@ -304,6 +304,12 @@ class BatchRunner:
         self._in_flight = 0  # job creations sent and not yet recorded
         self._stopping = False
         self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
+        #: What a job is created with, and so what a work is: the stems without the
+        #: residual (``others`` is never sent; ``all`` is every stem of the model).
+        self.job_stems = tuple(s for s in options.stems if s != RESIDUAL)
+        #: --pay-again pays again for jobs on record before this run, never for the ones
+        #: this run (or one beside it) has just created: identical inputs share those.
+        self.started_at = clock()
 
     def run(self, inputs: Sequence[Path]) -> list[InputResult]:
         """Process every input (at most ``options.jobs`` at once); results in input order."""
@@ -416,7 +422,7 @@ class BatchRunner:
         """
         assert self.ledger is not None and work.content is not None
         options = self.options
-        key = work_key(work.content, options.model, options.stems, self.host, self.key_fp)
+        key = work_key(work.content, options.model, self.job_stems, self.host, self.key_fp)
         limit = None if options.timeout is None else time.monotonic() + options.timeout
         waited_since: float | None = None
         while True:
@@ -446,7 +452,7 @@ class BatchRunner:
         """The work is ours: re-attach to what the ledger knows, or pay for a new job."""
         assert self.ledger is not None and work.content is not None
         options = self.options
-        match = (work.content, options.model, options.stems, self.host, self.key_fp)
+        match = (work.content, options.model, self.job_stems, self.host, self.key_fp)
         if waited_since is not None:  # the holder's job failed: that is our answer too
             failed = self.ledger.failure_since(*match, since=waited_since)
             if failed is not None:
@@ -471,7 +477,7 @@ class BatchRunner:
                 f"{work.path.name}: paying again for the creation requested at "
                 f"{_utc(known.created_at)} that was never confirmed (--pay-again)"
             )
-        elif known is not None and not options.pay_again:
+        elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
             result.reused = "job"
             self._reattach(known, work, result)
             return
@@ -588,7 +594,7 @@ class BatchRunner:
                         work.content,
                         str(work.path.resolve()),
                         options.model,
-                        tuple(options.stems),
+                        self.job_stems,
                         self.host,
                         self.key_fp,
                         UNCONFIRMED,
@@ -615,9 +621,26 @@ class BatchRunner:
                     self.ledger.drop_unconfirmed(placeholder)
                 raise
             if placeholder is not None and self.ledger is not None:
-                self.ledger.confirm_job(placeholder, job_id, SUBMITTED)
+                self._confirm(placeholder, job_id, work)
         self.client.listener.notice(f"{work.path.name}: job {job_id} created")
         return job_id
+
+    def _confirm(self, placeholder: str, job_id: str, work: _Work) -> None:
+        """Turn the unconfirmed record into the job. If the ledger cannot take it (locked
+        past its wait, a full disk), the job id must not be lost: the error names it and
+        how to collect the results; the record stays unconfirmed, so no re-run pays."""
+        assert self.ledger is not None
+        try:
+            self.ledger.confirm_job(placeholder, job_id, SUBMITTED)
+        except GsepError as exc:
+            model = self.options.model
+            raise LocalFailure(
+                f"{work.path.name}: job {job_id} was created (and paid for), but the ledger "
+                f"could not record it: {exc.message}",
+                f"Keep the id: gsep job status {job_id} --model {model} --wait, then gsep "
+                f"download {job_id} --model {model}; until the ledger works again a re-run "
+                "will not pay for this input by itself (do not move the ledger away)",
+            ) from None
 
     @contextlib.contextmanager
     def _paying(self) -> Iterator[None]:
@@ -656,7 +679,6 @@ class BatchRunner:
         result: InputResult,
         *,
         reattach: bool = False,
-        keep: Collection[Path] = (),
     ) -> None:
         options = self.options
         # a job created just now: poll around when its predecessors ended, and teach
@@ -691,7 +713,7 @@ class BatchRunner:
             template=options.template,
             force=options.force,
             skip_existing=options.skip_existing,
-            keep=keep,
+            keep=self._already_written(job_id),
             on_file=file_recorder(self.ledger, job_id),
         )
         result.files, result.status = written, "success"
@@ -750,9 +772,7 @@ class BatchRunner:
             )
         self.client.listener.notice(f"{name}: re-attaching to job {known.job_id}")
         try:
-            self._wait_and_download(
-                known.job_id, work, result, reattach=True, keep=[Path(f.path) for f in verified]
-            )
+            self._wait_and_download(known.job_id, work, result, reattach=True)
         except RequestRejected as exc:
             if exc.result_code == 1104:
                 raise RequestRejected(
@@ -761,6 +781,13 @@ class BatchRunner:
                     result_code=1104,
                 ) from None
             raise
+
+    def _already_written(self, job_id: str) -> list[Path]:
+        """Files of this job that gsep already wrote, still intact: read from the ledger
+        just before downloading, since another gsep (one that took over this work, or one
+        writing the same job elsewhere) may have written some meanwhile."""
+        record = self.ledger.get_job(job_id) if self.ledger is not None else None
+        return [Path(f.path) for f in self._verified(record)] if record is not None else []
 
     def _verified(self, known: JobRecord) -> list[FileRecord]:
         """The recorded files still on disk as gsep wrote them: the same size and, when

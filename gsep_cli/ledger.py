@@ -564,9 +564,11 @@ class Ledger:
     ) -> None:
         """Change only the given fields of a job and bump its ``updated_at``.
 
-        ``files`` are merged into the recorded ones by (stem, format), the new ones
-        winning; ``clear_error`` forgets a previous run's error. A job that is not on
-        record is left alone (nothing happens).
+        ``files`` are merged into the recorded ones by (stem, format, path), the new
+        ones winning: one job's results may be written to several folders (other ``-o``,
+        identical inputs under other names), and each copy is gsep's own.
+        ``clear_error`` forgets a previous run's error. A job that is not on record is
+        left alone (nothing happens).
         """
 
         def change(conn: sqlite3.Connection) -> None:
@@ -582,8 +584,8 @@ class Ledger:
                 row = conn.execute("SELECT files FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
                 if row is None:
                     return
-                merged = {(f.stem, f.format): f for f in files_from_json(row[0])}
-                merged.update({(f.stem, f.format): f for f in files})
+                merged = {(f.stem, f.format, f.path): f for f in files_from_json(row[0])}
+                merged.update({(f.stem, f.format, f.path): f for f in files})
                 sets.append("files = ?")
                 values.append(files_json(merged.values()))
             conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE job_id = ?", (*values, job_id))
@@ -832,19 +834,21 @@ class Ledger:
         return self._run(delete, write=True)
 
     def prune(self, *, older_than: float | None = None) -> int:
-        """Drop jobs whose results expired, uploads past 72 h and, with ``older_than``
-        (seconds), every job not updated for that long. Returns the rows removed
-        (jobs + uploads); stale hash-cache rows go too but are not counted.
+        """Drop jobs whose results expired (unless files gsep wrote for them are still
+        on disk: those records are what makes re-running the same command "already
+        done"), uploads past 72 h and, with ``older_than`` (seconds), every job not
+        updated for that long. Returns the rows removed (jobs + uploads); stale
+        hash-cache rows go too but are not counted.
         """
         now = self._clock()
 
         def delete(conn: sqlite3.Connection) -> int:
             doomed: set[str] = set()
-            for job_id, expire_at in conn.execute(
-                "SELECT job_id, expire_at FROM jobs WHERE expire_at IS NOT NULL"
+            for job_id, expire_at, files in conn.execute(
+                "SELECT job_id, expire_at, files FROM jobs WHERE expire_at IS NOT NULL"
             ).fetchall():
                 epoch = expire_epoch(expire_at)
-                if epoch is not None and epoch < now:
+                if epoch is not None and epoch < now and not _any_on_disk(files):
                     doomed.add(job_id)
             if older_than is not None:
                 doomed.update(
@@ -876,3 +880,12 @@ def _insert_job(conn: sqlite3.Connection, rec: JobRecord) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         job_row(rec),
     )
+
+
+def _any_on_disk(files: str | None) -> bool:
+    """Whether any recorded file is still where gsep wrote it, with its recorded size."""
+    for record in files_from_json(files):
+        with contextlib.suppress(OSError):
+            if os.stat(record.path).st_size == record.bytes:
+                return True
+    return False

@@ -529,6 +529,7 @@ def plan_outputs(
     fold = case_insensitive(out_dir)
     owners: dict[str, tuple[int, InputFields]] = {}
     planned: list[list[Path]] = []
+    sources = {path_key(Path(p), fold): p for p in inputs}
     for index, path in enumerate(inputs):
         source = InputFields.of(path, cwd)
         job = jobs[index] if jobs is not None else f"job-{index + 1}"
@@ -536,6 +537,11 @@ def plan_outputs(
         _refuse_shared_paths(paths, outputs, template, str(path), fold)
         for target in paths:
             key = path_key(target, fold)
+            if key in sources:  # --force would replace the audio it came from
+                raise UsageError(
+                    f"{path}'s output {target} would be the input {sources[key]} itself",
+                    "Choose another -o DIR or --name-template (e.g. '{track}/{stem}.{ext}')",
+                )
             if key in owners and owners[key][0] != index:
                 other, other_source = owners[key]
                 raise UsageError(
@@ -544,7 +550,30 @@ def plan_outputs(
                 )
             owners[key] = (index, source)
         planned.append(paths)
+    _refuse_files_over_folders(planned, inputs, fold)
     return planned
+
+
+def _refuse_files_over_folders(
+    planned: Sequence[Sequence[Path]], inputs: Sequence[Path], fold: bool
+) -> None:
+    """Refuse a plan in which one output is a file where another needs a folder
+    (``{dir}/{track}`` writing ``out/p`` for ``p.wav`` and ``out/p/q`` for ``p/q.wav``):
+    the second could never be written, after both were paid for."""
+    files = {
+        path_key(target, fold): index for index, paths in enumerate(planned) for target in paths
+    }
+    for index, paths in enumerate(planned):
+        for target in paths:
+            for parent in target.parents:
+                owner = files.get(path_key(parent, fold))
+                if owner is not None:
+                    raise UsageError(
+                        f"{inputs[owner]} would write the file {parent}, where {inputs[index]} "
+                        f"needs a folder for {target}",
+                        "Add {stem} or {ext} to --name-template so every output is a file "
+                        "inside a folder of its own, e.g. '{dir}/{track}/{stem}.{ext}'",
+                    )
 
 
 def _inputs_hint(template: str, first: InputFields, second: InputFields, fold: bool) -> str:

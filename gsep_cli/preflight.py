@@ -53,6 +53,9 @@ class AudioFacts:
     duration_exact: bool = False  # stated by a header, not estimated
     sample_rate: int | None = None  # Hz
     channels: int | None = None
+    #: Why the API would refuse the file whatever else holds (a WAV or FLAC whose header
+    #: cannot be read: 1107; one without audio: 1108), or None.
+    broken: str | None = None
 
 
 UNKNOWN = AudioFacts()
@@ -130,11 +133,15 @@ def read_facts(fp: BinaryIO, kind: str) -> AudioFacts:
 
 
 def _wav_facts(fp: BinaryIO) -> AudioFacts:
+    # The API reads WAV headers as media.parse_wav does (the sandbox does exactly that):
+    # one it cannot read is refused (1107), one without frames too (1108).
     media.skip_id3v2(fp)
     try:
         info = media.parse_wav(fp)
-    except media.MediaError:
-        return UNKNOWN
+    except media.MediaError as exc:
+        return AudioFacts(broken=f"is not a readable WAV file ({exc})")
+    if info.frames == 0:
+        return AudioFacts(0.0, True, info.sample_rate, info.channels, "holds no audio (0 frames)")
     return AudioFacts(info.duration, True, info.sample_rate, info.channels)
 
 
@@ -142,8 +149,8 @@ def _flac_facts(fp: BinaryIO) -> AudioFacts:
     media.skip_id3v2(fp)  # mutagen skips one tag without footer; this skips them all
     try:
         info = media.parse_flac(fp)
-    except media.MediaError:
-        return UNKNOWN
+    except media.MediaError as exc:  # no or a broken STREAMINFO: the API cannot read it
+        return AudioFacts(broken=f"is not a readable FLAC file ({exc})")
     duration = info.duration  # None when STREAMINFO's sample count is 0 (unknown)
     return AudioFacts(duration, duration is not None, info.sample_rate, info.channels)
 
@@ -329,6 +336,11 @@ def preflight(path: Path, spec: ModelSpec, *, for_upload: bool = False) -> Prefl
     assert kind is not None  # check_file refused unknown extensions
     if sniffed != kind:
         raise _content_mismatch(path, spec, kind, sniffed)
+    if facts.broken is not None:
+        raise UsageError(
+            f"{path} {facts.broken}; the API would refuse it",
+            "Check the file (does it play?), or convert it again",
+        )
     check_format_limits(path, facts)
     warnings = duration_verdict(path, spec, facts, for_upload=for_upload)
     return Preflight(

@@ -167,10 +167,6 @@ class JobRecord:
         """True for a creation that was sent and never answered (no job id known)."""
         return self.status == UNCONFIRMED
 
-    def file_for(self, stem: str, fmt: str) -> FileRecord | None:
-        """The recorded file of one output (stem and format), if any."""
-        return next((f for f in self.files if (f.stem, f.format) == (stem, fmt)), None)
-
 
 JOB_COLUMNS = (
     "job_id, upload_id, sha256, input_path, model, stems, api_host, key_fp, status, "

@@ -247,24 +247,39 @@ def test_unknown_job_is_exit_4(env: Path, capsys: pytest.CaptureFixture[str]) ->
         assert_clean_error(run_cli(capsys, args), ExitCode.REJECTED, "1104", "--model")
 
 
-# Content the local checks cannot judge (they never refuse what they cannot read) but the
-# API refuses. Random bytes and an 8 kHz WAV used to be here: the preflight refuses them
-# now (LOCAL_ERRORS), and 1014 reaches the API through job create below.
+# A WAV whose header cannot be read, or that holds no frames: refused before any request
+# (the API would answer 1107 / 1108); through the library's upload_file, which does no
+# preflight, the API's own refusal still comes out as exit 4.
 @pytest.mark.parametrize(
-    ("make", "fragment"),
+    ("make", "local", "api"),
     [
-        (lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk\x04\x00\x00\x00abcd"), "1107"),
-        (lambda p: make_wav(p, seconds=0.0), "1108"),
+        (
+            lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk\x04\x00\x00\x00abcd"),
+            "not a readable WAV file",
+            "1107",
+        ),
+        (lambda p: make_wav(p, seconds=0.0), "no audio", "1108"),
     ],
 )
-def test_input_refused_by_the_api_is_exit_4(
-    env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], make: object, fragment: str
+def test_broken_audio_is_refused_locally_and_by_the_api(
+    env: Path,
+    sb: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    make: object,
+    local: str,
+    api: str,
 ) -> None:
     bad = env / "odd.wav"
     make(bad)  # type: ignore[operator]
-    run = run_cli(capsys, ["separate", str(bad), "-o", "out"])
-    assert_clean_error(run, ExitCode.REJECTED, fragment)
-    assert files_under(env / "out") == []
+    for extra in ([], ["--dry-run"]):
+        run = run_cli(capsys, ["separate", str(bad), "-o", "out", *extra])
+        assert_clean_error(run, ExitCode.USAGE, local)
+    assert sb.requests == [] and files_under(env / "out") == []
+    client = GsepClient(sb.base_url, SECRET, policy=RetryPolicy(attempts=2, cap=0.05))
+    upload_id = client.upload_file(bad)
+    client.close()
+    run = run_cli(capsys, ["job", "create", upload_id, "--stems", "vocal"])
+    assert_clean_error(run, ExitCode.REJECTED, api)
 
 
 def test_sample_rate_refused_by_the_api_is_exit_4(

@@ -127,7 +127,8 @@ def test_mp3_duration_comes_from_mutagen(capsys: Any, env: Path, sb: Sandbox) ->
         ("junk.mp3", b"\xff\xfb\x90\x00" + bytes(200), "mp3"),  # a frame header, no stream
         ("clip.m4a", b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00isomM4A " + bytes(64), "mp4"),
         ("clip.mp4", b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00isommp41" + bytes(64), "mp4"),
-        ("x.flac", b"fLaC" + bytes(100), "flac"),
+        # STREAMINFO says 44.1 kHz stereo, and 0 samples: an unknown length (FLAC spec)
+        ("x.flac", b"fLaC\x80\x00\x00\x22" + bytes(10) + b"\x0a\xc4\x42\xf0" + bytes(20), "flac"),
     ],
 )
 def test_unreadable_duration_is_unknown_not_an_error(
@@ -140,6 +141,15 @@ def test_unreadable_duration_is_unknown_not_an_error(
     assert (doc["format"], doc["duration"], doc["ok"]) == (kind, None, True)
     run = run_cli(capsys, ["upload", "--dry-run", name])
     assert run.lines == [f"would upload {name} ({len(data)} bytes, {kind}, duration unknown)"]
+    assert sb.requests == []
+
+
+def test_a_flac_without_a_readable_streaminfo_is_refused(
+    capsys: Any, env: Path, sb: Sandbox
+) -> None:
+    Path("x.flac").write_bytes(b"fLaC" + bytes(100))  # the API cannot read it either (1107)
+    run = run_cli(capsys, ["separate", "--dry-run", "x.flac"])
+    assert_clean_error(run, 2, "not a readable FLAC file")
     assert sb.requests == []
 
 

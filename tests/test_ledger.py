@@ -500,14 +500,21 @@ def test_update_job_changes_only_given_fields_and_merges_files(led: Ledger, cloc
     assert got is not None
     assert got.status == "success" and got.expire_at == "2030-01-01T00:00:00Z"
     assert got.updated_at == T0 + 300 and got.error is None
-    assert {(f.stem, f.format): f for f in got.files} == {
-        ("vocal", "wav"): FileRecord("vocal", "wav", "/new/vocal.wav", 11),
-        ("drum", "wav"): FileRecord("drum", "wav", "/o/d", 5),
-        ("vocal", "mp3"): FileRecord("vocal", "mp3", "/m", 2),
+    # one job's files may be in several folders: each (stem, format, path) is kept
+    assert set(got.files) == {
+        FileRecord("vocal", "wav", "/o/vocal.wav", 10),
+        FileRecord("vocal", "wav", "/new/vocal.wav", 11),
+        FileRecord("drum", "wav", "/o/d", 5),
+        FileRecord("vocal", "mp3", "/m", 2),
     }
+    led.update_job("a", files=[FileRecord("vocal", "wav", "/o/vocal.wav", 12, "ab" * 32)])
+    got = led.get_job("a")
+    assert got is not None
+    assert FileRecord("vocal", "wav", "/o/vocal.wav", 12, "ab" * 32) in got.files  # replaced
+    assert len(got.files) == 4
     led.update_job("a", error="timed out")
     got = led.get_job("a")
-    assert got is not None and got.error == "timed out" and len(got.files) == 3
+    assert got is not None and got.error == "timed out" and len(got.files) == 4
 
     led.update_job("nobody", status="success", files=first)  # unknown job: nothing happens
     assert led.get_job("nobody") is None
