@@ -52,6 +52,7 @@ from .errors import (
     CreationUnconfirmed,
     ExitCode,
     GsepError,
+    InternalError,
     Interrupted,
     JobFailed,
     LocalFailure,
@@ -347,8 +348,15 @@ class BatchRunner:
             result.status, result.error = "failed", self._with_resume_hint(exc, result)
             self._record_failure(result.job_id, exc)
         except Exception as exc:
-            if result.job_id is None or os.environ.get("GSEP_DEBUG"):
+            if os.environ.get("GSEP_DEBUG"):
                 raise
+            if result.job_id is None:  # nothing paid: this input fails, the others go on
+                result.status = "failed"
+                result.error = InternalError(
+                    f"{path.name}: internal error: {type(exc).__name__}: {exc}",
+                    "Please report it (GSEP_DEBUG=1 shows a traceback)",
+                )
+                return result
             failure = LocalFailure(
                 f"{path.name}: job {result.job_id} is paid for, but gsep failed on this "
                 f"machine: {type(exc).__name__}: {exc}",
@@ -362,7 +370,15 @@ class BatchRunner:
     def _with_resume_hint(self, exc: GsepError, result: InputResult) -> GsepError:
         """A failure after the job exists names the job and how to resume."""
         job = result.job_id
-        if job is None or exc.exit_code == ExitCode.JOB_FAILED or job in (exc.hint or ""):
+        hint = exc.hint or ""
+        # a job whose results are gone, or a payment only the user may decide, cannot be
+        # resumed by running the command again: their own hint says what to do
+        if (
+            job is None
+            or exc.exit_code == ExitCode.JOB_FAILED
+            or job in hint
+            or "--pay-again" in hint
+        ):
             return exc
         resume = (
             f"job {job} is on record: run the same command again to resume it "
@@ -499,6 +515,7 @@ class BatchRunner:
                 and "{job}" not in options.template,
             )
             prepare_folders(planned, create=False)  # before the first request
+            self.manifest.check()
         upload_id = self._upload(work, result)
         if not options.no_wait and options.stdout is None:  # made and proven writable only
             prepare_folders(self._planned(work), create=True)  # now: Ctrl-C during the
@@ -763,6 +780,7 @@ class BatchRunner:
         if complete is not None:  # whatever the expiry: the files are here and intact
             result.status, result.files, result.expire_at = "success", complete, known.expire_at
             self.client.listener.notice(f"{name}: already done (job {known.job_id})")
+            self._remember_files(known.job_id, work, complete)  # a manifest that was lost
             return
         expire = known.expire_epoch()
         if known.status == SUCCESS and expire is not None and expire <= self.clock():

@@ -65,9 +65,22 @@ def process_started(pid: int) -> str:
     return f"{_boot_id()}:{fields[19]}"
 
 
+@lru_cache(maxsize=1)
+def _pid_namespace() -> str:
+    """This process's PID namespace (``pid:[4026531836]``), or "" where there are none.
+    Two containers with one host name and one state folder see each other's pids as
+    other processes (or none): a pid is only checked inside its own namespace."""
+    with contextlib.suppress(OSError):
+        return os.readlink("/proc/self/ns/pid")
+    return ""
+
+
 def this_process() -> ProcessId:
-    """The identity of the running process."""
-    return ProcessId(socket.gethostname(), os.getpid(), process_started(os.getpid()))
+    """The identity of the running process: ``started`` is ``<pid namespace>|<boot id>:
+    <start time>`` (parts empty where unknown)."""
+    started = process_started(os.getpid())
+    namespace = _pid_namespace()
+    return ProcessId(socket.gethostname(), os.getpid(), f"{namespace}|{started}" if started else "")
 
 
 def pid_alive(pid: int) -> bool:
@@ -119,10 +132,14 @@ def holder_is_live(holder: ClaimHolder, me: ProcessId, now: float, lease: float)
         return False
     if holder.host != me.host:
         return True
+    namespace, _, started = holder.started.rpartition("|")
+    ours = me.started.rpartition("|")[0]
+    if namespace and ours and namespace != ours:  # its pid means nothing here: the
+        return True  # heartbeat alone tells (a container beside this one)
     if not pid_alive(holder.pid):
         return False
-    if holder.started and me.started:  # both readable: a reused pid shows a new start
-        return process_started(holder.pid) == holder.started
+    if started and me.started:  # both readable: a reused pid shows a new start
+        return process_started(holder.pid) == started
     return True
 
 

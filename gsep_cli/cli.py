@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .naming import InputFields
 
 COMPLETE_VAR = "_GSEP_COMPLETE"
+_STDOUT_CLOSED = False  # gsep was started with no standard output at all
 EXIT_CODES_HELP = """\
 Exit codes: 0 ok · 1 internal error · 2 usage or bad local input · 3 authentication or
 configuration (no key, HTTP 400/401/403) · 4 request rejected by the API · 5 account:
@@ -188,6 +190,8 @@ class State:
             self._closers.pop()()
 
 
+_INTEGER = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?", re.ASCII)
 #: The largest value any GSEP_* number may take: a day in seconds (a timeout beyond what
 #: a socket accepts would crash at the first request), or attempts.
 _MOST = 86400.0
@@ -206,8 +210,11 @@ def _env_number(
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    try:
+    try:  # plain ASCII decimals only: Python would also take "5_0" and other scripts' digits
+        pattern = _INTEGER if integer else _DECIMAL
         value = float(int(raw)) if integer else float(raw)
+        if not pattern.fullmatch(raw):
+            value = math.nan
     except (ValueError, OverflowError):
         value = math.nan
     if not math.isfinite(value) or not minimum <= value <= maximum:
@@ -408,6 +415,12 @@ def _lyrics_language(
     return check_language(language)
 
 
+def _check_timeout(timeout: float | None) -> None:
+    """``--timeout`` is a number of seconds: ``nan`` or ``inf`` would mean no bound."""
+    if timeout is not None and not math.isfinite(timeout):
+        raise UsageError(f"--timeout must be a number of seconds, not {timeout}")
+
+
 def _check_overwrite_flags(force: bool, skip_existing: bool) -> None:
     if force and skip_existing:
         raise UsageError(
@@ -434,6 +447,11 @@ def _check_stdout_target(
             f"({', '.join(f'{stem}.{ext}' for stem, ext in files)})",
             "Choose one stem and one format, e.g. --stems vocal --format wav",
         )
+    if _STDOUT_CLOSED and not dry_run:
+        raise UsageError(
+            "standard output is closed: -o - has nowhere to write the audio",
+            "Pipe it into a program, or give -o DIR",
+        )
     if sys.stdout.isatty() and not dry_run:
         raise UsageError(
             "refusing to write audio to a terminal",
@@ -454,7 +472,15 @@ def _out_dir(settings: Settings, output: Path | None) -> Path:
     except RuntimeError:  # "~someone" with no such user
         raise UsageError(f"the output folder from {source} cannot be expanded", _OUT_HINT) from None
     from .folders import check_the_way
+    from .naming import name_bytes, name_max
 
+    for part in folder.parts:  # checked here: the OS's own error would come after paying
+        if name_bytes(part) > name_max(folder):
+            raise UsageError(
+                f"the output folder name {part[:40]!r}... is {name_bytes(part)} bytes; the "
+                f"file system allows {name_max(folder)} per name",
+                _OUT_HINT,
+            )
     check_the_way(folder)
     probe = next(
         (p for p in [folder.absolute(), *folder.absolute().parents] if os.path.isdir(p)),
@@ -650,6 +676,7 @@ def job_status(
     from .errors import JobFailed
 
     state = _state(ctx)
+    _check_timeout(timeout)
     settings = state.settings()
     chosen_model = _model(settings, model)
     job_id = check_job_id(job_id)
@@ -895,6 +922,7 @@ def separate(
     from .naming import DEFAULT_TEMPLATE, check_template
 
     state = _state(ctx)
+    _check_timeout(timeout)
     settings = state.settings(dry_run=dry_run)
     chosen_model = _model(settings, model)
     spec = get_model(chosen_model)
@@ -963,7 +991,7 @@ def separate(
             state.console.result_json(result.to_json(chosen_model, chosen))
         elif result.status == "submitted":
             state.console.result(result.job_id or "")
-        else:
+        elif result.ok:  # a failed input's files are in the summary, not the results
             for item in result.files:
                 state.console.result(str(item.path))
         if not single and result.error is not None:
@@ -1013,6 +1041,7 @@ def _dry_run_separate(
     from .batch import InputResult, batch_exit_code
     from .client import check_lyrics_file, check_planned_outputs, get_model, type_value
     from .folders import prepare_folders
+    from .manifest import Manifest
     from .preflight import dry_run_json, dry_run_line, preflight
 
     spec = get_model(options.model)
@@ -1037,6 +1066,7 @@ def _dry_run_separate(
                     and "{job}" not in options.template,
                 )
                 prepare_folders(would_write, create=False)
+                Manifest(options.out_dir).check()
         except GsepError as exc:
             result.status, result.error = "failed", exc
             results.append(result)
@@ -1580,6 +1610,10 @@ def run(argv: list[str] | None = None) -> int:
         from typer._completion_classes import completion_init
 
         completion_init()
+    if sys.stdout is None:  # started with stdout closed (>&-): results go nowhere
+        global _STDOUT_CLOSED
+        _STDOUT_CLOSED = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     _never_fail_on_encoding()
     restore = _interrupt_on_termination()
     try:
@@ -1604,7 +1638,17 @@ def _run(argv: list[str] | None, click_exceptions: Any) -> int:
         Console().error(exc)
         return int(exc.exit_code)
     except click_exceptions.ClickException as exc:
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError" or not isinstance(
+            exc, click_exceptions.UsageError
+        ):
+            exc.show()  # a bare command group prints its help
+            return int(exc.exit_code)
+        # a usage error is one line too, like every other error
+        command = exc.ctx.command_path if exc.ctx is not None else "gsep"
+        message = exc.format_message().strip().rstrip(".")
+        from .redact import printable
+
+        print(f"gsep: error: {printable(message)} — see {command} --help", file=sys.stderr)
         return int(exc.exit_code)
     except typer.Abort as exc:  # typer.Abort is click's Abort on typer versions built on click
         if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
@@ -1615,9 +1659,9 @@ def _run(argv: list[str] | None, click_exceptions: Any) -> int:
     except KeyboardInterrupt:
         print("gsep: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader of our results went away: not a failure of ours
         _silence_stdout()
-        return int(ExitCode.INTERNAL)
+        return int(ExitCode.OK)
     except Exception as exc:  # an unexpected bug: one line, no locals, no key
         if os.environ.get("GSEP_DEBUG"):
             raise
@@ -1688,8 +1732,6 @@ def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
 
 
 def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    from .console import silence_stdout
+
+    silence_stdout()

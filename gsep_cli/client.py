@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -176,15 +177,17 @@ def check_output_paths(paths: Sequence[Path], out_dir: Path) -> None:
 
     Checked before anything is downloaded (and, for ``separate``, before paying for a job).
     """
+    # os.path's checks, not pathlib's: they answer False where the OS refuses to look
+    # (a folder without permission, a name too long) instead of raising
     for path in paths:
-        if path.is_dir():
+        if os.path.isdir(path):
             raise UsageError(
                 f"{path} is a folder, not a file", "Move it away, or choose another -o DIR"
             )
         for parent in path.parents:
             if parent == out_dir:
                 break
-            if parent.exists() and not parent.is_dir():
+            if os.path.lexists(parent) and not os.path.isdir(parent):
                 raise UsageError(
                     f"cannot create the folder {parent}: a file has that name",
                     "Move the file away, or choose another -o DIR or --name-template",
@@ -339,7 +342,7 @@ def check_planned_outputs(paths: Sequence[Path], out_dir: Path, *, refuse_existi
     check_output_paths(paths, out_dir)
     if refuse_existing:
         for path in paths:
-            if path.exists():
+            if os.path.lexists(path):
                 raise UsageError(
                     f"{path} already exists", "Use --force to overwrite, or --skip-existing"
                 )
@@ -438,7 +441,9 @@ class GsepClient:
         """
         version = identity or FileIdentity.of(path)
         size = version.size
-        file_name = name or path.name
+        # the API gets a name in valid UTF-8 (bytes that are not become U+FFFD): only its
+        # extension matters to it
+        file_name = os.fsencode(name or path.name).decode("utf-8", "replace")
         key = f"upload:{path}"
         self.listener.transfer_start(key, f"upload {path.name}", size)
         ok = False

@@ -63,13 +63,26 @@ class Console:
         self._job_tasks: dict[str, Any] = {}
         self._last_status: dict[str, str] = {}
         self._plain_labels: dict[str, str] = {}
+        #: True once the reader of stdout went away: results are then dropped.
+        self.stdout_closed = False
 
     # ---- results (stdout) -------------------------------------------------------------
     def result(self, line: str) -> None:
         """One result line on stdout (a path, an id, a status), control characters
         escaped (``--json`` carries exact values)."""
         self._pause_if_shared()
-        print(printable(line), file=self.out, flush=True)
+        self._write_result(printable(line))
+
+    def _write_result(self, text: str) -> None:
+        """Write a result; a reader that went away (``| head -n1``) is no failure: the
+        work goes on and is recorded, later results are dropped."""
+        if self.stdout_closed:
+            return
+        try:
+            print(text, file=self.out, flush=True)
+        except (BrokenPipeError, ValueError):  # ValueError: writing to a closed file
+            self.stdout_closed = True
+            silence_stdout()
 
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
@@ -79,7 +92,7 @@ class Console:
             text.encode(getattr(self.out, "encoding", None) or "utf-8")
         except (UnicodeEncodeError, LookupError):
             text = json.dumps(document, ensure_ascii=True, default=str)
-        print(text, file=self.out, flush=True)
+        self._write_result(text)
 
     # ---- messages (stderr) ------------------------------------------------------------
     def _line(self, text: str) -> None:
@@ -247,6 +260,17 @@ class Console:
 
     def notice(self, message: str) -> None:
         self.info(f"gsep: {message}")
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at the null device, so nothing more (not even the final
+    flush at exit) fails on a pipe whose reader went away."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:

@@ -125,6 +125,13 @@ class WaitTimeout(GsepError):
     exit_code = ExitCode.TIMEOUT
 
 
+class InternalError(GsepError):
+    """A bug met while processing one input of a batch (before any job existed): that
+    input fails with exit 1, the others go on."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 class DeadlineReached(WaitTimeout):
     """A caller's wall-clock limit (``--timeout``) passed, a request in flight included."""
 

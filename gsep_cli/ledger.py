@@ -64,6 +64,8 @@ from .records import (
     files_json,
     job_from_row,
     job_row,
+    path_key,
+    shown_path,
     stem_set,
 )
 
@@ -470,7 +472,7 @@ class Ledger:
             row = conn.execute(
                 "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? "
                 "AND inode = ? AND ctime_ns = ?",
-                (where, current.size, current.mtime_ns, current.inode, current.ctime_ns),
+                (path_key(where), current.size, current.mtime_ns, current.inode, current.ctime_ns),
             ).fetchone()
             return None if row is None else str(row[0])
 
@@ -497,7 +499,7 @@ class Ledger:
                 "(path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    where,
+                    path_key(where),
                     version.size,
                     version.mtime_ns,
                     version.inode,
@@ -519,7 +521,7 @@ class Ledger:
                     rec.upload_id,
                     rec.sha256,
                     int(rec.size),
-                    rec.name,
+                    shown_path(rec.name),
                     rec.api_host,
                     rec.key_fp,
                     float(rec.created_at),
@@ -736,7 +738,7 @@ class Ledger:
                 stale = holder
             conn.execute(
                 "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (work, token, me.host, me.pid, me.started, input_path, now, now),
+                (work, token, me.host, me.pid, me.started, shown_path(input_path), now, now),
             )
             return Claim(work, token, stale)
 

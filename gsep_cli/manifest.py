@@ -29,6 +29,15 @@ class Manifest:
         self.path = out_dir / "manifest.json"
         self._lock = threading.Lock()
 
+    def check(self) -> None:
+        """Refuse, before anything is paid for, a manifest path that is not a file (a
+        folder, a broken link): the results would land but could not be recorded."""
+        if os.path.lexists(self.path) and not os.path.isfile(self.path):
+            raise UsageError(
+                f"{self.path} is not a file (gsep keeps the folder's manifest there)",
+                "Move it away, or choose another -o DIR",
+            )
+
     def add(self, entries: dict[str, dict[str, Any]]) -> None:
         """Record (or replace) entries keyed by path relative to the output folder.
 
@@ -55,7 +64,9 @@ class Manifest:
             data["files"].update(entries)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                # a file name that is not UTF-8 (lone surrogates) is written as a \\u
+                # escape: the JSON stays valid and reads back to the same name
+                with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
                     json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=True)
                     fh.write("\n")
                 os.replace(tmp, self.path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -235,13 +236,34 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
     )
 
 
+def shown_path(text: str) -> str:
+    """A path for a text column: as it is when it is UTF-8; else (a file name whose bytes
+    are not UTF-8, kept by Python as lone surrogates that SQLite cannot store) with those
+    bytes shown as U+FFFD. For display only; never use it to find a file again."""
+    return os.fsencode(text).decode("utf-8", "replace") if _has_surrogates(text) else text
+
+
+def path_key(text: str) -> str:
+    """A path as a lookup key, lossless: itself when it is UTF-8, else the hex of its
+    bytes behind a prefix no absolute path starts with."""
+    return "fsbytes:" + os.fsencode(text).hex() if _has_surrogates(text) else text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def job_row(rec: JobRecord) -> tuple[Any, ...]:
     """The values of :data:`JOB_COLUMNS` plus ``stem_set`` for an INSERT."""
     return (
         rec.job_id,
         rec.upload_id,
         rec.sha256,
-        rec.input_path,
+        shown_path(rec.input_path),
         rec.model,
         json.dumps(list(rec.stems)),
         rec.api_host,

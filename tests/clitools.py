@@ -148,6 +148,7 @@ def run_gsep(
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
+        errors="surrogateescape",  # file names that are not UTF-8 come back as they are
         timeout=timeout,
         check=False,
     )

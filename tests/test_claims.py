@@ -98,9 +98,26 @@ def test_a_reused_pid_is_not_the_holder(led: Ledger, path: Path) -> None:
     me = this_process()
     if not me.started:
         pytest.skip("process start times are not readable here")
-    put_claim(path, host=me.host, pid=os.getpid(), started="another-boot:1")
+    namespace = me.started.rpartition("|")[0]
+    put_claim(path, host=me.host, pid=os.getpid(), started=f"{namespace}|another-boot:1")
     claim = led.try_claim(WORK, "/in/song.wav")
     assert isinstance(claim, Claim) and claim.took_over is not None
+
+
+def test_a_holder_in_another_pid_namespace_is_judged_by_its_heartbeat(path: Path) -> None:
+    me = this_process()
+    if not me.started.rpartition("|")[0]:
+        pytest.skip("no PID namespaces here")
+    Ledger(path).close()
+    # pid 1 of a container beside us: here that pid is another process entirely
+    put_claim(path, host=me.host, pid=1, started="pid:[1]|other-boot:7", beat_age=5)
+    with Ledger(path, lease=60) as led:
+        holder = led.try_claim(WORK, "/in/song.wav")
+        assert isinstance(holder, ClaimHolder) and holder.pid == 1
+    put_claim(path, host=me.host, pid=1, started="pid:[1]|other-boot:7", beat_age=61)
+    with Ledger(path, lease=60) as led:
+        claim = led.try_claim(WORK, "/in/song.wav")
+        assert isinstance(claim, Claim) and claim.took_over is not None
 
 
 def test_another_host_counts_while_its_heartbeat_is_fresh(path: Path) -> None:
@@ -128,7 +145,8 @@ def test_liveness_rule(
 ) -> None:
     me = ProcessId("here", os.getpid(), this_process().started)
     pid = os.getpid() if alive else 2**22 + 7
-    started = me.started if same_start else "x:1"
+    namespace = me.started.rpartition("|")[0]
+    started = me.started if same_start else f"{namespace}|x:1"
     holder = ClaimHolder("here" if same_host else "there", pid, started, "/in", 0.0, 1000.0)
     now = 1000.0 + beat_age
     live = holder_is_live(holder, me, now, lease)

@@ -337,23 +337,43 @@ def test_results_print_on_a_console_that_is_not_utf8(tmp_path: Path, env: dict[s
     assert (tmp_path / "песня" / "vocal.wav").is_file()
 
 
-def test_an_unexpected_failure_after_paying_names_the_job_and_how_to_resume(
+def test_a_manifest_path_that_is_not_a_file_is_refused_before_paying(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     make_wav(tmp_path / "song.wav", seconds=0.3)
-    (tmp_path / "out" / "manifest.json").mkdir(parents=True)  # the manifest cannot be written
+    (tmp_path / "out" / "manifest.json").mkdir(parents=True)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        first = run_gsep(["separate", "song.wav", "-o", "out"], env, cwd=tmp_path)
+        for extra in ([], ["--dry-run"]):
+            run = run_gsep(["separate", "song.wav", "-o", "out", *extra], env, cwd=tmp_path)
+            assert_clean_error(run, 2, "manifest.json", "not a file")
+        assert sb.requests == []
+
+
+def test_a_local_failure_after_paying_names_the_job_and_how_to_resume(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=1, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        proc = start(["separate", "song.wav", "-o", "out"], env, tmp_path)
+        wait_for(lambda: bool(job_posts(sb)))
+        (tmp_path / "out" / "manifest.json").mkdir(parents=True)  # while the job runs
+        _, err = proc.communicate(timeout=30)
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()
-        job_id = record.job_id
-        line = assert_clean_error(first, 2, "manifest.json", job_id, "run the same command")
-        assert "internal error" not in line
+        lines = [line for line in err.splitlines() if line.startswith("gsep: error:")]
+        assert proc.returncode == 2 and len(lines) == 1, err
+        for fragment in ("manifest.json", record.job_id, "run the same command again"):
+            assert fragment in lines[0]
+        assert "internal error" not in err
         (tmp_path / "out" / "manifest.json").rmdir()
         again = run_gsep(["separate", "song.wav", "-o", "out"], env, cwd=tmp_path)
         assert again.code == 0, str(again)
+        assert "already done" in again.err
         assert counts(sb) == (1, 1)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert list(manifest["files"]) == ["song/vocal.wav"]  # written by the re-run
 
 
 def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
@@ -401,3 +421,28 @@ def test_a_run_leaves_nothing_behind_in_the_temporary_folder(
         assert run.code == 0, str(run)
     assert list((tmp_path / "tmp").iterdir()) == []  # no lock files, no stray temporaries
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "manifest.json"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file names as bytes")
+def test_file_names_that_are_not_utf8_work_end_to_end(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "album"
+    make_wav(folder / "a1.wav", seconds=0.3)
+    odd = folder / os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes on a UTF-8 system
+    make_wav(odd, seconds=0.35)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        args = ["separate", "album", "-o", "out", "--jobs", "2"]
+        first = run_gsep(args, env, cwd=tmp_path)
+        assert first.code == 0, str(first)
+        assert counts(sb) == (2, 2)
+        again = run_gsep(args, env, cwd=tmp_path)
+        assert again.code == 0, str(again)
+        assert again.err.count("already done") == 2 and counts(sb) == (2, 2)
+        listed = run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path)
+        assert listed.code == 0 and len(json.loads(listed.out)["jobs"]) == 2
+    written = sorted(
+        os.fsencode(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav")
+    )
+    assert written == [b"a1/vocal.wav", b"caf\xe9/vocal.wav"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(os.fsencode(k) for k in manifest["files"]) == written

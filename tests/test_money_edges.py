@@ -1,0 +1,312 @@
+"""More ways to pay twice, lose a result or crash, found by trying to break gsep.
+
+Each test runs the installed ``gsep`` against a sandbox over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from clitools import assert_clean_error, clean_env, gsep_exe, make_wav, run_gsep
+
+from gsep_cli.ledger import Ledger
+from gsep_cli.sandbox import Sandbox
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(tmp_path, GSEP_API_KEY="edges-key-5150", GSEP_POLL_INTERVAL="0.05")
+
+
+def counts(sb: Sandbox) -> tuple[int, int]:
+    return sb.store.upload_count(), sb.store.job_count()
+
+
+# ---- one work, one job ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("all", "vocal,drum,bass,electric_guitar,acoustic_piano"),
+        ("vocal", "vocal,others"),
+        ("drum,vocal", "vocal,drum,others"),
+    ],
+)
+def test_stems_that_send_the_same_type_are_one_work(
+    tmp_path: Path, env: dict[str, str], first: str, second: str
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        one = run_gsep(["separate", "a.wav", "--stems", first, "-o", "o"], env, cwd=tmp_path)
+        two = run_gsep(["separate", "a.wav", "--stems", second, "-o", "o"], env, cwd=tmp_path)
+        assert one.code == 0 and two.code == 0, str(two)
+        assert counts(sb) == (1, 1)  # the residual comes with every job: nothing to pay
+
+
+def test_pay_again_pays_once_for_identical_inputs_of_a_batch(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    for name in ("x.wav", "y.wav"):
+        (tmp_path / name).write_bytes((tmp_path / "a.wav").read_bytes())
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        assert run_gsep(["separate", "a.wav", "-o", "pa"], env, cwd=tmp_path).code == 0
+        again = run_gsep(
+            ["separate", "x.wav", "y.wav", "-o", "pa", "--pay-again", "--force"],
+            env,
+            cwd=tmp_path,
+        )
+        assert again.code == 0, str(again)
+        assert counts(sb) == (1, 2)  # one new job for the batch, not one per input
+
+
+# ---- a job's files may be in several places, all gsep's own --------------------------------
+def test_the_same_job_written_to_several_folders_stays_done(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "b.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        for out in ("A", "B", "A", "B"):
+            run = run_gsep(["separate", "b.wav", "-o", out], env, cwd=tmp_path)
+            assert run.code == 0, str(run)
+        assert counts(sb) == (1, 1)
+
+
+def test_a_batch_of_identical_inputs_is_done_on_every_rerun(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "x.wav", seconds=0.3)
+    (tmp_path / "d").mkdir()
+    for copy in ("d/x.wav", "y.wav"):
+        (tmp_path / copy).write_bytes((tmp_path / "x.wav").read_bytes())
+    args = ["separate", "x.wav", "d/x.wav", "y.wav", "-o", "dup"]
+    args += ["--name-template", "{dir}/{track}/{stem}.{ext}"]
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        for _ in range(3):
+            run = run_gsep(args, env, cwd=tmp_path)
+            assert run.code == 0, str(run)
+        assert counts(sb) == (1, 1)
+
+
+# ---- the ledger cannot take the answer: the id is still given ------------------------------
+def test_a_job_the_ledger_cannot_record_is_still_named(tmp_path: Path, env: dict[str, str]) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-late@job-create:1:1.5"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        proc = subprocess.Popen(
+            [gsep_exe(), "separate", "a.wav", "-o", "out"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not any(e["path"].endswith("/jobs") for e in sb.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        blocker = sqlite3.connect(
+            tmp_path / "state" / "ledger.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        blocker.execute("BEGIN IMMEDIATE")  # hold the write lock past the ledger's wait
+        released = threading.Timer(13, blocker.rollback)
+        released.start()
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            released.cancel()
+            blocker.rollback()
+            blocker.close()
+        (job_id,) = [job.job_id for job in sb.store._jobs.values()]
+        lines = [line for line in err.splitlines() if line.startswith("gsep: error:")]
+        assert proc.returncode == 2 and len(lines) == 1, err
+        assert job_id in lines[0] and "gsep download" in lines[0]
+        assert "mv '" not in lines[0] and "move it away" not in lines[0]  # that would pay again
+        again = run_gsep(["separate", "a.wav", "-o", "out"], env, cwd=tmp_path)
+        assert_clean_error(again, 2, "no answer", "--pay-again")  # still not paid again
+        assert counts(sb) == (1, 1)
+
+
+# ---- records of expired jobs with files on disk survive a prune -----------------------------
+def test_prune_keeps_an_expired_job_whose_files_are_there(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        args = ["separate", "a.wav", "--stems", "vocal,drum", "-o", "out"]
+        assert run_gsep(args, env, cwd=tmp_path).code == 0
+        with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:  # 3 days later
+            db.execute("UPDATE jobs SET expire_at = '2020-01-01T00:00:00Z'")
+        assert run_gsep(["jobs", "prune"], env, cwd=tmp_path).code == 0
+        again = run_gsep(args, env, cwd=tmp_path)
+        assert again.code == 0 and "already done" in again.err, str(again)
+        (tmp_path / "out" / "a" / "drum.wav").unlink()
+        (tmp_path / "out" / "a" / "vocal.wav").unlink()
+        assert run_gsep(["jobs", "prune"], env, cwd=tmp_path).code == 0
+        with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+            assert ledger.list_jobs() == []  # nothing left on disk: now it goes
+        assert counts(sb) == (1, 1)
+
+
+# ---- plans that could never land -------------------------------------------------------------
+def test_an_output_on_the_input_itself_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    before = song.read_bytes()
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        for extra in ([], ["--dry-run"]):
+            run = run_gsep(
+                ["separate", "song.wav", "--name-template", "{track}.{ext}", "--force", *extra],
+                env,
+                cwd=tmp_path,
+            )
+            assert_clean_error(run, 2, "would be the input")
+        assert sb.requests == []
+    assert song.read_bytes() == before
+
+
+def test_a_file_where_another_output_needs_a_folder_is_refused(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "p.wav", seconds=0.3)
+    make_wav(tmp_path / "p" / "q.wav", seconds=0.35)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        for extra in ([], ["--dry-run"]):
+            run = run_gsep(
+                [
+                    "separate",
+                    "p.wav",
+                    "p/q.wav",
+                    "-o",
+                    "pre",
+                    "--name-template",
+                    "{dir}/{track}",
+                    *extra,
+                ],
+                env,
+                cwd=tmp_path,
+            )
+            assert_clean_error(run, 2, "needs a folder")
+        assert sb.requests == []
+
+
+@pytest.mark.parametrize("prefix", ["", "missing/"])
+def test_an_output_folder_name_over_the_limit_is_refused(
+    tmp_path: Path, env: dict[str, str], prefix: str
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        for extra in ([], ["--dry-run"]):
+            args = ["separate", "a.wav", "-o", prefix + "e" * 256, *extra]
+            run = run_gsep(args, env, cwd=tmp_path)
+            assert_clean_error(run, 2, "256 bytes")
+        assert sb.requests == []
+
+
+# ---- standard output that is gone --------------------------------------------------------------
+def test_a_reader_that_stops_early_does_not_stop_the_work(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    for i in range(3):
+        make_wav(tmp_path / f"s{i}.wav", seconds=0.3 + i * 0.05)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        cmd = [gsep_exe(), "separate", "s0.wav", "s1.wav", "s2.wav", "--stems", "vocal,drum"]
+        closed = subprocess.run(
+            f"{' '.join(cmd)} -o bq --jobs 1 | head -n1",
+            shell=True,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            executable="/bin/bash",
+        )
+        status = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {' '.join(cmd)} -o br --jobs 1 | head -n1"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert "Traceback" not in closed.stderr and "internal error" not in closed.stderr
+    assert status.returncode == 0, status.stderr  # the work was done; nobody wanted more
+    for out in ("bq", "br"):
+        assert len(list((tmp_path / out).rglob("*.wav"))) == 6
+
+
+def test_audio_to_a_closed_stdout_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        proc = subprocess.run(
+            ["bash", "-c", f"{gsep_exe()} separate a.wav -o - >&-"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sb.requests == []
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("gsep: error: standard output is closed")
+
+
+# ---- usage errors and numbers ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["jobs", "forget"], "Missing argument"),
+        (["separate", "a.wav", "--jobs", "17"], "--jobs"),
+        (["separate", "a.wav", "--bogus"], "No such option"),
+        (["separate", "a.wav", "--timeout", "nan"], "--timeout"),
+        (["job", "status", "abc", "--wait", "--timeout", "inf"], "--timeout"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    tmp_path: Path, env: dict[str, str], args: list[str], fragment: str
+) -> None:
+    run = run_gsep(args, env, cwd=tmp_path)
+    line = assert_clean_error(run, 2, fragment)
+    assert "Usage:" not in run.err and "Try '" not in run.err
+    assert line.startswith("gsep: error:")
+
+
+@pytest.mark.parametrize("value", ["5_0", "٥", "0x10", "1e3e3", " 5 5"])
+def test_numbers_are_plain_ascii_decimals(tmp_path: Path, env: dict[str, str], value: str) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    env["GSEP_READ_TIMEOUT"] = value
+    run = run_gsep(["separate", "a.wav", "--dry-run"], env, cwd=tmp_path)
+    assert_clean_error(run, 3, "GSEP_READ_TIMEOUT")
+
+
+def test_expired_results_never_suggest_running_again_to_resume(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "a.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        assert run_gsep(["separate", "a.wav"], env, cwd=tmp_path).code == 0
+        (tmp_path / "a" / "vocal.wav").unlink()
+        with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+            db.execute("UPDATE jobs SET expire_at = '2020-01-01T00:00:00Z'")
+        run = run_gsep(["separate", "a.wav"], env, cwd=tmp_path)
+    line = assert_clean_error(run, 4, "expired", "--pay-again")
+    assert "run the same command again to resume" not in line
+    listed = json.loads(run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path).out)
+    assert [j["status"] for j in listed["jobs"]] == ["success"]
+    assert os.path.exists(tmp_path / "state" / "ledger.sqlite3")
