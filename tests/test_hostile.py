@@ -130,14 +130,14 @@ def test_a_server_that_never_answers_ends_in_bounded_time(
     tmp_path: Path, env: dict[str, str], fault: str, args: list[str]
 ) -> None:
     song = make_wav(tmp_path / "song.wav", seconds=0.3)
-    env["GSEP_RETRIES"] = "3"
+    env.update(GSEP_RETRIES="2", GSEP_READ_TIMEOUT="0.5")
     with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
         job = job_on(sb, song)
         sb.add_fault(fault)
         env["GSEP_BASE_URL"] = sb.base_url
         run, took = timed([a.replace("{job}", job) for a in args], env, tmp_path)
     assert_clean_error(run, 6, "timed out")
-    assert took < 15  # three attempts of a 1 s read timeout, not 609 s
+    assert took < 10  # two attempts of a 0.5 s read timeout (and for results five), not 609 s
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
 
 
@@ -164,9 +164,9 @@ def test_timeout_interrupts_an_answer_that_drips(tmp_path: Path, env: dict[str, 
         job = api.job_id(audioUploadId=upload, type="vocal")
         sb.add_fault("api-drip@job-get:*:1")
         env["GSEP_BASE_URL"] = sb.base_url
-        run, took = timed(["job", "status", job, "--wait", "--timeout", "2"], env, tmp_path)
+        run, took = timed(["job", "status", job, "--wait", "--timeout", "1"], env, tmp_path)
     assert_clean_error(run, 8, job, "--timeout")
-    assert took < 6
+    assert took < 5
 
 
 # ---- A3: statuses outside the contract --------------------------------------------------------
@@ -189,14 +189,14 @@ def test_an_unknown_status_is_said_once_and_waited_on_within_the_bound(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     make_wav(tmp_path / "song.wav", seconds=0.3)
-    env["GSEP_MAX_WAIT"] = "2"
+    env["GSEP_MAX_WAIT"] = "1"
     with Sandbox(job_seconds=0, chunk_size=8192, faults=['job-status:*:"cancelled"']) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         run, took = timed(["separate", "song.wav"], env, tmp_path)
         polls = [e for e in sb.requests if e["method"] == "GET" and e["kind"] == "api"]
     line = assert_clean_error(run, 8, "still cancelled", "GSEP_MAX_WAIT", "gsep job status")
     assert "--wait" in line
-    assert 2 <= took < 8
+    assert 1 <= took < 6
     assert len(polls) > 3  # polled on, not stopped at the first unknown answer
     assert run.err.count("a status gsep does not know") == 1
 

@@ -11,10 +11,11 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clitools import assert_clean_error, clean_env, gsep_exe, make_wav, run_gsep
+from clitools import Run, assert_clean_error, clean_env, gsep_exe, make_wav, run_cli, run_gsep
 
 from gsep_cli.ledger import Ledger
 from gsep_cli.sandbox import Sandbox
@@ -23,6 +24,25 @@ from gsep_cli.sandbox import Sandbox
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return clean_env(tmp_path, GSEP_API_KEY="edges-key-5150", GSEP_POLL_INTERVAL="0.05")
+
+
+@pytest.fixture
+def gsep(
+    tmp_path: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Run]:
+    """``gsep(args, **env)``: the CLI in-process (where no process boundary matters),
+    with ``env`` and the current folder ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(args: list[str], **extra: str) -> Run:
+        for name, value in {**env, **extra}.items():
+            monkeypatch.setenv(name, value)
+        return run_cli(capsys, args)
+
+    return run
 
 
 def counts(sb: Sandbox) -> tuple[int, int]:
@@ -39,50 +59,46 @@ def counts(sb: Sandbox) -> tuple[int, int]:
     ],
 )
 def test_stems_that_send_the_same_type_are_one_work(
-    tmp_path: Path, env: dict[str, str], first: str, second: str
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run], first: str, second: str
 ) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        one = run_gsep(["separate", "a.wav", "--stems", first, "-o", "o"], env, cwd=tmp_path)
-        two = run_gsep(["separate", "a.wav", "--stems", second, "-o", "o"], env, cwd=tmp_path)
+        one = gsep(["separate", "a.wav", "--stems", first, "-o", "o"])
+        two = gsep(["separate", "a.wav", "--stems", second, "-o", "o"])
         assert one.code == 0 and two.code == 0, str(two)
         assert counts(sb) == (1, 1)  # the residual comes with every job: nothing to pay
 
 
 def test_pay_again_pays_once_for_identical_inputs_of_a_batch(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     for name in ("x.wav", "y.wav"):
         (tmp_path / name).write_bytes((tmp_path / "a.wav").read_bytes())
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        assert run_gsep(["separate", "a.wav", "-o", "pa"], env, cwd=tmp_path).code == 0
-        again = run_gsep(
-            ["separate", "x.wav", "y.wav", "-o", "pa", "--pay-again", "--force"],
-            env,
-            cwd=tmp_path,
-        )
+        assert gsep(["separate", "a.wav", "-o", "pa"]).code == 0
+        again = gsep(["separate", "x.wav", "y.wav", "-o", "pa", "--pay-again", "--force"])
         assert again.code == 0, str(again)
         assert counts(sb) == (1, 2)  # one new job for the batch, not one per input
 
 
 # ---- a job's files may be in several places, all gsep's own --------------------------------
 def test_the_same_job_written_to_several_folders_stays_done(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "b.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for out in ("A", "B", "A", "B"):
-            run = run_gsep(["separate", "b.wav", "-o", out], env, cwd=tmp_path)
+            run = gsep(["separate", "b.wav", "-o", out])
             assert run.code == 0, str(run)
         assert counts(sb) == (1, 1)
 
 
 def test_a_batch_of_identical_inputs_is_done_on_every_rerun(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "x.wav", seconds=0.3)
     (tmp_path / "d").mkdir()
@@ -93,12 +109,13 @@ def test_a_batch_of_identical_inputs_is_done_on_every_rerun(
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for _ in range(3):
-            run = run_gsep(args, env, cwd=tmp_path)
+            run = gsep(args)
             assert run.code == 0, str(run)
         assert counts(sb) == (1, 1)
 
 
 # ---- the ledger cannot take the answer: the id is still given ------------------------------
+@pytest.mark.slow  # waits out the ledger's 10 s lock timeout
 def test_a_job_the_ledger_cannot_record_is_still_named(tmp_path: Path, env: dict[str, str]) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-late@job-create:1:1.5"]) as sb:
@@ -139,37 +156,37 @@ def test_a_job_the_ledger_cannot_record_is_still_named(tmp_path: Path, env: dict
 
 # ---- records of expired jobs with files on disk survive a prune -----------------------------
 def test_prune_keeps_an_expired_job_whose_files_are_there(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         args = ["separate", "a.wav", "--stems", "vocal,drum", "-o", "out"]
-        assert run_gsep(args, env, cwd=tmp_path).code == 0
+        assert gsep(args).code == 0
         with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:  # 3 days later
             db.execute("UPDATE jobs SET expire_at = '2020-01-01T00:00:00Z'")
-        assert run_gsep(["jobs", "prune"], env, cwd=tmp_path).code == 0
-        again = run_gsep(args, env, cwd=tmp_path)
+        assert gsep(["jobs", "prune"]).code == 0
+        again = gsep(args)
         assert again.code == 0 and "already done" in again.err, str(again)
         (tmp_path / "out" / "a" / "drum.wav").unlink()
         (tmp_path / "out" / "a" / "vocal.wav").unlink()
-        assert run_gsep(["jobs", "prune"], env, cwd=tmp_path).code == 0
+        assert gsep(["jobs", "prune"]).code == 0
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             assert ledger.list_jobs() == []  # nothing left on disk: now it goes
         assert counts(sb) == (1, 1)
 
 
 # ---- plans that could never land -------------------------------------------------------------
-def test_an_output_on_the_input_itself_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+def test_an_output_on_the_input_itself_is_refused(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
     song = make_wav(tmp_path / "song.wav", seconds=0.3)
     before = song.read_bytes()
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for extra in ([], ["--dry-run"]):
-            run = run_gsep(
-                ["separate", "song.wav", "--name-template", "{track}.{ext}", "--force", *extra],
-                env,
-                cwd=tmp_path,
+            run = gsep(
+                ["separate", "song.wav", "--name-template", "{track}.{ext}", "--force", *extra]
             )
             assert_clean_error(run, 2, "would be the input")
         assert sb.requests == []
@@ -177,14 +194,14 @@ def test_an_output_on_the_input_itself_is_refused(tmp_path: Path, env: dict[str,
 
 
 def test_a_file_where_another_output_needs_a_folder_is_refused(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "p.wav", seconds=0.3)
     make_wav(tmp_path / "p" / "q.wav", seconds=0.35)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for extra in ([], ["--dry-run"]):
-            run = run_gsep(
+            run = gsep(
                 [
                     "separate",
                     "p.wav",
@@ -194,9 +211,7 @@ def test_a_file_where_another_output_needs_a_folder_is_refused(
                     "--name-template",
                     "{dir}/{track}",
                     *extra,
-                ],
-                env,
-                cwd=tmp_path,
+                ]
             )
             assert_clean_error(run, 2, "needs a folder")
         assert sb.requests == []
@@ -204,14 +219,14 @@ def test_a_file_where_another_output_needs_a_folder_is_refused(
 
 @pytest.mark.parametrize("prefix", ["", "missing/"])
 def test_an_output_folder_name_over_the_limit_is_refused(
-    tmp_path: Path, env: dict[str, str], prefix: str
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run], prefix: str
 ) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for extra in ([], ["--dry-run"]):
             args = ["separate", "a.wav", "-o", prefix + "e" * 256, *extra]
-            run = run_gsep(args, env, cwd=tmp_path)
+            run = gsep(args)
             assert_clean_error(run, 2, "256 bytes")
         assert sb.requests == []
 
@@ -278,35 +293,37 @@ def test_audio_to_a_closed_stdout_is_one_line(tmp_path: Path, env: dict[str, str
     ],
 )
 def test_usage_errors_are_one_line(
-    tmp_path: Path, env: dict[str, str], args: list[str], fragment: str
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run], args: list[str], fragment: str
 ) -> None:
-    run = run_gsep(args, env, cwd=tmp_path)
+    run = gsep(args)
     line = assert_clean_error(run, 2, fragment)
     assert "Usage:" not in run.err and "Try '" not in run.err
     assert line.startswith("gsep: error:")
 
 
 @pytest.mark.parametrize("value", ["5_0", "٥", "0x10", "1e3e3", " 5 5"])
-def test_numbers_are_plain_ascii_decimals(tmp_path: Path, env: dict[str, str], value: str) -> None:
+def test_numbers_are_plain_ascii_decimals(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run], value: str
+) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     env["GSEP_READ_TIMEOUT"] = value
-    run = run_gsep(["separate", "a.wav", "--dry-run"], env, cwd=tmp_path)
+    run = gsep(["separate", "a.wav", "--dry-run"])
     assert_clean_error(run, 3, "GSEP_READ_TIMEOUT")
 
 
 def test_expired_results_never_suggest_running_again_to_resume(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        assert run_gsep(["separate", "a.wav"], env, cwd=tmp_path).code == 0
+        assert gsep(["separate", "a.wav"]).code == 0
         (tmp_path / "a" / "vocal.wav").unlink()
         with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
             db.execute("UPDATE jobs SET expire_at = '2020-01-01T00:00:00Z'")
-        run = run_gsep(["separate", "a.wav"], env, cwd=tmp_path)
+        run = gsep(["separate", "a.wav"])
     line = assert_clean_error(run, 4, "expired", "--pay-again")
     assert "run the same command again to resume" not in line
-    listed = json.loads(run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path).out)
+    listed = json.loads(gsep(["--json", "jobs", "list"]).out)
     assert [j["status"] for j in listed["jobs"]] == ["success"]
     assert os.path.exists(tmp_path / "state" / "ledger.sqlite3")
