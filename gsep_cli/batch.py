@@ -434,12 +434,14 @@ class BatchRunner:
         """Claim the work, waiting while another gsep (or input of this batch) holds it.
 
         Returns the claim and, if it had to wait, since when (the ledger's clock). The wait
-        lasts as long as the holder lives (it keeps a heartbeat), within ``--timeout``.
+        lasts as long as the holder lives (it keeps a heartbeat), within ``--timeout`` or
+        else the client's longest wait (``GSEP_MAX_WAIT``): waiting always ends.
         """
         assert self.ledger is not None and work.content is not None
         options = self.options
         key = work_key(work.content, options.model, self.job_stems, self.host, self.key_fp)
-        limit = None if options.timeout is None else time.monotonic() + options.timeout
+        bound = options.timeout if options.timeout is not None else self.client.max_wait
+        limit = time.monotonic() + bound
         waited_since: float | None = None
         while True:
             got = self.ledger.try_claim(key, str(work.path.resolve()))
@@ -455,9 +457,9 @@ class BatchRunner:
                 self.client.listener.notice(f"{work.path.name}: {_holder_text(got)}; waiting")
             if self._stopping:
                 raise Interrupted("stopped while waiting for another gsep")
-            if limit is not None and time.monotonic() >= limit:
+            if time.monotonic() >= limit:
                 raise WaitTimeout(
-                    f"{work.path.name}: {_holder_text(got)} after {options.timeout:g} s",
+                    f"{work.path.name}: {_holder_text(got)} after {bound:g} s",
                     "Run the same command again later: it re-attaches to that work",
                 )
             self._stop.wait(self.claim_poll)
@@ -736,7 +738,9 @@ class BatchRunner:
         result.files, result.status = written, "success"
         self._remember_files(job_id, work, written)
 
-    def _remember_files(self, job_id: str, work: _Work, written: Sequence[WrittenFile]) -> None:
+    def _remember_files(
+        self, job_id: str, work: _Work, written: Sequence[WrittenFile], *, only_new: bool = False
+    ) -> None:
         if self.ledger is not None:
             for item in written:
                 if item.sha256 is not None:  # checking it on a re-run reads nothing
@@ -765,7 +769,7 @@ class BatchRunner:
                 **extra,
             }
         if entries:
-            self.manifest.add(entries)
+            self.manifest.add(entries, keep_existing=only_new)
 
     def _reattach(self, known: JobRecord, work: _Work, result: InputResult) -> None:
         options = self.options
@@ -780,7 +784,7 @@ class BatchRunner:
         if complete is not None:  # whatever the expiry: the files are here and intact
             result.status, result.files, result.expire_at = "success", complete, known.expire_at
             self.client.listener.notice(f"{name}: already done (job {known.job_id})")
-            self._remember_files(known.job_id, work, complete)  # a manifest that was lost
+            self._remember_files(known.job_id, work, complete, only_new=True)  # a lost manifest
             return
         expire = known.expire_epoch()
         if known.status == SUCCESS and expire is not None and expire <= self.clock():

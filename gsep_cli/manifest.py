@@ -38,13 +38,14 @@ class Manifest:
                 "Move it away, or choose another -o DIR",
             )
 
-    def add(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Record (or replace) entries keyed by path relative to the output folder.
+    def add(self, entries: dict[str, dict[str, Any]], *, keep_existing: bool = False) -> None:
+        """Record (or replace) entries keyed by path relative to the output folder; with
+        ``keep_existing``, only those not there yet (a re-run that wrote nothing).
 
         Raises :class:`~gsep_cli.errors.UsageError` when the manifest cannot be written.
         """
         try:
-            self._add(entries)
+            self._add(entries, keep_existing)
         except OSError as exc:
             raise UsageError(
                 f"cannot write {self.path}: {exc.strerror or exc}",
@@ -52,7 +53,7 @@ class Manifest:
                 "again: the results are kept",
             ) from None
 
-    def _add(self, entries: dict[str, dict[str, Any]]) -> None:
+    def _add(self, entries: dict[str, dict[str, Any]], keep_existing: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _folder_lock(self.path.parent):
             try:
@@ -61,6 +62,10 @@ class Manifest:
                 data = {}
             if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
                 data = {"version": 1, "files": {}}
+            if keep_existing:
+                entries = {k: v for k, v in entries.items() if k not in data["files"]}
+                if not entries:
+                    return  # nothing to write
             data["files"].update(entries)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-")
             try:

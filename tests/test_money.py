@@ -386,7 +386,7 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
     make_wav(tmp_path / "song.wav", seconds=0.3)
     monkeypatch.chdir(tmp_path)
 
-    def broken(self: object, entries: object) -> None:
+    def broken(self: object, entries: object, **options: object) -> None:
         raise KeyError("a bug in gsep")
 
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
