@@ -34,20 +34,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 from . import media
+from .choices import check_lyrics_file, get_model, lyrics_body, planned_outputs
 from .claims import Claim, ClaimHolder
-from .client import (
-    GsepClient,
-    WrittenFile,
-    check_lyrics_file,
-    check_output_paths,
-    check_planned_outputs,
-    get_model,
-    lyrics_body,
-    planned_outputs,
-)
+from .client import GsepClient, WrittenFile, check_output_paths, check_planned_outputs
 from .errors import (
     CreationUnconfirmed,
     ExitCode,
@@ -63,11 +55,11 @@ from .errors import (
 from .fileid import FileIdentity
 from .folders import prepare_folders
 from .inputfile import open_input
-from .jobtimes import JobTimes
 from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .manifest import Manifest
 from .models import RESIDUAL, JobStatus
 from .naming import InputFields, output_paths
+from .polling import JobTimes
 from .preflight import preflight
 from .records import SUBMITTED, SUCCESS, UNCONFIRMED, work_key
 
@@ -119,38 +111,6 @@ class InputResult:
     def ok(self) -> bool:
         """True unless the input failed."""
         return self.status != "failed"
-
-    def to_json(self, model: str, stems: Sequence[str]) -> dict[str, Any]:
-        """The stable ``--json`` object (see README)."""
-        document: dict[str, Any] = {
-            "input": str(self.input),
-            "bytes": self.bytes,
-            "uploadId": self.upload_id,
-            "jobId": self.job_id,
-            "model": model,
-            "stems": list(stems),
-            "status": self.status,
-            "expireAt": self.expire_at,
-            "reused": self.reused,
-        }
-        if self.status == "success":
-            document["files"] = [
-                {
-                    "stem": f.stem,
-                    "format": f.format,
-                    "path": str(f.path),
-                    "bytes": f.bytes,
-                    "skipped": f.skipped,
-                }
-                for f in self.files
-            ]
-        if self.error is not None:
-            document["error"] = {
-                "message": self.error.message,
-                "hint": self.error.hint,
-                "exitCode": int(self.error.exit_code),
-            }
-        return document
 
 
 # ---- inputs -----------------------------------------------------------------------------

@@ -11,18 +11,24 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import random
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .choices import (
+    FORMATS,
+    check_job_id,
+    get_model,
+    output_ext,
+    type_value,
+)
 from .errors import (
     CreationUnconfirmed,
     DeadlineReached,
+    ExpiredUrl,
     InputChanged,
     JobFailed,
     RequestRejected,
@@ -32,12 +38,9 @@ from .errors import (
 )
 from .fileid import FileIdentity
 from .http import ApiTransport, RateLimiter, RetryPolicy
-from .jobtimes import Pace
 from .models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
-    MODELS,
-    RESIDUAL,
     Job,
     JobStatus,
     ModelSpec,
@@ -47,109 +50,11 @@ from .models import (
     parse_status,
 )
 from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisions
+from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
-from .transfer import DEFAULT_STALL, Downloader, ExpiredUrl, upload_parts
+from .transfer import DEFAULT_STALL, Downloader, upload_parts
 from .watchdog import Stall
-
-FORMATS = ("wav", "mp3")
-#: The longest :meth:`GsepClient.wait` waits for a job without a timeout of its own
-#: (seconds; ``GSEP_MAX_WAIT``): waiting must end even when a status never does.
-DEFAULT_MAX_WAIT = 6 * 3600.0
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``.
-
-    With an ``expected`` duration (learned from finished jobs, :mod:`gsep_cli.jobtimes`)
-    the ramp is skipped: polls every ``cap`` seconds until ``early`` of it, then
-    ``fine_polls`` polls every ``fine_step`` of it (at most every quarter of ``initial``, at
-    least every ``cap``; a job that ends on time is seen within about 5 % of its length),
-    then the usual backoff from that age. The cap holds throughout, so a job that fails
-    early is still seen within ``cap`` seconds.
-    """
-
-    initial: float = 2.0
-    factor: float = 1.5
-    cap: float = 30.0
-    jitter: float = 0.2
-    early: float = 0.85
-    fine_step: float = 0.05
-    fine_polls: int = 6
-
-    def delays(self, expected: float | None = None, age: float = 0.0) -> Iterator[float]:
-        """Endless delays: 2, 3, 4.5, ... jittered and capped; or, with the seconds a job is
-        ``expected`` to take and its current ``age``, the plan around its expected end."""
-        delay = self.initial
-        if expected is not None and expected > 0:
-            start = self.early * expected
-            while age < start:  # no ramp: straight to the cap, then to the expected end
-                wait = max(0.05, min(self.cap, start - age))
-                yield wait
-                age += wait
-            # a short job's 5 % is tiny: at most 4 polls per first interval (2 s), 6 in all
-            step = max(self.initial / 4, self.fine_step * expected)
-            for _ in range(self.fine_polls):
-                yield self._jittered(step)
-                age += step
-            # late: back off as a lone job would at this age (about half of it), capped
-            delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
-        while True:
-            yield self._jittered(delay)
-            delay = min(self.cap, delay * self.factor)
-
-    def _jittered(self, delay: float) -> float:
-        jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
-        return max(0.05, min(self.cap, jittered))  # the cap holds, jitter included
-
-
-class _Plan:
-    """One job's polls without a batch to learn from: the plain backoff."""
-
-    def __init__(self, poll: PollPolicy, sleep: Callable[[float], None]) -> None:
-        self._delays = iter(poll.delays())
-        self._sleep = sleep
-
-    def next_delay(self) -> float:
-        return next(self._delays)
-
-    def sleep(self, seconds: float) -> None:
-        self._sleep(seconds)
-
-
-class _PacedPlan(_Plan):
-    """One job's polls in a batch (:mod:`gsep_cli.jobtimes`): the plain backoff until the
-    batch knows how long jobs take, then one dense phase around the expected end.
-
-    A sleep ends early when another job of the batch finishes. Until this job's dense
-    phase has begun, that re-plans from its age: poll at once if it is as old as jobs are
-    now expected to take, else wait for the new plan's next poll. Once the dense phase has
-    begun the plan stands, so an overdue job backs off like a lone one however many jobs
-    finish around it (at most one dense phase per job).
-    """
-
-    def __init__(self, poll: PollPolicy, pace: Pace, started: float, limit: float) -> None:
-        self._poll, self._pace, self._started, self._limit = poll, pace, started, limit
-        expected = pace.expect()
-        self._dense_from = poll.early * expected if expected else math.inf
-        self._delays = iter(poll.delays(expected))
-
-    def sleep(self, seconds: float) -> None:
-        due = time.monotonic() + seconds
-        while True:  # each early wake is one more finished job of the batch: bounded
-            left = min(due, self._limit) - time.monotonic()
-            if left <= 0 or not self._pace.sleep(left):
-                return
-            expected = self._pace.expect()  # also marks this news as read
-            age = time.monotonic() - self._started
-            if expected is None or age >= self._dense_from:
-                continue
-            self._dense_from = self._poll.early * expected
-            self._delays = iter(self._poll.delays(expected, age))
-            if age >= self._dense_from:
-                return
-            due = time.monotonic() + next(self._delays)
 
 
 @dataclass(frozen=True)
@@ -162,14 +67,6 @@ class WrittenFile:
     bytes: int
     skipped: bool = False
     sha256: str | None = None  # hex SHA-256 of what was downloaded (None when skipped)
-
-
-def get_model(name: str) -> ModelSpec:
-    """The registry entry for ``name``, or a UsageError listing the known models."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}", "Known models: " + ", ".join(MODELS)) from None
 
 
 def check_output_paths(paths: Sequence[Path], out_dir: Path) -> None:
@@ -194,69 +91,6 @@ def check_output_paths(paths: Sequence[Path], out_dir: Path) -> None:
                 )
 
 
-def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
-    """Validate ``--stems`` values (``vocal,drum``, repeated, or ``all``) for a model.
-
-    Returns the stems in the order given, without duplicates. ``others`` (the residual)
-    is allowed for downloading but never sent in ``type``: see :func:`type_value`.
-    """
-    names: list[str] = []
-    for value in values:
-        names.extend(part.strip() for part in value.split(",") if part.strip())
-    if not names:
-        raise UsageError("no stems given", f"Choose from: {', '.join(_stem_choices(spec))}")
-    if "all" in names:
-        return list(_stem_choices(spec))
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise UsageError(
-                f"stem {name!r} is given twice", "Give each stem once, e.g. --stems vocal,drum"
-            )
-        seen.add(name)
-        if name not in _stem_choices(spec):
-            raise UsageError(
-                f"unknown stem {name!r} for model {spec.name}",
-                f"Choose from: {', '.join(_stem_choices(spec))}, or all",
-            )
-    return names
-
-
-def _stem_choices(spec: ModelSpec) -> tuple[str, ...]:
-    base = spec.stems or spec.outputs
-    return base + ((RESIDUAL,) if spec.residual else ())
-
-
-def type_value(stems: Sequence[str]) -> str:
-    """The job body's ``type``: the stems minus the residual, comma-separated."""
-    return ",".join(s for s in stems if s != RESIDUAL)
-
-
-def resolve_formats(value: str) -> list[str]:
-    """``wav``, ``mp3`` or ``both`` (also ``wav,mp3``) → list of formats."""
-    value = value.strip().lower()
-    if value in ("both", "all"):
-        return list(FORMATS)
-    formats = [v.strip() for v in value.split(",") if v.strip()]
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}", "Use wav, mp3 or both")
-    if not formats:
-        raise UsageError("no format given", "Use wav, mp3 or both")
-    return list(dict.fromkeys(formats))
-
-
-def check_job_id(job_id: str) -> str:
-    """Refuse ids that cannot be a job id (ids are opaque, so this stays lenient)."""
-    text = job_id.strip()
-    bad = not text or text in (".", "..") or len(text) > 200
-    if bad or any(ch in text for ch in "/\\?#% \t\r\n") or not text.isprintable():
-        raise UsageError(
-            f"malformed job id {job_id!r}", "Use the id printed by gsep job create or gsep separate"
-        )
-    return text
-
-
 def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
     """Check a local input before any request and return its size in bytes.
 
@@ -271,68 +105,6 @@ def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> in
     if measure:
         check_duration(path, spec)
     return size
-
-
-def check_lyrics_file(path: Path) -> int:
-    """Check a lyrics text before any request and return its size: a readable ``.txt``
-    file in UTF-8 with at least two non-empty lines (else the API answers 1112 or 1008)."""
-    hint = "Give a UTF-8 .txt file with one lyric line per line"
-    if path.suffix.lower() != ".txt":
-        raise UsageError(f"the lyrics file must be a .txt file: {path}", hint)
-    if not path.is_file():
-        raise UsageError(
-            f"lyrics file not found: {path}" if not path.exists() else f"{path} is not a file",
-            hint,
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
-        ) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text", hint) from None
-    if len([line for line in text.splitlines() if line.strip()]) < 2:
-        raise UsageError(f"{path} has fewer than 2 lines of lyrics", hint)
-    return len(raw)
-
-
-def check_language(value: str | None) -> str:
-    """A lyrics ``language`` (en, ko, ja, zh-cn; case-insensitive), or a UsageError."""
-    choices = ", ".join(LYRICS_LANGUAGES)
-    if value is None or not value.strip():
-        raise UsageError("the lyrics model needs --language", f"Choose from: {choices}")
-    language = value.strip().lower()
-    if language not in LYRICS_LANGUAGES:
-        raise UsageError(f"unsupported language {value!r}", f"Choose from: {choices}")
-    return language
-
-
-def lyrics_body(text_upload_id: str, language: str) -> dict[str, Any]:
-    """The lyrics model's job-body fields besides ``audioUploadId``."""
-    return {"textUploadId": text_upload_id, "language": check_language(language)}
-
-
-def output_ext(spec: ModelSpec, output: Output) -> str:
-    """The file extension of a result: its audio format, the model's extension for a
-    document output (``lyrics`` → ``csv``), else one read off the URL."""
-    if output.format in FORMATS:
-        return output.format
-    return spec.file_ext(output.name) or file_ext(output)
-
-
-def planned_outputs(
-    spec: ModelSpec, stems: Sequence[str], formats: Sequence[str]
-) -> list[tuple[str, str]]:
-    """(output name, extension) of every file a job will give: one per format for audio,
-    one for a document output whatever the formats."""
-    planned: list[tuple[str, str]] = []
-    for stem in stems:
-        ext = spec.file_ext(stem)
-        planned.extend([(stem, ext)] if ext else [(stem, fmt) for fmt in formats])
-    return planned
 
 
 def check_planned_outputs(paths: Sequence[Path], out_dir: Path, *, refuse_existing: bool) -> None:
@@ -576,16 +348,16 @@ class GsepClient:
         ``timeout`` (seconds, default :attr:`max_wait`) is a wall-clock bound on the whole
         wait: it also interrupts a request in flight, however slowly its answer drips. A
         status gsep does not know is reported once and waited on, within that bound.
-        ``pace`` (a job of a batch, :mod:`gsep_cli.jobtimes`): polls cluster around when the
-        batch's finished jobs ended, and a sleep ends early when another one finishes.
+        ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls cluster
+        around when the batch's finished jobs ended, and a sleep ends early when another one finishes.
         """
         started = time.monotonic()
         bound = timeout if timeout is not None else self.max_wait
         limit = started + bound
         plan = (
-            _Plan(self.poll, self.sleep)
+            Plan(self.poll, self.sleep)
             if pace is None
-            else _PacedPlan(self.poll, pace, started, limit)
+            else PacedPlan(self.poll, pace, started, limit)
         )
         status: str | None = None  # none seen yet
         unknown: set[str] = set()
@@ -754,13 +526,6 @@ def _collector(
         written.append(item)
 
     return ready
-
-
-def file_ext(output: Output) -> str:
-    """Extension for an output whose format is not an audio format (e.g. lyrics 'file')."""
-    path = output.url.split("?", 1)[0].rsplit("/", 1)[-1]
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path else "bin"
-    return ext if ext.isalnum() and len(ext) <= 5 else "bin"
 
 
 def select_outputs(

@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,12 @@ def _profile_section(data: dict[str, Any], profile: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
+def current_profile(flag: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The config profile in effect: ``--profile``, else GSEP_PROFILE, else ``default``."""
+    env = os.environ if env is None else env
+    return flag or env.get("GSEP_PROFILE") or DEFAULT_PROFILE
+
+
 def load_settings(
     *,
     base_url: str | None = None,
@@ -268,7 +275,7 @@ def load_settings(
     :class:`~gsep_cli.errors.ConfigError` naming the file or variable at fault.
     """
     env = dict(os.environ) if env is None else env
-    profile = profile or env.get("GSEP_PROFILE") or DEFAULT_PROFILE
+    profile = current_profile(profile, env)
     warnings: list[str] = []
     try:
         data, warnings = read_config()

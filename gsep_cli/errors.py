@@ -62,6 +62,20 @@ class OutputClosed(UsageError):
     """Standard output (``-o -``) could not take the result: the reader quit, disk full."""
 
 
+class LedgerError(GsepError):
+    """The local record (the ledger) cannot be used: locked by another gsep for too
+    long, unreadable, not a database, from a newer gsep, or in a folder that cannot be
+    written. Local state, so exit 2 like other bad local input; never exit 3, which says
+    the key or the configuration is wrong."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotOnRecord(UsageError):
+    """A job id that the local record does not hold (``gsep jobs show``): a local
+    question, not an answer from the API (exit 2, not 4)."""
+
+
 class ConfigError(GsepError):
     """Missing or invalid configuration, such as no API key."""
 
@@ -113,6 +127,11 @@ class RateLimited(ServiceUnavailable):
         self.retry_after = retry_after
 
 
+class ExpiredUrl(RequestRejected):
+    """A presigned URL has expired (the storage server answered 403 "Request has
+    expired"): retrying the same URL cannot help; a new upload plan can."""
+
+
 class JobFailed(GsepError):
     """The job ended with status ``failed``."""
 
@@ -144,16 +163,32 @@ class LocalFailure(GsepError):
     exit_code = ExitCode.USAGE
 
 
-class PartialFailure(GsepError):
-    """Some of several inputs failed."""
-
-    exit_code = ExitCode.PARTIAL
-
-
 class Interrupted(GsepError):
     """The user pressed Ctrl-C."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+#: What each exit code means: ``gsep --help`` and the README's table say the same.
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.INTERNAL: "internal error",
+    ExitCode.USAGE: "usage or bad local input (files, folders, the local record)",
+    ExitCode.AUTH: "authentication or configuration (no key, HTTP 400/401/403)",
+    ExitCode.REJECTED: "request rejected by the API",
+    ExitCode.ACCOUNT: "account: credits or contract",
+    ExitCode.UNAVAILABLE: "network or server unavailable after retries",
+    ExitCode.JOB_FAILED: "job failed",
+    ExitCode.TIMEOUT: "timed out waiting (the job may still finish)",
+    ExitCode.PARTIAL: "some of several inputs failed",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
+def exit_codes_help() -> str:
+    """One paragraph for ``--help``: ``Exit codes: 0 ok · 1 internal error · ...``."""
+    items = " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_MEANINGS.items())
+    return f"Exit codes: {items}."
 
 
 #: Business result codes → (error class, human text). 1000 is success.

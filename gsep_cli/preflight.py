@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -353,61 +353,3 @@ def preflight(path: Path, spec: ModelSpec, *, for_upload: bool = False) -> Prefl
         channels=facts.channels,
         warnings=warnings,
     )
-
-
-def dry_run_json(
-    checked: Preflight,
-    model: str,
-    type_: str | None,
-    would_write: Sequence[Path],
-    lyrics: tuple[Path, int] | None = None,
-    language: str | None = None,
-) -> dict[str, Any]:
-    """The stable ``--dry-run --json`` object for one input (see README).
-
-    For the lyrics model it also has ``lyrics`` (``{"path", "bytes"}``) and ``language``.
-    """
-    document: dict[str, Any] = {
-        "input": str(checked.input),
-        "bytes": checked.bytes,
-        "format": checked.format,
-        "duration": checked.duration,
-        "durationExact": checked.duration_exact,
-        "model": model,
-        "type": type_,
-        "wouldWrite": [str(p) for p in would_write],
-        "ok": True,
-    }
-    if lyrics is not None:
-        document["lyrics"] = {"path": str(lyrics[0]), "bytes": lyrics[1]}
-        document["language"] = language
-    return document
-
-
-def dry_run_line(
-    checked: Preflight,
-    model: str | None,
-    type_: str | None,
-    would_write: Sequence[Path],
-    lyrics: tuple[Path, int] | None = None,
-    language: str | None = None,
-) -> str:
-    """The human line for one input.
-
-    ``would upload IN (N bytes, KIND, D s)`` — for ``separate`` followed by
-    `` then create MODEL job type=A,B`` (``(no type)`` for models without one;
-    ``language=L`` for the lyrics model, whose text is uploaded too) and, unless
-    ``--no-wait``, ``; would write P1, P2``.
-    """
-    line = f"would upload {checked.describe()}"
-    if lyrics is not None:
-        line += f" and {lyrics[0]} ({lyrics[1]} bytes, lyrics text)"
-    if model is not None:
-        line += f" then create {model} job "
-        if lyrics is not None:
-            line += f"language={language}"
-        else:
-            line += f"type={type_}" if type_ else "(no type)"
-    if would_write:
-        line += "; would write " + ", ".join(str(p) for p in would_write)
-    return line

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ import urllib3
 
 from . import watchdog
 from .errors import (
+    ExpiredUrl,
     GsepError,
     Interrupted,
     OutputClosed,
@@ -42,15 +43,7 @@ from .errors import (
 from .http import RetryPolicy, make_session, retry_after_seconds
 from .inputfile import open_input
 from .models import UploadPlan
-from .naming import (  # re-exported (they lived here before naming.py), but the temps
-    DEFAULT_TEMPLATE,
-    TEMPLATE_FIELDS,
-    check_template,
-    leftover_temps,
-    output_path,
-    safe_component,
-    temp_path,
-)
+from .naming import leftover_temps, temp_path
 from .progress import Listener, NullListener
 from .redact import redact
 from .watchdog import Stall
@@ -62,12 +55,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: (``GSEP_STALL_RATE``, ``GSEP_STALL_TIME``; curl's --speed-limit and --speed-time).
 DEFAULT_STALL = Stall(rate=1024.0, window=30.0)
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
-
-
-class ExpiredUrl(GsepError):
-    """A presigned URL has expired: retrying the same URL cannot help."""
-
-    exit_code = RequestRejected.exit_code
 
 
 class Cancelled(Exception):
@@ -838,17 +825,3 @@ def upload_parts(
         stall=stall,
     )
     return uploader.run()
-
-
-__all__: Sequence[str] = [
-    "DEFAULT_TEMPLATE",
-    "TEMPLATE_FIELDS",
-    "Downloader",
-    "ExpiredUrl",
-    "FileSlice",
-    "check_template",
-    "output_path",
-    "safe_component",
-    "upload_parts",
-    "validate_plan",
-]

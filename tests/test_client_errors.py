@@ -96,7 +96,6 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         (RateLimited, 6),
         (errors.JobFailed, 7),
         (errors.WaitTimeout, 8),
-        (errors.PartialFailure, 9),
         (errors.Interrupted, 130),
         (GsepError, 1),
     ],

@@ -16,18 +16,9 @@ import clitools
 import pytest
 from clitools import SECRET, files_under, make_wav
 
-from gsep_cli.client import (
-    GsepClient,
-    PollPolicy,
-    WrittenFile,
-    check_input_file,
-    check_job_id,
-    get_model,
-    resolve_formats,
-    resolve_stems,
-    select_outputs,
-    type_value,
-)
+from gsep_cli.choices import check_job_id, get_model, resolve_formats, resolve_stems, type_value
+from gsep_cli.client import GsepClient, WrittenFile, check_input_file, select_outputs
+from gsep_cli.polling import PollPolicy
 from gsep_cli.errors import (
     ExitCode,
     GsepError,
@@ -285,7 +276,7 @@ def test_wait_polls_with_growing_delays(wav: Path) -> None:
 def test_poll_policy_starts_near_2s_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     import random
 
-    from gsep_cli import client as client_module
+    from gsep_cli import polling as client_module
 
     monkeypatch.setattr(client_module, "random", random.Random(1234))
     delays = PollPolicy().delays()
@@ -297,11 +288,11 @@ def test_poll_policy_starts_near_2s_and_is_capped(monkeypatch: pytest.MonkeyPatc
 
 
 def test_cli_poll_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gsep_cli import cli
+    from gsep_cli import environment
 
     monkeypatch.delenv("GSEP_POLL_INTERVAL", raising=False)
     monkeypatch.delenv("GSEP_POLL_CAP", raising=False)
-    policy = cli._poll_policy()
+    policy = environment.poll_policy()
     assert (policy.initial, policy.cap) == (2.0, 30.0)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gsep_cli.cli import _flatten, run
+from gsep_cli.cli import run
+from gsep_cli.cli._output import flatten as _flatten
 from gsep_cli.sandbox import Sandbox
 
 

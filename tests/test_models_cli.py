@@ -15,7 +15,7 @@ import pytest
 from clitools import SECRET, api_requests, assert_clean_error, files_under, make_wav, run_cli
 from clitools import set_env as _set_env
 
-from gsep_cli.client import (
+from gsep_cli.choices import (
     check_language,
     check_lyrics_file,
     lyrics_body,

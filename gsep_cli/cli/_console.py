@@ -14,9 +14,9 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .errors import GsepError
-from .redact import json_safe, printable, redact
-from .units import format_size
+from ..errors import GsepError
+from ..redact import json_safe, printable, redact
+from ..units import format_size
 
 
 def colour_allowed(stream: TextIO) -> bool:
@@ -43,7 +43,6 @@ class Console:
         *,
         quiet: bool = False,
         verbose: bool = False,
-        json_mode: bool = False,
         progress: bool = True,
         err: TextIO | None = None,
         out: TextIO | None = None,
@@ -52,7 +51,6 @@ class Console:
         self.out = out or sys.stdout
         self.quiet = quiet
         self.verbose = verbose
-        self.json_mode = json_mode
         self.animate = (
             progress and not quiet and _isatty(self.err) and os.environ.get("TERM") != "dumb"
         )

@@ -1,0 +1,158 @@
+"""The user's choices checked against the contract before any request: the model, the
+stems (``type``), the formats, a job id, the lyrics and their language, and the files a
+job will give. Every refusal is a :class:`~gsep_cli.errors.UsageError` (exit 2).
+
+Sources: GSEP_API.md section 4 (models, stems, formats, lyrics), sections 2.4 and 2.5
+(the job body and the job's results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec, Output
+
+FORMATS = ("wav", "mp3")
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registry entry for ``name``, or a UsageError listing the known models."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}", "Known models: " + ", ".join(MODELS)) from None
+
+
+def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
+    """Validate ``--stems`` values (``vocal,drum``, repeated, or ``all``) for a model.
+
+    Returns the stems in the order given, without duplicates. ``others`` (the residual)
+    is allowed for downloading but never sent in ``type``: see :func:`type_value`.
+    """
+    names: list[str] = []
+    for value in values:
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    if not names:
+        raise UsageError("no stems given", f"Choose from: {', '.join(_stem_choices(spec))}")
+    if "all" in names:
+        return list(_stem_choices(spec))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(
+                f"stem {name!r} is given twice", "Give each stem once, e.g. --stems vocal,drum"
+            )
+        seen.add(name)
+        if name not in _stem_choices(spec):
+            raise UsageError(
+                f"unknown stem {name!r} for model {spec.name}",
+                f"Choose from: {', '.join(_stem_choices(spec))}, or all",
+            )
+    return names
+
+
+def _stem_choices(spec: ModelSpec) -> tuple[str, ...]:
+    base = spec.stems or spec.outputs
+    return base + ((RESIDUAL,) if spec.residual else ())
+
+
+def type_value(stems: Sequence[str]) -> str:
+    """The job body's ``type``: the stems minus the residual, comma-separated."""
+    return ",".join(s for s in stems if s != RESIDUAL)
+
+
+def resolve_formats(value: str) -> list[str]:
+    """``wav``, ``mp3`` or ``both`` (also ``wav,mp3``) → list of formats."""
+    value = value.strip().lower()
+    if value in ("both", "all"):
+        return list(FORMATS)
+    formats = [v.strip() for v in value.split(",") if v.strip()]
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}", "Use wav, mp3 or both")
+    if not formats:
+        raise UsageError("no format given", "Use wav, mp3 or both")
+    return list(dict.fromkeys(formats))
+
+
+def check_job_id(job_id: str) -> str:
+    """Refuse ids that cannot be a job id (ids are opaque, so this stays lenient)."""
+    text = job_id.strip()
+    bad = not text or text in (".", "..") or len(text) > 200
+    if bad or any(ch in text for ch in "/\\?#% \t\r\n") or not text.isprintable():
+        raise UsageError(
+            f"malformed job id {job_id!r}", "Use the id printed by gsep job create or gsep separate"
+        )
+    return text
+
+
+def check_lyrics_file(path: Path) -> int:
+    """Check a lyrics text before any request and return its size: a readable ``.txt``
+    file in UTF-8 with at least two non-empty lines (else the API answers 1112 or 1008)."""
+    hint = "Give a UTF-8 .txt file with one lyric line per line"
+    if path.suffix.lower() != ".txt":
+        raise UsageError(f"the lyrics file must be a .txt file: {path}", hint)
+    if not path.is_file():
+        raise UsageError(
+            f"lyrics file not found: {path}" if not path.exists() else f"{path} is not a file",
+            hint,
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text", hint) from None
+    if len([line for line in text.splitlines() if line.strip()]) < 2:
+        raise UsageError(f"{path} has fewer than 2 lines of lyrics", hint)
+    return len(raw)
+
+
+def check_language(value: str | None) -> str:
+    """A lyrics ``language`` (en, ko, ja, zh-cn; case-insensitive), or a UsageError."""
+    choices = ", ".join(LYRICS_LANGUAGES)
+    if value is None or not value.strip():
+        raise UsageError("the lyrics model needs --language", f"Choose from: {choices}")
+    language = value.strip().lower()
+    if language not in LYRICS_LANGUAGES:
+        raise UsageError(f"unsupported language {value!r}", f"Choose from: {choices}")
+    return language
+
+
+def lyrics_body(text_upload_id: str, language: str) -> dict[str, Any]:
+    """The lyrics model's job-body fields besides ``audioUploadId``."""
+    return {"textUploadId": text_upload_id, "language": check_language(language)}
+
+
+def output_ext(spec: ModelSpec, output: Output) -> str:
+    """The file extension of a result: its audio format, the model's extension for a
+    document output (``lyrics`` → ``csv``), else one read off the URL."""
+    if output.format in FORMATS:
+        return output.format
+    return spec.file_ext(output.name) or url_ext(output)
+
+
+def planned_outputs(
+    spec: ModelSpec, stems: Sequence[str], formats: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(output name, extension) of every file a job will give: one per format for audio,
+    one for a document output whatever the formats."""
+    planned: list[tuple[str, str]] = []
+    for stem in stems:
+        ext = spec.file_ext(stem)
+        planned.extend([(stem, ext)] if ext else [(stem, fmt) for fmt in formats])
+    return planned
+
+
+def url_ext(output: Output) -> str:
+    """Extension for an output whose format is not an audio format (e.g. lyrics 'file')."""
+    path = output.url.split("?", 1)[0].rsplit("/", 1)[-1]
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path else "bin"
+    return ext if ext.isalnum() and len(ext) <= 5 else "bin"

@@ -1,0 +1,152 @@
+"""What several commands make of their shared options before any request: the model,
+the stems, the lyrics language, the output folder, ``-o -`` and the overwrite flags.
+
+Each refuses with :class:`~gsep_cli.errors.UsageError` (exit 2) what cannot work, so no
+credit is spent on it."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from . import _process
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import ModelSpec
+    from ._context import State
+
+_OUT_HINT = "Choose another folder with -o DIR"
+
+
+def model_name(settings: Settings, model: str | None) -> str:
+    """``--model``, else the setting; UsageError for a model gsep does not know."""
+    from ..choices import get_model
+
+    return get_model(model or settings.get("model")).name
+
+
+def stems(settings: Settings, model: str, values: list[str] | None) -> list[str]:
+    """The checked ``--stems`` (else the setting) for ``model``; every output for a model
+    that takes no type. Refuses a choice of only ``others`` (nothing to send)."""
+    from ..choices import get_model, resolve_stems, type_value
+
+    spec = get_model(model)
+    if values:
+        chosen = resolve_stems(spec, values)
+    elif not spec.needs_type:
+        return list(spec.outputs)
+    else:
+        chosen = resolve_stems(spec, [settings.get("stems")])
+    if spec.needs_type and not type_value(chosen):  # refuse before anything is uploaded
+        raise UsageError(
+            "choose at least one stem besides 'others'",
+            f"Choose from: {', '.join(spec.stems)}",
+        )
+    return chosen
+
+
+def lyrics_language(
+    model: str, language: str | None, *, lyrics_given: bool, fmt: str | None, state: State
+) -> str | None:
+    """The lyrics model's checked ``--language``; refuses lyrics options on other models."""
+    from ..choices import check_language, get_model
+
+    spec = get_model(model)
+    if not spec.needs_lyrics:
+        if lyrics_given or language is not None:
+            raise UsageError(
+                f"--lyrics and --language are for gts_lyrics_line_v1, not {model}",
+                "Add --model gts_lyrics_line_v1, or drop them",
+            )
+        return None
+    if fmt is not None:
+        state.console.warn(f"--format does not apply to {model}: it writes CSV and JSON files")
+    return check_language(language)
+
+
+def check_timeout(timeout: float | None) -> None:
+    """``--timeout`` is a number of seconds: ``nan`` or ``inf`` would mean no bound."""
+    if timeout is not None and not math.isfinite(timeout):
+        raise UsageError(f"--timeout must be a number of seconds, not {timeout}")
+
+
+def check_overwrite_flags(force: bool, skip_existing: bool) -> None:
+    if force and skip_existing:
+        raise UsageError(
+            "--force and --skip-existing cannot be used together", "Choose one of them"
+        )
+
+
+def to_stdout(output: Path | None) -> bool:
+    """``-o -``: the one chosen stem goes to standard output."""
+    return output is not None and str(output) == "-"
+
+
+def check_stdout_target(
+    state: State,
+    stems: list[str],
+    formats: list[str],
+    spec: ModelSpec,
+    *,
+    dry_run: bool = False,
+) -> None:
+    """``-o -``: refuse what cannot work before any request (or any credit is spent)."""
+    from ..choices import planned_outputs
+
+    if state.json and not dry_run:
+        raise UsageError("--json and -o - both want standard output", "Drop --json, or give -o DIR")
+    files = planned_outputs(spec, stems, formats)
+    if len(files) != 1:
+        raise UsageError(
+            f"-o - writes one file to standard output, but {len(files)} are asked for "
+            f"({', '.join(f'{stem}.{ext}' for stem, ext in files)})",
+            "Choose one stem and one format, e.g. --stems vocal --format wav",
+        )
+    if _process.stdout_closed() and not dry_run:
+        raise UsageError(
+            "standard output is closed: -o - has nowhere to write the audio",
+            "Pipe it into a program, or give -o DIR",
+        )
+    if sys.stdout.isatty() and not dry_run:
+        raise UsageError(
+            "refusing to write audio to a terminal",
+            "Pipe it into a program (e.g. | sox -t wav - out.flac), or give -o DIR",
+        )
+
+
+def out_dir(settings: Settings, output: Path | None) -> Path:
+    """The output folder (``-o``, else the setting), refused at once when it cannot be
+    one: a file, an unwritable place, a name with a NUL character or over the file
+    system's bytes per name. Permission errors from the OS (a folder that cannot even be
+    looked into) are one line too."""
+    source = "-o" if output is not None else settings.sources.get("output_dir", "output_dir")
+    raw = str(output) if output is not None else settings.get("output_dir")
+    if "\x00" in raw:
+        raise UsageError(f"the output folder from {source} holds a NUL character", _OUT_HINT)
+    try:
+        folder = output if output is not None else Path(raw).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        raise UsageError(f"the output folder from {source} cannot be expanded", _OUT_HINT) from None
+    from ..folders import check_the_way
+    from ..naming import name_bytes, name_max
+
+    for part in folder.parts:  # checked here: the OS's own error would come after paying
+        if name_bytes(part) > name_max(folder):
+            raise UsageError(
+                f"the output folder name {part[:40]!r}... is {name_bytes(part)} bytes; the "
+                f"file system allows {name_max(folder)} per name",
+                _OUT_HINT,
+            )
+    check_the_way(folder)
+    probe = next(
+        (p for p in [folder.absolute(), *folder.absolute().parents] if os.path.isdir(p)),
+        Path(folder.absolute().anchor),
+    )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {folder} is not writable", _OUT_HINT)
+    return folder

@@ -1,0 +1,143 @@
+"""The per-run context every command shares: global options, settings, the console, the
+client, the ledger, the built-in sandbox, and what to close when the command ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from ..client import GsepClient
+    from ..config import Settings
+    from ..ledger import Ledger
+    from ..sandbox import Sandbox
+    from ._console import Console
+
+
+@dataclass
+class State:
+    """Global options, shared by every command through the typer context."""
+
+    base_url: str | None = None
+    profile: str | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    progress: bool = True
+    sandbox: bool = False
+    key_fp: str = ""
+    _console: Console | None = None
+    _ledger: Ledger | None = None
+    _sandbox: Sandbox | None = None
+    _closers: list[Callable[[], object]] = field(default_factory=list)
+
+    @property
+    def console(self) -> Console:
+        """The stderr/stdout renderer for this run."""
+        if self._console is None:
+            from ._console import Console
+
+            self._console = Console(quiet=self.quiet, verbose=self.verbose, progress=self.progress)
+        return self._console
+
+    @property
+    def profile_name(self) -> str:
+        """The config profile in effect: ``--profile``, else GSEP_PROFILE, else default."""
+        from ..config import current_profile
+
+        return current_profile(self.profile)
+
+    def settings(self, *, dry_run: bool = False) -> Settings:
+        """Resolved settings; with --sandbox, pointed at a fresh local emulator (none is
+        started for a dry run, which sends nothing)."""
+        from ..config import load_settings
+
+        base_url = self.base_url
+        if self.sandbox and not dry_run:
+            base_url = self.start_sandbox()
+        settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
+        for warning in settings.warnings:
+            self.console.warn(warning)
+        return settings
+
+    def start_sandbox(self) -> str:
+        """Start the embedded emulator on a free loopback port for this command."""
+        if self._sandbox is None:
+            from ..environment import sandbox_pace
+            from ..sandbox import Sandbox
+
+            seconds, size = sandbox_pace()
+            self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
+            self._sandbox.start()
+            self._closers.append(self._sandbox.stop)
+            self.console.info(
+                f"gsep: using the built-in sandbox at {self._sandbox.base_url} (no real separation)"
+            )
+        return str(self._sandbox.base_url)
+
+    def client(self, settings: Settings | None = None, parallel: int = 4) -> GsepClient:
+        """A GsepClient wired to this run's console and settings."""
+        from ..client import GsepClient
+        from ..environment import transport_options
+        from ..ledger import key_fingerprint
+
+        settings = settings or self.settings()
+        key = "sandbox-key" if self.sandbox else settings.require_key()
+        self.key_fp = key_fingerprint(key)
+        client = GsepClient(
+            settings.base_url,
+            key,
+            listener=self.console,
+            parallel=parallel,
+            log=self.console.debug if self.verbose else None,
+            **transport_options(),
+        )
+        self._closers.append(client.close)
+        return client
+
+    def ledger(self) -> Ledger:
+        """The local job ledger. With --sandbox, a throwaway one that lives as long as the
+        emulator (its jobs vanish with it), so claims and re-attaching work the same."""
+        if self._ledger is None:
+            from ..ledger import LEDGER_FILE, Ledger
+
+            if self.sandbox:
+                import shutil
+                import tempfile
+
+                folder = tempfile.mkdtemp(prefix="gsep-sandbox-ledger-")
+                self._closers.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+                self._ledger = Ledger(Path(folder) / LEDGER_FILE)
+            else:
+                self._ledger = Ledger()
+            self._closers.append(self._ledger.close)
+            for warning in self._ledger.warnings:
+                self.console.warn(warning)
+        return self._ledger
+
+    def require_key(self, settings: Settings) -> None:
+        """What a dry run checks besides the inputs: the key, and every GSEP_* setting a
+        real run would read before its first request."""
+        from ..environment import transport_options
+
+        if not self.sandbox:
+            settings.require_key()
+        transport_options()
+
+    def close(self) -> None:
+        """Stop live output, close clients, stop the sandbox (in reverse order)."""
+        if self._console is not None:
+            self._console.close()
+        while self._closers:
+            self._closers.pop()()
+
+
+def state_of(ctx: typer.Context) -> State:
+    """The run's :class:`State`, set by the root callback."""
+    state = ctx.find_root().obj
+    assert isinstance(state, State)
+    return state

@@ -1,0 +1,86 @@
+"""Options several commands share, as reusable ``Annotated`` types, and the tab completion
+of their values (cheap: no network, no heavy imports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+STEMS_HELP = (
+    "Stems: vocal,drum,bass,electric_guitar,acoustic_piano (model-dependent), "
+    "comma-separated or repeated; 'all' = every stem of the model; 'others' = "
+    "the residual (downloaded, never sent). Default: vocal (config 'stems')."
+)
+MODEL_HELP = "Model (default gsep_music_hq_v1, or config 'model')."
+FORMAT_HELP = "wav, mp3 or both (default wav, or config 'format')."
+DRY_RUN_HELP = (
+    "Check everything local (file, format, size, duration, stems, outputs, key) and print "
+    "what would be sent, without any request."
+)
+LYRICS_HELP = (
+    "gts_lyrics_line_v1: the lyrics, a UTF-8 .txt file with one line per lyric line (uploaded too)."
+)
+LANGUAGE_HELP = "gts_lyrics_line_v1: the lyrics' language: en, ko, ja or zh-cn."
+TEMPLATE_HELP = (
+    "Output path inside DIR; fields {track} {trackext} {dir} {stem} {ext} {model} {job}. "
+    "Default: {track}/{stem}.{ext}"
+)
+OUTPUT_HELP = "Output folder (default: current folder); - writes the one chosen stem to stdout."
+
+
+def complete_model(incomplete: str) -> list[str]:
+    from ..models import MODELS
+
+    return [name for name in MODELS if name.startswith(incomplete)]
+
+
+def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
+    from ..models import DEFAULT_MODEL, MODELS, RESIDUAL
+
+    spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    taken = set(done.split(",")) if done else set()
+    names = [*(spec.stems or spec.outputs), *([RESIDUAL] if spec.residual else []), "all"]
+    return [prefix + n for n in names if n.startswith(last) and n not in taken]
+
+
+def complete_format(incomplete: str) -> list[str]:
+    return [f for f in ("wav", "mp3", "both") if f.startswith(incomplete)]
+
+
+def complete_language(incomplete: str) -> list[str]:
+    from ..models import LYRICS_LANGUAGES
+
+    return [lang for lang in LYRICS_LANGUAGES if lang.startswith(incomplete.lower())]
+
+
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help=MODEL_HELP, autocompletion=complete_model),
+]
+Stems = Annotated[
+    list[str] | None,
+    typer.Option("--stems", "-s", help=STEMS_HELP, autocompletion=complete_stems),
+]
+Format = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help=FORMAT_HELP, autocompletion=complete_format),
+]
+Output = Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)]
+NameTemplate = Annotated[str | None, typer.Option("--name-template", help=TEMPLATE_HELP)]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
+SkipExisting = Annotated[
+    bool, typer.Option("--skip-existing", help="Keep existing files, download the rest.")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)]
+Language = Annotated[
+    str | None,
+    typer.Option("--language", help=LANGUAGE_HELP, autocompletion=complete_language),
+]
+JobId = Annotated[str, typer.Argument(help="Job id.", show_default=False)]
+Parallel = Annotated[
+    int, typer.Option("--parallel", min=1, max=16, help="Parts sent at once (1-16).")
+]

@@ -1,0 +1,247 @@
+"""Every stdout document and line gsep prints: files, jobs, inputs, dry runs, models,
+the key, the settings. With ``--json`` one JSON document (or, for a batch, one JSON line
+per input); otherwise plain lines. The shapes are stable and documented in the README.
+
+Nothing here decides anything; commands hand their results over to be shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..batch import InputResult
+    from ..client import WrittenFile
+    from ..errors import GsepError
+    from ..models import Job, ModelSpec
+    from ..preflight import Preflight
+    from ..records import JobRecord
+    from ._context import State
+
+
+def show(state: State, document: dict[str, Any], lines: Iterable[str]) -> None:
+    """``document`` with ``--json``, else ``lines``, one per line."""
+    if state.json:
+        state.console.result_json(document)
+    else:
+        for line in lines:
+            state.console.result(line)
+
+
+def error_json(error: GsepError) -> dict[str, Any]:
+    return {"message": error.message, "hint": error.hint, "exitCode": int(error.exit_code)}
+
+
+# ---- files and jobs -----------------------------------------------------------------------
+def file_json(written: WrittenFile) -> dict[str, Any]:
+    return {
+        "stem": written.stem,
+        "format": written.format,
+        "path": str(written.path),
+        "bytes": written.bytes,
+        "skipped": written.skipped,
+    }
+
+
+def files(state: State, written: Sequence[WrittenFile], header: dict[str, Any]) -> None:
+    """The files a download wrote: ``header`` plus ``files`` with ``--json``, else one
+    path per line."""
+    show(
+        state, {**header, "files": [file_json(w) for w in written]}, (str(w.path) for w in written)
+    )
+
+
+def job_status(state: State, job: Job, model: str) -> None:
+    """``gsep job status``: the status word, or the job as the API described it."""
+    status = getattr(job.status, "value", str(job.status))
+    document = {
+        "jobId": job.job_id,
+        "model": model,
+        "status": status,
+        "errorMessage": job.error_message,
+        "expireAt": job.expire_at,
+        "outputs": [{"stem": o.name, "format": o.format} for o in job.outputs],
+    }
+    show(state, document, [status])
+
+
+def input_result_json(result: InputResult, model: str, stems: Sequence[str]) -> dict[str, Any]:
+    """One input of ``gsep separate``: its ``--json`` line (see README)."""
+    document: dict[str, Any] = {
+        "input": str(result.input),
+        "bytes": result.bytes,
+        "uploadId": result.upload_id,
+        "jobId": result.job_id,
+        "model": model,
+        "stems": list(stems),
+        "status": result.status,
+        "expireAt": result.expire_at,
+        "reused": result.reused,
+    }
+    if result.status == "success":
+        document["files"] = [file_json(f) for f in result.files]
+    if result.error is not None:
+        document["error"] = error_json(result.error)
+    return document
+
+
+def summary_row(result: InputResult) -> tuple[str, str, str, str]:
+    """One row of a batch's summary table (stderr): input, job, status, detail."""
+    if result.error is not None:
+        detail = result.error.message
+    elif result.status == "submitted":
+        detail = "submitted"
+    else:
+        detail = f"{len(result.files)} files" + (
+            f" ({result.reused} reused)" if result.reused else ""
+        )
+    return (str(result.input), result.job_id or "-", result.status, detail)
+
+
+# ---- dry runs ---------------------------------------------------------------------------
+def dry_run_json(
+    checked: Preflight,
+    model: str,
+    type_: str | None,
+    would_write: Sequence[Path],
+    lyrics: tuple[Path, int] | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
+    """The stable ``--dry-run --json`` object for one input (see README).
+
+    For the lyrics model it also has ``lyrics`` (``{"path", "bytes"}``) and ``language``.
+    """
+    document: dict[str, Any] = {
+        "input": str(checked.input),
+        "bytes": checked.bytes,
+        "format": checked.format,
+        "duration": checked.duration,
+        "durationExact": checked.duration_exact,
+        "model": model,
+        "type": type_,
+        "wouldWrite": [str(p) for p in would_write],
+        "ok": True,
+    }
+    if lyrics is not None:
+        document["lyrics"] = {"path": str(lyrics[0]), "bytes": lyrics[1]}
+        document["language"] = language
+    return document
+
+
+def dry_run_line(
+    checked: Preflight,
+    model: str | None,
+    type_: str | None,
+    would_write: Sequence[Path],
+    lyrics: tuple[Path, int] | None = None,
+    language: str | None = None,
+) -> str:
+    """The human line for one input.
+
+    ``would upload IN (N bytes, KIND, D s)`` — for ``separate`` followed by
+    `` then create MODEL job type=A,B`` (``(no type)`` for models without one;
+    ``language=L`` for the lyrics model, whose text is uploaded too) and, unless
+    ``--no-wait``, ``; would write P1, P2``.
+    """
+    line = f"would upload {checked.describe()}"
+    if lyrics is not None:
+        line += f" and {lyrics[0]} ({lyrics[1]} bytes, lyrics text)"
+    if model is not None:
+        line += f" then create {model} job "
+        if lyrics is not None:
+            line += f"language={language}"
+        else:
+            line += f"type={type_}" if type_ else "(no type)"
+    if would_write:
+        line += "; would write " + ", ".join(str(p) for p in would_write)
+    return line
+
+
+def dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -> dict[str, Any]:
+    """The ``--dry-run --json`` object for an input that failed its checks."""
+    return {
+        "input": str(path),
+        "bytes": None,
+        "format": None,
+        "duration": None,
+        "durationExact": False,
+        "model": model,
+        "type": type_,
+        "wouldWrite": [],
+        "ok": False,
+        "error": error_json(exc),
+    }
+
+
+# ---- the local record ------------------------------------------------------------------
+def record_json(record: JobRecord) -> dict[str, Any]:
+    """A job on record (``gsep jobs show`` and ``jobs list --json``)."""
+    return {
+        "jobId": record.job_id,
+        "uploadId": record.upload_id,
+        "input": record.input_path,
+        "inputSha256": record.sha256,
+        "model": record.model,
+        "stems": list(record.stems),
+        "apiHost": record.api_host,
+        "status": record.status,
+        "expireAt": record.expire_at,
+        "error": record.error,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "files": [
+            {"stem": f.stem, "format": f.format, "path": f.path, "bytes": f.bytes}
+            for f in record.files
+        ],
+    }
+
+
+def record_line(record: JobRecord) -> str:
+    """A job on record, for ``gsep jobs list``."""
+    where = str(Path(record.files[0].path).parent) if record.files else "-"
+    return (
+        f"{record.job_id}  {record.status:<9} {record.model}  {','.join(record.stems):<20} "
+        f"expires {record.expire_at or '-'}  {Path(record.input_path).name} -> {where}"
+    )
+
+
+# ---- models and the key -----------------------------------------------------------------
+def model_json(spec: ModelSpec) -> dict[str, Any]:
+    """A model as ``gsep models --json`` shows it."""
+    return {
+        "name": spec.name,
+        "category": spec.category,
+        "stems": list(spec.stems),
+        "outputs": list(spec.stems or spec.outputs) + (["others"] if spec.residual else []),
+        "inputFormats": list(spec.input_kinds),
+        "maxBytes": spec.max_bytes,
+        "maxSeconds": spec.max_seconds,
+        "description": spec.description,
+    }
+
+
+def model_line(row: dict[str, Any]) -> str:
+    """A model as ``gsep models`` shows it: name, stems (or outputs), limits."""
+    limits = f"{row['maxBytes'] // 1000**3} GB, {row['maxSeconds'] // 60} min"
+    stems = ",".join(row["stems"]) or "(no type: " + ",".join(row["outputs"]) + ")"
+    return f"{row['name']:<22} {stems:<48} {limits}"
+
+
+def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested objects as dotted names; lists of plain values comma-joined (``key info``,
+    whose field names the API does not document)."""
+    if isinstance(value, dict):
+        rows: list[tuple[str, str]] = []
+        for key, item in value.items():
+            rows.extend(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return [(prefix, ", ".join(str(v) for v in value))]
+    if isinstance(value, list):
+        rows = []
+        for index, item in enumerate(value):
+            rows.extend(flatten(item, f"{prefix}[{index}]"))
+        return rows
+    return [(prefix, "null" if value is None else str(value))]

@@ -1,0 +1,82 @@
+"""The process around one run: termination signals, a standard output that is closed or
+cannot encode what gsep writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+_ERRORS = "gsep-escape"
+_stdout_closed = False  # gsep was started with no standard output at all
+
+
+def stdout_closed() -> bool:
+    """True when gsep was started with standard output closed (``>&-``)."""
+    return _stdout_closed
+
+
+def stand_in_for_closed_stdout() -> None:
+    """Started with stdout closed: results go to /dev/null, for the life of the process."""
+    global _stdout_closed
+    if sys.stdout is None:
+        _stdout_closed = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+
+
+def interrupt_on_termination() -> Callable[[], None]:
+    """Handle SIGTERM and SIGHUP (``kill``, a CI runner's cancel, a closed terminal) like
+    Ctrl-C: the same clean exit 130, a job creation in flight still recorded, partial
+    files removed. Returns a function that puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
+
+
+def never_fail_on_encoding() -> None:
+    """Writing a result must never fail because of the console's encoding (a Cyrillic path
+    on a cp1252 console, a file name that is not valid UTF-8): characters the stream cannot
+    encode are written as backslash escapes, undecodable file-name bytes as themselves."""
+    import codecs
+
+    codecs.register_error(_ERRORS, _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                reconfigure(errors=_ERRORS)
+
+
+def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start : exc.end]
+    if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in text):  # os.fsdecode's surrogateescape
+        return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
+    return text.encode("ascii", "backslashreplace").decode("ascii"), exc.end
+
+
+def silence_stdout() -> None:
+    """Nothing more can go to stdout, not even the flush at exit."""
+    from ._console import silence_stdout as silence
+
+    silence()

@@ -1,0 +1,30 @@
+"""``gsep completion SHELL``: the tab-completion script for a shell."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+
+COMPLETE_VAR = "_GSEP_COMPLETE"
+SHELLS = ("bash", "zsh", "fish", "powershell")
+
+
+def completion(
+    shell: Annotated[
+        str, typer.Argument(help="bash, zsh, fish or powershell.", show_default=False)
+    ],
+) -> None:
+    """Print the tab-completion script for SHELL (see README for where to put it).
+
+    Example: gsep completion bash > ~/.local/share/bash-completion/completions/gsep
+    """
+    from typer._completion_shared import get_completion_script
+
+    if shell not in SHELLS:
+        raise UsageError(f"unknown shell {shell!r}", f"Choose one of: {', '.join(SHELLS)}")
+    script = get_completion_script(prog_name="gsep", complete_var=COMPLETE_VAR, shell=shell)
+    sys.stdout.write(script.rstrip("\n") + "\n")

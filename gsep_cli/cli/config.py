@@ -1,0 +1,141 @@
+"""``gsep config``: show and change settings and the API key."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+from . import _choices, _output
+from ._context import state_of
+
+app = typer.Typer(help="Show and change settings and the API key.", no_args_is_help=True)
+
+NAME_HELP = "base_url, format, stems, output_dir or model."
+
+
+@app.command("set-key", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def set_key(ctx: typer.Context) -> None:
+    """Store the API key in the config file (0600). Reads it from stdin when piped,
+    else asks with a hidden prompt; never from an argument.
+
+    Example: printf %s "$KEY" | gsep config set-key
+    """
+    from ..config import key_problem, set_profile_value
+
+    state = state_of(ctx)
+    if ctx.args:  # caught here so that click does not echo the key back in its error
+        raise UsageError(
+            "the key is not accepted as an argument (it would stay in your shell history)",
+            'Pipe it: printf %s "$KEY" | gsep config set-key, or run gsep config set-key '
+            "and type it at the hidden prompt",
+        )
+    if sys.stdin is not None and not sys.stdin.isatty():
+        key = sys.stdin.read().strip()
+    else:
+        import getpass
+
+        key = getpass.getpass("GSEP API key (input hidden): ").strip()
+    if not key:
+        raise UsageError("no key given", "Pipe the key on stdin or type it at the prompt")
+    problem = key_problem(key)
+    if problem is not None:  # never echoed: it may be a real key with a stray character
+        raise UsageError(f"that does not look like an API key: {problem} (not shown)")
+    profile = state.profile_name
+    path = set_profile_value(profile, "api_key", key)
+    state.console.info(f"gsep: key saved for profile {profile!r} in {path}")
+
+
+@app.command("show")
+def show(ctx: typer.Context) -> None:
+    """Show the settings in effect and where each came from (the key masked).
+
+    Example: gsep config show --json
+    """
+    from ..config import config_path, mask_key
+
+    state = state_of(ctx)
+    settings = state.settings()
+    values: dict[str, Any] = dict(settings.values)
+    values["api_key"] = mask_key(settings.api_key) if settings.api_key else None
+    if settings.api_key and settings.key_problem:  # masking could still show a stray byte
+        values["api_key"] = f"(cannot be used: {settings.key_problem})"
+    document = {
+        "profile": settings.profile,
+        "configFile": str(config_path()),
+        "values": values,
+        "sources": settings.sources,
+    }
+    lines = [f"profile     {settings.profile}", f"config file {config_path()}"]
+    for name in ("api_key", "base_url", "model", "stems", "format", "output_dir"):
+        shown = values.get(name) or "(not set)"
+        lines.append(f"{name:<11} {shown}  [{settings.sources.get(name, '')}]")
+    _output.show(state, document, lines)
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print the config file's path.
+
+    Example: gsep config path
+    """
+    from ..config import config_path
+
+    state = state_of(ctx)
+    _output.show(state, {"configFile": str(config_path())}, [str(config_path())])
+
+
+@app.command("set")
+def set_value(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=NAME_HELP)],
+    value: Annotated[str, typer.Argument(help="The new value.")],
+) -> None:
+    """Set a setting in the current profile (the key has its own command: set-key).
+
+    Example: gsep config set format mp3
+    """
+    from ..choices import get_model, resolve_formats
+    from ..config import SETTABLE, check_base_url, set_profile_value
+    from ..models import DEFAULT_MODEL
+
+    state = state_of(ctx)
+    if name not in SETTABLE:
+        hint = (
+            "Use gsep config set-key for the key"
+            if name in ("api_key", "key")
+            else f"Settable: {', '.join(SETTABLE)}"
+        )
+        raise UsageError(f"unknown setting {name!r}", hint)
+    if name == "base_url":
+        value = check_base_url(value, "the value")
+    elif name == "format":
+        resolve_formats(value)
+    elif name == "model":
+        get_model(value)
+    elif name == "stems":
+        _choices.stems(state.settings(), DEFAULT_MODEL, [value])
+    profile = state.profile_name
+    set_profile_value(profile, name, value)
+    state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=NAME_HELP)],
+) -> None:
+    """Print the value of one setting as gsep resolves it.
+
+    Example: gsep config get base_url
+    """
+    from ..config import SETTABLE
+
+    state = state_of(ctx)
+    if name not in SETTABLE:
+        raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
+    settings = state.settings()
+    document = {"name": name, "value": settings.get(name), "source": settings.sources.get(name)}
+    _output.show(state, document, [settings.get(name)])

@@ -1,0 +1,114 @@
+"""``gsep job create`` and ``gsep job status``: the API's jobs, one step at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import GsepError, UsageError
+from . import _choices, _output
+from ._context import state_of
+from ._options import LYRICS_HELP, JobId, Language, Model, Stems
+
+app = typer.Typer(help="Create jobs and check their status.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    upload_id: Annotated[
+        str, typer.Argument(help="Upload id from gsep upload.", show_default=False)
+    ],
+    stems: Stems = None,
+    model: Model = None,
+    lyrics: Annotated[Path | None, typer.Option("--lyrics", help=LYRICS_HELP)] = None,
+    lyrics_id: Annotated[
+        str | None,
+        typer.Option(
+            "--lyrics-id", help="gts_lyrics_line_v1: upload id of lyrics sent with gsep upload."
+        ),
+    ] = None,
+    language: Language = None,
+) -> None:
+    """Create a separation job on an upload and print the job id (costs credits).
+
+    Example: gsep job create 0f6c...e1 --stems vocal,drum
+
+    Lyrics: gsep job create 0f6c...e1 -m gts_lyrics_line_v1 --lyrics song.txt --language en
+    """
+    from ..choices import check_lyrics_file, lyrics_body
+
+    state = state_of(ctx)
+    settings = state.settings()
+    chosen_model = _choices.model_name(settings, model)
+    chosen = _choices.stems(settings, chosen_model, stems)
+    lang = _choices.lyrics_language(
+        chosen_model,
+        language,
+        lyrics_given=lyrics is not None or lyrics_id is not None,
+        fmt=None,
+        state=state,
+    )
+    upload_id = upload_id.strip()
+    if not upload_id:
+        raise UsageError("the upload id is empty", "Use the id printed by gsep upload")
+    if lang is not None and (lyrics is None) == (lyrics_id is None):
+        raise UsageError(
+            f"{chosen_model} needs the lyrics: give --lyrics FILE.txt or --lyrics-id ID",
+            "Give one of the two, not both",
+        )
+    if lyrics is not None:
+        check_lyrics_file(lyrics)
+    client = state.client(settings)
+    extra = None
+    if lang is not None:
+        text_id = client.upload_file(lyrics) if lyrics is not None else (lyrics_id or "").strip()
+        extra = lyrics_body(text_id, lang)
+    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen, extra=extra)
+    document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
+    _output.show(state, {**document, **(extra or {})}, [job_id])
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    job_id: JobId,
+    model: Model = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Show a live status until the job ends.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, help="With --wait: give up after SECONDS (exit 8)."),
+    ] = None,
+) -> None:
+    """Print a job's status: waiting, running, success or failed.
+
+    Without --wait the exit code is 0 whatever the status; with --wait it is 7 when the
+    job failed and 8 when --timeout passed first.
+
+    Example: gsep job status 5f1c...9a --wait --timeout 600
+    """
+    from ..choices import check_job_id
+    from ..errors import JobFailed
+
+    state = state_of(ctx)
+    _choices.check_timeout(timeout)
+    settings = state.settings()
+    chosen_model = _choices.model_name(settings, model)
+    job_id = check_job_id(job_id)
+    client = state.client(settings)
+    failure: GsepError | None = None
+    if wait:
+        try:
+            job = client.wait(job_id, model=chosen_model, timeout=timeout)
+        except JobFailed as exc:
+            failure = exc
+            job = client.get_job(job_id, model=chosen_model)
+    else:
+        job = client.get_job(job_id, model=chosen_model)
+    _output.job_status(state, job, chosen_model)
+    if failure is not None:
+        raise failure

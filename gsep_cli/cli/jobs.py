@@ -1,0 +1,103 @@
+"""``gsep jobs``: the local record of uploads and jobs that makes re-runs free."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import _output
+from ._context import State, state_of
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger
+
+app = typer.Typer(
+    help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
+)
+
+
+def _open_ledger(state: State) -> Ledger:
+    """The ledger on this machine (also with --sandbox: the record is what is shown)."""
+    from ..ledger import Ledger
+
+    ledger = Ledger()
+    for warning in ledger.warnings:
+        state.console.warn(warning)
+    return ledger
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many (newest first).")
+    ] = 50,
+) -> None:
+    """List recent jobs on record: status, stems, expiry, where the files went.
+
+    Example: gsep jobs list --json
+    """
+    state = state_of(ctx)
+    with _open_ledger(state) as ledger:
+        records = ledger.list_jobs(limit=limit)
+    document = {"jobs": [_output.record_json(r) for r in records]}
+    _output.show(state, document, (_output.record_line(r) for r in records))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+) -> None:
+    """Show everything on record about one job (stdout: JSON).
+
+    Example: gsep jobs show 5f1c...9a
+    """
+    from ..errors import NotOnRecord
+
+    state = state_of(ctx)
+    with _open_ledger(state) as ledger:
+        record = ledger.get_job(job_id.strip())
+    if record is None:
+        raise NotOnRecord(
+            f"job {job_id} is not on record", "See the jobs on record: gsep jobs list"
+        )
+    state.console.result_json(_output.record_json(record))
+
+
+@app.command("forget")
+def forget(
+    ctx: typer.Context,
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids to remove.", show_default=False)],
+) -> None:
+    """Remove jobs from the record (the API keeps them; only gsep forgets).
+
+    Example: gsep jobs forget 5f1c...9a
+    """
+    state = state_of(ctx)
+    with _open_ledger(state) as ledger:
+        removed = ledger.forget_jobs([j.strip() for j in job_ids])
+    state.console.info(f"gsep: forgot {removed} of {len(job_ids)} jobs")
+    if state.json:
+        state.console.result_json({"removed": removed})
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        float | None,
+        typer.Option("--older-than", min=0, help="Also remove jobs not touched for DAYS days."),
+    ] = None,
+) -> None:
+    """Remove expired entries: jobs whose results expired, uploads past 72 h.
+
+    Example: gsep jobs prune --older-than 30
+    """
+    state = state_of(ctx)
+    with _open_ledger(state) as ledger:
+        removed = ledger.prune(older_than=older_than * 86400 if older_than is not None else None)
+    state.console.info(f"gsep: removed {removed} entries")
+    if state.json:
+        state.console.result_json({"removed": removed})

@@ -1,0 +1,25 @@
+"""``gsep key info``: what the API says about the key."""
+
+from __future__ import annotations
+
+import typer
+
+from . import _output
+from ._context import state_of
+
+app = typer.Typer(help="What the API says about your key.", no_args_is_help=True)
+
+
+@app.command("info")
+def info(ctx: typer.Context) -> None:
+    """Show the key's project, status, permitted models and remaining credits.
+
+    The API does not document these field names, so gsep shows whatever it sends:
+    one "name: value" line per field (nested fields dotted), or the object with --json.
+
+    Example: gsep key info --json
+    """
+    state = state_of(ctx)
+    document = state.client().key_info()
+    lines = (f"{name}: {value}" for name, value in _output.flatten(document))
+    _output.show(state, document, lines)

@@ -1,0 +1,20 @@
+"""``gsep models``: the models gsep knows, their stems, inputs and limits."""
+
+from __future__ import annotations
+
+import typer
+
+from . import _output
+from ._context import state_of
+
+
+def models(ctx: typer.Context) -> None:
+    """List the models gsep knows: stems (or outputs), input formats and limits.
+
+    Example: gsep models --json
+    """
+    from ..models import MODELS
+
+    state = state_of(ctx)
+    rows = [_output.model_json(spec) for spec in MODELS.values()]
+    _output.show(state, {"models": rows}, (_output.model_line(row) for row in rows))

@@ -1,0 +1,173 @@
+"""``gsep sandbox``: serve the local emulator of the GSEP API; the bundled example clip."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox
+
+app = typer.Typer(
+    help="The local GSEP API emulator (does not really separate).", no_args_is_help=True
+)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")
+    ] = 0,
+    job_seconds: Annotated[
+        float,
+        typer.Option("--job-seconds", min=0, help="How long a job takes; 0 = done at once."),
+    ] = 3.0,
+    chunk_size: Annotated[
+        str, typer.Option("--chunk-size", help="chunkSize of upload plans (e.g. 5MiB, 64KiB).")
+    ] = "1GiB",
+    credits: Annotated[
+        int | None,
+        typer.Option("--credits", min=0, help="Credits available (1 per job); default unlimited."),
+    ] = None,
+    keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys-file",
+            help="File with the accepted API keys, one per line (default: any non-empty key).",
+        ),
+    ] = None,
+    business_status: Annotated[
+        int, typer.Option("--business-status", help="HTTP status of business errors: 200 or 400.")
+    ] = 200,
+    rate_limit: Annotated[
+        int,
+        typer.Option("--rate-limit", min=0, help="API requests per window per IP (0 = no limit)."),
+    ] = 100,
+    rate_window: Annotated[
+        float, typer.Option("--rate-window", min=0.01, help="Rate-limit window in seconds.")
+    ] = 60.0,
+    rate_block: Annotated[
+        float,
+        typer.Option("--rate-block", min=0, help="Seconds an IP stays blocked after going over."),
+    ] = 60.0,
+    retry_after: Annotated[
+        bool, typer.Option("--retry-after", help="Send Retry-After on 429 (the real API does not).")
+    ] = False,
+    url_ttl: Annotated[
+        float, typer.Option("--url-ttl", min=0, help="Seconds a presigned part URL stays valid.")
+    ] = 86400,
+    max_bytes: Annotated[
+        str | None,
+        typer.Option(
+            "--max-bytes", help="Replace every model's size limit (e.g. 1MiB): 1110 sooner."
+        ),
+    ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--max-seconds", min=0, help="Replace every model's WAV duration limit: 1109."
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert", help="Serve https with this certificate (PEM); needs --tls-key."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Private key (PEM) for --tls-cert.")
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="Inject a fault: KIND[@ROUTE][:COUNT][:ARG], repeatable (see README), "
+            "e.g. api-503:2.",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each request.")] = False,
+) -> None:
+    """Serve a local emulator of the GSEP API; print its base URL on stdout.
+
+    It does NOT separate sources: WAV stems are band-filtered copies of the input and MP3
+    stems are silent, with the right duration. Everything else follows the API contract.
+    Serves until interrupted (Ctrl-C exits 0). Also: env GSEP_SANDBOX_FAULTS="a;b".
+
+    Example: gsep sandbox serve --port 8080 --job-seconds 5 --chunk-size 5MiB
+    """
+    from ..config import LOOPBACK_HOSTS
+    from ..sandbox import Sandbox, parse_fault_list
+    from ..units import parse_size
+
+    try:
+        size = parse_size(chunk_size)
+        faults = list(fault or [])
+        faults += [
+            f.describe() for f in parse_fault_list(os.environ.get("GSEP_SANDBOX_FAULTS", ""))
+        ]
+        keys = None
+        if keys_file is not None:
+            keys = [ln.strip() for ln in keys_file.read_text().splitlines() if ln.strip()]
+        sandbox = Sandbox(
+            host=host,
+            port=port,
+            job_seconds=job_seconds,
+            chunk_size=size,
+            credits=credits,
+            api_keys=keys,
+            business_status=business_status,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            rate_block=rate_block,
+            rate_retry_after=retry_after,
+            url_ttl=url_ttl,
+            max_bytes=parse_size(max_bytes) if max_bytes else None,
+            max_seconds=max_seconds,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            faults=faults,
+            verbose=verbose,
+        )
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if host not in LOOPBACK_HOSTS:
+        print(f"gsep: warning: binding {host}, which is not loopback", file=sys.stderr)
+    _serve(sandbox, host, port)
+
+
+def _serve(sandbox: Sandbox, host: str, port: int) -> None:
+    """Start, print the base URL on stdout, serve until interrupted."""
+    try:
+        sandbox.start()
+    except OSError as exc:
+        sandbox.stop()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    print(sandbox.base_url, flush=True)
+    print(
+        f"gsep: sandbox serving at {sandbox.base_url} (Ctrl-C to stop; it does not really "
+        "separate sources)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:  # SIGTERM and SIGHUP arrive as KeyboardInterrupt too (see run): files removed
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        print("gsep: sandbox stopped", file=sys.stderr)
+
+
+@app.command("example")
+def example() -> None:
+    """Print the path of the bundled example clip (4 s, generated by gsep, license-free).
+
+    Example: gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+    """
+    from ..sandbox.example import EXAMPLE_CLIP
+
+    print(EXAMPLE_CLIP)

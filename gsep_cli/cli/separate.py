@@ -1,0 +1,238 @@
+"""``gsep separate``: upload, create the job, wait and download, for one input or many."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import UsageError
+from . import _choices, _output
+from ._context import State, state_of
+from ._options import (
+    DRY_RUN_HELP,
+    LYRICS_HELP,
+    Format,
+    Language,
+    Model,
+    NameTemplate,
+    Output,
+    SkipExisting,
+    Stems,
+)
+
+if TYPE_CHECKING:
+    from ..batch import BatchOptions, InputResult
+    from ..client import GsepClient
+    from ..config import Settings
+
+INPUTS_HELP = "Audio files (wav, flac, mp3, m4a, mp4), folders, or - to read paths from stdin."
+FORCE_HELP = "Overwrite files in the way (never pays again for a job on record: see --pay-again)."
+PAY_AGAIN_HELP = (
+    "Pay for a new job even when one is on record for the same input, model and "
+    "stems (finished, expired, or requested without an answer)."
+)
+LYRICS_ONE_HELP = LYRICS_HELP + " One input only; by default each input's NAME.txt beside it."
+
+
+def separate(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[str], typer.Argument(help=INPUTS_HELP, show_default=False, metavar="FILE...")
+    ],
+    stems: Stems = None,
+    fmt: Format = None,
+    output: Output = None,
+    model: Model = None,
+    name_template: NameTemplate = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            "--no-download",
+            help="Submit the jobs and print their ids; collect later with gsep download.",
+        ),
+    ] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Take supported files from subfolders too.")
+    ] = False,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="Only folder files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Skip folder files matching this glob (repeatable)."),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=16, help="Inputs processed at once (1-16).")
+    ] = 3,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, help="Give up waiting after SECONDS (exit 8)."),
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, max=16, help="Upload parts sent at once (1-16).")
+    ] = 4,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    pay_again: Annotated[bool, typer.Option("--pay-again", help=PAY_AGAIN_HELP)] = False,
+    skip_existing: SkipExisting = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False,
+    lyrics: Annotated[Path | None, typer.Option("--lyrics", help=LYRICS_ONE_HELP)] = None,
+    language: Language = None,
+) -> None:
+    """Upload, create the job, wait and download the stems; print the written paths.
+
+    Takes several files, folders (--recursive, --include/--exclude) or - (paths on
+    stdin). Re-running the same command re-attaches to the jobs on record instead of
+    paying again (--force starts fresh). With several inputs: a summary table on stderr,
+    exit 9 when some failed, and with --json one JSON line per input as each finishes.
+    --dry-run checks every input and prints, per input, "would upload FILE (N bytes,
+    FORMAT, D s) then create MODEL job type=STEMS; would write PATHS" (no request).
+
+    Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
+
+    To a pipe (one stem, one format): gsep separate song.wav -s vocal -o - | ffmpeg -i - v.flac
+
+    Lyrics: gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt --language en
+    """
+    from ..batch import BatchOptions, collect_inputs
+    from ..choices import get_model, resolve_formats
+    from ..naming import DEFAULT_TEMPLATE, check_template
+
+    state = state_of(ctx)
+    _choices.check_timeout(timeout)
+    settings = state.settings(dry_run=dry_run)
+    chosen_model = _choices.model_name(settings, model)
+    spec = get_model(chosen_model)
+    chosen = _choices.stems(settings, chosen_model, stems)
+    lang = _choices.lyrics_language(
+        chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, state=state
+    )
+    formats = resolve_formats(fmt or settings.get("format"))
+    template = check_template(name_template or DEFAULT_TEMPLATE)
+    to_stdout = _choices.to_stdout(output) and not no_wait
+    if to_stdout:
+        _choices.check_stdout_target(state, chosen, formats, spec, dry_run=dry_run)
+    out_dir = Path(".") if _choices.to_stdout(output) else _choices.out_dir(settings, output)
+    _choices.check_overwrite_flags(force, skip_existing)
+    paths = collect_inputs(
+        inputs,
+        recursive=recursive,
+        include=include or (),
+        exclude=exclude or (),
+        kinds=spec.input_kinds,
+        stdin=sys.stdin,
+    )
+    options = BatchOptions(
+        chosen_model,
+        chosen,
+        formats,
+        out_dir,
+        template,
+        force=force,
+        skip_existing=skip_existing,
+        pay_again=pay_again,
+        no_wait=no_wait,
+        timeout=timeout,
+        jobs=jobs,
+        lyrics=lyrics,
+        language=lang,
+        stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
+    )
+    _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
+    _separate(
+        state, settings, options, paths, dry_run=dry_run, to_stdout=to_stdout, parallel=parallel
+    )
+
+
+def _check_input_count(paths: list[Path], *, to_stdout: bool, lyrics: Path | None) -> None:
+    """``-o -`` and ``--lyrics`` are for one input."""
+    if to_stdout and len(paths) > 1:
+        raise UsageError(
+            f"-o - writes one input's stem to standard output, but there are {len(paths)}",
+            "Give one input, or -o DIR",
+        )
+    if lyrics is not None and len(paths) > 1:
+        raise UsageError(
+            "--lyrics gives the text of one input, but there are several",
+            "Drop --lyrics and put each input's lyrics beside it as NAME.txt",
+        )
+
+
+def _separate(
+    state: State,
+    settings: Settings,
+    options: BatchOptions,
+    paths: list[Path],
+    *,
+    dry_run: bool,
+    to_stdout: bool,
+    parallel: int,
+) -> None:
+    """Plan the outputs (refusing collisions before paying), then dry-run or run."""
+    from ._dry_run import dry_run_separate, planned_paths
+
+    planned: list[list[Path]] | None = None
+    if not options.no_wait and not to_stdout:  # refuse before paying for jobs whose files
+        # cannot land; a dry run leaves no trace, not even a ledger: it hashes without it
+        planned = planned_paths(options, paths, None if dry_run else state)
+    if dry_run:
+        state.require_key(settings)
+        code = dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
+        if code:
+            raise typer.Exit(code)
+        return
+    _run_batch(state, state.client(settings, parallel=parallel), settings, options, paths)
+
+
+def _run_batch(
+    state: State,
+    client: GsepClient,
+    settings: Settings,
+    options: BatchOptions,
+    paths: list[Path],
+) -> None:
+    """Run the batch, print each input's results as it ends, then the summary table and
+    the batch's exit code (one input: its own error)."""
+    from ..batch import BatchRunner, batch_exit_code
+
+    single = len(paths) == 1
+
+    def report(result: InputResult) -> None:
+        if (single and not result.ok) or options.stdout is not None:
+            return  # raised below as the command's own error; or stdout holds the audio
+        if state.json:
+            state.console.result_json(
+                _output.input_result_json(result, options.model, options.stems)
+            )
+        elif result.status == "submitted":
+            state.console.result(result.job_id or "")
+        elif result.ok:  # a failed input's files are in the summary, not the results
+            for item in result.files:
+                state.console.result(str(item.path))
+        if not single and result.error is not None:
+            state.console.error(result.error, prefix=f"{result.input}: ")
+
+    runner = BatchRunner(
+        client,
+        options,
+        key_fp=state.key_fp,
+        base_url=settings.base_url,
+        ledger=state.ledger(),
+        on_result=report,
+    )
+    results = runner.run(paths)
+    if single:
+        if results[0].error is not None:
+            raise results[0].error
+        return
+    if not state.quiet:
+        from ._console import summary_table
+
+        summary_table([_output.summary_row(r) for r in results], sys.stderr)
+    code = batch_exit_code(results)
+    if code:
+        raise typer.Exit(code)

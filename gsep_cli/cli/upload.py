@@ -1,0 +1,71 @@
+"""``gsep upload``: send a file, print its upload id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from . import _choices, _output
+from ._context import State, state_of
+from ._options import DryRun, Model, Parallel
+
+if TYPE_CHECKING:
+    from ..models import ModelSpec
+    from ..preflight import Preflight
+
+
+def upload(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="Audio file (or a lyrics .txt) to upload.", show_default=False)
+    ],
+    model: Model = None,
+    parallel: Parallel = 4,
+    dry_run: DryRun = False,
+) -> None:
+    """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
+
+    A .txt file is taken as lyrics for gts_lyrics_line_v1 (see job create --lyrics-id).
+    With --dry-run: check FILE and print "would upload FILE (N bytes, FORMAT, D s)".
+
+    Example: gsep upload song.wav
+    """
+    from ..choices import check_lyrics_file, get_model
+
+    state = state_of(ctx)
+    settings = state.settings(dry_run=dry_run)
+    spec = get_model(_choices.model_name(settings, model))
+    if file.suffix.lower() == ".txt":  # lyrics text: checked as text, not as audio
+        size = check_lyrics_file(file)
+        if dry_run:
+            state.require_key(settings)
+            document = {"input": str(file), "bytes": size, "format": "txt", "ok": True}
+            _output.show(state, document, [f"would upload {file} ({size} bytes, lyrics text)"])
+            return
+    elif dry_run:
+        checked = preflight_upload(state, file, spec)
+        state.require_key(settings)
+        _output.show(
+            state,
+            _output.dry_run_json(checked, spec.name, None, []),
+            [_output.dry_run_line(checked, None, None, [])],
+        )
+        return
+    else:
+        size = preflight_upload(state, file, spec).bytes
+    client = state.client(settings, parallel=parallel)
+    upload_id = client.upload_file(file)
+    _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
+
+
+def preflight_upload(state: State, file: Path, spec: ModelSpec) -> Preflight:
+    """Every local check of an audio file for gsep upload (no duration is refused: the
+    job decides); prints its warnings."""
+    from ..preflight import preflight
+
+    checked = preflight(file, spec, for_upload=True)
+    for warning in checked.warnings:
+        state.console.warn(warning)
+    return checked
