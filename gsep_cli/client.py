@@ -349,7 +349,8 @@ class GsepClient:
         wait: it also interrupts a request in flight, however slowly its answer drips. A
         status gsep does not know is reported once and waited on, within that bound.
         ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls cluster
-        around when the batch's finished jobs ended, and a sleep ends early when another one finishes.
+        around when the batch's finished jobs ended, and a sleep ends early when another
+        one finishes.
         """
         started = time.monotonic()
         bound = timeout if timeout is not None else self.max_wait

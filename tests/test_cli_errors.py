@@ -13,9 +13,9 @@ import pytest
 from clitools import SECRET, assert_clean_error, assert_no_secret, files_under, make_wav, run_cli
 
 from gsep_cli.client import GsepClient
-from gsep_cli.polling import PollPolicy
 from gsep_cli.errors import ExitCode
 from gsep_cli.http import RetryPolicy
+from gsep_cli.polling import PollPolicy
 from gsep_cli.sandbox import Sandbox
 
 

@@ -30,9 +30,9 @@ from clitools import (
 
 from gsep_cli import __version__
 from gsep_cli.client import GsepClient
-from gsep_cli.polling import PollPolicy
 from gsep_cli.errors import ExitCode
 from gsep_cli.http import RetryPolicy
+from gsep_cli.polling import PollPolicy
 from gsep_cli.sandbox import Sandbox
 
 

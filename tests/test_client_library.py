@@ -18,7 +18,6 @@ from clitools import SECRET, files_under, make_wav
 
 from gsep_cli.choices import check_job_id, get_model, resolve_formats, resolve_stems, type_value
 from gsep_cli.client import GsepClient, WrittenFile, check_input_file, select_outputs
-from gsep_cli.polling import PollPolicy
 from gsep_cli.errors import (
     ExitCode,
     GsepError,
@@ -30,6 +29,7 @@ from gsep_cli.errors import (
 )
 from gsep_cli.http import RetryPolicy
 from gsep_cli.models import Job, JobStatus, Output
+from gsep_cli.polling import PollPolicy
 from gsep_cli.sandbox import Sandbox
 
 FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
