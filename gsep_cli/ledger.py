@@ -23,7 +23,7 @@ A folder gsep creates is made 0700 and the file 0600.
 Concurrency: the file is in WAL mode, so readers never wait for a writer. Every write is
 one ``BEGIN IMMEDIATE`` transaction; when another process holds the write lock, SQLite's
 busy handler waits, and the whole transaction is retried with a bounded backoff for at
-most about 10 s in all, then a :class:`~gsep_cli.errors.ConfigError` says so. Inside one
+most about 10 s in all, then a :class:`~gsep_cli.errors.LedgerError` says so. Inside one
 process a :class:`Ledger` holds one connection guarded by a lock, so any number of
 threads may share it.
 """
@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 from .claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
 from .config import user_dir
-from .errors import ConfigError, GsepError, InputChanged, UsageError
+from .errors import GsepError, InputChanged, LedgerError, UsageError
 from .fileid import FileIdentity
 from .inputfile import open_input
 from .records import (
@@ -266,14 +266,14 @@ class Ledger:
             raise
 
     # ---- opening ----------------------------------------------------------------------
-    def _problem(self, what: str) -> ConfigError:
-        return ConfigError(
+    def _problem(self, what: str) -> LedgerError:
+        return LedgerError(
             f"the job ledger at {self.path} {what}",
             f"Move it away (e.g. mv '{self.path}' '{self.path}.broken'); "
             "gsep will start a new one (it only forgets which jobs it already paid for)",
         )
 
-    def _db_error(self, exc: sqlite3.DatabaseError) -> ConfigError:
+    def _db_error(self, exc: sqlite3.DatabaseError) -> LedgerError:
         code = getattr(exc, "sqlite_errorcode", None)
         text = str(exc).lower()
         if (isinstance(code, int) and code & 0xFF in (11, 26)) or (
@@ -296,7 +296,7 @@ class Ledger:
                 if os.name == "posix":  # mkdir's mode is reduced by the umask
                     os.chmod(folder, 0o700)
             except OSError as exc:
-                raise ConfigError(
+                raise LedgerError(
                     f"cannot create the state folder {folder}: {exc.strerror or exc}",
                     "Point GSEP_STATE_DIR at a folder you can write to",
                 ) from None
@@ -310,7 +310,7 @@ class Ledger:
             pass
         except OSError as exc:
             if not os.path.lexists(self.path):
-                raise ConfigError(
+                raise LedgerError(
                     f"cannot create the job ledger in {folder}: {exc.strerror or exc}",
                     "Point GSEP_STATE_DIR at a folder you can write to",
                 ) from None
@@ -353,7 +353,7 @@ class Ledger:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise ConfigError(
+            raise LedgerError(
                 f"the job ledger at {self.path} was written by a newer gsep "
                 f"(schema {version}, this gsep knows up to {SCHEMA_VERSION})",
                 "Upgrade gsep, or point GSEP_STATE_DIR at another folder",
@@ -389,7 +389,7 @@ class Ledger:
                     raise self._db_error(exc) from None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ConfigError(
+                    raise LedgerError(
                         f"the job ledger at {self.path} is locked by another gsep process "
                         f"(waited {self._lock_timeout:g} s)",
                         "Wait for the other gsep to finish and run the command again; if no "

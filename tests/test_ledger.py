@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gsep_cli import ledger as ledger_mod
-from gsep_cli.errors import ConfigError, ExitCode
+from gsep_cli.errors import ExitCode, LedgerError
 from gsep_cli.ledger import (
     FileRecord,
     JobRecord,
@@ -234,7 +234,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = raw(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(ConfigError, match="newer gsep") as info:
+    with pytest.raises(LedgerError, match="newer gsep") as info:
         Ledger(path)
     assert str(path) in str(info.value)
 
@@ -248,33 +248,33 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     ],
     ids=["text", "bad-header", "random"],
 )
-def test_corrupt_file_is_a_config_error_naming_the_path(tmp_path: Path, garbage: bytes) -> None:
+def test_corrupt_file_is_a_ledger_error_naming_the_path(tmp_path: Path, garbage: bytes) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.write_bytes(garbage)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(LedgerError) as info:
         Ledger(path)
     err = info.value
     assert str(path) in err.message
     assert err.hint is not None and "Move it away" in err.hint and "new one" in err.hint
-    assert err.exit_code == ExitCode.AUTH  # ConfigError's documented exit code (3)
+    assert err.exit_code == ExitCode.USAGE  # local state: exit 2, never 3 (the key)
     assert path.read_bytes() == garbage  # left alone for the user to inspect
 
 
-def test_unopenable_path_is_a_config_error(tmp_path: Path) -> None:
+def test_unopenable_path_is_a_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.mkdir()  # a folder where the file should be (works even as root)
-    with pytest.raises(ConfigError, match="cannot be opened") as info:
+    with pytest.raises(LedgerError, match="cannot be opened") as info:
         Ledger(path)
     assert str(path) in info.value.message and info.value.hint
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
-def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+def test_unreadable_file_is_a_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     Ledger(path).close()
     os.chmod(path, 0)
     try:
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(LedgerError) as info:
             Ledger(path)
         assert str(path) in info.value.message
     finally:
@@ -798,7 +798,7 @@ def test_forked_child_gets_its_own_connection(led: Ledger) -> None:
     assert len(led.list_jobs()) == 3
 
 
-def test_locked_database_gives_a_clear_config_error(
+def test_locked_database_gives_a_clear_ledger_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Ledger, "_lock_timeout", 0.5)
@@ -808,7 +808,7 @@ def test_locked_database_gives_a_clear_config_error(
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         started = time.monotonic()
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(LedgerError) as info:
             led.record_job(job("a"))
         waited = time.monotonic() - started
         assert 0.4 <= waited < 3.0
@@ -863,7 +863,7 @@ def test_retry_backoff_on_busy_errors_sqlite_does_not_wait_for(
     def always_locked() -> None:
         raise sqlite3.OperationalError("database is locked")
 
-    with pytest.raises(ConfigError, match="locked by another gsep process"):
+    with pytest.raises(LedgerError, match="locked by another gsep process"):
         led._retry(always_locked)
     assert time.monotonic() - started < 1.0
 
