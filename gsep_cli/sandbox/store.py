@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 from .. import media
 from ..models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec
+from . import render
 
 MAX_PARTS = 10_000
 MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
@@ -521,7 +522,7 @@ class Store:
                 paths[(name, "wav")] = path
                 mp3 = folder / f"{name}.mp3"
                 with open(mp3, "wb") as fh:
-                    media.write_mp3(fh, job.audio_seconds, channels=2)
+                    render.write_mp3(fh, job.audio_seconds, channels=2)
                 paths[(name, "mp3")] = mp3
         results = {}
         for key, path in paths.items():
@@ -533,10 +534,10 @@ class Store:
             media.skip_id3v2(reader)  # as _check_media read it
             info = media.parse_wav(reader)
             stems = [n for n in job.outputs if n != RESIDUAL]
-            media.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
+            render.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
             return
         for handle in handles.values():  # no decoder for compressed input: silence
-            media.write_silent_wav(handle, job.audio_seconds)
+            render.write_silent_wav(handle, job.audio_seconds)
 
     def _render_lyrics(self, job: Job, folder: Path) -> Iterator[tuple[tuple[str, str], Path]]:
         text_upload = self.get_upload(job.text_upload_id or "")
