@@ -36,9 +36,9 @@ from .faults import MISSING, Fault, FaultBook, parse_fault, result_code_arg, sta
 from .store import (
     MAX_FILE_SIZE,
     BusinessError,
-    Job,
     JobFaults,
     Result,
+    SandboxJob,
     SandboxSettings,
     Store,
     Upload,
@@ -1272,7 +1272,7 @@ class Sandbox:
         params["X-Amz-Signature"] = self.store.signer.sign("PUT", path, params)
         return f"{self.origin}{path}?{urlencode(params)}"
 
-    def result_urls(self, job: Job, expire: float) -> dict[str, dict[str, str]]:
+    def result_urls(self, job: SandboxJob, expire: float) -> dict[str, dict[str, str]]:
         """The ``downloadUrl`` object of a finished job: output → format → signed URL."""
         urls: dict[str, dict[str, str]] = {}
         for (name, fmt), path_name in _result_names(job, self.store).items():
@@ -1337,7 +1337,7 @@ class Sandbox:
             self._log.clear()
 
 
-def _result_names(job: Job, store: Store) -> dict[tuple[str, str], str]:
+def _result_names(job: SandboxJob, store: Store) -> dict[tuple[str, str], str]:
     """(output, format) → file name on the CDN path."""
     names = {}
     for name in job.outputs:

@@ -89,7 +89,7 @@ class Result:
 
 
 @dataclass
-class Job:
+class SandboxJob:
     """A job and its schedule."""
 
     job_id: str
@@ -221,7 +221,7 @@ class SandboxSettings:
     max_seconds: float | None = None
 
 
-class RateLimiter:
+class SandboxRateLimiter:
     """Fixed one-window counting per client IP, with a block after going over."""
 
     def __init__(self, settings: SandboxSettings) -> None:
@@ -262,10 +262,10 @@ class Store:
         self.root = root
         self.clock = clock
         self.signer = Signer()
-        self.rate = RateLimiter(settings)
+        self.rate = SandboxRateLimiter(settings)
         self._lock = threading.Lock()
         self._uploads: dict[str, Upload] = {}
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, SandboxJob] = {}
         self.credits_left = settings.credits
         self.credits_used = 0
 
@@ -422,7 +422,7 @@ class Store:
 
     def create_job(
         self, model: str, body: dict[str, Any], job_faults: Callable[[], JobFaults]
-    ) -> Job:
+    ) -> SandboxJob:
         """Validate a job request like the real service, charge a credit, start the job.
 
         ``job_faults`` is called once the request is valid and says whether the job is to
@@ -440,7 +440,7 @@ class Store:
         if self.credits_left is not None and self.credits_left < 1:
             raise BusinessError(1102, "not enough credits")
         faults = job_faults()
-        job = Job(
+        job = SandboxJob(
             str(uuid.uuid1()),
             model,
             upload.upload_id,
@@ -464,7 +464,7 @@ class Store:
             self._jobs[job.job_id] = job
         return job
 
-    def get_job(self, model: str, job_id: str) -> Job:
+    def get_job(self, model: str, job_id: str) -> SandboxJob:
         """The job, or 1104 when unknown or created under another model."""
         with self._lock:
             job = self._jobs.get(job_id)
@@ -472,7 +472,7 @@ class Store:
             raise BusinessError(1104, f"job {job_id!r} not found for model {model}")
         return job
 
-    def find_job(self, job_id: str) -> Job | None:
+    def find_job(self, job_id: str) -> SandboxJob | None:
         """The job with this id under any model, or None."""
         with self._lock:
             return self._jobs.get(job_id)
@@ -488,20 +488,20 @@ class Store:
             return len(self._uploads)
 
     # ---- results -------------------------------------------------------------------
-    def result_formats(self, job: Job, name: str) -> tuple[str, ...]:
+    def result_formats(self, job: SandboxJob, name: str) -> tuple[str, ...]:
         """Formats offered for one output name."""
         if job.model == "gts_lyrics_line_v1":
             return ("file",)
         return ("mp3", "wav")
 
-    def results(self, job: Job) -> dict[tuple[str, str], Result]:
+    def results(self, job: SandboxJob) -> dict[tuple[str, str], Result]:
         """Render (once, lazily) and return every result file of a finished job."""
         with job.render_lock:
             if job.results is None:
                 job.results = self._render(job)
             return job.results
 
-    def _render(self, job: Job) -> dict[tuple[str, str], Result]:
+    def _render(self, job: SandboxJob) -> dict[tuple[str, str], Result]:
         folder = self.root / "results" / job.job_id
         folder.mkdir(parents=True, exist_ok=True)
         upload = self.get_upload(job.upload_id)
@@ -529,7 +529,9 @@ class Store:
             results[key] = Result(path, path.stat().st_size, _md5_of(path))
         return results
 
-    def _render_wavs(self, job: Job, reader: UploadReader, handles: Mapping[str, BinaryIO]) -> None:
+    def _render_wavs(
+        self, job: SandboxJob, reader: UploadReader, handles: Mapping[str, BinaryIO]
+    ) -> None:
         if job.kind == "wav":
             media.skip_id3v2(reader)  # as _check_media read it
             info = media.parse_wav(reader)
@@ -539,7 +541,9 @@ class Store:
         for handle in handles.values():  # no decoder for compressed input: silence
             render.write_silent_wav(handle, job.audio_seconds)
 
-    def _render_lyrics(self, job: Job, folder: Path) -> Iterator[tuple[tuple[str, str], Path]]:
+    def _render_lyrics(
+        self, job: SandboxJob, folder: Path
+    ) -> Iterator[tuple[tuple[str, str], Path]]:
         text_upload = self.get_upload(job.text_upload_id or "")
         assert text_upload is not None
         with self.open_upload(text_upload) as reader:
