@@ -33,17 +33,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..models import MODELS
 from .faults import MISSING, Fault, FaultBook, parse_fault, result_code_arg, status_value
-from .store import (
-    MAX_FILE_SIZE,
+from .state import (
     BusinessError,
     JobFaults,
     Result,
     SandboxJob,
     SandboxSettings,
-    Store,
     Upload,
     iso_utc,
 )
+from .store import MAX_FILE_SIZE, Store
 
 BASE_PATH = "/developers/api"
 S3_PREFIX = "/s3/gsep-sandbox-uploads/"
