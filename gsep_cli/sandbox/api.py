@@ -41,28 +41,41 @@ class ApiRoutes(Exchange):
     """The API's routes."""
 
     def _api(self, path: str) -> None:
+        fault = self.server.sandbox.faults.take("api", route=_api_route(path, self.command))
+        if fault is not None and self._api_fault_first(fault):
+            return
+        if self._api_refused():
+            return
+        self._api_call(path, fault)
+
+    def _api_fault_first(self, fault: Fault) -> bool:
+        """Apply what an API fault does before the request is handled; True when that
+        already answered it (a redirect or a fault status)."""
+        sandbox = self.server.sandbox
+        self._entry["fault"] = fault.kind
+        if fault.kind == "api-reset":
+            self._reset()
+        if fault.kind == "api-hang":  # before any work: retrying after it is safe
+            self._hang()
+        if fault.kind in ("redirect", "api-redirect-http"):  # nothing handled
+            self._discard_body()
+            origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
+            self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
+            return True
+        if fault.status is not None:
+            self._discard_body()
+            self._api_fault_status(fault)
+            return True
+        if fault.kind == "api-delay":
+            self._pause(float(fault.arg or 2))
+        if fault.kind == "api-drip":  # handled as usual, whatever the answer is
+            self._drip_rate = fault.drip_rate()
+        return False
+
+    def _api_refused(self) -> bool:
+        """Answer a request over the rate limit, or without a valid API key; True if so."""
         sandbox = self.server.sandbox
         settings = sandbox.settings
-        fault = sandbox.faults.take("api", route=_api_route(path, self.command))
-        if fault is not None:
-            self._entry["fault"] = fault.kind
-            if fault.kind == "api-reset":
-                self._reset()
-            if fault.kind == "api-hang":  # before any work: retrying after it is safe
-                self._hang()
-            if fault.kind in ("redirect", "api-redirect-http"):  # nothing handled
-                self._discard_body()
-                origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
-                self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
-                return
-            if fault.status is not None:
-                self._discard_body()
-                self._api_fault_status(fault)
-                return
-            if fault.kind == "api-delay":
-                self._pause(float(fault.arg or 2))
-            if fault.kind == "api-drip":  # handled as usual, whatever the answer is
-                self._drip_rate = fault.drip_rate()
         blocked = sandbox.store.rate.check(self.client_address[0], sandbox.now())
         if blocked is not None:
             self._discard_body()
@@ -78,7 +91,7 @@ class ApiRoutes(Exchange):
                 },
                 headers,
             )
-            return
+            return True
         key = self.headers.get("x-ga-apikey", "")
         if not key.strip():
             self._discard_body()
@@ -89,7 +102,7 @@ class ApiRoutes(Exchange):
                     "message": "x-ga-apikey header is missing",
                 },
             )
-            return
+            return True
         if settings.api_keys is not None and key not in settings.api_keys:
             self._discard_body()
             self._json(
@@ -99,7 +112,12 @@ class ApiRoutes(Exchange):
                     "message": "invalid API key",
                 },
             )
-            return
+            return True
+        return False
+
+    def _api_call(self, path: str, fault: Fault | None) -> None:
+        """Run the endpoint this path and method name and answer with what it returns
+        (405 for another method, 404 for no endpoint)."""
         for pattern, method, action, _route in _API_ROUTES:
             match = pattern.match(path)
             if match is None:
@@ -118,7 +136,7 @@ class ApiRoutes(Exchange):
             try:
                 status, payload = getattr(self, "_api_" + action)(**match.groupdict())
             except BusinessError as exc:
-                status = settings.business_status
+                status = self.server.sandbox.settings.business_status
                 payload = {"resultCode": exc.code, "resultMessage": exc.message}
             except BadRequest:
                 self._after_handling(fault)  # an error answer is dropped or late all the same

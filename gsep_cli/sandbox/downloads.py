@@ -68,24 +68,45 @@ class DownloadRoutes(Exchange):
     """The result download route."""
 
     def _download(self, path: str) -> None:
+        result = self._signed_result(path)
+        if result is None:
+            return
+        range_header = self.headers.get("Range")
+        fault = self._take_download_fault(range_header is not None)
+        if fault is not None and self._download_fault_first(fault):
+            return
+        if fault is not None and fault.kind == "download-no-range":
+            range_header = None
+        if range_header and self.headers.get("If-Range") not in (None, f'"{result.etag}"'):
+            range_header = None
+        content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
+        fault_kind = fault.kind if fault is not None else None
+        if fault_kind == "download-gzip":
+            self._send_gzipped(result, content_type)
+        else:
+            self._send_file(result, content_type, range_header, fault_kind)
+
+    def _signed_result(self, path: str) -> Result | None:
+        """The result file a ``GET``/``HEAD`` at a signed, unexpired URL names; else None,
+        the refusal answered (also when the job is not finished or has no such file)."""
         sandbox = self.server.sandbox
         if self.command not in ("GET", "HEAD"):
             self._discard_body()
             self._s3_error(405, "MethodNotAllowed", "The specified method is not allowed")
-            return
+            return None
         match = re.match(re.escape(CDN_PREFIX) + r"(?P<job>[^/]+)/(?P<file>[^/]+)$", path)
         params = dict(self._query)
         signature = params.pop("Signature", "")
         if match is None or not sandbox.store.signer.check("GET", path, params, signature):
             self._s3_error(403, "AccessDenied", "Access denied")
-            return
+            return None
         if sandbox.now() > float(params.get("Expires", "0")):
             self._s3_error(403, "AccessDenied", "Request has expired")
-            return
+            return None
         job = sandbox.store.find_job(match["job"])
         if job is None or job.status_at(sandbox.now()) != "success":
             self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
-            return
+            return None
         result = next(
             (
                 r
@@ -96,40 +117,35 @@ class DownloadRoutes(Exchange):
         )
         if result is None:
             self._s3_error(404, "NoSuchKey", "The specified key does not exist.")
-            return
-        range_header = self.headers.get("Range")
-        fault = self._take_download_fault(range_header is not None)
-        if fault is not None:
-            self._entry["fault"] = fault.kind
-            if fault.kind == "download-no-head":  # as CDNs whose signature covers the method
-                self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
-                return
-            if fault.kind == "download-delay":
-                self._pause(float(fault.arg or 2))
-            if fault.kind == "download-reset":
-                self._reset()
-            if fault.kind == "download-hang":
-                self._hang()
-            if fault.kind == "download-drip":
-                self._drip_rate = fault.drip_rate()
-            if fault.kind in ("download-redirect", "download-redirect-http"):
-                http = fault.kind == "download-redirect-http"
-                origin = sandbox.plain_origin if http else sandbox.alt_origin
-                self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
-                return
-            if fault.status is not None:
-                self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")
-                return
-            if fault.kind == "download-no-range":
-                range_header = None
-        if range_header and self.headers.get("If-Range") not in (None, f'"{result.etag}"'):
-            range_header = None
-        content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
-        fault_kind = fault.kind if fault is not None else None
-        if fault_kind == "download-gzip":
-            self._send_gzipped(result, content_type)
-        else:
-            self._send_file(result, content_type, range_header, fault_kind)
+        return result
+
+    def _download_fault_first(self, fault: Fault) -> bool:
+        """Apply what a download fault does before the file goes out; True when that
+        already answered the request. (``download-no-range``, ``-range-slice``,
+        ``-truncate`` and ``-gzip`` bend the answer itself: see :meth:`_download` and
+        :meth:`_send_file`.)"""
+        sandbox = self.server.sandbox
+        self._entry["fault"] = fault.kind
+        if fault.kind == "download-no-head":  # as CDNs whose signature covers the method
+            self._s3_error(501, "NotImplemented", "HEAD is not implemented for this URL")
+            return True
+        if fault.kind == "download-delay":
+            self._pause(float(fault.arg or 2))
+        if fault.kind == "download-reset":
+            self._reset()
+        if fault.kind == "download-hang":
+            self._hang()
+        if fault.kind == "download-drip":
+            self._drip_rate = fault.drip_rate()
+        if fault.kind in ("download-redirect", "download-redirect-http"):
+            http = fault.kind == "download-redirect-http"
+            origin = sandbox.plain_origin if http else sandbox.alt_origin
+            self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
+            return True
+        if fault.status is not None:
+            self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")
+            return True
+        return False
 
     def _take_download_fault(self, ranged: bool) -> Fault | None:
         """The download fault this request spends, if any.

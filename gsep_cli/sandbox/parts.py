@@ -45,11 +45,33 @@ class PartRoutes(Exchange):
     """The presigned part upload route."""
 
     def _part_upload(self, path: str) -> None:
+        match = self._signed_part(path)
+        if match is None:
+            return
+        length = self._part_length()
+        if length is None:
+            return
+        sandbox = self.server.sandbox
+        upload = sandbox.store.get_upload(match["upload"])
+        number = int(match["part"])
+        if upload is None or upload.completed is not None:
+            self._discard_body()
+            self._s3_error(404, "NoSuchUpload", "The specified multipart upload does not exist")
+            return
+        fault = sandbox.faults.take("part")
+        if fault is not None and self._part_fault_first(fault):
+            return
+        self._receive_part(upload, number, length, fault)
+
+    def _signed_part(self, path: str) -> re.Match[str] | None:
+        """The path's upload id and part number when the request is a ``PUT`` whose
+        signature checks, has not expired and carries no unsigned header; else None, the
+        refusal answered."""
         sandbox = self.server.sandbox
         if self.command != "PUT":
             self._discard_body()
             self._s3_error(405, "MethodNotAllowed", "The specified method is not allowed")
-            return
+            return None
         match = re.match(re.escape(S3_PREFIX) + r"(?P<upload>[0-9a-f]+)/(?P<part>\d+)$", path)
         params = dict(self._query)
         signature = params.pop("X-Amz-Signature", "")
@@ -58,11 +80,11 @@ class PartRoutes(Exchange):
             self._s3_error(
                 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
             )
-            return
+            return None
         if sandbox.now() > _amz_expiry(params):
             self._discard_body()
             self._s3_error(403, "AccessDenied", "Request has expired")
-            return
+            return None
         refused = [
             h
             for h in self.headers
@@ -76,7 +98,11 @@ class PartRoutes(Exchange):
                 "There were headers present in the request "
                 f"which were not signed: {', '.join(sorted(refused)).lower()}",
             )
-            return
+            return None
+        return match
+
+    def _part_length(self) -> int | None:
+        """The part's Content-Length; None (answered) for a chunked body or none given."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._s3_error(
                 501,
@@ -84,45 +110,41 @@ class PartRoutes(Exchange):
                 "A header you provided implies "
                 "functionality that is not implemented: Transfer-Encoding",
             )
-            return
+            return None
         length = self._content_length()
         if length is None:
             self.close_connection = True
             self._s3_error(
                 411, "MissingContentLength", "You must provide the Content-Length HTTP header."
             )
-            return
-        upload = sandbox.store.get_upload(match["upload"])
-        number = int(match["part"])
-        if upload is None or upload.completed is not None:
+        return length
+
+    def _part_fault_first(self, fault: Fault) -> bool:
+        """Apply what a part fault does before the body is received; True when that
+        already answered the request."""
+        self._entry["fault"] = fault.kind
+        if fault.kind == "part-delay":
+            self._pause(float(fault.arg or 2))
+        if fault.kind == "part-hang":  # the body is read, not stored
+            self._hang()
+        if fault.kind == "part-redirect-http":  # the body is read, not stored
             self._discard_body()
-            self._s3_error(404, "NoSuchUpload", "The specified multipart upload does not exist")
-            return
-        fault = sandbox.faults.take("part")
-        if fault is not None:
-            self._entry["fault"] = fault.kind
-            if fault.kind == "part-delay":
-                self._pause(float(fault.arg or 2))
-            if fault.kind == "part-hang":  # the body is read, not stored
-                self._hang()
-            if fault.kind == "part-redirect-http":  # the body is read, not stored
-                self._discard_body()
-                location = sandbox.plain_origin + self.path
-                self._s3_error(302, "Found", "moved", [("Location", location)])
-                return
-            if fault.kind == "part-expired":
-                self._discard_body()
-                self._s3_error(403, "AccessDenied", "Request has expired")
-                return
-            if fault.status is not None:
-                self._discard_body()
-                self._s3_error(
-                    fault.status,
-                    "InternalError" if fault.status >= 500 else "SandboxFault",
-                    f"sandbox fault: HTTP {fault.status}",
-                )
-                return
-        self._receive_part(upload, number, length, fault)
+            location = self.server.sandbox.plain_origin + self.path
+            self._s3_error(302, "Found", "moved", [("Location", location)])
+            return True
+        if fault.kind == "part-expired":
+            self._discard_body()
+            self._s3_error(403, "AccessDenied", "Request has expired")
+            return True
+        if fault.status is not None:
+            self._discard_body()
+            self._s3_error(
+                fault.status,
+                "InternalError" if fault.status >= 500 else "SandboxFault",
+                f"sandbox fault: HTTP {fault.status}",
+            )
+            return True
+        return False
 
     def _receive_part(self, upload: Upload, number: int, length: int, fault: Fault | None) -> None:
         sandbox = self.server.sandbox
