@@ -1,4 +1,5 @@
-"""Audio containers for the sandbox and the client's preflight checks (standard library only).
+"""Reading audio containers, for the client's preflight checks and the sandbox's own
+(standard library only).
 
 * :func:`sniff_stream` names a container from the start of a seekable stream, after any
   leading ID3v2 tags (:func:`skip_id3v2`); :func:`sniff_format` does the same on bytes.
@@ -6,61 +7,39 @@
   the sample data. :func:`parse_flac` reads a FLAC STREAMINFO block and
   :func:`parse_mp3` the first MPEG audio frame header (with its Xing/Info/VBRI header):
   the sample rate, channels and, where the header states it, the exact length.
-* :func:`render_wav_stems` streams a WAV once, in bounded blocks, and writes one filtered
-  copy per stem (plus the residual). The sandbox does not separate sources: each "stem" is
-  the input passed through a fixed band filter, so it sounds like the input but is not a
-  separation.
-* :func:`write_mp3` writes a valid MPEG-1 Layer III stream of a given duration that decodes
-  to silence (the sandbox has no MP3 encoder); :func:`mp3_size` gives its size in advance.
-* :func:`write_silent_wav` writes a silent PCM WAV of a given duration.
+
+Writing audio (the sandbox's band-filtered stems, silent MP3 and WAV files) is
+:mod:`gsep_cli.sandbox.render`'s job.
 """
 
 from __future__ import annotations
 
-import math
 import struct
-import sys
-from array import array
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import SEEK_END, BytesIO
-from itertools import repeat
-from operator import rshift, sub
-from typing import Any, BinaryIO, Protocol
+from typing import Protocol
 
 __all__ = [
-    "BLOCK_FRAMES",
-    "DEFAULT_BAND",
     "EXTENSION_KINDS",
     "FORMAT_FLOAT",
     "FORMAT_PCM",
     "ID3V2_HEADER_BYTES",
-    "MP3_BITRATE",
-    "MP3_FRAME_BYTES",
-    "MP3_FRAME_SAMPLES",
-    "MP3_SAMPLE_RATE",
-    "RESIDUAL",
     "SNIFF_BYTES",
-    "STEM_BANDS",
+    "SUPPORTED_BITS",
+    "UNKNOWN_SIZE",
     "ByteStream",
     "FlacInfo",
     "MediaError",
     "Mp3Info",
     "WavInfo",
     "id3v2_tag_length",
-    "mp3_frame_count",
-    "mp3_size",
     "parse_flac",
     "parse_mp3",
     "parse_wav",
-    "render_wav_stems",
+    "read_exact",
     "skip_id3v2",
     "sniff_format",
     "sniff_stream",
-    "wav_header",
-    "wav_size",
-    "write_mp3",
-    "write_silent_wav",
 ]
 
 EXTENSION_KINDS: dict[str, str] = {
@@ -79,42 +58,11 @@ FORMAT_FLOAT = 3
 _FORMAT_EXTENSIBLE = 0xFFFE
 # KSDATAFORMAT_SUBTYPE_* GUIDs: the format tag in the first two bytes, then this fixed tail.
 _GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-_SUPPORTED_BITS = {FORMAT_PCM: (8, 16, 24, 32), FORMAT_FLOAT: (32, 64)}
-_UNKNOWN_SIZE = 0xFFFFFFFF
+SUPPORTED_BITS = {FORMAT_PCM: (8, 16, 24, 32), FORMAT_FLOAT: (32, 64)}
+"""WAV format tag -> the bits per sample read (and written, by the sandbox) for it."""
+UNKNOWN_SIZE = 0xFFFFFFFF
+"""A RIFF size field meaning "see the ds64 chunk" (RF64) or "unknown"."""
 _MAX_CHUNKS = 4096
-
-BLOCK_FRAMES = 65536
-"""Frames per block in :func:`render_wav_stems` (memory stays bounded by this)."""
-
-RESIDUAL = "others"
-"""Output name that receives the residual: input minus the sum of the rendered stems."""
-
-STEM_BANDS: dict[str, tuple[float | None, float | None]] = {
-    "vocal": (300.0, 3400.0),
-    "speech": (300.0, 3400.0),
-    "dialogue": (300.0, 3400.0),
-    "drum": (2500.0, None),
-    "bass": (None, 250.0),
-    "electric_guitar": (800.0, 2500.0),
-    "acoustic_piano": (250.0, 2000.0),
-    "music": (None, 1200.0),
-    "effect": (3400.0, None),
-    "me": (None, 300.0),
-}
-"""Stem name -> (low cut Hz, high cut Hz) of the band filter that renders it; None = open."""
-
-DEFAULT_BAND: tuple[float | None, float | None] = (200.0, 5000.0)
-"""Band for stem names missing from :data:`STEM_BANDS`."""
-
-MP3_SAMPLE_RATE = 48000
-MP3_BITRATE = 320_000
-MP3_FRAME_SAMPLES = 1152
-MP3_FRAME_BYTES = 144 * MP3_BITRATE // MP3_SAMPLE_RATE  # 960, never padded at 48 kHz
-_MP3_BATCH = 256
-
-_LITTLE_ENDIAN_HOST = sys.byteorder == "little"
-_I32 = "i" if array("i").itemsize == 4 else "l"
-_FLIP_SIGN = bytes(b ^ 0x80 for b in range(256))  # unsigned 8-bit <-> signed 8-bit
 
 
 class MediaError(ValueError):
@@ -151,7 +99,7 @@ def sniff_stream(fp: ByteStream) -> str | None:
     start = fp.tell()
     try:
         tags = skip_id3v2(fp)
-        kind = _sniff_container(_read_exact(fp, SNIFF_BYTES))
+        kind = _sniff_container(read_exact(fp, SNIFF_BYTES))
     finally:
         fp.seek(start)
     return "mp3" if kind is None and tags else kind
@@ -228,7 +176,7 @@ def skip_id3v2(fp: ByteStream) -> int:
     """
     for count in range(_MAX_ID3V2_TAGS):
         start = fp.tell()
-        length = id3v2_tag_length(_read_exact(fp, ID3V2_HEADER_BYTES))
+        length = id3v2_tag_length(read_exact(fp, ID3V2_HEADER_BYTES))
         if length is None:
             fp.seek(start)
             return count
@@ -392,7 +340,7 @@ def parse_wav(fp: ByteStream) -> WavInfo:
         elif chunk_id == b"fmt ":
             fmt = _read_at(fp, body, min(size, 256))
         elif chunk_id == b"data":
-            if size == _UNKNOWN_SIZE and ds64_size is not None:
+            if size == UNKNOWN_SIZE and ds64_size is not None:
                 size = ds64_size
             size = min(size, end - body)
             data = (body, size)
@@ -409,10 +357,10 @@ def parse_wav(fp: ByteStream) -> WavInfo:
 def _read_at(fp: ByteStream, pos: int, size: int) -> bytes:
     """Up to ``size`` bytes at ``pos``."""
     fp.seek(pos)
-    return _read_exact(fp, size)
+    return read_exact(fp, size)
 
 
-def _read_exact(fp: ByteStream, size: int) -> bytes:
+def read_exact(fp: ByteStream, size: int) -> bytes:
     """Read ``size`` bytes, looping over short reads; fewer only at end of file."""
     parts: list[bytes] = []
     while size > 0:
@@ -464,7 +412,7 @@ def _wav_info(fmt: bytes, data_offset: int, data_size: int) -> WavInfo:
         raise MediaError("WAV declares 0 channels")
     if rate == 0:
         raise MediaError("WAV declares a sample rate of 0")
-    if bits not in _SUPPORTED_BITS.get(tag, ()):
+    if bits not in SUPPORTED_BITS.get(tag, ()):
         raise MediaError(f"unsupported WAV encoding: format tag {tag:#06x} with {bits}-bit samples")
     if block_align != channels * bits // 8:
         raise MediaError(f"inconsistent block align {block_align} for {channels} x {bits}-bit")
@@ -512,7 +460,7 @@ def parse_flac(fp: ByteStream) -> FlacInfo:
     Reads 42 bytes. Raises :class:`MediaError` when there is no ``fLaC`` marker, the first
     block is not a complete STREAMINFO, or it declares a sample rate of 0.
     """
-    head = _read_exact(fp, 8 + _FLAC_STREAMINFO_BYTES)
+    head = read_exact(fp, 8 + _FLAC_STREAMINFO_BYTES)
     if head[:4] != b"fLaC":
         raise MediaError("not a FLAC file (no fLaC marker)")
     if len(head) < 8 + _FLAC_STREAMINFO_BYTES:
@@ -569,7 +517,7 @@ def parse_mp3(fp: ByteStream) -> Mp3Info:
     Raises :class:`MediaError` when no valid frame header is there.
     """
     offset = fp.tell()
-    header = _mpeg_frame_header(_read_exact(fp, 4))
+    header = _mpeg_frame_header(read_exact(fp, 4))
     if header is None:
         raise MediaError("no MPEG audio frame header")
     return Mp3Info(
@@ -601,388 +549,3 @@ def _vbr_frame_count(fp: ByteStream, offset: int, header: _FrameHeader) -> int |
     if len(vbri) == 18 and vbri[:4] == b"VBRI":
         return int.from_bytes(vbri[14:18], "big")
     return None
-
-
-# ---- WAV writing ------------------------------------------------------------------------
-
-
-def wav_header(
-    format_tag: int, channels: int, sample_rate: int, bits_per_sample: int, frames: int
-) -> bytes:
-    """The header of a WAV holding ``frames`` frames, up to the start of the samples.
-
-    PCM gets the classic 16-byte ``fmt ``; float gets an 18-byte ``fmt `` and a ``fact``
-    chunk. Files over 4 GiB get an RF64 header. The data chunk is followed by one pad byte
-    when its size is odd (the writer's job).
-    """
-    if bits_per_sample not in _SUPPORTED_BITS.get(format_tag, ()):
-        raise ValueError(f"unsupported WAV format {format_tag} with {bits_per_sample}-bit")
-    if channels < 1 or sample_rate < 1 or frames < 0:
-        raise ValueError("channels and sample rate must be positive, frames not negative")
-    block_align = channels * bits_per_sample // 8
-    data_size = frames * block_align
-    fmt = struct.pack(
-        "<HHIIHH",
-        format_tag,
-        channels,
-        sample_rate,
-        sample_rate * block_align,
-        block_align,
-        bits_per_sample,
-    )
-    chunks = b""
-    if format_tag == FORMAT_FLOAT:
-        fmt += b"\x00\x00"
-        chunks = b"fact" + struct.pack("<II", 4, min(frames, _UNKNOWN_SIZE))
-    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + chunks
-    riff_size = 4 + len(chunks) + 8 + data_size + (data_size & 1)
-    if riff_size <= _UNKNOWN_SIZE:
-        return b"RIFF%sWAVE%sdata%s" % (
-            struct.pack("<I", riff_size),
-            chunks,
-            struct.pack("<I", data_size),
-        )
-    ds64 = b"ds64" + struct.pack("<IQQQI", 28, riff_size + 36, data_size, frames, 0)
-    unknown = struct.pack("<I", _UNKNOWN_SIZE)
-    return b"RF64" + unknown + b"WAVE" + ds64 + chunks + b"data" + unknown
-
-
-def wav_size(format_tag: int, channels: int, bits_per_sample: int, frames: int) -> int:
-    """Exact size of the WAV file :func:`wav_header` plus ``frames`` frames make."""
-    data_size = frames * channels * bits_per_sample // 8
-    header = wav_header(format_tag, channels, 8000, bits_per_sample, frames)
-    return len(header) + data_size + (data_size & 1)
-
-
-def write_silent_wav(
-    dst: BinaryIO,
-    duration: float,
-    sample_rate: int = 48000,
-    channels: int = 2,
-    bits: int = 16,
-) -> int:
-    """Write a silent PCM WAV of ``round(duration * sample_rate)`` frames; return its size."""
-    if not math.isfinite(duration) or duration < 0:
-        raise ValueError(f"invalid duration {duration!r}")
-    frames = round(duration * sample_rate)
-    header = wav_header(FORMAT_PCM, channels, sample_rate, bits, frames)
-    dst.write(header)
-    remaining = frames * channels * bits // 8
-    fill = b"\x80" if bits == 8 else b"\x00"
-    block = fill * (1 << 20)
-    written = len(header)
-    while remaining > 0:
-        piece = block if remaining >= len(block) else fill * remaining
-        dst.write(piece)
-        written += len(piece)
-        remaining -= len(piece)
-    if written & 1:
-        dst.write(b"\x00")
-        written += 1
-    return written
-
-
-# ---- stem rendering ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Codec:
-    """How to turn one WAV sample format into numbers per channel and back."""
-
-    bits: int
-    is_float: bool
-    low: float
-    high: float
-
-    @property
-    def typecode(self) -> str:
-        """``array`` typecode of the in-memory samples (24-bit is held in 32-bit)."""
-        if self.is_float:
-            return "f" if self.bits == 32 else "d"
-        return {8: "b", 16: "h", 24: _I32, 32: _I32}[self.bits]
-
-
-def _codec_for(info: WavInfo) -> _Codec:
-    """The codec for a parsed WAV."""
-    if info.format_tag == FORMAT_FLOAT:
-        return _Codec(info.bits_per_sample, True, -math.inf, math.inf)
-    half = 1 << (info.bits_per_sample - 1)
-    return _Codec(info.bits_per_sample, False, float(-half), float(half - 1))
-
-
-def _decode(raw: bytes, codec: _Codec, channels: int) -> list[array[Any]]:
-    """Interleaved little-endian sample bytes -> one array of numbers per channel."""
-    if codec.bits == 8:
-        raw = raw.translate(_FLIP_SIGN)
-    elif codec.bits == 24:
-        wide = bytearray(len(raw) // 3 * 4)
-        wide[1::4] = raw[0::3]
-        wide[2::4] = raw[1::3]
-        wide[3::4] = raw[2::3]
-        raw = bytes(wide)
-    samples = array(codec.typecode)
-    samples.frombytes(raw)
-    if not _LITTLE_ENDIAN_HOST and codec.bits > 8:
-        samples.byteswap()
-    if codec.bits == 24:
-        samples = array(_I32, map(rshift, samples, repeat(8)))
-    if channels == 1:
-        return [samples]
-    return [samples[c::channels] for c in range(channels)]
-
-
-def _encode(chans: Sequence[array[Any]], codec: _Codec) -> bytes:
-    """One array per channel -> interleaved little-endian sample bytes."""
-    count = len(chans)
-    if count == 1:
-        samples = chans[0]
-    else:
-        samples = array(codec.typecode, bytes(len(chans[0]) * count * chans[0].itemsize))
-        for c, chan in enumerate(chans):
-            samples[c::count] = chan
-    if not _LITTLE_ENDIAN_HOST and codec.bits > 8:
-        samples = array(samples.typecode, samples)
-        samples.byteswap()
-    raw = samples.tobytes()
-    if codec.bits == 8:
-        return raw.translate(_FLIP_SIGN)
-    if codec.bits == 24:
-        packed = bytearray(len(raw) // 4 * 3)
-        packed[0::3] = raw[0::4]
-        packed[1::3] = raw[1::4]
-        packed[2::3] = raw[2::4]
-        return bytes(packed)
-    return raw
-
-
-def _coefficients(band: tuple[float | None, float | None], rate: int) -> tuple[float, float]:
-    """(high-pass pole, low-pass gain) of the one-pole filters; 1.0 means "no filter"."""
-    low_cut, high_cut = band
-    hp = math.exp(-2.0 * math.pi * low_cut / rate) if low_cut else 1.0
-    lp = 1.0 - math.exp(-2.0 * math.pi * high_cut / rate) if high_cut else 1.0
-    return hp, lp
-
-
-class _StemFilter:
-    """A one-pole high-pass followed by a one-pole low-pass, per channel, state kept."""
-
-    def __init__(self, band: tuple[float | None, float | None], rate: int, channels: int):
-        self.hp, self.lp = _coefficients(band, rate)
-        # per channel: previous input, high-pass output, low-pass output
-        self.state = [[0.0, 0.0, 0.0] for _ in range(channels)]
-
-    def process(self, chans: Sequence[Iterable[float]], codec: _Codec) -> list[array[Any]]:
-        """Filter one block of every channel; clipped and rounded to the sample format."""
-        out = []
-        for chan, state in zip(chans, self.state, strict=True):
-            values = self._run(chan, state, codec.low, codec.high)
-            if codec.is_float:
-                out.append(array(codec.typecode, values))
-            else:
-                out.append(array(codec.typecode, map(round, values)))
-        return out
-
-    def _run(self, xs: Iterable[float], state: list[float], lo: float, hi: float) -> list[float]:
-        """Run the filters over one channel's block, updating ``state`` in place."""
-        hp, lp = self.hp, self.lp
-        if hp == 1.0:
-            return _low_pass(xs, state, lp, lo, hi)
-        if lp == 1.0:
-            return _high_pass(xs, state, hp, lo, hi)
-        return _band_pass(xs, state, hp, lp, lo, hi)
-
-
-def _band_pass(
-    xs: Iterable[float], state: list[float], a: float, b: float, lo: float, hi: float
-) -> list[float]:
-    """High-pass (pole ``a``) then low-pass (gain ``b``); outputs clipped to [lo, hi]."""
-    px, h, y = state
-    out: list[float] = []
-    append = out.append
-    for x in xs:
-        h = a * (h + x - px)
-        px = x
-        y += b * (h - y)
-        if y > hi:
-            append(hi)
-        elif y < lo:
-            append(lo)
-        else:
-            append(y)
-    state[0], state[1], state[2] = px, h, y
-    return out
-
-
-def _high_pass(
-    xs: Iterable[float], state: list[float], a: float, lo: float, hi: float
-) -> list[float]:
-    """One-pole high-pass with pole ``a``; outputs clipped to [lo, hi]."""
-    px, h, _ = state
-    out: list[float] = []
-    append = out.append
-    for x in xs:
-        h = a * (h + x - px)
-        px = x
-        if h > hi:
-            append(hi)
-        elif h < lo:
-            append(lo)
-        else:
-            append(h)
-    state[0], state[1] = px, h
-    return out
-
-
-def _low_pass(
-    xs: Iterable[float], state: list[float], b: float, lo: float, hi: float
-) -> list[float]:
-    """One-pole low-pass with gain ``b`` (never leaves the input's range)."""
-    y = state[2]
-    out: list[float] = []
-    append = out.append
-    for x in xs:
-        y += b * (x - y)
-        append(y)
-    state[2] = y
-    return out
-
-
-def _residual(
-    chans: Sequence[array[Any]],
-    stems: Sequence[Sequence[array[Any]]],
-    codec: _Codec,
-) -> list[array[Any]]:
-    """Per channel: input minus every stem, clipped to the sample range (not for float)."""
-    out = []
-    for c, chan in enumerate(chans):
-        rest: Iterable[float] = chan
-        for stem in stems:
-            rest = map(sub, rest, stem[c])
-        if codec.is_float:
-            out.append(array(codec.typecode, rest))
-            continue
-        lo, hi = int(codec.low), int(codec.high)
-        out.append(array(codec.typecode, [hi if v > hi else lo if v < lo else v for v in rest]))
-    return out
-
-
-def _check_render_args(
-    stems: Sequence[str], outputs: Mapping[str, BinaryIO], block_frames: int
-) -> None:
-    """Reject calls that would write an inconsistent set of outputs."""
-    if len(set(stems)) != len(stems):
-        raise ValueError(f"a stem is listed twice: {list(stems)}")
-    if RESIDUAL in stems:
-        raise ValueError(f"{RESIDUAL!r} is the residual, not a stem")
-    missing = [name for name in stems if name not in outputs]
-    if missing:
-        raise ValueError(f"no output given for stems {missing}")
-    if block_frames < 1:
-        raise ValueError("block_frames must be positive")
-
-
-def render_wav_stems(
-    src: BinaryIO,
-    info: WavInfo,
-    stems: Sequence[str],
-    outputs: Mapping[str, BinaryIO],
-    *,
-    block_frames: int = BLOCK_FRAMES,
-) -> None:
-    """Write one band-filtered copy of the WAV per stem, and the residual, in one pass.
-
-    Every ``outputs[name]`` for ``name`` in ``stems`` receives a WAV with the input's format
-    tag, sample rate, channels, bit depth and frame count, holding the input passed through
-    the stem's band (:data:`STEM_BANDS`, else :data:`DEFAULT_BAND`). If ``outputs`` also
-    has :data:`RESIDUAL`, that receives input minus the sum of the stems (integer formats:
-    clipped to the sample range; float is not clipped). Outputs are only written to, in
-    order, so they need not be seekable. ``src`` is read from ``info.data_offset`` in
-    blocks of ``block_frames`` frames; a trailing partial frame is ignored.
-    """
-    _check_render_args(stems, outputs, block_frames)
-    codec = _codec_for(info)
-    frames = info.frames
-    header = wav_header(
-        info.format_tag, info.channels, info.sample_rate, info.bits_per_sample, frames
-    )
-    targets = [outputs[name] for name in stems]
-    residual = outputs.get(RESIDUAL)
-    for target in [*targets, *([residual] if residual is not None else [])]:
-        target.write(header)
-    filters = [
-        _StemFilter(STEM_BANDS.get(name, DEFAULT_BAND), info.sample_rate, info.channels)
-        for name in stems
-    ]
-    src.seek(info.data_offset)
-    remaining = frames
-    while remaining > 0:
-        count = min(remaining, block_frames)
-        raw = _read_exact(src, count * info.block_align)
-        if len(raw) != count * info.block_align:
-            raise MediaError("the WAV data ended before its declared size")
-        chans = _decode(raw, codec, info.channels)
-        rendered = [f.process(chans, codec) for f in filters]
-        for target, stem in zip(targets, rendered, strict=True):
-            target.write(_encode(stem, codec))
-        if residual is not None:
-            residual.write(_encode(_residual(chans, rendered, codec), codec))
-        remaining -= count
-    if frames * info.block_align & 1:
-        for target in [*targets, *([residual] if residual is not None else [])]:
-            target.write(b"\x00")
-
-
-# ---- MP3 --------------------------------------------------------------------------------
-
-
-def mp3_frame_count(duration: float) -> int:
-    """Audio frames (Info frame excluded) :func:`write_mp3` writes for ``duration`` seconds.
-
-    ``ceil(duration * 48000 / 1152)``, at least 1: the stream is never shorter than asked
-    and at most one frame (24 ms) longer.
-    """
-    if not math.isfinite(duration) or duration < 0:
-        raise ValueError(f"invalid duration {duration!r}")
-    exact = duration * MP3_SAMPLE_RATE / MP3_FRAME_SAMPLES
-    return max(1, math.ceil(exact - 1e-9))
-
-
-def mp3_size(duration: float, channels: int = 2) -> int:
-    """Exact byte size of what :func:`write_mp3` writes for these arguments."""
-    _mp3_frame_header(channels)
-    return (mp3_frame_count(duration) + 1) * MP3_FRAME_BYTES
-
-
-def _mp3_frame_header(channels: int) -> bytes:
-    """MPEG-1 Layer III, no CRC, 320 kbps, 48 kHz, no padding; stereo or mono."""
-    if channels not in (1, 2):
-        raise ValueError(f"MP3 output has 1 or 2 channels, not {channels}")
-    mode = 0b11 if channels == 1 else 0b00
-    return bytes((0xFF, 0xFB, (14 << 4) | (1 << 2), mode << 6))
-
-
-def write_mp3(dst: BinaryIO, duration: float, channels: int = 2) -> int:
-    """Write a valid MP3 (MPEG-1 Layer III, 48 kHz, 320 kbps CBR) lasting ``duration`` s.
-
-    The sandbox has no encoder: every audio frame has all-zero side information and main
-    data, so the stream decodes to digital silence. It is a standard CBR stream of
-    :func:`mp3_frame_count` 960-byte audio frames preceded by a LAME-style "Info" frame
-    (frame and byte counts), so duration readers report exactly
-    ``frames * 1152 / 48000`` seconds: at least ``duration`` and less than one frame more
-    (a duration of 0 gives one 24 ms frame). There is no LAME gapless tag, so decoders do
-    not trim anything. Returns the bytes written, always :func:`mp3_size`.
-    """
-    header = _mp3_frame_header(channels)
-    frames = mp3_frame_count(duration)
-    total = (frames + 1) * MP3_FRAME_BYTES
-    side_info = bytes(17 if channels == 1 else 32)
-    info = header + side_info + b"Info" + struct.pack(">III", 0x3, frames, total)
-    dst.write(info + bytes(MP3_FRAME_BYTES - len(info)))
-    audio = header + bytes(MP3_FRAME_BYTES - len(header))
-    batch = audio * _MP3_BATCH
-    remaining = frames
-    while remaining > 0:
-        count = min(remaining, _MP3_BATCH)
-        dst.write(batch if count == _MP3_BATCH else audio * count)
-        remaining -= count
-    return total

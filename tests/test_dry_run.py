@@ -14,7 +14,7 @@ from clitools import SECRET, api_requests, assert_clean_error, make_wav, run_cli
 from gsep_cli import media, models
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.preflight import check_duration, preflight, read_duration
-from gsep_cli.sandbox import Sandbox
+from gsep_cli.sandbox import Sandbox, render
 
 HQ = "gsep_music_hq_v1"
 
@@ -35,12 +35,12 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sb: Sandbox) -> Path:
 
 def write_mp3(path: Path, seconds: float) -> Path:
     with open(path, "wb") as fh:
-        media.write_mp3(fh, seconds)
+        render.write_mp3(fh, seconds)
     return path
 
 
 def mp3_seconds(seconds: float) -> float:
-    return media.mp3_frame_count(seconds) * media.MP3_FRAME_SAMPLES / media.MP3_SAMPLE_RATE
+    return render.mp3_frame_count(seconds) * render.MP3_FRAME_SAMPLES / render.MP3_SAMPLE_RATE
 
 
 def limited(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
@@ -257,7 +257,7 @@ def test_wav_over_a_real_model_limit_from_its_header(tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     frames = 16000 * 601
     with open(path, "wb") as fh:
-        fh.write(media.wav_header(media.FORMAT_PCM, 1, 16000, 8, frames))
+        fh.write(render.wav_header(media.FORMAT_PCM, 1, 16000, 8, frames))
         fh.truncate(fh.tell() + frames)
     spec = models.MODELS["gts_lyrics_line_v1"]
     with pytest.raises(UsageError, match="limit of 600 s"):

@@ -1,6 +1,7 @@
-"""Tests for gsep_cli.media (sniffing, WAV parsing, stem rendering, MP3) and the example clip.
+"""Tests for gsep_cli.media (sniffing, WAV parsing), gsep_cli.sandbox.render (stem rendering,
+MP3) and the example clip.
 
-WAV files here are built by hand (``make_wav``), not with ``media.wav_header``, so parser
+WAV files here are built by hand (``make_wav``), not with ``render.wav_header``, so parser
 and writer are checked against an independent encoding; outputs are also read back with
 the standard library's ``wave`` module, ``mutagen`` and ``miniaudio`` (a real decoder).
 """
@@ -21,6 +22,7 @@ from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 
 from gsep_cli import media
 from gsep_cli.media import FlacInfo, MediaError, WavInfo
+from gsep_cli.sandbox import render as rendering
 
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
 GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -128,8 +130,8 @@ def render(wav: bytes, stems: Sequence[str], residual: bool = True, **kw: int) -
     info = media.parse_wav(src)
     outs = {name: io.BytesIO() for name in stems}
     if residual:
-        outs[media.RESIDUAL] = io.BytesIO()
-    media.render_wav_stems(src, info, stems, outs, **kw)
+        outs[rendering.RESIDUAL] = io.BytesIO()
+    rendering.render_wav_stems(src, info, stems, outs, **kw)
     return {name: out.getvalue() for name, out in outs.items()}
 
 
@@ -205,10 +207,10 @@ def test_extension_kinds_table() -> None:
 
 def test_sniff_own_outputs() -> None:
     mp3 = io.BytesIO()
-    media.write_mp3(mp3, 1.0)
+    rendering.write_mp3(mp3, 1.0)
     assert media.sniff_format(mp3.getvalue()[:64]) == "mp3"
     wav = io.BytesIO()
-    media.write_silent_wav(wav, 0.1)
+    rendering.write_silent_wav(wav, 0.1)
     assert media.sniff_format(wav.getvalue()[:64]) == "wav"
 
 
@@ -218,7 +220,7 @@ def test_sniff_own_outputs() -> None:
 def _containers() -> dict[str, bytes]:
     """One small file of every kind (``kind`` or ``kind-variant``)."""
     mp3 = io.BytesIO()
-    media.write_mp3(mp3, 0.1)
+    rendering.write_mp3(mp3, 0.1)
     return {
         "wav": make_wav(bytes(400)),
         "flac": flac_bytes(),
@@ -273,7 +275,7 @@ def test_headers_are_read_after_id3v2_tags(tags: list[bytes]) -> None:
     fp = io.BytesIO(b"".join(tags) + CONTAINERS["mp3"])
     media.skip_id3v2(fp)
     info = media.parse_mp3(fp)
-    assert (info.offset, info.frame_count) == (len(b"".join(tags)), media.mp3_frame_count(0.1))
+    assert (info.offset, info.frame_count) == (len(b"".join(tags)), rendering.mp3_frame_count(0.1))
 
 
 @pytest.mark.parametrize(
@@ -387,10 +389,10 @@ def test_parse_mp3_first_frame() -> None:
 @pytest.mark.parametrize("channels", [1, 2])
 def test_parse_mp3_reads_the_info_frame_count(channels: int) -> None:
     out = io.BytesIO()
-    media.write_mp3(out, 2.0, channels=channels)
+    rendering.write_mp3(out, 2.0, channels=channels)
     info = media.parse_mp3(io.BytesIO(out.getvalue()))
-    assert info.frame_count == media.mp3_frame_count(2.0)
-    assert info.duration == pytest.approx(media.mp3_frame_count(2.0) * 1152 / 48000)
+    assert info.frame_count == rendering.mp3_frame_count(2.0)
+    assert info.duration == pytest.approx(rendering.mp3_frame_count(2.0) * 1152 / 48000)
     assert info.channels == channels
 
 
@@ -543,10 +545,10 @@ def test_media_error_is_value_error() -> None:
 @pytest.mark.parametrize(("tag", "bits", "channels"), FORMATS)
 def test_wav_header_round_trips(tag: int, bits: int, channels: int) -> None:
     frames = 101
-    header = media.wav_header(tag, channels, 32000, bits, frames)
+    header = rendering.wav_header(tag, channels, 32000, bits, frames)
     data = bytes(frames * channels * bits // 8)
     wav = header + data + (b"\x00" if len(data) & 1 else b"")
-    assert media.wav_size(tag, channels, bits, frames) == len(wav)
+    assert rendering.wav_size(tag, channels, bits, frames) == len(wav)
     assert struct.unpack_from("<I", wav, 4)[0] == len(wav) - 8
     info = media.parse_wav(io.BytesIO(wav))
     assert (info.format_tag, info.channels, info.sample_rate) == (tag, channels, 32000)
@@ -555,11 +557,11 @@ def test_wav_header_round_trips(tag: int, bits: int, channels: int) -> None:
 
 def test_wav_header_uses_rf64_beyond_4gib() -> None:
     frames = 1 << 30  # 4 GiB of 16-bit stereo
-    header = media.wav_header(PCM, 2, 48000, 16, frames)
+    header = rendering.wav_header(PCM, 2, 48000, 16, frames)
     assert header[:4] == b"RF64"
     info = media.parse_wav(io.BytesIO(header + bytes(400)))
     assert info.frames == 100  # clamped to what is present
-    assert media.wav_size(PCM, 2, 16, frames) == len(header) + frames * 4
+    assert rendering.wav_size(PCM, 2, 16, frames) == len(header) + frames * 4
 
 
 @pytest.mark.parametrize(
@@ -568,7 +570,7 @@ def test_wav_header_uses_rf64_beyond_4gib() -> None:
 )
 def test_write_silent_wav(duration: float, rate: int, channels: int, bits: int) -> None:
     out = io.BytesIO()
-    written = media.write_silent_wav(out, duration, rate, channels, bits)
+    written = rendering.write_silent_wav(out, duration, rate, channels, bits)
     data = out.getvalue()
     assert written == len(data)
     with wave.open(io.BytesIO(data)) as reader:
@@ -595,7 +597,7 @@ def test_render_outputs_match_input_format(tag: int, bits: int, channels: int) -
         info, decoded[name] = samples_of(data)
         assert (info.format_tag, info.bits_per_sample) == (tag, bits)
         assert (info.channels, info.sample_rate, info.frames) == (channels, 22050, frames)
-        assert len(data) == media.wav_size(tag, channels, bits, frames)
+        assert len(data) == rendering.wav_size(tag, channels, bits, frames)
         assert rms(decoded[name]) > 0.01 * full_scale(bits, tag)
         if tag == PCM:  # the stdlib reader agrees
             with wave.open(io.BytesIO(data)) as reader:
@@ -627,7 +629,7 @@ def test_render_bands_separate_a_low_sine() -> None:
     drum = rms(samples_of(outs["drum"])[1][skip:])
     assert bass > 0.85 * source
     assert drum < 0.06 * source
-    residual = rms(samples_of(outs[media.RESIDUAL])[1][skip:])
+    residual = rms(samples_of(outs[rendering.RESIDUAL])[1][skip:])
     # x - lowpass(x) is the complementary one-pole high-pass at 250 Hz: |H(100 Hz)| ≈ 0.37
     assert residual < 0.5 * source
 
@@ -647,7 +649,7 @@ def test_render_clips_full_scale_steps(bits: int) -> None:
     top = (1 << (bits - 1)) - 1
     square = [(top if (i // 50) % 2 else -top - 1) for i in range(2000)]
     outs = render(make_wav(encode(square, bits, PCM), bits=bits, channels=1), ["drum", "effect"])
-    for name in ("drum", "effect", media.RESIDUAL):
+    for name in ("drum", "effect", rendering.RESIDUAL):
         values = samples_of(outs[name])[1]
         assert -top - 1 <= min(values) and max(values) <= top
     drum = samples_of(outs["drum"])[1]
@@ -675,7 +677,7 @@ def test_render_ignores_trailing_partial_frame() -> None:
         assert info.data_size == 2000
         assert len(data) == info.data_offset + 2000
         assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
-    residual = samples_of(outs[media.RESIDUAL])[1]
+    residual = samples_of(outs[rendering.RESIDUAL])[1]
     vocal = samples_of(outs["vocal"])[1]
     assert [a + b for a, b in zip(residual, vocal, strict=True)] == values
 
@@ -706,8 +708,8 @@ def test_render_needs_no_seekable_outputs_and_reads_data_offset() -> None:
     src = io.BytesIO(wav)
     info = media.parse_wav(src)
     src.seek(0)  # render must seek to the data itself
-    sinks = {"vocal": WriteOnly(), media.RESIDUAL: WriteOnly()}
-    media.render_wav_stems(src, info, ["vocal"], sinks)  # type: ignore[arg-type]
+    sinks = {"vocal": WriteOnly(), rendering.RESIDUAL: WriteOnly()}
+    rendering.render_wav_stems(src, info, ["vocal"], sinks)  # type: ignore[arg-type]
     assert b"".join(sinks["vocal"].parts) == render(wav, ["vocal"])["vocal"]
 
 
@@ -716,11 +718,13 @@ def test_render_rejects_bad_arguments() -> None:
     info = media.parse_wav(io.BytesIO(wav))
     out = io.BytesIO()
     with pytest.raises(ValueError, match="twice"):
-        media.render_wav_stems(io.BytesIO(wav), info, ["vocal", "vocal"], {"vocal": out})
+        rendering.render_wav_stems(io.BytesIO(wav), info, ["vocal", "vocal"], {"vocal": out})
     with pytest.raises(ValueError, match="no output"):
-        media.render_wav_stems(io.BytesIO(wav), info, ["vocal", "bass"], {"vocal": out})
+        rendering.render_wav_stems(io.BytesIO(wav), info, ["vocal", "bass"], {"vocal": out})
     with pytest.raises(ValueError, match="residual"):
-        media.render_wav_stems(io.BytesIO(wav), info, [media.RESIDUAL], {media.RESIDUAL: out})
+        rendering.render_wav_stems(
+            io.BytesIO(wav), info, [rendering.RESIDUAL], {rendering.RESIDUAL: out}
+        )
     assert out.getvalue() == b""
 
 
@@ -728,14 +732,14 @@ def test_render_source_shorter_than_info() -> None:
     wav = make_wav(bytes(400))
     info = media.parse_wav(io.BytesIO(wav))
     with pytest.raises(MediaError, match="ended"):
-        media.render_wav_stems(io.BytesIO(wav[:200]), info, ["vocal"], {"vocal": io.BytesIO()})
+        rendering.render_wav_stems(io.BytesIO(wav[:200]), info, ["vocal"], {"vocal": io.BytesIO()})
 
 
 def test_stem_bands_table() -> None:
-    assert media.STEM_BANDS["vocal"] == (300, 3400)
-    assert media.STEM_BANDS["bass"] == (None, 250)
-    assert media.STEM_BANDS["drum"] == (2500, None)
-    assert media.DEFAULT_BAND == (200, 5000)
+    assert rendering.STEM_BANDS["vocal"] == (300, 3400)
+    assert rendering.STEM_BANDS["bass"] == (None, 250)
+    assert rendering.STEM_BANDS["drum"] == (2500, None)
+    assert rendering.DEFAULT_BAND == (200, 5000)
 
 
 # ---- MP3 --------------------------------------------------------------------------------
@@ -744,9 +748,9 @@ def test_stem_bands_table() -> None:
 def mp3_bytes(duration: float, channels: int = 2) -> bytes:
     """What write_mp3 writes, checking its return value and mp3_size on the way."""
     out = io.BytesIO()
-    written = media.write_mp3(out, duration, channels=channels)
+    written = rendering.write_mp3(out, duration, channels=channels)
     data = out.getvalue()
-    assert written == len(data) == media.mp3_size(duration, channels)
+    assert written == len(data) == rendering.mp3_size(duration, channels)
     return data
 
 
@@ -766,7 +770,7 @@ def test_mp3_frames_are_valid_and_add_up(duration: float, channels: int) -> None
         offset += 144 * 320_000 // 48_000
         count += 1
     assert offset == len(data)
-    audio_frames = media.mp3_frame_count(duration)
+    audio_frames = rendering.mp3_frame_count(duration)
     assert count == audio_frames + 1
     tag_at = 4 + (17 if channels == 1 else 32)
     assert data[tag_at : tag_at + 4] == b"Info"
@@ -802,29 +806,29 @@ def test_mp3_decodes_with_a_real_decoder(duration: float, channels: int) -> None
     # dr_mp3 skips the Info frame and adds no delay; allow one more frame for decoders
     # that play the Info frame as (silent) audio.
     assert expected <= decoded.num_frames <= expected + 1152 + 1152
-    assert decoded.num_frames == media.mp3_frame_count(duration) * 1152  # what dr_mp3 does
+    assert decoded.num_frames == rendering.mp3_frame_count(duration) * 1152  # what dr_mp3 does
     assert not any(decoded.samples)  # the sandbox's MP3 is silence, as documented
 
 
 def test_mp3_zero_duration_is_one_frame() -> None:
     data = mp3_bytes(0.0)
     assert len(data) == 2 * 960
-    assert media.mp3_frame_count(0.0) == 1
+    assert rendering.mp3_frame_count(0.0) == 1
     mutagen_mp3 = pytest.importorskip("mutagen.mp3")
     assert mutagen_mp3.MP3(io.BytesIO(data)).info.length == pytest.approx(1152 / 48000)
 
 
 def test_mp3_frame_count_edges() -> None:
-    assert media.mp3_frame_count(3.0) == 125  # exact multiple: no extra frame
-    assert media.mp3_frame_count(3.0 + 1e-6) == 126
-    assert media.mp3_frame_count(1152 / 48000) == 1
+    assert rendering.mp3_frame_count(3.0) == 125  # exact multiple: no extra frame
+    assert rendering.mp3_frame_count(3.0 + 1e-6) == 126
+    assert rendering.mp3_frame_count(1152 / 48000) == 1
 
 
 def test_mp3_write_only_sink() -> None:
     sink = WriteOnly()
-    written = media.write_mp3(sink, 2.0)  # type: ignore[arg-type]
+    written = rendering.write_mp3(sink, 2.0)  # type: ignore[arg-type]
     assert b"".join(sink.parts) == mp3_bytes(2.0)
-    assert written == media.mp3_size(2.0)
+    assert written == rendering.mp3_size(2.0)
 
 
 @pytest.mark.parametrize(
@@ -832,9 +836,9 @@ def test_mp3_write_only_sink() -> None:
 )
 def test_mp3_rejects_bad_arguments(duration: float, channels: int) -> None:
     with pytest.raises(ValueError):
-        media.mp3_size(duration, channels)
+        rendering.mp3_size(duration, channels)
     with pytest.raises(ValueError):
-        media.write_mp3(io.BytesIO(), duration, channels)
+        rendering.write_mp3(io.BytesIO(), duration, channels)
 
 
 # ---- example clip -----------------------------------------------------------------------

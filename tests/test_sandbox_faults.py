@@ -15,8 +15,8 @@ from conftest import HQ, TIMEOUT, Api, business, wav_bytes
 from test_sandbox_cli import _read_line, _serve
 
 from gsep_cli.sandbox import Fault, FaultSyntaxError, Sandbox, parse_fault, parse_fault_list
+from gsep_cli.sandbox.api import _API_ROUTES
 from gsep_cli.sandbox.faults import API_ROUTES
-from gsep_cli.sandbox.server import _API_ROUTES
 
 CREATE = "/v1/files/upload-multipart/create"
 

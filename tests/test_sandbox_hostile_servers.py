@@ -25,7 +25,7 @@ import requests
 from conftest import HQ, KEY, TIMEOUT, Api, wav_bytes
 from test_sandbox_cli import _read_line, _serve
 
-from gsep_cli.sandbox import FaultSyntaxError, Sandbox, parse_fault, parse_fault_list, server
+from gsep_cli.sandbox import FaultSyntaxError, Sandbox, exchange, parse_fault, parse_fault_list
 
 KEY_INFO = "/developers/api/v1/key/info"
 CREATE = "/v1/files/upload-multipart/create"
@@ -192,7 +192,7 @@ def test_download_hang_spends_on_gets_only(sandbox) -> None:
 
 
 def test_a_hang_is_closed_after_the_hold_limit(sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(server, "HOLD_LIMIT", 0.3)  # 10 minutes in real life
+    monkeypatch.setattr(exchange, "HOLD_LIMIT", 0.3)  # 10 minutes in real life
     sb = sandbox(faults=["api-hang"])
     with _connect(sb.origin) as held:
         started = time.monotonic()

@@ -17,7 +17,8 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
-from ..media import FORMAT_PCM, wav_header
+from ..media import FORMAT_PCM
+from .render import wav_header
 
 __all__ = ["EXAMPLE_CLIP", "SAMPLE_RATE", "build_example_clip", "main"]
 

@@ -151,7 +151,8 @@ def sandbox(*args: str) -> Iterator[SandboxProcess]:
 def random_file(path: Path, size: int) -> Path:
     """``size`` bytes that do not compress (one random MiB, repeated) behind a WAV header
     (48 kHz stereo 16-bit), so gsep's preflight takes it for the audio it claims to be."""
-    from gsep_cli.media import FORMAT_PCM, wav_header
+    from gsep_cli.media import FORMAT_PCM
+    from gsep_cli.sandbox.render import wav_header
 
     header = wav_header(FORMAT_PCM, 2, 48000, 16, max(0, size - 44) // 4)
     block = os.urandom(MiB)
