@@ -177,6 +177,19 @@ class GsepClient:
     def _notify_wait(self, reason: str, seconds: float) -> None:
         self.listener.notice(f"{reason} ({seconds:.0f} s)")
 
+    def notice(self, text: str) -> None:
+        """Tell the listener something worth a line (``Listener.notice``)."""
+        self.listener.notice(text)
+
+    def cancel_downloads(self) -> None:
+        """Stop every download in flight and remove its partial files (Ctrl-C)."""
+        self.downloader.cancel()
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds the client waits for an answer to start (the read timeout)."""
+        return self.timeout[1]
+
     # ---- uploads -------------------------------------------------------------------
     def create_upload(self, file_name: str, file_size: int) -> UploadPlan:
         """Ask for an upload plan (upload id, chunk size, presigned URLs)."""

@@ -381,7 +381,7 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
 ) -> None:
     from clitools import run_cli, set_env
 
-    from gsep_cli import batch
+    from gsep_cli.manifest import Manifest
 
     make_wav(tmp_path / "song.wav", seconds=0.3)
     monkeypatch.chdir(tmp_path)
@@ -391,7 +391,7 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
 
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         set_env(monkeypatch, tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL=sb.base_url)
-        monkeypatch.setattr(batch.Manifest, "add", broken)
+        monkeypatch.setattr(Manifest, "add", broken)
         run = run_cli(capsys, ["separate", "song.wav", "-o", "out"])
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()

@@ -1,0 +1,165 @@
+"""Claims and re-attaching: wait for the gsep that holds a work, take over a dead one's,
+and re-attach to the job the ledger knows instead of paying again."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..claims import Claim, ClaimHolder
+from ..client import WrittenFile
+from ..errors import (
+    Interrupted,
+    JobFailed,
+    RequestRejected,
+    UsageError,
+    WaitTimeout,
+)
+from ..ledger import FileRecord, JobRecord
+from ..records import SUCCESS, work_key
+from .base import RunnerBase
+from .plan import InputResult, Work
+
+
+class Attaching(RunnerBase):
+    """The runner's steps that find work already paid for."""
+
+    def _claim(self, work: Work) -> tuple[Claim, float | None]:
+        """Claim the work, waiting while another gsep (or input of this batch) holds it.
+
+        Returns the claim and, if it had to wait, since when (the ledger's clock). The wait
+        lasts as long as the holder lives (it keeps a heartbeat), within ``--timeout`` or
+        else the client's longest wait (``GSEP_MAX_WAIT``): waiting always ends.
+        """
+        assert self.ledger is not None and work.content is not None
+        options = self.options
+        key = work_key(work.content, options.model, self.job_stems, self.host, self.key_fp)
+        bound = options.timeout if options.timeout is not None else self.client.max_wait
+        limit = time.monotonic() + bound
+        waited_since: float | None = None
+        while True:
+            got = self.ledger.try_claim(key, str(work.path.resolve()))
+            if isinstance(got, Claim):
+                if got.took_over is not None:
+                    self.client.notice(
+                        f"{work.path.name}: {got.took_over.describe()} stopped before finishing "
+                        "this input; taking it over"
+                    )
+                return got, waited_since
+            if waited_since is None:
+                waited_since = self.clock()
+                self.client.notice(f"{work.path.name}: {_holder_text(got)}; waiting")
+            if self._stopping:
+                raise Interrupted("stopped while waiting for another gsep")
+            if time.monotonic() >= limit:
+                raise WaitTimeout(
+                    f"{work.path.name}: {_holder_text(got)} after {bound:g} s",
+                    "Run the same command again later: it re-attaches to that work",
+                )
+            self._stop.wait(self.claim_poll)
+
+    def _claimed(
+        self, work: Work, result: InputResult, waited_since: float | None, claim: Claim
+    ) -> None:
+        """The work is ours: re-attach to what the ledger knows, or pay for a new job."""
+        assert self.ledger is not None and work.content is not None
+        options = self.options
+        match = (work.content, options.model, self.job_stems, self.host, self.key_fp)
+        if waited_since is not None:  # the holder's job failed: that is our answer too
+            failed = self.ledger.failure_since(*match, since=waited_since)
+            if failed is not None:
+                result.job_id = failed.job_id
+                raise JobFailed(
+                    f"{work.path.name}: job {failed.job_id} failed: "
+                    f"{failed.error or 'no reason given'}",
+                    "Check the input file; run the job again if it looks fine",
+                )
+        known = self.ledger.find_job(*match)
+        if known is not None and known.unconfirmed:
+            if not options.pay_again:
+                raise UsageError(
+                    f"{work.path.name}: a job for this input was requested at "
+                    f"{_utc(known.created_at)} and no answer came; it may exist and have cost "
+                    "credits",
+                    "gsep does not pay again by itself: check your credits (gsep key info), "
+                    "then add --pay-again to pay for a new job",
+                )
+            self.ledger.abandon_unconfirmed(*match)
+            self.client.notice(
+                f"{work.path.name}: paying again for the creation requested at "
+                f"{_utc(known.created_at)} that was never confirmed (--pay-again)"
+            )
+        elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
+            result.reused = "job"
+            self._reattach(known, work, result)
+            return
+        elif known is not None:
+            self.client.notice(
+                f"{work.path.name}: paying for a new job although job {known.job_id} is on "
+                "record (--pay-again)"
+            )
+        self._new_job(work, result, claim)
+
+    def _reattach(self, known: JobRecord, work: Work, result: InputResult) -> None:
+        options = self.options
+        name = work.path.name
+        result.job_id, result.upload_id = known.job_id, known.upload_id
+        if options.no_wait:
+            result.status = "submitted" if known.status != SUCCESS else "success"
+            self.client.notice(f"{name}: already submitted as job {known.job_id}")
+            return
+        verified = self._verified(known)
+        complete = self._complete_files(known, work, verified)
+        if complete is not None:  # whatever the expiry: the files are here and intact
+            result.status, result.files, result.expire_at = "success", complete, known.expire_at
+            self.client.notice(f"{name}: already done (job {known.job_id})")
+            self._remember_files(known.job_id, work, complete, only_new=True)  # a lost manifest
+            return
+        expire = known.expire_epoch()
+        if known.status == SUCCESS and expire is not None and expire <= self.clock():
+            raise RequestRejected(
+                f"{name}: the results of job {known.job_id} expired at {known.expire_at}",
+                "gsep pays for each input once: add --pay-again to pay for a new job",
+            )
+        self.client.notice(f"{name}: re-attaching to job {known.job_id}")
+        try:
+            self._wait_and_download(known.job_id, work, result, reattach=True)
+        except RequestRejected as exc:
+            if exc.result_code == 1104:
+                raise RequestRejected(
+                    f"{name}: job {known.job_id} is no longer known to the server",
+                    "gsep pays for each input once: add --pay-again to pay for a new job",
+                    result_code=1104,
+                ) from None
+            raise
+
+    def _complete_files(
+        self, known: JobRecord, work: Work, verified: Sequence[FileRecord]
+    ) -> list[WrittenFile] | None:
+        """Every wanted output already written and intact: nothing to download."""
+        if known.status != SUCCESS or self.options.stdout is not None:
+            return None
+        intact = {Path(r.path): r for r in verified}
+        files = []
+        for planned in self._planned(work, known.job_id):
+            record = intact.get(planned.resolve())
+            if record is None:
+                return None
+            files.append(
+                WrittenFile(record.stem, record.format, planned, record.bytes, skipped=True)
+            )
+        return files
+
+
+def _holder_text(holder: ClaimHolder) -> str:
+    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+        return "another input of this batch has the same content and is being processed"
+    return f"{holder.describe()} is working on the same input"
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,107 @@
+"""What every step of the batch runner shares: the client, the options, the ledger, the
+manifest, the stop flags, and the files of a job that gsep already wrote."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..choices import get_model
+from ..claims import Claim
+from ..client import GsepClient, WrittenFile
+from ..errors import GsepError
+from ..ledger import FileRecord, JobRecord, Ledger, api_host
+from ..manifest import Manifest
+from ..models import RESIDUAL
+from ..polling import JobTimes
+from .plan import BatchOptions, InputResult, Work, planned_paths
+
+
+class RunnerBase:
+    """The state the runner's steps share (:class:`~gsep_cli.batch.BatchRunner` is made of
+    :class:`Attaching`, :class:`Paying` and :class:`Delivering` on top of this). A step
+    that another module's step calls is declared here."""
+
+    #: Seconds between two looks at a claim another gsep holds.
+    claim_poll = 0.25
+
+    def __init__(
+        self,
+        client: GsepClient,
+        options: BatchOptions,
+        *,
+        key_fp: str,
+        base_url: str,
+        ledger: Ledger | None = None,
+        on_result: Callable[[InputResult], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.options = options
+        self.spec = get_model(options.model)
+        self.ledger = ledger
+        self.on_result = on_result
+        self.clock = clock
+        self.host = api_host(base_url)
+        self.key_fp = key_fp
+        self.manifest = Manifest(options.out_dir)
+        self.job_times = JobTimes()
+        self._turn = threading.Condition()
+        self._in_flight = 0  # job creations sent and not yet recorded
+        self._stopping = False
+        self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
+        #: What a job is created with, and so what a work is: the stems without the
+        #: residual (``others`` is never sent; ``all`` is every stem of the model).
+        self.job_stems = tuple(s for s in options.stems if s != RESIDUAL)
+        #: --pay-again pays again for jobs on record before this run, never for the ones
+        #: this run (or one beside it) has just created: identical inputs share those.
+        self.started_at = clock()
+
+    def _planned(self, work: Work, job: str = "job") -> list[Path]:
+        """Where this input's outputs go (``{job}``: the job's id when known)."""
+        if self.options.stdout is not None:
+            return []
+        return planned_paths(self.options, work.source, job)
+
+    def _already_written(self, job_id: str) -> list[Path]:
+        """Files of this job that gsep already wrote, still intact: read from the ledger
+        just before downloading, since another gsep (one that took over this work, or one
+        writing the same job elsewhere) may have written some meanwhile."""
+        record = self.ledger.get_job(job_id) if self.ledger is not None else None
+        return [Path(f.path) for f in self._verified(record)] if record is not None else []
+
+    def _verified(self, known: JobRecord) -> list[FileRecord]:
+        """The recorded files still on disk as gsep wrote them: the same size and, when
+        the record has one, the same SHA-256 (hashed once per file version). No request:
+        result hosts often refuse HEAD, and the record says all that is needed."""
+        assert self.ledger is not None
+        verified = []
+        for record in known.files:
+            target = Path(record.path)
+            try:
+                if not target.is_file() or target.stat().st_size != record.bytes:
+                    continue
+                if record.sha256 is not None and self.ledger.file_sha256(target) != record.sha256:
+                    continue
+            except (OSError, GsepError):
+                continue
+            verified.append(record)
+        return verified
+
+    def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
+        """Pay for a new job and see it through (:class:`~gsep_cli.batch.paying.Paying`)."""
+        raise NotImplementedError
+
+    def _wait_and_download(
+        self, job_id: str, work: Work, result: InputResult, *, reattach: bool = False
+    ) -> None:
+        """Wait for the job, deliver its results (:class:`~.delivery.Delivering`)."""
+        raise NotImplementedError
+
+    def _remember_files(
+        self, job_id: str, work: Work, written: Sequence[WrittenFile], *, only_new: bool = False
+    ) -> None:
+        """Cache the files' hashes, list them in the manifest (:class:`~.delivery.Delivering`)."""
+        raise NotImplementedError

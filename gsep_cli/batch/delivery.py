@@ -1,0 +1,98 @@
+"""Waiting for a job and delivering its results: files on disk (recorded with size and
+SHA-256, listed in the manifest) or one result into a pipe."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from ..client import WrittenFile
+from ..records import SUCCESS
+from .base import RunnerBase
+from .plan import InputResult, Work, file_recorder
+
+
+class Delivering(RunnerBase):
+    """The runner's steps after a job exists."""
+
+    def _wait_and_download(
+        self,
+        job_id: str,
+        work: Work,
+        result: InputResult,
+        *,
+        reattach: bool = False,
+    ) -> None:
+        options = self.options
+        # a job created just now: poll around when its predecessors ended, and teach
+        # the next ones (a re-attached job's age is unknown: plain backoff, nothing learnt)
+        pace = None if reattach else self.job_times.pace(work.seconds)
+        started = time.monotonic()
+        job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
+        if not reattach:
+            self.job_times.observe(work.seconds, time.monotonic() - started)
+        result.expire_at = job.expire_at
+        if self.ledger is not None:
+            self.ledger.update_job(
+                job_id, status=SUCCESS, expire_at=job.expire_at, clear_error=True
+            )
+        if options.stdout is not None:  # one result into a pipe; nothing on disk to record
+            streamed = self.client.stream(
+                job,
+                options.stdout,
+                stem=options.stems[0],
+                fmt=options.formats[0],
+                model=options.model,
+            )
+            result.files, result.status = [streamed], "success"
+            return
+        written = self.client.download(
+            job,
+            options.out_dir,
+            stems=options.stems,
+            formats=options.formats,
+            source=work.source,
+            model=options.model,
+            template=options.template,
+            force=options.force,
+            skip_existing=options.skip_existing,
+            keep=self._already_written(job_id),
+            on_file=file_recorder(self.ledger, job_id),
+        )
+        result.files, result.status = written, "success"
+        self._remember_files(job_id, work, written)
+
+    def _remember_files(
+        self, job_id: str, work: Work, written: Sequence[WrittenFile], *, only_new: bool = False
+    ) -> None:
+        if self.ledger is not None:
+            for item in written:
+                if item.sha256 is not None:  # checking it on a re-run reads nothing
+                    with contextlib.suppress(OSError):
+                        self.ledger.cache_hash(item.path, item.sha256)
+        stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out = self.options.out_dir.resolve()
+        lyrics = work.lyrics
+        extra = {} if lyrics is None else {"lyrics": str(lyrics), "language": self.options.language}
+        entries = {}
+        for item in written:
+            try:
+                key = item.path.resolve().relative_to(out).as_posix()
+            except ValueError:  # pragma: no cover - output_path keeps files inside
+                key = str(item.path)
+            entries[key] = {
+                "input": str(work.path),
+                "inputSha256": work.sha,
+                "model": self.options.model,
+                "stems": list(self.options.stems),
+                "stem": item.stem,
+                "format": item.format,
+                "jobId": job_id,
+                "time": stamp,
+                "bytes": item.bytes,
+                **extra,
+            }
+        if entries:
+            self.manifest.add(entries, keep_existing=only_new)

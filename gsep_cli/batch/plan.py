@@ -1,0 +1,159 @@
+"""What a batch is asked to do and what it learns per input: the options, each input's
+result and work, where its outputs go, what the ledger matches jobs on, the exit code."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ..choices import get_model, planned_outputs
+from ..client import WrittenFile
+from ..errors import (
+    ExitCode,
+    GsepError,
+)
+from ..fileid import FileIdentity
+from ..inputfile import open_input
+from ..ledger import FileRecord, Ledger
+from ..naming import InputFields, output_paths
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to do with every input (one ``gsep separate`` command)."""
+
+    model: str
+    stems: Sequence[str]
+    formats: Sequence[str]
+    out_dir: Path
+    template: str
+    force: bool = False  # overwrite files in the way (never pays again)
+    skip_existing: bool = False
+    pay_again: bool = False  # pay for a new job even when the ledger has one for the work
+    no_wait: bool = False
+    timeout: float | None = None
+    jobs: int = 3
+    lyrics: Path | None = None  # lyrics model: the text for a single input
+    language: str | None = None  # lyrics model: en, ko, ja or zh-cn
+    stdout: BinaryIO | None = None  # ``-o -``: the one stem goes here, nothing to disk
+
+    def lyrics_for(self, path: Path) -> Path | None:
+        """The lyrics text of an input (lyrics model only): ``--lyrics``, else the ``.txt``
+        file with the input's name beside it."""
+        if not get_model(self.model).needs_lyrics:
+            return None
+        return self.lyrics if self.lyrics is not None else path.with_suffix(".txt")
+
+
+@dataclass
+class InputResult:
+    """The outcome for one input (also one NDJSON line with ``--json``)."""
+
+    input: Path
+    status: str = "pending"  # success | submitted | failed
+    upload_id: str | None = None
+    job_id: str | None = None
+    expire_at: str | None = None
+    reused: str | None = None  # "job" | "upload" | None
+    files: list[WrittenFile] = field(default_factory=list)
+    error: GsepError | None = None
+    bytes: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True unless the input failed."""
+        return self.status != "failed"
+
+
+@dataclass
+class Work:
+    """One input on its way through the runner, and what is learnt about it."""
+
+    path: Path
+    size: int
+    seconds: float | None  # the audio's duration, when it could be read
+    lyrics: Path | None
+    sha: str | None = None  # hex SHA-256 of the file
+    version: FileIdentity | None = None  # the version that was hashed
+    content: str | None = None  # what the ledger matches jobs on (job_key)
+
+    @property
+    def source(self) -> InputFields:
+        """What the input gives the name template: ``{track}``, ``{trackext}``, ``{dir}``."""
+        return InputFields.of(self.path)
+
+
+def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
+    """Where the outputs of one input will be written (``{job}``: ``job`` until known);
+    UsageError when two of them would be one file (see naming.output_paths)."""
+    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    return output_paths(
+        options.out_dir, options.template, source, outputs, model=options.model, job=job
+    )
+
+
+def content_placeholders(
+    options: BatchOptions, paths: Sequence[Path], ledger: Ledger | None
+) -> list[str]:
+    """What ``{job}`` stands for in a plan made before the jobs exist: ``job-<hex>`` from
+    each input's content (its :func:`job_key`), so inputs with the same content — one job
+    — share it. An input that cannot be hashed gets a placeholder of its own (its own
+    checks will say what is wrong with it)."""
+    placeholders = []
+    for index, path in enumerate(paths):
+        try:
+            sha = ledger.file_sha256(path) if ledger is not None else _sha256_of(path)
+            lyrics = options.lyrics_for(path)
+            text_sha = None
+            if lyrics is not None:
+                text_sha = ledger.file_sha256(lyrics) if ledger is not None else _sha256_of(lyrics)
+            placeholders.append("job-" + job_key(sha, text_sha, options.language)[:12])
+        except (OSError, GsepError):
+            placeholders.append(f"job-{index + 1}")
+    return placeholders
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open_input(path) as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:
+    """What the ledger matches jobs on: the audio's SHA-256, or for the lyrics model a
+    SHA-256 over audio, lyrics text and language (new lyrics or language: a new job)."""
+    if lyrics_sha is None:
+        return audio_sha
+    return hashlib.sha256(f"lyrics:{audio_sha}:{lyrics_sha}:{language}".encode()).hexdigest()
+
+
+def file_recorder(ledger: Ledger | None, job_id: str) -> Callable[[WrittenFile], None] | None:
+    """The ``on_file`` of :meth:`GsepClient.download` that records each file of a job on
+    record (its size and SHA-256) just before it is moved into place, so a later run
+    after any crash knows it as this job's own. None without a ledger."""
+    if ledger is None:
+        return None
+
+    def record(item: WrittenFile) -> None:
+        path = str(item.path.resolve())
+        ledger.update_job(
+            job_id, files=[FileRecord(item.stem, item.format, path, item.bytes, item.sha256)]
+        )
+
+    return record
+
+
+def batch_exit_code(results: Sequence[InputResult]) -> int:
+    """0 if all succeeded; the failure's own code if all failed the same way; else 9."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return int(ExitCode.OK)
+    codes = {int(r.error.exit_code) for r in failed if r.error is not None}
+    if len(failed) == len(results) and len(codes) == 1:
+        return codes.pop()
+    return int(ExitCode.PARTIAL)

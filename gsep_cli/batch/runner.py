@@ -1,0 +1,148 @@
+"""The batch runner: each input in a worker thread, at most ``jobs`` at once; one input
+failing never stops the others, and a failure after a job exists never loses it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from ..choices import check_lyrics_file
+from ..client import check_output_paths
+from ..errors import (
+    ExitCode,
+    GsepError,
+    InternalError,
+    Interrupted,
+    JobFailed,
+    LocalFailure,
+)
+from ..models import JobStatus
+from ..preflight import preflight
+from .attach import Attaching
+from .delivery import Delivering
+from .paying import Paying
+from .plan import InputResult, Work, job_key
+
+
+class BatchRunner(Attaching, Paying, Delivering):
+    """Runs ``gsep separate`` over many inputs; reports each result as it finishes.
+
+    With a ledger, every input's work (:func:`gsep_cli.records.work_key`) is claimed
+    before anything is uploaded, so no two gsep processes — nor two inputs of one batch
+    with the same content — ever pay for the same work: the second waits for the first
+    and then re-attaches to what it recorded.
+    """
+
+    def run(self, inputs: Sequence[Path]) -> list[InputResult]:
+        """Process every input (at most ``options.jobs`` at once); results in input order."""
+        results: dict[int, InputResult] = {}
+        workers = max(1, min(self.options.jobs, len(inputs)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-input")
+        futures = {pool.submit(self.process, path): index for index, path in enumerate(inputs)}
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                results[futures[future]] = result
+                if self.on_result is not None:
+                    self.on_result(result)
+        except KeyboardInterrupt:
+            self._settle()
+            self.client.cancel_downloads()  # removes partial files of downloads in flight
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise Interrupted(
+                "interrupted; finished inputs are recorded, run the same command again to carry on"
+            ) from None
+        pool.shutdown(wait=True)
+        return [results[i] for i in range(len(inputs))]
+
+    def process(self, path: Path) -> InputResult:
+        """One input, start to finish; every expected failure ends up in the result.
+
+        Once a job exists, no failure loses it: the error says which job and how to
+        resume, and an unexpected one becomes a :class:`~gsep_cli.errors.LocalFailure`
+        (exit 2) instead of an internal error.
+        """
+        result = InputResult(path)
+        try:
+            self._process(path, result)
+        except GsepError as exc:
+            result.status, result.error = "failed", self._with_resume_hint(exc, result)
+            self._record_failure(result.job_id, exc)
+        except Exception as exc:
+            if os.environ.get("GSEP_DEBUG"):
+                raise
+            if result.job_id is None:  # nothing paid: this input fails, the others go on
+                result.status = "failed"
+                result.error = InternalError(
+                    f"{path.name}: internal error: {type(exc).__name__}: {exc}",
+                    "Please report it (GSEP_DEBUG=1 shows a traceback)",
+                )
+                return result
+            failure = LocalFailure(
+                f"{path.name}: job {result.job_id} is paid for, but gsep failed on this "
+                f"machine: {type(exc).__name__}: {exc}",
+                f"Run the same command again to resume (it re-attaches to job {result.job_id}); "
+                "please report this bug (GSEP_DEBUG=1 shows a traceback)",
+            )
+            result.status, result.error = "failed", failure
+            self._record_failure(result.job_id, failure)
+        return result
+
+    def _with_resume_hint(self, exc: GsepError, result: InputResult) -> GsepError:
+        """A failure after the job exists names the job and how to resume."""
+        job = result.job_id
+        hint = exc.hint or ""
+        # a job whose results are gone, or a payment only the user may decide, cannot be
+        # resumed by running the command again: their own hint says what to do
+        if (
+            job is None
+            or exc.exit_code == ExitCode.JOB_FAILED
+            or job in hint
+            or "--pay-again" in hint
+        ):
+            return exc
+        resume = (
+            f"job {job} is on record: run the same command again to resume it "
+            f"(or gsep download {job} --model {self.options.model})"
+        )
+        exc.hint = f"{exc.hint.rstrip('. ')}; {resume}" if exc.hint else resume.capitalize()
+        return exc
+
+    def _record_failure(self, job_id: str | None, exc: GsepError) -> None:
+        """Write down what went wrong; only a failed job changes the job's status."""
+        if self.ledger is None or job_id is None:
+            return
+        status = JobStatus.FAILED.value if isinstance(exc, JobFailed) else None
+        with contextlib.suppress(GsepError):
+            self.ledger.update_job(job_id, status=status, error=exc.message)
+
+    def _process(self, path: Path, result: InputResult) -> None:
+        options = self.options
+        checked = preflight(path, self.spec)  # every local check, as --dry-run makes them
+        for warning in checked.warnings:
+            self.client.notice(f"warning: {warning}")
+        result.bytes = size = checked.bytes
+        # job pacing compares lengths: an estimate (an MP3 without a frame count) can be
+        # ten times off, so it counts as unknown there
+        seconds = checked.duration if checked.duration_exact else None
+        lyrics = options.lyrics_for(path)
+        if lyrics is not None:
+            check_lyrics_file(lyrics)
+        work = Work(path, size, seconds, lyrics)
+        if not options.no_wait and options.stdout is None:
+            check_output_paths(self._planned(work), options.out_dir)
+        if self.ledger is None:  # nothing to claim or remember: always a new job
+            self._new_job(work, result)
+            return
+        work.sha, work.version = self.ledger.file_digest(path)
+        lyrics_sha = self.ledger.file_sha256(lyrics) if lyrics is not None else None
+        work.content = job_key(work.sha, lyrics_sha, options.language)
+        claim, waited_since = self._claim(work)
+        try:
+            self._claimed(work, result, waited_since, claim)
+        finally:
+            with contextlib.suppress(GsepError):
+                self.ledger.release(claim)
