@@ -89,6 +89,19 @@ def check_job_id(job_id: str) -> str:
     return text
 
 
+def job_path_segment(job_id: str) -> str:
+    """A job id as one URL path segment: percent-encoded (RFC 3986 section 2.1), since ids
+    are opaque (GSEP_API.md 2.4) and one the server gave may hold ``/`` or ``%``. Only an id
+    that cannot name a job at all (empty, ``.``/``..``, control characters) is refused."""
+    from urllib.parse import quote
+
+    if not job_id.strip() or job_id in (".", "..") or not job_id.isprintable():
+        raise UsageError(
+            f"malformed job id {job_id!r}", "Use the id printed by gsep job create or gsep separate"
+        )
+    return quote(job_id, safe="")
+
+
 def check_lyrics_file(path: Path) -> int:
     """Check a lyrics text before any request and return its size: a readable ``.txt``
     file in UTF-8 with at least two non-empty lines (else the API answers 1112 or 1008)."""

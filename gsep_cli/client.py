@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from typing import Any, BinaryIO
 
 from .choices import (
     FORMATS,
-    check_job_id,
     get_model,
+    job_path_segment,
     output_ext,
     type_value,
 )
@@ -53,6 +54,7 @@ from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisio
 from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
+from .sentcheck import sent_differs
 from .transfer import DEFAULT_STALL, Downloader, upload_parts
 from .watchdog import Stall
 
@@ -215,7 +217,12 @@ class GsepClient:
         self.api.call("POST", "/v1/files/upload-multipart/complete", body)
 
     def upload_file(
-        self, path: Path, *, name: str | None = None, identity: FileIdentity | None = None
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        identity: FileIdentity | None = None,
+        sha256: str | None = None,
     ) -> str:
         """Upload a file (streamed, parallel parts) and return its upload id.
 
@@ -223,14 +230,15 @@ class GsepClient:
         default the version found now. If the file is not that version any more once
         every part is sent, the upload is not completed and
         :class:`~gsep_cli.errors.InputChanged` is raised: what was sent may mix two
-        versions, and no job may be paid for it. An expired part URL restarts the upload
-        once with a fresh plan.
+        versions, and no job may be paid for it. With ``sha256`` (hex, the content the
+        caller hashed) the file is read once more before completing, and the upload is
+        refused the same way when its content or a sent part differs
+        (:func:`gsep_cli.sentcheck.sent_differs`): edits that leave the metadata alone
+        are caught too. An expired part URL restarts the upload once with a fresh plan.
         """
         version = identity or FileIdentity.of(path)
         size = version.size
-        # the API gets a name in valid UTF-8 (bytes that are not become U+FFFD): only its
-        # extension matters to it
-        file_name = os.fsencode(name or path.name).decode("utf-8", "replace")
+        file_name = upload_name(name or path.name)
         key = f"upload:{path}"
         self.listener.transfer_start(key, f"upload {path.name}", size)
         ok = False
@@ -257,6 +265,8 @@ class GsepClient:
                     self.listener.notice("upload URLs expired; starting again with fresh ones")
                     continue
                 changed = version.changed(path)
+                if changed is None and sha256 is not None:
+                    changed = sent_differs(path, sha256, plan.chunk_size, parts)
                 if changed is not None:
                     raise InputChanged(
                         f"{path} changed while it was being uploaded ({changed}); the upload "
@@ -328,7 +338,8 @@ class GsepClient:
         unknown string is kept as it is (the caller decides how long to wait on it).
         """
         get_model(model)
-        data = self.api.call("GET", f"/v1/{model}/jobs/{check_job_id(job_id)}", deadline=deadline)
+        path = f"/v1/{model}/jobs/{job_path_segment(job_id)}"
+        data = self.api.call("GET", path, deadline=deadline)
         raw_status = data.get("status")
         if not isinstance(raw_status, str) or not raw_status.strip():
             shown = "no status" if "status" not in data else f"status {_shown_json(raw_status)}"
@@ -514,6 +525,17 @@ class GsepClient:
             output.url, out, key=f"stream:{job.job_id}", label=f"{output.name}.{ext}"
         )
         return WrittenFile(output.name, output.format, Path("-"), size)
+
+
+def upload_name(name: str) -> str:
+    """The ``fileName`` sent for an upload (GSEP_API.md 2.1: "name with extension").
+
+    Only its extension matters to the API, which refuses some names (1113, unsupported
+    file-name format): so it gets valid UTF-8 (bytes that are not become U+FFFD) and no
+    control characters, slashes or backslashes (each becomes ``_``). The local file and
+    the output names keep the real name."""
+    text = os.fsencode(name).decode("utf-8", "replace")
+    return re.sub(r"[\x00-\x1f\x7f/\\]", "_", text)
 
 
 def _shown_json(value: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, UsageError
+from .inputfile import open_input
 from .models import DEFAULT_MODEL
 
 DEFAULT_BASE_URL = "https://restapi.gaudiolab.io/developers/api"
@@ -49,6 +50,8 @@ ENV_FOR = {
     "output_dir": "GSEP_OUTPUT_DIR",
     "model": "GSEP_MODEL",
 }
+#: A config file holds a few profiles: anything larger is not one (``/dev/zero``...).
+MAX_CONFIG_BYTES = 1024 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
@@ -211,21 +214,30 @@ def read_config(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """The config file's content (empty when absent) and warnings about it.
 
     Raises :class:`~gsep_cli.errors.ConfigError` naming the file when it cannot be read,
+    is not a regular file (refused without blocking), is over :data:`MAX_CONFIG_BYTES`,
     is not UTF-8, is not JSON, or is not a JSON object. Odd values inside it are left to
     the readers (they ignore them) and the writer (which refuses to overwrite them).
     """
     path = path or config_path()
     warnings: list[str] = []
     fix = f"Fix or move away {path} (e.g. mv '{path}' '{path}.broken'), then set values again"
-    try:
-        raw_bytes = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.exists(path):  # absent (a dangling link too, as always)
         return {}, warnings
+    try:  # never blocks on a FIFO, never reads /dev/zero for ever
+        with open_input(path) as fh:
+            raw_bytes = fh.read(MAX_CONFIG_BYTES + 1)
+    except UsageError as exc:
+        raise ConfigError(
+            f"config file: {exc.message}",
+            "Check it, or point GSEP_CONFIG_DIR at another folder",
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot read config file {path}: {exc.strerror or exc}",
             "Check its permissions, or point GSEP_CONFIG_DIR at another folder",
         ) from None
+    if len(raw_bytes) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB", fix)
     with contextlib.suppress(OSError):
         if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(

@@ -3,7 +3,11 @@
 Several gsep threads and processes may write into one output folder at once, so every
 update takes a lock and rewrites the file atomically (temporary file + rename). The lock
 is an ``flock`` on the output folder itself: no lock file is left anywhere (an earlier
-version left one per folder in the system's temporary folder, forever).
+version left one per folder in the system's temporary folder, forever). The lock is
+waited for at most :data:`LOCK_WAIT` seconds: another program holding it cannot hang gsep.
+
+A ``manifest.json`` that is not gsep's (not a JSON object with a ``files`` object) is
+never overwritten: it is refused before anything is paid for.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["Manifest"]
+__all__ = ["LOCK_WAIT", "Manifest"]
+
+#: Longest wait for another process's lock on the output folder, in seconds.
+LOCK_WAIT = 30.0
+_NOT_OURS_HINT = (
+    "Move it away (gsep keeps its record of the folder's files there), or choose another -o DIR"
+)
 
 
 class Manifest:
@@ -37,6 +48,24 @@ class Manifest:
                 f"{self.path} is not a file (gsep keeps the folder's manifest there)",
                 "Move it away, or choose another -o DIR",
             )
+        if os.path.isfile(self.path):
+            self._read()
+
+    def _read(self) -> dict[str, Any]:
+        """The manifest as it is on disk (a new one when there is none); UsageError for a
+        file that is not gsep's manifest, which is never overwritten."""
+        try:
+            with open(self.path, "rb") as fh:
+                raw = fh.read(64 * 1024 * 1024 + 1)
+        except FileNotFoundError:
+            return {"version": 1, "files": {}}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise UsageError(f"{self.path} is not a gsep manifest", _NOT_OURS_HINT)
+        return data
 
     def add(self, entries: dict[str, dict[str, Any]], *, keep_existing: bool = False) -> None:
         """Record (or replace) entries keyed by path relative to the output folder; with
@@ -56,12 +85,8 @@ class Manifest:
     def _add(self, entries: dict[str, dict[str, Any]], keep_existing: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _folder_lock(self.path.parent):
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-            if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-                data = {"version": 1, "files": {}}
+            data = self._read()
+            mode = _mode_of(self.path)
             if keep_existing:
                 entries = {k: v for k, v in entries.items() if k not in data["files"]}
                 if not entries:
@@ -74,6 +99,7 @@ class Manifest:
                 with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
                     json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=True)
                     fh.write("\n")
+                os.chmod(tmp, mode)  # as before, or as a new file of this user would be
                 os.replace(tmp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -92,7 +118,42 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         return
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"another program has held a lock on {folder} for {LOCK_WAIT:g} s, so "
+                        "its manifest.json cannot be updated",
+                        "The files are written; run the same command again later to record them",
+                    ) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _mode_of(path: Path) -> int:
+    """The mode to write ``path`` with: its own, else a new file's under the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (changing it,
+    even for a moment, would race with threads creating files)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o022)  # elsewhere: read at import, before any worker thread
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()

@@ -160,7 +160,7 @@ def parse_download_urls(value: Any) -> tuple[Output, ...]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json goes
             return ()
     if not isinstance(value, Mapping):
         return ()

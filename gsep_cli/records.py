@@ -201,7 +201,7 @@ def files_from_json(text: str | None) -> tuple[FileRecord, ...]:
             )
             for i in items
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return ()
 
 
@@ -209,7 +209,7 @@ def stems_from_json(text: str) -> tuple[str, ...]:
     """The ``stems`` column (a JSON list; older rows: comma-joined)."""
     try:
         items = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         items = None
     if isinstance(items, list):
         return tuple(str(s) for s in items)

@@ -22,10 +22,25 @@ _secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret (the API key) so :func:`redact` removes it everywhere."""
+    """Remember a secret (the API key) so :func:`redact` removes it everywhere, also in
+    the forms a server may echo it in: URL-encoded (``%2B``) and form-encoded (``+``)."""
     if value and len(value) >= 4:
+        from urllib.parse import quote, quote_plus
+
         with _lock:
-            _secrets.add(value)
+            _secrets.update({value, quote(value, safe=""), quote_plus(value)})
+
+
+def redact_values(document: object) -> object:
+    """A JSON-like value with :func:`redact` applied to every string in it (keys too):
+    the document stays valid, and a key the server echoed is not printed."""
+    if isinstance(document, str):
+        return redact(document)
+    if isinstance(document, dict):
+        return {redact(str(k)): redact_values(v) for k, v in document.items()}
+    if isinstance(document, list):
+        return [redact_values(v) for v in document]
+    return document
 
 
 def redact(text: object) -> str:
@@ -38,8 +53,12 @@ def redact(text: object) -> str:
     return result
 
 
-#: C0 and C1 controls, DEL, and the Unicode bidi controls (Trojan Source, CVE-2021-42574).
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: C0 and C1 controls, DEL, the Unicode bidi controls (Trojan Source, CVE-2021-42574),
+#: and the lone surrogates that stand for undecodable C1 bytes (os.fsdecode's
+#: surrogateescape: written back as raw bytes, ``\udc9b`` would be an 8-bit CSI).
+_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udc9f]"
+)
 
 
 def printable(text: object) -> str:

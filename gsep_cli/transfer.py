@@ -594,6 +594,7 @@ class Downloader:
                                     "have expired (they are kept 48 h)",
                                     "Ask for fresh links: gsep download JOB_ID; after expiry, "
                                     "run the job again",
+                                    status=403,
                                 )
                             if status not in (200, 206):
                                 raise RequestRejected(f"download failed: HTTP {status}")

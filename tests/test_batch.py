@@ -402,8 +402,10 @@ def test_expired_results_are_done_when_complete_else_redone_only_with_pay_again(
             assert done.status == "success" and all(f.skipped for f in done.files)
         assert sb.requests == []
         assert [j.status for j in ledger.list_jobs()] == ["success"]
-        # a file lost after expiry: reported, never paid again by itself
+        # a file lost after expiry: reported, never paid again by itself (the server says
+        # it expired: the result host refuses the links)
         (tmp_path / "out" / "song" / "vocal.wav").unlink()
+        sb.advance(49 * 3600)
         result = _runner(sb, tmp_path, ledger, clock=4e9).run([song])[0]
         assert result.status == "failed" and "expired" in result.error.message
         assert "--pay-again" in result.error.hint
@@ -414,6 +416,22 @@ def test_expired_results_are_done_when_complete_else_redone_only_with_pay_again(
         assert forced.status == "failed" and _creates(sb) == (0, 0)  # --force does not pay
         paid = _runner(sb, tmp_path, ledger, pay_again=True).run([song])[0]
         assert paid.status == "success" and _creates(sb) == (0, 1)  # the upload is reused
+
+
+def test_a_local_clock_that_says_expired_does_not_decide(tmp_path: Path) -> None:
+    """Expiry is the server's to say: with this machine's clock days ahead, a job whose
+    results the server still serves is downloaded again, never reported as expired."""
+    song = _wav(tmp_path / "song.wav")
+    with (
+        Sandbox(job_seconds=0, chunk_size=4096) as sb,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        assert _runner(sb, tmp_path, ledger).run([song])[0].status == "success"
+        (tmp_path / "out" / "song" / "vocal.wav").unlink()
+        again = _runner(sb, tmp_path, ledger, clock=4e9).run([song])[0]
+        assert again.status == "success" and again.reused == "job", again.error
+        assert (tmp_path / "out" / "song" / "vocal.wav").is_file()
+        assert _creates(sb) == (1, 1)
 
 
 def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:

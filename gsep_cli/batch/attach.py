@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import answers
 from ..claims import Claim, ClaimHolder
 from ..client import WrittenFile
 from ..errors import (
@@ -20,7 +21,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..ledger import FileRecord, JobRecord
-from ..records import SUCCESS, work_key
+from ..records import SUBMITTED, SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -80,13 +81,18 @@ class Attaching(RunnerBase):
                 )
         known = self.ledger.find_job(*match)
         if known is not None and known.unconfirmed:
-            if not options.pay_again:
+            known = self._answered_meanwhile(known)
+        if known is not None and known.unconfirmed:
+            # --pay-again pays again for creations requested before this run; one that
+            # this run (or one beside it) requested without an answer is not paid twice
+            if not options.pay_again or known.created_at >= self.started_at:
+                again = "run the command again with" if options.pay_again else "add"
                 raise UsageError(
                     f"{work.path.name}: a job for this input was requested at "
                     f"{_utc(known.created_at)} and no answer came; it may exist and have cost "
                     "credits",
                     "gsep does not pay again by itself: check your credits (gsep key info), "
-                    "then add --pay-again to pay for a new job",
+                    f"then {again} --pay-again to pay for a new job",
                 )
             self.ledger.abandon_unconfirmed(*match)
             self.client.notice(
@@ -119,12 +125,8 @@ class Attaching(RunnerBase):
             self.client.notice(f"{name}: already done (job {known.job_id})")
             self._remember_files(known.job_id, work, complete, only_new=True)  # a lost manifest
             return
-        expire = known.expire_epoch()
-        if known.status == SUCCESS and expire is not None and expire <= self.clock():
-            raise RequestRejected(
-                f"{name}: the results of job {known.job_id} expired at {known.expire_at}",
-                "gsep pays for each input once: add --pay-again to pay for a new job",
-            )
+        # whether the results expired is for the server to say: this machine's clock may
+        # be days off, and a wrong "expired" would send the user to pay again
         self.client.notice(f"{name}: re-attaching to job {known.job_id}")
         try:
             self._wait_and_download(known.job_id, work, result, reattach=True)
@@ -134,6 +136,14 @@ class Attaching(RunnerBase):
                     f"{name}: job {known.job_id} is no longer known to the server",
                     "gsep pays for each input once: add --pay-again to pay for a new job",
                     result_code=1104,
+                ) from None
+            if exc.status == 403 and known.status == SUCCESS:  # the result host refused
+                when = f" (at {known.expire_at})" if known.expire_at else ""
+                raise RequestRejected(
+                    f"{name}: the results of job {known.job_id} have expired{when}: the "
+                    "result host refuses them",
+                    "gsep pays for each input once: add --pay-again to pay for a new job",
+                    status=403,
                 ) from None
             raise
 
@@ -153,6 +163,19 @@ class Attaching(RunnerBase):
                 WrittenFile(record.stem, record.format, planned, record.bytes, skipped=True)
             )
         return files
+
+    def _answered_meanwhile(self, known: JobRecord) -> JobRecord:
+        """An unconfirmed creation whose answer came but could not be recorded then
+        (:mod:`gsep_cli.answers`): record it now and go on with the job it names."""
+        assert self.ledger is not None
+        state_dir = self.ledger.path.parent
+        job_id = answers.find(state_dir, known.job_id)
+        if job_id is None:
+            return known
+        self.ledger.confirm_job(known.job_id, job_id, SUBMITTED)
+        answers.forget(state_dir, known.job_id)
+        self.client.notice(f"job {job_id}, created by an earlier run, is now on record")
+        return self.ledger.get_job(job_id) or known
 
 
 def _holder_text(holder: ClaimHolder) -> str:

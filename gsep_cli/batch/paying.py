@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import answers
 from ..choices import lyrics_body
 from ..claims import Claim
 from ..client import check_planned_outputs
@@ -79,7 +80,7 @@ class Paying(RunnerBase):
             if known is not None:
                 self.client.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True
-        upload_id = self.client.upload_file(path, identity=identity)
+        upload_id = self.client.upload_file(path, identity=identity, sha256=sha)
         if self.ledger is not None and sha is not None:
             self.ledger.record_upload(
                 UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())
@@ -178,12 +179,19 @@ class Paying(RunnerBase):
             self.ledger.confirm_job(placeholder, job_id, SUBMITTED)
         except GsepError as exc:
             model = self.options.model
+            kept = answers.save(self.ledger.path.parent, placeholder, job_id)
+            resume = (
+                "once the ledger works again, run the same command: it records the job and "
+                "carries on"
+                if kept
+                else "until the ledger works again a re-run will not pay for this input by "
+                "itself (do not move the ledger away)"
+            )
             raise LocalFailure(
                 f"{work.path.name}: job {job_id} was created (and paid for), but the ledger "
                 f"could not record it: {exc.message}",
                 f"Keep the id: gsep job status {job_id} --model {model} --wait, then gsep "
-                f"download {job_id} --model {model}; until the ledger works again a re-run "
-                "will not pay for this input by itself (do not move the ledger away)",
+                f"download {job_id} --model {model}; {resume}",
             ) from None
 
     @contextlib.contextmanager

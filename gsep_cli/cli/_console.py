@@ -15,7 +15,7 @@ import threading
 from typing import Any, TextIO
 
 from ..errors import GsepError
-from ..redact import json_safe, printable, redact
+from ..redact import json_safe, printable, redact, redact_values
 from ..units import format_size
 
 
@@ -69,7 +69,7 @@ class Console:
         """One result line on stdout (a path, an id, a status), control characters
         escaped (``--json`` carries exact values)."""
         self._pause_if_shared()
-        self._write_result(printable(line))
+        self._write_result(printable(redact(line)))
 
     def _write_result(self, text: str) -> None:
         """Write a result; a reader that went away (``| head -n1``) is no failure: the
@@ -85,6 +85,7 @@ class Console:
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
         self._pause_if_shared()
+        document = redact_values(document)  # a key the server echoed is not printed
         text = json_safe(json.dumps(document, ensure_ascii=False, default=str))
         try:  # exact text when the stream can carry it, else \u escapes: still exact JSON
             text.encode(getattr(self.out, "encoding", None) or "utf-8")
@@ -115,12 +116,13 @@ class Console:
         """A warning (shown even with -q)."""
         self._line(f"gsep: warning: {text}")
 
-    def error(self, exc: GsepError, prefix: str = "") -> None:
-        """The one line a user sees for an expected failure: what went wrong, what to do."""
+    def error(self, exc: GsepError, prefix: str = "", *, batch: bool = False) -> None:
+        """The one line a user sees for an expected failure: what went wrong, what to do.
+        ``batch``: one input of several failed; the progress bars of the others stay."""
         line = f"gsep: error: {prefix}{exc.message}"
         if exc.hint:
             line += f" — {exc.hint}"
-        if prefix and self._progress is not None:  # one input of a batch: keep the bars
+        if (prefix or batch) and self._progress is not None:
             self._line(line)
             return
         self._pause()

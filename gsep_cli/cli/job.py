@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import GsepError, UsageError
+from ..errors import CreationUnconfirmed, GsepError, Interrupted, UsageError
 from . import _choices, _output
-from ._context import state_of
+from ._context import State, state_of
 from ._options import LYRICS_HELP, JobId, Language, Model, Stems
+
+if TYPE_CHECKING:
+    from ..client import GsepClient
 
 app = typer.Typer(help="Create jobs and check their status.", no_args_is_help=True)
 
@@ -66,9 +69,42 @@ def create(
     if lang is not None:
         text_id = client.upload_file(lyrics) if lyrics is not None else (lyrics_id or "").strip()
         extra = lyrics_body(text_id, lang)
-    job_id = client.create_job(upload_id, model=chosen_model, stems=chosen, extra=extra)
+    job_id, interrupted = _create(state, client, upload_id, chosen_model, chosen, extra)
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
+    if interrupted:
+        raise Interrupted("interrupted after the job was created (its id is on stdout)")
+
+
+def _create(
+    state: State,
+    client: GsepClient,
+    upload_id: str,
+    model: str,
+    stems: list[str],
+    extra: dict[str, Any] | None,
+) -> tuple[str, bool]:
+    """Create the job; an interrupt while the request is on the wire waits for the answer
+    (bounded), so the id of a job already paid for is never thrown away."""
+    from ..shield import finish_despite_interrupt
+
+    def interrupted() -> None:
+        state.console.info(
+            "gsep: waiting for the answer to the job creation (Ctrl-C again to quit)"
+        )
+
+    try:
+        return finish_despite_interrupt(
+            lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
+            bound=client.read_timeout + 5,
+            on_interrupt=interrupted,
+        )
+    except CreationUnconfirmed as exc:  # no id to check with: the hint must not offer one
+        raise CreationUnconfirmed(
+            exc.message,
+            "The request may have reached the server: the job may exist and have cost "
+            "credits; check your credits (gsep key info) before creating it again",
+        ) from None
 
 
 @app.command("status")

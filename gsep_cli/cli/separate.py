@@ -213,8 +213,10 @@ def _run_batch(
         elif result.ok:  # a failed input's files are in the summary, not the results
             for item in result.files:
                 state.console.result(str(item.path))
-        if not single and result.error is not None:
-            state.console.error(result.error, prefix=f"{result.input}: ")
+        if not single and result.error is not None:  # named once, even when the message
+            named = result.error.message.startswith(f"{result.input.name}: ")  # names it
+            prefix = "" if named else f"{result.input}: "
+            state.console.error(result.error, prefix=prefix, batch=True)
 
     runner = BatchRunner(
         client,

@@ -1,0 +1,53 @@
+"""Did the upload send the content that was hashed?
+
+An input edited while it uploads can leave its size, mtime, ctime and inode as they were
+(a write through ``mmap`` to pages already dirty), so comparing metadata is not enough.
+Before an upload is completed — before any job can be paid for it — the file is read once
+more: its SHA-256 must still be the one the ledger matches jobs on, and each part whose
+ETag is a plain MD5 (GSEP_API.md 2.2: the quoted hex MD5 of the chunk) must match the
+bytes now in the file at that part's place. A mismatch means the upload may mix versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from .inputfile import open_input
+
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_BLOCK = 1 << 20
+
+
+def sent_differs(
+    path: Path, sha256: str, chunk_size: int, parts: Sequence[tuple[int, str]]
+) -> str | None:
+    """Why what was sent may differ from the content hashed as ``sha256``, else None.
+
+    ``parts``: (part number from 1, ETag as the storage server answered) per part;
+    ``chunk_size``: the plan's bytes per part. Reads the whole file once."""
+    etags = {number: etag.strip().strip('"').lower() for number, etag in parts}
+    whole = hashlib.sha256()
+    number = 1
+    part = hashlib.md5(usedforsecurity=False)
+    left = chunk_size
+    with open_input(path) as fh:
+        while block := fh.read(min(_BLOCK, left)):
+            whole.update(block)
+            part.update(block)
+            left -= len(block)
+            if left == 0:
+                if _differs(etags.get(number), part.hexdigest()):
+                    return f"part {number} as sent differs from the file now"
+                number, part, left = number + 1, hashlib.md5(usedforsecurity=False), chunk_size
+    if left < chunk_size and _differs(etags.get(number), part.hexdigest()):
+        return f"part {number} as sent differs from the file now"
+    if whole.hexdigest() != sha256:
+        return "its content is not what was hashed before the upload"
+    return None
+
+
+def _differs(etag: str | None, md5: str) -> bool:
+    return etag is not None and _MD5.fullmatch(etag) is not None and etag != md5

@@ -1,0 +1,236 @@
+"""Second round of trying to break "never pay twice, never lose a paid result".
+
+Each case is one found by an outsider's run against the sandbox; each runs over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from clitools import Run, clean_env, gsep_exe, make_wav, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gsep_cli import answers
+from gsep_cli.client import GsepClient, upload_name
+from gsep_cli.errors import InputChanged
+from gsep_cli.sandbox import Sandbox
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(tmp_path, GSEP_API_KEY="paid-once-key-77", GSEP_POLL_INTERVAL="0.05")
+
+
+@pytest.fixture
+def gsep(
+    tmp_path: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Run]:
+    monkeypatch.chdir(tmp_path)
+
+    def run(args: list[str], **extra: str) -> Run:
+        for name, value in {**env, **extra}.items():
+            monkeypatch.setenv(name, value)
+        return run_cli(capsys, args)
+
+    return run
+
+
+def counts(sb: Sandbox) -> tuple[int, int]:
+    return sb.store.upload_count(), sb.store.job_count()
+
+
+def test_pay_again_never_pays_twice_for_a_creation_of_the_same_run(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    """Two identical inputs, the first creation's answer lost: the second input must not
+    pay again for it, --pay-again or not (that flag is for creations of earlier runs)."""
+    make_wav(tmp_path / "x.wav", seconds=0.3)
+    (tmp_path / "y.wav").write_bytes((tmp_path / "x.wav").read_bytes())
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-drop@job-create:1"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = gsep(["separate", "x.wav", "y.wav", "--pay-again", "-o", "out"])
+        assert run.code != 0
+        assert counts(sb) == (1, 1), run.err  # the dropped creation made the only job
+        assert "x.wav: x.wav:" not in run.err  # each input named once
+        assert "run the command again with --pay-again" in run.err
+        # a later run may pay again, deliberately
+        later = gsep(["separate", "x.wav", "y.wav", "--pay-again", "-o", "out"])
+        assert later.code == 0, str(later)
+        assert counts(sb)[1] == 2
+
+
+def test_job_create_interrupted_in_flight_still_names_the_job(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """SIGTERM while `gsep job create` waits for the answer: the answer is awaited, the
+    id printed, then exit 130; nothing paid is lost."""
+    song = make_wav(tmp_path / "s.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        upload = subprocess.run(
+            [gsep_exe(), "upload", str(song)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert upload.returncode == 0, upload.stderr
+        sb.add_fault("api-late@job-create:1:2")
+        proc = subprocess.Popen(
+            [gsep_exe(), "job", "create", upload.stdout.strip()],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not any(e["path"].endswith("/jobs") for e in sb.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        (job_id,) = [job.job_id for job in sb.store._jobs.values()]
+    assert proc.returncode == 130, err
+    assert out.strip() == job_id
+    assert "waiting for the answer" in err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mmap writes that leave mtime alone")
+def test_an_edit_through_mmap_during_the_upload_is_caught(tmp_path: Path) -> None:
+    """Pages already dirty take a write through mmap without a new mtime or ctime: only
+    the content tells. The upload is not completed; no job can be paid for it."""
+    song = make_wav(tmp_path / "m.wav", seconds=1.0)  # about 176 KiB: several parts
+    size = song.stat().st_size
+    with open(song, "r+b") as fh, mmap.mmap(fh.fileno(), size) as mapped:
+        mapped[:] = bytes(mapped)  # dirty every page now, before anything is read
+        from gsep_cli.fileid import FileIdentity
+        from gsep_cli.ledger import Ledger
+
+        with Ledger(tmp_path / "l.sqlite3") as ledger:
+            sha, version = ledger.file_digest(song)
+        with Sandbox(job_seconds=0, chunk_size=32 * 1024, faults=["part-slow:2:0.3"]) as sb:
+
+            def edit() -> None:
+                deadline = time.monotonic() + 20
+                while not any(e["method"] == "PUT" for e in sb.requests):
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.01)
+                mapped[size - 1000 : size - 10] = os.urandom(990)  # the last part changes
+
+            before = song.stat()
+            editor = threading.Thread(target=edit)
+            editor.start()
+            changed = pytest.raises(InputChanged, match="changed while it was being uploaded")
+            with GsepClient(sb.base_url, "k-mmap-1", parallel=1) as client, changed:
+                client.upload_file(song, identity=version, sha256=sha)
+            editor.join()
+            after = song.stat()
+            completes = [e for e in sb.requests if e["path"].endswith("/complete")]
+    assert (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size)
+    assert FileIdentity.of(song).changed(song) is None
+    assert completes == []
+
+
+def test_a_confirmation_the_ledger_could_not_take_is_kept_beside_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert answers.save(state, "unconfirmed-00ff", "job-1/x") is True
+    assert answers.find(state, "unconfirmed-00ff") == "job-1/x"
+    answers.forget(state, "unconfirmed-00ff")
+    assert answers.find(state, "unconfirmed-00ff") is None
+    assert answers.save(state, "../escape", "job") is False  # never outside its folder
+    assert not (tmp_path / "escape").exists()
+
+
+@given(st.text(min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_the_name_sent_for_an_upload_is_one_the_api_takes(stem: str) -> None:
+    """Whatever the local name, the fileName sent has no control character, slash or
+    backslash (1113), is valid UTF-8, and keeps the extension."""
+    sent = upload_name(stem + ".wav")
+    assert sent.endswith(".wav")
+    assert not any(ch < " " or ch in "/\\\x7f" for ch in sent)
+    sent.encode("utf-8")
+
+
+def test_file_names_the_api_refuses_are_sent_cleaned(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    names = ["tab\tx.wav", "esc\x1b[31m.wav", "back\\slash.wav", "new\nline.wav"]
+    for index, name in enumerate(names):
+        make_wav(tmp_path / name, seconds=0.2 + 0.05 * index)  # four contents: four jobs
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:  # it refuses [\x00-\x1f/\\] (1113)
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = gsep(["separate", *names, "-o", "out"])
+        assert run.code == 0, str(run)
+        assert counts(sb) == (4, 4)
+
+
+def test_a_manifest_json_that_is_not_gsep_s_is_never_overwritten(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "g.wav", seconds=0.3)
+    (tmp_path / "out").mkdir()
+    theirs = tmp_path / "out" / "manifest.json"
+    theirs.write_text('["my", "own", "manifest"]')
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = gsep(["separate", "g.wav", "-o", "out"])
+        assert run.code == 2 and "not a gsep manifest" in run.err, str(run)
+        assert counts(sb) == (0, 0)  # refused before paying
+        assert theirs.read_text() == '["my", "own", "manifest"]'
+
+
+def test_the_manifest_keeps_its_mode_and_a_new_one_follows_the_umask(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "g.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        assert gsep(["separate", "g.wav", "-o", "out"]).code == 0
+        manifest = tmp_path / "out" / "manifest.json"
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert manifest.stat().st_mode & 0o777 == 0o666 & ~umask
+        manifest.chmod(0o640)
+        make_wav(tmp_path / "h.wav", seconds=0.4)
+        assert gsep(["separate", "h.wav", "-o", "out"]).code == 0
+        assert manifest.stat().st_mode & 0o777 == 0o640
+        assert len(json.loads(manifest.read_text())["files"]) == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_manifest_lock_held_elsewhere_is_waited_for_within_a_bound(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from gsep_cli import manifest
+
+    monkeypatch.setattr(manifest, "LOCK_WAIT", 0.5)
+    make_wav(tmp_path / "h.wav", seconds=0.3)
+    (tmp_path / "out").mkdir()
+    fd = os.open(tmp_path / "out", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another program, for ever
+    try:
+        with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+            env["GSEP_BASE_URL"] = sb.base_url
+            started = time.monotonic()
+            run = gsep(["separate", "h.wav", "-o", "out"])
+            took = time.monotonic() - started
+            (job_id,) = [job.job_id for job in sb.store._jobs.values()]
+    finally:
+        os.close(fd)
+    assert run.code == 2 and took < 10, str(run)
+    assert job_id in run.err and "files are written" in run.err
+    assert (tmp_path / "out" / "h" / "vocal.wav").is_file()
