@@ -7,19 +7,15 @@ The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with 
 from __future__ import annotations
 
 import http.client
-import io
-import math
-import random
 import socket
-import struct
 import time
-import wave
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from audio import wav_bytes as wav_bytes  # the one WAV writer, re-exported
 
 from gsep_cli.sandbox import Sandbox
 
@@ -54,45 +50,6 @@ def sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield make
     for sb in started:
         sb.stop()
-
-
-def wav_bytes(
-    frames: int = 4000,
-    rate: int = 16000,
-    channels: int = 2,
-    width: int = 2,
-    seed: int = 0,
-) -> bytes:
-    """A small PCM WAV (stdlib ``wave``): tones at 100 Hz, 1 kHz and 5 kHz plus noise.
-
-    The content reaches every band the sandbox renders, so no stem comes out silent.
-    """
-    rng = random.Random(seed)
-    peak = 2 ** (8 * width - 1) - 1
-    fmt = {1: "B", 2: "h", 3: "i", 4: "i"}[width]
-    out = bytearray()
-    for i in range(frames):
-        t = i / rate
-        mix = (
-            0.25 * math.sin(2 * math.pi * 100 * t)
-            + 0.2 * math.sin(2 * math.pi * 1000 * t)
-            + 0.15 * math.sin(2 * math.pi * min(5000, rate / 3) * t)
-        )
-        for _ in range(channels):
-            value = int(peak * (mix + 0.1 * (rng.random() - 0.5)))
-            if width == 1:
-                out += struct.pack("<B", value + 128)
-            elif width == 3:
-                out += struct.pack("<i", value)[:3]
-            else:
-                out += struct.pack("<" + fmt, value)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(bytes(out))
-    return buf.getvalue()
 
 
 class Api:

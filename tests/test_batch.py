@@ -9,10 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
 from gsep_cli.client import GsepClient
@@ -24,14 +24,8 @@ KEY = "batch-secret-key-2468"
 
 
 def _wav(path: Path, tone: int = 1, seconds: float = 0.2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = int(16000 * seconds)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(bytes((i * tone + tone) % 256 for i in range(frames * 2)))
-    return path
+    """A short mono 16 kHz input whose bytes differ by ``tone`` (new content to the ledger)."""
+    return make_wav(path, seconds, rate=16000, channels=1, seed=tone)
 
 
 def _gsep() -> list[str]:

@@ -254,11 +254,7 @@ def test_over_the_duration_limit_fails_before_any_request(
 
 def test_wav_over_a_real_model_limit_from_its_header(tmp_path: Path) -> None:
     """16 kHz mono 8-bit, 601 s: 9.6 MB, over gts_lyrics_line_v1's 10 minutes."""
-    path = tmp_path / "long.wav"
-    frames = 16000 * 601
-    with open(path, "wb") as fh:
-        fh.write(media.wav_header(media.FORMAT_PCM, 1, 16000, 8, frames))
-        fh.truncate(fh.tell() + frames)
+    path = make_wav(tmp_path / "long.wav", 601, rate=16000, channels=1, width=1, silent=True)
     spec = models.MODELS["gts_lyrics_line_v1"]
     with pytest.raises(UsageError, match="limit of 600 s"):
         preflight(path, spec)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audio import make_wav
 
 from gsep_cli import transfer as transfer_module
 from gsep_cli.client import GsepClient
@@ -168,7 +169,7 @@ def test_one_session_per_worker_never_more_than_parts(
 def test_download_never_leaves_partial_file(tmp_path: Path) -> None:
     with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["download-truncate:*"]) as sb:
         song = tmp_path / "song.wav"
-        _wav_bytes(song)
+        make_wav(song, frames=4000, rate=16000, channels=1)
         with GsepClient(sb.base_url, "k", policy=FAST) as client:
             job = client.wait(client.create_job(client.upload_file(song)))
             downloader = Downloader(Recorder(), FAST, attempts=3, sleep=lambda s: None)
@@ -188,16 +189,6 @@ def test_download_refuses_to_clobber(tmp_path: Path) -> None:
     assert dest.read_bytes() == b"mine"
 
 
-def _wav_bytes(path: Path) -> None:
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\x01\x02" * 4000)
-
-
 def test_disk_errors_are_a_clear_local_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,7 +197,7 @@ def test_disk_errors_are_a_clear_local_error(
 
     with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
         song = tmp_path / "song.wav"
-        _wav_bytes(song)
+        make_wav(song, frames=4000, rate=16000, channels=1)
         with GsepClient(sb.base_url, "k", policy=FAST) as client:
             job = client.wait(client.create_job(client.upload_file(song)))
         url = next(o.url for o in job.outputs if o.name == "vocal" and o.format == "wav")
