@@ -1,4 +1,5 @@
-"""Shared fixtures: env isolation, a sandbox factory, small WAV inputs, a raw-HTTP API helper.
+"""Shared fixtures: env isolation, sandboxes (per test or per module), small WAV inputs,
+a raw-HTTP API helper.
 
 The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with plain
 ``requests`` (never the project's client library), so a bug in one cannot hide the other.
@@ -50,6 +51,30 @@ def sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield make
     for sb in started:
         sb.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox_options() -> dict[str, Any]:
+    """Keywords of ``shared_sandbox``; a module overrides this fixture to change them."""
+    return {"job_seconds": 0.3, "chunk_size": 4096, "rate_limit": 0}
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(sandbox_options: dict[str, Any]) -> Iterator[Sandbox]:
+    """One Sandbox for all the tests of a module, stopped after the last one."""
+    with Sandbox(**sandbox_options) as box:
+        yield box
+
+
+@pytest.fixture
+def sb(shared_sandbox: Sandbox) -> Sandbox:
+    """The module's ``shared_sandbox``, with no faults and an empty request log for this test.
+
+    A module whose tests each need a sandbox of their own overrides ``sb`` with ``sandbox``.
+    """
+    shared_sandbox.faults.clear()
+    shared_sandbox.clear_requests()
+    return shared_sandbox
 
 
 class Api:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import clitools
@@ -33,18 +32,6 @@ from gsep_cli.client import GsepClient, PollPolicy
 from gsep_cli.errors import ExitCode
 from gsep_cli.http import RetryPolicy
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
 
 
 @pytest.fixture

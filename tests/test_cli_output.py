@@ -9,7 +9,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,6 @@ from clitools import ESC, SECRET, assert_no_secret, files_under, make_wav, run_c
 
 from gsep_cli import __version__
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
 
 
 @pytest.fixture

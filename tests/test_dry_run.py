@@ -21,6 +21,7 @@ HQ = "gsep_music_hq_v1"
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
+    # a fresh sandbox per test (not the module's shared one), jobs that end at once
     box: Sandbox = sandbox(rate_limit=0)
     return box
 

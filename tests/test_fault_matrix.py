@@ -7,6 +7,7 @@ the request log (no duplicate job, the key never sent off the API host).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture()
-def sandbox() -> Sandbox:
-    with Sandbox(job_seconds=0.2, chunk_size=8192) as sb:
-        yield sb
+def sandbox(sandbox: Callable[..., Sandbox]) -> Sandbox:
+    """A fresh sandbox per case (the cases count its jobs and uploads), default rate limit."""
+    return sandbox(job_seconds=0.2, chunk_size=8192)
 
 
 def _separate(sb: Sandbox, song: Path, *extra: str) -> int:

@@ -42,7 +42,8 @@ POSIX = os.name == "posix"
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
-    box: Sandbox = sandbox(rate_limit=0, chunk_size=16 << 20)  # one part per upload
+    # a fresh sandbox per test (not the module's shared one), one part per upload
+    box: Sandbox = sandbox(rate_limit=0, chunk_size=16 << 20)
     return box
 
 

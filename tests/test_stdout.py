@@ -31,6 +31,7 @@ from gsep_cli.sandbox import Sandbox
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
+    # a fresh sandbox per test (not the module's shared one), jobs that end at once
     box: Sandbox = sandbox(rate_limit=0)
     return box
 
