@@ -68,6 +68,7 @@ def contents() -> Contents:
         )
 
 
+@pytest.mark.slow
 @given(
     batch=inputs,
     template=st.sampled_from(TEMPLATES),

@@ -65,6 +65,7 @@ def warnings_of(run: Any) -> list[str]:
 
 
 # ---- 1. non-regular inputs never block ---------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path, sb: Sandbox) -> None:
     os.mkfifo(tmp_path / "p.wav")
