@@ -1,6 +1,7 @@
 """Helpers shared by the CLI, client and config tests (``import clitools``).
 
-* :func:`make_wav` writes small, valid PCM WAV inputs with the stdlib ``wave`` module.
+* :func:`make_wav` (re-exported from :mod:`audio`, the one WAV writer) writes small,
+  valid PCM WAV inputs.
 * :func:`clean_env` / :func:`set_env` build an environment with no GSEP_*/GAUDIO_* leaking
   in from the developer's shell, config/state dirs in a temp folder and short waits.
 * :func:`run_gsep` runs the *installed* ``gsep`` console script in a subprocess;
@@ -13,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from audio import make_wav as make_wav  # the one WAV writer, re-exported
 
 #: A recognisable API key: it must never appear in any output.
 SECRET = "some-secret-key-1234"
@@ -40,28 +40,6 @@ FAST_ENV = {
     "GSEP_SANDBOX_CHUNK_SIZE": "4096",
 }
 ESC = "\x1b"
-
-
-def make_wav(
-    path: Path, seconds: float = 0.25, rate: int = 44100, channels: int = 2, width: int = 2
-) -> Path:
-    """Write a small PCM WAV (a quiet 440 Hz tone) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = int(seconds * rate)
-    amplitude = 0.2 * (2 ** (8 * width - 1) - 1)
-    fmt = {1: "B", 2: "h", 4: "i"}[width]
-    samples = bytearray()
-    for i in range(frames):
-        value = int(amplitude * math.sin(2 * math.pi * 440 * i / rate))
-        if width == 1:
-            value += 128
-        samples += struct.pack("<" + fmt, value) * channels
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(width)
-        out.setframerate(rate)
-        out.writeframes(bytes(samples))
-    return path
 
 
 def gsep_exe() -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: env isolation, a sandbox factory, small WAV inputs, a raw-HTTP API helper.
+"""Shared fixtures: env isolation, sandboxes (per test or per module), small WAV inputs,
+a raw-HTTP API helper.
 
 The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with plain
 ``requests`` (never the project's client library), so a bug in one cannot hide the other.
@@ -7,19 +8,15 @@ The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with 
 from __future__ import annotations
 
 import http.client
-import io
-import math
-import random
 import socket
-import struct
 import time
-import wave
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from audio import wav_bytes as wav_bytes  # the one WAV writer, re-exported
 
 from gsep_cli.sandbox import Sandbox
 
@@ -56,43 +53,28 @@ def sandbox() -> Iterator[Callable[..., Sandbox]]:
         sb.stop()
 
 
-def wav_bytes(
-    frames: int = 4000,
-    rate: int = 16000,
-    channels: int = 2,
-    width: int = 2,
-    seed: int = 0,
-) -> bytes:
-    """A small PCM WAV (stdlib ``wave``): tones at 100 Hz, 1 kHz and 5 kHz plus noise.
+@pytest.fixture(scope="module")
+def sandbox_options() -> dict[str, Any]:
+    """Keywords of ``shared_sandbox``; a module overrides this fixture to change them."""
+    return {"job_seconds": 0.3, "chunk_size": 4096, "rate_limit": 0}
 
-    The content reaches every band the sandbox renders, so no stem comes out silent.
+
+@pytest.fixture(scope="module")
+def shared_sandbox(sandbox_options: dict[str, Any]) -> Iterator[Sandbox]:
+    """One Sandbox for all the tests of a module, stopped after the last one."""
+    with Sandbox(**sandbox_options) as box:
+        yield box
+
+
+@pytest.fixture
+def sb(shared_sandbox: Sandbox) -> Sandbox:
+    """The module's ``shared_sandbox``, with no faults and an empty request log for this test.
+
+    A module whose tests each need a sandbox of their own overrides ``sb`` with ``sandbox``.
     """
-    rng = random.Random(seed)
-    peak = 2 ** (8 * width - 1) - 1
-    fmt = {1: "B", 2: "h", 3: "i", 4: "i"}[width]
-    out = bytearray()
-    for i in range(frames):
-        t = i / rate
-        mix = (
-            0.25 * math.sin(2 * math.pi * 100 * t)
-            + 0.2 * math.sin(2 * math.pi * 1000 * t)
-            + 0.15 * math.sin(2 * math.pi * min(5000, rate / 3) * t)
-        )
-        for _ in range(channels):
-            value = int(peak * (mix + 0.1 * (rng.random() - 0.5)))
-            if width == 1:
-                out += struct.pack("<B", value + 128)
-            elif width == 3:
-                out += struct.pack("<i", value)[:3]
-            else:
-                out += struct.pack("<" + fmt, value)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(bytes(out))
-    return buf.getvalue()
+    shared_sandbox.faults.clear()
+    shared_sandbox.clear_requests()
+    return shared_sandbox
 
 
 class Api:

@@ -134,6 +134,7 @@ def song_dir() -> Any:
         yield Path(folder)
 
 
+@pytest.mark.slow
 @given(
     config=config_files,
     variables=st.dictionaries(st.sampled_from(VARIABLES), env_values, max_size=5),

@@ -9,10 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
 from gsep_cli.client import GsepClient
@@ -24,14 +24,8 @@ KEY = "batch-secret-key-2468"
 
 
 def _wav(path: Path, tone: int = 1, seconds: float = 0.2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = int(16000 * seconds)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(bytes((i * tone + tone) % 256 for i in range(frames * 2)))
-    return path
+    """A short mono 16 kHz input whose bytes differ by ``tone`` (new content to the ledger)."""
+    return make_wav(path, seconds, rate=16000, channels=1, seed=tone)
 
 
 def _gsep() -> list[str]:
@@ -76,6 +70,7 @@ def _creates(sb: Sandbox) -> tuple[int, int]:
     return uploads, jobs
 
 
+@pytest.mark.slow
 def test_rerun_pays_nothing_and_reattaches(tmp_path: Path, env: dict[str, str]) -> None:
     songs = [_wav(tmp_path / "in" / f"song{i}.wav", tone=i + 1) for i in range(3)]
     with Sandbox(job_seconds=0.2, chunk_size=4096) as sb:
@@ -139,6 +134,7 @@ def test_rerun_pays_nothing_and_reattaches(tmp_path: Path, env: dict[str, str]) 
         assert _creates(sb) == (0, 1)
 
 
+@pytest.mark.slow
 def test_no_wait_then_collect_later(tmp_path: Path, env: dict[str, str]) -> None:
     for i in range(3):
         _wav(tmp_path / f"s{i}.wav", tone=i + 2)
@@ -222,6 +218,7 @@ def test_all_failing_the_same_way_keeps_the_code(tmp_path: Path, env: dict[str, 
     assert done.returncode == 2
 
 
+@pytest.mark.slow
 def test_ndjson_one_object_per_input(tmp_path: Path, env: dict[str, str]) -> None:
     for i in range(4):
         _wav(tmp_path / f"t{i}.wav", tone=i + 3)
@@ -296,6 +293,7 @@ def test_folders_recursive_include_exclude(tmp_path: Path) -> None:
     assert [p.name for p in twice] == ["a.wav", "b.mp3", "skip.wav"]
 
 
+@pytest.mark.slow
 def test_many_inputs_stay_under_a_low_rate_limit(tmp_path: Path, env: dict[str, str]) -> None:
     for i in range(22):
         _wav(tmp_path / "in" / f"n{i:02d}.wav", tone=i + 1, seconds=0.05)
@@ -313,6 +311,7 @@ def test_many_inputs_stay_under_a_low_rate_limit(tmp_path: Path, env: dict[str, 
     assert "rate limited" not in done.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_ledger(tmp_path: Path, env: dict[str, str]) -> None:
     for i in range(4):
         _wav(tmp_path / f"p{i}.wav", tone=i + 7)
@@ -465,6 +464,7 @@ def test_a_job_the_server_forgot_is_reported(tmp_path: Path) -> None:
         assert _creates(sb) == (0, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
 def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
     tmp_path: Path, env: dict[str, str]
@@ -510,6 +510,7 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         assert not list((tmp_path / "out").rglob("*.part"))
 
 
+@pytest.mark.slow
 def test_files_recorded_before_their_rename_are_adopted_without_any_request(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

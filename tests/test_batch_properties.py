@@ -14,8 +14,8 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -47,9 +47,9 @@ inputs = st.lists(
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0, chunk_size=1 << 20, rate_limit=0) as sb:
-        yield sb
+def sandbox_options() -> dict[str, Any]:
+    # jobs that end at once and one part per input: the property is about paying, not waiting
+    return {"job_seconds": 0, "chunk_size": 1 << 20, "rate_limit": 0}
 
 
 class Contents(list[bytes]):
@@ -68,6 +68,7 @@ def contents() -> Contents:
         )
 
 
+@pytest.mark.slow
 @given(
     batch=inputs,
     template=st.sampled_from(TEMPLATES),
@@ -79,7 +80,7 @@ def contents() -> Contents:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 def test_a_batch_is_refused_before_any_request_or_pays_once_per_work(
-    sandbox: Sandbox,
+    shared_sandbox: Sandbox,  # one for every example: each counts what it added
     contents: Contents,
     batch: list[tuple[str, str, int]],
     template: str,
@@ -99,10 +100,10 @@ def test_a_batch_is_refused_before_any_request_or_pays_once_per_work(
             GSEP_CONFIG_DIR=str(root / ".config"),
             GSEP_STATE_DIR=str(root / ".state"),
             GSEP_API_KEY="property-key-5150",
-            GSEP_BASE_URL=sandbox.base_url,
+            GSEP_BASE_URL=shared_sandbox.base_url,
         )
-        sandbox.clear_requests()
-        jobs_before = sandbox.store.job_count()
+        shared_sandbox.clear_requests()
+        jobs_before = shared_sandbox.store.job_count()
         args = ["--json", "-q", "separate", *wanted, "--stems", stems]
         args += ["--name-template", template, "-o", "out", "--jobs", "3"]
         out, err = io.StringIO(), io.StringIO()
@@ -114,7 +115,7 @@ def test_a_batch_is_refused_before_any_request_or_pays_once_per_work(
         ):
             code = cli.run(args)
         if code == 2:
-            assert sandbox.requests == [], err.getvalue()
+            assert shared_sandbox.requests == [], err.getvalue()
             assert "gsep: error:" in err.getvalue()
             return
         assert code == 0, err.getvalue()
@@ -125,4 +126,4 @@ def test_a_batch_is_refused_before_any_request_or_pays_once_per_work(
         per_input = len(stems.split(","))
         assert all(len(d["files"]) == per_input for d in documents)
         assert all((root / path).is_file() for path in written)
-        assert sandbox.store.job_count() - jobs_before == len(set(wanted.values()))
+        assert shared_sandbox.store.job_count() - jobs_before == len(set(wanted.values()))

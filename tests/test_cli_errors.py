@@ -5,7 +5,6 @@ traceback, the key never shown, and for local problems no request at all."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import clitools
@@ -17,18 +16,6 @@ from gsep_cli.errors import ExitCode
 from gsep_cli.http import RetryPolicy
 from gsep_cli.polling import PollPolicy
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import clitools
@@ -36,18 +35,6 @@ from gsep_cli.polling import PollPolicy
 from gsep_cli.sandbox import Sandbox
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
-
-
 @pytest.fixture
 def song(tmp_path: Path) -> Path:
     return make_wav(tmp_path / "song.wav", seconds=0.3)
@@ -58,6 +45,7 @@ def env(tmp_path: Path, sb: Sandbox) -> dict[str, str]:
     return clean_env(tmp_path, GSEP_API_KEY=SECRET, GSEP_BASE_URL=sb.base_url)
 
 
+@pytest.mark.slow
 def test_issue_example_separate_vocal_drum_wav(
     tmp_path: Path, sb: Sandbox, song: Path, env: dict[str, str]
 ) -> None:
@@ -93,6 +81,7 @@ def test_issue_example_separate_vocal_drum_wav(
     ]
 
 
+@pytest.mark.slow
 def test_step_by_step_commands(
     tmp_path: Path, sb: Sandbox, song: Path, env: dict[str, str]
 ) -> None:
@@ -136,6 +125,7 @@ def test_step_by_step_commands(
         assert_no_secret(run)
 
 
+@pytest.mark.slow
 def test_json_separate_through_the_entry_point(
     tmp_path: Path, song: Path, env: dict[str, str]
 ) -> None:
@@ -147,6 +137,7 @@ def test_json_separate_through_the_entry_point(
     assert run.err and not run.err.lstrip().startswith("{")
 
 
+@pytest.mark.slow
 def test_sandbox_flag_needs_no_key(tmp_path: Path, song: Path) -> None:
     env = clean_env(tmp_path)  # no key, no base URL
     run = run_gsep(
@@ -207,6 +198,7 @@ def test_missing_key(tmp_path: Path, sb: Sandbox, song: Path) -> None:
     assert sb.requests == []
 
 
+@pytest.mark.slow
 def test_bad_local_input_sends_nothing(
     tmp_path: Path, sb: Sandbox, song: Path, env: dict[str, str]
 ) -> None:
@@ -237,6 +229,7 @@ def test_credits_exhausted(tmp_path: Path, song: Path) -> None:
     assert_clean_error(run, ExitCode.ACCOUNT, "1102")
 
 
+@pytest.mark.slow
 def test_job_failure(sb: Sandbox, song: Path, env: dict[str, str], tmp_path: Path) -> None:
     sb.add_fault("job-fail:1:boom")
     run = run_gsep(["separate", str(song), "-o", str(tmp_path / "out")], env)
@@ -244,6 +237,7 @@ def test_job_failure(sb: Sandbox, song: Path, env: dict[str, str], tmp_path: Pat
     assert files_under(tmp_path / "out") == []
 
 
+@pytest.mark.slow
 def test_timeout_names_job_status(tmp_path: Path, song: Path) -> None:
     with Sandbox(job_seconds=120, chunk_size=4096) as slow:
         env = clean_env(tmp_path, GSEP_API_KEY=SECRET, GSEP_BASE_URL=slow.base_url)
@@ -303,6 +297,7 @@ def test_ctrl_c_while_waiting_exits_130(tmp_path: Path, song: Path) -> None:
     assert "interrupted" in text and "Traceback" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT")
 def test_sandbox_serve_then_several_commands(tmp_path: Path, song: Path) -> None:
     env = clean_env(tmp_path)

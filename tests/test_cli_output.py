@@ -9,7 +9,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,6 @@ from clitools import ESC, SECRET, assert_no_secret, files_under, make_wav, run_c
 
 from gsep_cli import __version__
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
 
 
 @pytest.fixture
@@ -110,6 +97,7 @@ def test_json_upload_job_status_download(
         assert_no_secret(out)
 
 
+@pytest.mark.slow
 def test_json_separate_and_no_download(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -149,6 +137,7 @@ def test_json_errors_leave_stdout_empty(env: Path, capsys: pytest.CaptureFixture
 
 
 # ---- plain output, -q, --no-progress ------------------------------------------------------
+@pytest.mark.slow
 def test_separate_plain_stdout_is_only_paths(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -165,6 +154,7 @@ def test_separate_plain_stdout_is_only_paths(
     assert_no_secret(run)
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_results(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -202,6 +192,7 @@ def test_no_progress_gives_plain_lines(
     assert len(run.err_lines) <= 10
 
 
+@pytest.mark.slow
 def test_verbose_logs_requests_without_secrets(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -229,6 +220,7 @@ def test_default_output_layout_and_name_template(
     assert files_under(env / "from-env") == ["/".join(parts)]
 
 
+@pytest.mark.slow
 def test_config_defaults_are_used(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -244,6 +236,7 @@ def test_config_defaults_are_used(
     ]
 
 
+@pytest.mark.slow
 def test_force_overwrites_and_skip_existing_keeps(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -366,6 +359,7 @@ pytestmark_tty = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @pytestmark_tty
 @pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
 def test_tty_shows_live_progress_and_honours_no_color(
@@ -386,6 +380,7 @@ def test_tty_shows_live_progress_and_honours_no_color(
     assert bool(SGR_COLOUR.search(err)) is (not no_color)
 
 
+@pytest.mark.slow
 @pytestmark_tty
 def test_tty_no_progress_and_quiet_draw_nothing(tmp_path: Path, sb: Sandbox) -> None:
     wav = make_wav(tmp_path / "song.wav", seconds=0.2)
@@ -424,6 +419,7 @@ def test_rate_limit_wait_is_shown_on_stderr(
     assert quiet.err == ""
 
 
+@pytest.mark.slow
 def test_hostile_track_name_stays_inside_the_output_folder(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:

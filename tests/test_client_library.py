@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +33,6 @@ from gsep_cli.sandbox import Sandbox
 
 FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
 FAST_POLL = PollPolicy(initial=0.05, cap=0.2)
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox(job_seconds=0.3, chunk_size=4096, rate_limit=0) as box:
-        yield box
-
-
-@pytest.fixture(autouse=True)
-def _clean(sb: Sandbox) -> None:
-    sb.faults.clear()
-    sb.clear_requests()
 
 
 class Recorder:

@@ -43,6 +43,7 @@ def _complete(words: str, cword: int) -> list[str]:
     return done.stdout.split()
 
 
+@pytest.mark.slow
 def test_values_complete() -> None:
     assert _complete("gsep sep", 1) == ["separate"]
     assert _complete("gsep separate --model gsep_speech", 3) == ["gsep_speech_hq_v1"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from clitools import SECRET, api_requests, assert_clean_error, make_wav, run_cli, set_env
 
-from gsep_cli import media, models
+from gsep_cli import models
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.preflight import check_duration, preflight, read_duration
 from gsep_cli.sandbox import Sandbox, render
@@ -21,6 +21,7 @@ HQ = "gsep_music_hq_v1"
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
+    # a fresh sandbox per test (not the module's shared one), jobs that end at once
     box: Sandbox = sandbox(rate_limit=0)
     return box
 
@@ -254,11 +255,7 @@ def test_over_the_duration_limit_fails_before_any_request(
 
 def test_wav_over_a_real_model_limit_from_its_header(tmp_path: Path) -> None:
     """16 kHz mono 8-bit, 601 s: 9.6 MB, over gts_lyrics_line_v1's 10 minutes."""
-    path = tmp_path / "long.wav"
-    frames = 16000 * 601
-    with open(path, "wb") as fh:
-        fh.write(render.wav_header(media.FORMAT_PCM, 1, 16000, 8, frames))
-        fh.truncate(fh.tell() + frames)
+    path = make_wav(tmp_path / "long.wav", 601, rate=16000, channels=1, width=1, silent=True)
     spec = models.MODELS["gts_lyrics_line_v1"]
     with pytest.raises(UsageError, match="limit of 600 s"):
         preflight(path, spec)

@@ -7,28 +7,16 @@ the request log (no duplicate job, the key never sent off the API host).
 
 from __future__ import annotations
 
-import io
-import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.cli import run
 from gsep_cli.sandbox import Sandbox
 
 SECRET = "matrix-secret-key-9876"
-
-
-def _wav(path: Path, seconds: float = 0.5, rate: int = 22050) -> Path:
-    frames = int(seconds * rate)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes((i * 7) % 256 for i in range(frames * 4)))
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 @pytest.fixture()
@@ -47,9 +35,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture()
-def sandbox() -> Sandbox:
-    with Sandbox(job_seconds=0.2, chunk_size=8192) as sb:
-        yield sb
+def sandbox(sandbox: Callable[..., Sandbox]) -> Sandbox:
+    """A fresh sandbox per case (the cases count its jobs and uploads), default rate limit."""
+    return sandbox(job_seconds=0.2, chunk_size=8192)
 
 
 def _separate(sb: Sandbox, song: Path, *extra: str) -> int:
@@ -114,7 +102,7 @@ RECOVERED = [
 def test_recovers(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], fault: str, notice: str | None
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault(fault)
     code = _separate(sandbox, song)
     captured = capsys.readouterr()
@@ -133,7 +121,7 @@ def test_recovers(
 def test_truncated_then_range_ignored_restarts_from_zero(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("download-truncate:1")
     sandbox.add_fault("download-no-range:1")
     assert _separate(sandbox, song) == 0, capsys.readouterr().err
@@ -143,7 +131,7 @@ def test_truncated_then_range_ignored_restarts_from_zero(
 
 
 def test_expired_url_restarts_upload_once(env: Path, sandbox: Sandbox) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("part-expired:1")
     assert _separate(sandbox, song) == 0
     assert sandbox.store.upload_count() == 2  # a fresh plan, once
@@ -153,7 +141,7 @@ def test_expired_url_restarts_upload_once(env: Path, sandbox: Sandbox) -> None:
 def test_expired_twice_fails_clearly(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("part-expired:*")
     assert _separate(sandbox, song) == 4
     err = capsys.readouterr().err
@@ -162,7 +150,7 @@ def test_expired_twice_fails_clearly(
 
 
 def test_job_failure(env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("job-fail:1:model exploded")
     assert _separate(sandbox, song) == 7
     err = capsys.readouterr().err
@@ -173,7 +161,7 @@ def test_job_failure(env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[
 def test_redirect_to_another_port_is_not_followed(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("redirect:1")
     assert _separate(sandbox, song) == 4
     err = capsys.readouterr().err
@@ -186,7 +174,7 @@ def test_redirect_to_another_port_is_not_followed(
 def test_dropped_job_creation_is_not_repeated(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     assert run(["--base-url", sandbox.base_url, "upload", str(song)]) == 0
     upload_id = capsys.readouterr().out.strip()
     sandbox.add_fault("api-drop:1")  # the job IS created, then the connection is reset
@@ -202,7 +190,7 @@ def test_dropped_job_creation_is_not_repeated(
 def test_reset_before_handling_create_is_not_retried(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("api-reset:1")
     assert _separate(sandbox, song) == 6
     creates = [e for e in sandbox.requests if e["path"].endswith("/create")]
@@ -211,7 +199,7 @@ def test_reset_before_handling_create_is_not_retried(
 
 
 def test_status_polls_retry_resets(env: Path, sandbox: Sandbox) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     assert run(["--base-url", sandbox.base_url, "separate", str(song), "--no-download"]) == 0
     sandbox.add_fault("api-reset:2")
     sandbox.add_fault("api-502:1")
@@ -230,7 +218,7 @@ def test_persistent_503_gives_exit_6(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GSEP_RETRIES", "3")
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("api-503:*")
     assert _separate(sandbox, song) == 6
     err = capsys.readouterr().err
@@ -241,7 +229,7 @@ def test_persistent_503_gives_exit_6(
 def test_500_on_create_is_not_retried(
     env: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    song = _wav(env / "song.wav")
+    song = make_wav(env / "song.wav", seconds=0.5, rate=22050)
     sandbox.add_fault("api-500:1")  # a 500 may come after the server acted: no blind retry
     assert _separate(sandbox, song) == 6
     assert "HTTP 500" in capsys.readouterr().err

@@ -52,6 +52,7 @@ def job_on(sb: Sandbox, song: Path) -> str:
 
 
 # ---- A1: the read timeout holds for every request --------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["part-delay:1:30", "download-delay:1:30"])
 def test_the_read_timeout_holds_for_parts_and_results(
     tmp_path: Path, env: dict[str, str], fault: str
@@ -97,6 +98,7 @@ def test_a_clock_a_day_ahead_still_uploads(tmp_path: Path, env: dict[str, str]) 
 HOSTILE = f"{ESC}]0;PWNED\x07{ESC}[2Jbad\u202eevil\x9b31m"
 
 
+@pytest.mark.slow
 def test_control_characters_from_the_server_are_escaped(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -118,6 +120,7 @@ def test_control_characters_from_the_server_are_escaped(
 
 
 # ---- A1/A2: hangs and drips end within the documented bounds -------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "args"),
     [
@@ -141,6 +144,7 @@ def test_a_server_that_never_answers_ends_in_bounded_time(
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_a_dripping_download_is_broken_off_and_resumed(tmp_path: Path, env: dict[str, str]) -> None:
     song = make_wav(tmp_path / "song.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["download-drip:1:500"]) as sb:
@@ -153,6 +157,7 @@ def test_a_dripping_download_is_broken_off_and_resumed(tmp_path: Path, env: dict
     assert (tmp_path / "out" / job / "vocal.wav").stat().st_size > 44
 
 
+@pytest.mark.slow
 def test_timeout_interrupts_an_answer_that_drips(tmp_path: Path, env: dict[str, str]) -> None:
     song = make_wav(tmp_path / "song.wav", seconds=0.3)
     env["GSEP_READ_TIMEOUT"] = "60"  # the answer would be allowed a minute: --timeout wins
@@ -185,6 +190,7 @@ def test_a_job_without_a_usable_status_is_a_broken_answer(
     assert took < 10
 
 
+@pytest.mark.slow
 def test_an_unknown_status_is_said_once_and_waited_on_within_the_bound(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

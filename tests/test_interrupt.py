@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.sandbox import Sandbox
 
@@ -43,17 +43,8 @@ def _wait_for(predicate, seconds: float = 15.0) -> None:  # type: ignore[no-unty
         time.sleep(0.05)
 
 
-def _song(path: Path) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(44100)
-        w.writeframes(b"\x00\x01" * 2 * 44100)
-    return path
-
-
 def test_ctrl_c_during_upload(tmp_path: Path) -> None:
-    song = _song(tmp_path / "song.wav")
+    song = make_wav(tmp_path / "song.wav", seconds=1.0)  # 44.1 kHz stereo, 11 parts of 16 KiB
     with Sandbox(job_seconds=0, chunk_size=16 * 1024, faults=["part-delay:*:20"]) as sb:
         proc = subprocess.Popen(
             [*_gsep(), "separate", str(song), "-o", str(tmp_path / "out")],
@@ -80,7 +71,7 @@ def test_ctrl_c_during_upload(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_while_waiting_for_the_job(tmp_path: Path) -> None:
-    song = _song(tmp_path / "song.wav")
+    song = make_wav(tmp_path / "song.wav", seconds=1.0)  # 44.1 kHz stereo, 11 parts of 16 KiB
     with Sandbox(job_seconds=60, chunk_size=1 << 20) as sb:
         proc = subprocess.Popen(
             [*_gsep(), "separate", str(song), "-o", str(tmp_path / "out")],
@@ -101,7 +92,7 @@ def test_ctrl_c_while_waiting_for_the_job(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_download_leaves_no_file(tmp_path: Path) -> None:
-    song = _song(tmp_path / "song.wav")
+    song = make_wav(tmp_path / "song.wav", seconds=1.0)  # 44.1 kHz stereo, 11 parts of 16 KiB
     with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["download-delay:*:20"]) as sb:
         proc = subprocess.Popen(
             [*_gsep(), "separate", str(song), "-o", str(tmp_path / "out")],

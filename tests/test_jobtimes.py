@@ -118,6 +118,7 @@ def _one_job(
         yield sb, client, client.create_job(client.upload_file(wav), stems=["vocal"])
 
 
+@pytest.mark.slow
 def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
     times = JobTimes()
     times.observe(None, 1.0)  # jobs of this batch have taken 1 s
@@ -130,6 +131,7 @@ def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
     assert len(polls) <= 2 + 6 + 3
 
 
+@pytest.mark.slow
 def test_a_waiting_job_polls_at_once_when_a_job_as_old_finishes(tmp_path: Path) -> None:
     times = JobTimes()
     outcome: dict[str, object] = {}
@@ -152,6 +154,7 @@ def test_a_waiting_job_polls_at_once_when_a_job_as_old_finishes(tmp_path: Path) 
     assert outcome["job"].status.value == "success"  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_an_overdue_job_is_not_polled_again_each_time_another_finishes(tmp_path: Path) -> None:
     """Jobs finishing around a long one must not restart its dense polls: once past them it
     backs off like a lone job (found in review: 159 polls against 10 without this)."""
@@ -179,6 +182,7 @@ def test_an_overdue_job_is_not_polled_again_each_time_another_finishes(tmp_path:
 
 
 # ---- a batch, end to end -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> None:
     inputs = [make_wav(tmp_path / f"s{i}.wav") for i in range(4)]
     with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:

@@ -844,6 +844,7 @@ def test_mp3_rejects_bad_arguments(duration: float, channels: int) -> None:
 # ---- example clip -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_example_clip_is_reproducible() -> None:
     from gsep_cli.sandbox import example
 

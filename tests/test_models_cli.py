@@ -32,6 +32,7 @@ TEXT = "first line of the song\nsecond line\n\nthird line\n"
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
+    # a fresh sandbox per test (not the module's shared one), jobs that end at once
     box: Sandbox = sandbox(rate_limit=0)
     return box
 

@@ -72,6 +72,7 @@ def job_posts(sb: Sandbox) -> list[dict[str, object]]:
 
 
 # ---- A1: several processes, one work ----------------------------------------------------
+@pytest.mark.slow
 def test_three_processes_at_once_pay_once_and_all_succeed(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -87,6 +88,7 @@ def test_three_processes_at_once_pay_once_and_all_succeed(
     assert len(waiting) >= 1  # the others said why they waited
 
 
+@pytest.mark.slow
 def test_processes_with_other_output_folders_share_the_job(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -106,6 +108,7 @@ def test_processes_with_other_output_folders_share_the_job(
     assert (tmp_path / "out1/song/vocal.mp3").is_file()
 
 
+@pytest.mark.slow
 @posix_only
 def test_a_claim_left_by_a_killed_process_is_taken_over(
     tmp_path: Path, env: dict[str, str]
@@ -131,6 +134,7 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(
 
 
 # ---- A2: the same content twice in one batch --------------------------------------------
+@pytest.mark.slow
 def test_identical_inputs_in_one_batch_make_one_job(tmp_path: Path, env: dict[str, str]) -> None:
     make_wav(tmp_path / "a" / "1.wav", seconds=0.4)
     (tmp_path / "b").mkdir()
@@ -151,6 +155,7 @@ def test_identical_inputs_in_one_batch_make_one_job(tmp_path: Path, env: dict[st
     assert one.read_bytes() == two.read_bytes()
 
 
+@pytest.mark.slow
 def test_identical_inputs_on_the_builtin_sandbox_make_one_job(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -169,6 +174,7 @@ def test_identical_inputs_on_the_builtin_sandbox_make_one_job(
 
 
 # ---- A4 and A7: a crash after the first stem landed --------------------------------------
+@pytest.mark.slow
 @posix_only
 def test_kill_after_the_first_stem_resumes_from_the_same_job(
     tmp_path: Path, env: dict[str, str]
@@ -204,6 +210,7 @@ def test_kill_after_the_first_stem_resumes_from_the_same_job(
 
 
 # ---- A3: a job creation whose answer was lost --------------------------------------------
+@pytest.mark.slow
 def test_a_lost_answer_is_never_paid_again_without_pay_again(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -230,6 +237,7 @@ def test_a_lost_answer_is_never_paid_again_without_pay_again(
         assert counts(sb) == (1, 2)
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_a_signal_during_the_job_request_never_leads_to_a_second_job(
@@ -256,6 +264,7 @@ def test_a_signal_during_the_job_request_never_leads_to_a_second_job(
 
 
 # ---- A6: an input edited while it uploads ------------------------------------------------
+@pytest.mark.slow
 def test_an_input_edited_during_its_upload_is_refused_and_not_recorded(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -320,6 +329,7 @@ def test_a_read_only_track_folder_is_refused_before_paying(
 
 
 # ---- C: after paying, nothing local loses the result ---------------------------------------
+@pytest.mark.slow
 def test_results_print_on_a_console_that_is_not_utf8(tmp_path: Path, env: dict[str, str]) -> None:
     make_wav(tmp_path / "песня.wav", seconds=0.3)
     env["PYTHONIOENCODING"] = "cp1252"
@@ -350,6 +360,7 @@ def test_a_manifest_path_that_is_not_a_file_is_refused_before_paying(
         assert sb.requests == []
 
 
+@pytest.mark.slow
 def test_a_local_failure_after_paying_names_the_job_and_how_to_resume(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -423,6 +434,7 @@ def test_a_run_leaves_nothing_behind_in_the_temporary_folder(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "manifest.json"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="file names as bytes")
 def test_file_names_that_are_not_utf8_work_end_to_end(tmp_path: Path, env: dict[str, str]) -> None:
     folder = tmp_path / "album"

@@ -97,6 +97,7 @@ def test_the_same_job_written_to_several_folders_stays_done(
         assert counts(sb) == (1, 1)
 
 
+@pytest.mark.slow
 def test_a_batch_of_identical_inputs_is_done_on_every_rerun(
     tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
 ) -> None:
@@ -235,6 +236,7 @@ def test_an_output_folder_name_over_the_limit_is_refused(
 
 
 # ---- standard output that is gone --------------------------------------------------------------
+@pytest.mark.slow
 def test_a_reader_that_stops_early_does_not_stop_the_work(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

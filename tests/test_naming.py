@@ -406,6 +406,7 @@ def _valid(template: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     template=TEMPLATE.filter(_valid),

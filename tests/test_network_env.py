@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import http.client
 import threading
-import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.cli import run
 from gsep_cli.sandbox import Sandbox
@@ -94,11 +94,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GSEP_POLL_INTERVAL", "0.05")
     monkeypatch.setenv("GSEP_POLL_CAP", "0.1")
     monkeypatch.chdir(tmp_path)
-    with wave.open(str(tmp_path / "song.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\x10\x20" * 16000)
+    make_wav(tmp_path / "song.wav", seconds=1.0, rate=16000, channels=1)
     return tmp_path
 
 

@@ -42,7 +42,8 @@ POSIX = os.name == "posix"
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
-    box: Sandbox = sandbox(rate_limit=0, chunk_size=16 << 20)  # one part per upload
+    # a fresh sandbox per test (not the module's shared one), one part per upload
+    box: Sandbox = sandbox(rate_limit=0, chunk_size=16 << 20)
     return box
 
 
@@ -64,6 +65,7 @@ def warnings_of(run: Any) -> list[str]:
 
 
 # ---- 1. non-regular inputs never block ---------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path, sb: Sandbox) -> None:
     os.mkfifo(tmp_path / "p.wav")

@@ -145,6 +145,7 @@ def _prepare(body: str, mark: str) -> str:
 
 
 # ---- the examples ------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(("body", "mark"), _blocks(("sh",)))
 def test_shell_example_runs(body: str, mark: str, workdir: Path, shell_env: dict[str, str]) -> None:
     if mark.startswith("skip ("):
@@ -155,6 +156,7 @@ def test_shell_example_runs(body: str, mark: str, workdir: Path, shell_env: dict
     assert "gsep: error" not in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("body", "mark"), _blocks(("console",)))
 def test_console_example_prints_what_the_readme_shows(
     body: str, mark: str, workdir: Path, shell_env: dict[str, str]

@@ -14,14 +14,8 @@ CREATE = "/v1/files/upload-multipart/create"
 
 
 def _raw_wav(frames: int, rate: int, channels: int, width: int = 1) -> bytes:
-    """A WAV of silence, built fast (no per-sample loop)."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes((b"\x80" if width == 1 else b"\x00") * (frames * channels * width))
-    return buf.getvalue()
+    """A WAV of silence, built fast (8-bit by default, so long inputs stay small)."""
+    return wav_bytes(frames, rate, channels, width, silent=True)
 
 
 # ---- HTTP-level: key, model, permission ---------------------------------------------------

@@ -59,6 +59,7 @@ def _logged(sb: Sandbox, seq: int) -> dict:
 
 
 # ---- api-late -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_api_late_creates_the_job_before_the_client_gives_up(sandbox, capfd) -> None:
     sb = sandbox(verbose=True, faults=["api-late@job-create:1:1.5"])
     api, upload = _uploaded(sb)
@@ -87,6 +88,7 @@ def test_api_late_creates_the_job_before_the_client_gives_up(sandbox, capfd) -> 
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_api_late_answer_still_arrives_on_an_open_connection(sandbox) -> None:
     sb = sandbox(faults=["api-late@job-create:1:1.2"])
     api, upload = _uploaded(sb)
@@ -111,6 +113,7 @@ def test_api_late_answer_still_arrives_on_an_open_connection(sandbox) -> None:
     assert sb.store.job_count() == 1
 
 
+@pytest.mark.slow
 def test_api_late_holds_error_answers_too_and_only_its_count(sandbox) -> None:
     sb = sandbox(faults=["api-late@upload-create:2:0.5"])
     api = Api(sb)
@@ -126,6 +129,7 @@ def test_api_late_holds_error_answers_too_and_only_its_count(sandbox) -> None:
     assert sb.faults.describe() == ["api-late@upload-create:0:0.5"]
 
 
+@pytest.mark.slow
 def test_api_delay_waits_before_handling_unlike_api_late(sandbox) -> None:
     sb = sandbox(faults=["api-delay@job-create:1:0.8"])
     _, upload = _uploaded(sb)
@@ -225,6 +229,7 @@ def test_job_expired_mixes_with_the_other_job_faults(sandbox) -> None:
 
 
 # ---- part-slow ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_part_slow_spreads_the_read_then_stores_the_part(sandbox) -> None:
     sb = sandbox(faults=["part-slow:2:0.6"])
     api = Api(sb)
@@ -264,6 +269,7 @@ def test_part_slow_spreads_the_read_then_stores_the_part(sandbox) -> None:
     assert r.status_code == 200 and time.monotonic() - started < 0.5
 
 
+@pytest.mark.slow
 def test_part_slow_lets_the_input_change_while_it_is_sent(sandbox, tmp_path) -> None:
     """The reason for the fault: a client that streams its file sees it change mid-upload.
 

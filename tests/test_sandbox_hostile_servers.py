@@ -265,6 +265,7 @@ def test_api_drip_handles_the_request_at_once_and_sends_it_all(sandbox) -> None:
     assert api.get("/v1/key/info").status_code == 200  # the count is spent
 
 
+@pytest.mark.slow
 def test_download_drip_keeps_the_true_length(sandbox) -> None:
     sb = sandbox()
     url = _finished_wav_url(sb)

@@ -31,6 +31,7 @@ from gsep_cli.sandbox import Sandbox
 
 @pytest.fixture
 def sb(sandbox: Any) -> Sandbox:
+    # a fresh sandbox per test (not the module's shared one), jobs that end at once
     box: Sandbox = sandbox(rate_limit=0)
     return box
 
@@ -54,6 +55,7 @@ def _job_id(stderr: str) -> str:
     return match[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "faults", [[], ["download-truncate:2"], ["download-truncate:1", "download-no-range:1"]]
 )
@@ -79,6 +81,7 @@ def test_separate_streams_the_same_bytes_as_a_file_download(
         )
 
 
+@pytest.mark.slow
 def test_download_streams_mp3_and_lyrics_csv(tmp_path: Path, env: dict[str, str]) -> None:
     submitted = run_gsep(
         ["separate", "song.wav", "-s", "vocal,drum", "-f", "both", "-o", "out"], env, cwd=tmp_path
@@ -128,6 +131,7 @@ def test_stdout_mistakes_are_refused_before_any_request(
     assert api_requests(sb) == []
 
 
+@pytest.mark.slow
 def test_download_of_several_stems_to_stdout_is_refused_before_any_file(
     tmp_path: Path, env: dict[str, str], sb: Sandbox
 ) -> None:
@@ -153,6 +157,7 @@ def test_a_terminal_is_refused(
     assert api_requests(sb) == []
 
 
+@pytest.mark.slow
 def test_dry_run_says_stdout(tmp_path: Path, env: dict[str, str], sb: Sandbox) -> None:
     run = run_gsep(
         ["separate", "song.wav", "-s", "vocal", "-o", "-", "--dry-run"], env, cwd=tmp_path
@@ -162,6 +167,7 @@ def test_dry_run_says_stdout(tmp_path: Path, env: dict[str, str], sb: Sandbox) -
     assert sb.requests == []
 
 
+@pytest.mark.slow
 def test_reader_quitting_early_gives_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     make_wav(tmp_path / "long.wav", seconds=6.0)  # ~1 MiB: more than a pipe buffer holds
     proc = subprocess.Popen(

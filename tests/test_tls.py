@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import wave
 from pathlib import Path
 
 import pytest
+from audio import make_wav
 
 from gsep_cli.cli import run
 from gsep_cli.sandbox import Sandbox
@@ -64,13 +64,7 @@ def song(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GSEP_RETRIES", "2")
     monkeypatch.setenv("GSEP_RETRY_CAP", "0.05")
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "song.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\x01\x02" * 8000)
-    return path
+    return make_wav(tmp_path / "song.wav", seconds=0.5, rate=16000, channels=1)
 
 
 @pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])

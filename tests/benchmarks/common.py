@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,14 +172,13 @@ def sparse_file(path: Path, size: int) -> Path:
 
 
 def small_wav(path: Path, tone: int, seconds: float = 0.2) -> Path:
-    """A short mono WAV whose bytes differ by ``tone`` (so the ledger sees new content)."""
-    frames = int(16000 * seconds)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(bytes((i * tone + tone) % 256 for i in range(frames * 2)))
-    return path
+    """A short mono WAV whose bytes differ by ``tone`` (so the ledger sees new content),
+    from the tests' one WAV writer (``tests/audio.py``)."""
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
+    from audio import make_wav
+
+    return make_wav(path, seconds, rate=16000, channels=1, seed=tone)
 
 
 def mib_per_s(size: int, seconds: float) -> str:
