@@ -42,14 +42,12 @@ from .errors import (
 )
 from .http import RetryPolicy, make_session, retry_after_seconds
 from .inputfile import open_input
-from .models import UploadPlan
+from .models import MAX_CHUNK, MAX_PARTS, UploadPlan
 from .naming import leftover_temps, temp_path
 from .progress import Listener, NullListener
 from .redact import redact
 from .watchdog import Stall
 
-MAX_PARTS = 10_000
-MAX_CHUNK = 5 * 1024**4
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: A transfer moving less than 1 KiB/s over 30 s is broken off and resumed
 #: (``GSEP_STALL_RATE``, ``GSEP_STALL_TIME``; curl's --speed-limit and --speed-time).
