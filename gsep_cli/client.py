@@ -37,7 +37,7 @@ from .errors import (
     WaitTimeout,
 )
 from .fileid import FileIdentity
-from .http import ApiTransport, RateLimiter, RetryPolicy
+from .http import ApiTransport, RateLimiter
 from .models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
@@ -53,6 +53,7 @@ from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisio
 from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
+from .retry import RetryPolicy
 from .transfer import DEFAULT_STALL, Downloader, upload_parts
 from .watchdog import Stall
 

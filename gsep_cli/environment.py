@@ -22,8 +22,9 @@ from .errors import ConfigError
 from .polling import DEFAULT_MAX_WAIT
 
 if TYPE_CHECKING:
-    from .http import RateLimiter, RetryPolicy
+    from .http import RateLimiter
     from .polling import PollPolicy
+    from .retry import RetryPolicy
     from .watchdog import Stall
 
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
@@ -95,7 +96,7 @@ def stall() -> Stall | None:
 def retry_policy() -> RetryPolicy:
     """Attempts per request (GSEP_RETRIES), the wait after a 429 without Retry-After
     (GSEP_RATE_LIMIT_WAIT, seconds) and the backoff cap (GSEP_RETRY_CAP, seconds)."""
-    from .http import RetryPolicy
+    from .retry import RetryPolicy
 
     return RetryPolicy(
         attempts=int(env_number("GSEP_RETRIES", 5, minimum=1, maximum=100, integer=True)),

@@ -10,7 +10,8 @@ Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md)
   exponential backoff (``Retry-After`` honoured up to a cap; a 429 without it waits the
   documented 60 s block). POSTs that create something are retried only when the request
   provably never reached the server (connection refused, DNS, connect timeout) or when the
-  server said it did nothing (429, 503);
+  server said it did nothing (429, 503). Which statuses are retried, and the waits, are
+  :mod:`gsep_cli.retry`'s;
 * one process stays under the API's 100 requests per minute (a shared limiter).
 """
 
@@ -19,12 +20,10 @@ from __future__ import annotations
 import email.utils
 import json
 import os
-import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,32 +43,12 @@ from .errors import (
     error_for_status,
 )
 from .redact import redact, register_secret
+from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
 
 USER_AGENT = f"gsep/{__version__} (+python-requests/{requests.__version__})"
 DEFAULT_BLOCKSIZE = 1024 * 1024  # urllib3's 16 KiB default caps upload speed
 Log = Callable[[str], None]
 Notify = Callable[[str, float], None]  # (reason, seconds to wait)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry (every loop here is bounded by these)."""
-
-    attempts: int = 5
-    base: float = 1.0
-    cap: float = 20.0
-    retry_after_cap: float = 120.0
-    rate_limit_wait: float = 60.0  # the documented block after a 429 without Retry-After
-
-    def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential delay before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
-
-    def wait_for_429(self, retry_after: float | None) -> float:
-        """Seconds to wait after a 429: its Retry-After (capped) or the documented block."""
-        if retry_after is None:
-            return self.rate_limit_wait
-        return min(max(retry_after, 0.0), self.retry_after_cap)
 
 
 class RateLimiter:
@@ -180,42 +159,6 @@ def same_origin(a: str, b: str) -> bool:
         pb.hostname,
         pb.port or default.get(pb.scheme),
     )
-
-
-def never_reached_server(exc: BaseException) -> bool:
-    """True when a requests error proves the request was not sent (refused, DNS, connect)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        name = type(item).__name__
-        if name in (
-            "NewConnectionError",
-            "NameResolutionError",
-            "ConnectTimeoutError",
-            "ConnectionRefusedError",
-        ):
-            return True
-        reason = getattr(item, "reason", None)  # an exception, or a plain string (SSLError)
-        todo.extend([item.__cause__, item.__context__])
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
-    return False
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta form only), or None."""
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 def _message(payload: Any) -> str | None:
@@ -395,24 +338,7 @@ class ApiTransport:
             try:
                 response = self._send(method, url, body, deadline)
             except requests.RequestException as exc:
-                reached = not never_reached_server(exc)
-                tls = isinstance(exc, requests.exceptions.SSLError)
-                # a certificate problem comes before any byte of the request is sent and
-                # does not go away by retrying
-                retryable = not tls and not (creates and reached)
-                if tls:
-                    hint = "Check the certificate settings, or --base-url"
-                elif creates and reached:
-                    hint = (
-                        "The request may have reached the server: check before repeating it "
-                        "(gsep job status / the API dashboard) so you do not pay twice"
-                    )
-                else:
-                    hint = "Check the network, proxy settings and --base-url, then try again"
-                unconfirmed = creates and reached and not tls
-                last_error = (CreationUnconfirmed if unconfirmed else ServiceUnavailable)(
-                    f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
-                )
+                last_error, retryable = self._network_error(exc, creates)
                 if retryable and attempt < policy.attempts:
                     self._wait(
                         f"network error ({_short(exc)}); retrying",
@@ -422,18 +348,9 @@ class ApiTransport:
                     continue
                 raise last_error from None
             status = response.status_code
-            if status == 429 and attempt < policy.attempts:
-                wait = policy.wait_for_429(retry_after_seconds(response))
-                self._wait("rate limited by the API (HTTP 429); waiting", wait, deadline)
-                continue
-            if status >= 500 and (not creates or status == 503) and attempt < policy.attempts:
-                retry_after = retry_after_seconds(response)
-                wait = (
-                    min(retry_after, policy.retry_after_cap)
-                    if retry_after is not None
-                    else policy.backoff(attempt)
-                )
-                self._wait(f"API server error (HTTP {status}); retrying", wait, deadline)
+            if api_retries(status, creates=creates) and attempt < policy.attempts:
+                reason, wait = self._status_wait(response, attempt)
+                self._wait(reason, wait, deadline)
                 continue
             if creates and status >= 500 and status != 503:
                 # a server (or gateway) error says nothing about whether the upload or job
@@ -447,6 +364,45 @@ class ApiTransport:
             return parse_envelope(response)
         assert last_error is not None  # pragma: no cover - the loop always returns or raises
         raise last_error  # pragma: no cover
+
+    def _network_error(
+        self, exc: requests.RequestException, creates: bool
+    ) -> tuple[GsepError, bool]:
+        """The error a failed request stands for, and whether sending it again is safe: a
+        request that creates something only when it provably never reached the server,
+        and never after a certificate problem."""
+        reached = not never_reached_server(exc)
+        tls = isinstance(exc, requests.exceptions.SSLError)
+        # a certificate problem comes before any byte of the request is sent and
+        # does not go away by retrying
+        retryable = not tls and not (creates and reached)
+        if tls:
+            hint = "Check the certificate settings, or --base-url"
+        elif creates and reached:
+            hint = (
+                "The request may have reached the server: check before repeating it "
+                "(gsep job status / the API dashboard) so you do not pay twice"
+            )
+        else:
+            hint = "Check the network, proxy settings and --base-url, then try again"
+        unconfirmed = creates and reached and not tls
+        error = (CreationUnconfirmed if unconfirmed else ServiceUnavailable)(
+            f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
+        )
+        return error, retryable
+
+    def _status_wait(self, response: requests.Response, attempt: int) -> tuple[str, float]:
+        """Why and how long (seconds) to wait before sending again after a retried status:
+        a 429 waits its Retry-After or the documented block, a 5xx its Retry-After (capped)
+        or the backoff."""
+        status = response.status_code
+        retry_after = retry_after_seconds(response)
+        if status == 429:
+            return "rate limited by the API (HTTP 429); waiting", self.policy.wait_for_429(
+                retry_after
+            )
+        asked = None if retry_after is None else self.policy.capped(retry_after)
+        return f"API server error (HTTP {status}); retrying", self.policy.delay(attempt, asked)
 
     def _send(
         self, method: str, url: str, body: dict[str, Any] | None, deadline: float | None = None

@@ -40,15 +40,15 @@ from .errors import (
     ServiceUnavailable,
     UsageError,
 )
-from .http import RetryPolicy, make_session, retry_after_seconds
+from .http import make_session
 from .inputfile import open_input
 from .models import MAX_CHUNK, MAX_PARTS, UploadPlan
 from .naming import leftover_temps, temp_path
 from .progress import Listener, NullListener
 from .redact import redact
+from .retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
 from .watchdog import Stall
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: A transfer moving less than 1 KiB/s over 30 s is broken off and resumed
 #: (``GSEP_STALL_RATE``, ``GSEP_STALL_TIME``; curl's --speed-limit and --speed-time).
 DEFAULT_STALL = Stall(rate=1024.0, window=30.0)
@@ -223,16 +223,12 @@ class PartUploader:
                     f"part {number} failed: {exc.reason}", "Check the network and try again"
                 )
                 if attempt < self.policy.attempts:
-                    wait_s = (
-                        exc.retry_after
-                        if exc.retry_after is not None
-                        else self.policy.backoff(attempt)
-                    )
+                    wait_s = self.policy.delay(attempt, exc.retry_after)
                     self.listener.notice(
                         f"part {number}: {exc.reason}; retry {attempt} of "
                         f"{self.policy.attempts - 1} in {wait_s:.1f} s"
                     )
-                    self._sleep_cancellable(min(wait_s, self.policy.retry_after_cap))
+                    self._sleep_cancellable(self.policy.capped(wait_s))
                 continue
             except BaseException:
                 self._advance(-sent[0])
@@ -659,9 +655,7 @@ class Downloader:
                 return received
             except _RetryablePart as exc:
                 last = exc.reason
-                wait_s = (
-                    exc.retry_after if exc.retry_after is not None else self.policy.backoff(attempt)
-                )
+                wait_s = self.policy.delay(attempt, exc.retry_after)
                 if whole_next and rewindable and received:
                     received, _ = self._restart(out, key, received, rewindable)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
@@ -672,7 +666,7 @@ class Downloader:
             if attempt < self.attempts:
                 where = f"resuming at byte {received}" if received else "starting again"
                 self.listener.notice(f"download interrupted ({last}); {where}")
-                self.sleep(min(wait_s, self.policy.retry_after_cap))
+                self.sleep(self.policy.capped(wait_s))
         raise ServiceUnavailable(
             f"download failed after {self.attempts} attempts: {last}",
             "Check the network and run gsep download JOB_ID again",

@@ -14,8 +14,8 @@ from clitools import SECRET, assert_clean_error, assert_no_secret, files_under, 
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode
-from gsep_cli.http import RetryPolicy
 from gsep_cli.polling import PollPolicy
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 

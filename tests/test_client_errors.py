@@ -22,7 +22,8 @@ from gsep_cli.errors import (
     error_for_result_code,
     error_for_status,
 )
-from gsep_cli.http import parse_envelope, retry_after_seconds
+from gsep_cli.http import parse_envelope
+from gsep_cli.retry import retry_after_seconds
 
 # Every business code of GSEP_API.md section 3 and the exit code the issue/README give it.
 RESULT_CODE_EXITS = {

@@ -7,13 +7,8 @@ import socket
 import pytest
 import requests
 
-from gsep_cli.http import (
-    ApiTransport,
-    RateLimiter,
-    RetryPolicy,
-    never_reached_server,
-    same_origin,
-)
+from gsep_cli.http import ApiTransport, RateLimiter, same_origin
+from gsep_cli.retry import RetryPolicy, never_reached_server
 
 
 class FakeClock:

@@ -13,8 +13,8 @@ import pytest
 from gsep_cli import transfer as transfer_module
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ServiceUnavailable, UsageError
-from gsep_cli.http import RetryPolicy
 from gsep_cli.models import UploadPlan
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 from gsep_cli.transfer import Downloader, FileSlice, upload_parts, validate_plan
 
