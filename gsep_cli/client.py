@@ -172,8 +172,9 @@ class GsepClient:
         self.close()
 
     def close(self) -> None:
-        """Release network connections."""
+        """Release network connections: the API transport's and the downloader's."""
         self.api.close()
+        self.downloader.close()
 
     def _notify_wait(self, reason: str, seconds: float) -> None:
         self.listener.notice(f"{reason} ({seconds:.0f} s)")

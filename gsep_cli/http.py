@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -28,9 +27,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from . import __version__, watchdog
+from . import watchdog
 from .errors import (
     RESULT_CODES,
     CreationUnconfirmed,
@@ -44,9 +42,8 @@ from .errors import (
 )
 from .redact import redact, register_secret
 from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
+from .sessions import ThreadSessions, make_session
 
-USER_AGENT = f"gsep/{__version__} (+python-requests/{requests.__version__})"
-DEFAULT_BLOCKSIZE = 1024 * 1024  # urllib3's 16 KiB default caps upload speed
 Log = Callable[[str], None]
 Notify = Callable[[str, float], None]  # (reason, seconds to wait)
 
@@ -113,41 +110,6 @@ def parse_rate(text: str) -> tuple[int, float]:
     if limit < 0 or not 0 < seconds <= 86400:  # also refuses inf and nan
         raise ValueError(text)
     return limit, seconds
-
-
-class BlockSizeAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections send bodies in ``blocksize`` blocks."""
-
-    def __init__(self, blocksize: int = DEFAULT_BLOCKSIZE, **kwargs: Any) -> None:
-        self._blocksize = blocksize
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = self._blocksize
-        super().init_poolmanager(*args, **kwargs)
-        watchdog.install(self.poolmanager)  # connections a deadline or stall can stop
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
-
-
-def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
-    """A requests Session with big send blocks and no automatic retries.
-
-    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` as requests does,
-    and also ``SSL_CERT_FILE`` (which requests alone ignores: it uses certifi's bundle)
-    when neither ``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE`` is set. Carries no API key:
-    the key is added per request, for the API only.
-    """
-    session = requests.Session()
-    cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
-    if cert_file and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
-        session.verify = cert_file
-    adapter = BlockSizeAdapter(blocksize, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -274,9 +236,7 @@ class ApiTransport:
         self.notify = notify
         self.log = log
         self.sleep = sleep
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
+        self._sessions = ThreadSessions(make_session)
         self.calls = 0  # requests actually sent (for tests and benchmarks)
         #: Seconds this machine's clock is ahead of the API's (None until an answer says).
         self.clock_skew: float | None = None
@@ -284,21 +244,9 @@ class ApiTransport:
     def __repr__(self) -> str:
         return f"ApiTransport(base_url={self.base_url!r})"
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = make_session()
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
-        return session
-
     def close(self) -> None:
         """Close every thread's session."""
-        with self._sessions_lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+        self._sessions.close()
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/v1/key/info``."""
@@ -455,7 +403,7 @@ class ApiTransport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         self.calls += 1
-        response = self._session().request(
+        response = self._sessions.get().request(
             method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
         )
         if self.log:

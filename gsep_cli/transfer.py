@@ -40,13 +40,13 @@ from .errors import (
     ServiceUnavailable,
     UsageError,
 )
-from .http import make_session
 from .inputfile import open_input
 from .models import MAX_CHUNK, MAX_PARTS, UploadPlan
 from .naming import leftover_temps, temp_path
 from .progress import Listener, NullListener
 from .redact import redact
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
+from .sessions import ThreadSessions, make_session
 from .watchdog import Stall
 
 #: A transfer moving less than 1 KiB/s over 30 s is broken off and resumed
@@ -156,19 +156,7 @@ class PartUploader:
         self._reported = 0
         self._abandoned = False
         self._cancel = threading.Event()
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._lock = threading.Lock()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = make_session(pool_size=2)
-            session.headers.pop("Accept-Encoding", None)
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
+        self._sessions = ThreadSessions(_part_session)
 
     def run(self) -> list[tuple[int, str]]:
         """Upload every part; return ``(partNumber, etag)`` in ascending order."""
@@ -199,9 +187,7 @@ class PartUploader:
             if not finished:
                 self._abandon()  # a restarted upload counts from zero again
             pool.shutdown(wait=finished, cancel_futures=True)
-            if finished:
-                for session in self._sessions:
-                    session.close()
+            self._sessions.close()  # a part still in flight keeps its connection until done
 
     def _part(self, number: int) -> str:
         url = self.plan.urls[number - 1]
@@ -294,7 +280,7 @@ class PartUploader:
                 if file_slice is None:
                     guard.awaiting_answer()
                 try:
-                    response = self._session().put(
+                    response = self._sessions.get().put(
                         url,
                         data=body,
                         timeout=self.timeout,
@@ -339,6 +325,13 @@ class PartUploader:
         if not etag:
             raise ServiceUnavailable("the storage service returned no ETag for a part")
         return etag, local_md5
+
+
+def _part_session() -> requests.Session:
+    """A part worker's session: two connections, and no ``Accept-Encoding`` header."""
+    session = make_session(pool_size=2)
+    session.headers.pop("Accept-Encoding", None)
+    return session
 
 
 class _RetryablePart(Exception):
@@ -405,7 +398,7 @@ class Downloader:
     stall: Stall | None = DEFAULT_STALL
 
     def __post_init__(self) -> None:
-        self._local = threading.local()
+        self._sessions = ThreadSessions(_result_session)
         self._cancelled = threading.Event()
         self._temps: set[Path] = set()
         self._temps_lock = threading.Lock()
@@ -419,13 +412,9 @@ class Downloader:
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = make_session(pool_size=4)
-            session.headers["Accept-Encoding"] = "identity"  # Content-Length = true size
-            self._local.session = session
-        return session
+    def close(self) -> None:
+        """Close every thread's session (a download in flight keeps its connection)."""
+        self._sessions.close()
 
     def fetch(
         self,
@@ -675,7 +664,7 @@ class Downloader:
     def _get(self, url: str, headers: dict[str, str]) -> requests.Response:
         """GET with redirects followed by hand (at most 5): never from https to http."""
         for _ in range(6):
-            response = self._session().get(
+            response = self._sessions.get().get(
                 url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False
             )
             if not response.is_redirect:
@@ -702,6 +691,14 @@ class Downloader:
         out.truncate()
         self.listener.transfer_advance(key, -received)
         return 0, False
+
+
+def _result_session() -> requests.Session:
+    """A download thread's session: four connections, bodies asked for as they are
+    (``identity``), so ``Content-Length`` is the file's true size."""
+    session = make_session(pool_size=4)
+    session.headers["Accept-Encoding"] = "identity"
+    return session
 
 
 def _lock(fh: BinaryIO, *, wait: bool = True) -> bool:
