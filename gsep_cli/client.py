@@ -161,9 +161,7 @@ class GsepClient:
         self._clock_told = False
         # the configured read timeout and stall limit hold for every request: API,
         # parts and results alike
-        self.downloader = Downloader(
-            self.listener, self.policy, timeout, self.policy.attempts, log=log, stall=stall
-        )
+        self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
 
     def __enter__(self) -> GsepClient:
         return self

@@ -387,12 +387,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
 # ---- downloads -------------------------------------------------------------------------
 @dataclass
 class Downloader:
-    """Downloads result files safely; one per run, safe to share between threads."""
+    """Downloads result files safely; one per run, safe to share between threads.
+
+    ``timeout`` is (connect, read) seconds per request; ``attempts`` bounds the requests
+    per file (default: ``policy.attempts``, GSEP_RETRIES); ``stall`` breaks off (and
+    resumes) a transfer that moves too slowly. :meth:`close` releases the connections.
+    """
 
     listener: Listener = field(default_factory=NullListener)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 60.0)
-    attempts: int = 5
+    attempts: int | None = None
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] | None = None
     stall: Stall | None = DEFAULT_STALL
@@ -546,7 +551,8 @@ class Downloader:
         etag: str | None = None
         whole_next = False  # ask for the whole file (and, into a pipe, skip what was sent)
         last = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
+        attempts = self.policy.attempts if self.attempts is None else self.attempts
+        for attempt in range(1, attempts + 1):
             headers = {}
             skip = 0
             ranged = bool(received) and not whole_next
@@ -652,12 +658,12 @@ class Downloader:
                 wait_s = self.policy.backoff(attempt)
                 if whole_next and rewindable and received:
                     received, _ = self._restart(out, key, received, rewindable)
-            if attempt < self.attempts:
+            if attempt < attempts:
                 where = f"resuming at byte {received}" if received else "starting again"
                 self.listener.notice(f"download interrupted ({last}); {where}")
                 self.sleep(self.policy.capped(wait_s))
         raise ServiceUnavailable(
-            f"download failed after {self.attempts} attempts: {last}",
+            f"download failed after {attempts} attempts: {last}",
             "Check the network and run gsep download JOB_ID again",
         )
 
