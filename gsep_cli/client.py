@@ -25,6 +25,7 @@ from .choices import (
     output_ext,
     type_value,
 )
+from .download import Downloader
 from .errors import (
     CreationUnconfirmed,
     DeadlineReached,
@@ -54,7 +55,8 @@ from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
 from .retry import RetryPolicy
-from .transfer import DEFAULT_STALL, Downloader, upload_parts
+from .storage import DEFAULT_STALL
+from .upload_parts import upload_parts
 from .watchdog import Stall
 
 

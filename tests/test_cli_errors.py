@@ -389,7 +389,7 @@ def test_download_of_an_unfinished_job(env: Path, capsys: pytest.CaptureFixture[
 def test_interrupted_download_leaves_no_partial_file(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gsep_cli import transfer
+    from gsep_cli import download as transfer
 
     job_id = job_id_of(sb, env)
 
