@@ -38,7 +38,7 @@ from .errors import (
     WaitTimeout,
 )
 from .fileid import FileIdentity
-from .http import ApiTransport, RateLimiter
+from .http import ApiTransport
 from .models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
@@ -54,6 +54,7 @@ from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisio
 from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
+from .ratelimit import RateLimiter
 from .retry import RetryPolicy
 from .storage import DEFAULT_STALL
 from .upload_parts import upload_parts

@@ -22,8 +22,8 @@ from .errors import ConfigError
 from .polling import DEFAULT_MAX_WAIT
 
 if TYPE_CHECKING:
-    from .http import RateLimiter
     from .polling import PollPolicy
+    from .ratelimit import RateLimiter
     from .retry import RetryPolicy
     from .watchdog import Stall
 
@@ -108,7 +108,7 @@ def retry_policy() -> RetryPolicy:
 def rate_limiter() -> RateLimiter:
     """The client-side limiter from GSEP_RATE_LIMIT (``REQUESTS/SECONDS``; default 100/60,
     the API's documented limit per IP)."""
-    from .http import RateLimiter, parse_rate
+    from .ratelimit import RateLimiter, parse_rate
 
     raw = os.environ.get("GSEP_RATE_LIMIT", "").strip()
     try:

@@ -1,5 +1,8 @@
-"""The thin HTTP layer: sessions, timeouts, the API key, retries, rate limiting, and the one
-place where an API response becomes data or a typed error.
+"""The API transport: every call under the API base URL, with the key, timeouts, redirects,
+retries and the rate limit. Its parts have their own modules: sessions
+(:mod:`gsep_cli.sessions`), which statuses are retried and how long to wait
+(:mod:`gsep_cli.retry`), the limiter (:mod:`gsep_cli.ratelimit`) and what an answer means
+(:mod:`gsep_cli.envelope`).
 
 Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md):
 
@@ -10,8 +13,7 @@ Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md)
   exponential backoff (``Retry-After`` honoured up to a cap; a 429 without it waits the
   documented 60 s block). POSTs that create something are retried only when the request
   provably never reached the server (connection refused, DNS, connect timeout) or when the
-  server said it did nothing (429, 503). Which statuses are retried, and the waits, are
-  :mod:`gsep_cli.retry`'s;
+  server said it did nothing (429, 503);
 * one process stays under the API's 100 requests per minute (a shared limiter).
 """
 
@@ -19,9 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,87 +29,20 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from . import watchdog
+from .envelope import parse_envelope
 from .errors import (
-    RESULT_CODES,
     CreationUnconfirmed,
     DeadlineReached,
     GsepError,
-    RateLimited,
     RequestRejected,
     ServiceUnavailable,
-    error_for_result_code,
-    error_for_status,
 )
+from .ratelimit import Notify, RateLimiter
 from .redact import redact, register_secret
 from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
 from .sessions import ThreadSessions, make_session
 
 Log = Callable[[str], None]
-Notify = Callable[[str, float], None]  # (reason, seconds to wait)
-
-
-class RateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds, shared by every thread.
-
-    Waiting threads are served first come, first served, so the polls of many jobs share
-    the budget fairly instead of racing for it.
-    """
-
-    def __init__(
-        self,
-        limit: int = 100,
-        window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limit, self.window = limit, window
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._stamps: deque[float] = deque()
-        self._turn = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def acquire(self, notify: Notify | None = None) -> None:
-        """Block until one more request fits in the window (bounded by ``window``)."""
-        if self.limit <= 0:
-            return
-        with self._turn:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            while ticket != self._serving:  # each turn takes at most one window
-                self._turn.wait(timeout=self.window)
-        try:
-            self._wait_for_slot(notify)
-        finally:
-            with self._turn:
-                self._serving += 1
-                self._turn.notify_all()
-
-    def _wait_for_slot(self, notify: Notify | None) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._stamps and now - self._stamps[0] >= self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                wait = self.window - (now - self._stamps[0]) + 0.01
-            if notify is not None and wait >= 1:
-                notify(
-                    f"client-side rate limit ({self.limit} requests per {self.window:g} s)", wait
-                )
-            self._sleep(wait)
-
-
-def parse_rate(text: str) -> tuple[int, float]:
-    """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window)."""
-    count, _, window = text.strip().partition("/")
-    limit, seconds = int(count), float(window) if window else 60.0
-    if limit < 0 or not 0 < seconds <= 86400:  # also refuses inf and nan
-        raise ValueError(text)
-    return limit, seconds
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -121,95 +54,6 @@ def same_origin(a: str, b: str) -> bool:
         pb.hostname,
         pb.port or default.get(pb.scheme),
     )
-
-
-def _message(payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        for name in ("resultMessage", "message", "error"):
-            value = payload.get(name)
-            if isinstance(value, str) and value.strip():
-                text = " ".join(value.split())
-                return redact(text[:300])
-    return None
-
-
-def _result_code(value: Any) -> int | None:
-    """A resultCode as an int: ints, integral floats and digit strings; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def parse_envelope(response: requests.Response) -> dict[str, Any]:
-    """Turn an API response into ``resultData`` or raise the typed error.
-
-    The client rule of GSEP_API.md section 3, in one place (the HTTP status and the body
-    can disagree; real servers put any code in a 401 body):
-
-    1. HTTP 401 is always a key problem, whatever the body;
-    2. 429 is always the rate limit;
-    3. 5xx is always a server error;
-    4. otherwise a known ``resultCode`` (not 1000, not the generic 1100) decides, with
-       ``resultMessage``;
-    5. otherwise — no code, a code not in the table, or 1100 — the HTTP status decides:
-       400/403 key or permission, other 4xx rejected, 2xx rejected (a 2xx with code 1000
-       is the one success).
-
-    Never raises anything but :class:`GsepError`, whatever the body holds.
-    """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-        payload = None
-    raw_code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
-    code = _result_code(raw_code) if raw_code is not None else None
-    message = _message(payload)
-    if status == 401:
-        raise error_for_status(status, _with_code(code, message))
-    if status == 429:
-        raise RateLimited(
-            f"HTTP 429: rate limited by the API ({message or 'slow down'})",
-            "Wait a minute and try again; the API allows 100 requests/minute",
-            retry_after=retry_after_seconds(response),
-        )
-    if status >= 500:
-        raise error_for_status(status, _with_code(code, message))
-    if code is not None and code in RESULT_CODES and code != 1100:
-        raise error_for_result_code(code, message, status)
-    if 200 <= status < 300:
-        if not isinstance(payload, dict):
-            raise ServiceUnavailable(
-                f"HTTP {status}: the API answered something that is not a JSON object",
-                status=status,
-            )
-        if raw_code is None:
-            said = f" ({message})" if message else ""
-            raise RequestRejected(
-                f"HTTP {status}: the API answer has no resultCode{said}", status=status
-            )
-        if code is None:
-            raise RequestRejected(
-                f"the API answered an unreadable resultCode {str(raw_code)[:40]!r}", status=status
-            )
-        if code != 1000:  # 1100 or a code this client does not know: rejected
-            raise error_for_result_code(code, message, status)
-        data = payload.get("resultData")
-        return data if isinstance(data, dict) else {}
-    raise error_for_status(status, _with_code(code, message))
-
-
-def _with_code(code: int | None, message: str | None) -> str | None:
-    """The body's own words for an error the HTTP status classifies."""
-    if code is None or code == 1000:
-        return message
-    return f"API error {code}: {message}" if message else f"API error {code}"
 
 
 class ApiTransport:

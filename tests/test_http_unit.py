@@ -7,7 +7,8 @@ import socket
 import pytest
 import requests
 
-from gsep_cli.http import ApiTransport, RateLimiter, same_origin
+from gsep_cli.http import ApiTransport, same_origin
+from gsep_cli.ratelimit import RateLimiter
 from gsep_cli.retry import RetryPolicy, never_reached_server
 
 
