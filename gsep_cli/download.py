@@ -83,6 +83,10 @@ class Downloader:
         checked, just before it is moved into place: a record made there survives any
         crash that follows, and (size and hex SHA-256 in hand) a later run can tell this
         file from any other. If it raises, nothing is moved into place.
+
+        Raises :class:`~gsep_cli.errors.UsageError` when ``dest`` exists (without
+        ``force``) or cannot be written, :class:`~gsep_cli.errors.Interrupted` when
+        cancelled or on Ctrl-C, and what :meth:`ResumableGet.run` raises.
         """
         if self._cancelled.is_set():
             raise Interrupted("download cancelled")
@@ -146,7 +150,11 @@ class Downloader:
     def stream(self, url: str, out: BinaryIO, *, key: str, label: str) -> int:
         """Download ``url`` into a stream that cannot be rewound (a pipe); return the byte
         count. Resumes like :meth:`fetch`; when the server sends the whole file again, the
-        bytes already written are skipped, never written twice."""
+        bytes already written are skipped, never written twice.
+
+        Raises :class:`~gsep_cli.errors.OutputClosed` when the reader goes away or
+        writing fails, :class:`~gsep_cli.errors.Interrupted` when cancelled or on Ctrl-C,
+        and what :meth:`ResumableGet.run` raises."""
         if self._cancelled.is_set():
             raise Interrupted("download cancelled")
         self.listener.transfer_start(key, label, None)

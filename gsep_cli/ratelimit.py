@@ -68,7 +68,10 @@ class RateLimiter:
 
 
 def parse_rate(text: str) -> tuple[int, float]:
-    """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window)."""
+    """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window).
+
+    Raises ValueError for anything else, a negative count, or a window outside
+    (0, 86400] seconds."""
     count, _, window = text.strip().partition("/")
     limit, seconds = int(count), float(window) if window else 60.0
     if limit < 0 or not 0 < seconds <= 86400:  # also refuses inf and nan

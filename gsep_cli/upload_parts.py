@@ -91,7 +91,13 @@ class FileSlice:
 
 
 def validate_plan(plan: UploadPlan, size: int) -> None:
-    """Refuse a server plan that cannot be right before any byte is sent."""
+    """Refuse a server plan that cannot be right before any byte is sent.
+
+    ``size`` is the file's size in bytes. The plan must name a ``chunkSize`` of 1 byte to
+    :data:`~gsep_cli.models.MAX_CHUNK`, exactly ``ceil(size / chunkSize)`` (at least one,
+    at most :data:`~gsep_cli.models.MAX_PARTS`) http(s) URLs (GSEP_API.md 2.1); raises
+    :class:`~gsep_cli.errors.ServiceUnavailable` otherwise.
+    """
     chunk = plan.chunk_size
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
         raise ServiceUnavailable(
@@ -114,7 +120,13 @@ def validate_plan(plan: UploadPlan, size: int) -> None:
 
 @dataclass
 class PartUploader:
-    """Uploads the parts of one file; one instance per upload attempt."""
+    """Uploads the parts of one file; one instance per upload attempt.
+
+    ``size`` is in bytes; ``parallel`` workers (at most one per part) each use their own
+    session; each part gets ``policy.attempts`` tries, ``timeout`` (connect, read) seconds
+    per request, and is broken off when it moves slower than ``stall``. Progress goes to
+    ``listener`` under ``key``, taken back when a part is sent again or the upload fails.
+    """
 
     path: Path
     size: int
@@ -136,7 +148,13 @@ class PartUploader:
         self._sessions = ThreadSessions(_part_session)
 
     def run(self) -> list[tuple[int, str]]:
-        """Upload every part; return ``(partNumber, etag)`` in ascending order."""
+        """Upload every part; return ``(partNumber, etag)`` in ascending order.
+
+        Raises what :func:`validate_plan` raises, :class:`~gsep_cli.errors.ExpiredUrl`
+        (a fresh plan may help), :class:`~gsep_cli.errors.RequestRejected` or
+        :class:`~gsep_cli.errors.ServiceUnavailable` once a part has failed for good, and
+        :class:`~gsep_cli.errors.Interrupted` on Ctrl-C. The sessions are closed either way.
+        """
         validate_plan(self.plan, self.size)
         count = len(self.plan.urls)
         workers = max(1, min(self.parallel, count))
@@ -348,7 +366,7 @@ def upload_parts(
     """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
 
     ``timeout`` is (connect, read) in seconds for each part's request; ``stall`` breaks
-    off (and retries) a part that moves too slowly."""
+    off (and retries) a part that moves too slowly. Raises as :meth:`PartUploader.run`."""
     uploader = PartUploader(
         path,
         size,
