@@ -26,6 +26,7 @@ from .choices import (
     output_ext,
     type_value,
 )
+from .download import Downloader
 from .errors import (
     CreationUnconfirmed,
     DeadlineReached,
@@ -38,7 +39,7 @@ from .errors import (
     WaitTimeout,
 )
 from .fileid import FileIdentity
-from .http import ApiTransport, RateLimiter, RetryPolicy
+from .http import ApiTransport
 from .models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
@@ -54,8 +55,11 @@ from .naming import DEFAULT_TEMPLATE, InputFields, output_paths, refuse_collisio
 from .polling import DEFAULT_MAX_WAIT, Pace, PacedPlan, Plan, PollPolicy
 from .preflight import check_duration, check_file
 from .progress import Listener, NullListener
+from .ratelimit import RateLimiter
+from .retry import RetryPolicy
 from .sentcheck import sent_differs
-from .transfer import DEFAULT_STALL, Downloader, upload_parts
+from .storage import DEFAULT_STALL
+from .upload_parts import upload_parts
 from .watchdog import Stall
 
 
@@ -162,9 +166,7 @@ class GsepClient:
         self._clock_told = False
         # the configured read timeout and stall limit hold for every request: API,
         # parts and results alike
-        self.downloader = Downloader(
-            self.listener, self.policy, timeout, self.policy.attempts, log=log, stall=stall
-        )
+        self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
 
     def __enter__(self) -> GsepClient:
         return self
@@ -173,8 +175,9 @@ class GsepClient:
         self.close()
 
     def close(self) -> None:
-        """Release network connections."""
+        """Release network connections: the API transport's and the downloader's."""
         self.api.close()
+        self.downloader.close()
 
     def _notify_wait(self, reason: str, seconds: float) -> None:
         self.listener.notice(f"{reason} ({seconds:.0f} s)")

@@ -22,8 +22,9 @@ from .errors import ConfigError
 from .polling import DEFAULT_MAX_WAIT
 
 if TYPE_CHECKING:
-    from .http import RateLimiter, RetryPolicy
     from .polling import PollPolicy
+    from .ratelimit import RateLimiter
+    from .retry import RetryPolicy
     from .watchdog import Stall
 
 _INTEGER = re.compile(r"[0-9]+", re.ASCII)
@@ -95,7 +96,7 @@ def stall() -> Stall | None:
 def retry_policy() -> RetryPolicy:
     """Attempts per request (GSEP_RETRIES), the wait after a 429 without Retry-After
     (GSEP_RATE_LIMIT_WAIT, seconds) and the backoff cap (GSEP_RETRY_CAP, seconds)."""
-    from .http import RetryPolicy
+    from .retry import RetryPolicy
 
     return RetryPolicy(
         attempts=int(env_number("GSEP_RETRIES", 5, minimum=1, maximum=100, integer=True)),
@@ -107,7 +108,7 @@ def retry_policy() -> RetryPolicy:
 def rate_limiter() -> RateLimiter:
     """The client-side limiter from GSEP_RATE_LIMIT (``REQUESTS/SECONDS``; default 100/60,
     the API's documented limit per IP)."""
-    from .http import RateLimiter, parse_rate
+    from .ratelimit import RateLimiter, parse_rate
 
     raw = os.environ.get("GSEP_RATE_LIMIT", "").strip()
     try:

@@ -1,5 +1,8 @@
-"""The thin HTTP layer: sessions, timeouts, the API key, retries, rate limiting, and the one
-place where an API response becomes data or a typed error.
+"""The API transport: every call under the API base URL, with the key, timeouts, redirects,
+retries and the rate limit. Its parts have their own modules: sessions
+(:mod:`gsep_cli.sessions`), which statuses are retried and how long to wait
+(:mod:`gsep_cli.retry`), the limiter (:mod:`gsep_cli.ratelimit`) and what an answer means
+(:mod:`gsep_cli.envelope`).
 
 Rules this module keeps (GSEP_API.md, ../shared/research/reliability-anchors.md):
 
@@ -18,157 +21,28 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
-import random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from . import __version__, watchdog
+from . import watchdog
+from .envelope import parse_envelope
 from .errors import (
-    RESULT_CODES,
     CreationUnconfirmed,
     DeadlineReached,
     GsepError,
-    RateLimited,
     RequestRejected,
     ServiceUnavailable,
-    error_for_result_code,
-    error_for_status,
 )
+from .ratelimit import Notify, RateLimiter
 from .redact import redact, register_secret
+from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
+from .sessions import ThreadSessions, make_session
 
-USER_AGENT = f"gsep/{__version__} (+python-requests/{requests.__version__})"
-DEFAULT_BLOCKSIZE = 1024 * 1024  # urllib3's 16 KiB default caps upload speed
 Log = Callable[[str], None]
-Notify = Callable[[str, float], None]  # (reason, seconds to wait)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry (every loop here is bounded by these)."""
-
-    attempts: int = 5
-    base: float = 1.0
-    cap: float = 20.0
-    retry_after_cap: float = 120.0
-    rate_limit_wait: float = 60.0  # the documented block after a 429 without Retry-After
-
-    def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential delay before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
-
-    def wait_for_429(self, retry_after: float | None) -> float:
-        """Seconds to wait after a 429: its Retry-After (capped) or the documented block."""
-        if retry_after is None:
-            return self.rate_limit_wait
-        return min(max(retry_after, 0.0), self.retry_after_cap)
-
-
-class RateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds, shared by every thread.
-
-    Waiting threads are served first come, first served, so the polls of many jobs share
-    the budget fairly instead of racing for it.
-    """
-
-    def __init__(
-        self,
-        limit: int = 100,
-        window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limit, self.window = limit, window
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._stamps: deque[float] = deque()
-        self._turn = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def acquire(self, notify: Notify | None = None) -> None:
-        """Block until one more request fits in the window (bounded by ``window``)."""
-        if self.limit <= 0:
-            return
-        with self._turn:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            while ticket != self._serving:  # each turn takes at most one window
-                self._turn.wait(timeout=self.window)
-        try:
-            self._wait_for_slot(notify)
-        finally:
-            with self._turn:
-                self._serving += 1
-                self._turn.notify_all()
-
-    def _wait_for_slot(self, notify: Notify | None) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._stamps and now - self._stamps[0] >= self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                wait = self.window - (now - self._stamps[0]) + 0.01
-            if notify is not None and wait >= 1:
-                notify(
-                    f"client-side rate limit ({self.limit} requests per {self.window:g} s)", wait
-                )
-            self._sleep(wait)
-
-
-def parse_rate(text: str) -> tuple[int, float]:
-    """``"100/60"`` (requests per seconds) or ``"100"`` (per minute) → (limit, window)."""
-    count, _, window = text.strip().partition("/")
-    limit, seconds = int(count), float(window) if window else 60.0
-    if limit < 0 or not 0 < seconds <= 86400:  # also refuses inf and nan
-        raise ValueError(text)
-    return limit, seconds
-
-
-class BlockSizeAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections send bodies in ``blocksize`` blocks."""
-
-    def __init__(self, blocksize: int = DEFAULT_BLOCKSIZE, **kwargs: Any) -> None:
-        self._blocksize = blocksize
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = self._blocksize
-        super().init_poolmanager(*args, **kwargs)
-        watchdog.install(self.poolmanager)  # connections a deadline or stall can stop
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
-
-
-def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
-    """A requests Session with big send blocks and no automatic retries.
-
-    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` as requests does,
-    and also ``SSL_CERT_FILE`` (which requests alone ignores: it uses certifi's bundle)
-    when neither ``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE`` is set. Carries no API key:
-    the key is added per request, for the API only.
-    """
-    session = requests.Session()
-    cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
-    if cert_file and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
-        session.verify = cert_file
-    adapter = BlockSizeAdapter(blocksize, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -180,131 +54,6 @@ def same_origin(a: str, b: str) -> bool:
         pb.hostname,
         pb.port or default.get(pb.scheme),
     )
-
-
-def never_reached_server(exc: BaseException) -> bool:
-    """True when a requests error proves the request was not sent (refused, DNS, connect)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        name = type(item).__name__
-        if name in (
-            "NewConnectionError",
-            "NameResolutionError",
-            "ConnectTimeoutError",
-            "ConnectionRefusedError",
-        ):
-            return True
-        reason = getattr(item, "reason", None)  # an exception, or a plain string (SSLError)
-        todo.extend([item.__cause__, item.__context__])
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
-    return False
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta form only), or None."""
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
-def _message(payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        for name in ("resultMessage", "message", "error"):
-            value = payload.get(name)
-            if isinstance(value, str) and value.strip():
-                text = " ".join(value.split())
-                return redact(text[:300])
-    return None
-
-
-def _result_code(value: Any) -> int | None:
-    """A resultCode as an int: ints, integral floats and digit strings; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def parse_envelope(response: requests.Response) -> dict[str, Any]:
-    """Turn an API response into ``resultData`` or raise the typed error.
-
-    The client rule of GSEP_API.md section 3, in one place (the HTTP status and the body
-    can disagree; real servers put any code in a 401 body):
-
-    1. HTTP 401 is always a key problem, whatever the body;
-    2. 429 is always the rate limit;
-    3. 5xx is always a server error;
-    4. otherwise a known ``resultCode`` (not 1000, not the generic 1100) decides, with
-       ``resultMessage``;
-    5. otherwise — no code, a code not in the table, or 1100 — the HTTP status decides:
-       400/403 key or permission, other 4xx rejected, 2xx rejected (a 2xx with code 1000
-       is the one success).
-
-    Never raises anything but :class:`GsepError`, whatever the body holds.
-    """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-        payload = None
-    raw_code: Any = payload.get("resultCode") if isinstance(payload, dict) else None
-    code = _result_code(raw_code) if raw_code is not None else None
-    message = _message(payload)
-    if status == 401:
-        raise error_for_status(status, _with_code(code, message))
-    if status == 429:
-        raise RateLimited(
-            f"HTTP 429: rate limited by the API ({message or 'slow down'})",
-            "Wait a minute and try again; the API allows 100 requests/minute",
-            retry_after=retry_after_seconds(response),
-        )
-    if status >= 500:
-        raise error_for_status(status, _with_code(code, message))
-    if code is not None and code in RESULT_CODES and code != 1100:
-        raise error_for_result_code(code, message, status)
-    if 200 <= status < 300:
-        if not isinstance(payload, dict):
-            raise ServiceUnavailable(
-                f"HTTP {status}: the API answered something that is not a JSON object",
-                status=status,
-            )
-        if raw_code is None:
-            said = f" ({message})" if message else ""
-            raise RequestRejected(
-                f"HTTP {status}: the API answer has no resultCode{said}", status=status
-            )
-        if code is None:
-            raise RequestRejected(
-                f"the API answered an unreadable resultCode {str(raw_code)[:40]!r}", status=status
-            )
-        if code != 1000:  # 1100 or a code this client does not know: rejected
-            raise error_for_result_code(code, message, status)
-        data = payload.get("resultData")
-        return data if isinstance(data, dict) else {}
-    raise error_for_status(status, _with_code(code, message))
-
-
-def _with_code(code: int | None, message: str | None) -> str | None:
-    """The body's own words for an error the HTTP status classifies."""
-    if code is None or code == 1000:
-        return message
-    return f"API error {code}: {message}" if message else f"API error {code}"
 
 
 class ApiTransport:
@@ -331,9 +80,7 @@ class ApiTransport:
         self.notify = notify
         self.log = log
         self.sleep = sleep
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
+        self._sessions = ThreadSessions(make_session)
         self.calls = 0  # requests actually sent (for tests and benchmarks)
         #: Seconds this machine's clock is ahead of the API's (None until an answer says).
         self.clock_skew: float | None = None
@@ -341,21 +88,9 @@ class ApiTransport:
     def __repr__(self) -> str:
         return f"ApiTransport(base_url={self.base_url!r})"
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = make_session()
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
-        return session
-
     def close(self) -> None:
         """Close every thread's session."""
-        with self._sessions_lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+        self._sessions.close()
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/v1/key/info``."""
@@ -395,24 +130,7 @@ class ApiTransport:
             try:
                 response = self._send(method, url, body, deadline)
             except requests.RequestException as exc:
-                reached = not never_reached_server(exc)
-                tls = isinstance(exc, requests.exceptions.SSLError)
-                # a certificate problem comes before any byte of the request is sent and
-                # does not go away by retrying
-                retryable = not tls and not (creates and reached)
-                if tls:
-                    hint = "Check the certificate settings, or --base-url"
-                elif creates and reached:
-                    hint = (
-                        "The request may have reached the server: check before repeating it "
-                        "(gsep job status / the API dashboard) so you do not pay twice"
-                    )
-                else:
-                    hint = "Check the network, proxy settings and --base-url, then try again"
-                unconfirmed = creates and reached and not tls
-                last_error = (CreationUnconfirmed if unconfirmed else ServiceUnavailable)(
-                    f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
-                )
+                last_error, retryable = self._network_error(exc, creates)
                 if retryable and attempt < policy.attempts:
                     self._wait(
                         f"network error ({_short(exc)}); retrying",
@@ -422,18 +140,9 @@ class ApiTransport:
                     continue
                 raise last_error from None
             status = response.status_code
-            if status == 429 and attempt < policy.attempts:
-                wait = policy.wait_for_429(retry_after_seconds(response))
-                self._wait("rate limited by the API (HTTP 429); waiting", wait, deadline)
-                continue
-            if status >= 500 and (not creates or status == 503) and attempt < policy.attempts:
-                retry_after = retry_after_seconds(response)
-                wait = (
-                    min(retry_after, policy.retry_after_cap)
-                    if retry_after is not None
-                    else policy.backoff(attempt)
-                )
-                self._wait(f"API server error (HTTP {status}); retrying", wait, deadline)
+            if api_retries(status, creates=creates) and attempt < policy.attempts:
+                reason, wait = self._status_wait(response, attempt)
+                self._wait(reason, wait, deadline)
                 continue
             if creates and status >= 500 and status != 503:
                 # a server (or gateway) error says nothing about whether the upload or job
@@ -447,6 +156,45 @@ class ApiTransport:
             return parse_envelope(response)
         assert last_error is not None  # pragma: no cover - the loop always returns or raises
         raise last_error  # pragma: no cover
+
+    def _network_error(
+        self, exc: requests.RequestException, creates: bool
+    ) -> tuple[GsepError, bool]:
+        """The error a failed request stands for, and whether sending it again is safe: a
+        request that creates something only when it provably never reached the server,
+        and never after a certificate problem."""
+        reached = not never_reached_server(exc)
+        tls = isinstance(exc, requests.exceptions.SSLError)
+        # a certificate problem comes before any byte of the request is sent and
+        # does not go away by retrying
+        retryable = not tls and not (creates and reached)
+        if tls:
+            hint = "Check the certificate settings, or --base-url"
+        elif creates and reached:
+            hint = (
+                "The request may have reached the server: check before repeating it "
+                "(gsep job status / the API dashboard) so you do not pay twice"
+            )
+        else:
+            hint = "Check the network, proxy settings and --base-url, then try again"
+        unconfirmed = creates and reached and not tls
+        error = (CreationUnconfirmed if unconfirmed else ServiceUnavailable)(
+            f"cannot reach the API at {self.base_url}: {_short(exc)}", hint
+        )
+        return error, retryable
+
+    def _status_wait(self, response: requests.Response, attempt: int) -> tuple[str, float]:
+        """Why and how long (seconds) to wait before sending again after a retried status:
+        a 429 waits its Retry-After or the documented block, a 5xx its Retry-After (capped)
+        or the backoff."""
+        status = response.status_code
+        retry_after = retry_after_seconds(response)
+        if status == 429:
+            return "rate limited by the API (HTTP 429); waiting", self.policy.wait_for_429(
+                retry_after
+            )
+        asked = None if retry_after is None else self.policy.capped(retry_after)
+        return f"API server error (HTTP {status}); retrying", self.policy.delay(attempt, asked)
 
     def _send(
         self, method: str, url: str, body: dict[str, Any] | None, deadline: float | None = None
@@ -499,7 +247,7 @@ class ApiTransport:
         if data is not None:
             headers["Content-Type"] = "application/json"
         self.calls += 1
-        response = self._session().request(
+        response = self._sessions.get().request(
             method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
         )
         if self.log:

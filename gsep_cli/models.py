@@ -17,6 +17,12 @@ DEFAULT_MODEL = "gsep_music_hq_v1"
 RESIDUAL = "others"
 #: ``language`` values of the lyrics model (GSEP_API.md section 4).
 LYRICS_LANGUAGES = ("en", "ko", "ja", "zh-cn")
+#: The most parts one upload may have: uploads are S3 multipart uploads (GSEP_API.md
+#: section 2.2), and S3 numbers parts 1 to 10,000.
+MAX_PARTS = 10_000
+#: The largest ``chunkSize`` (bytes) a plan can sensibly name: 5 TiB, S3's largest object
+#: (GSEP_API.md section 2.1 leaves the chunk size to the server).
+MAX_CHUNK = 5 * 1024**4
 
 
 class JobStatus(str, Enum):

@@ -10,7 +10,7 @@ bounds that hold whatever the peer does:
   ``window`` seconds (the idea of curl's ``--speed-limit``/``--speed-time``).
 
 A request runs inside :func:`guarding`. Connections made by :func:`install` (every
-session of :func:`gsep_cli.http.make_session`) tell the guard of the thread using them
+session of :func:`gsep_cli.sessions.make_session`) tell the guard of the thread using them
 which socket they use, and count the bytes they send in small steps. One monitor thread
 checks the live guards a few times a second; when one is due it shuts the socket down,
 which makes the blocked ``recv``/``send`` of the request's thread return at once. The

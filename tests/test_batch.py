@@ -16,8 +16,8 @@ from audio import make_wav
 
 from gsep_cli.batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
 from gsep_cli.client import GsepClient
-from gsep_cli.http import RetryPolicy
 from gsep_cli.ledger import JobRecord, Ledger, api_host, key_fingerprint
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 KEY = "batch-secret-key-2468"

@@ -13,8 +13,8 @@ from clitools import SECRET, assert_clean_error, assert_no_secret, files_under, 
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode
-from gsep_cli.http import RetryPolicy
 from gsep_cli.polling import PollPolicy
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 
@@ -376,7 +376,7 @@ def test_download_of_an_unfinished_job(env: Path, capsys: pytest.CaptureFixture[
 def test_interrupted_download_leaves_no_partial_file(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gsep_cli import transfer
+    from gsep_cli import download as transfer
 
     job_id = job_id_of(sb, env)
 

@@ -30,8 +30,8 @@ from clitools import (
 from gsep_cli import __version__
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode
-from gsep_cli.http import RetryPolicy
 from gsep_cli.polling import PollPolicy
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 

@@ -1,4 +1,4 @@
-"""The one place that maps HTTP status + resultCode to typed errors (errors.py, http.py)."""
+"""The one place that maps HTTP status + resultCode to typed errors (errors.py, envelope.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gsep_cli import errors
+from gsep_cli.envelope import parse_envelope
 from gsep_cli.errors import (
     AccountError,
     AuthError,
@@ -22,7 +23,7 @@ from gsep_cli.errors import (
     error_for_result_code,
     error_for_status,
 )
-from gsep_cli.http import parse_envelope, retry_after_seconds
+from gsep_cli.retry import retry_after_seconds
 
 # Every business code of GSEP_API.md section 3 and the exit code the issue/README give it.
 RESULT_CODE_EXITS = {
@@ -312,7 +313,7 @@ _BODIES = {
 
 
 def _expected_exit(status: int, kind: str) -> int:
-    """The contract's rule, written independently of gsep_cli.http."""
+    """The contract's rule, written independently of gsep_cli.envelope."""
     if status == 401:
         return 3
     if status == 429 or status >= 500:

@@ -26,9 +26,9 @@ from gsep_cli.errors import (
     UsageError,
     WaitTimeout,
 )
-from gsep_cli.http import RetryPolicy
 from gsep_cli.models import Job, JobStatus, Output
 from gsep_cli.polling import PollPolicy
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)

@@ -7,13 +7,9 @@ import socket
 import pytest
 import requests
 
-from gsep_cli.http import (
-    ApiTransport,
-    RateLimiter,
-    RetryPolicy,
-    never_reached_server,
-    same_origin,
-)
+from gsep_cli.http import ApiTransport, same_origin
+from gsep_cli.ratelimit import RateLimiter
+from gsep_cli.retry import RetryPolicy, never_reached_server
 
 
 class FakeClock:

@@ -16,9 +16,9 @@ from clitools import SECRET, make_wav
 from gsep_cli.batch import BatchOptions, BatchRunner
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import WaitTimeout
-from gsep_cli.http import RetryPolicy
 from gsep_cli.ledger import key_fingerprint
 from gsep_cli.polling import JobTimes, PollPolicy
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
 FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gsep_cli import naming
 from gsep_cli.client import GsepClient
+from gsep_cli.download import Downloader
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.naming import (
     DEFAULT_TEMPLATE,
@@ -35,7 +36,6 @@ from gsep_cli.naming import (
     template_values,
 )
 from gsep_cli.sandbox import Sandbox
-from gsep_cli.transfer import Downloader
 
 FIELDS = {"track": "song", "stem": "vocal", "ext": "wav", "model": "gsep_music_hq_v1", "job": "j1"}
 FLAT = "{track}_{stem}.{ext}"

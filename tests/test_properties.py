@@ -11,8 +11,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gsep_cli.envelope import parse_envelope
 from gsep_cli.errors import GsepError, UsageError
-from gsep_cli.http import parse_envelope
 from gsep_cli.models import parse_download_urls
 from gsep_cli.naming import TEMPLATE_FIELDS, name_bytes, name_max, output_path, safe_component
 

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from audio import make_wav
 
-from gsep_cli import transfer as transfer_module
+from gsep_cli import download as transfer_module
 from gsep_cli.client import GsepClient
+from gsep_cli.download import Downloader
 from gsep_cli.errors import ServiceUnavailable, UsageError
-from gsep_cli.http import RetryPolicy
 from gsep_cli.models import UploadPlan
+from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
-from gsep_cli.transfer import Downloader, FileSlice, upload_parts, validate_plan
+from gsep_cli.upload_parts import FileSlice, upload_parts, validate_plan
 
 FAST = RetryPolicy(attempts=5, base=0.01, cap=0.02, rate_limit_wait=0.1)
 
@@ -144,7 +145,7 @@ def test_progress_rolls_back_on_retries_and_never_passes_100(tmp_path: Path) -> 
 def test_one_session_per_worker_never_more_than_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: int, parts: int, most: int
 ) -> None:
-    import gsep_cli.transfer as transfer
+    import gsep_cli.upload_parts as transfer
 
     made: list[threading.Thread] = []  # the thread that made each session
     senders: set[threading.Thread] = set()  # the threads that sent a part

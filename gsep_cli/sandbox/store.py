@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..models import LYRICS_LANGUAGES, MODELS
+from ..models import LYRICS_LANGUAGES, MAX_PARTS, MODELS
 from .checks import check_media, job_outputs
 from .guards import SandboxRateLimiter, Signer
 from .results import render_results
@@ -33,7 +33,6 @@ from .state import (
     UploadReader,
 )
 
-MAX_PARTS = 10_000
 MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
 
 

@@ -175,8 +175,8 @@ def blocksize(quick: bool) -> list[Row]:
     ``BlockSizeAdapter``) into the discarding socket, one part at a time, for send blocks of
     16 KiB (urllib3's default) to 1 MiB. The sandbox is left out: it is slower than any of
     them, and its own noise hid the differences (see RESULTS.md)."""
-    from gsep_cli import http
-    from gsep_cli.transfer import FileSlice
+    from gsep_cli import sessions
+    from gsep_cli.upload_parts import FileSlice
 
     size = 128 * MiB if quick else 512 * MiB
     parts = 4
@@ -187,7 +187,7 @@ def blocksize(quick: bool) -> list[Row]:
         chunk = size // parts
         for _ in range(3 if quick else 7):  # interleaved: drift hits every size alike
             for name, block in sizes.items():
-                with http.make_session(blocksize=block) as session:
+                with sessions.make_session(blocksize=block) as session:
                     start = time.perf_counter()
                     for n in range(parts):
                         body = FileSlice(src, n * chunk, chunk)

@@ -1,0 +1,90 @@
+"""Where gsep's HTTP sessions come from, and where they end.
+
+:func:`make_session` makes a ``requests.Session`` with big send blocks, no automatic
+retries and no API key, whose connections a deadline or stall guard can stop
+(:mod:`gsep_cli.watchdog`). :class:`ThreadSessions` keeps one per thread for an owner (the
+API transport, a part upload, the downloader) and closes them all when the owner closes:
+a Session is not safe to share between threads (psf/requests#2766).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__, watchdog
+
+USER_AGENT = f"gsep/{__version__} (+python-requests/{requests.__version__})"
+DEFAULT_BLOCKSIZE = 1024 * 1024  # urllib3's 16 KiB default caps upload speed
+
+
+class BlockSizeAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections send bodies in ``blocksize`` blocks."""
+
+    def __init__(self, blocksize: int = DEFAULT_BLOCKSIZE, **kwargs: Any) -> None:
+        self._blocksize = blocksize
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = self._blocksize
+        super().init_poolmanager(*args, **kwargs)
+        watchdog.install(self.poolmanager)  # connections a deadline or stall can stop
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
+
+
+def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
+    """A requests Session with big send blocks and no automatic retries.
+
+    It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` as requests does,
+    and also ``SSL_CERT_FILE`` (which requests alone ignores: it uses certifi's bundle)
+    when neither ``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE`` is set. Carries no API key:
+    the key is added per request, for the API only.
+    """
+    session = requests.Session()
+    cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
+    if cert_file and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
+        session.verify = cert_file
+    adapter = BlockSizeAdapter(blocksize, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+class ThreadSessions:
+    """One session per thread, made by ``factory`` on the thread's first :meth:`get`.
+
+    :meth:`close` closes every session made so far; a thread that asks again afterwards
+    gets a new one (closed by the next :meth:`close`). Safe to use from many threads.
+    """
+
+    def __init__(self, factory: Callable[[], requests.Session]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._made: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> requests.Session:
+        """This thread's session."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._factory()
+            self._local.session = session
+            with self._lock:
+                self._made.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every session made so far (connections in use end when their request does)."""
+        with self._lock:
+            made, self._made = self._made, []
+            self._local = threading.local()
+        for session in made:
+            session.close()

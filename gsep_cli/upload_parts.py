@@ -1,0 +1,382 @@
+"""Streaming multipart upload of one file to its presigned part URLs (GSEP_API.md 2.2).
+
+Each part is a :class:`FileSlice` (a window on the file, read block by block, never
+loaded into memory) sent with an exact ``Content-Length`` to its presigned URL, in a
+bounded pool of workers with one key-less session each; the part's MD5 is computed while
+sending and checked against the returned ETag. Creating and completing the upload are
+the client's (:mod:`gsep_cli.client`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from . import watchdog
+from .errors import ExpiredUrl, GsepError, Interrupted, RequestRejected, ServiceUnavailable
+from .inputfile import open_input
+from .models import MAX_CHUNK, MAX_PARTS, UploadPlan
+from .progress import Listener
+from .redact import redact
+from .retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
+from .sessions import ThreadSessions, make_session
+from .storage import DEFAULT_STALL, Cancelled, Retryable, describe, origin_of
+from .watchdog import Stall
+
+_MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
+
+
+class FileSlice:
+    """Bytes ``[offset, offset + length)`` of a file, read lazily, hashed as they are read.
+
+    ``len()`` and a slice-relative ``tell()`` let requests compute the exact
+    Content-Length (a wrong ``tell()`` silently turns the body chunked, which S3 refuses).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        length: int,
+        on_read: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self._fh = open_input(path)  # never blocks on a FIFO swapped in; closed by close()
+        self._fh.seek(offset)
+        self._length = length
+        self._pos = 0
+        self._on_read = on_read
+        self._cancel = cancel
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        """Position inside the slice (not the file)."""
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the slice (all that is left when negative)."""
+        if self._cancel is not None and self._cancel.is_set():
+            raise Cancelled
+        left = self._length - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        data = self._fh.read(size) if size > 0 else b""
+        if not data:  # all of it is on the wire: the server's answer may take a moment
+            guard = watchdog.current()
+            if guard is not None:
+                guard.awaiting_answer()
+        self._pos += len(data)
+        if data:
+            self.md5.update(data)
+            if self._on_read is not None:
+                self._on_read(len(data))
+        return data
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._fh.close()
+
+
+def validate_plan(plan: UploadPlan, size: int) -> None:
+    """Refuse a server plan that cannot be right before any byte is sent.
+
+    ``size`` is the file's size in bytes. The plan must name a ``chunkSize`` of 1 byte to
+    :data:`~gsep_cli.models.MAX_CHUNK`, exactly ``ceil(size / chunkSize)`` (at least one,
+    at most :data:`~gsep_cli.models.MAX_PARTS`) http(s) URLs (GSEP_API.md 2.1); raises
+    :class:`~gsep_cli.errors.ServiceUnavailable` otherwise.
+    """
+    chunk = plan.chunk_size
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
+        raise ServiceUnavailable(
+            f"the API sent an impossible chunkSize ({chunk!r})",
+            "This is a server problem; try again later",
+        )
+    expected = max(1, math.ceil(size / chunk))
+    if len(plan.urls) != expected:
+        raise ServiceUnavailable(
+            f"the API sent {len(plan.urls)} upload URLs for a {size}-byte file in "
+            f"{chunk}-byte chunks; expected {expected}",
+            "This is a server problem; try again",
+        )
+    if expected > MAX_PARTS:
+        raise ServiceUnavailable(f"the API planned {expected} parts (more than {MAX_PARTS})")
+    for url in plan.urls:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ServiceUnavailable("the API sent an upload URL that is not http(s)")
+
+
+@dataclass
+class PartUploader:
+    """Uploads the parts of one file; one instance per upload attempt.
+
+    ``size`` is in bytes; ``parallel`` workers (at most one per part) each use their own
+    session; each part gets ``policy.attempts`` tries, ``timeout`` (connect, read) seconds
+    per request, and is broken off when it moves slower than ``stall``. Progress goes to
+    ``listener`` under ``key``, taken back when a part is sent again or the upload fails.
+    """
+
+    path: Path
+    size: int
+    plan: UploadPlan
+    listener: Listener
+    key: str
+    parallel: int = 4
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 60.0)
+    sleep: Callable[[float], None] = time.sleep
+    log: Callable[[str], None] | None = None
+    stall: Stall | None = DEFAULT_STALL
+
+    def __post_init__(self) -> None:
+        self._report_lock = threading.Lock()
+        self._reported = 0
+        self._abandoned = False
+        self._cancel = threading.Event()
+        self._sessions = ThreadSessions(_part_session)
+
+    def run(self) -> list[tuple[int, str]]:
+        """Upload every part; return ``(partNumber, etag)`` in ascending order.
+
+        Raises what :func:`validate_plan` raises, :class:`~gsep_cli.errors.ExpiredUrl`
+        (a fresh plan may help), :class:`~gsep_cli.errors.RequestRejected` or
+        :class:`~gsep_cli.errors.ServiceUnavailable` once a part has failed for good, and
+        :class:`~gsep_cli.errors.Interrupted` on Ctrl-C. The sessions are closed either way.
+        """
+        validate_plan(self.plan, self.size)
+        count = len(self.plan.urls)
+        workers = max(1, min(self.parallel, count))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-part")
+        futures: list[Future[str]] = [pool.submit(self._part, n) for n in range(1, count + 1)]
+        finished = False
+        try:
+            pending: set[Future[str]] = set(futures)
+            while pending:  # short waits keep Ctrl-C responsive in the main thread
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        raise future.exception()  # type: ignore[misc]
+            finished = True
+            return [(n, f.result()) for n, f in enumerate(futures, start=1)]
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "upload interrupted: no part list was sent (complete)",
+                "Run the same command again to upload afresh",
+            ) from None
+        finally:
+            # On failure or Ctrl-C, queued parts are cancelled and nobody waits for the
+            # ones in flight (they end at their own timeout, or with the process).
+            self._cancel.set()
+            if not finished:
+                self._abandon()  # a restarted upload counts from zero again
+            pool.shutdown(wait=finished, cancel_futures=True)
+            self._sessions.close()  # a part still in flight keeps its connection until done
+
+    def _part(self, number: int) -> str:
+        url = self.plan.urls[number - 1]
+        offset = (number - 1) * self.plan.chunk_size
+        length = max(0, min(self.plan.chunk_size, self.size - offset))
+        last: GsepError | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            if self._cancel.is_set():
+                raise Cancelled
+            # Whether the URL expired is for the storage server to say (403): this
+            # machine's clock may be wrong by hours (GSEP_API.md 2.2).
+            sent = [0]
+            on_read = self._progress_counter(sent)
+            try:
+                etag, local_md5 = self._put(url, offset, length, on_read)
+            except Retryable as exc:
+                self._advance(-sent[0])
+                last = ServiceUnavailable(
+                    f"part {number} failed: {exc.reason}", "Check the network and try again"
+                )
+                if attempt < self.policy.attempts:
+                    wait_s = self.policy.delay(attempt, exc.retry_after)
+                    self.listener.notice(
+                        f"part {number}: {exc.reason}; retry {attempt} of "
+                        f"{self.policy.attempts - 1} in {wait_s:.1f} s"
+                    )
+                    self._sleep_cancellable(self.policy.capped(wait_s))
+                continue
+            except BaseException:
+                self._advance(-sent[0])
+                raise
+            if _MD5_HEX.match(etag) and etag != local_md5:
+                self._advance(-sent[0])
+                last = ServiceUnavailable(
+                    f"part {number} arrived corrupted: the server's MD5 ({etag}) differs from "
+                    f"the local one ({local_md5})",
+                    "Check for a proxy that alters uploads, then try again",
+                )
+                if attempt < self.policy.attempts:
+                    self.listener.notice(f"part {number}: checksum mismatch; sending it again")
+                    continue
+                raise last
+            return etag
+        assert last is not None
+        raise last
+
+    def _progress_counter(self, sent: list[int]) -> Callable[[int], None]:
+        """A read callback that counts this attempt's bytes and reports them."""
+
+        def on_read(n: int) -> None:
+            sent[0] += n
+            self._advance(n)
+
+        return on_read
+
+    def _advance(self, delta: int) -> None:
+        """Report progress, unless this upload was abandoned (late workers stay silent)."""
+        with self._report_lock:
+            if self._abandoned:
+                return
+            self._reported += delta
+            self.listener.transfer_advance(self.key, delta)
+
+    def _abandon(self) -> None:
+        """Take back every byte this upload reported; ignore what workers report later."""
+        with self._report_lock:
+            self._abandoned = True
+            if self._reported:
+                self.listener.transfer_advance(self.key, -self._reported)
+            self._reported = 0
+
+    def _sleep_cancellable(self, seconds: float) -> None:
+        if self._cancel.wait(seconds):
+            raise Cancelled
+
+    def _put(
+        self, url: str, offset: int, length: int, on_read: Callable[[int], None]
+    ) -> tuple[str, str]:
+        """Send the ``length`` bytes at ``offset`` to ``url``; return (the server's ETag,
+        the local MD5), both hex. Raises :class:`Retryable` when sending again may help,
+        :class:`Cancelled`, or what :func:`_etag_of` raises."""
+        body: Any
+        if length == 0:  # an empty slice would make requests switch to chunked encoding
+            body, local_md5 = b"", hashlib.md5(b"", usedforsecurity=False).hexdigest()
+            file_slice = None
+        else:
+            file_slice = FileSlice(self.path, offset, length, on_read, self._cancel)
+            body = file_slice
+        if self.log is not None:
+            self.log(f"-> PUT {redact(url)} ({length} bytes)")
+        try:
+            response = self._send(url, body, length)
+        finally:
+            if file_slice is not None:
+                file_slice.close()
+        if file_slice is not None:
+            local_md5 = file_slice.md5.hexdigest()
+        return _etag_of(response), local_md5
+
+    def _send(self, url: str, body: Any, length: int) -> requests.Response:
+        """One PUT under a stall guard (an empty ``body`` awaits the answer at once);
+        a network failure becomes :class:`Retryable`, or :class:`Cancelled` once the
+        upload is cancelled."""
+        try:
+            with watchdog.guarding(stall=self.stall) as guard:
+                if isinstance(body, bytes):
+                    guard.awaiting_answer()
+                try:
+                    return self._sessions.get().put(
+                        url,
+                        data=body,
+                        timeout=self.timeout,
+                        headers={"Content-Length": str(length)},
+                        allow_redirects=False,
+                    )
+                except requests.RequestException:
+                    if guard.fired == watchdog.STALLED and self.stall is not None:
+                        raise Retryable(f"stalled ({self.stall.describe()})") from None
+                    raise
+        except Cancelled:
+            raise
+        except requests.RequestException as exc:
+            if isinstance(exc.__context__, Cancelled) or self._cancel.is_set():
+                raise Cancelled from None
+            raise Retryable(describe(exc)) from None
+
+
+def _etag_of(response: requests.Response) -> str:
+    """The ETag (unquoted) of a part the storage host took.
+
+    Raises :class:`Retryable` for a transient status (:data:`~gsep_cli.retry.RETRY_STATUSES`),
+    :class:`~gsep_cli.errors.ExpiredUrl` for an expired URL (HTTP 403, GSEP_API.md 2.2),
+    :class:`~gsep_cli.errors.RequestRejected` for a redirect or any other refusal, and
+    :class:`~gsep_cli.errors.ServiceUnavailable` when no ETag came.
+    """
+    status = response.status_code
+    text = response.text[:500]
+    if status in RETRY_STATUSES:
+        raise Retryable(f"HTTP {status}", retry_after_seconds(response))
+    if status == 403 and "expired" in text.lower():
+        raise ExpiredUrl("an upload URL has expired (HTTP 403 Request has expired)")
+    if 300 <= status < 400:  # a presigned PUT is never redirected: refuse, never follow
+        raise RequestRejected(
+            f"the storage service redirected a part (HTTP {status} to "
+            f"{origin_of(response.headers.get('Location', ''))}); not following it",
+            "This is a server or proxy problem; try again, and report it if it persists",
+        )
+    if not 200 <= status < 300:
+        code = re.search(r"<Code>([^<]{1,64})</Code>", text)
+        raise RequestRejected(
+            f"the storage service refused a part: HTTP {status}"
+            + (f" {code.group(1)}" if code else ""),
+            "This is not retried; try again, and report it if it persists",
+        )
+    etag = response.headers.get("ETag", "").strip().strip('"')
+    if not etag:
+        raise ServiceUnavailable("the storage service returned no ETag for a part")
+    return etag
+
+
+def _part_session() -> requests.Session:
+    """A part worker's session: two connections, and no ``Accept-Encoding`` header."""
+    session = make_session(pool_size=2)
+    session.headers.pop("Accept-Encoding", None)
+    return session
+
+
+def upload_parts(
+    path: Path,
+    size: int,
+    plan: UploadPlan,
+    *,
+    listener: Listener,
+    key: str,
+    parallel: int = 4,
+    policy: RetryPolicy | None = None,
+    timeout: tuple[float, float] = (10.0, 60.0),
+    log: Callable[[str], None] | None = None,
+    stall: Stall | None = DEFAULT_STALL,
+) -> list[tuple[int, str]]:
+    """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
+
+    ``timeout`` is (connect, read) in seconds for each part's request; ``stall`` breaks
+    off (and retries) a part that moves too slowly. Raises as :meth:`PartUploader.run`."""
+    uploader = PartUploader(
+        path,
+        size,
+        plan,
+        listener,
+        key,
+        parallel,
+        policy or RetryPolicy(),
+        timeout,
+        log=log,
+        stall=stall,
+    )
+    return uploader.run()
