@@ -55,9 +55,9 @@ from .errors import (
 from .fileid import FileIdentity
 from .folders import prepare_folders
 from .inputfile import open_input
-from .ledger import UPLOAD_LIFE, FileRecord, JobRecord, Ledger, UploadRecord, api_host
+from .ledger import FileRecord, JobRecord, Ledger, UploadRecord, api_host
 from .manifest import Manifest
-from .models import RESIDUAL, JobStatus
+from .models import RESIDUAL, UPLOAD_LIFE, JobStatus
 from .naming import InputFields, output_paths
 from .polling import JobTimes
 from .preflight import preflight

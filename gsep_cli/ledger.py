@@ -50,6 +50,7 @@ from .config import user_dir
 from .errors import GsepError, InputChanged, LedgerError, UsageError
 from .fileid import FileIdentity
 from .inputfile import open_input
+from .models import UPLOAD_LIFE
 from .records import (
     ABANDONED,
     FAILED,
@@ -86,8 +87,6 @@ __all__ = [
 LEDGER_FILE = "ledger.sqlite3"
 #: ``PRAGMA user_version`` of the schema this module writes (see ``_MIGRATIONS``).
 SCHEMA_VERSION = 2
-#: How long the API keeps an upload (seconds); :meth:`Ledger.prune` drops older ones.
-UPLOAD_LIFE = 72 * 3600.0
 #: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
 HASH_CACHE_LIFE = 30 * 86400.0
 _BLOCK = 1 << 20  # 1 MiB

@@ -17,6 +17,9 @@ DEFAULT_MODEL = "gsep_music_hq_v1"
 RESIDUAL = "others"
 #: ``language`` values of the lyrics model (GSEP_API.md section 4).
 LYRICS_LANGUAGES = ("en", "ko", "ja", "zh-cn")
+#: How long the API keeps an upload, in seconds: 72 h (GSEP_API.md section 2.1); its
+#: ``uploadId`` serves any number of jobs until then.
+UPLOAD_LIFE = 72 * 3600.0
 
 
 class JobStatus(str, Enum):
