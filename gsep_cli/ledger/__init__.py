@@ -3,7 +3,7 @@
 Every GSEP job costs credits. The API keeps an upload for 72 h and a job's results for
 48 h, so when ``gsep separate`` runs again on the same content (same bytes, model, stem
 set, API host and key) it can re-attach to the job it already paid for, or at least reuse
-the upload, instead of paying again. This module is that memory; it never sees the API
+the upload, instead of paying again. This package is that memory; it never sees the API
 key, only :func:`key_fingerprint` of it.
 
 It also keeps the two records that make paying twice impossible rather than unlikely:
@@ -16,16 +16,9 @@ It also keeps the two records that make paying twice impossible rather than unli
   comes. When no answer comes (a timeout, a reset, kill -9), the record stays, and a re-run
   refuses to pay again for that work unless told to (``--pay-again``).
 
-Where: ``<state dir>/ledger.sqlite3``. State dir: ``$GSEP_STATE_DIR``, else
-``$XDG_STATE_HOME/gsep`` when that is set, else platformdirs' user state dir for ``gsep``.
-A folder gsep creates is made 0700 and the file 0600.
-
-Concurrency: the file is in WAL mode, so readers never wait for a writer. Every write is
-one ``BEGIN IMMEDIATE`` transaction; when another process holds the write lock, SQLite's
-busy handler waits, and the whole transaction is retried with a bounded backoff for at
-most about 10 s in all, then a :class:`~gsep_cli.errors.LedgerError` says so. Inside one
-process a :class:`Ledger` holds one connection guarded by a lock, so any number of
-threads may share it.
+Where the file lives and how it is created: :mod:`.location`. How processes and threads
+share it (WAL mode, one ``BEGIN IMMEDIATE`` transaction per write, a bounded wait for
+another process's lock): :mod:`.database`.
 """
 
 from __future__ import annotations
@@ -33,25 +26,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import secrets
 import sqlite3
-import stat
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
-from .claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
-from .config import user_dir
-from .errors import GsepError, InputChanged, LedgerError, UsageError
-from .fileid import FileIdentity
-from .inputfile import open_input
-from .models import UPLOAD_LIFE
-from .records import (
+from ..claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
+from ..errors import GsepError, InputChanged, UsageError
+from ..fileid import FileIdentity
+from ..inputfile import open_input
+from ..models import UPLOAD_LIFE
+from ..records import (
     ABANDONED,
     FAILED,
     JOB_COLUMNS,
@@ -69,6 +57,10 @@ from .records import (
     shown_path,
     stem_set,
 )
+from .database import Database
+from .keys import api_host, key_fingerprint
+from .location import LEDGER_FILE, state_dir
+from .schema import SCHEMA_VERSION
 
 __all__ = [
     "LEDGER_FILE",
@@ -84,53 +76,13 @@ __all__ = [
     "state_dir",
 ]
 
-LEDGER_FILE = "ledger.sqlite3"
-#: ``PRAGMA user_version`` of the schema this module writes (see ``_MIGRATIONS``).
-SCHEMA_VERSION = 2
 #: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
 HASH_CACHE_LIFE = 30 * 86400.0
 _BLOCK = 1 << 20  # 1 MiB
-_FP_PREFIX = b"gsep-key-fingerprint:"
-_T = TypeVar("_T")
 
 
 class ClaimLost(UsageError):
     """Another gsep took over a claim this process held (it was stopped past the lease)."""
-
-
-# ---- locations and identities ------------------------------------------------------------
-def state_dir() -> Path:
-    """The folder holding the ledger (see the module docstring for the order)."""
-    return user_dir("state")
-
-
-def key_fingerprint(api_key: str) -> str:
-    """A short, one-way fingerprint of an API key (16 hex characters); the key is never stored."""
-    return hashlib.sha256(_FP_PREFIX + api_key.encode("utf-8")).hexdigest()[:16]
-
-
-def api_host(base_url: str) -> str:
-    """``scheme://host[:port]`` of an API base URL, lower-cased, default ports dropped.
-
-    Uploads and jobs are only reusable on the same API host.
-    """
-    parts = urlsplit(base_url.strip())
-    scheme = parts.scheme.lower()
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = port = None
-    if scheme not in ("http", "https") or not host:
-        raise UsageError(
-            f"base URL {base_url!r} is not an http(s) URL",
-            "Use e.g. https://restapi.gaudiolab.io/developers/api",
-        )
-    host = host.lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
 
 
 # ---- hashing ------------------------------------------------------------------------------
@@ -156,84 +108,13 @@ def _hash_file(path: Path) -> tuple[str, FileIdentity]:
     return digest.hexdigest(), before
 
 
-# ---- schema -------------------------------------------------------------------------------
-#: Statements that bring the schema from version ``n - 1`` to version ``n``.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE uploads (
-            upload_id  TEXT PRIMARY KEY,
-            sha256     TEXT NOT NULL,
-            size       INTEGER NOT NULL,
-            name       TEXT NOT NULL,
-            api_host   TEXT NOT NULL,
-            key_fp     TEXT NOT NULL,
-            created_at REAL NOT NULL
-        )""",
-        "CREATE INDEX uploads_by_content ON uploads (sha256, size, api_host, key_fp, created_at)",
-        """CREATE TABLE jobs (
-            job_id     TEXT PRIMARY KEY,
-            upload_id  TEXT NOT NULL,
-            sha256     TEXT NOT NULL,
-            input_path TEXT NOT NULL,
-            model      TEXT NOT NULL,
-            stems      TEXT NOT NULL,  -- JSON list, in the order given
-            stem_set   TEXT NOT NULL,  -- sorted, de-duplicated, comma-joined: for matching
-            api_host   TEXT NOT NULL,
-            key_fp     TEXT NOT NULL,
-            status     TEXT NOT NULL,
-            expire_at  TEXT,
-            error      TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            files      TEXT NOT NULL DEFAULT '[]'  -- JSON list of FileRecord objects
-        )""",
-        "CREATE INDEX jobs_by_content ON jobs (sha256, model, stem_set, api_host, key_fp)",
-        "CREATE INDEX jobs_by_age ON jobs (created_at)",
-        """CREATE TABLE file_hashes (
-            path      TEXT PRIMARY KEY,
-            size      INTEGER NOT NULL,
-            mtime_ns  INTEGER NOT NULL,
-            inode     INTEGER NOT NULL,
-            sha256    TEXT NOT NULL,
-            hashed_at REAL NOT NULL
-        )""",
-    ),
-    2: (
-        # a version of a file is also its status-change time: mtime can be set back
-        "ALTER TABLE file_hashes ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT -1",
-        """CREATE TABLE claims (
-            work_key     TEXT PRIMARY KEY,  -- records.work_key()
-            token        TEXT NOT NULL,     -- random, one per claim
-            host         TEXT NOT NULL,
-            pid          INTEGER NOT NULL,
-            started      TEXT NOT NULL,     -- boot id and process start, or ''
-            input_path   TEXT NOT NULL,
-            claimed_at   REAL NOT NULL,
-            heartbeat_at REAL NOT NULL
-        )""",
-        "CREATE INDEX jobs_by_status ON jobs (status)",
-    ),
-}
-
-
-def _is_locked(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if isinstance(code, int):
-        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (any extended code)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 # ---- the ledger ---------------------------------------------------------------------------
-class Ledger:
+class Ledger(Database):
     """The uploads and jobs gsep remembers, in one SQLite file shared by every gsep process.
 
     Safe to share between threads (one connection behind a lock) and between processes
     (WAL mode, ``BEGIN IMMEDIATE`` writes, bounded retries when the file is locked).
     """
-
-    #: Longest total wait for another process's write lock, in seconds.
-    _lock_timeout: float = 10.0
 
     def __init__(
         self,
@@ -242,183 +123,12 @@ class Ledger:
         clock: Callable[[], float] = time.time,
         lease: float = DEFAULT_LEASE,
     ) -> None:
-        self.path = Path(path).expanduser() if path is not None else state_dir() / LEDGER_FILE
-        self._clock = clock
         #: Seconds after which a claim whose holder stopped beating is taken over.
         self.lease = lease
-        self._lock = threading.RLock()
-        self._pid = os.getpid()
-        self._inherited: list[sqlite3.Connection] = []  # from before a fork: never touched
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
         self._me = this_process()
         self._held: dict[str, str] = {}  # claim token -> work key, for the heartbeat
         self._heartbeat: Heartbeat | None = None
-        #: Things about the ledger's files a user should hear (shown by the CLI).
-        self.warnings: list[str] = []
-        self._prepare_file()
-        self._conn = self._connect()
-        try:
-            self._run(self._migrate, write=True)
-        except BaseException:
-            self.close()
-            raise
-
-    # ---- opening ----------------------------------------------------------------------
-    def _problem(self, what: str) -> LedgerError:
-        return LedgerError(
-            f"the job ledger at {self.path} {what}",
-            f"Move it away (e.g. mv '{self.path}' '{self.path}.broken'); "
-            "gsep will start a new one (it only forgets which jobs it already paid for)",
-        )
-
-    def _db_error(self, exc: sqlite3.DatabaseError) -> LedgerError:
-        code = getattr(exc, "sqlite_errorcode", None)
-        text = str(exc).lower()
-        if (isinstance(code, int) and code & 0xFF in (11, 26)) or (
-            "not a database" in text or "malformed" in text
-        ):
-            return self._problem(f"is corrupt ({exc})")
-        return self._problem(f"cannot be used ({exc})")
-
-    def _prepare_file(self) -> None:
-        """Create the folder (0700) and the file (0600) when gsep makes them.
-
-        A folder or file that already exists keeps its mode (gsep changes modes only of
-        what it creates, and never through a symbolic link); one that others can read
-        gets a warning in :attr:`warnings` instead.
-        """
-        folder = self.path.parent
-        if not os.path.isdir(folder):
-            try:
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if os.name == "posix":  # mkdir's mode is reduced by the umask
-                    os.chmod(folder, 0o700)
-            except OSError as exc:
-                raise LedgerError(
-                    f"cannot create the state folder {folder}: {exc.strerror or exc}",
-                    "Point GSEP_STATE_DIR at a folder you can write to",
-                ) from None
-        elif os.name == "posix" and not os.path.islink(folder):
-            self._warn_if_open(folder, "folder")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            os.close(os.open(self.path, flags, 0o600))  # ours: 0600 from the start
-            return
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            if not os.path.lexists(self.path):
-                raise LedgerError(
-                    f"cannot create the job ledger in {folder}: {exc.strerror or exc}",
-                    "Point GSEP_STATE_DIR at a folder you can write to",
-                ) from None
-        if os.path.isdir(self.path):
-            raise self._problem("cannot be opened (it is a folder, not a file)")
-        if os.name == "posix" and not os.path.islink(self.path):
-            self._warn_if_open(self.path, "file")
-        if not os.access(self.path, os.R_OK | os.W_OK):
-            raise self._problem("cannot be opened (permission denied)")
-
-    def _warn_if_open(self, path: Path, what: str) -> None:
-        with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-            if mode & 0o077:
-                fix = "chmod 700" if what == "folder" else "chmod 600"
-                self.warnings.append(
-                    f"the job ledger's {what} {path} can be read by other users "
-                    f"(mode {mode:o}); it lists your files and jobs: {fix} '{path}'"
-                )
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                str(self.path),
-                timeout=self._lock_timeout,
-                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-                check_same_thread=False,  # shared between threads, always under self._lock
-            )
-        except sqlite3.DatabaseError as exc:
-            raise self._db_error(exc) from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._lock_timeout * 1000)}")
-            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"the job ledger at {self.path} was written by a newer gsep "
-                f"(schema {version}, this gsep knows up to {SCHEMA_VERSION})",
-                "Upgrade gsep, or point GSEP_STATE_DIR at another folder",
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-
-    def _connection(self) -> sqlite3.Connection:
-        """The connection (call with self._lock held); a fresh one in a forked child."""
-        if self._closed or self._conn is None:
-            raise ValueError("the ledger is closed")
-        if os.getpid() != self._pid:
-            # a connection must not cross fork(): keep the parent's alive but unused
-            self._inherited.append(self._conn)
-            self._pid = os.getpid()
-            self._conn = self._connect()
-        return self._conn
-
-    # ---- running statements -------------------------------------------------------------
-    def _retry(self, action: Callable[[], _T]) -> _T:
-        """Run ``action``; while the database is locked, back off and retry (bounded)."""
-        deadline = time.monotonic() + self._lock_timeout
-        delay = 0.005
-        while True:
-            try:
-                return action()
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.DatabaseError as exc:
-                if not _is_locked(exc):
-                    raise self._db_error(exc) from None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise LedgerError(
-                        f"the job ledger at {self.path} is locked by another gsep process "
-                        f"(waited {self._lock_timeout:g} s)",
-                        "Wait for the other gsep to finish and run the command again; if no "
-                        f"gsep is running, move '{self.path}' away (gsep will start a new one)",
-                    ) from None
-            time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 2, 0.25)
-
-    def _run(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool) -> _T:
-        """``fn(conn)`` in one transaction (``BEGIN IMMEDIATE`` when ``write``), retried."""
-
-        def attempt() -> _T:
-            with self._lock:
-                conn = self._connection()
-                if not write:
-                    return fn(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
-                return result
-
-        if os.getpid() != self._pid:
-            self._lock = threading.RLock()  # a lock held at fork time would never be freed
-        return self._retry(attempt)
+        super().__init__(path, clock=clock)
 
     def close(self) -> None:
         """Release the claims still held and close the file (idempotent)."""
@@ -431,11 +141,7 @@ class Ledger:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._heartbeat = None
-            self._closed = True
-            conn, self._conn = self._conn, None
-            if conn is not None and os.getpid() == self._pid:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+            super().close()
 
     def __enter__(self) -> Ledger:
         return self
