@@ -24,7 +24,6 @@ another process's lock): :mod:`.database`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import sqlite3
@@ -35,9 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from ..claims import DEFAULT_LEASE, Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
-from ..errors import GsepError, InputChanged, UsageError
-from ..fileid import FileIdentity
-from ..inputfile import open_input
+from ..errors import GsepError, UsageError
 from ..models import UPLOAD_LIFE
 from ..records import (
     ABANDONED,
@@ -53,14 +50,14 @@ from ..records import (
     files_json,
     job_from_row,
     job_row,
-    path_key,
     shown_path,
     stem_set,
 )
-from .database import Database
+from .hashes import HASH_CACHE_LIFE, HashCache
 from .keys import api_host, key_fingerprint
 from .location import LEDGER_FILE, state_dir
 from .schema import SCHEMA_VERSION
+from .uploads import Uploads
 
 __all__ = [
     "LEDGER_FILE",
@@ -76,40 +73,13 @@ __all__ = [
     "state_dir",
 ]
 
-#: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
-HASH_CACHE_LIFE = 30 * 86400.0
-_BLOCK = 1 << 20  # 1 MiB
-
 
 class ClaimLost(UsageError):
     """Another gsep took over a claim this process held (it was stopped past the lease)."""
 
 
-# ---- hashing ------------------------------------------------------------------------------
-def _hash_file(path: Path) -> tuple[str, FileIdentity]:
-    """Hex SHA-256 of a file's content (1 MiB blocks, one read) and the version hashed.
-
-    The file is opened without blocking and must be a regular file
-    (:func:`gsep_cli.inputfile.open_input`); it must not change while it is read. Raises
-    :class:`~gsep_cli.errors.UsageError` when it cannot be read or is not a regular file,
-    :class:`~gsep_cli.errors.InputChanged` when it changed meanwhile.
-    """
-    with open_input(path) as fh:
-        before = FileIdentity.from_stat(os.fstat(fh.fileno()))
-        digest = hashlib.sha256()
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-    changed = before.changed(path)
-    if changed is not None:
-        raise InputChanged(
-            f"{path} changed while gsep was reading it: {changed}",
-            "Wait until nothing writes to the file, then run the command again",
-        )
-    return digest.hexdigest(), before
-
-
 # ---- the ledger ---------------------------------------------------------------------------
-class Ledger(Database):
+class Ledger(Uploads, HashCache):
     """The uploads and jobs gsep remembers, in one SQLite file shared by every gsep process.
 
     Safe to share between threads (one connection behind a lock) and between processes
@@ -156,103 +126,6 @@ class Ledger(Database):
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
-
-    # ---- content hashes -------------------------------------------------------------------
-    def file_sha256(self, path: Path) -> str:
-        """Hex SHA-256 of a file, hashed once per file version (see :meth:`file_digest`)."""
-        return self.file_digest(path)[0]
-
-    def file_digest(self, path: Path) -> tuple[str, FileIdentity]:
-        """Hex SHA-256 of a file and the version it belongs to, hashed once per version.
-
-        The cache is keyed on the absolute path, size, mtime_ns, inode and ctime_ns: an
-        unchanged file is not read again. Raises OSError (missing or unreadable file) and
-        :class:`~gsep_cli.errors.InputChanged` (not a regular file, or it changed while
-        it was read).
-        """
-        where = str(Path(path).resolve())
-        current = FileIdentity.of(where)
-
-        def lookup(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? "
-                "AND inode = ? AND ctime_ns = ?",
-                (path_key(where), current.size, current.mtime_ns, current.inode, current.ctime_ns),
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        cached = self._run(lookup, write=False)
-        if cached is not None:
-            return cached, current
-        digest, version = _hash_file(Path(where))
-        self._cache_hash(where, version, digest)
-        return digest, version
-
-    def cache_hash(self, path: Path, sha256: str) -> None:
-        """Remember the hash of a file gsep just wrote (so checking it later reads nothing).
-
-        The file's current version is what is remembered; OSError when it is gone.
-        """
-        where = str(Path(path).resolve())
-        self._cache_hash(where, FileIdentity.of(where), sha256)
-
-    def _cache_hash(self, where: str, version: FileIdentity, digest: str) -> None:
-        now = self._clock()
-        self._run(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO file_hashes "
-                "(path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    path_key(where),
-                    version.size,
-                    version.mtime_ns,
-                    version.inode,
-                    digest,
-                    now,
-                    version.ctime_ns,
-                ),
-            ),
-            write=True,
-        )
-
-    # ---- uploads --------------------------------------------------------------------------
-    def record_upload(self, rec: UploadRecord) -> None:
-        """Remember an upload (replaces a record with the same upload id)."""
-        self._run(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec.upload_id,
-                    rec.sha256,
-                    int(rec.size),
-                    shown_path(rec.name),
-                    rec.api_host,
-                    rec.key_fp,
-                    float(rec.created_at),
-                ),
-            ),
-            write=True,
-        )
-
-    def find_upload(
-        self, sha256: str, size: int, api_host: str, key_fp: str, *, max_age: float
-    ) -> UploadRecord | None:
-        """The newest upload of this content, host and key made at most ``max_age`` s ago."""
-        since = self._clock() - max_age
-
-        def query(conn: sqlite3.Connection) -> UploadRecord | None:
-            row = conn.execute(
-                "SELECT upload_id, sha256, size, name, api_host, key_fp, created_at FROM uploads "
-                "WHERE sha256 = ? AND size = ? AND api_host = ? AND key_fp = ? "
-                "AND created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                (sha256, int(size), api_host, key_fp, since),
-            ).fetchone()
-            if row is None:
-                return None
-            return UploadRecord(row[0], row[1], int(row[2]), row[3], row[4], row[5], float(row[6]))
-
-        return self._run(query, write=False)
 
     # ---- jobs -----------------------------------------------------------------------------
     def record_job(self, rec: JobRecord) -> None:
