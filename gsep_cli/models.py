@@ -23,6 +23,9 @@ MAX_PARTS = 10_000
 #: The largest ``chunkSize`` (bytes) a plan can sensibly name: 5 TiB, S3's largest object
 #: (GSEP_API.md section 2.1 leaves the chunk size to the server).
 MAX_CHUNK = 5 * 1024**4
+#: How long the API keeps an upload, in seconds: 72 h (GSEP_API.md section 2.1); its
+#: ``uploadId`` serves any number of jobs until then.
+UPLOAD_LIFE = 72 * 3600.0
 
 
 class JobStatus(str, Enum):

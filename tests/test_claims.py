@@ -228,11 +228,11 @@ def test_unconfirmed_creation_lifecycle(led: Ledger) -> None:
 
 
 def test_a_version_1_ledger_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
-    from gsep_cli import ledger as ledger_mod
+    from gsep_cli.ledger import schema
 
     path = tmp_path / "ledger.sqlite3"
     with sqlite3.connect(path) as db:
-        for statement in ledger_mod._MIGRATIONS[1]:
+        for statement in schema.MIGRATIONS[1]:
             db.execute(statement)
         db.execute("PRAGMA user_version = 1")
         db.execute(

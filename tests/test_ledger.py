@@ -29,6 +29,7 @@ from gsep_cli.ledger import (
     Ledger,
     UploadRecord,
     api_host,
+    hashes,
     key_fingerprint,
     state_dir,
 )
@@ -320,13 +321,13 @@ def test_api_key_never_reaches_the_files(tmp_path: Path) -> None:
 def hash_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every path the ledger actually reads to hash."""
     reads: list[Path] = []
-    real = ledger_mod._hash_file
+    real = hashes._hash_file
 
     def counting(path: Path) -> str:
         reads.append(path)
         return real(path)
 
-    monkeypatch.setattr(ledger_mod, "_hash_file", counting)
+    monkeypatch.setattr(hashes, "_hash_file", counting)
     return reads
 
 

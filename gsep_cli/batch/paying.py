@@ -21,7 +21,8 @@ from ..errors import (
 )
 from ..fileid import FileIdentity
 from ..folders import prepare_folders
-from ..ledger import UPLOAD_LIFE, JobRecord, UploadRecord
+from ..ledger import JobRecord, UploadRecord
+from ..models import UPLOAD_LIFE
 from ..records import SUBMITTED, UNCONFIRMED
 from .base import RunnerBase
 from .plan import InputResult, Work

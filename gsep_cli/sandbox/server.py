@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from ..models import UPLOAD_LIFE
 from .api import BASE_PATH
 from .control import CONTROL_PREFIX
 from .downloads import CDN_PREFIX, result_names
@@ -66,7 +67,7 @@ class Sandbox:
         rate_block: float = 60.0,
         rate_retry_after: bool = False,
         url_ttl: float = 24 * 3600.0,
-        upload_ttl: float = 72 * 3600.0,
+        upload_ttl: float = UPLOAD_LIFE,
         result_ttl: float = 48 * 3600.0,
         max_bytes: int | None = None,
         max_seconds: float | None = None,

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..models import UPLOAD_LIFE
+
 
 class BusinessError(Exception):
     """A result code other than 1000, answered in the JSON envelope."""
@@ -176,7 +178,7 @@ class SandboxSettings:
     rate_block: float = 60.0
     rate_retry_after: bool = False
     url_ttl: float = 24 * 3600.0
-    upload_ttl: float = 72 * 3600.0
+    upload_ttl: float = UPLOAD_LIFE
     result_ttl: float = 48 * 3600.0
     # Test knobs: override every model's size/duration limit (None: GSEP_API.md section 4),
     # so 1109/1110 can be provoked with tiny files.

@@ -1,0 +1,110 @@
+"""The job ledger: a small SQLite file that remembers uploads and jobs between runs.
+
+Every GSEP job costs credits. The API keeps an upload for 72 h and a job's results for
+48 h, so when ``gsep separate`` runs again on the same content (same bytes, model, stem
+set, API host and key) it can re-attach to the job it already paid for, or at least reuse
+the upload, instead of paying again. This package is that memory; it never sees the API
+key, only :func:`key_fingerprint` of it.
+
+It also keeps the two records that make paying twice impossible rather than unlikely:
+
+* **claims** (:mod:`gsep_cli.claims`): while a gsep process works on a work (see
+  :func:`gsep_cli.records.work_key`), it holds a claim; any other gsep given the same work
+  waits for it and then re-attaches, and a claim whose holder died is taken over;
+* **unconfirmed creations**: a job creation is recorded *before* it is sent, under a
+  placeholder id with status ``unconfirmed``, and replaced by the real job when the answer
+  comes. When no answer comes (a timeout, a reset, kill -9), the record stays, and a re-run
+  refuses to pay again for that work unless told to (``--pay-again``).
+
+The package's face is :class:`Ledger` and the names in ``__all__``; its modules each do
+one job, and :class:`Ledger` puts their parts together:
+
+* :mod:`.location`: where the file lives, and creating it (folder 0700, file 0600);
+* :mod:`.keys`: the API host and key fingerprint records are keyed on;
+* :mod:`.schema`: the tables and their migrations;
+* :mod:`.database`: the one connection, transactions, waiting for another process's lock;
+* :mod:`.hashes`: content hashes of local files, each file version hashed once;
+* :mod:`.uploads`, :mod:`.jobs`: the uploads and jobs on record;
+* :mod:`.claimbook`, :mod:`.unconfirmed`: claims and unconfirmed creations (above);
+* :mod:`.prune`: dropping what is no longer needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from ..claims import DEFAULT_LEASE
+from ..models import UPLOAD_LIFE
+from ..records import FileRecord, JobRecord, UploadRecord
+from .claimbook import ClaimLost
+from .hashes import HashCache
+from .jobs import Jobs
+from .keys import api_host, key_fingerprint
+from .location import LEDGER_FILE, state_dir
+from .prune import Pruning
+from .schema import SCHEMA_VERSION
+from .unconfirmed import Creations
+from .uploads import Uploads
+
+__all__ = [
+    "LEDGER_FILE",
+    "SCHEMA_VERSION",
+    "UPLOAD_LIFE",
+    "ClaimLost",
+    "FileRecord",
+    "JobRecord",
+    "Ledger",
+    "UploadRecord",
+    "api_host",
+    "key_fingerprint",
+    "state_dir",
+]
+
+
+class Ledger(Pruning, Creations, Jobs, Uploads, HashCache):
+    """The uploads and jobs gsep remembers, in one SQLite file shared by every gsep process.
+
+    Safe to share between threads (one connection behind a lock) and between processes
+    (WAL mode, ``BEGIN IMMEDIATE`` writes, bounded retries when the file is locked).
+    Every method raises :class:`~gsep_cli.errors.LedgerError` when the file stays locked
+    or is broken, and ValueError once the ledger is closed.
+
+    Its methods come from one part per job, each a :class:`~.database.Database` sharing
+    this one connection: :class:`~.hashes.HashCache`, :class:`~.uploads.Uploads`,
+    :class:`~.jobs.Jobs`, :class:`~.unconfirmed.Creations` (with
+    :class:`~.claimbook.ClaimBook`) and :class:`~.prune.Pruning`.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        lease: float = DEFAULT_LEASE,
+    ) -> None:
+        """Open the ledger at ``path`` (None: ``<state dir>/ledger.sqlite3``), creating it
+        and bringing its schema up to date when needed. ``clock`` stamps records (epoch
+        seconds); ``lease`` is how long (seconds) another gsep waits for a claim whose
+        holder stopped beating before taking it over. Raises
+        :class:`~gsep_cli.errors.LedgerError` when the file cannot be created, opened or
+        migrated.
+        """
+        self._start_claims(lease)
+        super().__init__(path, clock=clock)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"

@@ -1,0 +1,53 @@
+"""Uploads gsep made, so that the same content can reuse one while the API keeps it.
+
+An upload is kept by the API for :data:`gsep_cli.models.UPLOAD_LIFE` (72 h) and may serve
+any number of jobs meanwhile; it is only reusable on the same API host with the same key.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..records import UploadRecord, shown_path
+from .database import Database
+
+
+class Uploads(Database):
+    """The ledger's part that records uploads and finds one to reuse."""
+
+    def record_upload(self, rec: UploadRecord) -> None:
+        """Remember an upload (replaces a record with the same upload id)."""
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rec.upload_id,
+                    rec.sha256,
+                    int(rec.size),
+                    shown_path(rec.name),
+                    rec.api_host,
+                    rec.key_fp,
+                    float(rec.created_at),
+                ),
+            ),
+            write=True,
+        )
+
+    def find_upload(
+        self, sha256: str, size: int, api_host: str, key_fp: str, *, max_age: float
+    ) -> UploadRecord | None:
+        """The newest upload of this content, host and key made at most ``max_age`` s ago."""
+        since = self._clock() - max_age
+
+        def query(conn: sqlite3.Connection) -> UploadRecord | None:
+            row = conn.execute(
+                "SELECT upload_id, sha256, size, name, api_host, key_fp, created_at FROM uploads "
+                "WHERE sha256 = ? AND size = ? AND api_host = ? AND key_fp = ? "
+                "AND created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                (sha256, int(size), api_host, key_fp, since),
+            ).fetchone()
+            if row is None:
+                return None
+            return UploadRecord(row[0], row[1], int(row[2]), row[3], row[4], row[5], float(row[6]))
+
+        return self._run(query, write=False)
