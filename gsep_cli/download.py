@@ -113,7 +113,7 @@ class Downloader:
                 size = self._download_into(url, out, key)
             if on_ready is not None:
                 on_ready(size, out.hexdigest())
-            _put_in_place(tmp, dest, force=force)
+            _put_in_place(tmp, dest, force=force, sha256=out.hexdigest())
             ok = True
             return size
         except KeyboardInterrupt:
@@ -198,17 +198,22 @@ class Downloader:
         ).run(url)
 
 
-def _put_in_place(tmp: Path, dest: Path, *, force: bool) -> None:
-    """Move a finished download to its final name: over an existing file only with
-    ``force``, else atomically only if the name is still free (a hard link, or a rename
-    on file systems without them). Raises :class:`~gsep_cli.errors.UsageError` when
-    ``dest`` exists and ``force`` is not given."""
+def _put_in_place(tmp: Path, dest: Path, *, force: bool, sha256: str) -> None:
+    """Move a finished download (its content's hex SHA-256: ``sha256``) to its final
+    name: over an existing file only with ``force``, else atomically only if the name is
+    still free (a hard link, or a rename on file systems without them). A file that
+    appeared meanwhile with the very same content (another gsep writing the same result,
+    one that took over this work) is the result: nothing to do. Raises
+    :class:`~gsep_cli.errors.UsageError` when ``dest`` exists with other content and
+    ``force`` is not given."""
     if force:
         os.replace(tmp, dest)
         return
     try:
         os.link(tmp, dest)  # atomic "create only if absent"
     except FileExistsError:
+        if _same_content(dest, tmp.stat().st_size, sha256):
+            return
         raise UsageError(
             f"{dest} appeared while downloading; not overwritten",
             "Use --force to overwrite it",
@@ -217,6 +222,20 @@ def _put_in_place(tmp: Path, dest: Path, *, force: bool) -> None:
         if dest.exists():
             raise UsageError(f"{dest} already exists") from None
         os.replace(tmp, dest)  # file systems without hard links
+
+
+def _same_content(path: Path, size: int, sha256: str) -> bool:
+    """True when ``path`` is a regular file of ``size`` bytes whose SHA-256 is ``sha256``."""
+    try:
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return False
+    return digest.hexdigest() == sha256
 
 
 def _result_session() -> requests.Session:

@@ -556,15 +556,21 @@ def test_prune(led: Ledger, clock: Clock) -> None:
     led.record_upload(upload("u-old", now - 73 * 3600))
     led.record_upload(upload("u-new", now - 71 * 3600))
     clock.now = now
-    assert led.prune() == 2  # "expired" + "u-old"
-    assert sorted(r.job_id for r in led.list_jobs()) == ["fresh", "garbage-expiry", "no-expiry"]
+    assert led.prune() == 1  # "u-old"; no job goes by default, not even "expired"
+    assert sorted(r.job_id for r in led.list_jobs()) == [
+        "expired",
+        "fresh",
+        "garbage-expiry",
+        "no-expiry",
+    ]
     assert led.find_upload(SHA, 1234, HOST, FP, max_age=1e9) is not None
     assert led.prune(older_than=2 * 86400) == 1  # "no-expiry" untouched for 5 days
-    assert sorted(r.job_id for r in led.list_jobs()) == ["fresh", "garbage-expiry"]
+    assert sorted(r.job_id for r in led.list_jobs()) == ["expired", "fresh", "garbage-expiry"]
     assert led.prune() == 0
     clock.now = now + 2 * 86400
-    assert led.prune() == 2  # "fresh" expired meanwhile, "u-new" is past 72 h
-    assert [r.job_id for r in led.list_jobs()] == ["garbage-expiry"]
+    assert led.prune() == 1  # "u-new" is past 72 h; the jobs stay
+    assert led.prune(older_than=86400) == 3
+    assert led.list_jobs() == []
     assert led.find_upload(SHA, 1234, HOST, FP, max_age=1e9) is None
 
 

@@ -176,7 +176,10 @@ def test_prune_keeps_an_expired_job_whose_files_are_there(
         (tmp_path / "out" / "a" / "vocal.wav").unlink()
         assert gsep(["jobs", "prune"]).code == 0
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
-            assert ledger.list_jobs() == []  # nothing left on disk: now it goes
+            assert len(ledger.list_jobs()) == 1  # a plain prune never forgets a job
+        assert gsep(["jobs", "prune", "--older-than", "0"]).code == 0
+        with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+            assert ledger.list_jobs() == []  # asked, and nothing left on disk: now it goes
         assert counts(sb) == (1, 1)
 
 

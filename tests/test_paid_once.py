@@ -234,3 +234,45 @@ def test_a_manifest_lock_held_elsewhere_is_waited_for_within_a_bound(
     assert run.code == 2 and took < 10, str(run)
     assert job_id in run.err and "files are written" in run.err
     assert (tmp_path / "out" / "h" / "vocal.wav").is_file()
+
+
+def test_a_fully_qualified_api_host_is_the_same_host() -> None:
+    from gsep_cli.ledger import api_host
+
+    plain = api_host("https://restapi.gaudiolab.io/developers/api")
+    assert api_host("https://RESTAPI.gaudiolab.io.:443/developers/api") == plain
+
+
+def test_a_result_that_appeared_with_the_same_content_is_the_result(tmp_path: Path) -> None:
+    """A gsep that took over this work may have written the very file meanwhile: the
+    same bytes are this job's result, not a file in the way."""
+    import hashlib
+
+    from gsep_cli.download import _put_in_place
+    from gsep_cli.errors import UsageError
+
+    body = os.urandom(5000)
+    dest, tmp = tmp_path / "vocal.wav", tmp_path / ".vocal.wav.part"
+    dest.write_bytes(body)
+    tmp.write_bytes(body)
+    _put_in_place(tmp, dest, force=False, sha256=hashlib.sha256(body).hexdigest())
+    assert dest.read_bytes() == body
+    other = os.urandom(5000)
+    tmp.write_bytes(other)
+    with pytest.raises(UsageError, match="appeared while downloading"):
+        _put_in_place(tmp, dest, force=False, sha256=hashlib.sha256(other).hexdigest())
+    assert dest.read_bytes() == body
+
+
+def test_a_plain_prune_never_makes_a_rerun_pay_again(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "x.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=["job-expired"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        first = gsep(["separate", "x.wav", "-o", "out"])
+        assert first.code == 4, str(first)  # the results were never served
+        assert gsep(["jobs", "prune"]).code == 0
+        again = gsep(["separate", "x.wav", "-o", "out"])
+        assert again.code == 4 and "--pay-again" in again.err, str(again)
+        assert counts(sb) == (1, 1)

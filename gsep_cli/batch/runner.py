@@ -104,6 +104,12 @@ class BatchRunner(Attaching, Paying, Delivering):
             or "--pay-again" in hint
         ):
             return exc
+        if exc.status == 403:  # the result host refuses the links: the results expired
+            exc.hint = (
+                f"Job {job} is on record, but its results are no longer served; gsep pays "
+                "for each input once: add --pay-again to pay for a new job"
+            )
+            return exc
         resume = (
             f"job {job} is on record: run the same command again to resume it "
             f"(or gsep download {job} --model {self.options.model})"

@@ -88,10 +88,18 @@ def prune(
     ctx: typer.Context,
     older_than: Annotated[
         float | None,
-        typer.Option("--older-than", min=0, help="Also remove jobs not touched for DAYS days."),
+        typer.Option(
+            "--older-than",
+            min=0,
+            help="Also forget jobs not touched for DAYS days (unless their files are on disk); "
+            "a re-run pays again for a forgotten job.",
+        ),
     ] = None,
 ) -> None:
-    """Remove expired entries: jobs whose results expired, uploads past 72 h.
+    """Remove uploads past 72 h; with --older-than, also jobs untouched that long.
+
+    Jobs stay by default, even with expired results: a job on record is what keeps a
+    re-run from paying for the same work again by itself.
 
     Example: gsep jobs prune --older-than 30
     """

@@ -125,8 +125,9 @@ class Database:
                     raise LedgerError(
                         f"the job ledger at {self.path} is locked by another gsep process "
                         f"(waited {self._lock_timeout:g} s)",
-                        "Wait for the other gsep to finish and run the command again; if no "
-                        f"gsep is running, move '{self.path}' away (gsep will start a new one)",
+                        "Wait for the other gsep to finish and run the command again (fuser "
+                        f"'{self.path}' shows which process holds it; moving the ledger away "
+                        "would make gsep forget which jobs it already paid for)",
                     ) from None
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
             delay = min(delay * 2, 0.25)

@@ -21,9 +21,13 @@ def key_fingerprint(api_key: str) -> str:
 
 
 def api_host(base_url: str) -> str:
-    """``scheme://host[:port]`` of an API base URL, lower-cased, default ports dropped.
+    """``scheme://host[:port]`` of an API base URL, lower-cased, default ports dropped, a
+    fully qualified name's final dot dropped (``example.com.`` is ``example.com``, RFC
+    1034 section 3.1).
 
-    Uploads and jobs are only reusable on the same API host. Raises
+    Uploads and jobs are only reusable on the same API host. Different names of one
+    server (``localhost`` and ``127.0.0.1``, a CNAME) count as different hosts: gsep cannot
+    know they are one. Raises
     :class:`~gsep_cli.errors.UsageError` when ``base_url`` is not an http(s) URL with a host.
     """
     parts = urlsplit(base_url.strip())
@@ -37,7 +41,7 @@ def api_host(base_url: str) -> str:
             f"base URL {base_url!r} is not an http(s) URL",
             "Use e.g. https://restapi.gaudiolab.io/developers/api",
         )
-    host = host.lower()
+    host = host.lower().rstrip(".") or host
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     if port is None or (scheme, port) in (("http", 80), ("https", 443)):

@@ -72,8 +72,13 @@ def prepare_file(path: Path) -> list[str]:
         raise ledger_problem(path, "cannot be opened (it is a folder, not a file)")
     if os.name == "posix" and not os.path.islink(path):
         _warn_if_open(path, "file", warnings)
-    if not os.access(path, os.R_OK | os.W_OK):
-        raise ledger_problem(path, "cannot be opened (permission denied)")
+    if not os.access(path, os.R_OK | os.W_OK):  # moving it away would forget what was paid
+        raise LedgerError(
+            f"the job ledger at {path} cannot be opened (permission denied, or a read-only "
+            "file system)",
+            f"Make it readable and writable for you (chmod u+rw '{path}'), or run where it "
+            "is; moving it away makes gsep forget which jobs it already paid for",
+        )
     return warnings
 
 
