@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import RequestRejected, UsageError
 from .models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec, Output
 
 FORMATS = ("wav", "mp3")
@@ -169,3 +169,30 @@ def url_ext(output: Output) -> str:
     path = output.url.split("?", 1)[0].rsplit("/", 1)[-1]
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else "bin"
     return ext if ext.isalnum() and len(ext) <= 5 else "bin"
+
+
+def select_outputs(
+    outputs: Sequence[Output], stems: Sequence[str] | None, formats: Sequence[str]
+) -> list[Output]:
+    """The outputs matching the chosen stems (None: all) and formats, in stem order."""
+    available = {o.name for o in outputs}
+    if stems is not None:
+        missing = [s for s in stems if s not in available]
+        if missing:
+            raise RequestRejected(
+                f"the job has no result for {', '.join(missing)}",
+                f"It has: {', '.join(sorted(available)) or 'nothing'}; a job only returns "
+                "the stems it was created with (plus others)",
+            )
+    order = list(stems) if stems is not None else list(dict.fromkeys(o.name for o in outputs))
+    chosen: list[Output] = []
+    for name in order:
+        mine = [o for o in outputs if o.name == name]
+        for fmt in formats:  # in the order the user asked for
+            chosen.extend(o for o in mine if o.format == fmt)
+        chosen.extend(o for o in mine if o.format not in FORMATS)  # e.g. lyrics "file"
+    if not chosen:
+        raise RequestRejected(
+            "the job has no result in the chosen format(s): " + ", ".join(formats)
+        )
+    return chosen

@@ -353,3 +353,19 @@ def preflight(path: Path, spec: ModelSpec, *, for_upload: bool = False) -> Prefl
         channels=facts.channels,
         warnings=warnings,
     )
+
+
+def check_input_file(path: Path, spec: ModelSpec, *, measure: bool = True) -> int:
+    """Check a local input before any request and return its size in bytes.
+
+    It exists, is a regular file (anything else -- a FIFO, a device, a directory -- is
+    refused without being opened, so this never blocks), is readable and non-empty, has an
+    extension ``spec`` accepts and is within its size limit; with ``measure``, an exact
+    duration over its limit is refused too (:func:`gsep_cli.preflight.check_duration`).
+    Raises :class:`~gsep_cli.errors.UsageError`. :func:`gsep_cli.preflight.preflight`
+    checks all this and the content, sample rate and channels: prefer it before uploading.
+    """
+    size = check_file(path, spec)
+    if measure:
+        check_duration(path, spec)
+    return size

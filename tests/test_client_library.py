@@ -15,8 +15,15 @@ import clitools
 import pytest
 from clitools import SECRET, files_under, make_wav
 
-from gsep_cli.choices import check_job_id, get_model, resolve_formats, resolve_stems, type_value
-from gsep_cli.client import GsepClient, WrittenFile, check_input_file, select_outputs
+from gsep_cli.choices import (
+    check_job_id,
+    get_model,
+    resolve_formats,
+    resolve_stems,
+    select_outputs,
+    type_value,
+)
+from gsep_cli.client import GsepClient, WrittenFile
 from gsep_cli.errors import (
     ExitCode,
     GsepError,
@@ -28,6 +35,7 @@ from gsep_cli.errors import (
 )
 from gsep_cli.models import Job, JobStatus, Output
 from gsep_cli.polling import PollPolicy
+from gsep_cli.preflight import check_input_file
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
@@ -263,9 +271,9 @@ def test_wait_polls_with_growing_delays(wav: Path) -> None:
 def test_poll_policy_starts_near_2s_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     import random
 
-    from gsep_cli import polling as client_module
+    from gsep_cli import polling
 
-    monkeypatch.setattr(client_module, "random", random.Random(1234))
+    monkeypatch.setattr(polling, "random", random.Random(1234))
     delays = PollPolicy().delays()
     values = [next(delays) for _ in range(40)]
     assert 1.6 <= values[0] <= 2.4

@@ -338,7 +338,7 @@ def test_on_a_case_insensitive_file_system_case_does_not_part_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert plan(tmp_path, ["Song.wav", "song.wav"])  # case-sensitive here: two folders
-    monkeypatch.setattr(naming, "case_insensitive", lambda folder: True)
+    monkeypatch.setattr(naming.collisions, "case_insensitive", lambda folder: True)
     assert refused(tmp_path, ["Song.wav", "song.wav"]).hint == "Rename one of them"
     assert (refused(tmp_path, ["A/s.wav", "a/s.wav"]).hint or "").startswith("Rename one")
 

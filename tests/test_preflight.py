@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 
 from gsep_cli import media, models
-from gsep_cli.client import check_input_file
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.inputfile import open_input
 from gsep_cli.preflight import (
     AudioFacts,
     check_duration,
+    check_input_file,
     duration_verdict,
     preflight,
     read_duration,

@@ -11,7 +11,6 @@ from pathlib import Path
 from .. import answers
 from ..choices import lyrics_body
 from ..claims import Claim
-from ..client import check_planned_outputs
 from ..errors import (
     CreationUnconfirmed,
     GsepError,
@@ -23,6 +22,7 @@ from ..fileid import FileIdentity
 from ..folders import prepare_folders
 from ..ledger import JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
+from ..naming import check_planned_outputs
 from ..records import SUBMITTED, UNCONFIRMED
 from .base import RunnerBase
 from .plan import InputResult, Work

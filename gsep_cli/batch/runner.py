@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from ..choices import check_lyrics_file
-from ..client import check_output_paths
 from ..errors import (
     ExitCode,
     GsepError,
@@ -20,6 +19,7 @@ from ..errors import (
     LocalFailure,
 )
 from ..models import JobStatus
+from ..naming import check_output_paths
 from ..preflight import preflight
 from .attach import Attaching
 from .delivery import Delivering

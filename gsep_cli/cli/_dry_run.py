@@ -63,9 +63,9 @@ def _check_one(
 ) -> tuple[Preflight, tuple[Path, int] | None]:
     """One input's checks: the file, its lyrics, and (``planned``) its outputs."""
     from ..choices import check_lyrics_file
-    from ..client import check_planned_outputs
     from ..folders import prepare_folders
     from ..manifest import Manifest
+    from ..naming import check_planned_outputs
     from ..preflight import preflight
 
     checked = preflight(path, spec)

@@ -1,0 +1,80 @@
+"""What every part of the client shares: the API transport, the policies, the listener,
+the downloader, and closing them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..download import Downloader
+from ..http import ApiTransport
+from ..polling import DEFAULT_MAX_WAIT, PollPolicy
+from ..progress import Listener, NullListener
+from ..ratelimit import RateLimiter
+from ..retry import RetryPolicy
+from ..storage import DEFAULT_STALL
+from ..watchdog import Stall
+
+
+class ClientBase:
+    """The client's settings and connections (see :class:`~gsep_cli.client.GsepClient`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        listener: Listener | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        policy: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        parallel: int = 4,
+        log: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        stall: Stall | None = DEFAULT_STALL,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> None:
+        self.listener: Listener = listener or NullListener()
+        self.policy = policy or RetryPolicy()
+        self.poll = poll or PollPolicy()
+        self.parallel = parallel
+        self.timeout = timeout
+        self.sleep = sleep
+        self.api = ApiTransport(
+            base_url,
+            api_key,
+            timeout=timeout,
+            policy=self.policy,
+            limiter=limiter,
+            log=log,
+            sleep=sleep,
+            notify=self._notify_wait,
+        )
+        self.stall = stall
+        self.max_wait = max_wait
+        self._clock_told = False
+        # the configured read timeout and stall limit hold for every request: API,
+        # parts and results alike
+        self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
+
+    def close(self) -> None:
+        """Release network connections: the API transport's and the downloader's."""
+        self.api.close()
+        self.downloader.close()
+
+    def _notify_wait(self, reason: str, seconds: float) -> None:
+        self.listener.notice(f"{reason} ({seconds:.0f} s)")
+
+    def notice(self, text: str) -> None:
+        """Tell the listener something worth a line (``Listener.notice``)."""
+        self.listener.notice(text)
+
+    def cancel_downloads(self) -> None:
+        """Stop every download in flight and remove its partial files (Ctrl-C)."""
+        self.downloader.cancel()
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds the client waits for an answer to start (the read timeout)."""
+        return self.timeout[1]
