@@ -14,7 +14,7 @@ from clitools import SECRET, api_requests, assert_clean_error, make_wav, run_cli
 from gsep_cli import models
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.preflight import check_duration, preflight, read_duration
-from gsep_cli.sandbox import Sandbox, render
+from gsep_cli.sandbox import Sandbox, silence
 
 HQ = "gsep_music_hq_v1"
 
@@ -36,12 +36,12 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sb: Sandbox) -> Path:
 
 def write_mp3(path: Path, seconds: float) -> Path:
     with open(path, "wb") as fh:
-        render.write_mp3(fh, seconds)
+        silence.write_mp3(fh, seconds)
     return path
 
 
 def mp3_seconds(seconds: float) -> float:
-    return render.mp3_frame_count(seconds) * render.MP3_FRAME_SAMPLES / render.MP3_SAMPLE_RATE
+    return silence.mp3_frame_count(seconds) * silence.MP3_FRAME_SAMPLES / silence.MP3_SAMPLE_RATE
 
 
 def limited(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:

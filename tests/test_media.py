@@ -1,7 +1,7 @@
 """Tests for gsep_cli.media (sniffing, WAV parsing), gsep_cli.sandbox.render (stem rendering,
 MP3) and the example clip.
 
-WAV files here are built by hand (``make_wav``), not with ``render.wav_header``, so parser
+WAV files here are built by hand (``make_wav``), not with ``silence.wav_header``, so parser
 and writer are checked against an independent encoding; outputs are also read back with
 the standard library's ``wave`` module, ``mutagen`` and ``miniaudio`` (a real decoder).
 """
@@ -23,6 +23,7 @@ from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 from gsep_cli import media
 from gsep_cli.media import FlacInfo, MediaError, WavInfo
 from gsep_cli.sandbox import render as rendering
+from gsep_cli.sandbox import silence
 
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
 GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -207,10 +208,10 @@ def test_extension_kinds_table() -> None:
 
 def test_sniff_own_outputs() -> None:
     mp3 = io.BytesIO()
-    rendering.write_mp3(mp3, 1.0)
+    silence.write_mp3(mp3, 1.0)
     assert media.sniff_format(mp3.getvalue()[:64]) == "mp3"
     wav = io.BytesIO()
-    rendering.write_silent_wav(wav, 0.1)
+    silence.write_silent_wav(wav, 0.1)
     assert media.sniff_format(wav.getvalue()[:64]) == "wav"
 
 
@@ -220,7 +221,7 @@ def test_sniff_own_outputs() -> None:
 def _containers() -> dict[str, bytes]:
     """One small file of every kind (``kind`` or ``kind-variant``)."""
     mp3 = io.BytesIO()
-    rendering.write_mp3(mp3, 0.1)
+    silence.write_mp3(mp3, 0.1)
     return {
         "wav": make_wav(bytes(400)),
         "flac": flac_bytes(),
@@ -275,7 +276,7 @@ def test_headers_are_read_after_id3v2_tags(tags: list[bytes]) -> None:
     fp = io.BytesIO(b"".join(tags) + CONTAINERS["mp3"])
     media.skip_id3v2(fp)
     info = media.parse_mp3(fp)
-    assert (info.offset, info.frame_count) == (len(b"".join(tags)), rendering.mp3_frame_count(0.1))
+    assert (info.offset, info.frame_count) == (len(b"".join(tags)), silence.mp3_frame_count(0.1))
 
 
 @pytest.mark.parametrize(
@@ -360,7 +361,7 @@ def test_mpeg_frame_length_matches_the_header(
     version: str, kbps: int, rate: int, padding: bool
 ) -> None:
     frame = mpeg_frame(kbps, rate, version=version, padding=padding)
-    header = media._mpeg_frame_header(frame)
+    header = media.mpeg.mpeg_frame_header(frame)
     assert header is not None
     assert (header.version, header.layer, header.bitrate, header.sample_rate) == (
         version,
@@ -389,10 +390,10 @@ def test_parse_mp3_first_frame() -> None:
 @pytest.mark.parametrize("channels", [1, 2])
 def test_parse_mp3_reads_the_info_frame_count(channels: int) -> None:
     out = io.BytesIO()
-    rendering.write_mp3(out, 2.0, channels=channels)
+    silence.write_mp3(out, 2.0, channels=channels)
     info = media.parse_mp3(io.BytesIO(out.getvalue()))
-    assert info.frame_count == rendering.mp3_frame_count(2.0)
-    assert info.duration == pytest.approx(rendering.mp3_frame_count(2.0) * 1152 / 48000)
+    assert info.frame_count == silence.mp3_frame_count(2.0)
+    assert info.duration == pytest.approx(silence.mp3_frame_count(2.0) * 1152 / 48000)
     assert info.channels == channels
 
 
@@ -545,10 +546,10 @@ def test_media_error_is_value_error() -> None:
 @pytest.mark.parametrize(("tag", "bits", "channels"), FORMATS)
 def test_wav_header_round_trips(tag: int, bits: int, channels: int) -> None:
     frames = 101
-    header = rendering.wav_header(tag, channels, 32000, bits, frames)
+    header = silence.wav_header(tag, channels, 32000, bits, frames)
     data = bytes(frames * channels * bits // 8)
     wav = header + data + (b"\x00" if len(data) & 1 else b"")
-    assert rendering.wav_size(tag, channels, bits, frames) == len(wav)
+    assert silence.wav_size(tag, channels, bits, frames) == len(wav)
     assert struct.unpack_from("<I", wav, 4)[0] == len(wav) - 8
     info = media.parse_wav(io.BytesIO(wav))
     assert (info.format_tag, info.channels, info.sample_rate) == (tag, channels, 32000)
@@ -557,11 +558,11 @@ def test_wav_header_round_trips(tag: int, bits: int, channels: int) -> None:
 
 def test_wav_header_uses_rf64_beyond_4gib() -> None:
     frames = 1 << 30  # 4 GiB of 16-bit stereo
-    header = rendering.wav_header(PCM, 2, 48000, 16, frames)
+    header = silence.wav_header(PCM, 2, 48000, 16, frames)
     assert header[:4] == b"RF64"
     info = media.parse_wav(io.BytesIO(header + bytes(400)))
     assert info.frames == 100  # clamped to what is present
-    assert rendering.wav_size(PCM, 2, 16, frames) == len(header) + frames * 4
+    assert silence.wav_size(PCM, 2, 16, frames) == len(header) + frames * 4
 
 
 @pytest.mark.parametrize(
@@ -570,7 +571,7 @@ def test_wav_header_uses_rf64_beyond_4gib() -> None:
 )
 def test_write_silent_wav(duration: float, rate: int, channels: int, bits: int) -> None:
     out = io.BytesIO()
-    written = rendering.write_silent_wav(out, duration, rate, channels, bits)
+    written = silence.write_silent_wav(out, duration, rate, channels, bits)
     data = out.getvalue()
     assert written == len(data)
     with wave.open(io.BytesIO(data)) as reader:
@@ -597,7 +598,7 @@ def test_render_outputs_match_input_format(tag: int, bits: int, channels: int) -
         info, decoded[name] = samples_of(data)
         assert (info.format_tag, info.bits_per_sample) == (tag, bits)
         assert (info.channels, info.sample_rate, info.frames) == (channels, 22050, frames)
-        assert len(data) == rendering.wav_size(tag, channels, bits, frames)
+        assert len(data) == silence.wav_size(tag, channels, bits, frames)
         assert rms(decoded[name]) > 0.01 * full_scale(bits, tag)
         if tag == PCM:  # the stdlib reader agrees
             with wave.open(io.BytesIO(data)) as reader:
@@ -748,9 +749,9 @@ def test_stem_bands_table() -> None:
 def mp3_bytes(duration: float, channels: int = 2) -> bytes:
     """What write_mp3 writes, checking its return value and mp3_size on the way."""
     out = io.BytesIO()
-    written = rendering.write_mp3(out, duration, channels=channels)
+    written = silence.write_mp3(out, duration, channels=channels)
     data = out.getvalue()
-    assert written == len(data) == rendering.mp3_size(duration, channels)
+    assert written == len(data) == silence.mp3_size(duration, channels)
     return data
 
 
@@ -770,7 +771,7 @@ def test_mp3_frames_are_valid_and_add_up(duration: float, channels: int) -> None
         offset += 144 * 320_000 // 48_000
         count += 1
     assert offset == len(data)
-    audio_frames = rendering.mp3_frame_count(duration)
+    audio_frames = silence.mp3_frame_count(duration)
     assert count == audio_frames + 1
     tag_at = 4 + (17 if channels == 1 else 32)
     assert data[tag_at : tag_at + 4] == b"Info"
@@ -806,29 +807,29 @@ def test_mp3_decodes_with_a_real_decoder(duration: float, channels: int) -> None
     # dr_mp3 skips the Info frame and adds no delay; allow one more frame for decoders
     # that play the Info frame as (silent) audio.
     assert expected <= decoded.num_frames <= expected + 1152 + 1152
-    assert decoded.num_frames == rendering.mp3_frame_count(duration) * 1152  # what dr_mp3 does
+    assert decoded.num_frames == silence.mp3_frame_count(duration) * 1152  # what dr_mp3 does
     assert not any(decoded.samples)  # the sandbox's MP3 is silence, as documented
 
 
 def test_mp3_zero_duration_is_one_frame() -> None:
     data = mp3_bytes(0.0)
     assert len(data) == 2 * 960
-    assert rendering.mp3_frame_count(0.0) == 1
+    assert silence.mp3_frame_count(0.0) == 1
     mutagen_mp3 = pytest.importorskip("mutagen.mp3")
     assert mutagen_mp3.MP3(io.BytesIO(data)).info.length == pytest.approx(1152 / 48000)
 
 
 def test_mp3_frame_count_edges() -> None:
-    assert rendering.mp3_frame_count(3.0) == 125  # exact multiple: no extra frame
-    assert rendering.mp3_frame_count(3.0 + 1e-6) == 126
-    assert rendering.mp3_frame_count(1152 / 48000) == 1
+    assert silence.mp3_frame_count(3.0) == 125  # exact multiple: no extra frame
+    assert silence.mp3_frame_count(3.0 + 1e-6) == 126
+    assert silence.mp3_frame_count(1152 / 48000) == 1
 
 
 def test_mp3_write_only_sink() -> None:
     sink = WriteOnly()
-    written = rendering.write_mp3(sink, 2.0)  # type: ignore[arg-type]
+    written = silence.write_mp3(sink, 2.0)  # type: ignore[arg-type]
     assert b"".join(sink.parts) == mp3_bytes(2.0)
-    assert written == rendering.mp3_size(2.0)
+    assert written == silence.mp3_size(2.0)
 
 
 @pytest.mark.parametrize(
@@ -836,9 +837,9 @@ def test_mp3_write_only_sink() -> None:
 )
 def test_mp3_rejects_bad_arguments(duration: float, channels: int) -> None:
     with pytest.raises(ValueError):
-        rendering.mp3_size(duration, channels)
+        silence.mp3_size(duration, channels)
     with pytest.raises(ValueError):
-        rendering.write_mp3(io.BytesIO(), duration, channels)
+        silence.write_mp3(io.BytesIO(), duration, channels)
 
 
 # ---- example clip -----------------------------------------------------------------------

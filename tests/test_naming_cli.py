@@ -12,7 +12,7 @@ from clitools import SECRET, assert_clean_error, files_under, make_wav, run_cli
 
 from gsep_cli.client import GsepClient
 from gsep_cli.naming import name_bytes
-from gsep_cli.sandbox import Sandbox, render
+from gsep_cli.sandbox import Sandbox, silence
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_the_same_name_with_two_extensions_is_told_to_add_trackext(
 ) -> None:
     make_wav(env / "song.wav", seconds=0.1)
     with open(env / "song.mp3", "wb") as fh:
-        render.write_mp3(fh, 0.2)
+        silence.write_mp3(fh, 0.2)
     run = run_cli(capsys, ["separate", "song.wav", "song.mp3", "--dry-run"])
     assert_clean_error(
         run,

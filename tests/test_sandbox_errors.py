@@ -137,10 +137,10 @@ def test_unsupported_format_1107(sandbox, name: str, content: bytes | None) -> N
 def test_mp3_upload_is_accepted(sandbox) -> None:
     sb = sandbox()
     api = Api(sb)
-    from gsep_cli.sandbox import render
+    from gsep_cli.sandbox import silence
 
     buf = io.BytesIO()
-    render.write_mp3(buf, 1.0)
+    silence.write_mp3(buf, 1.0)
     upload = api.upload(buf.getvalue(), "song.MP3")
     done = api.wait(api.job_id(audioUploadId=upload, type="vocal"))
     assert done["status"] == "success"

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from .. import media
 from ..models import RESIDUAL
-from . import render
+from . import render, silence
 from .state import Result, SandboxJob, UploadReader
 
 
@@ -42,7 +42,7 @@ def render_results(
             paths[(name, "wav")] = path
             mp3 = folder / f"{name}.mp3"
             with open(mp3, "wb") as fh:
-                render.write_mp3(fh, job.audio_seconds, channels=2)
+                silence.write_mp3(fh, job.audio_seconds, channels=2)
             paths[(name, "mp3")] = mp3
     results = {}
     for key, path in paths.items():
@@ -58,7 +58,7 @@ def _render_wavs(job: SandboxJob, reader: UploadReader, handles: Mapping[str, Bi
         render.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
         return
     for handle in handles.values():  # no decoder for compressed input: silence
-        render.write_silent_wav(handle, job.audio_seconds)
+        silence.write_silent_wav(handle, job.audio_seconds)
 
 
 def _render_lyrics(

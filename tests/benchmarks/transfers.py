@@ -274,7 +274,7 @@ def download(quick: bool) -> list[Row]:
     """``gsep download`` vs ``curl -o`` of the same result, whole commands side by side; the
     transfer alone (``GsepClient.download`` in process, the job already fetched), which is
     the throughput without gsep's start-up; and that start-up, from a tiny result."""
-    from gsep_cli.sandbox import render
+    from gsep_cli.sandbox import silence
 
     cases = [("4-min song", 240.0, [], "vocal")] if quick else DOWNLOADS
     runs = 3 if quick else 5
@@ -283,7 +283,7 @@ def download(quick: bool) -> list[Row]:
         with tempfile.TemporaryDirectory(prefix="gsep-bench-") as tmp_name:
             tmp = Path(tmp_name)
             with open(tmp / "long.mp3", "wb") as fh:
-                render.write_mp3(fh, seconds)
+                silence.write_mp3(fh, seconds)
             with sandbox("--job-seconds", "0", "--rate-limit", "0") as sb:
                 size, whole, curl, transfer = _download_case(sb, tmp, model_args, stem, runs)
         if label == TINY[0]:

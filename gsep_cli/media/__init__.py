@@ -1,0 +1,52 @@
+"""Reading audio containers, for the client's preflight checks and the sandbox's own
+(standard library only).
+
+* :func:`sniff_stream` names a container from the start of a seekable stream, after any
+  leading ID3v2 tags (:func:`skip_id3v2`); :func:`sniff_format` does the same on bytes.
+* :func:`parse_wav` reads a WAV header by walking its chunks with ``seek``; it never reads
+  the sample data. :func:`parse_flac` reads a FLAC STREAMINFO block and
+  :func:`parse_mp3` the first MPEG audio frame header (with its Xing/Info/VBRI header):
+  the sample rate, channels and, where the header states it, the exact length.
+
+Writing audio (the sandbox's band-filtered stems, silent MP3 and WAV files) is
+:mod:`gsep_cli.sandbox.render`'s job.
+"""
+
+from __future__ import annotations
+
+from .flac import FlacInfo, parse_flac
+from .mpeg import Mp3Info, parse_mp3
+from .sniff import (
+    EXTENSION_KINDS,
+    ID3V2_HEADER_BYTES,
+    SNIFF_BYTES,
+    id3v2_tag_length,
+    skip_id3v2,
+    sniff_format,
+    sniff_stream,
+)
+from .stream import ByteStream, MediaError, read_exact
+from .wav import FORMAT_FLOAT, FORMAT_PCM, SUPPORTED_BITS, UNKNOWN_SIZE, WavInfo, parse_wav
+
+__all__ = [
+    "EXTENSION_KINDS",
+    "FORMAT_FLOAT",
+    "FORMAT_PCM",
+    "ID3V2_HEADER_BYTES",
+    "SNIFF_BYTES",
+    "SUPPORTED_BITS",
+    "UNKNOWN_SIZE",
+    "ByteStream",
+    "FlacInfo",
+    "MediaError",
+    "Mp3Info",
+    "WavInfo",
+    "id3v2_tag_length",
+    "parse_flac",
+    "parse_mp3",
+    "parse_wav",
+    "read_exact",
+    "skip_id3v2",
+    "sniff_format",
+    "sniff_stream",
+]
