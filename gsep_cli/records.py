@@ -138,7 +138,10 @@ class JobRecord:
 
     job_id: str
     upload_id: str
-    sha256: str
+    #: What jobs are matched on (:func:`gsep_cli.batch.job_key`): the input's SHA-256, or
+    #: for the lyrics model a SHA-256 over audio, lyrics text and language. Stored in the
+    #: ``sha256`` column; shown as ``inputSha256``.
+    content: str
     input_path: str
     model: str
     stems: tuple[str, ...]
@@ -221,7 +224,7 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
     return JobRecord(
         job_id=row[0],
         upload_id=row[1],
-        sha256=row[2],
+        content=row[2],
         input_path=row[3],
         model=row[4],
         stems=stems_from_json(row[5]),
@@ -262,7 +265,7 @@ def job_row(rec: JobRecord) -> tuple[Any, ...]:
     return (
         rec.job_id,
         rec.upload_id,
-        rec.sha256,
+        rec.content,
         shown_path(rec.input_path),
         rec.model,
         json.dumps(list(rec.stems)),

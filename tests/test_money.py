@@ -292,7 +292,7 @@ def test_an_input_edited_during_its_upload_is_refused_and_not_recorded(
         assert counts(sb) == (2, 1)
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()
-        assert record.sha256 == hashlib.sha256(original).hexdigest()
+        assert record.content == hashlib.sha256(original).hexdigest()
         uploaded = sb.store.get_upload(record.upload_id)
         assert uploaded is not None
         with sb.store.open_upload(uploaded) as reader:

@@ -182,7 +182,7 @@ def record_json(record: JobRecord) -> dict[str, Any]:
         "jobId": record.job_id,
         "uploadId": record.upload_id,
         "input": record.input_path,
-        "inputSha256": record.sha256,
+        "inputSha256": record.content,
         "model": record.model,
         "stems": list(record.stems),
         "apiHost": record.api_host,

@@ -30,10 +30,10 @@ SAME_WORK = "sha256 = ? AND model = ? AND stem_set = ? AND api_host = ? AND key_
 
 
 def same_work(
-    sha256: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
+    content: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
 ) -> tuple[str, ...]:
     """The parameters of :data:`SAME_WORK`, in its order (stems as a set)."""
-    return (sha256, model, stem_set(stems), api_host, key_fp)
+    return (content, model, stem_set(stems), api_host, key_fp)
 
 
 def insert_job(conn: sqlite3.Connection, rec: JobRecord) -> None:
@@ -103,7 +103,7 @@ class Jobs(Database):
         self._run(change, write=True)
 
     def find_job(
-        self, sha256: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
+        self, content: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
     ) -> JobRecord | None:
         """The newest job for this content, model, stem set, host and key that still
         stands for the work: not ``failed``, not ``abandoned``. An ``unconfirmed`` record
@@ -115,12 +115,12 @@ class Jobs(Database):
         return self._first_job(
             f"WHERE {SAME_WORK} AND status NOT IN (?, ?) "
             "ORDER BY created_at DESC, updated_at DESC, rowid DESC LIMIT 1",
-            (*same_work(sha256, model, stems, api_host, key_fp), FAILED, ABANDONED),
+            (*same_work(content, model, stems, api_host, key_fp), FAILED, ABANDONED),
         )
 
     def failure_since(
         self,
-        sha256: str,
+        content: str,
         model: str,
         stems: Sequence[str],
         api_host: str,
@@ -132,7 +132,7 @@ class Jobs(Database):
         return self._first_job(
             f"WHERE {SAME_WORK} AND status = ? "
             "AND updated_at >= ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
-            (*same_work(sha256, model, stems, api_host, key_fp), FAILED, since),
+            (*same_work(content, model, stems, api_host, key_fp), FAILED, since),
         )
 
     def get_job(self, job_id: str) -> JobRecord | None:

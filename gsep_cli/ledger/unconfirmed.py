@@ -35,7 +35,7 @@ class Creations(ClaimBook):
         record = JobRecord(
             placeholder,
             rec.upload_id,
-            rec.sha256,
+            rec.content,
             rec.input_path,
             rec.model,
             rec.stems,
@@ -78,12 +78,12 @@ class Creations(ClaimBook):
         )
 
     def abandon_unconfirmed(
-        self, sha256: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
+        self, content: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
     ) -> int:
         """The user pays again deliberately: mark this work's unconfirmed creations
         ``abandoned`` (kept on record, never matched again). Returns how many."""
         now = self._clock()
-        work = same_work(sha256, model, stems, api_host, key_fp)
+        work = same_work(content, model, stems, api_host, key_fp)
         return self._run(
             lambda conn: (
                 conn.execute(
