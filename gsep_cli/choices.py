@@ -36,9 +36,9 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
     for value in values:
         names.extend(part.strip() for part in value.split(",") if part.strip())
     if not names:
-        raise UsageError("no stems given", f"Choose from: {', '.join(_stem_choices(spec))}")
+        raise UsageError("no stems given", f"Choose from: {', '.join(spec.output_names)}")
     if "all" in names:
-        return list(_stem_choices(spec))
+        return list(spec.output_names)
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -46,17 +46,12 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
                 f"stem {name!r} is given twice", "Give each stem once, e.g. --stems vocal,drum"
             )
         seen.add(name)
-        if name not in _stem_choices(spec):
+        if name not in spec.output_names:
             raise UsageError(
                 f"unknown stem {name!r} for model {spec.name}",
-                f"Choose from: {', '.join(_stem_choices(spec))}, or all",
+                f"Choose from: {', '.join(spec.output_names)}, or all",
             )
     return names
-
-
-def _stem_choices(spec: ModelSpec) -> tuple[str, ...]:
-    base = spec.stems or spec.outputs
-    return base + ((RESIDUAL,) if spec.residual else ())
 
 
 def type_value(stems: Sequence[str]) -> str:

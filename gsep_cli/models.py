@@ -68,6 +68,12 @@ class ModelSpec:
         """Whether a job needs a lyrics text upload and a ``language`` (the lyrics model)."""
         return self.category == "text_sync"
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Every output a job of this model can give: its stems (or fixed outputs) and,
+        where the model has one, the residual ``others`` (GSEP_API.md section 4)."""
+        return (self.stems or self.outputs) + ((RESIDUAL,) if self.residual else ())
+
     def file_ext(self, output: str) -> str | None:
         """The extension of a document output (``lyrics`` → ``csv``), None for audio."""
         return dict(self.file_outputs).get(output)

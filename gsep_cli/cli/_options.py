@@ -37,13 +37,13 @@ def complete_model(incomplete: str) -> list[str]:
 
 
 def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
-    from ..models import DEFAULT_MODEL, MODELS, RESIDUAL
+    from ..models import DEFAULT_MODEL, MODELS
 
     spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
     taken = set(done.split(",")) if done else set()
-    names = [*(spec.stems or spec.outputs), *([RESIDUAL] if spec.residual else []), "all"]
+    names = [*spec.output_names, "all"]
     return [prefix + n for n in names if n.startswith(last) and n not in taken]
 
 

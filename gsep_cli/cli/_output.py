@@ -214,7 +214,7 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
         "name": spec.name,
         "category": spec.category,
         "stems": list(spec.stems),
-        "outputs": list(spec.stems or spec.outputs) + (["others"] if spec.residual else []),
+        "outputs": list(spec.output_names),
         "inputFormats": list(spec.input_kinds),
         "maxBytes": spec.max_bytes,
         "maxSeconds": spec.max_seconds,
