@@ -1,7 +1,6 @@
 """``gsep completion SHELL``: the tab-completion script for a shell."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import sys
 from typing import Annotated
 

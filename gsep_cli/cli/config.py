@@ -1,7 +1,6 @@
 """``gsep config``: show and change settings and the API key."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import sys
 from typing import Annotated, Any
 

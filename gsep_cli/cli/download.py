@@ -1,7 +1,6 @@
 """``gsep download``: a finished job's results, to files or to a pipe."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -96,7 +95,7 @@ def download(
     _output.files(state, written, {**header, "expireAt": job.expire_at})
 
 
-def _chosen_stems(stems: list[str] | None, spec: ModelSpec) -> list[str] | None:
+def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | None:
     """``--stems`` as names (None: decided by the job); documented names are checked
     before any request."""
     from ..choices import resolve_stems
@@ -113,7 +112,7 @@ def _chosen_stems(stems: list[str] | None, spec: ModelSpec) -> list[str] | None:
     return resolve_stems(spec, flat) if spec.needs_type else flat
 
 
-def _source(record: JobRecord | None, job_id: str, track: str | None) -> InputFields:
+def _source(record: "JobRecord | None", job_id: str, track: str | None) -> "InputFields":
     """{track}, {trackext} and {dir} of a job's input: from the ledger's record of it,
     else the job id with no extension or folder; --track replaces {track}."""
     from dataclasses import replace

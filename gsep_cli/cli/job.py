@@ -1,7 +1,6 @@
 """``gsep job create`` and ``gsep job status``: the API's jobs, one step at a time."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -78,7 +77,7 @@ def create(
 
 def _create(
     state: State,
-    client: GsepClient,
+    client: "GsepClient",
     upload_id: str,
     model: str,
     stems: list[str],

@@ -1,7 +1,6 @@
 """``gsep jobs``: the local record of uploads and jobs that makes re-runs free."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,7 +16,7 @@ app = typer.Typer(
 )
 
 
-def _open_ledger(state: State) -> Ledger:
+def _open_ledger(state: State) -> "Ledger":
     """The ledger on this machine (also with --sandbox: the record is what is shown)."""
     from ..ledger import Ledger
 

@@ -1,7 +1,6 @@
 """``gsep models``: the models gsep knows, their stems, inputs and limits."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import typer
 
 from . import _output

@@ -1,7 +1,6 @@
 """``gsep sandbox``: serve the local emulator of the GSEP API; the bundled example clip."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import os
 import sys
 from pathlib import Path
@@ -142,7 +141,7 @@ def serve(
     _serve(sandbox, host, port)
 
 
-def _serve(sandbox: Sandbox, host: str, port: int) -> None:
+def _serve(sandbox: "Sandbox", host: str, port: int) -> None:
     """Start, print the base URL on stdout, serve until interrupted."""
     try:
         sandbox.start()

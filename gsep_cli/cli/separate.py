@@ -1,7 +1,6 @@
 """``gsep separate``: upload, create the job, wait and download, for one input or many."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -164,8 +163,8 @@ def _check_input_count(paths: list[Path], *, to_stdout: bool, lyrics: Path | Non
 
 def _separate(
     state: State,
-    settings: Settings,
-    options: BatchOptions,
+    settings: "Settings",
+    options: "BatchOptions",
     paths: list[Path],
     *,
     dry_run: bool,
@@ -190,9 +189,9 @@ def _separate(
 
 def _run_batch(
     state: State,
-    client: GsepClient,
-    settings: Settings,
-    options: BatchOptions,
+    client: "GsepClient",
+    settings: "Settings",
+    options: "BatchOptions",
     paths: list[Path],
 ) -> None:
     """Run the batch, print each input's results as it ends, then the summary table and
@@ -201,7 +200,7 @@ def _run_batch(
 
     single = len(paths) == 1
 
-    def report(result: InputResult) -> None:
+    def report(result: "InputResult") -> None:
         if (single and not result.ok) or options.stdout is not None:
             return  # raised below as the command's own error; or stdout holds the audio
         if state.json:

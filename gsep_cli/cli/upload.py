@@ -1,7 +1,6 @@
 """``gsep upload``: send a file, print its upload id."""
 
-from __future__ import annotations
-
+# no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,7 +59,7 @@ def upload(
     _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
 
 
-def preflight_upload(state: State, file: Path, spec: ModelSpec) -> Preflight:
+def preflight_upload(state: State, file: Path, spec: "ModelSpec") -> "Preflight":
     """Every local check of an audio file for gsep upload (no duration is refused: the
     job decides); prints its warnings."""
     from ..preflight import preflight
