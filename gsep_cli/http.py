@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -37,23 +36,13 @@ from .errors import (
     RequestRejected,
     ServiceUnavailable,
 )
+from .origins import UnsafeUrl, origin_of, redirect_target, same_origin
 from .ratelimit import Notify, RateLimiter
 from .redact import redact, register_secret
 from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
 from .sessions import ThreadSessions, make_session
 
 Log = Callable[[str], None]
-
-
-def same_origin(a: str, b: str) -> bool:
-    """True when two URLs share scheme, host and port (the key may travel between them)."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    default = {"http": 80, "https": 443}
-    return (pa.scheme, pa.hostname, pa.port or default.get(pa.scheme)) == (
-        pb.scheme,
-        pb.hostname,
-        pb.port or default.get(pb.scheme),
-    )
 
 
 class ApiTransport:
@@ -221,10 +210,19 @@ class ApiTransport:
                     raise
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
+            try:
+                target = redirect_target(url, location)
+            except UnsafeUrl as exc:
+                raise RequestRejected(
+                    f"the API redirected to an unsafe URL ({exc}: {origin_of(location)}); "
+                    "not following it, so the API key stays on the API host",
+                    "Check --base-url / GSEP_BASE_URL",
+                    status=response.status_code,
+                ) from None
             if not same_origin(target, self.base_url):
                 raise RequestRejected(
-                    f"the API redirected to another host ({redact(_origin(target))}); "
+                    f"the API redirected to another host ({origin_of(target)}); "
                     "not following it, so the API key stays on the API host",
                     "Check --base-url / GSEP_BASE_URL",
                     status=response.status_code,
@@ -273,11 +271,6 @@ class ApiTransport:
 def _check_deadline(deadline: float | None) -> None:
     if deadline is not None and time.monotonic() >= deadline:
         raise DeadlineReached("the time limit passed before the API answered")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _short(exc: BaseException) -> str:

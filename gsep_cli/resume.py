@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
 from . import watchdog
 from .errors import Interrupted, RequestRejected, ServiceUnavailable
+from .origins import UnsafeUrl, origin, redirect_target
 from .progress import Listener
 from .redact import redact
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
@@ -214,9 +214,18 @@ class ResumableGet:
             )
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
             response.close()
-            if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+            try:
+                target = redirect_target(url, location)
+                downgrade = origin(url)[0] == "https" and origin(target)[0] != "https"
+            except UnsafeUrl as exc:
+                raise RequestRejected(
+                    f"a result host redirected to an unsafe URL ({exc}: "
+                    f"{origin_of(location)}); not following it",
+                    "This is a server or proxy problem: report it",
+                ) from None
+            if downgrade:
                 raise RequestRejected(
                     f"a result host redirected from https to {origin_of(target)}; not "
                     "following it (the download would leave encryption)",

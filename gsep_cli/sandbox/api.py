@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ..models import MODELS
-from .exchange import BadRequest, Exchange
+from .exchange import BadRequest, Exchange, backslash_location
 from .faults import MISSING, Fault, result_code_arg, status_value
 from .state import (
     BusinessError,
@@ -61,6 +61,11 @@ class ApiRoutes(Exchange):
             self._discard_body()
             origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
             self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
+            return True
+        if fault.kind == "api-redirect-backslash":  # nothing handled
+            self._discard_body()
+            location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
+            self._json(302, {"resultMessage": "moved"}, [("Location", location)])
             return True
         if fault.status is not None:
             self._discard_body()

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 from ..models import MODELS
-from .exchange import IO_BLOCK, Exchange
+from .exchange import IO_BLOCK, Exchange, backslash_location
 from .faults import Fault
 from .state import (
     Result,
@@ -141,6 +141,10 @@ class DownloadRoutes(Exchange):
             http = fault.kind == "download-redirect-http"
             origin = sandbox.plain_origin if http else sandbox.alt_origin
             self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
+            return True
+        if fault.kind == "download-backslash":
+            location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
+            self._s3_error(302, "Found", "moved", [("Location", location)])
             return True
         if fault.status is not None:
             self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")

@@ -39,6 +39,14 @@ def _drip_pace(rate: float) -> tuple[int, float]:
     return piece, piece / rate
 
 
+def backslash_location(other: str, origin: str, path: str) -> str:
+    """``api-redirect-backslash``, ``download-backslash``: a ``Location`` that Python's
+    ``urlsplit`` reads as ``origin`` (``other\\`` taken for userinfo) and urllib3, like
+    browsers, as ``other`` (the authority ends at the backslash):
+    ``http://127.0.0.1:2\\@127.0.0.1:1/path``."""
+    return f"{other}\\@{origin.partition('://')[2]}{path}"
+
+
 class ConnectionAborted(Exception):
     """The handler dropped the connection on purpose (fault) or the peer went away."""
 

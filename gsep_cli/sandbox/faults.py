@@ -42,6 +42,11 @@ kind                       effect
                            Dripping stops when the client leaves or the sandbox stops.
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
+``api-redirect-backslash`` API call answered ``302`` to ``ALT\\@MAIN/same/path`` (nothing
+                           handled): Python's ``urlsplit`` reads the main listener, urllib3
+                           (which makes the connection) the second one, which logs what
+                           arrives: a client checking with one parser and connecting with
+                           the other sends the key there.
 ``api-redirect-http``      API call answered ``302`` to the same path on a *plain http*
                            listener (nothing handled). With TLS on, that is a listener of its
                            own (:attr:`Sandbox.plain_origin`, same API, logs what arrives),
@@ -79,6 +84,8 @@ kind                       effect
 ``download-redirect``      result download answered ``302`` to the second loopback port.
 ``download-redirect-http`` result download answered ``302`` to the same URL on the
                            plain-http listener.
+``download-backslash``     result download answered ``302`` to the same URL written as
+                           ``api-redirect-backslash`` does (urllib3 reads the second port).
 ``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
                            and presigned GET URLs do: the signature covers the method); GET
                            works. Only HEADs spend it (they spend no other download fault).
@@ -124,6 +131,7 @@ _FIXED_KINDS = {
     "api-drip": "api",
     "api-redirect-http": "api",
     "redirect": "api",
+    "api-redirect-backslash": "api",
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
@@ -141,6 +149,7 @@ _FIXED_KINDS = {
     "download-drip": "download",
     "download-redirect": "download",
     "download-redirect-http": "download",
+    "download-backslash": "download",
     "download-no-head": "download",
     "job-fail": "job",
     "job-url-string": "job",

@@ -1,0 +1,181 @@
+"""What a second outside tester's hostile servers found (round 2), each over real HTTP
+against a sandbox fault with small timeouts: the outcome, exit code, wall time and the
+files on disk. Where a rule has a shape, a hypothesis property proves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from clitools import assert_clean_error, clean_env, make_wav, run_gsep
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from urllib3.util import parse_url
+
+from gsep_cli.errors import GsepError
+from gsep_cli.http import ApiTransport
+from gsep_cli.ratelimit import RateLimiter
+from gsep_cli.retry import RetryPolicy
+from gsep_cli.sandbox import Sandbox
+from gsep_cli.sessions import ThreadSessions, make_session
+
+KEY = "hostile-key-round2"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(
+        tmp_path,
+        GSEP_API_KEY=KEY,
+        GSEP_POLL_INTERVAL="0.05",
+        GSEP_POLL_CAP="0.1",
+        GSEP_RETRY_CAP="0.05",
+        GSEP_RETRIES="3",
+        GSEP_READ_TIMEOUT="1",
+        GSEP_CONNECT_TIMEOUT="1",
+        GSEP_STALL_TIME="1",
+        GSEP_STALL_RATE="2000",
+    )
+
+
+def timed(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple:
+    started = time.monotonic()
+    run = run_gsep(args, env, cwd=cwd, timeout=timeout)
+    return run, time.monotonic() - started
+
+
+def job_on(sb: Sandbox, song: Path) -> str:
+    """A finished job made through the sandbox's own API (no gsep involved)."""
+    from conftest import Api
+
+    api = Api(sb, key=KEY)
+    upload = api.upload(song.read_bytes(), name=song.name)
+    job = api.job_id(audioUploadId=upload, type="vocal")
+    api.wait(job)
+    return job
+
+
+def outputs(folder: Path) -> list[Path]:
+    """Every file gsep wrote (or left) in the output folder."""
+    return [p for p in (folder / "out").rglob("*") if p.is_file()]
+
+
+# ---- 1: the API key never follows a redirect that two URL parsers read differently ------
+@pytest.mark.parametrize(
+    ("fault", "args"),
+    [
+        ("api-redirect-backslash@key-info", ["key", "info"]),
+        ("api-redirect-backslash@upload-create", ["upload", "song.wav"]),
+    ],
+)
+def test_a_backslash_redirect_never_carries_the_key_away(
+    tmp_path: Path, env: dict[str, str], fault: str, args: list[str]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=[fault]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(args, env, cwd=tmp_path)
+        elsewhere = [e for e in sb.requests if e["port"] != sb.port]
+    assert_clean_error(run, 4, "unsafe URL", "backslash", "not following")
+    assert elsewhere == []  # nothing (above all no key) reached the other listener
+    assert KEY not in run.err + run.out
+
+
+def test_a_backslash_redirect_of_a_result_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        sb.add_fault("download-backslash")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["download", job, "-o", "out"], env, cwd=tmp_path)
+        elsewhere = [e for e in sb.requests if e["port"] != sb.port]
+    assert_clean_error(run, 4, "unsafe URL", "not following")
+    assert elsewhere == []
+    assert outputs(tmp_path) == []
+
+
+class _Recorder(requests.adapters.BaseAdapter):
+    """A transport adapter: answers the first request with a redirect to ``location``,
+    every later one with success, and records where each would have connected (urllib3's
+    own parse of the URL requests prepared) and whether it carried the key."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__()
+        self.location = location
+        self.sent: list[tuple[tuple[str | None, str | None, int | None], bool]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        where = parse_url(request.url)
+        self.sent.append(((where.scheme, where.host, where.port), "x-ga-apikey" in request.headers))
+        response = requests.Response()
+        response.request, response.url = request, str(request.url)
+        if len(self.sent) == 1:
+            response.status_code = 307
+            response.headers["Location"] = self.location
+            response._content = b""
+        else:
+            response.status_code = 200
+            response._content = b'{"resultCode": 1000, "resultData": {}}'
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+_PIECES = st.sampled_from(
+    [
+        "http", "https", "HTTP", "ftp", "://", ":/", ":\\\\", "//", "\\", "\\\\", "@", ":",
+        "127.0.0.1", "127.0.0.2", "[::1]", "[::ffff:127.0.0.2]", "evil.example", "localhost",
+        ":8080", ":8081", ":80", ":0", ":99999", "%40", "%5C", "%2e", "%3A", "/", "?", "#",
+        "user:pw", ".", "..", "\t", " ", "\x00", "%", "xn--bcher-kva.example", "bücher",
+    ]
+)  # fmt: skip
+_HOSTS = st.sampled_from(
+    ["127.0.0.1", "127.0.0.2", "[::1]", "evil.example", "LOCALHOST", "127.1", "%31%32%37.0.0.1"]
+)
+_PORTS = st.sampled_from(["", ":8080", ":8081", ":80", ":", ":08080"])
+# scheme, separator, a first authority, something that may or may not end it, a second one
+_SHAPED = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", ""]),
+    st.sampled_from(["://", ":\\\\", "//", ":/", "\\\\"]),
+    st.sampled_from(["", "user:pw@", "u@"]),
+    _HOSTS,
+    _PORTS,
+    st.sampled_from(["", "\\", "%5C", "/", "\\/", "?", "#", "\t"]),
+    st.sampled_from(["", "@", "%40", ":@"]),
+    _HOSTS,
+    _PORTS,
+    st.sampled_from(["", "/developers/api/v1/key/info", "/x?y=1"]),
+).map("".join)
+_LOCATIONS = _SHAPED | st.lists(_PIECES | st.text(max_size=4), max_size=10).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_LOCATIONS)
+def test_the_key_goes_only_where_urllib3_reads_the_api_origin(location: str) -> None:
+    base = "http://127.0.0.1:8080/developers/api"
+    recorder = _Recorder(location)
+
+    def session() -> requests.Session:
+        made = make_session()  # gsep's own session, its transport replaced
+        made.mount("http://", recorder)
+        made.mount("https://", recorder)
+        return made
+
+    transport = ApiTransport(
+        base, KEY, policy=RetryPolicy(attempts=1), limiter=RateLimiter(0), sleep=lambda s: None
+    )
+    transport._sessions = ThreadSessions(session)
+    with contextlib.suppress(GsepError):
+        transport.call("POST", "/v1/key/info", {"a": 1})
+    assert recorder.sent[0] == (("http", "127.0.0.1", 8080), True)
+    for where, keyed in recorder.sent[1:]:
+        if keyed:
+            assert where[0] == "http"
+            assert (where[1] or "").lower() == "127.0.0.1"
+            assert where[2] in (8080,)
