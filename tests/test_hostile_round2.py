@@ -6,13 +6,15 @@ files on disk. Where a rule has a shape, a hypothesis property proves it.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from clitools import assert_clean_error, make_wav, run_gsep
-from hostiletools import hostile_env
+from hostiletools import hostile_env, timed
 from hostiletools import job_on as hostile_job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ from urllib3.util import parse_url
 from gsep_cli.errors import GsepError
 from gsep_cli.http import ApiTransport
 from gsep_cli.ratelimit import RateLimiter
-from gsep_cli.retry import RetryPolicy
+from gsep_cli.retry import RetryPolicy, retry_after_seconds
 from gsep_cli.sandbox import Sandbox
 from gsep_cli.sessions import ThreadSessions, make_session
 
@@ -156,3 +158,37 @@ def test_the_key_goes_only_where_urllib3_reads_the_api_origin(location: str) -> 
             assert where[0] == "http"
             assert (where[1] or "").lower() == "127.0.0.1"
             assert where[2] in (8080,)
+
+
+# ---- 6: a Retry-After that is not a number of seconds is no Retry-After ---------------------
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "1e999", "-inf"])
+def test_a_retry_after_that_is_no_number_waits_as_if_missing(
+    tmp_path: Path, env: dict[str, str], value: str
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    faults = [f"api-retry-after@job-get:1:{value}", f"download-retry-after:1:{value}"]
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=faults) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["separate", "song.wav"], env, tmp_path)
+        statuses = [e["status"] for e in sb.requests]
+    assert run.code == 0, str(run)
+    assert 429 in statuses and 503 in statuses  # both faults were met...
+    assert "internal error" not in run.err and "Traceback" not in run.err
+    assert took < 15  # ...and waited on as if they had no Retry-After
+    assert (tmp_path / "song" / "vocal.wav").stat().st_size > 44
+
+
+@given(st.text(max_size=12) | st.floats().map(repr) | st.integers().map(str))
+def test_every_retry_after_gives_a_wait_sleep_accepts(value: str) -> None:
+    response = requests.Response()
+    response.headers["Retry-After"] = value
+    seconds = retry_after_seconds(response)
+    assert seconds is None or (math.isfinite(seconds) and seconds >= 0)
+    policy = RetryPolicy()
+    for wait in (
+        policy.wait_for_429(seconds),
+        policy.capped(policy.delay(1, seconds)),
+        policy.delay(1, None if seconds is None else policy.capped(seconds)),
+    ):
+        assert 0 <= wait <= policy.retry_after_cap
+        time.sleep(wait * 0)  # what the API transport and the transfers do with it

@@ -67,6 +67,11 @@ class ApiRoutes(Exchange):
             location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
             self._json(302, {"resultMessage": "moved"}, [("Location", location)])
             return True
+        if fault.kind == "api-retry-after":  # nothing handled
+            self._discard_body()
+            body = {"error": "too_many_requests", "message": "Too many requests"}
+            self._json(429, body, [("Retry-After", fault.arg or "")])
+            return True
         if fault.status is not None:
             self._discard_body()
             self._api_fault_status(fault)

@@ -142,6 +142,10 @@ class DownloadRoutes(Exchange):
             origin = sandbox.plain_origin if http else sandbox.alt_origin
             self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
             return True
+        if fault.kind == "download-retry-after":
+            headers = [("Retry-After", fault.arg or "")]
+            self._s3_error(503, "SlowDown", "Please reduce your request rate.", headers)
+            return True
         if fault.kind == "download-backslash":
             location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
             self._s3_error(302, "Found", "moved", [("Location", location)])

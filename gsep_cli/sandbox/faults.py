@@ -40,6 +40,8 @@ kind                       effect
                            once, then its body one small piece at a time, BPS bytes a second
                            (default 1; fractions allowed), then the connection is closed.
                            Dripping stops when the client leaves or the sandbox stops.
+``api-retry-after:N:VALUE`` API call answered ``429`` with ``Retry-After: VALUE``, VALUE
+                           any text (``nan``, ``-1``, ``inf``, ``1e999``...; required).
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
 ``api-redirect-backslash`` API call answered ``302`` to ``ALT\\@MAIN/same/path`` (nothing
@@ -86,6 +88,8 @@ kind                       effect
                            plain-http listener.
 ``download-backslash``     result download answered ``302`` to the same URL written as
                            ``api-redirect-backslash`` does (urllib3 reads the second port).
+``download-retry-after``   ``download-retry-after:N:VALUE``: result download answered
+                           ``503`` with ``Retry-After: VALUE`` (any text; required).
 ``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
                            and presigned GET URLs do: the signature covers the method); GET
                            works. Only HEADs spend it (they spend no other download fault).
@@ -130,6 +134,7 @@ _FIXED_KINDS = {
     "api-hang": "api",
     "api-drip": "api",
     "api-redirect-http": "api",
+    "api-retry-after": "api",
     "redirect": "api",
     "api-redirect-backslash": "api",
     "part-reset": "part",
@@ -151,6 +156,7 @@ _FIXED_KINDS = {
     "download-redirect-http": "download",
     "download-backslash": "download",
     "download-no-head": "download",
+    "download-retry-after": "download",
     "job-fail": "job",
     "job-url-string": "job",
     "job-expired": "job",
@@ -162,9 +168,9 @@ _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-
 # Kinds whose ARG is a rate in bytes per second.
 _RATE_KINDS = ("api-drip", "download-drip")
 # Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
-_TEXT_KINDS = ("job-fail", "job-status", "key-info-text")
+_TEXT_KINDS = ("job-fail", "job-status", "key-info-text", "api-retry-after", "download-retry-after")
 # Kinds that mean nothing without their ARG.
-_ARG_REQUIRED = ("job-status", "key-info-text")
+_ARG_REQUIRED = ("job-status", "key-info-text", "api-retry-after", "download-retry-after")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
