@@ -198,6 +198,8 @@ class ApiTransport:
             with watchdog.guarding(deadline=deadline if binding else limit) as guard:
                 try:
                     response = self._send_once(method, url, body)
+                    if guard.fired is not None:  # cut mid-answer: what came may look whole
+                        raise requests.ConnectionError(f"stopped: {guard.fired}")
                 except requests.RequestException:
                     if guard.fired == watchdog.DEADLINE:
                         if binding:

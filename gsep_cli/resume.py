@@ -122,6 +122,10 @@ class ResumableGet:
                 if guard.fired == watchdog.STALLED and self.stall is not None:
                     raise Retryable(f"stalled ({self.stall.describe()})") from exc
                 raise
+        if guard.fired == watchdog.STALLED and self.stall is not None:
+            # cut by the watchdog: a body without Content-Length (or headers cut short)
+            # ends there as if complete; what came is kept and the rest asked for
+            raise Retryable(f"stalled ({self.stall.describe()})")
         self._check_size(encoded, announced, wire)
         return self.received
 

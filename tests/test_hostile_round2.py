@@ -192,3 +192,75 @@ def test_every_retry_after_gives_a_wait_sleep_accepts(value: str) -> None:
     ):
         assert 0 <= wait <= policy.retry_after_cap
         time.sleep(wait * 0)  # what the API transport and the transfers do with it
+
+
+# ---- 2: a part's answer must arrive whole within the connect plus read timeout ----------------
+@pytest.mark.slow
+def test_a_part_answer_that_drips_is_cut_off_and_sent_again(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    env["GSEP_STALL_TIME"] = "30"  # the answer's bound is connect + read (2 s), not a stall
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["part-answer-drip:1:20"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["upload", "song.wav"], env, tmp_path)
+        parts = [e for e in sb.requests if e["kind"] == "s3"]
+    assert run.code == 0, str(run)
+    assert "did not arrive whole within 2 s" in run.err
+    assert len(parts) == 2
+    assert took < 10
+
+
+@pytest.mark.slow
+def test_a_part_answer_that_always_drips_ends_in_bounded_time(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    env.update(GSEP_RETRIES="2", GSEP_READ_TIMEOUT="0.5", GSEP_CONNECT_TIMEOUT="0.5")
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["part-answer-drip:*:5"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["upload", "song.wav"], env, tmp_path)
+    assert_clean_error(run, 6, "part 1", "did not arrive whole within 1 s")
+    assert took < 8  # two attempts of a 1 s bound, not forever
+
+
+# ---- 3: a download cut by the stall watchdog is never taken as complete ----------------------
+@pytest.mark.slow
+def test_a_stalled_download_without_length_is_resumed_not_kept_short(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.5)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        expected = whole_result(sb, job)
+        sb.add_fault("download-nolength-drip:1:100")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["download", job, "-o", "out"], env, tmp_path)
+    assert run.code == 0, str(run)
+    assert "stalled (less than 2000 bytes/s for 1 s)" in run.err
+    assert (tmp_path / "out" / job / "vocal.wav").read_bytes() == expected
+    assert took < 10
+
+
+@pytest.mark.slow
+def test_a_download_that_always_stalls_without_length_saves_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.5)
+    env["GSEP_RETRIES"] = "2"
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        sb.add_fault("download-nolength-drip:*:100")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["download", job, "-o", "out"], env, tmp_path)
+    assert_clean_error(run, 6, "stalled")
+    assert outputs(tmp_path) == []
+    assert took < 10
+
+
+def whole_result(sb: Sandbox, job: str, stem: str = "vocal") -> bytes:
+    """The bytes of a job's WAV result, fetched with plain requests."""
+    from conftest import Api
+
+    url = Api(sb, key=KEY).job(job)["downloadUrl"][stem]["wav"]
+    return requests.get(url, timeout=30).content

@@ -137,6 +137,8 @@ class DownloadRoutes(Exchange):
             self._hang()
         if fault.kind == "download-drip":
             self._drip_rate = fault.drip_rate()
+        if fault.kind == "download-nolength-drip":  # see _send_unframed
+            self._drip_rate = fault.drip_rate()
         if fault.kind in ("download-redirect", "download-redirect-http"):
             http = fault.kind == "download-redirect-http"
             origin = sandbox.plain_origin if http else sandbox.alt_origin
@@ -193,6 +195,9 @@ class DownloadRoutes(Exchange):
                 status = 206
         length = end - start + 1 if size else 0
         headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{etag}"')]
+        if fault_kind == "download-nolength-drip" and self.command == "GET":
+            self._send_unframed(result, status, start, length, content_type, headers)
+            return
         if status == 206 and fault_kind == "download-range-slice":
             status = 200  # the slice, yet "200": a server that ignores what 200 means
         elif status == 206:
@@ -208,6 +213,33 @@ class DownloadRoutes(Exchange):
             with contextlib.suppress(OSError):
                 self.wfile.flush()
             self._reset()
+
+    def _send_unframed(
+        self,
+        result: Result,
+        status: int,
+        start: int,
+        length: int,
+        content_type: str,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        """``download-nolength-drip``: no ``Content-Length`` (the body ends when the
+        connection closes), the first half at once, then the rest dripped."""
+        self._discard_body()
+        if status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{start + length - 1}/{result.size}"))
+        self.close_connection = True
+        self._entry["status"] = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        with open(result.path, "rb") as fh:
+            fh.seek(start)
+            self.wfile.write(fh.read(length // 2))
+            self._drip(fh.read, length - length // 2, self._drip_rate or 1.0)
 
     def _send_gzipped(self, result: Result, content_type: str) -> None:
         """``download-gzip``: the whole file gzip-compressed, whatever the request accepts

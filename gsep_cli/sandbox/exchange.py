@@ -206,6 +206,17 @@ class Exchange(BaseHTTPRequestHandler):
             self.wfile.write(block)
             sent += len(block)
 
+    def _drip_head(self, status: int, headers: Iterable[tuple[str, str]], rate: float) -> None:
+        """``part-answer-drip``: the status line and headers, then a long padding header,
+        all at ``rate`` bytes per second (as :meth:`_drip`); the connection is closed."""
+        lines = [f"{self.protocol_version} {status} {self.responses[status][0]}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines += ["Content-Length: 0", "Connection: close", "X-Pad: " + "a" * 8000, "", ""]
+        head = "\r\n".join(lines).encode("latin-1")
+        self._entry["status"] = status
+        self.close_connection = True
+        self._drip(io.BytesIO(head).read, len(head), rate)
+
     def _json(
         self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
     ) -> None:

@@ -62,6 +62,10 @@ kind                       effect
                            while the upload is in flight; the part is then stored as usual.
                            (Loopback socket buffers take several MiB at once: the sender only
                            feels the pace with a part well above that, e.g. 32 MiB.)
+``part-answer-drip:N:BPS`` part stored, then the answer's status line and headers (a long
+                           padding header among them) go out BPS bytes a second (default 1),
+                           as ``api-drip``: an answer that never ends, however patient the
+                           socket timeouts.
 ``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
 ``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
                            no answer is sent, as ``api-hang``.
@@ -82,6 +86,9 @@ kind                       effect
 ``download-hang``          result download: request read, no answer ever (as ``api-hang``).
 ``download-drip:N:BPS``    result download: headers at once (the true ``Content-Length``),
                            then the body BPS bytes a second (default 1), as ``api-drip``.
+``download-nolength-drip`` ``download-nolength-drip:N:BPS``: result answered (200, or 206
+                           to a ``Range``) *without* ``Content-Length`` (the body ends when
+                           the connection closes): half at once, then BPS bytes a second.
 ``download-NNN``           result download answered with HTTP NNN.
 ``download-redirect``      result download answered ``302`` to the second loopback port.
 ``download-redirect-http`` result download answered ``302`` to the same URL on the
@@ -143,6 +150,7 @@ _FIXED_KINDS = {
     "part-slow": "part",
     "part-hang": "part",
     "part-redirect-http": "part",
+    "part-answer-drip": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
     "download-truncate": "download",
@@ -152,6 +160,7 @@ _FIXED_KINDS = {
     "download-gzip": "download",
     "download-hang": "download",
     "download-drip": "download",
+    "download-nolength-drip": "download",
     "download-redirect": "download",
     "download-redirect-http": "download",
     "download-backslash": "download",
@@ -166,7 +175,7 @@ _FIXED_KINDS = {
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
 _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
 # Kinds whose ARG is a rate in bytes per second.
-_RATE_KINDS = ("api-drip", "download-drip")
+_RATE_KINDS = ("api-drip", "download-drip", "part-answer-drip", "download-nolength-drip")
 # Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
 _TEXT_KINDS = ("job-fail", "job-status", "key-info-text", "api-retry-after", "download-retry-after")
 # Kinds that mean nothing without their ARG.

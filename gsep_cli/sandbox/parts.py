@@ -192,4 +192,7 @@ class PartRoutes(Exchange):
             if fault is None or fault.kind != "part-bad-etag"
             else hashlib.md5(md5.encode(), usedforsecurity=False).hexdigest()
         )
+        if fault is not None and fault.kind == "part-answer-drip":
+            self._drip_head(200, [("ETag", f'"{etag}"')], fault.drip_rate())
+            return
         self._send(200, b"", "application/xml", [("ETag", f'"{etag}"')])
