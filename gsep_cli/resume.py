@@ -149,11 +149,20 @@ class ResumableGet:
             raise RequestRejected(f"download failed: HTTP {status}")
 
     def _accept_rest(self, response: requests.Response) -> None:
-        """A 206 must go on where ``out`` ends, in the same file: else start over."""
+        """A 206 must go on where ``out`` ends, in the same file, and say the file's size
+        (``Content-Range``): else start over. A 206 nobody asked for (no ``Range`` sent)
+        announces the size here, so a slice of it is never taken for the whole file."""
         start, _end, whole = _content_range(response.headers.get("Content-Range", ""))
-        if start != self.received or (self.total is not None and whole != self.total):
+        if (
+            start != self.received
+            or whole is None
+            or (self.total is not None and whole != self.total)
+        ):
             self.whole_next = self._restart()
             raise Retryable("the server resumed at the wrong place")
+        if self.total is None:
+            self.total = whole
+            self.listener.transfer_start(self.key, "", whole)
 
     def _accept_whole(
         self, response: requests.Response, encoded: bool, announced: int | None

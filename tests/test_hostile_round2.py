@@ -264,3 +264,23 @@ def whole_result(sb: Sandbox, job: str, stem: str = "vocal") -> bytes:
 
     url = Api(sb, key=KEY).job(job)["downloadUrl"][stem]["wav"]
     return requests.get(url, timeout=30).content
+
+
+# ---- 4: a 206 nobody asked for is a slice, never the whole file --------------------------------
+@pytest.mark.parametrize(("count", "code"), [("1", 0), ("*", 6)])
+def test_an_unasked_206_is_never_saved_short(
+    tmp_path: Path, env: dict[str, str], count: str, code: int
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.5)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        expected = whole_result(sb, job)
+        sb.add_fault(f"download-206-unasked:{count}")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["download", job, "-o", "out"], env, cwd=tmp_path)
+    if code == 0:  # the size came from Content-Range; the rest was asked for with Range
+        assert run.code == 0, str(run)
+        assert (tmp_path / "out" / job / "vocal.wav").read_bytes() == expected
+    else:
+        assert_clean_error(run, 6, "download failed")
+        assert outputs(tmp_path) == []

@@ -89,6 +89,9 @@ kind                       effect
 ``download-nolength-drip`` ``download-nolength-drip:N:BPS``: result answered (200, or 206
                            to a ``Range``) *without* ``Content-Length`` (the body ends when
                            the connection closes): half at once, then BPS bytes a second.
+``download-206-unasked``   result download answered ``206`` with the first half of the file
+                           (``Content-Range: bytes 0-H/SIZE``) whatever the request asked
+                           for, a request without ``Range`` too.
 ``download-NNN``           result download answered with HTTP NNN.
 ``download-redirect``      result download answered ``302`` to the second loopback port.
 ``download-redirect-http`` result download answered ``302`` to the same URL on the
@@ -160,6 +163,7 @@ _FIXED_KINDS = {
     "download-gzip": "download",
     "download-hang": "download",
     "download-drip": "download",
+    "download-206-unasked": "download",
     "download-nolength-drip": "download",
     "download-redirect": "download",
     "download-redirect-http": "download",
