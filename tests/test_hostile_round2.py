@@ -23,9 +23,11 @@ from urllib3.util import parse_url
 from gsep_cli.errors import GsepError
 from gsep_cli.http import ApiTransport
 from gsep_cli.ratelimit import RateLimiter
+from gsep_cli.resume import _StrictDecoder
 from gsep_cli.retry import RetryPolicy, retry_after_seconds
 from gsep_cli.sandbox import Sandbox
 from gsep_cli.sessions import ThreadSessions, make_session
+from gsep_cli.storage import Retryable
 
 KEY = "hostile-key-round2"
 
@@ -284,3 +286,47 @@ def test_an_unasked_206_is_never_saved_short(
     else:
         assert_clean_error(run, 6, "download failed")
         assert outputs(tmp_path) == []
+
+
+# ---- 5: a gzip stream must end where it says, and nothing may follow it ------------------------
+@pytest.mark.parametrize("kind", ["download-gzip-truncated", "download-gzip-trailing"])
+@pytest.mark.parametrize(("count", "code"), [("1", 0), ("*", 6)])
+def test_gzip_that_lies_is_fetched_again_never_kept(
+    tmp_path: Path, env: dict[str, str], kind: str, count: str, code: int
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.5)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20) as sb:
+        job = job_on(sb, song)
+        expected = whole_result(sb, job)
+        sb.add_fault(f"{kind}:{count}")
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["download", job, "-o", "out"], env, cwd=tmp_path)
+    if code == 0:
+        assert run.code == 0, str(run)
+        assert "compressed body" in run.err
+        assert (tmp_path / "out" / job / "vocal.wav").read_bytes() == expected
+    else:
+        assert_clean_error(run, 6, "compressed body")
+        assert outputs(tmp_path) == []
+
+
+@given(st.binary(min_size=0, max_size=3000), st.integers(0, 64), st.binary(max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_only_a_whole_gzip_stream_decodes(data: bytes, cut: int, tail: bytes) -> None:
+    import gzip
+
+    packed = gzip.compress(data)
+    for wire, whole in ((packed, True), (packed[: len(packed) - 1 - cut % len(packed)], False)):
+        decoder = _StrictDecoder("gzip")
+        try:
+            got = b"".join(decoder.feed(wire[i : i + 7]) for i in range(0, len(wire), 7))
+            decoder.finish()
+        except Retryable:
+            assert not whole
+        else:
+            assert whole and got == data
+    if tail and not tail.startswith(b"\x1f"):
+        decoder = _StrictDecoder("gzip")
+        with pytest.raises(Retryable):
+            decoder.feed(packed + tail)
+            decoder.finish()

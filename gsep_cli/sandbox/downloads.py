@@ -81,8 +81,8 @@ class DownloadRoutes(Exchange):
             range_header = None
         content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
         fault_kind = fault.kind if fault is not None else None
-        if fault_kind == "download-gzip":
-            self._send_gzipped(result, content_type)
+        if fault_kind in ("download-gzip", "download-gzip-truncated", "download-gzip-trailing"):
+            self._send_gzipped(result, content_type, fault_kind)
         else:
             self._send_file(result, content_type, range_header, fault_kind)
 
@@ -244,16 +244,23 @@ class DownloadRoutes(Exchange):
             self.wfile.write(fh.read(length // 2))
             self._drip(fh.read, length - length // 2, self._drip_rate or 1.0)
 
-    def _send_gzipped(self, result: Result, content_type: str) -> None:
+    def _send_gzipped(self, result: Result, content_type: str, fault_kind: str) -> None:
         """``download-gzip``: the whole file gzip-compressed, whatever the request accepts
-        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``."""
+        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``.
+        ``download-gzip-truncated`` sends only the first half of that stream,
+        ``download-gzip-trailing`` adds bytes that are not gzip after it (either with a
+        ``Content-Length`` that matches what is sent)."""
         with tempfile.TemporaryFile(dir=self.server.sandbox.store.root) as packed:
             with (
                 open(result.path, "rb") as source,
                 gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as compressed,
             ):
                 shutil.copyfileobj(source, compressed, IO_BLOCK)
+            if fault_kind == "download-gzip-trailing":
+                packed.write(b"GARBAGE-NOT-GZIP" * 10)
             length = packed.tell()
+            if fault_kind == "download-gzip-truncated":
+                length //= 2
             packed.seek(0)
             headers = [("Content-Encoding", "gzip"), ("ETag", f'"{result.etag}"')]
             self._send_head(200, content_type, length, headers)

@@ -83,6 +83,10 @@ kind                       effect
 ``download-gzip``          result sent with ``Content-Encoding: gzip`` (whatever the request's
                            ``Accept-Encoding``): the whole file compressed, ``Content-Length``
                            the compressed size, status 200 even to a ``Range`` request.
+``download-gzip-truncated`` as ``download-gzip``, but only the first half of the compressed
+                           stream is sent (``Content-Length`` that half's size).
+``download-gzip-trailing`` as ``download-gzip``, then 160 bytes that are not gzip
+                           (``Content-Length`` counts them).
 ``download-hang``          result download: request read, no answer ever (as ``api-hang``).
 ``download-drip:N:BPS``    result download: headers at once (the true ``Content-Length``),
                            then the body BPS bytes a second (default 1), as ``api-drip``.
@@ -161,6 +165,8 @@ _FIXED_KINDS = {
     "download-no-range": "download",
     "download-range-slice": "download",
     "download-gzip": "download",
+    "download-gzip-truncated": "download",
+    "download-gzip-trailing": "download",
     "download-hang": "download",
     "download-drip": "download",
     "download-206-unasked": "download",
