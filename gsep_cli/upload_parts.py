@@ -34,7 +34,7 @@ from .sessions import ThreadSessions, make_session
 from .storage import DEFAULT_STALL, Cancelled, Retryable, describe, origin_of
 from .watchdog import Stall
 
-_MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
+_MD5_HEX = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # hex digits in either case
 
 
 class FileSlice:
@@ -214,7 +214,7 @@ class PartUploader:
             except BaseException:
                 self._advance(-sent[0])
                 raise
-            if _MD5_HEX.match(etag) and etag != local_md5:
+            if _MD5_HEX.match(etag) and etag.lower() != local_md5:
                 self._advance(-sent[0])
                 last = ServiceUnavailable(
                     f"part {number} arrived corrupted: the server's MD5 ({etag}) differs from "

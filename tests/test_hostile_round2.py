@@ -330,3 +330,15 @@ def test_only_a_whole_gzip_stream_decodes(data: bytes, cut: int, tail: bytes) ->
         with pytest.raises(Retryable):
             decoder.feed(packed + tail)
             decoder.finish()
+
+
+# ---- 8: an MD5 ETag in upper case is compared too ------------------------------------------
+def test_an_upper_case_md5_etag_is_compared(tmp_path: Path, env: dict[str, str]) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=["part-etag-upper:1"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = run_gsep(["upload", "song.wav"], env, cwd=tmp_path)
+        parts = [e for e in sb.requests if e["kind"] == "s3"]
+    assert run.code == 0, str(run)
+    assert "part 1: checksum mismatch; sending it again" in run.err
+    assert len(parts) == 2

@@ -67,6 +67,7 @@ kind                       effect
                            as ``api-drip``: an answer that never ends, however patient the
                            socket timeouts.
 ``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
+``part-etag-upper``        as ``part-bad-etag``, the wrong MD5 in upper-case hex.
 ``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
                            no answer is sent, as ``api-hang``.
 ``part-redirect-http``     part upload answered ``302`` to the same URL on the plain-http
@@ -160,6 +161,7 @@ _FIXED_KINDS = {
     "part-answer-drip": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
+    "part-etag-upper": "part",
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",
