@@ -191,7 +191,7 @@ class ApiTransport:
         """One request, following only same-origin redirects (at most 5), each answered
         in full within the connect plus read timeout and before ``deadline``."""
         for _ in range(6):
-            self.limiter.acquire(self.notify)  # before the clock of this request starts
+            self.limiter.acquire(self.notify, deadline)  # before this request's clock starts
             _check_deadline(deadline)
             limit = time.monotonic() + self.timeout[0] + self.timeout[1]
             binding = deadline is not None and deadline <= limit

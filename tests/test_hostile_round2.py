@@ -342,3 +342,59 @@ def test_an_upper_case_md5_etag_is_compared(tmp_path: Path, env: dict[str, str])
     assert run.code == 0, str(run)
     assert "part 1: checksum mismatch; sending it again" in run.err
     assert len(parts) == 2
+
+
+# ---- 7: the client-side rate limit waits no longer than --timeout --------------------------
+@pytest.mark.slow
+def test_the_rate_limiter_ends_at_the_timeout(tmp_path: Path, env: dict[str, str]) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=60, chunk_size=1 << 20) as sb:
+        from conftest import Api
+
+        api = Api(sb, key=KEY)
+        job = api.job_id(audioUploadId=api.upload(song.read_bytes()), type="vocal")
+        env.update(GSEP_BASE_URL=sb.base_url, GSEP_RATE_LIMIT="1/3600")
+        run, took = timed(["job", "status", job, "--wait", "--timeout", "1.5"], env, tmp_path)
+    assert_clean_error(run, 8, job, "--timeout")
+    assert 1.4 < took < 6  # not an hour
+
+
+def test_a_limiter_turn_given_up_at_a_deadline_passes_to_the_next() -> None:
+    import threading
+
+    from gsep_cli.errors import DeadlineReached
+
+    limiter = RateLimiter(1, 0.6)
+    limiter.acquire()
+    with pytest.raises(DeadlineReached):
+        limiter.acquire(deadline=time.monotonic() + 0.1)
+    done = threading.Event()
+    later = threading.Thread(target=lambda: (limiter.acquire(), done.set()))
+    later.start()
+    assert done.wait(3)  # the turn given up did not block the one behind it
+    later.join()
+
+
+# ---- 10: GSEP_RATE_LIMIT takes ASCII decimals only, as every other GSEP_* number -----------
+@pytest.mark.parametrize("value", ["١٠٠/60", "100/٦٠", "1_0/60", "１００/60"])
+def test_a_rate_limit_in_other_digits_is_refused(
+    tmp_path: Path, env: dict[str, str], value: str
+) -> None:
+    env.update(GSEP_RATE_LIMIT=value, GSEP_BASE_URL="http://127.0.0.1:9/developers/api")
+    run = run_gsep(["job", "status", "J"], env, cwd=tmp_path)
+    assert_clean_error(run, 3, "GSEP_RATE_LIMIT")
+
+
+@given(st.text(max_size=12))
+def test_parse_rate_takes_only_ascii_decimals(text: str) -> None:
+    from gsep_cli.environment import DECIMAL, INTEGER
+    from gsep_cli.ratelimit import parse_rate
+
+    try:
+        limit, window = parse_rate(text)
+    except ValueError:
+        return
+    count, _, per = text.strip().partition("/")
+    assert INTEGER.fullmatch(count) and text.strip().isascii()
+    assert not per or DECIMAL.fullmatch(per)
+    assert limit >= 0 and 0 < window <= 86400
