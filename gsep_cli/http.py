@@ -44,6 +44,10 @@ from .sessions import ThreadSessions, make_session
 
 Log = Callable[[str], None]
 
+#: The largest API answer body read (decoded bytes): every answer of the contract is a
+#: small JSON document; a server sending more is broken (exit 6), never held in memory.
+MAX_ANSWER = 16 * 1024 * 1024
+
 
 class ApiTransport:
     """Calls under the API base URL, with the key, timeouts, retries and rate limit."""
@@ -248,8 +252,15 @@ class ApiTransport:
             headers["Content-Type"] = "application/json"
         self.calls += 1
         response = self._sessions.get().request(
-            method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
         )
+        _read_capped(response)
         if self.log:
             self.log(
                 f"<- {response.status_code} {redact(url)} "
@@ -268,6 +279,29 @@ class ApiTransport:
         except (TypeError, ValueError, OverflowError, IndexError):
             return
         self.clock_skew = time.time() - server
+
+
+def _read_capped(response: requests.Response) -> None:
+    """Read an answer's body into ``response.content``, at most :data:`MAX_ANSWER` bytes
+    (decoded): more is a broken server, not something to hold in memory.
+
+    Raises :class:`~gsep_cli.errors.ServiceUnavailable` over the cap (the connection is
+    closed), and the requests errors of a body that breaks off."""
+    body = bytearray()
+    try:
+        for block in response.iter_content(64 * 1024):
+            body += block
+            if len(body) > MAX_ANSWER:
+                raise ServiceUnavailable(
+                    f"the API sent an answer of more than {MAX_ANSWER // 2**20} MiB "
+                    "(its answers are small JSON documents); not reading the rest",
+                    "This is a server or proxy problem; try again later",
+                    status=response.status_code,
+                )
+    except BaseException:
+        response.close()
+        raise
+    response._content = bytes(body)
 
 
 def _check_deadline(deadline: float | None) -> None:

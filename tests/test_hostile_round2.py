@@ -6,6 +6,7 @@ files on disk. Where a rule has a shape, a hypothesis property proves it.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import time
 from pathlib import Path
@@ -98,10 +99,10 @@ class _Recorder(requests.adapters.BaseAdapter):
         if len(self.sent) == 1:
             response.status_code = 307
             response.headers["Location"] = self.location
-            response._content = b""
+            response.raw = io.BytesIO(b"")
         else:
             response.status_code = 200
-            response._content = b'{"resultCode": 1000, "resultData": {}}'
+            response.raw = io.BytesIO(b'{"resultCode": 1000, "resultData": {}}')
         return response
 
     def close(self) -> None:
@@ -398,3 +399,12 @@ def test_parse_rate_takes_only_ascii_decimals(text: str) -> None:
     assert INTEGER.fullmatch(count) and text.strip().isascii()
     assert not per or DECIMAL.fullmatch(per)
     assert limit >= 0 and 0 < window <= 86400
+
+
+# ---- 9: an API answer is small; a huge one is a broken server, not a memory hog ------------
+def test_a_huge_api_answer_is_refused_past_the_cap(tmp_path: Path, env: dict[str, str]) -> None:
+    with Sandbox(job_seconds=0, faults=["api-huge@key-info:1:40000000"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run, took = timed(["key", "info"], env, tmp_path)
+    assert_clean_error(run, 6, "more than 16 MiB")
+    assert took < 10

@@ -42,6 +42,8 @@ kind                       effect
                            Dripping stops when the client leaves or the sandbox stops.
 ``api-retry-after:N:VALUE`` API call answered ``429`` with ``Retry-After: VALUE``, VALUE
                            any text (``nan``, ``-1``, ``inf``, ``1e999``...; required).
+``api-huge:N:BYTES``        API call answered ``200`` with a success envelope padded to
+                           BYTES (default 32 MiB) more bytes (nothing handled).
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
 ``api-redirect-backslash`` API call answered ``302`` to ``ALT\\@MAIN/same/path`` (nothing
@@ -150,6 +152,7 @@ _FIXED_KINDS = {
     "api-drip": "api",
     "api-redirect-http": "api",
     "api-retry-after": "api",
+    "api-huge": "api",
     "redirect": "api",
     "api-redirect-backslash": "api",
     "part-reset": "part",
@@ -328,6 +331,8 @@ def _check_arg(kind: str, arg: str | None) -> str | None:
         _check_seconds(kind, arg)
     if kind in _RATE_KINDS:
         _check_rate(kind, arg)
+    if kind == "api-huge" and not arg.isdigit():
+        raise FaultSyntaxError(f"api-huge needs a number of bytes, got {arg!r}")
     if kind == "api-429" and not arg.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg!r}")
     return arg
