@@ -71,6 +71,9 @@ class Guard:
         # the socket itself: http.client hands it to the response and forgets it when the
         # answer says "Connection: close", while its body may still be dripping in
         self._sock: Any = None
+        # a duplicate of a new connection's TCP socket, watched during its TLS handshake
+        # (the TLS wrapper takes the socket object over); closed when the guard ends
+        self._handshake: socket.socket | None = None
         self._over = False
 
     def progress(self, count: int) -> None:
@@ -111,8 +114,10 @@ class Guard:
             if self._over:  # the request ended: its connection may serve another one
                 return
             self.fired = reason
-            sock = self._sock
-        if sock is not None:
+            socks = [self._sock, self._handshake]
+        for sock in socks:
+            if sock is None:
+                continue
             with contextlib.suppress(OSError, ValueError):
                 # the base class's shutdown: on a TLS socket it leaves the SSL object to
                 # the thread using it, which then sees the connection end
@@ -171,6 +176,9 @@ def guarding(
     finally:
         with guard._lock:
             guard._over = True
+            handshake, guard._handshake = guard._handshake, None
+        if handshake is not None:
+            handshake.close()  # the duplicate only: the connection itself lives on
         with _live_lock:
             _live.discard(guard)
         _local.guard = previous
@@ -183,6 +191,23 @@ def current() -> Guard | None:
 
 class _Tracked:
     """Tells the thread's guard which socket it uses; sends bodies in small steps."""
+
+    def _new_conn(self) -> Any:
+        """The TCP connection, watched from here on: a TLS handshake that drips is
+        bounded as the rest of the request is (the TCP connect itself by the connect
+        timeout alone)."""
+        sock = super()._new_conn()  # type: ignore[misc]
+        guard = current()
+        if guard is not None:
+            with contextlib.suppress(OSError):
+                duplicate = sock.dup()
+                with guard._lock:
+                    previous, guard._handshake = guard._handshake, duplicate
+                if previous is not None:
+                    previous.close()
+            if guard.fired is not None:  # due while connecting
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        return sock
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]

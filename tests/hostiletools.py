@@ -5,6 +5,7 @@ made through a sandbox's own API (no gsep involved)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from clitools import Run, clean_env, run_gsep
@@ -46,3 +47,61 @@ def job_on(sb: Sandbox, song: Path, key: str) -> str:
     job = api.job_id(audioUploadId=upload, type="vocal")
     api.wait(job)
     return job
+
+
+def make_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (cert, key), made with openssl."""
+    import subprocess
+
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return crt, key
+
+
+def drip_relay(port: int, rate: float) -> tuple[int, Callable[[], None]]:
+    """A loopback relay to ``port`` that passes what the client sends at once and what
+    the server sends ``rate`` bytes a second (a TLS handshake that drips). Returns its
+    port and a function that stops it."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket, slow: bool) -> None:
+        try:
+            while not stop.is_set() and (data := src.recv(65536)):
+                for i in range(len(data)) if slow else [None]:
+                    if stop.is_set():
+                        return
+                    dst.sendall(data if i is None else data[i : i + 1])
+                    if slow:
+                        time.sleep(1 / rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                sock.close()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", port))
+            threading.Thread(target=pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=pump, args=(server, client, True), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def close() -> None:
+        stop.set()
+        listener.close()
+
+    return listener.getsockname()[1], close

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from clitools import assert_clean_error, make_wav, run_gsep
-from hostiletools import hostile_env, timed
+from hostiletools import hostile_env, make_cert, timed
 from hostiletools import job_on as hostile_job
 
 from gsep_cli.sandbox import Sandbox
@@ -225,19 +225,10 @@ def test_results_that_lie_about_their_body_end_exact_or_not_at_all(
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import shutil
-    import subprocess
 
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    key, crt = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return crt, key
+    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.parametrize(

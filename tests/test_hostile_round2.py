@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from clitools import assert_clean_error, make_wav, run_gsep
-from hostiletools import hostile_env, timed
+from hostiletools import drip_relay, hostile_env, make_cert, timed
 from hostiletools import job_on as hostile_job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -408,3 +408,27 @@ def test_a_huge_api_answer_is_refused_past_the_cap(tmp_path: Path, env: dict[str
         run, took = timed(["key", "info"], env, tmp_path)
     assert_clean_error(run, 6, "more than 16 MiB")
     assert took < 10
+
+
+# ---- 11: a TLS handshake that drips is bounded by --timeout -------------------------------
+@pytest.mark.slow
+def test_a_dripping_tls_handshake_ends_at_the_timeout(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    crt, key = make_cert(tmp_path)
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        env[name] = str(crt)
+    env["GSEP_CONNECT_TIMEOUT"] = "10"  # the handshake's own bound (ssl's), not --timeout's
+    with Sandbox(job_seconds=0, tls_cert=crt, tls_key=key) as sb:
+        port, stop = drip_relay(sb.port, rate=20)
+        try:
+            env["GSEP_BASE_URL"] = f"https://127.0.0.1:{port}/developers/api"
+            run, took = timed(["job", "status", "J1", "--wait", "--timeout", "1.5"], env, tmp_path)
+        finally:
+            stop()
+    assert_clean_error(run, 8, "--timeout")
+    assert took < 5  # not the 10 s connect timeout the handshake alone would be given
