@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .watchdog import Stall
 
-_INTEGER = re.compile(r"[0-9]+", re.ASCII)
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?", re.ASCII)
+#: The plain ASCII numbers every GSEP_* variable takes (whole, and decimal).
+INTEGER = re.compile(r"[0-9]+", re.ASCII)
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?", re.ASCII)
 #: The largest value any GSEP_* number may take: a day in seconds (a timeout beyond what
 #: a socket accepts would crash at the first request), or attempts.
 _MOST = 86400.0
@@ -51,7 +52,7 @@ def env_number(
     if not raw:
         return default
     try:
-        pattern = _INTEGER if integer else _DECIMAL
+        pattern = INTEGER if integer else DECIMAL
         value = float(int(raw)) if integer else float(raw)
         if not pattern.fullmatch(raw):
             value = math.nan

@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -37,6 +36,7 @@ from .errors import (
     RequestRejected,
     ServiceUnavailable,
 )
+from .origins import UnsafeUrl, origin_of, redirect_target, same_origin
 from .ratelimit import Notify, RateLimiter
 from .redact import redact, register_secret
 from .retry import RetryPolicy, api_retries, never_reached_server, retry_after_seconds
@@ -44,16 +44,9 @@ from .sessions import ThreadSessions, make_session
 
 Log = Callable[[str], None]
 
-
-def same_origin(a: str, b: str) -> bool:
-    """True when two URLs share scheme, host and port (the key may travel between them)."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    default = {"http": 80, "https": 443}
-    return (pa.scheme, pa.hostname, pa.port or default.get(pa.scheme)) == (
-        pb.scheme,
-        pb.hostname,
-        pb.port or default.get(pb.scheme),
-    )
+#: The largest API answer body read (decoded bytes): every answer of the contract is a
+#: small JSON document; a server sending more is broken (exit 6), never held in memory.
+MAX_ANSWER = 16 * 1024 * 1024
 
 
 class ApiTransport:
@@ -202,13 +195,15 @@ class ApiTransport:
         """One request, following only same-origin redirects (at most 5), each answered
         in full within the connect plus read timeout and before ``deadline``."""
         for _ in range(6):
-            self.limiter.acquire(self.notify)  # before the clock of this request starts
+            self.limiter.acquire(self.notify, deadline)  # before this request's clock starts
             _check_deadline(deadline)
             limit = time.monotonic() + self.timeout[0] + self.timeout[1]
             binding = deadline is not None and deadline <= limit
             with watchdog.guarding(deadline=deadline if binding else limit) as guard:
                 try:
                     response = self._send_once(method, url, body)
+                    if guard.fired is not None:  # cut mid-answer: what came may look whole
+                        raise requests.ConnectionError(f"stopped: {guard.fired}")
                 except requests.RequestException:
                     if guard.fired == watchdog.DEADLINE:
                         if binding:
@@ -221,10 +216,19 @@ class ApiTransport:
                     raise
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
+            try:
+                target = redirect_target(url, location)
+            except UnsafeUrl as exc:
+                raise RequestRejected(
+                    f"the API redirected to an unsafe URL ({exc}: {origin_of(location)}); "
+                    "not following it, so the API key stays on the API host",
+                    "Check --base-url / GSEP_BASE_URL",
+                    status=response.status_code,
+                ) from None
             if not same_origin(target, self.base_url):
                 raise RequestRejected(
-                    f"the API redirected to another host ({redact(_origin(target))}); "
+                    f"the API redirected to another host ({origin_of(target)}); "
                     "not following it, so the API key stays on the API host",
                     "Check --base-url / GSEP_BASE_URL",
                     status=response.status_code,
@@ -248,8 +252,15 @@ class ApiTransport:
             headers["Content-Type"] = "application/json"
         self.calls += 1
         response = self._sessions.get().request(
-            method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+            method,
+            url,
+            data=data,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
         )
+        _read_capped(response)
         if self.log:
             self.log(
                 f"<- {response.status_code} {redact(url)} "
@@ -270,14 +281,32 @@ class ApiTransport:
         self.clock_skew = time.time() - server
 
 
+def _read_capped(response: requests.Response) -> None:
+    """Read an answer's body into ``response.content``, at most :data:`MAX_ANSWER` bytes
+    (decoded): more is a broken server, not something to hold in memory.
+
+    Raises :class:`~gsep_cli.errors.ServiceUnavailable` over the cap (the connection is
+    closed), and the requests errors of a body that breaks off."""
+    body = bytearray()
+    try:
+        for block in response.iter_content(64 * 1024):
+            body += block
+            if len(body) > MAX_ANSWER:
+                raise ServiceUnavailable(
+                    f"the API sent an answer of more than {MAX_ANSWER // 2**20} MiB "
+                    "(its answers are small JSON documents); not reading the rest",
+                    "This is a server or proxy problem; try again later",
+                    status=response.status_code,
+                )
+    except BaseException:
+        response.close()
+        raise
+    response._content = bytes(body)
+
+
 def _check_deadline(deadline: float | None) -> None:
     if deadline is not None and time.monotonic() >= deadline:
         raise DeadlineReached("the time limit passed before the API answered")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _short(exc: BaseException) -> str:

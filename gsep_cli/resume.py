@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
 from . import watchdog
 from .errors import Interrupted, RequestRejected, ServiceUnavailable
+from .origins import UnsafeUrl, origin, redirect_target
 from .progress import Listener
 from .redact import redact
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
@@ -117,11 +118,15 @@ class ResumableGet:
                         self._accept_whole(response, encoded, announced)
                     self.whole_next = encoded  # an encoded body cannot be resumed
                     self.etag = response.headers.get("ETag") or self.etag
-                    wire = self._copy(response, guard)
+                    wire = self._copy(response, guard, _decoder_for(response))
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 if guard.fired == watchdog.STALLED and self.stall is not None:
                     raise Retryable(f"stalled ({self.stall.describe()})") from exc
                 raise
+        if guard.fired == watchdog.STALLED and self.stall is not None:
+            # cut by the watchdog: a body without Content-Length (or headers cut short)
+            # ends there as if complete; what came is kept and the rest asked for
+            raise Retryable(f"stalled ({self.stall.describe()})")
         self._check_size(encoded, announced, wire)
         return self.received
 
@@ -145,11 +150,20 @@ class ResumableGet:
             raise RequestRejected(f"download failed: HTTP {status}")
 
     def _accept_rest(self, response: requests.Response) -> None:
-        """A 206 must go on where ``out`` ends, in the same file: else start over."""
+        """A 206 must go on where ``out`` ends, in the same file, and say the file's size
+        (``Content-Range``): else start over. A 206 nobody asked for (no ``Range`` sent)
+        announces the size here, so a slice of it is never taken for the whole file."""
         start, _end, whole = _content_range(response.headers.get("Content-Range", ""))
-        if start != self.received or (self.total is not None and whole != self.total):
+        if (
+            start != self.received
+            or whole is None
+            or (self.total is not None and whole != self.total)
+        ):
             self.whole_next = self._restart()
             raise Retryable("the server resumed at the wrong place")
+        if self.total is None:
+            self.total = whole
+            self.listener.transfer_start(self.key, "", whole)
 
     def _accept_whole(
         self, response: requests.Response, encoded: bool, announced: int | None
@@ -179,10 +193,14 @@ class ResumableGet:
             if self.total is not None:
                 self.listener.transfer_start(self.key, "", self.total)
 
-    def _copy(self, response: requests.Response, guard: Guard) -> int:
-        """Write the body to ``out`` as it arrives, past the ``skip`` bytes a pipe already
-        has; return the bytes read off the wire."""
-        for block in _blocks(response):
+    def _copy(
+        self, response: requests.Response, guard: Guard, decoder: _StrictDecoder | None
+    ) -> int:
+        """Write the body to ``out`` as it arrives (decoded by ``decoder`` when given, else
+        as urllib3 decodes it), past the ``skip`` bytes a pipe already has; return the
+        bytes read off the wire. Raises :class:`Retryable` for a compressed body that is
+        corrupt, cut short or followed by other bytes."""
+        for block in _blocks(response, decoder):
             guard.progress(len(block))
             if self.cancelled.is_set():
                 raise Interrupted("download cancelled")
@@ -194,6 +212,8 @@ class ResumableGet:
             self.out.write(block)
             self.received += len(block)
             self.listener.transfer_advance(self.key, len(block))
+        if decoder is not None:
+            decoder.finish()
         return int(response.raw.tell())
 
     def _check_size(self, encoded: bool, announced: int | None, wire: int) -> None:
@@ -214,9 +234,18 @@ class ResumableGet:
             )
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
             response.close()
-            if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+            try:
+                target = redirect_target(url, location)
+                downgrade = origin(url)[0] == "https" and origin(target)[0] != "https"
+            except UnsafeUrl as exc:
+                raise RequestRejected(
+                    f"a result host redirected to an unsafe URL ({exc}: "
+                    f"{origin_of(location)}); not following it",
+                    "This is a server or proxy problem: report it",
+                ) from None
+            if downgrade:
                 raise RequestRejected(
                     f"a result host redirected from https to {origin_of(target)}; not "
                     "following it (the download would leave encryption)",
@@ -250,18 +279,77 @@ def _content_encoding(response: requests.Response) -> str | None:
     return None if value in ("", "identity") else value
 
 
-def _blocks(response: requests.Response, size: int = 1024 * 1024) -> Iterator[bytes]:
-    """The body as it arrives (``read1``), so a broken transfer keeps every byte that came.
+def _blocks(
+    response: requests.Response, decoder: _StrictDecoder | None = None, size: int = 1024 * 1024
+) -> Iterator[bytes]:
+    """The body as it arrives (``read1``), so a broken transfer keeps every byte that came;
+    decoded by ``decoder`` when given (the raw bytes are read), else by urllib3.
 
     ``iter_content`` with big blocks drops a partly filled block when the connection
     breaks; ``read1`` returns whatever one socket read gave.
     """
     raw = response.raw
     while True:
-        block = raw.read1(size, decode_content=True)
+        block = raw.read1(size, decode_content=decoder is None)
         if not block:
             return
+        if decoder is not None:
+            block = decoder.feed(block)
+            if not block:
+                continue
         yield block
+
+
+class _StrictDecoder:
+    """A ``gzip`` or ``deflate`` body decoded with zlib, which says where the stream ends.
+
+    urllib3's decoders take a stream cut short (its ``Content-Length`` matching the cut)
+    or followed by other bytes as complete; here :meth:`feed` raises
+    :class:`~gsep_cli.storage.Retryable` for bytes that are not the stream (gzip members
+    may follow each other, RFC 1952 2.2) and :meth:`finish` for a stream that did not end.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._raw_deflate = False  # deflate sent without its zlib header (as some servers do)
+        self._started = False
+        self._z = self._new()
+
+    def _new(self) -> Any:
+        if self._gzip:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> bytes:
+        """The decoded bytes of the next ``data`` off the wire."""
+        out: list[bytes] = []
+        while data:
+            if self._z.eof:
+                if not self._gzip:
+                    raise Retryable("bytes after the end of the compressed body")
+                self._z = self._new()  # another gzip member, or garbage
+            try:
+                out.append(self._z.decompress(data))
+            except zlib.error:
+                if self._started or self._gzip:
+                    raise Retryable("the compressed body is corrupt") from None
+                self._raw_deflate = True
+                self._z = self._new()
+                continue
+            self._started = True
+            data = self._z.unused_data if self._z.eof else b""
+        return b"".join(out)
+
+    def finish(self) -> None:
+        """Raise :class:`Retryable` unless the stream came to its end."""
+        if not self._z.eof:
+            raise Retryable("the compressed body ended before its end")
+
+
+def _decoder_for(response: requests.Response) -> _StrictDecoder | None:
+    """A strict decoder for a gzip or deflate body; None for any other (urllib3's)."""
+    encoding = _content_encoding(response)
+    return _StrictDecoder(encoding) if encoding in ("gzip", "x-gzip", "deflate") else None
 
 
 def _content_range(value: str) -> tuple[int, int, int | None]:

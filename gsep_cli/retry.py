@@ -12,6 +12,7 @@ nothing (429, 503) or provably never got it (:func:`never_reached_server`).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -76,12 +77,20 @@ def api_retries(status: int, *, creates: bool) -> bool:
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta form only, RFC 9110 10.2.3), or None."""
+    """The ``Retry-After`` header in seconds (delta form only, RFC 9110 10.2.3), or None.
+
+    Anything but a finite number of seconds from zero up (``nan``, ``inf``, ``-5``,
+    ``1e999``, a date) counts as no header at all: ``time.sleep`` refuses some of them
+    mid-run. How long a value is honoured is capped where it is used
+    (:attr:`RetryPolicy.retry_after_cap`)."""
     value = response.headers.get("Retry-After", "").strip()
     try:
-        return float(value) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
 
 
 def never_reached_server(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -39,15 +39,29 @@ class BlockSizeAdapter(HTTPAdapter):
         return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
 
 
+class ManualRedirectSession(requests.Session):
+    """A Session that never works out a redirect's next request itself.
+
+    gsep follows redirects by hand, after its own checks (:mod:`gsep_cli.origins`). Even
+    with ``allow_redirects=False`` requests prepares ``Response.next`` from the
+    ``Location`` header, and a hostile one (bytes that are not UTF-8, a broken IPv6
+    literal) made that raise ``UnicodeDecodeError`` or ``ValueError`` out of the request:
+    an internal error instead of an answer to judge."""
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter(())
+
+
 def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:
-    """A requests Session with big send blocks and no automatic retries.
+    """A requests Session with big send blocks, no automatic retries and no automatic
+    redirects (:class:`ManualRedirectSession`).
 
     It honours ``HTTPS_PROXY``/``NO_PROXY`` and ``REQUESTS_CA_BUNDLE`` as requests does,
     and also ``SSL_CERT_FILE`` (which requests alone ignores: it uses certifi's bundle)
     when neither ``REQUESTS_CA_BUNDLE`` nor ``CURL_CA_BUNDLE`` is set. Carries no API key:
     the key is added per request, for the API only.
     """
-    session = requests.Session()
+    session = ManualRedirectSession()
     cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
     if cert_file and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
         session.verify = cert_file

@@ -5,10 +5,9 @@ described in a message.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import requests
 
+from .origins import origin_of as origin_of  # shared by part uploads and downloads
 from .redact import redact
 from .watchdog import Stall
 
@@ -72,9 +71,3 @@ def _chain(exc: BaseException) -> list[BaseException]:
             or current.__context__
         )
     return chain
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host:port`` of a URL (never its path or signed query), for messages."""
-    parts = urlsplit(url)
-    return redact(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}") if parts.scheme else "?"

@@ -34,7 +34,7 @@ from .sessions import ThreadSessions, make_session
 from .storage import DEFAULT_STALL, Cancelled, Retryable, describe, origin_of
 from .watchdog import Stall
 
-_MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
+_MD5_HEX = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # hex digits in either case
 
 
 class FileSlice:
@@ -214,7 +214,7 @@ class PartUploader:
             except BaseException:
                 self._advance(-sent[0])
                 raise
-            if _MD5_HEX.match(etag) and etag != local_md5:
+            if _MD5_HEX.match(etag) and etag.lower() != local_md5:
                 self._advance(-sent[0])
                 last = ServiceUnavailable(
                     f"part {number} arrived corrupted: the server's MD5 ({etag}) differs from "
@@ -286,21 +286,29 @@ class PartUploader:
         """One PUT under a stall guard (an empty ``body`` awaits the answer at once);
         a network failure becomes :class:`Retryable`, or :class:`Cancelled` once the
         upload is cancelled."""
+        answer_within = self.timeout[0] + self.timeout[1]  # as an API answer's bound
         try:
-            with watchdog.guarding(stall=self.stall) as guard:
+            with watchdog.guarding(stall=self.stall, answer_within=answer_within) as guard:
                 if isinstance(body, bytes):
                     guard.awaiting_answer()
                 try:
-                    return self._sessions.get().put(
+                    response = self._sessions.get().put(
                         url,
                         data=body,
                         timeout=self.timeout,
                         headers={"Content-Length": str(length)},
                         allow_redirects=False,
                     )
+                    if guard.fired is not None:  # cut mid-answer: what came may look whole
+                        raise requests.ConnectionError(f"stopped: {guard.fired}")
+                    return response
                 except requests.RequestException:
                     if guard.fired == watchdog.STALLED and self.stall is not None:
                         raise Retryable(f"stalled ({self.stall.describe()})") from None
+                    if guard.fired == watchdog.DEADLINE:
+                        raise Retryable(
+                            f"the answer did not arrive whole within {answer_within:g} s"
+                        ) from None
                     raise
         except Cancelled:
             raise

@@ -57,9 +57,12 @@ class Stall:
 class Guard:
     """The bounds of one request in one thread, and what made it stop (``fired``)."""
 
-    def __init__(self, deadline: float | None, stall: Stall | None) -> None:
+    def __init__(
+        self, deadline: float | None, stall: Stall | None, answer_within: float | None = None
+    ) -> None:
         self.deadline = deadline
         self.stall = stall
+        self.answer_within = answer_within
         self.started = time.monotonic()
         self.fired: str | None = None
         self._lock = threading.Lock()
@@ -68,6 +71,9 @@ class Guard:
         # the socket itself: http.client hands it to the response and forgets it when the
         # answer says "Connection: close", while its body may still be dripping in
         self._sock: Any = None
+        # a duplicate of a new connection's TCP socket, watched during its TLS handshake
+        # (the TLS wrapper takes the socket object over); closed when the guard ends
+        self._handshake: socket.socket | None = None
         self._over = False
 
     def progress(self, count: int) -> None:
@@ -78,11 +84,17 @@ class Guard:
 
     def awaiting_answer(self, waiting: bool = True) -> None:
         """The body is sent: silence until the answer starts is the server working (the
-        socket's read timeout bounds it), not a stall."""
+        socket's read timeout bounds it), not a stall. The answer itself must then arrive
+        whole within ``answer_within`` seconds (when set): an answer that drips, or an
+        endless run of ``100 Continue``, satisfies every socket timeout and no stall rule
+        (the deadline then fires)."""
         with self._lock:
             self._quiet_allowed = waiting
             self._moved.clear()
             self.started = time.monotonic()
+            if waiting and self.answer_within is not None:
+                bound = self.started + self.answer_within
+                self.deadline = bound if self.deadline is None else min(self.deadline, bound)
 
     def _due(self, now: float) -> str | None:
         if self.deadline is not None and now >= self.deadline:
@@ -102,8 +114,10 @@ class Guard:
             if self._over:  # the request ended: its connection may serve another one
                 return
             self.fired = reason
-            sock = self._sock
-        if sock is not None:
+            socks = [self._sock, self._handshake]
+        for sock in socks:
+            if sock is None:
+                continue
             with contextlib.suppress(OSError, ValueError):
                 # the base class's shutdown: on a TLS socket it leaves the SSL object to
                 # the thread using it, which then sees the connection end
@@ -138,16 +152,22 @@ def _ensure_monitor() -> None:
 
 
 @contextlib.contextmanager
-def guarding(deadline: float | None = None, stall: Stall | None = None) -> Iterator[Guard]:
+def guarding(
+    deadline: float | None = None, stall: Stall | None = None, answer_within: float | None = None
+) -> Iterator[Guard]:
     """Bound the requests this thread makes inside the block; yields the guard.
 
-    ``deadline`` is a ``time.monotonic()`` instant. With neither bound, nothing is
-    watched (the guard still counts nothing and never fires).
+    ``deadline`` is a ``time.monotonic()`` instant; ``answer_within`` (seconds) bounds
+    the answer once the body is sent (:meth:`Guard.awaiting_answer`). With no bound,
+    nothing is watched (the guard still counts nothing and never fires). A guard that
+    fired (:attr:`Guard.fired`) cut the connection: whatever the request got is partial,
+    even when it looks whole (a cut inside the headers reads as their end, a cut body
+    without ``Content-Length`` as its end).
     """
-    guard = Guard(deadline, stall)
+    guard = Guard(deadline, stall, answer_within)
     previous = getattr(_local, "guard", None)
     _local.guard = guard
-    if deadline is not None or stall is not None:
+    if deadline is not None or stall is not None or answer_within is not None:
         _ensure_monitor()
         with _live_lock:
             _live.add(guard)
@@ -156,6 +176,9 @@ def guarding(deadline: float | None = None, stall: Stall | None = None) -> Itera
     finally:
         with guard._lock:
             guard._over = True
+            handshake, guard._handshake = guard._handshake, None
+        if handshake is not None:
+            handshake.close()  # the duplicate only: the connection itself lives on
         with _live_lock:
             _live.discard(guard)
         _local.guard = previous
@@ -168,6 +191,23 @@ def current() -> Guard | None:
 
 class _Tracked:
     """Tells the thread's guard which socket it uses; sends bodies in small steps."""
+
+    def _new_conn(self) -> Any:
+        """The TCP connection, watched from here on: a TLS handshake that drips is
+        bounded as the rest of the request is (the TCP connect itself by the connect
+        timeout alone)."""
+        sock = super()._new_conn()  # type: ignore[misc]
+        guard = current()
+        if guard is not None:
+            with contextlib.suppress(OSError):
+                duplicate = sock.dup()
+                with guard._lock:
+                    previous, guard._handshake = guard._handshake, duplicate
+                if previous is not None:
+                    previous.close()
+            if guard.fired is not None:  # due while connecting
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        return sock
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import assert_clean_error, clean_env, make_wav, run_gsep
+from clitools import assert_clean_error, make_wav, run_gsep
+from hostiletools import hostile_env, make_cert, timed
+from hostiletools import job_on as hostile_job
 
 from gsep_cli.sandbox import Sandbox
 
@@ -21,34 +23,11 @@ ESC = "\x1b"
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(
-        tmp_path,
-        GSEP_API_KEY=KEY,
-        GSEP_POLL_INTERVAL="0.05",
-        GSEP_POLL_CAP="0.1",
-        GSEP_RETRY_CAP="0.05",
-        GSEP_READ_TIMEOUT="1",
-        GSEP_CONNECT_TIMEOUT="1",
-        GSEP_STALL_TIME="1",
-        GSEP_STALL_RATE="2000",
-    )
-
-
-def timed(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> tuple:
-    started = time.monotonic()
-    run = run_gsep(args, env, cwd=cwd, timeout=timeout)
-    return run, time.monotonic() - started
+    return hostile_env(tmp_path, KEY)
 
 
 def job_on(sb: Sandbox, song: Path) -> str:
-    """A finished job made through the sandbox's own API (no gsep involved)."""
-    from conftest import Api
-
-    api = Api(sb, key=KEY)
-    upload = api.upload(song.read_bytes(), name=song.name)
-    job = api.job_id(audioUploadId=upload, type="vocal")
-    api.wait(job)
-    return job
+    return hostile_job(sb, song, KEY)
 
 
 # ---- A1: the read timeout holds for every request --------------------------------------
@@ -246,19 +225,10 @@ def test_results_that_lie_about_their_body_end_exact_or_not_at_all(
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import shutil
-    import subprocess
 
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    key, crt = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return crt, key
+    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ..models import MODELS
-from .exchange import BadRequest, Exchange
+from .exchange import BadRequest, Exchange, backslash_location
 from .faults import MISSING, Fault, result_code_arg, status_value
 from .state import (
     BusinessError,
@@ -21,6 +21,7 @@ from .state import (
 from .store import MAX_FILE_SIZE
 
 BASE_PATH = "/developers/api"
+HUGE_DEFAULT = 32 * 1024 * 1024  # api-huge: bytes of padding unless its ARG says
 
 # (path, method, handler suffix, route name for the ``KIND@ROUTE`` fault selectors)
 _API_ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
@@ -62,6 +63,20 @@ class ApiRoutes(Exchange):
             origin = sandbox.alt_origin if fault.kind == "redirect" else sandbox.plain_origin
             self._json(302, {"resultMessage": "moved"}, [("Location", origin + self.path)])
             return True
+        if fault.kind == "api-redirect-backslash":  # nothing handled
+            self._discard_body()
+            location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
+            self._json(302, {"resultMessage": "moved"}, [("Location", location)])
+            return True
+        if fault.kind == "api-huge":  # nothing handled
+            self._discard_body()
+            self._huge_answer(int(fault.arg or HUGE_DEFAULT))
+            return True
+        if fault.kind == "api-retry-after":  # nothing handled
+            self._discard_body()
+            body = {"error": "too_many_requests", "message": "Too many requests"}
+            self._json(429, body, [("Retry-After", fault.arg or "")])
+            return True
         if fault.status is not None:
             self._discard_body()
             self._api_fault_status(fault)
@@ -71,6 +86,28 @@ class ApiRoutes(Exchange):
         if fault.kind == "api-drip":  # handled as usual, whatever the answer is
             self._drip_rate = fault.drip_rate()
         return False
+
+    def _huge_answer(self, pad: int) -> None:
+        """``api-huge``: a 200 success envelope whose ``resultData`` holds a string of
+        ``pad`` bytes, streamed (never built in memory)."""
+        head, tail = b'{"resultCode": 1000, "resultData": {"pad": "', b'"}}'
+        parts = [head, tail]
+        left = [pad]
+
+        def read(size: int) -> bytes:
+            if parts[0]:
+                out, parts[0] = parts[0][:size], parts[0][size:]
+                return out
+            if left[0]:
+                count = min(size, left[0])
+                left[0] -= count
+                return b"a" * count
+            out, parts[1] = parts[1][:size], parts[1][size:]
+            return out
+
+        length = len(head) + pad + len(tail)
+        self._send_head(200, "application/json", length, [])
+        self._write_body(read, length)
 
     def _api_refused(self) -> bool:
         """Answer a request over the rate limit, or without a valid API key; True if so."""

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 from ..models import MODELS
-from .exchange import IO_BLOCK, Exchange
+from .exchange import IO_BLOCK, Exchange, backslash_location
 from .faults import Fault
 from .state import (
     Result,
@@ -81,8 +81,8 @@ class DownloadRoutes(Exchange):
             range_header = None
         content_type = _CONTENT_TYPES.get(result.path.suffix.lstrip("."), "audio/octet-stream")
         fault_kind = fault.kind if fault is not None else None
-        if fault_kind == "download-gzip":
-            self._send_gzipped(result, content_type)
+        if fault_kind in ("download-gzip", "download-gzip-truncated", "download-gzip-trailing"):
+            self._send_gzipped(result, content_type, fault_kind)
         else:
             self._send_file(result, content_type, range_header, fault_kind)
 
@@ -137,10 +137,20 @@ class DownloadRoutes(Exchange):
             self._hang()
         if fault.kind == "download-drip":
             self._drip_rate = fault.drip_rate()
+        if fault.kind == "download-nolength-drip":  # see _send_unframed
+            self._drip_rate = fault.drip_rate()
         if fault.kind in ("download-redirect", "download-redirect-http"):
             http = fault.kind == "download-redirect-http"
             origin = sandbox.plain_origin if http else sandbox.alt_origin
             self._s3_error(302, "Found", "moved", [("Location", origin + self.path)])
+            return True
+        if fault.kind == "download-retry-after":
+            headers = [("Retry-After", fault.arg or "")]
+            self._s3_error(503, "SlowDown", "Please reduce your request rate.", headers)
+            return True
+        if fault.kind == "download-backslash":
+            location = backslash_location(sandbox.alt_origin, sandbox.origin, self.path)
+            self._s3_error(302, "Found", "moved", [("Location", location)])
             return True
         if fault.status is not None:
             self._s3_error(fault.status, "SandboxFault", f"sandbox fault: HTTP {fault.status}")
@@ -185,6 +195,12 @@ class DownloadRoutes(Exchange):
                 status = 206
         length = end - start + 1 if size else 0
         headers = [("Accept-Ranges", "bytes"), ("ETag", f'"{etag}"')]
+        if fault_kind == "download-nolength-drip" and self.command == "GET":
+            self._send_unframed(result, status, start, length, content_type, headers)
+            return
+        if fault_kind == "download-206-unasked" and size > 1:
+            start, end, status = 0, size // 2 - 1, 206  # the first half, whatever was asked
+            length = end + 1
         if status == 206 and fault_kind == "download-range-slice":
             status = 200  # the slice, yet "200": a server that ignores what 200 means
         elif status == 206:
@@ -201,16 +217,50 @@ class DownloadRoutes(Exchange):
                 self.wfile.flush()
             self._reset()
 
-    def _send_gzipped(self, result: Result, content_type: str) -> None:
+    def _send_unframed(
+        self,
+        result: Result,
+        status: int,
+        start: int,
+        length: int,
+        content_type: str,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        """``download-nolength-drip``: no ``Content-Length`` (the body ends when the
+        connection closes), the first half at once, then the rest dripped."""
+        self._discard_body()
+        if status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{start + length - 1}/{result.size}"))
+        self.close_connection = True
+        self._entry["status"] = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        with open(result.path, "rb") as fh:
+            fh.seek(start)
+            self.wfile.write(fh.read(length // 2))
+            self._drip(fh.read, length - length // 2, self._drip_rate or 1.0)
+
+    def _send_gzipped(self, result: Result, content_type: str, fault_kind: str) -> None:
         """``download-gzip``: the whole file gzip-compressed, whatever the request accepts
-        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``."""
+        or asks for (a ``Range`` too), with the compressed size as ``Content-Length``.
+        ``download-gzip-truncated`` sends only the first half of that stream,
+        ``download-gzip-trailing`` adds bytes that are not gzip after it (either with a
+        ``Content-Length`` that matches what is sent)."""
         with tempfile.TemporaryFile(dir=self.server.sandbox.store.root) as packed:
             with (
                 open(result.path, "rb") as source,
                 gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as compressed,
             ):
                 shutil.copyfileobj(source, compressed, IO_BLOCK)
+            if fault_kind == "download-gzip-trailing":
+                packed.write(b"GARBAGE-NOT-GZIP" * 10)
             length = packed.tell()
+            if fault_kind == "download-gzip-truncated":
+                length //= 2
             packed.seek(0)
             headers = [("Content-Encoding", "gzip"), ("ETag", f'"{result.etag}"')]
             self._send_head(200, content_type, length, headers)

@@ -39,6 +39,14 @@ def _drip_pace(rate: float) -> tuple[int, float]:
     return piece, piece / rate
 
 
+def backslash_location(other: str, origin: str, path: str) -> str:
+    """``api-redirect-backslash``, ``download-backslash``: a ``Location`` that Python's
+    ``urlsplit`` reads as ``origin`` (``other\\`` taken for userinfo) and urllib3, like
+    browsers, as ``other`` (the authority ends at the backslash):
+    ``http://127.0.0.1:2\\@127.0.0.1:1/path``."""
+    return f"{other}\\@{origin.partition('://')[2]}{path}"
+
+
 class ConnectionAborted(Exception):
     """The handler dropped the connection on purpose (fault) or the peer went away."""
 
@@ -197,6 +205,17 @@ class Exchange(BaseHTTPRequestHandler):
                 break
             self.wfile.write(block)
             sent += len(block)
+
+    def _drip_head(self, status: int, headers: Iterable[tuple[str, str]], rate: float) -> None:
+        """``part-answer-drip``: the status line and headers, then a long padding header,
+        all at ``rate`` bytes per second (as :meth:`_drip`); the connection is closed."""
+        lines = [f"{self.protocol_version} {status} {self.responses[status][0]}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines += ["Content-Length: 0", "Connection: close", "X-Pad: " + "a" * 8000, "", ""]
+        head = "\r\n".join(lines).encode("latin-1")
+        self._entry["status"] = status
+        self.close_connection = True
+        self._drip(io.BytesIO(head).read, len(head), rate)
 
     def _json(
         self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()

@@ -40,8 +40,17 @@ kind                       effect
                            once, then its body one small piece at a time, BPS bytes a second
                            (default 1; fractions allowed), then the connection is closed.
                            Dripping stops when the client leaves or the sandbox stops.
+``api-retry-after:N:VALUE`` API call answered ``429`` with ``Retry-After: VALUE``, VALUE
+                           any text (``nan``, ``-1``, ``inf``, ``1e999``...; required).
+``api-huge:N:BYTES``        API call answered ``200`` with a success envelope padded to
+                           BYTES (default 32 MiB) more bytes (nothing handled).
 ``redirect``               API call answered ``302`` to the same path on the sandbox's second
                            loopback port (which serves the same API and logs what arrives).
+``api-redirect-backslash`` API call answered ``302`` to ``ALT\\@MAIN/same/path`` (nothing
+                           handled): Python's ``urlsplit`` reads the main listener, urllib3
+                           (which makes the connection) the second one, which logs what
+                           arrives: a client checking with one parser and connecting with
+                           the other sends the key there.
 ``api-redirect-http``      API call answered ``302`` to the same path on a *plain http*
                            listener (nothing handled). With TLS on, that is a listener of its
                            own (:attr:`Sandbox.plain_origin`, same API, logs what arrives),
@@ -55,7 +64,12 @@ kind                       effect
                            while the upload is in flight; the part is then stored as usual.
                            (Loopback socket buffers take several MiB at once: the sender only
                            feels the pace with a part well above that, e.g. 32 MiB.)
+``part-answer-drip:N:BPS`` part stored, then the answer's status line and headers (a long
+                           padding header among them) go out BPS bytes a second (default 1),
+                           as ``api-drip``: an answer that never ends, however patient the
+                           socket timeouts.
 ``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
+``part-etag-upper``        as ``part-bad-etag``, the wrong MD5 in upper-case hex.
 ``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
                            no answer is sent, as ``api-hang``.
 ``part-redirect-http``     part upload answered ``302`` to the same URL on the plain-http
@@ -72,13 +86,27 @@ kind                       effect
 ``download-gzip``          result sent with ``Content-Encoding: gzip`` (whatever the request's
                            ``Accept-Encoding``): the whole file compressed, ``Content-Length``
                            the compressed size, status 200 even to a ``Range`` request.
+``download-gzip-truncated`` as ``download-gzip``, but only the first half of the compressed
+                           stream is sent (``Content-Length`` that half's size).
+``download-gzip-trailing`` as ``download-gzip``, then 160 bytes that are not gzip
+                           (``Content-Length`` counts them).
 ``download-hang``          result download: request read, no answer ever (as ``api-hang``).
 ``download-drip:N:BPS``    result download: headers at once (the true ``Content-Length``),
                            then the body BPS bytes a second (default 1), as ``api-drip``.
+``download-nolength-drip`` ``download-nolength-drip:N:BPS``: result answered (200, or 206
+                           to a ``Range``) *without* ``Content-Length`` (the body ends when
+                           the connection closes): half at once, then BPS bytes a second.
+``download-206-unasked``   result download answered ``206`` with the first half of the file
+                           (``Content-Range: bytes 0-H/SIZE``) whatever the request asked
+                           for, a request without ``Range`` too.
 ``download-NNN``           result download answered with HTTP NNN.
 ``download-redirect``      result download answered ``302`` to the second loopback port.
 ``download-redirect-http`` result download answered ``302`` to the same URL on the
                            plain-http listener.
+``download-backslash``     result download answered ``302`` to the same URL written as
+                           ``api-redirect-backslash`` does (urllib3 reads the second port).
+``download-retry-after``   ``download-retry-after:N:VALUE``: result download answered
+                           ``503`` with ``Retry-After: VALUE`` (any text; required).
 ``download-no-head``       result URL answers ``HEAD`` with ``501 Not Implemented`` (as CDNs
                            and presigned GET URLs do: the signature covers the method); GET
                            works. Only HEADs spend it (they spend no other download fault).
@@ -123,25 +151,36 @@ _FIXED_KINDS = {
     "api-hang": "api",
     "api-drip": "api",
     "api-redirect-http": "api",
+    "api-retry-after": "api",
+    "api-huge": "api",
     "redirect": "api",
+    "api-redirect-backslash": "api",
     "part-reset": "part",
     "part-expired": "part",
     "part-delay": "part",
     "part-slow": "part",
     "part-hang": "part",
     "part-redirect-http": "part",
+    "part-answer-drip": "part",
     "download-delay": "download",
     "part-bad-etag": "part",
+    "part-etag-upper": "part",
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",
     "download-range-slice": "download",
     "download-gzip": "download",
+    "download-gzip-truncated": "download",
+    "download-gzip-trailing": "download",
     "download-hang": "download",
     "download-drip": "download",
+    "download-206-unasked": "download",
+    "download-nolength-drip": "download",
     "download-redirect": "download",
     "download-redirect-http": "download",
+    "download-backslash": "download",
     "download-no-head": "download",
+    "download-retry-after": "download",
     "job-fail": "job",
     "job-url-string": "job",
     "job-expired": "job",
@@ -151,11 +190,11 @@ _FIXED_KINDS = {
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
 _SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
 # Kinds whose ARG is a rate in bytes per second.
-_RATE_KINDS = ("api-drip", "download-drip")
+_RATE_KINDS = ("api-drip", "download-drip", "part-answer-drip", "download-nolength-drip")
 # Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
-_TEXT_KINDS = ("job-fail", "job-status", "key-info-text")
+_TEXT_KINDS = ("job-fail", "job-status", "key-info-text", "api-retry-after", "download-retry-after")
 # Kinds that mean nothing without their ARG.
-_ARG_REQUIRED = ("job-status", "key-info-text")
+_ARG_REQUIRED = ("job-status", "key-info-text", "api-retry-after", "download-retry-after")
 _STATUS_KIND = re.compile(r"^(api|part|download)-([1-5]\d\d)$")
 # Route names for ``@ROUTE``: one per API endpoint (method and path), see server._API_ROUTES.
 API_ROUTES = ("upload-create", "upload-complete", "job-create", "job-get", "key-info")
@@ -292,6 +331,8 @@ def _check_arg(kind: str, arg: str | None) -> str | None:
         _check_seconds(kind, arg)
     if kind in _RATE_KINDS:
         _check_rate(kind, arg)
+    if kind == "api-huge" and not arg.isdigit():
+        raise FaultSyntaxError(f"api-huge needs a number of bytes, got {arg!r}")
     if kind == "api-429" and not arg.isdigit():
         raise FaultSyntaxError(f"api-429 Retry-After must be whole seconds, got {arg!r}")
     return arg

@@ -189,7 +189,12 @@ class PartRoutes(Exchange):
             raise
         etag = (
             md5
-            if fault is None or fault.kind != "part-bad-etag"
+            if fault is None or fault.kind not in ("part-bad-etag", "part-etag-upper")
             else hashlib.md5(md5.encode(), usedforsecurity=False).hexdigest()
         )
+        if fault is not None and fault.kind == "part-etag-upper":
+            etag = etag.upper()
+        if fault is not None and fault.kind == "part-answer-drip":
+            self._drip_head(200, [("ETag", f'"{etag}"')], fault.drip_rate())
+            return
         self._send(200, b"", "application/xml", [("ETag", f'"{etag}"')])
