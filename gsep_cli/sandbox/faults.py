@@ -137,7 +137,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -381,56 +380,3 @@ def parse_fault_list(text: str) -> list[Fault]:
     The spaces and tabs around each fault are dropped; an ARG keeps any other character.
     """
     return [parse_fault(part.strip(" \t")) for part in _split_list(text) if part.strip()]
-
-
-class FaultBook:
-    """The active faults; ``take(target)`` consumes and returns the next one that applies."""
-
-    def __init__(self, faults: list[Fault] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = list(faults or [])
-
-    def add(self, fault: Fault | str) -> Fault:
-        """Add a fault (parsed or in its text form) after the existing ones."""
-        parsed = parse_fault(fault) if isinstance(fault, str) else fault
-        with self._lock:
-            self._faults.append(parsed)
-        return parsed
-
-    def clear(self) -> None:
-        """Remove every fault."""
-        with self._lock:
-            self._faults.clear()
-
-    def take(
-        self,
-        target: str,
-        kinds: tuple[str, ...] | None = None,
-        exclude: tuple[str, ...] = (),
-        route: str | None = None,
-    ) -> Fault | None:
-        """Consume one use of the first live fault for ``target``.
-
-        ``kinds`` limits the search to those kinds; ``exclude`` skips some kinds. ``route``
-        is the API endpoint of the request (None when it is none of them): a fault with a
-        selector only matches its own route, one without matches any.
-        """
-        with self._lock:
-            for fault in self._faults:
-                if fault.target != target or fault.kind in exclude:
-                    continue
-                if not fault.applies_to(route):
-                    continue
-                if kinds is not None and fault.kind not in kinds:
-                    continue
-                if fault.remaining is None:
-                    return fault
-                if fault.remaining > 0:
-                    fault.remaining -= 1
-                    return fault
-        return None
-
-    def describe(self) -> list[str]:
-        """Every fault in its text form, with its remaining count."""
-        with self._lock:
-            return [fault.describe() for fault in self._faults]

@@ -25,7 +25,8 @@ from .api import BASE_PATH
 from .control import CONTROL_PREFIX
 from .downloads import CDN_PREFIX, result_names
 from .exchange import Exchange
-from .faults import Fault, FaultBook, parse_fault
+from .faultbook import FaultBook
+from .faults import Fault, parse_fault
 from .listener import LoopbackServer, start_listener, stop_listeners
 from .parts import S3_PREFIX
 from .state import SandboxJob, SandboxSettings, Upload
