@@ -221,20 +221,26 @@ def read_config(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     path = path or config_path()
     warnings: list[str] = []
     fix = f"Fix or move away {path} (e.g. mv '{path}' '{path}.broken'), then set values again"
-    if not os.path.exists(path):  # absent (a dangling link too, as always)
+    unreadable = "Check its permissions, or point GSEP_CONFIG_DIR at another folder"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:  # absent (a dangling link too, as always)
         return {}, warnings
-    try:  # never blocks on a FIFO, never reads /dev/zero for ever
+    except OSError as exc:  # a file where the folder should be, a link loop, no access
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}", unreadable
+        ) from None
+    if not stat.S_ISREG(info.st_mode):  # never open a FIFO (it blocks) or a device
+        what = "Is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"cannot read config file {path}: {what}", unreadable)
+    try:  # O_NONBLOCK and fstat: a path swapped for a FIFO meanwhile cannot hang either
         with open_input(path) as fh:
             raw_bytes = fh.read(MAX_CONFIG_BYTES + 1)
     except UsageError as exc:
-        raise ConfigError(
-            f"config file: {exc.message}",
-            "Check it, or point GSEP_CONFIG_DIR at another folder",
-        ) from None
+        raise ConfigError(f"cannot read config file {path}: {exc.message}", unreadable) from None
     except OSError as exc:
         raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}",
-            "Check its permissions, or point GSEP_CONFIG_DIR at another folder",
+            f"cannot read config file {path}: {exc.strerror or exc}", unreadable
         ) from None
     if len(raw_bytes) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB", fix)
@@ -348,12 +354,18 @@ def write_config(data: dict[str, Any], path: Path | None = None) -> Path:
     """Write the config atomically: temp file + rename, the file 0600; a folder gsep
     creates is made 0700 (an existing folder's mode is left alone)."""
     path = path or config_path()
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if os.name == "posix":  # mkdir's mode is reduced by the umask
-            with contextlib.suppress(OSError):
-                os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if os.name == "posix":  # mkdir's mode is reduced by the umask
+                with contextlib.suppress(OSError):
+                    os.chmod(path.parent, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write config file {path}: {exc.strerror or exc}",
+            "Check the folder's permissions, or point GSEP_CONFIG_DIR at another folder",
+        ) from None
     try:
         if os.name == "posix":
             os.fchmod(fd, 0o600)

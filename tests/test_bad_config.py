@@ -286,3 +286,52 @@ def test_an_unreadable_config_file_does_not_block_env_settings(
     run = run_cli(capsys, ["separate", "song.wav", "--dry-run"])
     assert run.code == 0, str(run)
     assert "ignoring the config file" in run.err and "not UTF-8" in run.err
+
+
+def _file_where_the_folder_is(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("")
+
+
+def _link_loop(cfg: Path) -> None:
+    cfg.mkdir(parents=True)
+    (cfg / "config.json").symlink_to("config.json")
+
+
+def _folder_as_config(cfg: Path) -> None:
+    (cfg / "config.json").mkdir(parents=True)
+
+
+def _fifo_as_config(cfg: Path) -> None:
+    cfg.mkdir(parents=True)
+    os.mkfifo(cfg / "config.json")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_file_where_the_folder_is, "Not a directory"),
+        (_link_loop, "Too many levels of symbolic links"),
+        (_folder_as_config, "Is a directory"),
+        (_fifo_as_config, "not a regular file"),
+    ],
+)
+@pytest.mark.parametrize("args", [["config", "show"], ["config", "set", "format", "mp3"]])
+def test_a_config_that_cannot_be_reached_is_said_never_ignored(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make: Any,
+    says: str,
+    args: list[str],
+) -> None:
+    """A config location that is not a readable regular file is one line and exit 3:
+    never silently taken as "no config" (a stored key would vanish without a word),
+    never an internal error, never a hang (a FIFO)."""
+    cfg = tmp_path / "cfg"
+    make(cfg)
+    monkeypatch.setenv("GSEP_CONFIG_DIR", str(cfg))
+    for name in ("GSEP_API_KEY", "GAUDIO_API_KEY", "GSEP_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    line = assert_clean_error(run_cli(capsys, args), 3, says)
+    assert "audio" not in line
