@@ -36,6 +36,9 @@ class JobStatus(str, Enum):
     SUCCESS = "success"
     FAILED = "failed"
 
+    def __str__(self) -> str:  # in messages: "waiting", not "JobStatus.WAITING"
+        return str(self.value)
+
     @property
     def is_terminal(self) -> bool:
         """True once the job will not change any more."""

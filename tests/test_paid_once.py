@@ -276,3 +276,9 @@ def test_a_plain_prune_never_makes_a_rerun_pay_again(
         again = gsep(["separate", "x.wav", "-o", "out"])
         assert again.code == 4 and "--pay-again" in again.err, str(again)
         assert counts(sb) == (1, 1)
+
+
+def test_a_job_status_reads_as_its_word_in_messages() -> None:
+    from gsep_cli.models import JobStatus
+
+    assert f"(status {JobStatus.WAITING})" == "(status waiting)"
