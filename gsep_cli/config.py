@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .apikey import key_problem
 from .errors import ConfigError, UsageError
 from .inputfile import open_input
 from .models import DEFAULT_MODEL
@@ -83,13 +84,6 @@ def config_path() -> Path:
     return config_dir() / "config.json"
 
 
-def mask_key(key: str) -> str:
-    """Show at most the last 4 characters of a key (all of it hidden when short)."""
-    if len(key) <= 8:
-        return "*" * 8
-    return "*" * 8 + key[-4:]
-
-
 def check_base_url(url: str, source: str = "the base URL") -> str:
     """Validate an API base URL: https, or plain http only for loopback hosts; no user
     name or password (they would be shown and sent as Basic auth); no query or fragment.
@@ -141,34 +135,6 @@ def _printable(text: str, limit: int = 120) -> str:
     """A value for a message: quoted, control characters escaped, at most ``limit``."""
     shown = repr(text[:limit])
     return shown if len(text) <= limit else shown + "..."
-
-
-#: Characters an API key may hold: visible ASCII (it travels in an HTTP header).
-_KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
-MAX_KEY_LENGTH = 512
-
-
-def key_problem(key: str) -> str | None:
-    """Why ``key`` cannot be an API key (it never shows the key), or None.
-
-    A key travels in the ``x-ga-apikey`` header (GSEP_API.md 1), so it must be visible
-    ASCII: a line break would split the header, a non-ASCII character cannot be encoded.
-    """
-    if not key:
-        return "it is empty"
-    if len(key) > MAX_KEY_LENGTH:
-        return f"it is longer than {MAX_KEY_LENGTH} characters"
-    for ch in key:
-        if ch in _KEY_CHARS:
-            continue
-        if ch in "\r\n":
-            return "it holds a line break"
-        if ch.isspace():
-            return "it holds a space"
-        if not ch.isascii():
-            return "it holds a character that is not ASCII"
-        return "it holds a control character"
-    return None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def set_key(ctx: typer.Context) -> None:
 
     Example: printf %s "$KEY" | gsep config set-key
     """
-    from ..config import key_problem, set_profile_value
+    from ..apikey import key_problem
+    from ..config import set_profile_value
 
     state = state_of(ctx)
     if ctx.args:  # caught here so that click does not echo the key back in its error
@@ -53,7 +54,8 @@ def show(ctx: typer.Context) -> None:
 
     Example: gsep config show --json
     """
-    from ..config import config_path, mask_key
+    from ..apikey import mask_key
+    from ..config import config_path
 
     state = state_of(ctx)
     settings = state.settings()
