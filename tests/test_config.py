@@ -12,12 +12,12 @@ import pytest
 from clitools import SECRET, assert_clean_error, assert_no_secret, run_cli
 
 from gsep_cli import config
+from gsep_cli.apikey import mask_key
 from gsep_cli.config import (
     DEFAULT_BASE_URL,
     check_base_url,
     config_path,
     load_settings,
-    mask_key,
     read_config,
     set_profile_value,
     write_config,
