@@ -15,8 +15,12 @@ import re
 import tempfile
 from pathlib import Path
 
+from .errors import UsageError
+from .inputfile import open_input
+
 FOLDER = "answers"
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_MOST_BYTES = 200  # a job id is short (GSEP_API.md 2.4: an opaque string)
 
 
 def _path(state_dir: Path, placeholder: str) -> Path | None:
@@ -45,13 +49,16 @@ def save(state_dir: Path, placeholder: str, job_id: str) -> bool:
 def find(state_dir: Path, placeholder: str) -> str | None:
     """The job id kept for ``placeholder``, if any."""
     target = _path(state_dir, placeholder)
-    if target is None:
+    if target is None or not os.path.exists(target):
         return None
-    try:
-        text = target.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file only (a FIFO would block), and only what an id can be
+        with open_input(target) as fh:
+            text = fh.read(_MOST_BYTES + 1).decode("utf-8").strip()
+    except (OSError, UsageError, UnicodeDecodeError):
         return None
-    return text or None
+    if not text or len(text) > _MOST_BYTES or text in (".", "..") or not text.isprintable():
+        return None  # not an answer gsep wrote: ignored, never recorded as a job
+    return text
 
 
 def forget(state_dir: Path, placeholder: str) -> None:

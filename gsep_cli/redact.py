@@ -53,11 +53,12 @@ def redact(text: object) -> str:
     return result
 
 
-#: C0 and C1 controls, DEL, the Unicode bidi controls (Trojan Source, CVE-2021-42574),
+#: C0 and C1 controls, DEL, the line and paragraph separators (U+2028, U+2029: a line
+#: break to many terminals), the Unicode bidi controls (Trojan Source, CVE-2021-42574),
 #: and the lone surrogates that stand for undecodable C1 bytes (os.fsdecode's
 #: surrogateescape: written back as raw bytes, ``\udc9b`` would be an 8-bit CSI).
 _CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udc9f]"
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\udc80-\udc9f]"
 )
 
 

@@ -194,7 +194,7 @@ class ResumableGet:
                 self.listener.transfer_start(self.key, "", self.total)
 
     def _copy(
-        self, response: requests.Response, guard: Guard, decoder: _StrictDecoder | None
+        self, response: requests.Response, guard: Guard, decoder: _StrictDecoder | _Chain | None
     ) -> int:
         """Write the body to ``out`` as it arrives (decoded by ``decoder`` when given, else
         as urllib3 decodes it), past the ``skip`` bytes a pipe already has; return the
@@ -280,7 +280,9 @@ def _content_encoding(response: requests.Response) -> str | None:
 
 
 def _blocks(
-    response: requests.Response, decoder: _StrictDecoder | None = None, size: int = 1024 * 1024
+    response: requests.Response,
+    decoder: _StrictDecoder | _Chain | None = None,
+    size: int = 1024 * 1024,
 ) -> Iterator[bytes]:
     """The body as it arrives (``read1``), so a broken transfer keeps every byte that came;
     decoded by ``decoder`` when given (the raw bytes are read), else by urllib3.
@@ -346,10 +348,38 @@ class _StrictDecoder:
             raise Retryable("the compressed body ended before its end")
 
 
-def _decoder_for(response: requests.Response) -> _StrictDecoder | None:
-    """A strict decoder for a gzip or deflate body; None for any other (urllib3's)."""
+class _Chain:
+    """Several codings applied one after the other (``Content-Encoding: gzip, gzip``, RFC
+    9110 8.4: listed in the order applied), undone in reverse, each strictly."""
+
+    def __init__(self, decoders: list[_StrictDecoder]) -> None:
+        self._decoders = decoders
+
+    def feed(self, data: bytes) -> bytes:
+        for decoder in self._decoders:
+            data = decoder.feed(data)
+        return data
+
+    def finish(self) -> None:
+        for decoder in self._decoders:
+            decoder.finish()
+
+
+_STRICT = ("gzip", "x-gzip", "deflate")
+
+
+def _decoder_for(response: requests.Response) -> _StrictDecoder | _Chain | None:
+    """A strict decoder for a body coded with gzip or deflate, once or several times;
+    None for any other coding (urllib3's)."""
     encoding = _content_encoding(response)
-    return _StrictDecoder(encoding) if encoding in ("gzip", "x-gzip", "deflate") else None
+    if encoding is None:
+        return None
+    codings = [c.strip() for c in encoding.split(",") if c.strip() not in ("", "identity")]
+    if not codings or any(c not in _STRICT for c in codings):
+        return None
+    if len(codings) == 1:
+        return _StrictDecoder(codings[0])
+    return _Chain([_StrictDecoder(c) for c in reversed(codings)])
 
 
 def _content_range(value: str) -> tuple[int, int, int | None]:

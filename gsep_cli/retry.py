@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 
 import requests
@@ -76,6 +77,10 @@ def api_retries(status: int, *, creates: bool) -> bool:
     return status == 429 or (status >= 500 and (not creates or status == 503))
 
 
+#: RFC 9110 10.2.3's delay-seconds (1*DIGIT), with a decimal fraction tolerated.
+_DELAY_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The ``Retry-After`` header in seconds (delta form only, RFC 9110 10.2.3), or None.
 
@@ -84,13 +89,10 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     mid-run. How long a value is honoured is capped where it is used
     (:attr:`RetryPolicy.retry_after_cap`)."""
     value = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
+    if not _DELAY_SECONDS.fullmatch(value):  # ASCII digits (a fraction tolerated) only:
+        return None  # float() would also take "1_0", "1e2", other scripts' digits
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) else None
 
 
 def never_reached_server(exc: BaseException) -> bool:

@@ -5,14 +5,16 @@ An input edited while it uploads can leave its size, mtime, ctime and inode as t
 Before an upload is completed — before any job can be paid for it — the file is read once
 more: its SHA-256 must still be the one the ledger matches jobs on, and each part whose
 ETag is a plain MD5 (GSEP_API.md 2.2: the quoted hex MD5 of the chunk) must match the
-bytes now in the file at that part's place. A mismatch means the upload may mix versions.
+bytes now in the file at that part's place, and so must the MD5 of what each part sent
+(computed while sending, whatever the ETag looks like). A mismatch means the upload may
+mix versions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .inputfile import open_input
@@ -22,13 +24,20 @@ _BLOCK = 1 << 20
 
 
 def sent_differs(
-    path: Path, sha256: str, chunk_size: int, parts: Sequence[tuple[int, str]]
+    path: Path,
+    sha256: str,
+    chunk_size: int,
+    parts: Sequence[tuple[int, str]],
+    sent_md5: Mapping[int, str] | None = None,
 ) -> str | None:
     """Why what was sent may differ from the content hashed as ``sha256``, else None.
 
     ``parts``: (part number from 1, ETag as the storage server answered) per part;
-    ``chunk_size``: the plan's bytes per part. Reads the whole file once."""
+    ``sent_md5``: the hex MD5 of the bytes each part sent, as the uploader computed it
+    (compared whatever the ETags look like: with server-side encryption they are not
+    MD5s); ``chunk_size``: the plan's bytes per part. Reads the whole file once."""
     etags = {number: etag.strip().strip('"').lower() for number, etag in parts}
+    etags.update({number: md5.lower() for number, md5 in (sent_md5 or {}).items()})
     whole = hashlib.sha256()
     number = 1
     part = hashlib.md5(usedforsecurity=False)

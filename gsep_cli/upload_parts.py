@@ -24,8 +24,14 @@ from urllib.parse import urlsplit
 import requests
 
 from . import watchdog
-from .errors import ExpiredUrl, GsepError, Interrupted, RequestRejected, ServiceUnavailable
-from .inputfile import open_input
+from .errors import (
+    ExpiredUrl,
+    GsepError,
+    Interrupted,
+    RequestRejected,
+    ServiceUnavailable,
+)
+from .fileslice import FileSlice
 from .models import MAX_CHUNK, MAX_PARTS, UploadPlan
 from .progress import Listener
 from .redact import redact
@@ -35,59 +41,6 @@ from .storage import DEFAULT_STALL, Cancelled, Retryable, describe, origin_of
 from .watchdog import Stall
 
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # hex digits in either case
-
-
-class FileSlice:
-    """Bytes ``[offset, offset + length)`` of a file, read lazily, hashed as they are read.
-
-    ``len()`` and a slice-relative ``tell()`` let requests compute the exact
-    Content-Length (a wrong ``tell()`` silently turns the body chunked, which S3 refuses).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        offset: int,
-        length: int,
-        on_read: Callable[[int], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> None:
-        self._fh = open_input(path)  # never blocks on a FIFO swapped in; closed by close()
-        self._fh.seek(offset)
-        self._length = length
-        self._pos = 0
-        self._on_read = on_read
-        self._cancel = cancel
-        self.md5 = hashlib.md5(usedforsecurity=False)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def tell(self) -> int:
-        """Position inside the slice (not the file)."""
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes of the slice (all that is left when negative)."""
-        if self._cancel is not None and self._cancel.is_set():
-            raise Cancelled
-        left = self._length - self._pos
-        size = left if size is None or size < 0 else min(size, left)
-        data = self._fh.read(size) if size > 0 else b""
-        if not data:  # all of it is on the wire: the server's answer may take a moment
-            guard = watchdog.current()
-            if guard is not None:
-                guard.awaiting_answer()
-        self._pos += len(data)
-        if data:
-            self.md5.update(data)
-            if self._on_read is not None:
-                self._on_read(len(data))
-        return data
-
-    def close(self) -> None:
-        """Close the underlying file."""
-        self._fh.close()
 
 
 def validate_plan(plan: UploadPlan, size: int) -> None:
@@ -139,6 +92,10 @@ class PartUploader:
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] | None = None
     stall: Stall | None = DEFAULT_STALL
+    #: Filled with the hex MD5 of the bytes each part actually sent (part number -> MD5),
+    #: whatever the storage server's ETag looks like: what the caller compares with the
+    #: file before completing the upload.
+    sent_md5: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._report_lock = threading.Lock()
@@ -225,6 +182,7 @@ class PartUploader:
                     self.listener.notice(f"part {number}: checksum mismatch; sending it again")
                     continue
                 raise last
+            self.sent_md5[number] = local_md5
             return etag
         assert last is not None
         raise last
@@ -370,11 +328,13 @@ def upload_parts(
     timeout: tuple[float, float] = (10.0, 60.0),
     log: Callable[[str], None] | None = None,
     stall: Stall | None = DEFAULT_STALL,
+    sent_md5: dict[int, str] | None = None,
 ) -> list[tuple[int, str]]:
     """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
 
     ``timeout`` is (connect, read) in seconds for each part's request; ``stall`` breaks
-    off (and retries) a part that moves too slowly. Raises as :meth:`PartUploader.run`."""
+    off (and retries) a part that moves too slowly; ``sent_md5``, when given, is filled
+    with the hex MD5 of what each part sent. Raises as :meth:`PartUploader.run`."""
     uploader = PartUploader(
         path,
         size,
@@ -386,5 +346,6 @@ def upload_parts(
         timeout,
         log=log,
         stall=stall,
+        sent_md5=sent_md5 if sent_md5 is not None else {},
     )
     return uploader.run()

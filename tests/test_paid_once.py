@@ -282,3 +282,169 @@ def test_a_job_status_reads_as_its_word_in_messages() -> None:
     from gsep_cli.models import JobStatus
 
     assert f"(status {JobStatus.WAITING})" == "(status waiting)"
+
+
+# ---- third round -----------------------------------------------------------------------------
+def test_an_edit_undone_before_completion_is_caught_even_with_opaque_etags(
+    tmp_path: Path,
+) -> None:
+    """A byte changed while its part is sent and put back before the upload completes:
+    the file's SHA-256 is the old one again and the ETags are no MD5s (SSE-KMS), so only
+    the MD5 of what each part really sent can tell. The uploader records that MD5 for
+    every part (checked over HTTP), and the check before completing compares it."""
+    import hashlib
+
+    from gsep_cli.sentcheck import sent_differs
+
+    song = make_wav(tmp_path / "e.wav", seconds=1.0)
+    body = song.read_bytes()
+    chunk = 32 * 1024
+    sha = hashlib.sha256(body).hexdigest()
+    with Sandbox(job_seconds=0, chunk_size=chunk, faults=["part-etag-opaque:*"]) as sb:
+        sent: dict[int, str] = {}
+        with GsepClient(sb.base_url, "k-undo-1", parallel=2) as client:
+            plan = client.create_upload("e.wav", len(body))
+            from gsep_cli.upload_parts import upload_parts
+
+            parts = upload_parts(
+                song, len(body), plan, listener=client.listener, key="k", sent_md5=sent
+            )
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    assert sent == {n: hashlib.md5(b).hexdigest() for n, b in enumerate(pieces, 1)}
+    assert all(
+        etag.startswith('"opaque-kms-') or etag.startswith("opaque-kms-") for _, etag in parts
+    )
+    assert sent_differs(song, sha, chunk, parts, sent) is None
+    edited = bytearray(pieces[3])
+    edited[100] ^= 0xFF  # what part 4 carried while the byte was changed
+    sent_then = {**sent, 4: hashlib.md5(bytes(edited)).hexdigest()}
+    assert (
+        sent_differs(song, sha, chunk, parts, sent_then)
+        == "part 4 as sent differs from the file now"
+    )
+    assert sent_differs(song, sha, chunk, parts) is None  # the ETags alone could not tell
+
+
+def test_an_input_that_gets_shorter_while_uploading_is_refused_at_once(tmp_path: Path) -> None:
+    song = make_wav(tmp_path / "t.wav", seconds=1.0)
+    chunk = 32 * 1024
+    with Sandbox(job_seconds=0, chunk_size=chunk, faults=["part-slow:1:0.5"]) as sb:
+
+        def cut() -> None:
+            deadline = time.monotonic() + 30
+            while not sb.requests and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.truncate(song, 2 * chunk)  # parts 3 on now end early
+
+        cutter = threading.Thread(target=cut)
+        cutter.start()
+        started = time.monotonic()
+        with (
+            GsepClient(sb.base_url, "k-short-1", parallel=1) as client,
+            pytest.raises(InputChanged, match=r"got shorter|changed while"),
+        ):
+            client.upload_file(song)
+        cutter.join()
+        assert time.monotonic() - started < 15  # not a wait for an answer that never comes
+        assert not [e for e in sb.requests if e["path"].endswith("/complete")]
+
+
+def test_one_refused_result_link_is_asked_again_before_any_talk_of_paying(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "r.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=["download-403:1"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        run = gsep(["separate", "r.wav", "-o", "out"])
+        assert run.code == 0, str(run)
+        assert "asking for fresh ones" in run.err
+        assert counts(sb) == (1, 1)
+
+
+def test_a_second_interrupt_during_job_create_says_the_job_may_exist(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    song = make_wav(tmp_path / "s.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        upload = subprocess.run(
+            [gsep_exe(), "upload", str(song)], env=env, capture_output=True, text=True, timeout=60
+        )
+        sb.add_fault("api-late@job-create:1:5")
+        proc = subprocess.Popen(
+            [gsep_exe(), "job", "create", upload.stdout.strip()],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not any(e["path"].endswith("/jobs") for e in sb.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "may exist and have cost credits" in err, err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="mkfifo")
+@pytest.mark.parametrize("content", ["fifo", "job\x1b]0;PWNED\x07", "", "x" * 300])
+def test_an_answer_file_gsep_did_not_write_is_ignored(tmp_path: Path, content: str) -> None:
+    state = tmp_path / "state"
+    (state / answers.FOLDER).mkdir(parents=True)
+    target = state / answers.FOLDER / "unconfirmed-ab12"
+    if content == "fifo":
+        os.mkfifo(target)
+    else:
+        target.write_text(content)
+    assert answers.find(state, "unconfirmed-ab12") is None  # and it returned: no hang
+
+
+def test_stacked_gzip_is_decoded_strictly() -> None:
+    import gzip
+
+    from gsep_cli.resume import _Chain, _StrictDecoder
+    from gsep_cli.storage import Retryable
+
+    body = os.urandom(3000)
+    twice = gzip.compress(gzip.compress(body))
+    chain = _Chain([_StrictDecoder("gzip"), _StrictDecoder("gzip")])
+    assert chain.feed(twice) == body
+    chain.finish()
+    cut = _Chain([_StrictDecoder("gzip"), _StrictDecoder("gzip")])
+    cut.feed(twice[: len(twice) // 2])
+    with pytest.raises(Retryable):
+        cut.finish()
+
+
+def test_prune_never_drops_a_creation_that_may_have_been_paid(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "u.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-drop@job-create:1"]) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        assert gsep(["separate", "u.wav", "-o", "out"]).code == 6
+        assert gsep(["jobs", "prune", "--older-than", "0"]).code == 0
+        again = gsep(["separate", "u.wav", "-o", "out"])
+        assert again.code == 2 and "no answer came" in again.err, str(again)
+        assert counts(sb) == (1, 1)
+
+
+@pytest.mark.parametrize("value", ["1_0", "1e2", "\u0661\u0660", " 5 5", "0x10"])
+def test_a_retry_after_in_another_notation_is_no_retry_after(value: str) -> None:
+    import requests
+
+    from gsep_cli.retry import retry_after_seconds
+
+    response = requests.Response()
+    response.headers["Retry-After"] = value
+    assert retry_after_seconds(response) is None
+
+
+def test_line_separators_from_a_server_are_escaped() -> None:
+    from gsep_cli.redact import printable
+
+    assert printable("a\u2028b\u2029c") == "a\\u2028b\\u2029c"

@@ -15,10 +15,11 @@ from gsep_cli import download as transfer_module
 from gsep_cli.client import GsepClient
 from gsep_cli.download import Downloader
 from gsep_cli.errors import ServiceUnavailable, UsageError
+from gsep_cli.fileslice import FileSlice
 from gsep_cli.models import UploadPlan
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
-from gsep_cli.upload_parts import FileSlice, upload_parts, validate_plan
+from gsep_cli.upload_parts import upload_parts, validate_plan
 
 FAST = RetryPolicy(attempts=5, base=0.01, cap=0.02, rate_limit_wait=0.1)
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from ..client import WrittenFile
+from ..errors import RequestRejected
+from ..models import Job
 from ..records import SUCCESS
 from .base import RunnerBase
 from .plan import InputResult, Work, file_recorder
@@ -48,7 +50,22 @@ class Delivering(RunnerBase):
             )
             result.files, result.status = [streamed], "success"
             return
-        written = self.client.download(
+        try:
+            written = self._download(job, work)
+        except RequestRejected as exc:
+            if exc.status != 403:
+                raise
+            # a result host's 403 may be one link's hiccup: ask for fresh links once; a
+            # second 403 is the server's word that the results are gone
+            self.client.notice(f"{work.path.name}: result links refused; asking for fresh ones")
+            written = self._download(self.client.get_job(job_id, model=options.model), work)
+        result.files, result.status = written, "success"
+        self._remember_files(job_id, work, written)
+
+    def _download(self, job: Job, work: Work) -> list[WrittenFile]:
+        """Download the job's wanted results, keeping the files gsep already wrote."""
+        options = self.options
+        return self.client.download(
             job,
             options.out_dir,
             stems=options.stems,
@@ -58,11 +75,9 @@ class Delivering(RunnerBase):
             template=options.template,
             force=options.force,
             skip_existing=options.skip_existing,
-            keep=self._already_written(job_id),
-            on_file=file_recorder(self.ledger, job_id),
+            keep=self._already_written(job.job_id),
+            on_file=file_recorder(self.ledger, job.job_id),
         )
-        result.files, result.status = written, "success"
-        self._remember_files(job_id, work, written)
 
     def _remember_files(
         self, job_id: str, work: Work, written: Sequence[WrittenFile], *, only_new: bool = False

@@ -106,8 +106,9 @@ class BatchRunner(Attaching, Paying, Delivering):
             return exc
         if exc.status == 403:  # the result host refuses the links: the results expired
             exc.hint = (
-                f"Job {job} is on record, but its results are no longer served; gsep pays "
-                "for each input once: add --pay-again to pay for a new job"
+                f"Job {job} is on record, but the result host refused fresh links too: its "
+                "results are no longer served; gsep pays for each input once: add "
+                "--pay-again to pay for a new job"
             )
             return exc
         resume = (

@@ -98,6 +98,12 @@ def _create(
             bound=client.read_timeout + 5,
             on_interrupt=interrupted,
         )
+    except KeyboardInterrupt:  # a second interrupt: quit now, but never silently
+        raise Interrupted(
+            "interrupted before the answer to the job creation came: the job may exist and "
+            "have cost credits",
+            "Check your credits (gsep key info) before creating it again",
+        ) from None
     except CreationUnconfirmed as exc:  # no id to check with: the hint must not offer one
         raise CreationUnconfirmed(
             exc.message,

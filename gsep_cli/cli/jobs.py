@@ -70,14 +70,17 @@ def forget(
     ctx: typer.Context,
     job_ids: Annotated[list[str], typer.Argument(help="Job ids to remove.", show_default=False)],
 ) -> None:
-    """Remove jobs from the record (the API keeps them; only gsep forgets).
+    """Remove jobs from the record (the API keeps them; only gsep forgets). A re-run of a
+    forgotten job's input pays for a new job.
 
     Example: gsep jobs forget 5f1c...9a
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
         removed = ledger.forget_jobs([j.strip() for j in job_ids])
-    state.console.info(f"gsep: forgot {removed} of {len(job_ids)} jobs")
+    state.console.info(
+        f"gsep: forgot {removed} of {len(job_ids)} jobs; a re-run of their inputs pays again"
+    )
     if state.json:
         state.console.result_json({"removed": removed})
 

@@ -78,6 +78,7 @@ class Uploads(ClientBase):
             for round_ in (1, 2):
                 plan = self.create_upload(file_name, size)
                 self._warn_about_clock()
+                sent_md5: dict[int, str] = {}
                 try:
                     parts = upload_parts(
                         path,
@@ -90,6 +91,7 @@ class Uploads(ClientBase):
                         timeout=self.timeout,
                         log=self.api.log,
                         stall=self.stall,
+                        sent_md5=sent_md5,
                     )
                 except ExpiredUrl:
                     if round_ == 2:
@@ -98,7 +100,7 @@ class Uploads(ClientBase):
                     continue
                 changed = version.changed(path)
                 if changed is None and sha256 is not None:
-                    changed = sent_differs(path, sha256, plan.chunk_size, parts)
+                    changed = sent_differs(path, sha256, plan.chunk_size, parts, sent_md5)
                 if changed is not None:
                     raise InputChanged(
                         f"{path} changed while it was being uploaded ({changed}); the upload "

@@ -8,7 +8,7 @@ import os
 import sqlite3
 
 from ..models import UPLOAD_LIFE
-from ..records import files_from_json
+from ..records import UNCONFIRMED, files_from_json
 from .database import Database
 from .hashes import HASH_CACHE_LIFE
 from .jobs import delete_jobs
@@ -21,8 +21,9 @@ class Pruning(Database):
         """Drop uploads past 72 h (the API no longer keeps them) and stale hash-cache
         rows; with ``older_than`` (seconds), also every job not updated for that long,
         except those with files gsep wrote still on disk (their records are what makes
-        re-running the same command "already done"). Returns the rows removed (jobs +
-        uploads); hash-cache rows are not counted.
+        re-running the same command "already done") and creations never confirmed (they
+        may have been paid for: only ``--pay-again`` or ``jobs forget`` drops them).
+        Returns the rows removed (jobs + uploads); hash-cache rows are not counted.
 
         Jobs are never dropped by default, not even those whose results expired: a job
         on record is what keeps a re-run from paying for the same work again by itself,
@@ -36,7 +37,8 @@ class Pruning(Database):
                 doomed = [
                     job_id
                     for job_id, files in conn.execute(
-                        "SELECT job_id, files FROM jobs WHERE updated_at < ?", (now - older_than,)
+                        "SELECT job_id, files FROM jobs WHERE updated_at < ? AND status != ?",
+                        (now - older_than, UNCONFIRMED),
                     ).fetchall()
                     if not _any_on_disk(files)
                 ]

@@ -70,6 +70,8 @@ kind                       effect
                            socket timeouts.
 ``part-bad-etag``          part stored, but the ``ETag`` returned is not the part's MD5.
 ``part-etag-upper``        as ``part-bad-etag``, the wrong MD5 in upper-case hex.
+``part-etag-opaque``       part stored, its ``ETag`` an opaque string, not an MD5 (as S3 sends
+                           with SSE-KMS encryption): the client cannot check a part by it.
 ``part-hang``              part upload: the body is read (up to 64 MiB) but not stored, and
                            no answer is sent, as ``api-hang``.
 ``part-redirect-http``     part upload answered ``302`` to the same URL on the plain-http
@@ -164,6 +166,7 @@ _FIXED_KINDS = {
     "download-delay": "download",
     "part-bad-etag": "part",
     "part-etag-upper": "part",
+    "part-etag-opaque": "part",
     "download-truncate": "download",
     "download-reset": "download",
     "download-no-range": "download",

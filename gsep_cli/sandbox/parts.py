@@ -194,6 +194,8 @@ class PartRoutes(Exchange):
         )
         if fault is not None and fault.kind == "part-etag-upper":
             etag = etag.upper()
+        if fault is not None and fault.kind == "part-etag-opaque":
+            etag = f"opaque-kms-{number}-{md5[:8]}"
         if fault is not None and fault.kind == "part-answer-drip":
             self._drip_head(200, [("ETag", f'"{etag}"')], fault.drip_rate())
             return

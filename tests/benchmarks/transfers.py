@@ -176,7 +176,7 @@ def blocksize(quick: bool) -> list[Row]:
     16 KiB (urllib3's default) to 1 MiB. The sandbox is left out: it is slower than any of
     them, and its own noise hid the differences (see RESULTS.md)."""
     from gsep_cli import sessions
-    from gsep_cli.upload_parts import FileSlice
+    from gsep_cli.fileslice import FileSlice
 
     size = 128 * MiB if quick else 512 * MiB
     parts = 4
