@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .polling import DEFAULT_MAX_WAIT
+from .units import DECIMAL, INTEGER
 
 if TYPE_CHECKING:
     from .polling import PollPolicy
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .watchdog import Stall
 
-#: The plain ASCII numbers every GSEP_* variable takes (whole, and decimal).
-INTEGER = re.compile(r"[0-9]+", re.ASCII)
-DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?", re.ASCII)
 #: The largest value any GSEP_* number may take: a day in seconds (a timeout beyond what
 #: a socket accepts would crash at the first request), or attempts.
 _MOST = 86400.0

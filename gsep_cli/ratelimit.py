@@ -9,8 +9,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .environment import DECIMAL, INTEGER
 from .errors import DeadlineReached
+from .units import DECIMAL, INTEGER
 
 Notify = Callable[[str, float], None]  # (reason, seconds to wait)
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import re
 
+#: The plain ASCII numbers every GSEP_* variable takes (whole, and decimal): Python's own
+#: parsers would also take ``5_0``, ``inf`` and other scripts' digits.
+INTEGER = re.compile(r"[0-9]+", re.ASCII)
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?", re.ASCII)
+
 _UNITS = {
     "": 1,
     "b": 1,

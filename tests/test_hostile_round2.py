@@ -388,7 +388,7 @@ def test_a_rate_limit_in_other_digits_is_refused(
 
 @given(st.text(max_size=12))
 def test_parse_rate_takes_only_ascii_decimals(text: str) -> None:
-    from gsep_cli.environment import DECIMAL, INTEGER
+    from gsep_cli.units import DECIMAL, INTEGER
     from gsep_cli.ratelimit import parse_rate
 
     try:
