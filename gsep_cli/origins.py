@@ -17,6 +17,7 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from .redact import redact
@@ -78,13 +79,13 @@ def redirect_target(current: str, location: str) -> str:
     target = urljoin(current, location)
     if _AMBIGUOUS.search(target):
         raise UnsafeUrl("a backslash, space or control character in the redirect target")
-    sent = prepared(target)
-    theirs = parse_url(sent)
-    try:
+    try:  # a target no connection could be made of is refused, never a crash
+        sent = prepared(target)
+        theirs = parse_url(sent)
         ours = urlsplit(sent)
         our_port = ours.port
-    except ValueError as exc:
-        raise UnsafeUrl(str(exc)) from None
+    except (ValueError, LocationParseError) as exc:
+        raise UnsafeUrl(f"the redirect target cannot be read ({exc})") from None
     if theirs.auth is not None or "@" in ours.netloc:
         raise UnsafeUrl("userinfo (user@) in the redirect target")
     if (ours.hostname or "", our_port) != (

@@ -388,8 +388,8 @@ def test_a_rate_limit_in_other_digits_is_refused(
 
 @given(st.text(max_size=12))
 def test_parse_rate_takes_only_ascii_decimals(text: str) -> None:
-    from gsep_cli.units import DECIMAL, INTEGER
     from gsep_cli.ratelimit import parse_rate
+    from gsep_cli.units import DECIMAL, INTEGER
 
     try:
         limit, window = parse_rate(text)
@@ -432,3 +432,12 @@ def test_a_dripping_tls_handshake_ends_at_the_timeout(
             stop()
     assert_clean_error(run, 8, "--timeout")
     assert took < 5  # not the 10 s connect timeout the handshake alone would be given
+
+
+def test_a_redirect_target_no_connection_could_be_made_of_is_refused() -> None:
+    """Found by the property above: urllib3 cannot parse it, so it is refused (exit 4),
+    never an internal error."""
+    from gsep_cli.origins import UnsafeUrl, redirect_target
+
+    with pytest.raises(UnsafeUrl, match="cannot be read"):
+        redirect_target("http://127.0.0.1:1/developers/api/v1/key/info", "evil.example:8080http")
