@@ -11,12 +11,14 @@ import http.client
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from audio import wav_bytes as wav_bytes  # the one WAV writer, re-exported
+from clitools import Run, clean_env, run_cli
 
 from gsep_cli.sandbox import Sandbox
 
@@ -189,3 +191,28 @@ def raw_request(url: str, payload: bytes, timeout: float = 10) -> tuple[int, dic
         answer.begin()
         headers = {k.lower(): v for k, v in answer.getheaders()}
         return answer.status, headers, answer.read()
+
+
+# ---- an environment with a key, and the CLI in-process (modules may define their own) ----
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(tmp_path, GSEP_API_KEY="edges-key-5150", GSEP_POLL_INTERVAL="0.05")
+
+
+@pytest.fixture
+def gsep(
+    tmp_path: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Run]:
+    """``gsep(args, **env)``: the CLI in-process (where no process boundary matters),
+    with ``env`` and the current folder ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(args: list[str], **extra: str) -> Run:
+        for name, value in {**env, **extra}.items():
+            monkeypatch.setenv(name, value)
+        return run_cli(capsys, args)
+
+    return run

@@ -15,38 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clitools import Run, assert_clean_error, clean_env, gsep_exe, make_wav, run_cli, run_gsep
+from clitools import Run, assert_clean_error, gsep_exe, make_wav, run_gsep
+from paidtools import counts
 
 from gsep_cli.ledger import Ledger
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(tmp_path, GSEP_API_KEY="edges-key-5150", GSEP_POLL_INTERVAL="0.05")
-
-
-@pytest.fixture
-def gsep(
-    tmp_path: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Callable[..., Run]:
-    """``gsep(args, **env)``: the CLI in-process (where no process boundary matters),
-    with ``env`` and the current folder ``tmp_path``."""
-    monkeypatch.chdir(tmp_path)
-
-    def run(args: list[str], **extra: str) -> Run:
-        for name, value in {**env, **extra}.items():
-            monkeypatch.setenv(name, value)
-        return run_cli(capsys, args)
-
-    return run
-
-
-def counts(sb: Sandbox) -> tuple[int, int]:
-    return sb.store.upload_count(), sb.store.job_count()
 
 
 # ---- one work, one job ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ import json
 import mmap
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -17,40 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clitools import Run, clean_env, gsep_exe, make_wav, run_cli
+from clitools import Run, make_wav
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paidtools import counts, job_create_in_flight
 
 from gsep_cli import answers
 from gsep_cli.client import GsepClient, upload_name
 from gsep_cli.errors import InputChanged
 from gsep_cli.sandbox import Sandbox
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(tmp_path, GSEP_API_KEY="paid-once-key-77", GSEP_POLL_INTERVAL="0.05")
-
-
-@pytest.fixture
-def gsep(
-    tmp_path: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Callable[..., Run]:
-    monkeypatch.chdir(tmp_path)
-
-    def run(args: list[str], **extra: str) -> Run:
-        for name, value in {**env, **extra}.items():
-            monkeypatch.setenv(name, value)
-        return run_cli(capsys, args)
-
-    return run
-
-
-def counts(sb: Sandbox) -> tuple[int, int]:
-    return sb.store.upload_count(), sb.store.job_count()
 
 
 def test_pay_again_never_pays_twice_for_a_creation_of_the_same_run(
@@ -81,22 +55,7 @@ def test_job_create_interrupted_in_flight_still_names_the_job(
     song = make_wav(tmp_path / "s.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        upload = subprocess.run(
-            [gsep_exe(), "upload", str(song)], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert upload.returncode == 0, upload.stderr
-        sb.add_fault("api-late@job-create:1:2")
-        proc = subprocess.Popen(
-            [gsep_exe(), "job", "create", upload.stdout.strip()],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while not any(e["path"].endswith("/jobs") for e in sb.requests):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        proc = job_create_in_flight(sb, env, song, late=2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
         (job_id,) = [job.job_id for job in sb.store._jobs.values()]
@@ -367,21 +326,7 @@ def test_a_second_interrupt_during_job_create_says_the_job_may_exist(
     song = make_wav(tmp_path / "s.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        upload = subprocess.run(
-            [gsep_exe(), "upload", str(song)], env=env, capture_output=True, text=True, timeout=60
-        )
-        sb.add_fault("api-late@job-create:1:5")
-        proc = subprocess.Popen(
-            [gsep_exe(), "job", "create", upload.stdout.strip()],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while not any(e["path"].endswith("/jobs") for e in sb.requests):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        proc = job_create_in_flight(sb, env, song, late=5)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,42 @@
+"""Helpers of the money tests: the sandbox's upload and job counts, and a ``gsep job
+create`` caught while its request is on the wire (the fixtures ``env`` and ``gsep`` are
+in conftest.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from clitools import gsep_exe
+
+from gsep_cli.sandbox import Sandbox
+
+
+def counts(sb: Sandbox) -> tuple[int, int]:
+    """(uploads, jobs) the sandbox created."""
+    return sb.store.upload_count(), sb.store.job_count()
+
+
+def job_create_in_flight(
+    sb: Sandbox, env: dict[str, str], song: Path, late: float
+) -> subprocess.Popen[str]:
+    """``gsep job create`` on an upload of ``song``, returned once its creation request
+    reached the sandbox, whose answer comes ``late`` seconds after."""
+    upload = subprocess.run(
+        [gsep_exe(), "upload", str(song)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert upload.returncode == 0, upload.stderr
+    sb.add_fault(f"api-late@job-create:1:{late}")
+    proc = subprocess.Popen(
+        [gsep_exe(), "job", "create", upload.stdout.strip()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not any(e["path"].endswith("/jobs") for e in sb.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return proc
