@@ -18,6 +18,26 @@ def counts(sb: Sandbox) -> tuple[int, int]:
     return sb.store.upload_count(), sb.store.job_count()
 
 
+def start_until_creating(
+    sb: Sandbox, args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """``gsep ARGS`` in a process, returned once its job creation request reached the
+    sandbox (set a late answer with a fault first)."""
+    proc = subprocess.Popen(
+        [gsep_exe(), *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not any(e["path"].endswith("/jobs") for e in sb.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return proc
+
+
 def job_create_in_flight(
     sb: Sandbox, env: dict[str, str], song: Path, late: float
 ) -> subprocess.Popen[str]:
@@ -28,15 +48,4 @@ def job_create_in_flight(
     )
     assert upload.returncode == 0, upload.stderr
     sb.add_fault(f"api-late@job-create:1:{late}")
-    proc = subprocess.Popen(
-        [gsep_exe(), "job", "create", upload.stdout.strip()],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while not any(e["path"].endswith("/jobs") for e in sb.requests):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    return proc
+    return start_until_creating(sb, ["job", "create", upload.stdout.strip()], env)

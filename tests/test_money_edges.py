@@ -10,13 +10,12 @@ import os
 import sqlite3
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from clitools import Run, assert_clean_error, gsep_exe, make_wav, run_gsep
-from paidtools import counts
+from paidtools import counts, start_until_creating
 
 from gsep_cli.ledger import Ledger
 from gsep_cli.sandbox import Sandbox
@@ -94,18 +93,7 @@ def test_a_job_the_ledger_cannot_record_is_still_named(tmp_path: Path, env: dict
     make_wav(tmp_path / "a.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-late@job-create:1:1.5"]) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        proc = subprocess.Popen(
-            [gsep_exe(), "separate", "a.wav", "-o", "out"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while not any(e["path"].endswith("/jobs") for e in sb.requests):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        proc = start_until_creating(sb, ["separate", "a.wav", "-o", "out"], env, tmp_path)
         blocker = sqlite3.connect(
             tmp_path / "state" / "ledger.sqlite3", isolation_level=None, check_same_thread=False
         )
