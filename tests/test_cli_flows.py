@@ -107,7 +107,8 @@ def test_step_by_step_commands(
     out = tmp_path / "out"
     dl = run_gsep([*flag, "download", job_id, "-o", str(out)], env)
     assert dl.code == 0, dl
-    assert dl.lines == [str(out / job_id / "vocal.wav"), str(out / job_id / "drum.wav")]
+    # on record since job create: the folder is named after the input, as for separate
+    assert dl.lines == [str(out / "song" / "vocal.wav"), str(out / "song" / "drum.wav")]
 
     again = run_gsep([*flag, "download", job_id, "-o", str(out)], env)
     assert_clean_error(again, ExitCode.USAGE, "already exists", "--force")
@@ -317,7 +318,7 @@ def test_sandbox_serve_then_several_commands(tmp_path: Path, song: Path) -> None
         job_id = run_gsep(["job", "create", upload_id, "--stems", "bass"], env).out.strip()
         assert run_gsep(["job", "status", job_id, "--wait"], env).out == "success\n"
         dl = run_gsep(["download", job_id, "-o", str(tmp_path / "o")], env)
-        assert dl.lines == [str(tmp_path / "o" / job_id / "bass.wav")]
+        assert dl.lines == [str(tmp_path / "o" / "song" / "bass.wav")]  # on record
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
     finally:

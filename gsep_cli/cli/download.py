@@ -32,7 +32,11 @@ def download(
     model: Model = None,
     track: Annotated[
         str | None,
-        typer.Option("--track", help="Value of {track} in the output path (default: the job id)."),
+        typer.Option(
+            "--track",
+            help="Value of {track} in the output path (default: the input's name for a job "
+            "on record, else the job id).",
+        ),
     ] = None,
     name_template: NameTemplate = None,
     force: Force = False,

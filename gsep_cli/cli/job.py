@@ -13,6 +13,7 @@ from ._options import LYRICS_HELP, JobId, Language, Model, Stems
 
 if TYPE_CHECKING:
     from ..client import GsepClient
+    from ..config import Settings
 
 app = typer.Typer(help="Create jobs and check their status.", no_args_is_help=True)
 
@@ -66,26 +67,56 @@ def create(
     client = state.client(settings)
     extra = None
     if lang is not None:
-        text_id = client.upload_file(lyrics) if lyrics is not None else (lyrics_id or "").strip()
-        extra = lyrics_body(text_id, lang)
-    job_id, interrupted = _create(state, client, upload_id, chosen_model, chosen, extra)
+        text_id = _lyrics_upload(state, settings, client, lyrics) if lyrics else lyrics_id
+        extra = lyrics_body((text_id or "").strip(), lang)
+    job_id, interrupted = _create(
+        state, client, settings.base_url, upload_id, chosen_model, chosen, extra
+    )
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
     if interrupted:
         raise Interrupted("interrupted after the job was created (its id is on stdout)")
 
 
+def _lyrics_upload(state: State, settings: "Settings", client: "GsepClient", path: Path) -> str:
+    """Upload the lyrics text, on record like any upload."""
+    from ..ledger import api_host
+    from ..steps import record_upload
+
+    ledger = state.ledger()
+    sha = ledger.file_sha256(path)
+    upload_id = client.upload_file(path, sha256=sha)
+    record_upload(ledger, upload_id, sha, path, api_host(settings.base_url), state.key_fp)
+    return upload_id
+
+
 def _create(
     state: State,
     client: "GsepClient",
+    base_url: str,
     upload_id: str,
     model: str,
     stems: list[str],
     extra: dict[str, Any] | None,
 ) -> tuple[str, bool]:
-    """Create the job; an interrupt while the request is on the wire waits for the answer
-    (bounded), so the id of a job already paid for is never thrown away."""
+    """Create the job, on record before it is sent (:mod:`gsep_cli.steps`); an interrupt
+    while the request is on the wire waits for the answer (bounded), so the id of a job
+    already paid for is never thrown away."""
+    from ..ledger import api_host
     from ..shield import finish_despite_interrupt
+    from ..steps import create_on_record, job_to_record
+
+    ledger = state.ledger()
+    record = job_to_record(
+        ledger,
+        upload_id=upload_id,
+        lyrics_id=(extra or {}).get("textUploadId"),
+        language=(extra or {}).get("language"),
+        model=model,
+        stems=stems,
+        api_host=api_host(base_url),
+        key_fp=state.key_fp,
+    )
 
     def interrupted() -> None:
         state.console.info(
@@ -94,7 +125,11 @@ def _create(
 
     try:
         return finish_despite_interrupt(
-            lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
+            lambda: create_on_record(
+                ledger,
+                record,
+                lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
+            ),
             bound=client.read_timeout + 5,
             on_interrupt=interrupted,
         )
@@ -138,8 +173,8 @@ def status(
     state = state_of(ctx)
     _choices.check_timeout(timeout)
     settings = state.settings()
-    chosen_model = _choices.model_name(settings, model)
     job_id = check_job_id(job_id)
+    chosen_model = _choices.model_name(settings, model or _recorded_model(state, job_id))
     client = state.client(settings)
     failure: GsepError | None = None
     if wait:
@@ -153,3 +188,11 @@ def status(
     _output.job_status(state, job, chosen_model)
     if failure is not None:
         raise failure
+
+
+def _recorded_model(state: State, job_id: str) -> str | None:
+    """The model the ledger recorded for ``job_id`` (None when it is not on record): a
+    job id names a job of one model, and ``--model`` is needed only for jobs gsep did not
+    create."""
+    record = state.ledger().get_job(job_id)
+    return record.model if record is not None else None

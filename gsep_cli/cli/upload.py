@@ -54,8 +54,14 @@ def upload(
         return
     else:
         size = preflight_upload(state, file, spec).bytes
+    from ..ledger import api_host
+    from ..steps import record_upload
+
     client = state.client(settings, parallel=parallel)
-    upload_id = client.upload_file(file)
+    ledger = state.ledger()
+    sha, version = ledger.file_digest(file)  # on record like separate's, and checked:
+    upload_id = client.upload_file(file, identity=version, sha256=sha)  # sent = hashed
+    record_upload(ledger, upload_id, sha, file, api_host(settings.base_url), state.key_fp)
     _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
 
 

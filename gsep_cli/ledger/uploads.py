@@ -7,6 +7,7 @@ any number of jobs meanwhile; it is only reusable on the same API host with the 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from ..records import UploadRecord, shown_path
 from .database import Database
@@ -46,8 +47,26 @@ class Uploads(Database):
                 "AND created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
                 (sha256, int(size), api_host, key_fp, since),
             ).fetchone()
-            if row is None:
-                return None
-            return UploadRecord(row[0], row[1], int(row[2]), row[3], row[4], row[5], float(row[6]))
+            return _upload(row)
 
         return self._run(query, write=False)
+
+    def get_upload(self, upload_id: str, api_host: str, key_fp: str) -> UploadRecord | None:
+        """The upload on record under ``upload_id`` for this host and key, if any (the
+        step-by-step commands: ``gsep job create`` learns what it is paying for)."""
+
+        def query(conn: sqlite3.Connection) -> UploadRecord | None:
+            row = conn.execute(
+                "SELECT upload_id, sha256, size, name, api_host, key_fp, created_at FROM uploads "
+                "WHERE upload_id = ? AND api_host = ? AND key_fp = ? LIMIT 1",
+                (upload_id, api_host, key_fp),
+            ).fetchone()
+            return _upload(row)
+
+        return self._run(query, write=False)
+
+
+def _upload(row: tuple[Any, ...] | None) -> UploadRecord | None:
+    if row is None:
+        return None
+    return UploadRecord(row[0], row[1], int(row[2]), row[3], row[4], row[5], float(row[6]))

@@ -1,0 +1,84 @@
+"""What the step-by-step commands (``gsep upload``, ``gsep job create``) put on record:
+every upload and job gsep creates is in the ledger, whichever command created it, so a
+later ``gsep separate`` of the same input reuses the upload and re-attaches to the job
+instead of paying again, and a creation whose answer was lost is not paid for twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import answers
+from .batch.plan import job_key
+from .errors import CreationUnconfirmed, GsepError, LocalFailure
+from .ledger import Ledger
+from .models import RESIDUAL
+from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord
+
+
+def record_upload(
+    ledger: Ledger, upload_id: str, sha256: str, path: Path, api_host: str, key_fp: str
+) -> None:
+    """Remember an upload of ``path`` (content ``sha256``) as ``gsep separate`` does."""
+    size = path.stat().st_size
+    record = UploadRecord(upload_id, sha256, size, path.name, api_host, key_fp, time.time())
+    ledger.record_upload(record)
+
+
+def job_to_record(
+    ledger: Ledger,
+    *,
+    upload_id: str,
+    lyrics_id: str | None,
+    language: str | None,
+    model: str,
+    stems: Sequence[str],
+    api_host: str,
+    key_fp: str,
+) -> JobRecord:
+    """The record of a job about to be created on ``upload_id``: matched on its content
+    (:func:`~gsep_cli.batch.job_key`) when the uploads are on record, else on the upload
+    ids themselves (then only this upload's re-use would match it)."""
+    audio = ledger.get_upload(upload_id, api_host, key_fp)
+    text = ledger.get_upload(lyrics_id, api_host, key_fp) if lyrics_id else None
+    if audio is not None and (lyrics_id is None or text is not None):
+        content = job_key(audio.sha256, text.sha256 if text else None, language)
+    else:
+        content = ":".join(["upload", upload_id, *([lyrics_id] if lyrics_id else [])])
+    now = time.time()
+    job_stems = tuple(s for s in stems if s != RESIDUAL)  # what the job is sent
+    name = audio.name if audio is not None else upload_id
+    return JobRecord(
+        "", upload_id, content, name, model, job_stems, api_host, key_fp,
+        UNCONFIRMED, None, None, now, now, (),
+    )  # fmt: skip
+
+
+def create_on_record(ledger: Ledger, record: JobRecord, create: Callable[[], str]) -> str:
+    """Create a job with ``create()``, recorded as unconfirmed before it is sent and
+    confirmed with its id when the answer comes (as ``gsep separate`` does).
+
+    A certain refusal drops the record; a lost answer (CreationUnconfirmed) or an
+    interrupt leaves it unconfirmed, so no later run pays again by itself. When the ledger
+    cannot take the confirmation, the id is kept beside it (:mod:`gsep_cli.answers`) and
+    :class:`~gsep_cli.errors.LocalFailure` names it."""
+    placeholder = ledger.record_unconfirmed(None, record)
+    try:
+        job_id = create()
+    except CreationUnconfirmed:
+        raise
+    except GsepError:
+        ledger.drop_unconfirmed(placeholder)
+        raise
+    try:
+        ledger.confirm_job(placeholder, job_id, SUBMITTED)
+    except GsepError as exc:
+        answers.save(ledger.path.parent, placeholder, job_id)
+        raise LocalFailure(
+            f"job {job_id} was created (and paid for), but the ledger could not record it: "
+            f"{exc.message}",
+            f"Keep the id: gsep job status {job_id} --model {record.model} --wait",
+        ) from None
+    return job_id
