@@ -6,16 +6,18 @@ instead of paying again, and a creation whose answer was lost is not paid for tw
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import answers
 from .batch.plan import job_key
+from .claims import Claim
 from .errors import CreationUnconfirmed, GsepError, LocalFailure
 from .ledger import Ledger
 from .models import RESIDUAL
-from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord
+from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord, work_key
 
 
 def record_upload(
@@ -49,36 +51,64 @@ def job_to_record(
         content = ":".join(["upload", upload_id, *([lyrics_id] if lyrics_id else [])])
     now = time.time()
     job_stems = tuple(s for s in stems if s != RESIDUAL)  # what the job is sent
-    name = audio.name if audio is not None else upload_id
+    name = audio.name if audio is not None else ""  # unknown: download uses the job id
     return JobRecord(
         "", upload_id, content, name, model, job_stems, api_host, key_fp,
         UNCONFIRMED, None, None, now, now, (),
     )  # fmt: skip
 
 
-def create_on_record(ledger: Ledger, record: JobRecord, create: Callable[[], str]) -> str:
+def create_on_record(
+    ledger: Ledger,
+    record: JobRecord,
+    create: Callable[[], str],
+    *,
+    on_unrecorded: Callable[[str, GsepError], None] | None = None,
+) -> str:
     """Create a job with ``create()``, recorded as unconfirmed before it is sent and
     confirmed with its id when the answer comes (as ``gsep separate`` does).
 
-    A certain refusal drops the record; a lost answer (CreationUnconfirmed) or an
-    interrupt leaves it unconfirmed, so no later run pays again by itself. When the ledger
-    cannot take the confirmation, the id is kept beside it (:mod:`gsep_cli.answers`) and
-    :class:`~gsep_cli.errors.LocalFailure` names it."""
-    placeholder = ledger.record_unconfirmed(None, record)
+    When the uploads are on record, the work is claimed for the time of the creation (if
+    no other gsep holds it), so a ``gsep separate`` of the same input waits for the answer
+    instead of reading the creation as one whose answer was lost. A certain refusal drops
+    the record; a lost answer (CreationUnconfirmed) or an interrupt leaves it
+    unconfirmed, so no later run pays again by itself. When the ledger cannot take the
+    confirmation, the id is kept beside it (:mod:`gsep_cli.answers`, recorded by the next
+    run) and ``on_unrecorded(job_id, error)`` is told; without it,
+    :class:`~gsep_cli.errors.LocalFailure` names the id."""
+    claim = _claim(ledger, record)
     try:
-        job_id = create()
-    except CreationUnconfirmed:
-        raise
-    except GsepError:
-        ledger.drop_unconfirmed(placeholder)
-        raise
-    try:
-        ledger.confirm_job(placeholder, job_id, SUBMITTED)
-    except GsepError as exc:
-        answers.save(ledger.path.parent, placeholder, job_id)
-        raise LocalFailure(
-            f"job {job_id} was created (and paid for), but the ledger could not record it: "
-            f"{exc.message}",
-            f"Keep the id: gsep job status {job_id} --model {record.model} --wait",
-        ) from None
-    return job_id
+        placeholder = ledger.record_unconfirmed(claim, record)
+        try:
+            job_id = create()
+        except CreationUnconfirmed:
+            raise
+        except GsepError:
+            ledger.drop_unconfirmed(placeholder)
+            raise
+        try:
+            ledger.confirm_job(placeholder, job_id, SUBMITTED)
+        except GsepError as exc:
+            answers.save(ledger.path.parent, placeholder, job_id)
+            if on_unrecorded is None:
+                raise LocalFailure(
+                    f"job {job_id} was created (and paid for), but the ledger could not record "
+                    f"it: {exc.message}",
+                    f"Keep the id: gsep job status {job_id} --model {record.model} --wait",
+                ) from None
+            on_unrecorded(job_id, exc)
+        return job_id
+    finally:
+        if claim is not None:
+            with contextlib.suppress(GsepError):
+                ledger.release(claim)
+
+
+def _claim(ledger: Ledger, record: JobRecord) -> Claim | None:
+    """The work's claim when it is known (its uploads on record) and free, else None:
+    an explicit ``job create`` never waits for another gsep."""
+    if record.content.startswith("upload:"):
+        return None
+    key = work_key(record.content, record.model, record.stems, record.api_host, record.key_fp)
+    got = ledger.try_claim(key, record.input_path)
+    return got if isinstance(got, Claim) else None

@@ -4,11 +4,14 @@ command created it, and every command that takes a job id uses the recorded mode
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from clitools import Run, make_wav
-from paidtools import counts
+from paidtools import counts, job_create_in_flight
 
 from gsep_cli.sandbox import Sandbox
 
@@ -78,3 +81,93 @@ def test_job_status_uses_the_recorded_model(
         status = gsep(["--json", "job", "status", job_id, "--wait"])  # no --model
         assert status.code == 0, str(status)
         assert json.loads(status.out)["model"] == model
+
+
+def test_separate_waits_for_a_job_create_in_flight_instead_of_calling_it_lost(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        creating = job_create_in_flight(sb, env, song, late=2)
+        waited = gsep(["separate", "song.wav", "--stems", "vocal", "-o", "out"])
+        created, _ = creating.communicate(timeout=30)
+        assert creating.returncode == 0
+        assert waited.code == 0, str(waited)
+        assert f"re-attaching to job {created.strip()}" in waited.err
+        assert counts(sb) == (1, 1)
+
+
+def _locked_ledger(state: Path) -> sqlite3.Connection:
+    from gsep_cli.ledger import LEDGER_FILE
+
+    holder = sqlite3.connect(state / LEDGER_FILE, timeout=0, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program, for as long as the test needs
+    return holder
+
+
+def test_an_upload_the_ledger_cannot_record_still_gives_its_id(
+    tmp_path: Path,
+    env: dict[str, str],
+    gsep: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gsep_cli.ledger import Ledger
+
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    monkeypatch.setattr(Ledger, "_lock_timeout", 0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        assert gsep(["jobs", "list"]).code == 0  # the ledger exists
+        real_file_digest = Ledger.file_digest
+
+        def digest_then_lock(self: Ledger, path: Path) -> Any:
+            found = real_file_digest(self, path)
+            holders.append(_locked_ledger(Path(env["GSEP_STATE_DIR"])))
+            return found
+
+        holders: list[sqlite3.Connection] = []
+        monkeypatch.setattr(Ledger, "file_digest", digest_then_lock)
+        try:
+            up = gsep(["upload", "song.wav"])
+        finally:
+            for holder in holders:
+                holder.close()
+        assert up.code == 0 and up.out.strip(), str(up)
+        assert f"upload {up.out.strip()} is not on record" in up.err
+
+
+def test_job_status_without_the_ledger_falls_back_to_the_model_setting(
+    tmp_path: Path,
+    env: dict[str, str],
+    gsep: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gsep_cli.ledger import Ledger
+
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    monkeypatch.setattr(Ledger, "_lock_timeout", 0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        job_id = gsep(["separate", "song.wav", "--no-wait"]).out.strip()
+        holder = _locked_ledger(Path(env["GSEP_STATE_DIR"]))
+        try:
+            status = gsep(["job", "status", job_id, "--wait"])
+        finally:
+            holder.close()
+        assert status.code == 0 and status.out == "success\n", str(status)
+        assert "cannot read the job ledger" in status.err
+
+
+def test_a_job_on_an_upload_gsep_did_not_make_downloads_under_its_job_id(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        elsewhere = gsep(["upload", "song.wav"], GSEP_STATE_DIR=str(tmp_path / "other-state"))
+        job = gsep(["job", "create", elsewhere.out.strip(), "--stems", "vocal"])
+        job_id = job.out.strip()
+        done = gsep(["download", job_id, "-o", "dl"])
+        assert done.code == 0, str(done)
+        assert done.lines == [str(Path("dl") / job_id / "vocal.wav")]

@@ -123,5 +123,8 @@ def _source(record: "JobRecord | None", job_id: str, track: str | None) -> "Inpu
 
     from ..naming import InputFields
 
-    source = InputFields.of(Path(record.input_path)) if record else InputFields(job_id)
+    if record is not None and record.input_path:
+        source = InputFields.of(Path(record.input_path))
+    else:  # not on record, or a job on an upload gsep did not make
+        source = InputFields(job_id)
     return replace(source, track=track) if track else source

@@ -129,6 +129,10 @@ def _create(
                 ledger,
                 record,
                 lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
+                on_unrecorded=lambda job_id, exc: state.console.warn(
+                    f"job {job_id} is not on record yet ({exc.message}); the next gsep run "
+                    "records it"
+                ),
             ),
             bound=client.read_timeout + 5,
             on_interrupt=interrupted,
@@ -194,5 +198,9 @@ def _recorded_model(state: State, job_id: str) -> str | None:
     """The model the ledger recorded for ``job_id`` (None when it is not on record): a
     job id names a job of one model, and ``--model`` is needed only for jobs gsep did not
     create."""
-    record = state.ledger().get_job(job_id)
+    try:
+        record = state.ledger().get_job(job_id)
+    except GsepError as exc:  # a status query must not need the record: fall back
+        state.console.warn(f"cannot read the job ledger ({exc.message}); using the model setting")
+        return None
     return record.model if record is not None else None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import GsepError
 from . import _choices, _output
 from ._context import State, state_of
 from ._options import DryRun, Model, Parallel
@@ -61,7 +62,10 @@ def upload(
     ledger = state.ledger()
     sha, version = ledger.file_digest(file)  # on record like separate's, and checked:
     upload_id = client.upload_file(file, identity=version, sha256=sha)  # sent = hashed
-    record_upload(ledger, upload_id, sha, file, api_host(settings.base_url), state.key_fp)
+    try:  # the upload is done whatever the record says: its id is the result
+        record_upload(ledger, upload_id, sha, file, api_host(settings.base_url), state.key_fp)
+    except GsepError as exc:
+        state.console.warn(f"upload {upload_id} is not on record: {exc.message}")
     _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
 
 
