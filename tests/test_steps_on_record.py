@@ -171,3 +171,21 @@ def test_a_job_on_an_upload_gsep_did_not_make_downloads_under_its_job_id(
         done = gsep(["download", job_id, "-o", "dl"])
         assert done.code == 0, str(done)
         assert done.lines == [str(Path("dl") / job_id / "vocal.wav")]
+
+
+def test_an_upload_goes_without_a_usable_ledger_and_a_job_create_does_not(
+    tmp_path: Path, env: dict[str, str], gsep: Callable[..., Run]
+) -> None:
+    """An upload is free: it goes unrecorded, with a warning. A job costs credits: it is
+    recorded before it is sent, or not sent at all."""
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    (tmp_path / "not-a-folder").write_text("")
+    with Sandbox(job_seconds=0, chunk_size=8192) as sb:
+        env["GSEP_BASE_URL"] = sb.base_url
+        env["GSEP_STATE_DIR"] = str(tmp_path / "not-a-folder")
+        up = gsep(["upload", "song.wav"])
+        assert up.code == 0 and up.out.strip(), str(up)
+        assert "will not be on record" in up.err
+        job = gsep(["job", "create", up.out.strip(), "--stems", "vocal"])
+        assert job.code == 2, str(job)
+        assert counts(sb) == (1, 0)

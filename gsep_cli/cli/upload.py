@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import GsepError
+from ..errors import GsepError, LedgerError
 from . import _choices, _output
 from ._context import State, state_of
 from ._options import DryRun, Model, Parallel
 
 if TYPE_CHECKING:
+    from ..client import GsepClient
+    from ..config import Settings
     from ..models import ModelSpec
     from ..preflight import Preflight
 
@@ -55,18 +57,30 @@ def upload(
         return
     else:
         size = preflight_upload(state, file, spec).bytes
+    client = state.client(settings, parallel=parallel)
+    upload_id = _upload_on_record(state, settings, client, file)
+    _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
+
+
+def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", file: Path) -> str:
+    """Upload ``file`` and record it as ``separate`` would (hashed, checked before
+    completing). An upload is free: without a usable ledger it goes unrecorded, with a
+    warning, and its id is the result either way."""
     from ..ledger import api_host
     from ..steps import record_upload
 
-    client = state.client(settings, parallel=parallel)
-    ledger = state.ledger()
-    sha, version = ledger.file_digest(file)  # on record like separate's, and checked:
+    try:
+        ledger = state.ledger()
+        sha, version = ledger.file_digest(file)
+    except LedgerError as exc:
+        state.console.warn(f"the upload will not be on record: {exc.message}")
+        return client.upload_file(file)
     upload_id = client.upload_file(file, identity=version, sha256=sha)  # sent = hashed
-    try:  # the upload is done whatever the record says: its id is the result
+    try:
         record_upload(ledger, upload_id, sha, file, api_host(settings.base_url), state.key_fp)
     except GsepError as exc:
         state.console.warn(f"upload {upload_id} is not on record: {exc.message}")
-    _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
+    return upload_id
 
 
 def preflight_upload(state: State, file: Path, spec: "ModelSpec") -> "Preflight":
