@@ -29,6 +29,7 @@ __all__ = [
     "FileRecord",
     "JobRecord",
     "UploadRecord",
+    "job_key",
     "stem_set",
     "work_key",
 ]
@@ -49,6 +50,14 @@ UNCONFIRMED_PREFIX = "unconfirmed-"
 def stem_set(stems: Iterable[str]) -> str:
     """Stems as the ledger matches them: sorted, de-duplicated, comma-joined."""
     return ",".join(sorted(set(stems)))
+
+
+def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:
+    """What the ledger matches jobs on: the audio's SHA-256, or for the lyrics model a
+    SHA-256 over audio, lyrics text and language (new lyrics or language: a new job)."""
+    if lyrics_sha is None:
+        return audio_sha
+    return hashlib.sha256(f"lyrics:{audio_sha}:{lyrics_sha}:{language}".encode()).hexdigest()
 
 
 def work_key(content: str, model: str, stems: Sequence[str], api_host: str, key_fp: str) -> str:
@@ -138,7 +147,7 @@ class JobRecord:
 
     job_id: str
     upload_id: str
-    #: What jobs are matched on (:func:`gsep_cli.batch.job_key`): the input's SHA-256, or
+    #: What jobs are matched on (:func:`job_key`): the input's SHA-256, or
     #: for the lyrics model a SHA-256 over audio, lyrics text and language. Stored in the
     #: ``sha256`` column; shown as ``inputSha256``.
     content: str

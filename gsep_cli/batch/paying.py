@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import answers
 from ..choices import lyrics_body
 from ..claims import Claim
 from ..errors import (
@@ -23,7 +22,8 @@ from ..folders import prepare_folders
 from ..ledger import JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
 from ..naming import check_planned_outputs
-from ..records import SUBMITTED, UNCONFIRMED
+from ..onrecord import create_on_record
+from ..records import UNCONFIRMED
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -117,42 +117,17 @@ class Paying(RunnerBase):
     def _create_and_record(
         self, upload_id: str, work: Work, text_upload_id: str | None, claim: Claim | None
     ) -> str:
-        """Create the job, recorded before it is sent and confirmed when answered, as one
-        step that Ctrl-C waits for (see :meth:`run`).
-
-        The record made first (status ``unconfirmed``) is what keeps a re-run from paying
-        again when no answer comes: a timeout or reset after sending, a gateway error, a
-        SIGTERM or kill -9 while waiting. A certain refusal removes it.
-        """
+        """Create the job, recorded before it is sent and confirmed when answered
+        (:func:`gsep_cli.onrecord.create_on_record`), as one step that Ctrl-C waits for
+        (see :meth:`run`)."""
         options = self.options
         extra = None
         if text_upload_id is not None:
             extra = lyrics_body(text_upload_id, options.language or "")
-        with self._paying():
-            placeholder = None
-            if self.ledger is not None and work.content is not None:
-                now = self.clock()
-                placeholder = self.ledger.record_unconfirmed(
-                    claim,
-                    JobRecord(
-                        "",
-                        upload_id,
-                        work.content,
-                        str(work.path.resolve()),
-                        options.model,
-                        self.job_stems,
-                        self.host,
-                        self.key_fp,
-                        UNCONFIRMED,
-                        None,
-                        None,
-                        now,
-                        now,
-                        (),
-                    ),
-                )
+
+        def send() -> str:
             try:
-                job_id = self.client.create_job(
+                return self.client.create_job(
                     upload_id, model=options.model, stems=options.stems, extra=extra
                 )
             except CreationUnconfirmed as exc:
@@ -162,38 +137,49 @@ class Paying(RunnerBase):
                     "gsep does not pay again by itself: a re-run says so; check your credits "
                     "(gsep key info), then add --pay-again to pay for a new job",
                 ) from None
-            except GsepError:
-                if placeholder is not None and self.ledger is not None:
-                    self.ledger.drop_unconfirmed(placeholder)
-                raise
-            if placeholder is not None and self.ledger is not None:
-                self._confirm(placeholder, job_id, work)
+
+        with self._paying():
+            if self.ledger is None or work.content is None:
+                job_id = send()
+            else:
+                job_id = create_on_record(
+                    self.ledger,
+                    self._job_record(upload_id, work),
+                    send,
+                    claim=claim,
+                    on_unrecorded=lambda job_id, exc, kept: self._unrecorded(
+                        job_id, exc, kept, work
+                    ),
+                )
         self.client.notice(f"{work.path.name}: job {job_id} created")
         return job_id
 
-    def _confirm(self, placeholder: str, job_id: str, work: Work) -> None:
-        """Turn the unconfirmed record into the job. If the ledger cannot take it (locked
-        past its wait, a full disk), the job id must not be lost: the error names it and
-        how to collect the results; the record stays unconfirmed, so no re-run pays."""
-        assert self.ledger is not None
-        try:
-            self.ledger.confirm_job(placeholder, job_id, SUBMITTED)
-        except GsepError as exc:
-            model = self.options.model
-            kept = answers.save(self.ledger.path.parent, placeholder, job_id)
-            resume = (
-                "once the ledger works again, run the same command: it records the job and "
-                "carries on"
-                if kept
-                else "until the ledger works again a re-run will not pay for this input by "
-                "itself (do not move the ledger away)"
-            )
-            raise LocalFailure(
-                f"{work.path.name}: job {job_id} was created (and paid for), but the ledger "
-                f"could not record it: {exc.message}",
-                f"Keep the id: gsep job status {job_id} --model {model} --wait, then gsep "
-                f"download {job_id} --model {model}; {resume}",
-            ) from None
+    def _job_record(self, upload_id: str, work: Work) -> JobRecord:
+        """The record of this input's job, made before the job is asked for."""
+        assert work.content is not None
+        now = self.clock()
+        return JobRecord(
+            "", upload_id, work.content, str(work.path.resolve()), self.options.model,
+            self.job_stems, self.host, self.key_fp, UNCONFIRMED, None, None, now, now, (),
+        )  # fmt: skip
+
+    def _unrecorded(self, job_id: str, exc: GsepError, kept: bool, work: Work) -> None:
+        """The job exists but the ledger could not record it: its id must not be lost.
+        The error names it and how to collect the results; the record stays unconfirmed,
+        so no re-run pays."""
+        model = self.options.model
+        resume = (
+            "once the ledger works again, run the same command: it records the job and carries on"
+            if kept
+            else "until the ledger works again a re-run will not pay for this input by "
+            "itself (do not move the ledger away)"
+        )
+        raise LocalFailure(
+            f"{work.path.name}: job {job_id} was created (and paid for), but the ledger "
+            f"could not record it: {exc.message}",
+            f"Keep the id: gsep job status {job_id} --model {model} --wait, then gsep "
+            f"download {job_id} --model {model}; {resume}",
+        ) from None
 
     @contextlib.contextmanager
     def _paying(self) -> Iterator[None]:

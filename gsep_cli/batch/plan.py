@@ -19,6 +19,7 @@ from ..fileid import FileIdentity
 from ..inputfile import open_input
 from ..ledger import FileRecord, Ledger
 from ..naming import InputFields, output_paths
+from ..records import job_key
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def content_placeholders(
     options: BatchOptions, paths: Sequence[Path], ledger: Ledger | None
 ) -> list[str]:
     """What ``{job}`` stands for in a plan made before the jobs exist: ``job-<hex>`` from
-    each input's content (its :func:`job_key`), so inputs with the same content — one job
-    — share it. An input that cannot be hashed gets a placeholder of its own (its own
-    checks will say what is wrong with it)."""
+    each input's content (its :func:`~gsep_cli.records.job_key`), so inputs with the
+    same content — one job — share it. An input that cannot be hashed gets a placeholder
+    of its own (its own checks will say what is wrong with it)."""
     placeholders = []
     for index, path in enumerate(paths):
         try:
@@ -122,14 +123,6 @@ def _sha256_of(path: Path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def job_key(audio_sha: str, lyrics_sha: str | None, language: str | None) -> str:
-    """What the ledger matches jobs on: the audio's SHA-256, or for the lyrics model a
-    SHA-256 over audio, lyrics text and language (new lyrics or language: a new job)."""
-    if lyrics_sha is None:
-        return audio_sha
-    return hashlib.sha256(f"lyrics:{audio_sha}:{lyrics_sha}:{language}".encode()).hexdigest()
 
 
 def file_recorder(ledger: Ledger | None, job_id: str) -> Callable[[WrittenFile], None] | None:

@@ -21,10 +21,11 @@ from ..errors import (
 from ..models import JobStatus
 from ..naming import check_output_paths
 from ..preflight import preflight
+from ..records import job_key
 from .attach import Attaching
 from .delivery import Delivering
 from .paying import Paying
-from .plan import InputResult, Work, job_key
+from .plan import InputResult, Work
 
 
 class BatchRunner(Attaching, Paying, Delivering):

@@ -81,13 +81,10 @@ def create(
 def _lyrics_upload(state: State, settings: "Settings", client: "GsepClient", path: Path) -> str:
     """Upload the lyrics text, on record like any upload."""
     from ..ledger import api_host
-    from ..steps import record_upload
+    from ..onrecord import upload_on_record
 
-    ledger = state.ledger()
-    sha = ledger.file_sha256(path)
-    upload_id = client.upload_file(path, sha256=sha)
-    record_upload(ledger, upload_id, sha, path, api_host(settings.base_url), state.key_fp)
-    return upload_id
+    host = api_host(settings.base_url)
+    return upload_on_record(client, state.ledger(), path, host, state.key_fp, state.console.warn)
 
 
 def _create(
@@ -99,12 +96,12 @@ def _create(
     stems: list[str],
     extra: dict[str, Any] | None,
 ) -> tuple[str, bool]:
-    """Create the job, on record before it is sent (:mod:`gsep_cli.steps`); an interrupt
+    """Create the job, on record before it is sent (:mod:`gsep_cli.onrecord`); an interrupt
     while the request is on the wire waits for the answer (bounded), so the id of a job
     already paid for is never thrown away."""
     from ..ledger import api_host
+    from ..onrecord import create_on_record, job_to_record
     from ..shield import finish_despite_interrupt
-    from ..steps import create_on_record, job_to_record
 
     ledger = state.ledger()
     record = job_to_record(
@@ -129,9 +126,9 @@ def _create(
                 ledger,
                 record,
                 lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
-                on_unrecorded=lambda job_id, exc: state.console.warn(
-                    f"job {job_id} is not on record yet ({exc.message}); the next gsep run "
-                    "records it"
+                on_unrecorded=lambda job_id, exc, kept: state.console.warn(
+                    f"job {job_id} is not on record yet ({exc.message}); "
+                    + ("the next gsep run records it" if kept else "keep its id")
                 ),
             ),
             bound=client.read_timeout + 5,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import GsepError, LedgerError
+from ..errors import LedgerError
 from . import _choices, _output
 from ._context import State, state_of
 from ._options import DryRun, Model, Parallel
@@ -67,20 +67,15 @@ def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", 
     completing). An upload is free: without a usable ledger it goes unrecorded, with a
     warning, and its id is the result either way."""
     from ..ledger import api_host
-    from ..steps import record_upload
+    from ..onrecord import upload_on_record
 
     try:
         ledger = state.ledger()
-        sha, version = ledger.file_digest(file)
     except LedgerError as exc:
         state.console.warn(f"the upload will not be on record: {exc.message}")
         return client.upload_file(file)
-    upload_id = client.upload_file(file, identity=version, sha256=sha)  # sent = hashed
-    try:
-        record_upload(ledger, upload_id, sha, file, api_host(settings.base_url), state.key_fp)
-    except GsepError as exc:
-        state.console.warn(f"upload {upload_id} is not on record: {exc.message}")
-    return upload_id
+    host = api_host(settings.base_url)
+    return upload_on_record(client, ledger, file, host, state.key_fp, state.console.warn)
 
 
 def preflight_upload(state: State, file: Path, spec: "ModelSpec") -> "Preflight":

@@ -1,7 +1,8 @@
-"""What the step-by-step commands (``gsep upload``, ``gsep job create``) put on record:
-every upload and job gsep creates is in the ledger, whichever command created it, so a
-later ``gsep separate`` of the same input reuses the upload and re-attaches to the job
-instead of paying again, and a creation whose answer was lost is not paid for twice.
+"""Paying on record: every upload and job gsep creates goes in the ledger, whichever
+command created it (``gsep separate``, ``gsep upload``, ``gsep job create``), and a job
+creation is recorded *before* it is sent (:func:`create_on_record`, the one sequence all
+of them use). So a later run of the same input reuses the upload and re-attaches to the
+job instead of paying again, and a creation whose answer was lost is not paid for twice.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import answers
-from .batch.plan import job_key
 from .claims import Claim
-from .errors import CreationUnconfirmed, GsepError, LocalFailure
+from .errors import CreationUnconfirmed, GsepError, LedgerError, LocalFailure
 from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from .client import GsepClient
 from .models import RESIDUAL
-from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord, work_key
+from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord, job_key, work_key
 
 
 def record_upload(
@@ -27,6 +31,31 @@ def record_upload(
     size = path.stat().st_size
     record = UploadRecord(upload_id, sha256, size, path.name, api_host, key_fp, time.time())
     ledger.record_upload(record)
+
+
+def upload_on_record(
+    client: GsepClient,
+    ledger: Ledger,
+    path: Path,
+    api_host: str,
+    key_fp: str,
+    warn: Callable[[str], None],
+) -> str:
+    """Upload ``path`` as ``gsep separate`` does (hashed first, the content checked again
+    before the upload is completed) and record it. An upload is free, so it is done
+    whatever the ledger says: when the ledger cannot hash or record it, ``warn`` is told
+    and the id returned."""
+    try:
+        sha, version = ledger.file_digest(path)
+    except LedgerError as exc:
+        warn(f"the upload will not be on record: {exc.message}")
+        return client.upload_file(path)
+    upload_id = client.upload_file(path, identity=version, sha256=sha)
+    try:
+        record_upload(ledger, upload_id, sha, path, api_host, key_fp)
+    except GsepError as exc:
+        warn(f"upload {upload_id} is not on record: {exc.message}")
+    return upload_id
 
 
 def job_to_record(
@@ -41,7 +70,7 @@ def job_to_record(
     key_fp: str,
 ) -> JobRecord:
     """The record of a job about to be created on ``upload_id``: matched on its content
-    (:func:`~gsep_cli.batch.job_key`) when the uploads are on record, else on the upload
+    (:func:`~gsep_cli.records.job_key`) when the uploads are on record, else on the upload
     ids themselves (then only this upload's re-use would match it)."""
     audio = ledger.get_upload(upload_id, api_host, key_fp)
     text = ledger.get_upload(lyrics_id, api_host, key_fp) if lyrics_id else None
@@ -63,22 +92,29 @@ def create_on_record(
     record: JobRecord,
     create: Callable[[], str],
     *,
-    on_unrecorded: Callable[[str, GsepError], None] | None = None,
+    claim: Claim | None = None,
+    on_unrecorded: Callable[[str, GsepError, bool], None] | None = None,
 ) -> str:
     """Create a job with ``create()``, recorded as unconfirmed before it is sent and
-    confirmed with its id when the answer comes (as ``gsep separate`` does).
+    confirmed with its id when the answer comes.
 
-    When the uploads are on record, the work is claimed for the time of the creation (if
-    no other gsep holds it), so a ``gsep separate`` of the same input waits for the answer
-    instead of reading the creation as one whose answer was lost. A certain refusal drops
-    the record; a lost answer (CreationUnconfirmed) or an interrupt leaves it
-    unconfirmed, so no later run pays again by itself. When the ledger cannot take the
-    confirmation, the id is kept beside it (:mod:`gsep_cli.answers`, recorded by the next
-    run) and ``on_unrecorded(job_id, error)`` is told; without it,
+    The record made first is what keeps a re-run from paying again when no answer comes
+    (a timeout or reset after sending, a gateway error, SIGTERM or kill -9 while
+    waiting): a lost answer (CreationUnconfirmed) or an interrupt leaves it unconfirmed,
+    and only a certain refusal (any other GsepError) removes it.
+
+    ``claim``: the work's claim the caller holds (checked in the same transaction as the
+    record). Without one, the work is claimed for the time of the creation when its
+    uploads are on record and no other gsep holds it, so a ``gsep separate`` of the same
+    input waits for the answer instead of reading the creation as lost.
+
+    When the ledger cannot take the confirmation, the id is kept beside it
+    (:mod:`gsep_cli.answers`; ``kept`` says whether that worked, and the next run records
+    it) and ``on_unrecorded(job_id, error, kept)`` decides what to do; without it,
     :class:`~gsep_cli.errors.LocalFailure` names the id."""
-    claim = _claim(ledger, record)
+    taken = _claim(ledger, record) if claim is None else None
     try:
-        placeholder = ledger.record_unconfirmed(claim, record)
+        placeholder = ledger.record_unconfirmed(claim or taken, record)
         try:
             job_id = create()
         except CreationUnconfirmed:
@@ -89,19 +125,19 @@ def create_on_record(
         try:
             ledger.confirm_job(placeholder, job_id, SUBMITTED)
         except GsepError as exc:
-            answers.save(ledger.path.parent, placeholder, job_id)
+            kept = answers.save(ledger.path.parent, placeholder, job_id)
             if on_unrecorded is None:
                 raise LocalFailure(
                     f"job {job_id} was created (and paid for), but the ledger could not record "
                     f"it: {exc.message}",
                     f"Keep the id: gsep job status {job_id} --model {record.model} --wait",
                 ) from None
-            on_unrecorded(job_id, exc)
+            on_unrecorded(job_id, exc, kept)
         return job_id
     finally:
-        if claim is not None:
+        if taken is not None:
             with contextlib.suppress(GsepError):
-                ledger.release(claim)
+                ledger.release(taken)
 
 
 def _claim(ledger: Ledger, record: JobRecord) -> Claim | None:
