@@ -143,10 +143,10 @@ def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
         return code
     except GsepError as exc:
         from ..errors import OutputClosed
-        from ._console import Console
+        from ._console import Console, silence_stdout
 
         if isinstance(exc, OutputClosed):  # nothing more can go to stdout, not even a flush
-            _process.silence_stdout()
+            silence_stdout()
         Console().error(exc)
         return int(exc.exit_code)
     except click_exceptions.ClickException as exc:
@@ -161,7 +161,9 @@ def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
         print("gsep: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:  # the reader of our results went away: not a failure of ours
-        _process.silence_stdout()
+        from ._console import silence_stdout
+
+        silence_stdout()
         return int(ExitCode.OK)
     except Exception as exc:  # an unexpected bug: one line, no locals, no key
         if os.environ.get("GSEP_DEBUG"):

@@ -73,10 +73,3 @@ def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
     if all(0xDC80 <= ord(ch) <= 0xDCFF for ch in text):  # os.fsdecode's surrogateescape
         return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
     return text.encode("ascii", "backslashreplace").decode("ascii"), exc.end
-
-
-def silence_stdout() -> None:
-    """Nothing more can go to stdout, not even the flush at exit."""
-    from ._console import silence_stdout as silence
-
-    silence()
