@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import RequestRejected, UsageError
 from .models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec, Output
+from .suggest import with_suggestion
 
 FORMATS = ("wav", "mp3")
 
@@ -23,7 +24,10 @@ def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise UsageError(f"unknown model {name!r}", "Known models: " + ", ".join(MODELS)) from None
+        raise UsageError(
+            f"unknown model {name!r}",
+            with_suggestion(name, MODELS, "Known models: " + ", ".join(MODELS)),
+        ) from None
 
 
 def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
@@ -49,7 +53,11 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
         if name not in spec.output_names:
             raise UsageError(
                 f"unknown stem {name!r} for model {spec.name}",
-                f"Choose from: {', '.join(spec.output_names)}, or all",
+                with_suggestion(
+                    name,
+                    [*spec.output_names, "all"],
+                    f"Choose from: {', '.join(spec.output_names)}, or all",
+                ),
             )
     return names
 
@@ -67,7 +75,10 @@ def resolve_formats(value: str) -> list[str]:
     formats = [v.strip() for v in value.split(",") if v.strip()]
     for fmt in formats:
         if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}", "Use wav, mp3 or both")
+            raise UsageError(
+                f"unknown format {fmt!r}",
+                with_suggestion(fmt, [*FORMATS, "both"], "Use wav, mp3 or both"),
+            )
     if not formats:
         raise UsageError("no format given", "Use wav, mp3 or both")
     return list(dict.fromkeys(formats))

@@ -72,7 +72,7 @@ class LedgerError(GsepError):
 
 
 class NotOnRecord(UsageError):
-    """A job id that the local record does not hold (``gsep jobs show``): a local
+    """A job id that the local record does not hold (``gsep ledger show``): a local
     question, not an answer from the API (exit 2, not 4)."""
 
 

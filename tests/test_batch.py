@@ -167,7 +167,7 @@ def test_no_wait_then_collect_later(tmp_path: Path, env: dict[str, str]) -> None
         assert collected.returncode == 0, collected.stderr
         assert _creates(sb) == (3, 3)
         assert sorted(collected.stdout.split()) == sorted(f"out/s{i}/vocal.wav" for i in range(3))
-        listed = gsep(env, tmp_path, "--json", "jobs", "list", base_url=sb.base_url)
+        listed = gsep(env, tmp_path, "--json", "ledger", "list", base_url=sb.base_url)
         jobs = json.loads(listed.stdout)["jobs"]
         assert {j["jobId"] for j in jobs} == set(job_ids)
         assert all(j["status"] == "success" and j["files"] for j in jobs)

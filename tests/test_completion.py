@@ -67,4 +67,4 @@ def test_bash_script_completes_in_bash() -> None:
     )
     env = {**os.environ, "PATH": f"{os.path.dirname(GSEP or '')}:{os.environ['PATH']}"}
     done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True, timeout=60)
-    assert done.stdout.split() == ["job", "jobs"], done.stderr
+    assert done.stdout.split() == ["job"], done.stderr  # not the hidden alias "jobs"

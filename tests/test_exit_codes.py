@@ -31,7 +31,7 @@ def test_readme_lists_every_exit_code() -> None:
 def test_a_job_not_on_record_is_local_not_an_api_rejection(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run = run_cli(capsys, ["jobs", "show", "no-such-job"])
+    run = run_cli(capsys, ["ledger", "show", "no-such-job"])
     assert run.code == ExitCode.USAGE
     assert "not on record" in run.err and run.out == ""
 
@@ -44,11 +44,11 @@ def test_a_locked_ledger_is_local_state_not_a_key_problem(
     state = tmp_path / "state"
     monkeypatch.setenv("GSEP_STATE_DIR", str(state))
     monkeypatch.setattr(Ledger, "_lock_timeout", 0.2)
-    assert run_cli(capsys, ["jobs", "list"]).code == 0  # creates the ledger
+    assert run_cli(capsys, ["ledger", "list"]).code == 0  # creates the ledger
     holder = sqlite3.connect(state / LEDGER_FILE, timeout=0)
     holder.execute("BEGIN EXCLUSIVE")  # another process holding the file, for ever
     try:
-        run = run_cli(capsys, ["jobs", "prune"])
+        run = run_cli(capsys, ["ledger", "prune"])
     finally:
         holder.rollback()
         holder.close()

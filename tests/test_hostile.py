@@ -85,7 +85,7 @@ def test_control_characters_from_the_server_are_escaped(
     with Sandbox(job_seconds=0, chunk_size=8192, faults=[f"job-fail:1:{HOSTILE}"]) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         plain = run_gsep(["separate", "song.wav"], env, cwd=tmp_path)
-        listed = json.loads(run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path).out)
+        listed = json.loads(run_gsep(["--json", "ledger", "list"], env, cwd=tmp_path).out)
         job = listed["jobs"][0]["jobId"]
         shown = run_gsep(["job", "status", job], env, cwd=tmp_path)
         as_json = run_gsep(["--json", "job", "status", job], env, cwd=tmp_path)

@@ -225,7 +225,7 @@ def test_a_lost_answer_is_never_paid_again_without_pay_again(
         line = assert_clean_error(again, 2, "requested at", "no answer", "--pay-again")
         assert " UTC " in line
         assert counts(sb) == (1, 1)  # the re-run did not pay by itself
-        listed = run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path)
+        listed = run_gsep(["--json", "ledger", "list"], env, cwd=tmp_path)
         (record,) = json.loads(listed.out)["jobs"]
         assert record["status"] == "unconfirmed"
         paid = run_gsep(["separate", "song.wav", "--pay-again"], env, cwd=tmp_path)
@@ -450,7 +450,7 @@ def test_file_names_that_are_not_utf8_work_end_to_end(tmp_path: Path, env: dict[
         again = run_gsep(args, env, cwd=tmp_path)
         assert again.code == 0, str(again)
         assert again.err.count("already done") == 2 and counts(sb) == (2, 2)
-        listed = run_gsep(["--json", "jobs", "list"], env, cwd=tmp_path)
+        listed = run_gsep(["--json", "ledger", "list"], env, cwd=tmp_path)
         assert listed.code == 0 and len(json.loads(listed.out)["jobs"]) == 2
     written = sorted(
         os.fsencode(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.wav")

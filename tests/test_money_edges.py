@@ -130,15 +130,15 @@ def test_prune_keeps_an_expired_job_whose_files_are_there(
         assert gsep(args).code == 0
         with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:  # 3 days later
             db.execute("UPDATE jobs SET expire_at = '2020-01-01T00:00:00Z'")
-        assert gsep(["jobs", "prune"]).code == 0
+        assert gsep(["ledger", "prune"]).code == 0
         again = gsep(args)
         assert again.code == 0 and "already done" in again.err, str(again)
         (tmp_path / "out" / "a" / "drum.wav").unlink()
         (tmp_path / "out" / "a" / "vocal.wav").unlink()
-        assert gsep(["jobs", "prune"]).code == 0
+        assert gsep(["ledger", "prune"]).code == 0
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             assert len(ledger.list_jobs()) == 1  # a plain prune never forgets a job
-        assert gsep(["jobs", "prune", "--older-than", "0"]).code == 0
+        assert gsep(["ledger", "prune", "--older-than", "0"]).code == 0
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             assert ledger.list_jobs() == []  # asked, and nothing left on disk: now it goes
         assert counts(sb) == (1, 1)
@@ -254,7 +254,7 @@ def test_audio_to_a_closed_stdout_is_one_line(tmp_path: Path, env: dict[str, str
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["jobs", "forget"], "Missing argument"),
+        (["ledger", "forget"], "Missing argument"),
         (["separate", "a.wav", "--jobs", "17"], "--jobs"),
         (["separate", "a.wav", "--bogus"], "No such option"),
         (["separate", "a.wav", "--timeout", "nan"], "--timeout"),
@@ -292,6 +292,6 @@ def test_expired_results_never_suggest_running_again_to_resume(
         run = gsep(["separate", "a.wav"])
     line = assert_clean_error(run, 4, "expired", "--pay-again")
     assert "run the same command again to resume" not in line
-    listed = json.loads(gsep(["--json", "jobs", "list"]).out)
+    listed = json.loads(gsep(["--json", "ledger", "list"]).out)
     assert [j["status"] for j in listed["jobs"]] == ["success"]
     assert os.path.exists(tmp_path / "state" / "ledger.sqlite3")

@@ -231,7 +231,7 @@ def test_a_plain_prune_never_makes_a_rerun_pay_again(
         env["GSEP_BASE_URL"] = sb.base_url
         first = gsep(["separate", "x.wav", "-o", "out"])
         assert first.code == 4, str(first)  # the results were never served
-        assert gsep(["jobs", "prune"]).code == 0
+        assert gsep(["ledger", "prune"]).code == 0
         again = gsep(["separate", "x.wav", "-o", "out"])
         assert again.code == 4 and "--pay-again" in again.err, str(again)
         assert counts(sb) == (1, 1)
@@ -372,7 +372,7 @@ def test_prune_never_drops_a_creation_that_may_have_been_paid(
     with Sandbox(job_seconds=0, chunk_size=8192, faults=["api-drop@job-create:1"]) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         assert gsep(["separate", "u.wav", "-o", "out"]).code == 6
-        assert gsep(["jobs", "prune", "--older-than", "0"]).code == 0
+        assert gsep(["ledger", "prune", "--older-than", "0"]).code == 0
         again = gsep(["separate", "u.wav", "-o", "out"])
         assert again.code == 2 and "no answer came" in again.err, str(again)
         assert counts(sb) == (1, 1)

@@ -27,11 +27,11 @@ def test_step_by_step_uploads_and_jobs_are_on_record_and_never_paid_again(
         job = gsep(["job", "create", up.out.strip(), "--stems", "vocal,drum"])
         assert job.code == 0, str(job)
         job_id = job.out.strip()
-        listed = json.loads(gsep(["--json", "jobs", "list"]).out)["jobs"]
+        listed = json.loads(gsep(["--json", "ledger", "list"]).out)["jobs"]
         assert [(j["jobId"], j["input"], j["stems"]) for j in listed] == [
             (job_id, "song.wav", ["vocal", "drum"])
         ]
-        assert gsep(["jobs", "show", job_id]).code == 0
+        assert gsep(["ledger", "show", job_id]).code == 0
         # the same input, model and stems: re-attached, nothing uploaded or paid again
         again = gsep(["separate", "song.wav", "--stems", "vocal,drum", "-o", "out"])
         assert again.code == 0, str(again)
@@ -65,7 +65,7 @@ def test_a_refused_job_create_leaves_nothing_on_record(
         env["GSEP_BASE_URL"] = sb.base_url
         refused = gsep(["job", "create", "no-such-upload", "--stems", "vocal"])
         assert refused.code == 4, str(refused)
-        assert json.loads(gsep(["--json", "jobs", "list"]).out)["jobs"] == []
+        assert json.loads(gsep(["--json", "ledger", "list"]).out)["jobs"] == []
 
 
 def test_job_status_uses_the_recorded_model(
@@ -118,7 +118,7 @@ def test_an_upload_the_ledger_cannot_record_still_gives_its_id(
     monkeypatch.setattr(Ledger, "_lock_timeout", 0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        assert gsep(["jobs", "list"]).code == 0  # the ledger exists
+        assert gsep(["ledger", "list"]).code == 0  # the ledger exists
         real_file_digest = Ledger.file_digest
 
         def digest_then_lock(self: Ledger, path: Path) -> Any:

@@ -23,6 +23,7 @@ from ..errors import ExitCode, GsepError, exit_codes_help
 from . import _process, completion, config, download, job, jobs, key, models, sandbox, separate
 from . import upload as upload_command
 from ._context import State
+from ._globals import GsepTyper
 
 COMPLETE_VAR = completion.COMPLETE_VAR
 
@@ -38,7 +39,7 @@ Example (no key needed, runs on the built-in sandbox):
 {exit_codes_help()}
 """
 
-app = typer.Typer(
+app = GsepTyper(
     name="gsep",
     help=ROOT_HELP,
     no_args_is_help=True,
@@ -57,7 +58,8 @@ app.command()(completion.completion)
 app.add_typer(job.app, name="job")
 app.add_typer(config.app, name="config")
 app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(jobs.app, name="jobs")
+app.add_typer(jobs.app, name="ledger")
+app.add_typer(jobs.app, name="jobs", hidden=True)  # its old name, kept working
 app.add_typer(key.app, name="key")
 
 
@@ -69,48 +71,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
-    base_url: str | None = typer.Option(
-        None,
-        "--base-url",
-        metavar="URL",
-        help="API base URL (env GSEP_BASE_URL). Default: "
-        "https://restapi.gaudiolab.io/developers/api",
-    ),
-    profile: str | None = typer.Option(
-        None,
-        "--profile",
-        metavar="NAME",
-        help="Config profile to use (env GSEP_PROFILE). Default: default.",
-    ),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only results and errors."),
-    verbose: bool = typer.Option(
-        False, "-v", "--verbose", help="Log HTTP requests on stderr (secrets redacted)."
-    ),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
-    sandbox: bool = typer.Option(
-        False,
-        "--sandbox",
-        help="Run against a built-in emulator on a free loopback port (no key, no "
-        "credits, no real separation).",
-    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """gsep: stem separation with Gaudio Lab's GSEP API."""
-    state = State(
-        base_url=base_url,
-        profile=profile,
-        json=json_output,
-        quiet=quiet,
-        verbose=verbose,
-        progress=not no_progress,
-        sandbox=sandbox,
-    )
-    ctx.obj = state
-    ctx.call_on_close(state.close)
+    """gsep: stem separation with Gaudio Lab's GSEP API (the global options are taken by
+    every command: see ._globals)."""
 
 
 def run(argv: list[str] | None = None) -> int:

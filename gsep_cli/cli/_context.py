@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from ._console import Console
 
 
+#: The base URL --sandbox settings carry until the emulator runs (its port: a free one).
+SANDBOX_PENDING_URL = "http://127.0.0.1:0/developers/api"
+
+
 @dataclass
 class State:
     """Global options, shared by every command through the typer context."""
@@ -34,6 +38,28 @@ class State:
     _ledger: Ledger | None = None
     _sandbox: Sandbox | None = None
     _closers: list[Callable[[], object]] = field(default_factory=list)
+
+    def merge(
+        self,
+        *,
+        base_url: str | None = None,
+        profile: str | None = None,
+        json: bool | None = None,
+        quiet: bool | None = None,
+        verbose: bool | None = None,
+        no_progress: bool | None = None,
+        sandbox: bool | None = None,
+    ) -> None:
+        """Take the global options one level of the command line gave (None or False:
+        not given). Levels merge left to right, so a valued option given twice keeps the
+        later value and a flag given anywhere is on."""
+        self.base_url = base_url if base_url is not None else self.base_url
+        self.profile = profile if profile is not None else self.profile
+        self.json = self.json or bool(json)
+        self.quiet = self.quiet or bool(quiet)
+        self.verbose = self.verbose or bool(verbose)
+        self.progress = self.progress and not no_progress
+        self.sandbox = self.sandbox or bool(sandbox)
 
     @property
     def console(self) -> Console:
@@ -52,20 +78,32 @@ class State:
         return current_profile(self.profile)
 
     def settings(self, *, dry_run: bool = False) -> Settings:
-        """Resolved settings; with --sandbox, pointed at a fresh local emulator (none is
-        started for a dry run, which sends nothing)."""
+        """Resolved settings. With --sandbox (no dry run) the base URL is the emulator's,
+        on a port chosen when :meth:`client` starts it, after the command's local checks:
+        until then it reads ``http://127.0.0.1:0/...`` (see :meth:`api_url`)."""
+        from dataclasses import replace
+
         from ..config import load_settings
 
         base_url = self.base_url
         if self.sandbox and not dry_run:
-            base_url = self.start_sandbox()
+            base_url = self._sandbox.base_url if self._sandbox else SANDBOX_PENDING_URL
         settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
+        if self.sandbox and not dry_run:
+            sources = {**settings.sources, "base_url": "--sandbox"}
+            settings = replace(settings, sources=sources)
         for warning in settings.warnings:
             self.console.warn(warning)
         return settings
 
+    def api_url(self, settings: Settings) -> str:
+        """Where this run's requests go: the running emulator's URL with --sandbox, else
+        ``settings.base_url``."""
+        return str(self._sandbox.base_url) if self._sandbox else settings.base_url
+
     def start_sandbox(self) -> str:
-        """Start the embedded emulator on a free loopback port for this command."""
+        """Start the embedded emulator on a free loopback port for this command; called
+        by :meth:`client`, so only once every local check of the command has passed."""
         if self._sandbox is None:
             from ..environment import sandbox_pace
             from ..sandbox import Sandbox
@@ -89,7 +127,7 @@ class State:
         key = "sandbox-key" if self.sandbox else settings.require_key()
         self.key_fp = key_fingerprint(key)
         client = GsepClient(
-            settings.base_url,
+            self.start_sandbox() if self.sandbox else settings.base_url,
             key,
             listener=self.console,
             parallel=parallel,
@@ -137,7 +175,7 @@ class State:
 
 
 def state_of(ctx: typer.Context) -> State:
-    """The run's :class:`State`, set by the root callback."""
+    """The run's :class:`State`, made when the command line is parsed (see ._globals)."""
     state = ctx.find_root().obj
     assert isinstance(state, State)
     return state

@@ -177,7 +177,7 @@ def dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -
 
 # ---- the local record ------------------------------------------------------------------
 def record_json(record: JobRecord) -> dict[str, Any]:
-    """A job on record (``gsep jobs show`` and ``jobs list --json``)."""
+    """A job on record (``gsep ledger show`` and ``ledger list --json``)."""
     return {
         "jobId": record.job_id,
         "uploadId": record.upload_id,
@@ -199,7 +199,7 @@ def record_json(record: JobRecord) -> dict[str, Any]:
 
 
 def record_line(record: JobRecord) -> str:
-    """A job on record, for ``gsep jobs list``."""
+    """A job on record, for ``gsep ledger list``."""
     where = str(Path(record.files[0].path).parent) if record.files else "-"
     return (
         f"{record.job_id}  {record.status:<9} {record.model}  {','.join(record.stems):<20} "

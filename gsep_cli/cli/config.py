@@ -9,8 +9,9 @@ import typer
 from ..errors import UsageError
 from . import _choices, _output
 from ._context import state_of
+from ._globals import GsepTyper
 
-app = typer.Typer(help="Show and change settings and the API key.", no_args_is_help=True)
+app = GsepTyper(help="Show and change settings and the API key.", no_args_is_help=True)
 
 NAME_HELP = "base_url, format, stems, output_dir or model."
 

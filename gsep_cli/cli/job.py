@@ -9,13 +9,14 @@ import typer
 from ..errors import CreationUnconfirmed, GsepError, Interrupted, UsageError
 from . import _choices, _output
 from ._context import State, state_of
+from ._globals import GsepTyper
 from ._options import LYRICS_HELP, JobId, Language, Model, Stems
 
 if TYPE_CHECKING:
     from ..client import GsepClient
     from ..config import Settings
 
-app = typer.Typer(help="Create jobs and check their status.", no_args_is_help=True)
+app = GsepTyper(help="Create jobs and check their status.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -70,7 +71,7 @@ def create(
         text_id = _lyrics_upload(state, settings, client, lyrics) if lyrics else lyrics_id
         extra = lyrics_body((text_id or "").strip(), lang)
     job_id, interrupted = _create(
-        state, client, settings.base_url, upload_id, chosen_model, chosen, extra
+        state, client, state.api_url(settings), upload_id, chosen_model, chosen, extra
     )
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
@@ -83,7 +84,7 @@ def _lyrics_upload(state: State, settings: "Settings", client: "GsepClient", pat
     from ..ledger import api_host
     from ..onrecord import upload_on_record
 
-    host = api_host(settings.base_url)
+    host = api_host(state.api_url(settings))
     return upload_on_record(client, state.ledger(), path, host, state.key_fp, state.console.warn)
 
 

@@ -1,4 +1,5 @@
-"""``gsep jobs``: the local record of uploads and jobs that makes re-runs free."""
+"""``gsep ledger`` (also ``gsep jobs``, its old name, hidden): the local record of uploads
+and jobs that makes re-runs free."""
 
 # no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from typing import TYPE_CHECKING, Annotated
@@ -7,11 +8,12 @@ import typer
 
 from . import _output
 from ._context import State, state_of
+from ._globals import GsepTyper
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
 
-app = typer.Typer(
+app = GsepTyper(
     help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
 )
 
@@ -35,7 +37,7 @@ def list_jobs(
 ) -> None:
     """List recent jobs on record: status, stems, expiry, where the files went.
 
-    Example: gsep jobs list --json
+    Example: gsep ledger list --json
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
@@ -51,7 +53,7 @@ def show(
 ) -> None:
     """Show everything on record about one job (stdout: JSON).
 
-    Example: gsep jobs show 5f1c...9a
+    Example: gsep ledger show 5f1c...9a
     """
     from ..errors import NotOnRecord
 
@@ -60,7 +62,7 @@ def show(
         record = ledger.get_job(job_id.strip())
     if record is None:
         raise NotOnRecord(
-            f"job {job_id} is not on record", "See the jobs on record: gsep jobs list"
+            f"job {job_id} is not on record", "See the jobs on record: gsep ledger list"
         )
     state.console.result_json(_output.record_json(record))
 
@@ -73,7 +75,7 @@ def forget(
     """Remove jobs from the record (the API keeps them; only gsep forgets). A re-run of a
     forgotten job's input pays for a new job.
 
-    Example: gsep jobs forget 5f1c...9a
+    Example: gsep ledger forget 5f1c...9a
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
@@ -103,7 +105,7 @@ def prune(
     Jobs stay by default, even with expired results: a job on record is what keeps a
     re-run from paying for the same work again by itself.
 
-    Example: gsep jobs prune --older-than 30
+    Example: gsep ledger prune --older-than 30
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:

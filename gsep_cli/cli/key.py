@@ -5,8 +5,9 @@ import typer
 
 from . import _output
 from ._context import state_of
+from ._globals import GsepTyper
 
-app = typer.Typer(help="What the API says about your key.", no_args_is_help=True)
+app = GsepTyper(help="What the API says about your key.", no_args_is_help=True)
 
 
 @app.command("info")

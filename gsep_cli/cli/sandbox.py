@@ -9,17 +9,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
+from ._context import state_of
+from ._globals import GsepTyper
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
-app = typer.Typer(
+app = GsepTyper(
     help="The local GSEP API emulator (does not really separate).", no_args_is_help=True
 )
 
 
 @app.command("serve")
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")
@@ -91,13 +94,13 @@ def serve(
             "e.g. api-503:2.",
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log each request.")] = False,
 ) -> None:
     """Serve a local emulator of the GSEP API; print its base URL on stdout.
 
     It does NOT separate sources: WAV stems are band-filtered copies of the input and MP3
     stems are silent, with the right duration. Everything else follows the API contract.
-    Serves until interrupted (Ctrl-C exits 0). Also: env GSEP_SANDBOX_FAULTS="a;b".
+    Serves until interrupted (Ctrl-C exits 0). -v logs each request. Also: env
+    GSEP_SANDBOX_FAULTS="a;b".
 
     Example: gsep sandbox serve --port 8080 --job-seconds 5 --chunk-size 5MiB
     """
@@ -132,7 +135,7 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             faults=faults,
-            verbose=verbose,
+            verbose=state_of(ctx).verbose,
         )
     except (ValueError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -147,7 +150,7 @@ def _serve(sandbox: "Sandbox", host: str, port: int) -> None:
         sandbox.start()
     except OSError as exc:
         sandbox.stop()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise _listen_error(exc, host, port) from None
     print(sandbox.base_url, flush=True)
     print(
         f"gsep: sandbox serving at {sandbox.base_url} (Ctrl-C to stop; it does not really "
@@ -159,6 +162,22 @@ def _serve(sandbox: "Sandbox", host: str, port: int) -> None:
         sandbox.serve_forever()
     except KeyboardInterrupt:
         print("gsep: sandbox stopped", file=sys.stderr)
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> UsageError:
+    """Why the emulator cannot listen on ``host:port``, and what to do instead."""
+    import errno
+
+    other = "Use --port 0 for a free port, or name another with --port N"
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(f"port {port} on {host} is already in use", other)
+    if exc.errno == errno.EACCES:
+        return UsageError(f"no permission to listen on {host}:{port}", other)
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(
+            f"cannot listen on {host}: not an address of this machine", "Use --host 127.0.0.1"
+        )
+    return UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", other)
 
 
 @app.command("example")

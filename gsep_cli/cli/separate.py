@@ -184,6 +184,11 @@ def _separate(
         if code:
             raise typer.Exit(code)
         return
+    if len(paths) == 1:  # a lone input's own checks come before the key and the sandbox
+        from ..choices import get_model
+        from ..preflight import preflight
+
+        preflight(paths[0], get_model(options.model))  # (its warnings: when it runs)
     _run_batch(state, state.client(settings, parallel=parallel), settings, options, paths)
 
 
@@ -221,7 +226,7 @@ def _run_batch(
         client,
         options,
         key_fp=state.key_fp,
-        base_url=settings.base_url,
+        base_url=state.api_url(settings),
         ledger=state.ledger(),
         on_result=report,
     )

@@ -74,7 +74,7 @@ def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", 
     except LedgerError as exc:
         state.console.warn(f"the upload will not be on record: {exc.message}")
         return client.upload_file(file)
-    host = api_host(settings.base_url)
+    host = api_host(state.api_url(settings))
     return upload_on_record(client, ledger, file, host, state.key_fp, state.console.warn)
 
 

@@ -22,7 +22,7 @@ class Pruning(Database):
         rows; with ``older_than`` (seconds), also every job not updated for that long,
         except those with files gsep wrote still on disk (their records are what makes
         re-running the same command "already done") and creations never confirmed (they
-        may have been paid for: only ``--pay-again`` or ``jobs forget`` drops them).
+        may have been paid for: only ``--pay-again`` or ``ledger forget`` drops them).
         Returns the rows removed (jobs + uploads); hash-cache rows are not counted.
 
         Jobs are never dropped by default, not even those whose results expired: a job

@@ -1,0 +1,165 @@
+"""The global options, on every command: ``--json``, ``-q``, ``-v``, ``--no-progress``,
+``--sandbox``, ``--profile NAME`` and ``--base-url URL`` are accepted before the command,
+after it and anywhere among its options and arguments (as with gh and hf), and every
+``--help`` lists them under "Global options".
+
+One mechanism: every typer app of gsep is a :class:`GsepTyper`, whose groups and commands
+(:class:`GsepGroup`, :class:`GsepCommand`) add the global parameters to their own when
+click parses the command line. Each level (``gsep``, ``gsep job``, ``gsep job status``)
+parses its own part of the line, so ``--`` (after it nothing is an option) and option
+values that look like options (``--name-template --json``) keep click's meaning. What a
+level parsed is taken out of its parameters and merged into the run's
+:class:`~gsep_cli.cli._context.State`, left to right: a valued option given twice keeps
+the later value, a flag given anywhere is on.
+
+The classes also keep parser errors in the house format (see ``_click_failure``): an
+error names the command whose part of the line was wrong, an unknown command gets a "did
+you mean" from :mod:`gsep_cli.suggest` (hidden aliases never offered), and a bare group
+(``gsep job``) is one error line listing its commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
+    from typer._click import Command, Context, HelpFormatter, Parameter
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import Command, Context, HelpFormatter, Parameter, UsageError  # type: ignore
+
+from ._context import State
+
+#: The section of ``--help`` that lists the global options.
+SECTION = "Global options (before or after the command)"
+
+GLOBAL_OPTIONS: tuple[TyperOption, ...] = (
+    TyperOption(
+        param_decls=["--base-url", "global_base_url"],
+        type=str,
+        metavar="URL",
+        help="API base URL (env GSEP_BASE_URL). Default: "
+        "https://restapi.gaudiolab.io/developers/api",
+    ),
+    TyperOption(
+        param_decls=["--profile", "global_profile"],
+        type=str,
+        metavar="NAME",
+        help="Config profile to use (env GSEP_PROFILE). Default: default.",
+    ),
+    TyperOption(
+        param_decls=["--json", "global_json"],
+        is_flag=True,
+        help="Print one JSON document on stdout.",
+    ),
+    TyperOption(
+        param_decls=["-q", "--quiet", "global_quiet"], is_flag=True, help="Only results and errors."
+    ),
+    TyperOption(
+        param_decls=["-v", "--verbose", "global_verbose"],
+        is_flag=True,
+        help="Log HTTP requests on stderr (secrets redacted).",
+    ),
+    TyperOption(
+        param_decls=["--no-progress", "global_no_progress"], is_flag=True, help="No progress bars."
+    ),
+    TyperOption(
+        param_decls=["--sandbox", "global_sandbox"],
+        is_flag=True,
+        help="Run against a built-in emulator on a free loopback port (no key, no "
+        "credits, no real separation).",
+    ),
+)
+_NAMES = tuple(str(option.name) for option in GLOBAL_OPTIONS)
+_HIDE = "gsep.hide_global_options"  # set in ctx.meta while --help lists the own options
+
+
+def root_state(ctx: Context) -> State:
+    """The run's State, made on first use at the root context (closed with it)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def take_globals(ctx: Context) -> None:
+    """Move the global options this level parsed from ``ctx.params`` into the State."""
+    given = {name[len("global_") :]: ctx.params.pop(name, None) for name in _NAMES}
+    root_state(ctx).merge(**given)
+
+
+class _GlobalOptions(Command):
+    """What :class:`GsepCommand` and :class:`GsepGroup` add to typer's classes."""
+
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        params = super().get_params(ctx)
+        return params if ctx.meta.get(_HIDE) else [*params, *GLOBAL_OPTIONS]
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        try:
+            rest = super().parse_args(ctx, args)
+        except UsageError as exc:
+            if exc.ctx is None:  # click's parser raises without one: name this command
+                exc.ctx, exc.cmd = ctx, self
+            raise
+        take_globals(ctx)
+        return rest
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        ctx.meta[_HIDE] = True
+        try:
+            super().format_options(ctx, formatter)  # type: ignore[safe-super]  # typer's
+        finally:
+            del ctx.meta[_HIDE]
+        rows = [record for o in GLOBAL_OPTIONS if (record := o.get_help_record(ctx))]
+        with formatter.section(SECTION):
+            formatter.write_dl(rows)
+
+
+class GsepCommand(_GlobalOptions, TyperCommand):
+    """A typer command that takes the global options too."""
+
+
+class GsepGroup(_GlobalOptions, TyperGroup):
+    """A typer group that takes the global options too and words its usage errors."""
+
+    def visible_commands(self, ctx: Context) -> list[str]:
+        """Its commands as ``--help`` lists them (hidden aliases left out)."""
+        names = self.list_commands(ctx)
+        return [n for n in names if not getattr(self.get_command(ctx, n), "hidden", False)]
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        bare = not args and self.no_args_is_help and not ctx.resilient_parsing
+        if bare and ctx.parent is not None:  # one line (a bare `gsep` still shows its help)
+            commands = ", ".join(self.visible_commands(ctx))
+            raise UsageError(f"Missing command (one of: {commands})", ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            name = args[0] if args else ""
+            if not name.startswith("-") and self.get_command(ctx, name) is None:
+                from ..suggest import did_you_mean
+
+                guess = did_you_mean(name, self.visible_commands(ctx))
+                exc.message = f"No such command {name!r}" + (f". {guess}" if guess else "")
+            raise
+
+
+class GsepTyper(typer.Typer):
+    """A typer app whose groups and commands take the global options."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=GsepGroup, **kwargs)
+
+    def command(self, name: str | None = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", GsepCommand)
+        return super().command(name, **kwargs)
