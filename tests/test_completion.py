@@ -46,6 +46,9 @@ def _complete(words: str, cword: int) -> list[str]:
 @pytest.mark.slow
 def test_values_complete() -> None:
     assert _complete("gsep sep", 1) == ["separate"]
+    assert _complete("gsep le", 1) == ["ledger"]
+    assert _complete("gsep ledger list --js", 3) == ["--json"]  # a global option, after
+    assert _complete("gsep --json separate --stems vocal,d", 4) == ["vocal,drum"]
     assert _complete("gsep separate --model gsep_speech", 3) == ["gsep_speech_hq_v1"]
     assert _complete("gsep separate --stems vocal,d", 3) == ["vocal,drum"]
     assert _complete("gsep separate --format ", 3) == ["wav", "mp3", "both"]

@@ -201,7 +201,8 @@ def _commands() -> dict[str, Any]:
         subcommands = getattr(command, "commands", None)
         if subcommands:
             for name, sub in subcommands.items():
-                walk(sub, [*path, name])
+                if not sub.hidden:  # a hidden alias (gsep jobs) is documented by its name
+                    walk(sub, [*path, name])
         else:
             found[" ".join(path)] = command
 
