@@ -144,13 +144,15 @@ class GsepGroup(_GlobalOptions, TyperGroup):
     ) -> tuple[str | None, Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
-        except UsageError as exc:
+        except UsageError:
             name = args[0] if args else ""
             if not name.startswith("-") and self.get_command(ctx, name) is None:
                 from ..suggest import did_you_mean
 
                 guess = did_you_mean(name, self.visible_commands(ctx))
-                exc.message = f"No such command {name!r}" + (f". {guess}" if guess else "")
+                message = f"No such command {name!r}" + (f". {guess}" if guess else "")
+                # a plain UsageError: click >= 8.4's NoSuchCommand would add its own guess
+                raise UsageError(message, ctx) from None
             raise
 
 
