@@ -37,14 +37,23 @@ def complete_model(incomplete: str) -> list[str]:
 
 
 def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
-    from ..models import DEFAULT_MODEL, MODELS
+    """Values of ``--stems`` that are valid as they stand once accepted: ``all`` only
+    alone, each stem once, and ``others`` (the residual, never sent) only where the
+    choice stays valid, after a stem for models that take a ``type``."""
+    from ..models import DEFAULT_MODEL, MODELS, RESIDUAL
 
     spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
     done, _, last = incomplete.rpartition(",")
+    taken = [t.strip() for t in done.split(",") if t.strip()] if done else []
+    if len(set(taken)) != len(taken) or any(t not in spec.output_names for t in taken):
+        return []  # 'all', a repeated or an unknown stem already: nothing valid follows
+    if taken:
+        names = [n for n in spec.output_names if n not in taken]
+    else:  # the first stem: 'others' alone sends nothing when the model takes a type
+        names = [n for n in spec.output_names if n != RESIDUAL or not spec.needs_type]
+        names.append("all")
     prefix = f"{done}," if done else ""
-    taken = set(done.split(",")) if done else set()
-    names = [*spec.output_names, "all"]
-    return [prefix + n for n in names if n.startswith(last) and n not in taken]
+    return [prefix + n for n in names if n.startswith(last)]
 
 
 def complete_format(incomplete: str) -> list[str]:

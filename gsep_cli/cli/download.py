@@ -102,7 +102,7 @@ def download(
 def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | None:
     """``--stems`` as names (None: decided by the job); documented names are checked
     before any request."""
-    from ..choices import resolve_stems
+    from ..choices import check_all_alone, resolve_stems
 
     if not stems:
         return None
@@ -112,6 +112,7 @@ def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | Non
             "a stem is given twice in --stems", "Give each stem once, e.g. --stems vocal,drum"
         )
     if "all" in flat:
+        check_all_alone(flat)
         return None
     return resolve_stems(spec, flat) if spec.needs_type else flat
 
