@@ -23,6 +23,7 @@ from ..errors import ExitCode, GsepError, exit_codes_help
 from . import _process, completion, config, download, job, jobs, key, models, sandbox, separate
 from . import upload as upload_command
 from ._context import State
+from ._help import HelpCommand, HelpGroup
 
 COMPLETE_VAR = completion.COMPLETE_VAR
 
@@ -31,14 +32,15 @@ gsep separates music into stems with Gaudio Lab's GSEP API.
 
 Results (paths, ids, JSON) go to stdout; progress and messages go to stderr.
 
+\b
 Example (no key needed, runs on the built-in sandbox):
-
-    gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+  gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
 
 {exit_codes_help()}
 """
 
 app = typer.Typer(
+    cls=HelpGroup,
     name="gsep",
     help=ROOT_HELP,
     no_args_is_help=True,
@@ -48,12 +50,12 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# `gsep --help` lists the commands, then the groups, each in the order registered here
-app.command()(upload_command.upload)
-app.command()(download.download)
-app.command()(separate.separate)
-app.command()(models.models)
-app.command()(completion.completion)
+# `gsep --help` lists them in _help.ORDER: separate, then the steps one at a time, ...
+app.command(cls=HelpCommand)(separate.separate)
+app.command(cls=HelpCommand)(upload_command.upload)
+app.command(cls=HelpCommand)(download.download)
+app.command(cls=HelpCommand)(models.models)
+app.command(cls=HelpCommand)(completion.completion)
 app.add_typer(job.app, name="job")
 app.add_typer(config.app, name="config")
 app.add_typer(sandbox.app, name="sandbox")

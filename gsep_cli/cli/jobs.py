@@ -7,12 +7,16 @@ import typer
 
 from . import _output
 from ._context import State, state_of
+from ._help import HelpCommand, HelpGroup
+from ._options import JobId, between
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
 
 app = typer.Typer(
-    help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
+    cls=HelpGroup,
+    help="The local record of uploads and jobs, so re-runs pay once.",
+    no_args_is_help=True,
 )
 
 
@@ -26,16 +30,25 @@ def _open_ledger(state: State) -> "Ledger":
     return ledger
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 def list_jobs(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many (newest first).")
+        int,
+        typer.Option(
+            "--limit", "-n", metavar="N", callback=between(1), help="How many, newest first."
+        ),
     ] = 50,
 ) -> None:
-    """List recent jobs on record: status, stems, expiry, where the files went.
+    """List recent jobs on record: status, stems, expiry, files.
 
-    Example: gsep jobs list --json
+    One row per job, newest first: the job id, its status, model and stems, when its
+    results expire, and the input with the folder its files went to.
+
+    \b
+    Examples:
+      gsep jobs list
+      gsep --json jobs list --limit 5
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
@@ -44,14 +57,16 @@ def list_jobs(
     _output.show(state, document, (_output.record_line(r) for r in records))
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand)
 def show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    job_id: JobId,
 ) -> None:
-    """Show everything on record about one job (stdout: JSON).
+    """Show everything on record about one job, as JSON.
 
-    Example: gsep jobs show 5f1c...9a
+    \b
+    Example:
+      gsep jobs show 2c5f3a9e-8f1b-11ef-b864-0242ac120002
     """
     from ..errors import NotOnRecord
 
@@ -65,15 +80,18 @@ def show(
     state.console.result_json(_output.record_json(record))
 
 
-@app.command("forget")
+@app.command("forget", cls=HelpCommand)
 def forget(
     ctx: typer.Context,
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids to remove.", show_default=False)],
+    job_ids: Annotated[list[str], typer.Argument(metavar="JOB_ID...", help="Job ids to remove.")],
 ) -> None:
-    """Remove jobs from the record (the API keeps them; only gsep forgets). A re-run of a
-    forgotten job's input pays for a new job.
+    """Remove jobs from the record (the API keeps them).
 
-    Example: gsep jobs forget 5f1c...9a
+    Only gsep forgets: a re-run of a forgotten job's input pays for a new job.
+
+    \b
+    Example:
+      gsep jobs forget 2c5f3a9e-8f1b-11ef-b864-0242ac120002
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
@@ -85,25 +103,28 @@ def forget(
         state.console.result_json({"removed": removed})
 
 
-@app.command("prune")
+@app.command("prune", cls=HelpCommand)
 def prune(
     ctx: typer.Context,
     older_than: Annotated[
         float | None,
         typer.Option(
             "--older-than",
-            min=0,
+            metavar="DAYS",
+            callback=between(0),
             help="Also forget jobs not touched for DAYS days (unless their files are on disk); "
             "a re-run pays again for a forgotten job.",
         ),
     ] = None,
 ) -> None:
-    """Remove uploads past 72 h; with --older-than, also jobs untouched that long.
+    """Remove uploads past 72 h; with --older-than, old jobs too.
 
     Jobs stay by default, even with expired results: a job on record is what keeps a
     re-run from paying for the same work again by itself.
 
-    Example: gsep jobs prune --older-than 30
+    \b
+    Example:
+      gsep jobs prune --older-than 30
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:

@@ -8,9 +8,12 @@ from ._context import state_of
 
 
 def models(ctx: typer.Context) -> None:
-    """List the models gsep knows: stems (or outputs), input formats and limits.
+    """List the models: what each gives, its inputs and limits.
 
-    Example: gsep models --json
+    \b
+    Examples:
+      gsep models
+      gsep --json models
     """
     from ..models import MODELS
 
