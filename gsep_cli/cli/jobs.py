@@ -54,7 +54,7 @@ def list_jobs(
     with _open_ledger(state) as ledger:
         records = ledger.list_jobs(limit=limit)
     document = {"jobs": [_output.record_json(r) for r in records]}
-    _output.show(state, document, (_output.record_line(r) for r in records))
+    _output.show(state, document, _output.record_lines(records))
 
 
 @app.command("show", cls=HelpCommand)

@@ -19,4 +19,4 @@ def models(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     rows = [_output.model_json(spec) for spec in MODELS.values()]
-    _output.show(state, {"models": rows}, (_output.model_line(row) for row in rows))
+    _output.show(state, {"models": rows}, _output.model_lines(MODELS.values()))
