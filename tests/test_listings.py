@@ -138,3 +138,25 @@ def test_jobs_list_stays_aligned(tmp_path: Path) -> None:
     assert len({tuple(_starts(line)) for line in lines}) == 1, run.out
     assert any("노래 제목.wav -> stems/노래 제목" in line for line in lines), run.out
     assert any("gsep_dme_me2track_v2_long_name" in line for line in lines), run.out
+
+
+# ---- gsep config show -------------------------------------------------------------------
+def test_config_show_says_where_each_value_comes_from(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, GSEP_FORMAT="mp3")
+    assert run_gsep(["config", "set", "stems", "vocal,drum"], env).code == 0
+    run = run_gsep(["--base-url", "http://127.0.0.1:9/api", "config", "show"], env)
+    assert run.code == 0, run
+    rows = {line.split()[0]: line for line in run.out.splitlines()}
+    assert rows["api_key"].split() == ["api_key", "not", "set"], run.out  # said once
+    assert run.out.count("not set") == 1, run.out
+    sources = {
+        "base_url": "flag --base-url",
+        "format": "env GSEP_FORMAT",
+        "stems": "config profile 'default'",
+        "model": "default",
+        "output_dir": "default",
+    }
+    for name, source in sources.items():
+        assert rows[name].endswith(f"  {source}"), rows[name]
+    settings = [rows[name] for name in sources]
+    assert len({tuple(_starts(line)) for line in settings}) == 1, run.out

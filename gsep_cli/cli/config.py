@@ -74,6 +74,7 @@ def show(ctx: typer.Context) -> None:
     """
     from ..apikey import mask_key
     from ..config import config_path
+    from ._table import aligned
 
     state = state_of(ctx)
     settings = state.settings()
@@ -87,11 +88,11 @@ def show(ctx: typer.Context) -> None:
         "values": values,
         "sources": settings.sources,
     }
-    lines = [f"profile     {settings.profile}", f"config file {config_path()}"]
+    rows = [["profile", settings.profile], ["config file", str(config_path())]]
     for name in ("api_key", "base_url", "model", "stems", "format", "output_dir"):
-        shown = values.get(name) or "(not set)"
-        lines.append(f"{name:<11} {shown}  [{settings.sources.get(name, '')}]")
-    _output.show(state, document, lines)
+        value = values.get(name)  # a value, then where it came from; or only "not set"
+        rows.append([name, value, settings.sources.get(name, "")] if value else [name, "not set"])
+    _output.show(state, document, aligned(rows))
 
 
 @app.command("path", cls=HelpCommand)
