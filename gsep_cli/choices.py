@@ -42,6 +42,7 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
     if not names:
         raise UsageError("no stems given", f"Choose from: {', '.join(spec.output_names)}")
     if "all" in names:
+        check_all_alone(names)
         return list(spec.output_names)
     seen: set[str] = set()
     for name in names:
@@ -60,6 +61,16 @@ def resolve_stems(spec: ModelSpec, values: Sequence[str]) -> list[str]:
                 ),
             )
     return names
+
+
+def check_all_alone(names: Sequence[str]) -> None:
+    """``all`` means every stem: with other stems beside it, the choice is ambiguous
+    (UsageError)."""
+    if "all" in names and len(names) > 1:
+        raise UsageError(
+            "'all' means every stem and is given alone",
+            "Use --stems all, or name the stems you want, e.g. --stems vocal,drum",
+        )
 
 
 def type_value(stems: Sequence[str]) -> str:

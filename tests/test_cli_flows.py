@@ -185,7 +185,7 @@ def test_config_set_key_from_a_pipe_then_use_it(tmp_path: Path, sb: Sandbox, son
     show = run_gsep(["config", "show"], env)
     assert show.code == 0
     assert_no_secret(show)
-    assert re.search(r"api_key\s+\*{8}1234\s+\[config profile 'default'\]", show.out)
+    assert re.search(r"api_key\s+\*{8}1234\s+config profile 'default'\n", show.out)
     up = run_gsep(["-q", "upload", str(song)], env)
     assert up.code == 0, up
     assert all(e["hasApiKey"] for e in sb.requests if e["kind"] == "api")

@@ -254,6 +254,25 @@ def test_reference_row_matches_help(path: str) -> None:
     assert not missing, f"README's row for gsep {path} lacks {sorted(missing)}"
 
 
+@pytest.mark.parametrize("path", sorted(_commands()))
+def test_reference_row_uses_the_help_placeholders(path: str) -> None:
+    """``--stems LIST`` in the README is ``--stems LIST`` in --help (a lower-case word
+    lists the values instead: ``--format wav|mp3|both``)."""
+    metavars = {opt: param.metavar for param in _commands()[path].params for opt in param.opts}
+    usage = _reference_rows()[path].replace("\\|", "|")
+    for opt, word in re.findall(r"(?<![\w-])(--[a-z][a-z-]*) ([A-Za-z][\w.]*)", usage):
+        if word[0].isupper():
+            assert word == metavars.get(opt), f"README: {opt} {word}; --help: {metavars.get(opt)}"
+
+
+def test_reference_table_lists_commands_in_help_order() -> None:
+    """The README's table and ``gsep --help`` list the commands in the same order."""
+    root = typer.main.get_command(app)
+    shown = [n for n in root.list_commands(None) if not root.commands[n].hidden]
+    in_table = list(dict.fromkeys(path.split()[0] for path in _reference_rows()))
+    assert in_table == shown
+
+
 def test_global_options_are_in_the_reference() -> None:
     root = typer.main.get_command(app)
     section = TEXT.split("## Commands", 1)[1]
@@ -264,4 +283,7 @@ def test_global_options_are_in_the_reference() -> None:
 @pytest.mark.parametrize("path", sorted(_commands()))
 def test_every_help_has_an_example(path: str) -> None:
     help_text = _commands()[path].help or ""
-    assert re.search(r"Example: .*\bgsep ", help_text), f"gsep {path} --help has no example"
+    # an example block, kept as written by click's \b marker (see tests/test_help.py)
+    assert re.search(r"^\x08\nExamples?:\n +.*\bgsep ", help_text, re.M), (
+        f"gsep {path} --help has no example"
+    )

@@ -32,9 +32,9 @@ gsep separates music into stems with Gaudio Lab's GSEP API.
 
 Results (paths, ids, JSON) go to stdout; progress and messages go to stderr.
 
+\b
 Example (no key needed, runs on the built-in sandbox):
-
-    gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+  gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
 
 {exit_codes_help()}
 """
@@ -49,10 +49,10 @@ app = GsepTyper(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# `gsep --help` lists the commands, then the groups, each in the order registered here
+# `gsep --help` lists them in _help.ORDER: separate, then the steps one at a time, ...
+app.command()(separate.separate)
 app.command()(upload_command.upload)
 app.command()(download.download)
-app.command()(separate.separate)
 app.command()(models.models)
 app.command()(completion.completion)
 app.add_typer(job.app, name="job")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperOption
 
 try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
     from typer._click import Command, Context, HelpFormatter, Parameter
@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import Command, Context, HelpFormatter, Parameter, UsageError  # type: ignore
 
 from ._context import State
+from ._help import HelpCommand, HelpGroup
 
 #: The section of ``--help`` that lists the global options.
 SECTION = "Global options (before or after the command)"
@@ -120,12 +121,14 @@ class _GlobalOptions(Command):
             formatter.write_dl(rows)
 
 
-class GsepCommand(_GlobalOptions, TyperCommand):
-    """A typer command that takes the global options too."""
+class GsepCommand(_GlobalOptions, HelpCommand):
+    """A typer command that takes the global options too (its help as :mod:`._help`
+    words it)."""
 
 
-class GsepGroup(_GlobalOptions, TyperGroup):
-    """A typer group that takes the global options too and words its usage errors."""
+class GsepGroup(_GlobalOptions, HelpGroup):
+    """A typer group that takes the global options too, lists its commands in
+    :data:`._help.ORDER` and words its usage errors."""
 
     def visible_commands(self, ctx: Context) -> list[str]:
         """Its commands as ``--help`` lists them (hidden aliases left out)."""

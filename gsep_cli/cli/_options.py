@@ -3,10 +3,13 @@ of their values (cheap: no network, no heavy imports)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+
+Number = TypeVar("Number", int, float)
 
 STEMS_HELP = (
     "Stems: vocal,drum,bass,electric_guitar,acoustic_piano (model-dependent), "
@@ -30,6 +33,20 @@ TEMPLATE_HELP = (
 OUTPUT_HELP = "Output folder (default: current folder); - writes the one chosen stem to stdout."
 
 
+def between(low: float, high: float | None = None) -> Callable[[Number], Number]:
+    """A typer callback refusing a number outside ``low..high`` (``high`` None: no upper
+    bound). Used instead of typer's ``min``/``max``, whose help adds ``[1<=x<=16]`` beside
+    the range the help text already gives in words."""
+    where = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
+
+    def check(value: Number) -> Number:
+        if value is not None and (value < low or (high is not None and value > high)):
+            raise typer.BadParameter(f"{value:g} is not {where}")
+        return value
+
+    return check
+
+
 def complete_model(incomplete: str) -> list[str]:
     from ..models import MODELS
 
@@ -37,14 +54,23 @@ def complete_model(incomplete: str) -> list[str]:
 
 
 def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
-    from ..models import DEFAULT_MODEL, MODELS
+    """Values of ``--stems`` that are valid as they stand once accepted: ``all`` only
+    alone, each stem once, and ``others`` (the residual, never sent) only where the
+    choice stays valid, after a stem for models that take a ``type``."""
+    from ..models import DEFAULT_MODEL, MODELS, RESIDUAL
 
     spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
     done, _, last = incomplete.rpartition(",")
+    taken = [t.strip() for t in done.split(",") if t.strip()] if done else []
+    if len(set(taken)) != len(taken) or any(t not in spec.output_names for t in taken):
+        return []  # 'all', a repeated or an unknown stem already: nothing valid follows
+    if taken:
+        names = [n for n in spec.output_names if n not in taken]
+    else:  # the first stem: 'others' alone sends nothing when the model takes a type
+        names = [n for n in spec.output_names if n != RESIDUAL or not spec.needs_type]
+        names.append("all")
     prefix = f"{done}," if done else ""
-    taken = set(done.split(",")) if done else set()
-    names = [*spec.output_names, "all"]
-    return [prefix + n for n in names if n.startswith(last) and n not in taken]
+    return [prefix + n for n in names if n.startswith(last)]
 
 
 def complete_format(incomplete: str) -> list[str]:
@@ -59,18 +85,22 @@ def complete_language(incomplete: str) -> list[str]:
 
 Model = Annotated[
     str | None,
-    typer.Option("--model", "-m", help=MODEL_HELP, autocompletion=complete_model),
+    typer.Option("--model", "-m", metavar="MODEL", help=MODEL_HELP, autocompletion=complete_model),
 ]
 Stems = Annotated[
     list[str] | None,
-    typer.Option("--stems", "-s", help=STEMS_HELP, autocompletion=complete_stems),
+    typer.Option("--stems", "-s", metavar="LIST", help=STEMS_HELP, autocompletion=complete_stems),
 ]
 Format = Annotated[
     str | None,
-    typer.Option("--format", "-f", help=FORMAT_HELP, autocompletion=complete_format),
+    typer.Option(
+        "--format", "-f", metavar="FORMAT", help=FORMAT_HELP, autocompletion=complete_format
+    ),
 ]
-Output = Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)]
-NameTemplate = Annotated[str | None, typer.Option("--name-template", help=TEMPLATE_HELP)]
+Output = Annotated[Path | None, typer.Option("--output", "-o", metavar="DIR", help=OUTPUT_HELP)]
+NameTemplate = Annotated[
+    str | None, typer.Option("--name-template", metavar="TEMPLATE", help=TEMPLATE_HELP)
+]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing files.")]
 SkipExisting = Annotated[
     bool, typer.Option("--skip-existing", help="Keep existing files, download the rest.")
@@ -78,9 +108,25 @@ SkipExisting = Annotated[
 DryRun = Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)]
 Language = Annotated[
     str | None,
-    typer.Option("--language", help=LANGUAGE_HELP, autocompletion=complete_language),
+    typer.Option(
+        "--language", metavar="LANG", help=LANGUAGE_HELP, autocompletion=complete_language
+    ),
 ]
-JobId = Annotated[str, typer.Argument(help="Job id.", show_default=False)]
+JobId = Annotated[
+    str, typer.Argument(metavar="JOB_ID", help="Job id (from job create or separate).")
+]
 Parallel = Annotated[
-    int, typer.Option("--parallel", min=1, max=16, help="Parts sent at once (1-16).")
+    int,
+    typer.Option(
+        "--parallel", metavar="N", callback=between(1, 16), help="Upload parts sent at once, 1-16."
+    ),
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        callback=between(0),
+        help="Give up waiting after SECONDS (exit 8). Default: no limit.",
+    ),
 ]

@@ -198,13 +198,25 @@ def record_json(record: JobRecord) -> dict[str, Any]:
     }
 
 
-def record_line(record: JobRecord) -> str:
-    """A job on record, for ``gsep ledger list``."""
-    where = str(Path(record.files[0].path).parent) if record.files else "-"
-    return (
-        f"{record.job_id}  {record.status:<9} {record.model}  {','.join(record.stems):<20} "
-        f"expires {record.expire_at or '-'}  {Path(record.input_path).name} -> {where}"
-    )
+def record_lines(records: Sequence[JobRecord]) -> list[str]:
+    """The jobs on record, for ``gsep ledger list``: one line per job, in aligned columns
+    (job id, status, model, stems, expiry, input and the folder its files went to)."""
+    from ._table import aligned
+
+    rows = []
+    for record in records:
+        where = str(Path(record.files[0].path).parent) if record.files else "-"
+        rows.append(
+            (
+                record.job_id,
+                record.status,
+                record.model,
+                ",".join(record.stems) or "-",
+                f"expires {record.expire_at or '-'}",
+                f"{Path(record.input_path).name} -> {where}",
+            )
+        )
+    return aligned(rows)
 
 
 # ---- models and the key -----------------------------------------------------------------
@@ -222,11 +234,26 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def model_line(row: dict[str, Any]) -> str:
-    """A model as ``gsep models`` shows it: name, stems (or outputs), limits."""
-    limits = f"{row['maxBytes'] // 1000**3} GB, {row['maxSeconds'] // 60} min"
-    stems = ",".join(row["stems"]) or "(no type: " + ",".join(row["outputs"]) + ")"
-    return f"{row['name']:<22} {stems:<48} {limits}"
+def model_lines(specs: Iterable[ModelSpec]) -> list[str]:
+    """The models, for ``gsep models``: one line per model, in aligned columns: its
+    name, what a job gives (the stems to choose with ``--stems``, or the one track or
+    files it always gives), its input formats, its limits and what it does."""
+    from ..models import DEFAULT_MODEL, GB
+    from ._table import aligned
+
+    rows = []
+    for spec in specs:
+        if spec.stems:  # what --stems chooses from ('others': the rest of the mix)
+            gives = "stems: " + ",".join(spec.output_names)
+        elif spec.file_outputs:
+            files = ", ".join(f"{name}.{ext}" for name, ext in spec.file_outputs)
+            gives = f"files: {files} (--lyrics, --language)"
+        else:
+            gives = f"track: {', '.join(spec.outputs)} (no --stems)"
+        name = spec.name + (" (default)" if spec.name == DEFAULT_MODEL else "")
+        limits = f"{spec.max_bytes // GB} GB, {spec.max_seconds // 60} min"
+        rows.append((name, gives, ",".join(spec.input_kinds), limits, spec.description))
+    return aligned(rows)
 
 
 def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:

@@ -13,13 +13,16 @@ SHELLS = ("bash", "zsh", "fish", "powershell")
 
 
 def completion(
-    shell: Annotated[
-        str, typer.Argument(help="bash, zsh, fish or powershell.", show_default=False)
-    ],
+    shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh, fish or powershell.")],
 ) -> None:
-    """Print the tab-completion script for SHELL (see README for where to put it).
+    """Print the tab-completion script for SHELL.
 
-    Example: gsep completion bash > ~/.local/share/bash-completion/completions/gsep
+    Ready-made copies with install notes are in the completions/ folder.
+
+    \b
+    Examples:
+      gsep completion bash > ~/.local/share/bash-completion/completions/gsep
+      gsep completion fish > ~/.config/fish/completions/gsep.fish
     """
     from typer._completion_shared import get_completion_script
 

@@ -16,12 +16,20 @@ app = GsepTyper(help="Show and change settings and the API key.", no_args_is_hel
 NAME_HELP = "base_url, format, stems, output_dir or model."
 
 
-@app.command("set-key", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    "set-key",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def set_key(ctx: typer.Context) -> None:
-    """Store the API key in the config file (0600). Reads it from stdin when piped,
-    else asks with a hidden prompt; never from an argument.
+    """Store the API key in the config file (mode 0600).
 
-    Example: printf %s "$KEY" | gsep config set-key
+    Reads it from stdin when piped, else asks with a hidden prompt; never from an
+    argument.
+
+    \b
+    Examples:
+      printf %s "$KEY" | gsep config set-key
+      gsep config set-key            # asks, without showing what you type
     """
     from ..apikey import key_problem
     from ..config import set_profile_value
@@ -51,12 +59,19 @@ def set_key(ctx: typer.Context) -> None:
 
 @app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Show the settings in effect and where each came from (the key masked).
+    """Show the settings in effect and where each came from.
 
-    Example: gsep config show --json
+    One line per setting: its value (the key masked to its last 4 characters) and its
+    source: flag, env VARIABLE, profile NAME (the config file) or default.
+
+    \b
+    Examples:
+      gsep config show
+      gsep --profile work --json config show
     """
     from ..apikey import mask_key
     from ..config import config_path
+    from ._table import aligned
 
     state = state_of(ctx)
     settings = state.settings()
@@ -70,18 +85,20 @@ def show(ctx: typer.Context) -> None:
         "values": values,
         "sources": settings.sources,
     }
-    lines = [f"profile     {settings.profile}", f"config file {config_path()}"]
+    rows = [["profile", settings.profile], ["config file", str(config_path())]]
     for name in ("api_key", "base_url", "model", "stems", "format", "output_dir"):
-        shown = values.get(name) or "(not set)"
-        lines.append(f"{name:<11} {shown}  [{settings.sources.get(name, '')}]")
-    _output.show(state, document, lines)
+        value = values.get(name)  # a value, then where it came from; or only "not set"
+        rows.append([name, value, settings.sources.get(name, "")] if value else [name, "not set"])
+    _output.show(state, document, aligned(rows))
 
 
 @app.command("path")
 def path(ctx: typer.Context) -> None:
     """Print the config file's path.
 
-    Example: gsep config path
+    \b
+    Example:
+      gsep config path
     """
     from ..config import config_path
 
@@ -92,12 +109,17 @@ def path(ctx: typer.Context) -> None:
 @app.command("set")
 def set_value(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help=NAME_HELP)],
-    value: Annotated[str, typer.Argument(help="The new value.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
 ) -> None:
-    """Set a setting in the current profile (the key has its own command: set-key).
+    """Set a setting in the current profile.
 
-    Example: gsep config set format mp3
+    The key has its own command: set-key.
+
+    \b
+    Examples:
+      gsep config set stems vocal,drum
+      gsep --profile work config set output_dir ~/stems
     """
     from ..choices import get_model, resolve_formats
     from ..config import SETTABLE, check_base_url, set_profile_value
@@ -127,11 +149,14 @@ def set_value(
 @app.command("get")
 def get(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help=NAME_HELP)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
 ) -> None:
-    """Print the value of one setting as gsep resolves it.
+    """Print one setting's value as gsep resolves it.
 
-    Example: gsep config get base_url
+    \b
+    Examples:
+      gsep config get base_url
+      gsep --json config get stems
     """
     from ..config import SETTABLE
 

@@ -26,7 +26,9 @@ STEMS_HELP = (
 def download(
     ctx: typer.Context,
     job_id: JobId,
-    stems: Annotated[list[str] | None, typer.Option("--stems", "-s", help=STEMS_HELP)] = None,
+    stems: Annotated[
+        list[str] | None, typer.Option("--stems", "-s", metavar="LIST", help=STEMS_HELP)
+    ] = None,
     fmt: Format = None,
     output: Output = None,
     model: Model = None,
@@ -34,6 +36,7 @@ def download(
         str | None,
         typer.Option(
             "--track",
+            metavar="NAME",
             help="Value of {track} in the output path (default: the input's name for a job "
             "on record, else the job id).",
         ),
@@ -42,13 +45,17 @@ def download(
     force: Force = False,
     skip_existing: SkipExisting = False,
 ) -> None:
-    """Download a finished job's stems and print one written path per line.
+    """Download a finished job's stems; print the written paths.
 
-    With -o - the one chosen stem (one format) goes to stdout instead, for a pipe.
+    One path per line. With -o - the one chosen stem (one format) goes to stdout
+    instead, for a pipe.
 
-    Example: gsep download 5f1c...9a --stems vocal --format both -o stems/
-
-    To a pipe: gsep download 5f1c...9a --stems vocal -o - | sox -t wav - vocal.flac
+    \b
+    Examples:
+      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -o stems/
+      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -f both
+      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -o - \\
+          | sox -t wav - vocal.flac
     """
     from ..choices import check_job_id, get_model, resolve_formats
     from ..models import RESIDUAL
@@ -102,7 +109,7 @@ def download(
 def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | None:
     """``--stems`` as names (None: decided by the job); documented names are checked
     before any request."""
-    from ..choices import resolve_stems
+    from ..choices import check_all_alone, resolve_stems
 
     if not stems:
         return None
@@ -112,6 +119,7 @@ def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | Non
             "a stem is given twice in --stems", "Give each stem once, e.g. --stems vocal,drum"
         )
     if "all" in flat:
+        check_all_alone(flat)
         return None
     return resolve_stems(spec, flat) if spec.needs_type else flat
 

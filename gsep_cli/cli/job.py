@@ -10,7 +10,7 @@ from ..errors import CreationUnconfirmed, GsepError, Interrupted, UsageError
 from . import _choices, _output
 from ._context import State, state_of
 from ._globals import GsepTyper
-from ._options import LYRICS_HELP, JobId, Language, Model, Stems
+from ._options import LYRICS_HELP, JobId, Language, Model, Stems, Timeout
 
 if TYPE_CHECKING:
     from ..client import GsepClient
@@ -23,24 +23,30 @@ app = GsepTyper(help="Create jobs and check their status.", no_args_is_help=True
 def create(
     ctx: typer.Context,
     upload_id: Annotated[
-        str, typer.Argument(help="Upload id from gsep upload.", show_default=False)
+        str, typer.Argument(metavar="UPLOAD_ID", help="Upload id from gsep upload.")
     ],
     stems: Stems = None,
     model: Model = None,
-    lyrics: Annotated[Path | None, typer.Option("--lyrics", help=LYRICS_HELP)] = None,
+    lyrics: Annotated[
+        Path | None, typer.Option("--lyrics", metavar="FILE", help=LYRICS_HELP)
+    ] = None,
     lyrics_id: Annotated[
         str | None,
         typer.Option(
-            "--lyrics-id", help="gts_lyrics_line_v1: upload id of lyrics sent with gsep upload."
+            "--lyrics-id",
+            metavar="ID",
+            help="gts_lyrics_line_v1: upload id of lyrics sent with gsep upload.",
         ),
     ] = None,
     language: Language = None,
 ) -> None:
-    """Create a separation job on an upload and print the job id (costs credits).
+    """Create a job on an upload and print its id (costs credits).
 
-    Example: gsep job create 0f6c...e1 --stems vocal,drum
-
-    Lyrics: gsep job create 0f6c...e1 -m gts_lyrics_line_v1 --lyrics song.txt --language en
+    \b
+    Examples:
+      gsep job create 9d1e0c6a4b7f4e2a8c3d5f60718293a4 --stems vocal,drum
+      gsep job create 9d1e0c6a4b7f4e2a8c3d5f60718293a4 -m gts_lyrics_line_v1 \\
+          --lyrics song.txt --language en
     """
     from ..choices import check_lyrics_file, lyrics_body
 
@@ -157,17 +163,17 @@ def status(
     wait: Annotated[
         bool, typer.Option("--wait", "-w", help="Show a live status until the job ends.")
     ] = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", min=0, help="With --wait: give up after SECONDS (exit 8)."),
-    ] = None,
+    timeout: Timeout = None,
 ) -> None:
     """Print a job's status: waiting, running, success or failed.
 
     Without --wait the exit code is 0 whatever the status; with --wait it is 7 when the
     job failed and 8 when --timeout passed first.
 
-    Example: gsep job status 5f1c...9a --wait --timeout 600
+    \b
+    Examples:
+      gsep job status 2c5f3a9e-8f1b-11ef-b864-0242ac120002
+      gsep job status 2c5f3a9e-8f1b-11ef-b864-0242ac120002 --wait --timeout 600
     """
     from ..choices import check_job_id
     from ..errors import JobFailed

@@ -9,12 +9,14 @@ import typer
 from . import _output
 from ._context import State, state_of
 from ._globals import GsepTyper
+from ._options import JobId, between
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
 
 app = GsepTyper(
-    help="The local record of uploads and jobs that makes re-runs free.", no_args_is_help=True
+    help="The local record of uploads and jobs, so re-runs pay once.",
+    no_args_is_help=True,
 )
 
 
@@ -32,28 +34,39 @@ def _open_ledger(state: State) -> "Ledger":
 def list_jobs(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many (newest first).")
+        int,
+        typer.Option(
+            "--limit", "-n", metavar="N", callback=between(1), help="How many, newest first."
+        ),
     ] = 50,
 ) -> None:
-    """List recent jobs on record: status, stems, expiry, where the files went.
+    """List recent jobs on record: status, stems, expiry, files.
 
-    Example: gsep ledger list --json
+    One row per job, newest first: the job id, its status, model and stems, when its
+    results expire, and the input with the folder its files went to.
+
+    \b
+    Examples:
+      gsep ledger list
+      gsep --json ledger list --limit 5
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
         records = ledger.list_jobs(limit=limit)
     document = {"jobs": [_output.record_json(r) for r in records]}
-    _output.show(state, document, (_output.record_line(r) for r in records))
+    _output.show(state, document, _output.record_lines(records))
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    job_id: JobId,
 ) -> None:
-    """Show everything on record about one job (stdout: JSON).
+    """Show everything on record about one job, as JSON.
 
-    Example: gsep ledger show 5f1c...9a
+    \b
+    Example:
+      gsep ledger show 2c5f3a9e-8f1b-11ef-b864-0242ac120002
     """
     from ..errors import NotOnRecord
 
@@ -70,12 +83,15 @@ def show(
 @app.command("forget")
 def forget(
     ctx: typer.Context,
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids to remove.", show_default=False)],
+    job_ids: Annotated[list[str], typer.Argument(metavar="JOB_ID...", help="Job ids to remove.")],
 ) -> None:
-    """Remove jobs from the record (the API keeps them; only gsep forgets). A re-run of a
-    forgotten job's input pays for a new job.
+    """Remove jobs from the record (the API keeps them).
 
-    Example: gsep ledger forget 5f1c...9a
+    Only gsep forgets: a re-run of a forgotten job's input pays for a new job.
+
+    \b
+    Example:
+      gsep ledger forget 2c5f3a9e-8f1b-11ef-b864-0242ac120002
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:
@@ -94,18 +110,21 @@ def prune(
         float | None,
         typer.Option(
             "--older-than",
-            min=0,
+            metavar="DAYS",
+            callback=between(0),
             help="Also forget jobs not touched for DAYS days (unless their files are on disk); "
             "a re-run pays again for a forgotten job.",
         ),
     ] = None,
 ) -> None:
-    """Remove uploads past 72 h; with --older-than, also jobs untouched that long.
+    """Remove uploads past 72 h; with --older-than, old jobs too.
 
     Jobs stay by default, even with expired results: a job on record is what keeps a
     re-run from paying for the same work again by itself.
 
-    Example: gsep ledger prune --older-than 30
+    \b
+    Example:
+      gsep ledger prune --older-than 30
     """
     state = state_of(ctx)
     with _open_ledger(state) as ledger:

@@ -12,12 +12,15 @@ app = GsepTyper(help="What the API says about your key.", no_args_is_help=True)
 
 @app.command("info")
 def info(ctx: typer.Context) -> None:
-    """Show the key's project, status, permitted models and remaining credits.
+    """Show the key's project, status, models and credits.
 
     The API does not document these field names, so gsep shows whatever it sends:
     one "name: value" line per field (nested fields dotted), or the object with --json.
 
-    Example: gsep key info --json
+    \b
+    Examples:
+      gsep key info
+      gsep --json key info
     """
     state = state_of(ctx)
     document = state.client().key_info()

@@ -8,12 +8,15 @@ from ._context import state_of
 
 
 def models(ctx: typer.Context) -> None:
-    """List the models gsep knows: stems (or outputs), input formats and limits.
+    """List the models: what each gives, its inputs and limits.
 
-    Example: gsep models --json
+    \b
+    Examples:
+      gsep models
+      gsep --json models
     """
     from ..models import MODELS
 
     state = state_of(ctx)
     rows = [_output.model_json(spec) for spec in MODELS.values()]
-    _output.show(state, {"models": rows}, (_output.model_line(row) for row in rows))
+    _output.show(state, {"models": rows}, _output.model_lines(MODELS.values()))

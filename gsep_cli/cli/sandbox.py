@@ -11,98 +11,158 @@ import typer
 from ..errors import UsageError
 from ._context import state_of
 from ._globals import GsepTyper
+from ._options import between
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
 app = GsepTyper(
-    help="The local GSEP API emulator (does not really separate).", no_args_is_help=True
+    help="The local GSEP API emulator (does not really separate).",
+    no_args_is_help=True,
 )
 
 
 @app.command("serve")
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to bind (loopback).")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")
+        int,
+        typer.Option(
+            "--port", metavar="PORT", callback=between(0, 65535), help="Port, 0 for a free one."
+        ),
     ] = 0,
     job_seconds: Annotated[
         float,
-        typer.Option("--job-seconds", min=0, help="How long a job takes; 0 = done at once."),
+        typer.Option(
+            "--job-seconds",
+            metavar="SECONDS",
+            callback=between(0),
+            help="How long a job takes; 0: done at once.",
+        ),
     ] = 3.0,
     chunk_size: Annotated[
-        str, typer.Option("--chunk-size", help="chunkSize of upload plans (e.g. 5MiB, 64KiB).")
+        str,
+        typer.Option(
+            "--chunk-size", metavar="SIZE", help="chunkSize of upload plans (e.g. 5MiB, 64KiB)."
+        ),
     ] = "1GiB",
     credits: Annotated[
         int | None,
-        typer.Option("--credits", min=0, help="Credits available (1 per job); default unlimited."),
+        typer.Option(
+            "--credits",
+            metavar="N",
+            callback=between(0),
+            help="Credits available (1 per job). Default: unlimited.",
+        ),
     ] = None,
     keys_file: Annotated[
         Path | None,
         typer.Option(
             "--keys-file",
-            help="File with the accepted API keys, one per line (default: any non-empty key).",
+            metavar="FILE",
+            help="The accepted API keys, one per line. Default: any non-empty key.",
         ),
     ] = None,
     business_status: Annotated[
-        int, typer.Option("--business-status", help="HTTP status of business errors: 200 or 400.")
+        int,
+        typer.Option(
+            "--business-status",
+            metavar="CODE",
+            help="HTTP status of business errors: 200 or 400.",
+        ),
     ] = 200,
     rate_limit: Annotated[
         int,
-        typer.Option("--rate-limit", min=0, help="API requests per window per IP (0 = no limit)."),
+        typer.Option(
+            "--rate-limit",
+            metavar="N",
+            callback=between(0),
+            help="API requests per window per IP; 0: no limit.",
+        ),
     ] = 100,
     rate_window: Annotated[
-        float, typer.Option("--rate-window", min=0.01, help="Rate-limit window in seconds.")
+        float,
+        typer.Option(
+            "--rate-window",
+            metavar="SECONDS",
+            callback=between(0.01),
+            help="Rate-limit window.",
+        ),
     ] = 60.0,
     rate_block: Annotated[
         float,
-        typer.Option("--rate-block", min=0, help="Seconds an IP stays blocked after going over."),
+        typer.Option(
+            "--rate-block",
+            metavar="SECONDS",
+            callback=between(0),
+            help="How long an IP stays blocked after going over.",
+        ),
     ] = 60.0,
     retry_after: Annotated[
         bool, typer.Option("--retry-after", help="Send Retry-After on 429 (the real API does not).")
     ] = False,
     url_ttl: Annotated[
-        float, typer.Option("--url-ttl", min=0, help="Seconds a presigned part URL stays valid.")
+        float,
+        typer.Option(
+            "--url-ttl",
+            metavar="SECONDS",
+            callback=between(0),
+            help="How long a presigned part URL stays valid.",
+        ),
     ] = 86400,
     max_bytes: Annotated[
         str | None,
         typer.Option(
-            "--max-bytes", help="Replace every model's size limit (e.g. 1MiB): 1110 sooner."
+            "--max-bytes",
+            metavar="SIZE",
+            help="Replace every model's size limit (e.g. 1MiB): 1110 sooner.",
         ),
     ] = None,
     max_seconds: Annotated[
         float | None,
         typer.Option(
-            "--max-seconds", min=0, help="Replace every model's WAV duration limit: 1109."
+            "--max-seconds",
+            metavar="SECONDS",
+            callback=between(0),
+            help="Replace every model's WAV duration limit: 1109 sooner.",
         ),
     ] = None,
     tls_cert: Annotated[
         Path | None,
         typer.Option(
-            "--tls-cert", help="Serve https with this certificate (PEM); needs --tls-key."
+            "--tls-cert",
+            metavar="PEM",
+            help="Serve https with this certificate (PEM); needs --tls-key.",
         ),
     ] = None,
     tls_key: Annotated[
-        Path | None, typer.Option("--tls-key", help="Private key (PEM) for --tls-cert.")
+        Path | None,
+        typer.Option("--tls-key", metavar="PEM", help="Private key (PEM) for --tls-cert."),
     ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(
             "--fault",
+            metavar="FAULT",
             help="Inject a fault: KIND[@ROUTE][:COUNT][:ARG], repeatable (see README), "
             "e.g. api-503:2.",
         ),
     ] = None,
 ) -> None:
-    """Serve a local emulator of the GSEP API; print its base URL on stdout.
+    """Serve a local emulator of the GSEP API; print its base URL.
 
     It does NOT separate sources: WAV stems are band-filtered copies of the input and MP3
     stems are silent, with the right duration. Everything else follows the API contract.
     Serves until interrupted (Ctrl-C exits 0). -v logs each request. Also: env
     GSEP_SANDBOX_FAULTS="a;b".
 
-    Example: gsep sandbox serve --port 8080 --job-seconds 5 --chunk-size 5MiB
+    \b
+    Examples:
+      gsep sandbox serve --port 8080
+      gsep sandbox serve --job-seconds 5 --chunk-size 5MiB --fault api-503:2
     """
     from ..config import LOOPBACK_HOSTS
     from ..sandbox import Sandbox, parse_fault_list
@@ -182,9 +242,13 @@ def _listen_error(exc: OSError, host: str, port: int) -> UsageError:
 
 @app.command("example")
 def example() -> None:
-    """Print the path of the bundled example clip (4 s, generated by gsep, license-free).
+    """Print the path of the bundled example clip.
 
-    Example: gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
+    A 4-second clip generated by gsep, free of any license.
+
+    \b
+    Example:
+      gsep --sandbox separate "$(gsep sandbox example)" --stems vocal,drum
     """
     from ..sandbox.example import EXAMPLE_CLIP
 

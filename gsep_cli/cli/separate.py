@@ -18,8 +18,11 @@ from ._options import (
     Model,
     NameTemplate,
     Output,
+    Parallel,
     SkipExisting,
     Stems,
+    Timeout,
+    between,
 )
 
 if TYPE_CHECKING:
@@ -59,43 +62,50 @@ def separate(
     ] = False,
     include: Annotated[
         list[str] | None,
-        typer.Option("--include", help="Only folder files matching this glob (repeatable)."),
+        typer.Option(
+            "--include", metavar="GLOB", help="Only folder files matching GLOB (repeatable)."
+        ),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Skip folder files matching this glob (repeatable)."),
+        typer.Option(
+            "--exclude", metavar="GLOB", help="Skip folder files matching GLOB (repeatable)."
+        ),
     ] = None,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, max=16, help="Inputs processed at once (1-16).")
+        int,
+        typer.Option(
+            "--jobs", "-j", metavar="N", callback=between(1, 16), help="Inputs at once, 1-16."
+        ),
     ] = 3,
-    timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", min=0, help="Give up waiting after SECONDS (exit 8)."),
-    ] = None,
-    parallel: Annotated[
-        int, typer.Option("--parallel", min=1, max=16, help="Upload parts sent at once (1-16).")
-    ] = 4,
+    timeout: Timeout = None,
+    parallel: Parallel = 4,
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     pay_again: Annotated[bool, typer.Option("--pay-again", help=PAY_AGAIN_HELP)] = False,
     skip_existing: SkipExisting = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False,
-    lyrics: Annotated[Path | None, typer.Option("--lyrics", help=LYRICS_ONE_HELP)] = None,
+    lyrics: Annotated[
+        Path | None, typer.Option("--lyrics", metavar="FILE", help=LYRICS_ONE_HELP)
+    ] = None,
     language: Language = None,
 ) -> None:
-    """Upload, create the job, wait and download the stems; print the written paths.
+    """Upload, create the job, wait and download the stems.
 
-    Takes several files, folders (--recursive, --include/--exclude) or - (paths on
-    stdin). Re-running the same command re-attaches to the jobs on record instead of
-    paying again (--force starts fresh). With several inputs: a summary table on stderr,
-    exit 9 when some failed, and with --json one JSON line per input as each finishes.
-    --dry-run checks every input and prints, per input, "would upload FILE (N bytes,
-    FORMAT, D s) then create MODEL job type=STEMS; would write PATHS" (no request).
+    Prints the written paths. Takes several files, folders (--recursive,
+    --include/--exclude) or - (paths on stdin). The same command run again attaches
+    to the jobs on record instead of paying again (--pay-again pays for a new job).
+    With several inputs: a summary table on stderr, exit 9 when some failed, and with
+    --json one JSON line per input as each finishes. --dry-run checks every input and
+    prints, per input, "would upload FILE (N bytes, FORMAT, D s) then create MODEL job
+    type=STEMS; would write PATHS" (no request).
 
-    Example: gsep separate song.wav --stems vocal,drum --format wav -o stems/
-
-    To a pipe (one stem, one format): gsep separate song.wav -s vocal -o - | ffmpeg -i - v.flac
-
-    Lyrics: gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt --language en
+    \b
+    Examples:
+      gsep separate song.wav --stems vocal,drum --format wav -o stems/
+      gsep separate album/ -r --stems all --format mp3 -o stems/ --jobs 4
+      gsep separate song.wav --stems vocal -o - | ffmpeg -i - vocal.flac
+      gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt \\
+          --language en
     """
     from ..batch import BatchOptions, collect_inputs
     from ..choices import get_model, resolve_formats

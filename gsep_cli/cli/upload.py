@@ -21,18 +21,23 @@ if TYPE_CHECKING:
 def upload(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(help="Audio file (or a lyrics .txt) to upload.", show_default=False)
+        Path, typer.Argument(metavar="FILE", help="Audio file (or a lyrics .txt) to upload.")
     ],
     model: Model = None,
     parallel: Parallel = 4,
     dry_run: DryRun = False,
 ) -> None:
-    """Upload FILE and print its upload id (kept 72 h; usable for several jobs).
+    """Upload FILE and print its upload id.
 
-    A .txt file is taken as lyrics for gts_lyrics_line_v1 (see job create --lyrics-id).
-    With --dry-run: check FILE and print "would upload FILE (N bytes, FORMAT, D s)".
+    The upload is kept 72 h and serves any number of jobs. A .txt FILE is taken as
+    lyrics for gts_lyrics_line_v1 (see job create --lyrics-id). With --dry-run: check
+    FILE and print "would upload FILE (N bytes, FORMAT, D s)".
 
-    Example: gsep upload song.wav
+    \b
+    Examples:
+      gsep upload song.wav
+      gsep upload --dry-run song.wav
+      gsep upload song.txt          # lyrics for gts_lyrics_line_v1
     """
     from ..choices import check_lyrics_file, get_model
 
