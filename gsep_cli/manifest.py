@@ -1,4 +1,8 @@
-"""``<out>/manifest.json``: which input, model, stems and job produced each file there.
+"""``--manifest FILE``: which input, model, stems and job produced each file gsep wrote.
+
+Opt-in: the ledger already records every file gsep writes (``gsep ledger show``), so a run
+leaves nothing but its outputs unless a manifest is asked for. Files are keyed by their
+path relative to the manifest's folder (absolute when they are outside it).
 
 Several gsep threads and processes may write into one output folder at once, so every
 update takes a lock and rewrites the file atomically (temporary file + rename). The lock
@@ -28,25 +32,34 @@ __all__ = ["LOCK_WAIT", "Manifest"]
 
 #: Longest wait for another process's lock on the output folder, in seconds.
 LOCK_WAIT = 30.0
-_NOT_OURS_HINT = (
-    "Move it away (gsep keeps its record of the folder's files there), or choose another -o DIR"
-)
+_NOT_OURS_HINT = "Move it away, or choose another --manifest FILE"
 
 
 class Manifest:
-    """The manifest of one output folder; safe to share between threads."""
+    """One manifest file (a JSON object whose ``files`` maps each written file to what
+    produced it); safe to share between threads."""
 
-    def __init__(self, out_dir: Path) -> None:
-        self.path = out_dir / "manifest.json"
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._lock = threading.Lock()
+
+    def key(self, written: Path) -> str:
+        """The entry name of a written file: its path relative to the manifest's folder
+        (``/``-separated), or its absolute path when it is outside that folder."""
+        target = written.resolve()
+        try:
+            return target.relative_to(self.path.parent.resolve()).as_posix()
+        except ValueError:
+            return str(target)
 
     def check(self) -> None:
         """Refuse, before anything is paid for, a manifest path that is not a file (a
-        folder, a broken link): the results would land but could not be recorded."""
+        folder, a broken link) or a file that is not gsep's manifest: the results would
+        land but could not be listed."""
         if os.path.lexists(self.path) and not os.path.isfile(self.path):
             raise UsageError(
-                f"{self.path} is not a file (gsep keeps the folder's manifest there)",
-                "Move it away, or choose another -o DIR",
+                f"{self.path} is not a file (--manifest names the file gsep lists its results in)",
+                _NOT_OURS_HINT,
             )
         if os.path.isfile(self.path):
             self._read()
@@ -127,7 +140,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise UsageError(
                         f"another program has held a lock on {folder} for {LOCK_WAIT:g} s, so "
-                        "its manifest.json cannot be updated",
+                        "the manifest there cannot be updated",
                         "The files are written; run the same command again later to record them",
                     ) from None
                 time.sleep(0.05)

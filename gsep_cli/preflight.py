@@ -14,27 +14,22 @@ Whatever can be known without the API is checked here, for ``--dry-run`` and for
   header states it exactly; an estimate over the limit is a warning, since only the API
   can decode the whole file.
 
-Headers: WAV from its RIFF/WAVE ``fmt `` and ``data`` chunks
-(:func:`gsep_cli.media.parse_wav`), FLAC from STREAMINFO (:func:`gsep_cli.media.parse_flac`),
-MP3 from its first frame header and Xing/Info/VBRI frame count
-(:func:`gsep_cli.media.parse_mp3`) or, without a frame count, mutagen's estimate from the
-first frames' bit rate; M4A/MP4 (and MOV) from mutagen (``mvhd``/track duration, the audio
-track's sample rate and channels). mutagen is imported only when such a file is checked. A
+Headers are read by :func:`gsep_cli.media.read_facts` (the sandbox reads them the same
+way): WAV from its RIFF/WAVE ``fmt `` and ``data`` chunks, FLAC from STREAMINFO, MP3 from
+its first frame header and Xing/Info/VBRI frame count or, without a frame count,
+mutagen's estimate from the first frames' bit rate; M4A/MP4 (and MOV) from mutagen. A
 value that cannot be read is unknown, and unknown is never an error.
 """
 
 from __future__ import annotations
 
-import importlib
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from . import media
 from .errors import UsageError
 from .inputfile import input_stat, open_input
+from .media import UNKNOWN, AudioFacts, read_facts
 from .models import ModelSpec
 
 SAMPLE_RATES = (16_000, 192_000)
@@ -43,22 +38,6 @@ CHANNELS = (1, 2)
 """Channel counts the API accepts: mono and stereo (code 1015)."""
 ESTIMATE_BASIS = "estimated from its first frames"
 """How an estimated duration was made (only MP3 without a frame count is estimated)."""
-
-
-@dataclass(frozen=True)
-class AudioFacts:
-    """What an input's headers say; None where they say nothing readable."""
-
-    duration: float | None = None  # seconds
-    duration_exact: bool = False  # stated by a header, not estimated
-    sample_rate: int | None = None  # Hz
-    channels: int | None = None
-    #: Why the API would refuse the file whatever else holds (a WAV or FLAC whose header
-    #: cannot be read: 1107; one without audio: 1108), or None.
-    broken: str | None = None
-
-
-UNKNOWN = AudioFacts()
 
 
 @dataclass(frozen=True)
@@ -121,106 +100,6 @@ def check_file(path: Path, spec: ModelSpec) -> int:
 
 
 # ---- what the headers say ---------------------------------------------------------------
-def read_facts(fp: BinaryIO, kind: str) -> AudioFacts:
-    """Duration, sample rate and channels of a file of this ``kind`` open in ``fp``.
-
-    ``fp`` must be seekable and positioned at the start of the file; it is left anywhere.
-    Never raises for unreadable content (that is :data:`UNKNOWN`, in part or whole); an
-    ``OSError`` from reading ``fp`` propagates.
-    """
-    reader = _FACT_READERS.get(kind)
-    return UNKNOWN if reader is None else reader(fp)
-
-
-def _wav_facts(fp: BinaryIO) -> AudioFacts:
-    # The API reads WAV headers as media.parse_wav does (the sandbox does exactly that):
-    # one it cannot read is refused (1107), one without frames too (1108).
-    media.skip_id3v2(fp)
-    try:
-        info = media.parse_wav(fp)
-    except media.MediaError as exc:
-        return AudioFacts(broken=f"is not a readable WAV file ({exc})")
-    if info.frames == 0:
-        return AudioFacts(0.0, True, info.sample_rate, info.channels, "holds no audio (0 frames)")
-    return AudioFacts(info.duration, True, info.sample_rate, info.channels)
-
-
-def _flac_facts(fp: BinaryIO) -> AudioFacts:
-    media.skip_id3v2(fp)  # mutagen skips one tag without footer; this skips them all
-    try:
-        info = media.parse_flac(fp)
-    except media.MediaError as exc:  # no or a broken STREAMINFO: the API cannot read it
-        return AudioFacts(broken=f"is not a readable FLAC file ({exc})")
-    duration = info.duration  # None when STREAMINFO's sample count is 0 (unknown)
-    return AudioFacts(duration, duration is not None, info.sample_rate, info.channels)
-
-
-def _mp3_facts(fp: BinaryIO) -> AudioFacts:
-    media.skip_id3v2(fp)
-    try:
-        first: media.Mp3Info | None = media.parse_mp3(fp)
-    except media.MediaError:  # junk after the tags: mutagen may still find the frames
-        first = None
-    if first is not None and first.duration is not None:
-        return AudioFacts(first.duration, True, first.sample_rate, first.channels)
-    # No frame count: mutagen divides the size by the first frames' bit rate. Right for
-    # constant bit rate, off by any factor for variable: an estimate, never a refusal.
-    info = _mutagen_info(fp, "mp3")
-    if first is not None:
-        return AudioFacts(_length(info), False, first.sample_rate, first.channels)
-    return AudioFacts(
-        _length(info), False, _positive(info, "sample_rate"), _positive(info, "channels")
-    )
-
-
-def _mp4_facts(fp: BinaryIO) -> AudioFacts:
-    info = _mutagen_info(fp, "mp4")  # the length comes from mdhd/mvhd: exact
-    duration = _length(info)
-    return AudioFacts(
-        duration, duration is not None, _positive(info, "sample_rate"), _positive(info, "channels")
-    )
-
-
-_FACT_READERS: dict[str, Callable[[BinaryIO], AudioFacts]] = {
-    "wav": _wav_facts,
-    "flac": _flac_facts,
-    "mp3": _mp3_facts,
-    "mp4": _mp4_facts,
-    "mov": _mp4_facts,
-}
-
-_MUTAGEN_READERS = {"mp3": ("mutagen.mp3", "MP3"), "mp4": ("mutagen.mp4", "MP4")}
-
-
-def _mutagen_info(fp: BinaryIO, kind: str) -> Any:
-    """mutagen's stream info for the whole file in ``fp``, or None when it cannot read it."""
-    module_name, class_name = _MUTAGEN_READERS[kind]
-    try:  # imported here only: --help, --version and completion never load it
-        reader: Any = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        return None
-    fp.seek(0)
-    try:
-        return reader(fp).info  # a file object, never the path: it was checked, not reopened
-    except Exception:  # mutagen raises many kinds for files it cannot parse: unknown
-        return None
-
-
-def _length(info: Any) -> float | None:
-    """mutagen's ``info.length`` when it is a positive finite number of seconds."""
-    try:
-        length = float(info.length)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return length if length > 0 and math.isfinite(length) else None
-
-
-def _positive(info: Any, name: str) -> int | None:
-    """An integer attribute of mutagen's info; its 0 means "not found"."""
-    value = getattr(info, name, None)
-    return value if isinstance(value, int) and value > 0 else None
-
-
 def _inspect(path: Path) -> tuple[str | None, str | None, AudioFacts]:
     """(kind from the extension, kind from the content, facts): one safe open.
 

@@ -5,6 +5,7 @@
 * :func:`clean_env` / :func:`set_env` build an environment with no GSEP_*/GAUDIO_* leaking
   in from the developer's shell, config/state dirs in a temp folder and short waits.
 * :func:`run_gsep` runs the *installed* ``gsep`` console script in a subprocess;
+  :func:`start_gsep` starts it without waiting (:func:`wait_for` a condition meanwhile);
   :func:`run_cli` runs ``gsep_cli.cli.run`` in-process under pytest's ``capsys``.
 * :func:`assert_clean_error` checks the output contract for an expected failure.
 """
@@ -18,7 +19,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,30 @@ def run_gsep(
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def start_gsep(
+    args: Sequence[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start the installed ``gsep`` with ``args`` (stdin /dev/null, stdout and stderr
+    piped as text); the caller communicates with it."""
+    return subprocess.Popen(
+        [gsep_exe(), *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Poll ``predicate`` every 20 ms until it is true; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def _stdin(text: str | None) -> Iterator[None]:
     if text is None:
@@ -183,12 +209,7 @@ def api_requests(sandbox: Any) -> list[dict[str, Any]]:
 
 
 def files_under(folder: Path) -> list[str]:
-    """Every file below ``folder`` (hidden ones too), relative, sorted — except the
-    ``manifest.json`` that gsep separate keeps at the top of each output folder."""
+    """Every file below ``folder`` (hidden ones too), relative, sorted."""
     if not folder.exists():
         return []
-    return sorted(
-        str(p.relative_to(folder))
-        for p in folder.rglob("*")
-        if p.is_file() and p != folder / "manifest.json"
-    )
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())

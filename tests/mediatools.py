@@ -8,6 +8,8 @@ independent encoding.
   the exact byte length their header implies, holding zeros; :func:`vbr_mp3` has no
   Xing/Info/VBRI header, so only its first frames' bit rate can be seen without reading it
   all.
+* :func:`mp3_stream`: Layer III frames of any MPEG version, sample rate and bit rates,
+  padded as an encoder pads them, optionally after a Xing/Info or VBRI header frame.
 """
 
 from __future__ import annotations
@@ -68,3 +70,49 @@ def vbr_mp3(seconds: float, *, first_kbps: int = 32, first_frames: int = 4) -> b
     frames = round(seconds * 48000 / 1152)
     head = mpeg_frame(first_kbps) * first_frames
     return head + mpeg_frame(320) * (frames - first_frames)
+
+
+#: Bit rate of the frame carrying a Xing/Info/VBRI header: large enough for the header at
+#: every sample rate (an encoder picks such a rate for that frame too).
+HEADER_FRAME_KBPS = 64
+
+
+def mp3_stream(
+    kbps: list[int],
+    rate: int,
+    *,
+    version: str = "1",
+    channels: int = 2,
+    vbr_header: str | None = None,
+) -> bytes:
+    """Layer III audio frames, one per entry of ``kbps`` (kbit/s), at ``rate`` Hz.
+
+    Each frame is padded as an encoder pads a constant-rate stream: the padding bit is set
+    whenever the bytes so far fall one slot behind ``bit rate x time``, so the stream's size
+    matches its bit rate to within a byte. ``vbr_header`` ("Xing", "Info" or "VBRI") puts
+    a frame of that header first, stating the count of the audio frames after it (the
+    header frame itself is silent and not counted, as LAME writes it). The stream lasts
+    ``len(kbps) * samples_per_frame / rate`` seconds.
+    """
+    per_frame = 1152 if version == "1" else 576
+    frames = []
+    behind = {}  # by bit rate: the remainder each frame leaves, summed
+    for value in kbps:
+        step = per_frame // 8 * value * 1000
+        rest = behind.get(value, 0) + step % rate
+        padding = rest >= rate
+        behind[value] = rest - rate if padding else rest
+        frames.append(mpeg_frame(value, rate, version=version, channels=channels, padding=padding))
+    if vbr_header is None:
+        return b"".join(frames)
+    head = bytearray(mpeg_frame(HEADER_FRAME_KBPS, rate, version=version, channels=channels))
+    count = len(frames).to_bytes(4, "big")
+    if vbr_header == "VBRI":  # 32 bytes after the header: version, delay, quality, bytes
+        size = sum(map(len, frames)).to_bytes(4, "big")
+        tag = b"VBRI" + bytes((0, 1, 0, 0, 0, 75)) + size + count
+        head[36 : 36 + len(tag)] = tag
+    else:  # after the side information: flags (1: frame count follows), then the count
+        side = (17 if channels == 1 else 32) if version == "1" else (9 if channels == 1 else 17)
+        tag = vbr_header.encode("ascii") + (1).to_bytes(4, "big") + count
+        head[4 + side : 4 + side + len(tag)] = tag
+    return bytes(head) + b"".join(frames)

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from clitools import gsep_exe
+from clitools import gsep_exe, start_gsep
 
 from gsep_cli.sandbox import Sandbox
 
@@ -23,14 +23,7 @@ def start_until_creating(
 ) -> subprocess.Popen[str]:
     """``gsep ARGS`` in a process, returned once its job creation request reached the
     sandbox (set a late answer with a fault first)."""
-    proc = subprocess.Popen(
-        [gsep_exe(), *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_gsep(args, env, cwd)
     deadline = time.monotonic() + 20
     while not any(e["path"].endswith("/jobs") for e in sb.requests):
         assert time.monotonic() < deadline

@@ -262,7 +262,16 @@ def test_stdin_paths_with_spaces_and_unicode(tmp_path: Path, env: dict[str, str]
     listing = "".join(f"in/{name}\n" for name in names) + "\n"
     with Sandbox(job_seconds=0, chunk_size=4096) as sb:
         done = gsep(
-            env, tmp_path, "separate", "-", "-o", "out", stdin=listing, base_url=sb.base_url
+            env,
+            tmp_path,
+            "separate",
+            "-",
+            "-o",
+            "out",
+            "--manifest",
+            "out/manifest.json",
+            stdin=listing,
+            base_url=sb.base_url,
         )
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines()) == sorted(
@@ -327,6 +336,8 @@ def test_two_processes_share_one_ledger(tmp_path: Path, env: dict[str, str]) -> 
                     f"p{2 * k + 1}.wav",
                     "-o",
                     "out",
+                    "--manifest",
+                    "out/manifest.json",
                 ],
                 env=env,
                 cwd=tmp_path,

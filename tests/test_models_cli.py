@@ -110,7 +110,18 @@ def test_lyrics_separate_uploads_text_and_writes_csv_and_json(
     (env / "words.txt").write_text(TEXT, encoding="utf-8")
     run = run_cli(
         capsys,
-        ["separate", "song.wav", "-m", LYRICS, "--lyrics", "words.txt", "--language", "JA"],
+        [
+            "separate",
+            "song.wav",
+            "-m",
+            LYRICS,
+            "--lyrics",
+            "words.txt",
+            "--language",
+            "JA",
+            "--manifest",
+            "manifest.json",
+        ],
     )
     assert run.code == 0, str(run)
     assert run.lines == ["song/lyrics.csv", "song/reports.json"]

@@ -11,13 +11,12 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clitools import assert_clean_error, clean_env, gsep_exe, make_wav, run_gsep
+from clitools import assert_clean_error, clean_env, make_wav, run_gsep, wait_for
+from clitools import start_gsep as start
 
 from gsep_cli.ledger import Ledger
 from gsep_cli.sandbox import Sandbox
@@ -34,25 +33,6 @@ def env(tmp_path: Path) -> dict[str, str]:
 def counts(sb: Sandbox) -> tuple[int, int]:
     """(uploads, jobs) the sandbox created."""
     return sb.store.upload_count(), sb.store.job_count()
-
-
-def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [gsep_exe(), *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        time.sleep(0.02)
 
 
 def claims(state: Path) -> list[tuple[str, int]]:
@@ -355,7 +335,8 @@ def test_a_manifest_path_that_is_not_a_file_is_refused_before_paying(
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         for extra in ([], ["--dry-run"]):
-            run = run_gsep(["separate", "song.wav", "-o", "out", *extra], env, cwd=tmp_path)
+            args = ["separate", "song.wav", "-o", "out", "--manifest", "out/manifest.json"]
+            run = run_gsep([*args, *extra], env, cwd=tmp_path)
             assert_clean_error(run, 2, "manifest.json", "not a file")
         assert sb.requests == []
 
@@ -367,7 +348,8 @@ def test_a_local_failure_after_paying_names_the_job_and_how_to_resume(
     make_wav(tmp_path / "song.wav", seconds=0.3)
     with Sandbox(job_seconds=1, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        proc = start(["separate", "song.wav", "-o", "out"], env, tmp_path)
+        args = ["separate", "song.wav", "-o", "out", "--manifest", "out/manifest.json"]
+        proc = start(args, env, tmp_path)
         wait_for(lambda: bool(job_posts(sb)))
         (tmp_path / "out" / "manifest.json").mkdir(parents=True)  # while the job runs
         _, err = proc.communicate(timeout=30)
@@ -379,7 +361,7 @@ def test_a_local_failure_after_paying_names_the_job_and_how_to_resume(
             assert fragment in lines[0]
         assert "internal error" not in err
         (tmp_path / "out" / "manifest.json").rmdir()
-        again = run_gsep(["separate", "song.wav", "-o", "out"], env, cwd=tmp_path)
+        again = run_gsep(args, env, cwd=tmp_path)
         assert again.code == 0, str(again)
         assert "already done" in again.err
         assert counts(sb) == (1, 1)
@@ -403,7 +385,8 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         set_env(monkeypatch, tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL=sb.base_url)
         monkeypatch.setattr(Manifest, "add", broken)
-        run = run_cli(capsys, ["separate", "song.wav", "-o", "out"])
+        args = ["separate", "song.wav", "-o", "out", "--manifest", "out/manifest.json"]
+        run = run_cli(capsys, args)
         with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
             (record,) = ledger.list_jobs()
         line = assert_clean_error(run, 2, record.job_id, "KeyError", "run the same command")
@@ -412,7 +395,7 @@ def test_a_bug_after_paying_is_one_line_with_the_job_never_exit_1(
         monkeypatch.undo()
         monkeypatch.chdir(tmp_path)
         set_env(monkeypatch, tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL=sb.base_url)
-        again = run_cli(capsys, ["separate", "song.wav", "-o", "out"])
+        again = run_cli(capsys, args)
         assert again.code == 0, str(again)
         assert counts(sb) == (1, 1)
 
@@ -431,7 +414,8 @@ def test_a_run_leaves_nothing_behind_in_the_temporary_folder(
         )
         assert run.code == 0, str(run)
     assert list((tmp_path / "tmp").iterdir()) == []  # no lock files, no stray temporaries
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "manifest.json"]
+    # nothing but the outputs: the manifest is opt-in (--manifest FILE)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
 
 
 @pytest.mark.slow
@@ -443,7 +427,7 @@ def test_file_names_that_are_not_utf8_work_end_to_end(tmp_path: Path, env: dict[
     make_wav(odd, seconds=0.35)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        args = ["separate", "album", "-o", "out", "--jobs", "2"]
+        args = ["separate", "album", "-o", "out", "--jobs", "2", "--manifest", "out/manifest.json"]
         first = run_gsep(args, env, cwd=tmp_path)
         assert first.code == 0, str(first)
         assert counts(sb) == (2, 2)

@@ -144,7 +144,7 @@ def test_a_manifest_json_that_is_not_gsep_s_is_never_overwritten(
     theirs.write_text('["my", "own", "manifest"]')
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        run = gsep(["separate", "g.wav", "-o", "out"])
+        run = gsep(["separate", "g.wav", "-o", "out", "--manifest", "out/manifest.json"])
         assert run.code == 2 and "not a gsep manifest" in run.err, str(run)
         assert counts(sb) == (0, 0)  # refused before paying
         assert theirs.read_text() == '["my", "own", "manifest"]'
@@ -156,14 +156,15 @@ def test_the_manifest_keeps_its_mode_and_a_new_one_follows_the_umask(
     make_wav(tmp_path / "g.wav", seconds=0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
-        assert gsep(["separate", "g.wav", "-o", "out"]).code == 0
+        listed = ["-o", "out", "--manifest", "out/manifest.json"]
+        assert gsep(["separate", "g.wav", *listed]).code == 0
         manifest = tmp_path / "out" / "manifest.json"
         umask = os.umask(0o022)
         os.umask(umask)
         assert manifest.stat().st_mode & 0o777 == 0o666 & ~umask
         manifest.chmod(0o640)
         make_wav(tmp_path / "h.wav", seconds=0.4)
-        assert gsep(["separate", "h.wav", "-o", "out"]).code == 0
+        assert gsep(["separate", "h.wav", *listed]).code == 0
         assert manifest.stat().st_mode & 0o777 == 0o640
         assert len(json.loads(manifest.read_text())["files"]) == 2
 
@@ -185,7 +186,7 @@ def test_a_manifest_lock_held_elsewhere_is_waited_for_within_a_bound(
         with Sandbox(job_seconds=0, chunk_size=8192) as sb:
             env["GSEP_BASE_URL"] = sb.base_url
             started = time.monotonic()
-            run = gsep(["separate", "h.wav", "-o", "out"])
+            run = gsep(["separate", "h.wav", "-o", "out", "--manifest", "out/manifest.json"])
             took = time.monotonic() - started
             (job_id,) = [job.job_id for job in sb.store._jobs.values()]
     finally:

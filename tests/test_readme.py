@@ -8,12 +8,18 @@
 
 A block preceded by ``<!-- readme-test: skip (why) -->`` is not run (package installs, the
 test suite itself); ``<!-- readme-test: skip the install; run the rest -->`` runs the
-block without its ``pip install ... &&``.
+block without its virtualenv line and its ``pip install ... &&``.
+
+A ``console`` transcript shows what a new user sees: it runs with no key and no base URL,
+unless it is marked ``<!-- readme-test: with a key -->`` (the text around it says so).
+No example changes the reader's default settings: after each block, the config file's
+default profile holds nothing but the key (``config set-key`` is the one that stores).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -131,6 +137,7 @@ def _run_shell(script: str, env: dict[str, str], cwd: Path) -> subprocess.Comple
 
 def _prepare(body: str, mark: str) -> str:
     if mark.startswith("skip the install"):
+        body = re.sub(r"^python3? -m venv [^\n]*\n", "", body, flags=re.M)
         body = re.sub(r"pip install [^&\n]*&&\s*", "", body)
     if "sandbox serve --port 8080" in body:  # a free port, and wait until it listens
         port = str(_free_port())
@@ -154,6 +161,25 @@ def test_shell_example_runs(body: str, mark: str, workdir: Path, shell_env: dict
     assert done.returncode == 0, f"{body}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
     assert "Traceback" not in done.stderr
     assert "gsep: error" not in done.stderr, done.stderr
+    assert _default_settings(shell_env) == {}, f"{body} changed the reader's settings"
+
+
+def _default_settings(env: dict[str, str]) -> dict[str, Any]:
+    """What the config file's default profile holds besides the key."""
+    config = Path(env["GSEP_CONFIG_DIR"]) / "config.json"
+    if not config.exists():
+        return {}
+    profiles = json.loads(config.read_text(encoding="utf-8")).get("profiles", {})
+    return {k: v for k, v in profiles.get("default", {}).items() if k != "api_key"}
+
+
+def test_the_settings_check_sees_a_changed_default(
+    tmp_path: Path, shell_env: dict[str, str]
+) -> None:
+    """The check above can fail: an unscoped ``config set`` is what it catches."""
+    done = _run_shell("gsep config set format mp3", shell_env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _default_settings(shell_env) == {"format": "mp3"}
 
 
 @pytest.mark.slow
@@ -169,8 +195,12 @@ def test_console_example_prints_what_the_readme_shows(
             assert commands, f"output before any command in {body!r}"
             commands[-1][1].append(line)
     assert commands
+    env = dict(shell_env)
+    if not mark.startswith("with a key"):  # what a new user sees: no key, no base URL
+        for name in ("GSEP_API_KEY", "MY_KEY", "GSEP_BASE_URL"):
+            env.pop(name)
     for command, expected in commands:
-        done = _run_shell(command, shell_env, workdir)
+        done = _run_shell(command, env, workdir)
         assert done.returncode == 0, f"{command}\n{done.stderr}"
         assert done.stdout.splitlines() == expected, f"{command}\n{done.stderr}"
 

@@ -13,8 +13,8 @@ For each input the runner (in a worker thread, at most ``jobs`` at once):
    Otherwise it reuses an upload younger than its 72 h life (minus a safety margin);
 4. uploads (refusing an input that changed since it was hashed), records the job
    creation *before* sending it, creates the job, waits and downloads, recording each
-   file (size and SHA-256) before it is moved into place, and each written file in
-   ``<out>/manifest.json``.
+   file (size and SHA-256) before it is moved into place, and, when asked
+   (``manifest``), each written file in that manifest.
 
 One input failing never stops the others. Every request of every worker goes through the
 client's one shared rate limiter, so the whole process stays under the API's budget.

@@ -20,7 +20,7 @@ from ..errors import (
     UsageError,
     WaitTimeout,
 )
-from ..ledger import FileRecord, JobRecord
+from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
 from ..records import SUBMITTED, SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
@@ -132,9 +132,13 @@ class Attaching(RunnerBase):
             self._wait_and_download(known.job_id, work, result, reattach=True)
         except RequestRejected as exc:
             if exc.result_code == 1104:
+                gone, free = "", ""
+                if self.host == SANDBOX_HOST:  # the emulator that ran it stopped with its
+                    gone = " (it ran in an earlier --sandbox run's emulator, now stopped)"
+                    free = " (free in the sandbox)"  # command: as a job the API forgot
                 raise RequestRejected(
-                    f"{name}: job {known.job_id} is no longer known to the server",
-                    "gsep pays for each input once: add --pay-again to pay for a new job",
+                    f"{name}: job {known.job_id} is no longer known to the server{gone}",
+                    f"gsep pays for each input once: add --pay-again to pay for a new job{free}",
                     result_code=1104,
                 ) from None
             if exc.status == 403 and known.status == SUCCESS:  # the result host refused

@@ -1,5 +1,5 @@
 """What every step of the batch runner shares: the client, the options, the ledger, the
-manifest, the stop flags, and the files of a job that gsep already wrote."""
+manifest (when asked for), the stop flags, and the files of a job that gsep already wrote."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class RunnerBase:
         *,
         key_fp: str,
         base_url: str,
+        host: str | None = None,
         ledger: Ledger | None = None,
         on_result: Callable[[InputResult], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -44,12 +45,15 @@ class RunnerBase:
         self.ledger = ledger
         self.on_result = on_result
         self.clock = clock
-        self.host = api_host(base_url)
+        #: what the work is recorded under: ``host`` when given (the sandbox's stable
+        #: name, :data:`~gsep_cli.ledger.SANDBOX_HOST`), else the base URL's host
+        self.host = host if host is not None else api_host(base_url)
         self.key_fp = key_fp
-        self.manifest = Manifest(options.out_dir)
+        self.manifest = None if options.manifest is None else Manifest(options.manifest)
         self.job_times = JobTimes()
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
+        self._active: list[InputResult] = []  # inputs being processed (under _turn)
         self._stopping = False
         self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
         #: What a job is created with, and so what a work is: the stems without the
@@ -103,5 +107,6 @@ class RunnerBase:
     def _remember_files(
         self, job_id: str, work: Work, written: Sequence[WrittenFile], *, only_new: bool = False
     ) -> None:
-        """Cache the files' hashes, list them in the manifest (:class:`~.delivery.Delivering`)."""
+        """Cache the files' hashes, list them in the manifest if one was asked for
+        (:class:`~.delivery.Delivering`)."""
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """Waiting for a job and delivering its results: files on disk (recorded with size and
-SHA-256, listed in the manifest) or one result into a pipe."""
+SHA-256, listed in the manifest when one was asked for) or one result into a pipe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from ..client import WrittenFile
-from ..errors import RequestRejected
+from ..errors import Interrupted, RequestRejected
+from ..ledger import SANDBOX_HOST
 from ..models import Job
 from ..records import SUCCESS
 from .base import RunnerBase
@@ -33,6 +34,8 @@ class Delivering(RunnerBase):
         pace = None if reattach else self.job_times.pace(work.seconds)
         started = time.monotonic()
         job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
+        if self._stopping and self.host == SANDBOX_HOST:  # its job is being put on record
+            raise Interrupted("stopped")  # as abandoned (BatchRunner._drop_sandbox_jobs)
         if not reattach:
             self.job_times.observe(work.seconds, time.monotonic() - started)
         result.expire_at = job.expire_at
@@ -87,17 +90,19 @@ class Delivering(RunnerBase):
                 if item.sha256 is not None:  # checking it on a re-run reads nothing
                     with contextlib.suppress(OSError):
                         self.ledger.cache_hash(item.path, item.sha256)
+        if self.manifest is not None and written:
+            self.manifest.add(self._manifest_entries(job_id, work, written), keep_existing=only_new)
+
+    def _manifest_entries(
+        self, job_id: str, work: Work, written: Sequence[WrittenFile]
+    ) -> dict[str, dict[str, object]]:
+        """The manifest's entries for these files, by :meth:`Manifest.key`."""
+        assert self.manifest is not None
         stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out = self.options.out_dir.resolve()
         lyrics = work.lyrics
         extra = {} if lyrics is None else {"lyrics": str(lyrics), "language": self.options.language}
-        entries = {}
-        for item in written:
-            try:
-                key = item.path.resolve().relative_to(out).as_posix()
-            except ValueError:  # pragma: no cover - output_path keeps files inside
-                key = str(item.path)
-            entries[key] = {
+        return {
+            self.manifest.key(item.path): {
                 "input": str(work.path),
                 "inputSha256": work.sha,
                 "model": self.options.model,
@@ -109,5 +114,5 @@ class Delivering(RunnerBase):
                 "bytes": item.bytes,
                 **extra,
             }
-        if entries:
-            self.manifest.add(entries, keep_existing=only_new)
+            for item in written
+        }

@@ -44,7 +44,8 @@ class Paying(RunnerBase):
                 and "{job}" not in options.template,
             )
             prepare_folders(planned, create=False)  # before the first request
-            self.manifest.check()
+            if self.manifest is not None:
+                self.manifest.check()
         upload_id = self._upload(work, result)
         if not options.no_wait and options.stdout is None:  # made and proven writable only
             prepare_folders(self._planned(work), create=True)  # now: Ctrl-C during the

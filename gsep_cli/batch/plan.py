@@ -40,6 +40,7 @@ class BatchOptions:
     lyrics: Path | None = None  # lyrics model: the text for a single input
     language: str | None = None  # lyrics model: en, ko, ja or zh-cn
     stdout: BinaryIO | None = None  # ``-o -``: the one stem goes here, nothing to disk
+    manifest: Path | None = None  # ``--manifest FILE``: list every written file there
 
     def lyrics_for(self, path: Path) -> Path | None:
         """The lyrics text of an input (lyrics model only): ``--lyrics``, else the ``.txt``

@@ -18,10 +18,11 @@ from ..errors import (
     JobFailed,
     LocalFailure,
 )
+from ..ledger import SANDBOX_HOST
 from ..models import JobStatus
 from ..naming import check_output_paths
 from ..preflight import preflight
-from ..records import job_key
+from ..records import ABANDONED, SUCCESS, job_key
 from .attach import Attaching
 from .delivery import Delivering
 from .paying import Paying
@@ -53,11 +54,37 @@ class BatchRunner(Attaching, Paying, Delivering):
             self._settle()
             self.client.cancel_downloads()  # removes partial files of downloads in flight
             pool.shutdown(wait=False, cancel_futures=True)
+            self._drop_sandbox_jobs()
             raise Interrupted(
                 "interrupted; finished inputs are recorded, run the same command again to carry on"
             ) from None
         pool.shutdown(wait=True)
         return [results[i] for i in range(len(inputs))]
+
+    def _drop_sandbox_jobs(self) -> None:
+        """After Ctrl-C in the sandbox: its emulator, and so every job it still runs, stops
+        with this command, so a re-run could never re-attach to them (as it would to the
+        API's). They are put on record as abandoned, so the re-run starts those inputs
+        afresh (free in the sandbox) while the finished ones stay done."""
+        if self.host != SANDBOX_HOST or self.ledger is None:
+            return
+        with self._turn:
+            unfinished = [r for r in self._active if r.job_id and r.status == "pending"]
+        for result in unfinished:
+            assert result.job_id is not None
+            with contextlib.suppress(GsepError):
+                known = self.ledger.get_job(result.job_id)
+                if known is None or known.status == SUCCESS:  # its files are on record
+                    continue
+                self.ledger.update_job(
+                    result.job_id,
+                    status=ABANDONED,
+                    error="interrupted; the sandbox that ran it stopped with its command",
+                )
+                self.client.notice(
+                    f"{result.input.name}: the sandbox's job {result.job_id} stops with it; "
+                    "the re-run starts this input afresh"
+                )
 
     def process(self, path: Path) -> InputResult:
         """One input, start to finish; every expected failure ends up in the result.
@@ -67,6 +94,8 @@ class BatchRunner(Attaching, Paying, Delivering):
         (exit 2) instead of an internal error.
         """
         result = InputResult(path)
+        with self._turn:
+            self._active.append(result)
         try:
             self._process(path, result)
         except GsepError as exc:
@@ -90,6 +119,9 @@ class BatchRunner(Attaching, Paying, Delivering):
             )
             result.status, result.error = "failed", failure
             self._record_failure(result.job_id, failure)
+        finally:
+            with self._turn:
+                self._active.remove(result)
         return result
 
     def _with_resume_hint(self, exc: GsepError, result: InputResult) -> GsepError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -138,24 +137,24 @@ class State:
         return client
 
     def ledger(self) -> Ledger:
-        """The local job ledger. With --sandbox, a throwaway one that lives as long as the
-        emulator (its jobs vanish with it), so claims and re-attaching work the same."""
+        """The local job ledger. With --sandbox, the sandbox's own persistent one
+        (``<state dir>/sandbox/``), never the real one: a re-run finds what the last
+        --sandbox run did, as a re-run against the API does."""
         if self._ledger is None:
-            from ..ledger import LEDGER_FILE, Ledger
+            from ..ledger import Ledger, sandbox_ledger_path
 
-            if self.sandbox:
-                import shutil
-                import tempfile
-
-                folder = tempfile.mkdtemp(prefix="gsep-sandbox-ledger-")
-                self._closers.append(lambda: shutil.rmtree(folder, ignore_errors=True))
-                self._ledger = Ledger(Path(folder) / LEDGER_FILE)
-            else:
-                self._ledger = Ledger()
+            self._ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
             self._closers.append(self._ledger.close)
             for warning in self._ledger.warnings:
                 self.console.warn(warning)
         return self._ledger
+
+    def api_host(self, settings: Settings) -> str:
+        """The API host this run's uploads and jobs are recorded under: the base URL's,
+        or with --sandbox one stable name (its emulator's port changes on every run)."""
+        from ..ledger import SANDBOX_HOST, api_host
+
+        return SANDBOX_HOST if self.sandbox else api_host(settings.base_url)
 
     def require_key(self, settings: Settings) -> None:
         """What a dry run checks besides the inputs: the key, and every GSEP_* setting a

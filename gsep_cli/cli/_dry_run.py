@@ -81,7 +81,8 @@ def _check_one(
             and "{job}" not in options.template,
         )
         prepare_folders(would_write, create=False)
-        Manifest(options.out_dir).check()
+        if options.manifest is not None:
+            Manifest(options.manifest).check()
     return checked, text
 
 

@@ -77,7 +77,7 @@ def create(
         text_id = _lyrics_upload(state, settings, client, lyrics) if lyrics else lyrics_id
         extra = lyrics_body((text_id or "").strip(), lang)
     job_id, interrupted = _create(
-        state, client, state.api_url(settings), upload_id, chosen_model, chosen, extra
+        state, client, state.api_host(settings), upload_id, chosen_model, chosen, extra
     )
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
@@ -87,17 +87,16 @@ def create(
 
 def _lyrics_upload(state: State, settings: "Settings", client: "GsepClient", path: Path) -> str:
     """Upload the lyrics text, on record like any upload."""
-    from ..ledger import api_host
     from ..onrecord import upload_on_record
 
-    host = api_host(state.api_url(settings))
+    host = state.api_host(settings)
     return upload_on_record(client, state.ledger(), path, host, state.key_fp, state.console.warn)
 
 
 def _create(
     state: State,
     client: "GsepClient",
-    base_url: str,
+    host: str,
     upload_id: str,
     model: str,
     stems: list[str],
@@ -106,7 +105,6 @@ def _create(
     """Create the job, on record before it is sent (:mod:`gsep_cli.onrecord`); an interrupt
     while the request is on the wire waits for the answer (bounded), so the id of a job
     already paid for is never thrown away."""
-    from ..ledger import api_host
     from ..onrecord import create_on_record, job_to_record
     from ..shield import finish_despite_interrupt
 
@@ -118,7 +116,7 @@ def _create(
         language=(extra or {}).get("language"),
         model=model,
         stems=stems,
-        api_host=api_host(base_url),
+        api_host=host,
         key_fp=state.key_fp,
     )
 

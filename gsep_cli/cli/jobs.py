@@ -21,10 +21,11 @@ app = GsepTyper(
 
 
 def _open_ledger(state: State) -> "Ledger":
-    """The ledger on this machine (also with --sandbox: the record is what is shown)."""
-    from ..ledger import Ledger
+    """The ledger on this machine; with --sandbox, the sandbox's own (what --sandbox runs
+    did, kept apart from the real record)."""
+    from ..ledger import Ledger, sandbox_ledger_path
 
-    ledger = Ledger()
+    ledger = Ledger(sandbox_ledger_path() if state.sandbox else None)
     for warning in ledger.warnings:
         state.console.warn(warning)
     return ledger

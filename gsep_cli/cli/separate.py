@@ -37,6 +37,10 @@ PAY_AGAIN_HELP = (
     "stems (finished, expired, or requested without an answer)."
 )
 LYRICS_ONE_HELP = LYRICS_HELP + " One input only; by default each input's NAME.txt beside it."
+MANIFEST_HELP = (
+    "Also list every written file in this JSON file (input, sha256, model, stems, job, "
+    "time, size; paths relative to its folder). Off by default: the ledger records them."
+)
 
 
 def separate(
@@ -88,6 +92,9 @@ def separate(
         Path | None, typer.Option("--lyrics", metavar="FILE", help=LYRICS_ONE_HELP)
     ] = None,
     language: Language = None,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help=MANIFEST_HELP, metavar="FILE")
+    ] = None,
 ) -> None:
     """Upload, create the job, wait and download the stems.
 
@@ -150,8 +157,14 @@ def separate(
         lyrics=lyrics,
         language=lang,
         stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
+        manifest=manifest,
     )
     _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
+    if manifest is not None and to_stdout:
+        raise UsageError(
+            "--manifest lists the files gsep writes, and -o - writes none",
+            "Drop --manifest, or write to a folder with -o DIR",
+        )
     _separate(
         state, settings, options, paths, dry_run=dry_run, to_stdout=to_stdout, parallel=parallel
     )
@@ -237,6 +250,7 @@ def _run_batch(
         options,
         key_fp=state.key_fp,
         base_url=state.api_url(settings),
+        host=state.api_host(settings),
         ledger=state.ledger(),
         on_result=report,
     )

@@ -71,7 +71,6 @@ def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", 
     """Upload ``file`` and record it as ``separate`` would (hashed, checked before
     completing). An upload is free: without a usable ledger it goes unrecorded, with a
     warning, and its id is the result either way."""
-    from ..ledger import api_host
     from ..onrecord import upload_on_record
 
     try:
@@ -79,7 +78,7 @@ def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", 
     except LedgerError as exc:
         state.console.warn(f"the upload will not be on record: {exc.message}")
         return client.upload_file(file)
-    host = api_host(state.api_url(settings))
+    host = state.api_host(settings)
     return upload_on_record(client, ledger, file, host, state.key_fp, state.console.warn)
 
 

@@ -42,8 +42,8 @@ from ..records import FileRecord, JobRecord, UploadRecord
 from .claimbook import ClaimLost
 from .hashes import HashCache
 from .jobs import Jobs
-from .keys import api_host, key_fingerprint
-from .location import LEDGER_FILE, state_dir
+from .keys import SANDBOX_HOST, api_host, key_fingerprint
+from .location import LEDGER_FILE, sandbox_ledger_path, state_dir
 from .prune import Pruning
 from .schema import SCHEMA_VERSION
 from .unconfirmed import Creations
@@ -51,6 +51,7 @@ from .uploads import Uploads
 
 __all__ = [
     "LEDGER_FILE",
+    "SANDBOX_HOST",
     "SCHEMA_VERSION",
     "UPLOAD_LIFE",
     "ClaimLost",
@@ -60,6 +61,7 @@ __all__ = [
     "UploadRecord",
     "api_host",
     "key_fingerprint",
+    "sandbox_ledger_path",
     "state_dir",
 ]
 

@@ -14,6 +14,13 @@ from ..errors import UsageError
 
 _FP_PREFIX = b"gsep-key-fingerprint:"
 
+#: The API host that ``--sandbox`` work is recorded under. Each ``--sandbox`` command
+#: starts its emulator on a new loopback port, so its real ``http://127.0.0.1:PORT`` would
+#: make every run a stranger to the last; one stable name lets a re-run find what the
+#: previous one did, exactly as a re-run against the real API does. It is not a URL, so it
+#: can never match a real host (and it is only ever written to the sandbox's own ledger).
+SANDBOX_HOST = "sandbox"
+
 
 def key_fingerprint(api_key: str) -> str:
     """A short, one-way fingerprint of an API key (16 hex characters); the key is never stored."""

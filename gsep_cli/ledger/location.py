@@ -1,8 +1,10 @@
 """Where the ledger file lives, and making its folder and file safely.
 
-Where: ``<state dir>/ledger.sqlite3``. State dir: ``$GSEP_STATE_DIR``, else
-``$XDG_STATE_HOME/gsep`` when that is set, else platformdirs' user state dir for ``gsep``.
-A folder gsep creates is made 0700 and the file 0600.
+Where: ``<state dir>/ledger.sqlite3``; with ``--sandbox``, a ledger of its own in
+``<state dir>/sandbox/ledger.sqlite3`` (:func:`sandbox_ledger_path`), never mixed with the
+real one. State dir: ``$GSEP_STATE_DIR``, else ``$XDG_STATE_HOME/gsep`` when that is set,
+else platformdirs' user state dir for ``gsep``. A folder gsep creates is made 0700 and
+the file 0600.
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ from ..config import user_dir
 from ..errors import LedgerError
 
 LEDGER_FILE = "ledger.sqlite3"
+#: The folder, inside the state folder, of the ``--sandbox`` runs' own ledger.
+SANDBOX_FOLDER = "sandbox"
 
 
 def state_dir() -> Path:
     """The folder holding the ledger (see the module docstring for the order)."""
     return user_dir("state")
+
+
+def sandbox_ledger_path() -> Path:
+    """``<state dir>/sandbox/ledger.sqlite3``: what ``--sandbox`` runs paid for in their
+    emulators, kept apart from the real ledger so that no sandbox job is ever taken for a
+    real one (and the other way round)."""
+    return state_dir() / SANDBOX_FOLDER / LEDGER_FILE
 
 
 def ledger_problem(path: Path, what: str) -> LedgerError:
@@ -45,10 +56,12 @@ def prepare_file(path: Path) -> list[str]:
     warnings: list[str] = []
     folder = path.parent
     if not os.path.isdir(folder):
+        created = [folder, *(p for p in folder.parents if not os.path.lexists(p))]
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if os.name == "posix":  # mkdir's mode is reduced by the umask
-                os.chmod(folder, 0o700)
+            if os.name == "posix":  # mkdir's mode is reduced by the umask; the state
+                for made in created:  # folder above the sandbox's is one of ours too
+                    os.chmod(made, 0o700)
         except OSError as exc:
             raise LedgerError(
                 f"cannot create the state folder {folder}: {exc.strerror or exc}",

@@ -1,5 +1,5 @@
 """Reading audio containers, for the client's preflight checks and the sandbox's own
-(standard library only).
+(the standard library, and mutagen where a whole file must be read).
 
 * :func:`sniff_stream` names a container from the start of a seekable stream, after any
   leading ID3v2 tags (:func:`skip_id3v2`); :func:`sniff_format` does the same on bytes.
@@ -8,12 +8,17 @@
   :func:`parse_mp3` the first MPEG audio frame header (with its Xing/Info/VBRI header):
   the sample rate, channels and, where the header states it, the exact length.
 
+:func:`read_facts` puts them together (with mutagen for MP3 estimates and M4A/MP4): the
+one reading of an input's duration, sample rate and channels, for the client's preflight
+and the sandbox alike.
+
 Writing audio (the sandbox's band-filtered stems, silent MP3 and WAV files) is
 :mod:`gsep_cli.sandbox.render`'s job.
 """
 
 from __future__ import annotations
 
+from .facts import UNKNOWN, AudioFacts, read_facts
 from .flac import FlacInfo, parse_flac
 from .mpeg import Mp3Info, parse_mp3
 from .sniff import (
@@ -35,7 +40,9 @@ __all__ = [
     "ID3V2_HEADER_BYTES",
     "SNIFF_BYTES",
     "SUPPORTED_BITS",
+    "UNKNOWN",
     "UNKNOWN_SIZE",
+    "AudioFacts",
     "ByteStream",
     "FlacInfo",
     "MediaError",
@@ -46,6 +53,7 @@ __all__ = [
     "parse_mp3",
     "parse_wav",
     "read_exact",
+    "read_facts",
     "skip_id3v2",
     "sniff_format",
     "sniff_stream",

@@ -93,6 +93,33 @@ def mpeg_frame_header(head: bytes) -> FrameHeader | None:
 
 _VBRI_OFFSET = 4 + 32  # after the header and 32 bytes, whatever the version and mode
 
+#: How far past its start :func:`find_first_frame` looks for the first frame, in bytes.
+SYNC_SEARCH_BYTES = 64 * 1024
+
+
+def find_first_frame(fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES) -> int | None:
+    """Position of the first MPEG audio frame at or after ``start``, within ``limit``
+    bytes: a valid frame header followed, at the length it implies, by another valid one
+    (or by the end of the data), so stray bytes that happen to look like a header are
+    not taken for one. None when there is none; ``fp`` is left anywhere.
+
+    Encoders and taggers may leave padding or junk between an ID3v2 tag and the audio;
+    decoders (and mutagen) search for the frame sync the same way.
+    """
+    window = read_at(fp, start, limit + 4)
+    at = window.find(0xFF)
+    while 0 <= at < len(window) - 3:
+        header = mpeg_frame_header(window[at : at + 4])
+        if header is not None:
+            after = at + header.length
+            follow = window[after : after + 4]
+            if len(follow) < 4:
+                follow = read_at(fp, start + after, 4)
+            if len(follow) < 4 or mpeg_frame_header(follow) is not None:
+                return start + at
+        at = window.find(0xFF, at + 1)
+    return None
+
 
 @dataclass(frozen=True)
 class Mp3Info:

@@ -1,0 +1,155 @@
+"""The first run, every run (issue 15, "The first run" 2 and "Commands and messages" 5):
+the README's first command works twice in a row and leaves nothing but its outputs, and
+``--sandbox`` keeps a ledger of its own so that re-runs behave as against the API.
+
+Every run here is the installed ``gsep`` in a subprocess, with no key (``clean_env``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clitools import (
+    assert_clean_error,
+    clean_env,
+    files_under,
+    make_wav,
+    run_gsep,
+    start_gsep,
+    wait_for,
+)
+
+from gsep_cli.ledger import SANDBOX_HOST, JobRecord, Ledger
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _first_command() -> str:
+    """The README's first command, as its set-up block gives it (without the install)."""
+    setup = README.read_text(encoding="utf-8").split("## Set up", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"^```sh\n(.*?)^```$", setup, re.S | re.M)
+    assert block is not None, "no shell block in the README's set-up"
+    (line,) = [ln for ln in block[1].splitlines() if "gsep sandbox example" in ln]
+    return re.sub(r"^.*?&&\s*(?=gsep )", "", line)  # drop "pip install . &&"
+
+
+def _bash(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` with bash, the installed gsep first on PATH (as once activated)."""
+    env = {**env, "PATH": os.pathsep.join([os.path.dirname(sys.executable), env["PATH"]])}
+    return subprocess.run(
+        ["bash", "-c", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=90
+    )
+
+
+def _requests(stderr: str) -> list[str]:
+    """The requests ``-v`` logged (``gsep: -> METHOD URL``)."""
+    return [line for line in stderr.splitlines() if line.startswith("gsep: -> ")]
+
+
+def _sandbox_jobs(tmp_path: Path) -> list[JobRecord]:
+    """The sandbox ledger's jobs (none while it does not exist yet)."""
+    path = tmp_path / "state" / "sandbox" / "ledger.sqlite3"
+    if not path.exists():
+        return []
+    with Ledger(path) as ledger:
+        return ledger.list_jobs(limit=None)
+
+
+@pytest.mark.slow
+def test_the_readme_first_command_twice_in_a_row(tmp_path: Path) -> None:
+    command = _first_command()
+    assert command.startswith("gsep ") and "--sandbox" in command, command
+    verbose = re.sub(r"^gsep ", "gsep -v ", command)  # -v logs every request
+    env = clean_env(tmp_path)
+    work = tmp_path / "checkout"
+    work.mkdir()
+    first = _bash(verbose, env, work)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["example/vocal.wav", "example/drum.wav"]
+    assert _requests(first.stderr)  # the check below can see requests
+    written = {p: (work / p).read_bytes() for p in first.stdout.splitlines()}
+    second = _bash(verbose, env, work)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+    assert "already done" in second.stderr and _requests(second.stderr) == [], second.stderr
+    assert {p: (work / p).read_bytes() for p in written} == written
+    # nothing in the checkout but the outputs (no manifest.json, no ledger)
+    assert files_under(work) == ["example/drum.wav", "example/vocal.wav"]
+    # the sandbox's work is in its own ledger, under a host that does not change with
+    # the emulator's port; the real ledger is never created
+    (job,) = _sandbox_jobs(tmp_path)
+    assert (job.api_host, job.status) == (SANDBOX_HOST, "success")
+    assert not (tmp_path / "state" / "ledger.sqlite3").exists()
+    real = run_gsep(["--json", "jobs", "list"], env)
+    assert real.code == 0 and real.json()["jobs"] == [], str(real)
+    sandboxed = run_gsep(["--sandbox", "--json", "jobs", "list"], env)
+    assert [j["jobId"] for j in sandboxed.json()["jobs"]] == [job.job_id], str(sandboxed)
+
+
+@pytest.mark.slow
+def test_deleted_outputs_of_a_sandbox_job_follow_the_rule_for_a_job_the_api_forgot(
+    tmp_path: Path,
+) -> None:
+    """The job belonged to an emulator that is gone: the new one answers job-not-found,
+    which is reported as for the API (never paid again by itself), saying why."""
+    env = clean_env(tmp_path)
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    args = ["--sandbox", "separate", "song.wav", "-o", "out"]
+    first = run_gsep(args, env, cwd=tmp_path)
+    assert first.code == 0, str(first)
+    (job,) = _sandbox_jobs(tmp_path)
+    (tmp_path / "out" / "song" / "vocal.wav").unlink()
+    again = run_gsep(["-v", *args], env, cwd=tmp_path)
+    line = assert_clean_error(
+        again, 4, job.job_id, "no longer known", "earlier --sandbox run", "--pay-again"
+    )
+    assert "free in the sandbox" in line
+    posts = [r for r in _requests(again.err) if r.startswith("gsep: -> POST")]
+    assert posts == [], again.err  # no upload, no job: nothing paid for by itself
+    assert [j.job_id for j in _sandbox_jobs(tmp_path)] == [job.job_id]
+    paid = run_gsep([*args, "--pay-again"], env, cwd=tmp_path)
+    assert paid.code == 0, str(paid)
+    assert paid.out.splitlines() == ["out/song/vocal.wav"]
+    assert len(_sandbox_jobs(tmp_path)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
+def test_ctrl_c_in_a_sandbox_batch_then_the_same_command_carries_on(tmp_path: Path) -> None:
+    """The message "finished inputs are recorded, run the same command again to carry on"
+    is true with --sandbox: the finished input is not redone, the one whose job the stopped
+    emulator took with it is done afresh without --pay-again."""
+    env = clean_env(tmp_path, GSEP_SANDBOX_JOB_SECONDS="1.5")
+    for index, name in enumerate(("a", "b", "c")):
+        make_wav(tmp_path / f"{name}.wav", seconds=0.2 + 0.05 * index)
+    args = ["--sandbox", "separate", "a.wav", "b.wav", "c.wav", "--jobs", "1", "-o", "out"]
+    proc = start_gsep(args, env, tmp_path)
+    try:
+        wait_for(lambda: len(_sandbox_jobs(tmp_path)) == 2 or proc.poll() is not None, 30)
+        assert proc.poll() is None, "gsep ended before its second job"
+        proc.send_signal(signal.SIGINT)  # a.wav done, b.wav's job running
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert out.splitlines() == ["out/a/vocal.wav"]
+    assert "finished inputs are recorded, run the same command again to carry on" in err
+    assert "b.wav: the sandbox's job" in err and "Traceback" not in err
+    jobs = {Path(j.input_path).name: j for j in _sandbox_jobs(tmp_path)}
+    assert (jobs["a.wav"].status, jobs["b.wav"].status) == ("success", "abandoned")
+    again = run_gsep(["--json", *args], env, cwd=tmp_path)
+    assert again.code == 0, str(again)
+    lines = {Path(d["input"]).name: d for d in map(json.loads, again.lines)}
+    assert lines["a.wav"]["reused"] == "job" and lines["a.wav"]["jobId"] == jobs["a.wav"].job_id
+    assert "a.wav: already done" in again.err
+    assert lines["b.wav"]["jobId"] != jobs["b.wav"].job_id
+    assert files_under(tmp_path / "out") == ["a/vocal.wav", "b/vocal.wav", "c/vocal.wav"]
+    names = sorted(Path(j.input_path).name for j in _sandbox_jobs(tmp_path))
+    assert names == ["a.wav", "b.wav", "b.wav", "c.wav"]  # a.wav paid for once
