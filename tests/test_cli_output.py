@@ -376,7 +376,7 @@ def test_tty_shows_live_progress_and_honours_no_color(
     assert code == 0, err
     assert out == f"{tmp_path / 'o' / 'song' / 'vocal.wav'}\n"  # stdout is not the tty
     assert ESC.encode() in err  # live rendering on the terminal
-    assert b"upload song.wav" in err and b"success" in err
+    assert "song.wav · upload".encode() in err and b"success" in err  # rows name the input
     assert SECRET.encode() not in err
     assert bool(SGR_COLOUR.search(err)) is (not no_color)
 

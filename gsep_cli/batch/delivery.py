@@ -32,7 +32,9 @@ class Delivering(RunnerBase):
         # the next ones (a re-attached job's age is unknown: plain backoff, nothing learnt)
         pace = None if reattach else self.job_times.pace(work.seconds)
         started = time.monotonic()
-        job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
+        job = self.client.wait(
+            job_id, model=options.model, timeout=options.timeout, pace=pace, subject=work.path.name
+        )
         if not reattach:
             self.job_times.observe(work.seconds, time.monotonic() - started)
         result.expire_at = job.expire_at
@@ -47,6 +49,7 @@ class Delivering(RunnerBase):
                 stem=options.stems[0],
                 fmt=options.formats[0],
                 model=options.model,
+                subject=work.path.name,
             )
             result.files, result.status = [streamed], "success"
             return
