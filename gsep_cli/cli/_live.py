@@ -196,7 +196,7 @@ def fit_row(row: Row, now: float, width: int, name_width: int, glyphs: Glyphs) -
         if key in keys:
             keys.remove(key)
     name_cells = max(0, min(name_width, room - need(keys)))
-    shown = shorten(name, name_cells, glyphs.ellipsis)
+    shown = _short_name(row, name_cells, glyphs)
     text = Text(_icon(row, now, glyphs) + " ", style=_icon_style(row))
     text.append(shown + " " * (name_cells - cell_len(shown)))
     bar_cells = min(BAR_MAX, room - name_cells - need(keys) + BAR_MIN)
@@ -211,6 +211,18 @@ def fit_row(row: Row, now: float, width: int, name_width: int, glyphs: Glyphs) -
     text.rstrip()
     text.no_wrap, text.overflow = True, "crop"
     return text
+
+
+def _short_name(row: Row, cells: int, glyphs: Glyphs) -> str:
+    """The row's name in ``cells`` cells: the input's name shortened first (in the middle,
+    keeping its extension), the label kept whole while that leaves the input 8 cells."""
+    name = row.name(glyphs)
+    if cell_len(name) <= cells or not row.subject:
+        return shorten(name, cells, glyphs.ellipsis)
+    tail = glyphs.sep + row.label
+    if cells - cell_len(tail) >= 8:
+        return shorten(row.subject, cells - cell_len(tail), glyphs.ellipsis) + tail
+    return shorten(name, cells, glyphs.ellipsis)
 
 
 def _icon(row: Row, now: float, glyphs: Glyphs) -> str:
@@ -291,8 +303,8 @@ class Rows:
             return len(self._rows)
 
     def lines(self, width: int, height: int) -> list[Text]:
-        """What to draw: every row still shown, at most ``height - 1`` lines (the last
-        one saying how many more there are)."""
+        """What to draw: every row still shown, in at most ``height`` lines (the last one
+        saying how many more there are when they do not all fit)."""
         now = self.clock()
         with self._lock:
             for key in [k for k, r in self._rows.items() if _gone(r, now)]:
@@ -300,7 +312,7 @@ class Rows:
             rows = list(self._rows.values())
         if not rows:
             return []
-        limit = max(1, height - 1)
+        limit = max(1, height)
         more = len(rows) - limit + 1 if len(rows) > limit else 0
         shown = rows[: len(rows) - more] if more else rows
         name_width = max(cell_len(r.name(self.glyphs)) for r in shown)
@@ -310,9 +322,12 @@ class Rows:
         return lines
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Text]:
-        lines = self.lines(options.max_width, options.height or console.height)
+        # rows, the empty line below and one spare: the region never scrolls the screen
+        lines = self.lines(options.max_width, (options.height or console.height) - 2)
         if lines:
-            yield Text("\n").join(lines)
+            # and an empty line, where the cursor waits: what the terminal echoes there
+            # (^C, keys typed) is erased with the rows instead of wrapping the last one
+            yield Text("\n").join([*lines, Text("")])
 
 
 def _gone(row: Row, now: float) -> bool:
