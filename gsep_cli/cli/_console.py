@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import threading
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from ..errors import GsepError
 from ..redact import json_safe, printable, redact, redact_values
@@ -148,7 +148,8 @@ class Console:
         """Take the live rows off the screen while a result is written, when stdout is the
         same terminal (the rows would be torn by the line); they come back after it."""
         if self._live is not None and _isatty(self.out):
-            return cast("contextlib.AbstractContextManager[None]", self._live.paused())
+            paused: contextlib.AbstractContextManager[None] = self._live.paused()
+            return paused
         return contextlib.nullcontext()
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ tick (or a cross), then go.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -377,24 +378,14 @@ class LiveDisplay:
         with self._lock:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    def paused(self) -> _Paused:
-        """A context in which the rows are off the screen."""
-        return _Paused(self)
-
-
-class _Paused:
-    def __init__(self, display: LiveDisplay) -> None:
-        self.display = display
-        self.was_live = False
-
-    def __enter__(self) -> None:
-        self.display._lock.acquire()
-        self.was_live = self.display._live is not None
-        self.display.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.was_live:
-                self.display.start()
-        finally:
-            self.display._lock.release()
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """A context in which the rows are off the screen (back after it)."""
+        with self._lock:
+            was_live = self._live is not None
+            self.stop()
+            try:
+                yield
+            finally:
+                if was_live:
+                    self.start()
