@@ -74,6 +74,7 @@ class Downloader:
         *,
         key: str,
         label: str,
+        subject: str = "",
         force: bool = False,
         on_ready: Callable[[int, str], None] | None = None,
     ) -> int:
@@ -96,7 +97,7 @@ class Downloader:
                 "Use --force to overwrite it, or --skip-existing to keep it",
             )
         tmp = temp_path(dest)
-        self.listener.transfer_start(key, label, None)
+        self.listener.transfer_start(key, label, None, subject=subject)
         ok = False
         with self._temps_lock:
             self._temps.add(tmp)
@@ -147,7 +148,7 @@ class Downloader:
                         f"removed a partial download an earlier run left: {leftover}"
                     )
 
-    def stream(self, url: str, out: BinaryIO, *, key: str, label: str) -> int:
+    def stream(self, url: str, out: BinaryIO, *, key: str, label: str, subject: str = "") -> int:
         """Download ``url`` into a stream that cannot be rewound (a pipe); return the byte
         count. Resumes like :meth:`fetch`; when the server sends the whole file again, the
         bytes already written are skipped, never written twice.
@@ -157,7 +158,7 @@ class Downloader:
         and what :meth:`ResumableGet.run` raises."""
         if self._cancelled.is_set():
             raise Interrupted("download cancelled")
-        self.listener.transfer_start(key, label, None)
+        self.listener.transfer_start(key, label, None, subject=subject)
         ok = False
         try:
             size = self._download_into(url, out, key, rewindable=False)

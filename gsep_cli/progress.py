@@ -2,7 +2,9 @@
 
 The CLI's console implements it with rich bars on a TTY and plain lines otherwise; the
 library only ever calls these methods. ``advance`` may get a negative count when a part is
-retried, so the total never overstates what was sent.
+retried, so the total never overstates what was sent. ``subject`` names the input a
+transfer or a job is for (its file name, e.g. ``song.wav``; empty when there is none, as
+for ``gsep download JOB``), so that a display of several at once can tell them apart.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Protocol
 class Listener(Protocol):
     """Receives progress events from the client (every method must be thread-safe)."""
 
-    def transfer_start(self, key: str, label: str, total: int | None) -> None:
-        """A transfer (upload or one download) of ``total`` bytes begins."""
+    def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
+        """A transfer (upload or one download) of ``total`` bytes (None: not known yet)
+        begins; ``label`` says what moves (``upload``, ``vocal.wav``). Called again for the
+        same ``key`` when the total becomes known."""
 
     def transfer_advance(self, key: str, delta: int) -> None:
         """``delta`` more bytes moved (negative: bytes rolled back for a retry)."""
@@ -22,8 +26,8 @@ class Listener(Protocol):
     def transfer_end(self, key: str, ok: bool) -> None:
         """The transfer finished (``ok``) or was abandoned."""
 
-    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
-        """A poll saw ``status`` after ``elapsed`` seconds."""
+    def job_status(self, job_id: str, status: str, elapsed: float, *, subject: str = "") -> None:
+        """A poll saw ``status`` after ``elapsed`` seconds of waiting."""
 
     def notice(self, message: str) -> None:
         """Something a human should know: a retry, a wait, a skipped file."""
@@ -32,7 +36,7 @@ class Listener(Protocol):
 class NullListener:
     """A listener that ignores everything (the library's default)."""
 
-    def transfer_start(self, key: str, label: str, total: int | None) -> None:
+    def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
         return None
 
     def transfer_advance(self, key: str, delta: int) -> None:
@@ -41,7 +45,7 @@ class NullListener:
     def transfer_end(self, key: str, ok: bool) -> None:
         return None
 
-    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
+    def job_status(self, job_id: str, status: str, elapsed: float, *, subject: str = "") -> None:
         return None
 
     def notice(self, message: str) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +319,8 @@ def run_on_tty(
     """Run gsep with stderr on a pty; return (exit code, stdout, stderr bytes)."""
     import pty
 
+    import termtools
+
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [clitools.gsep_exe(), *args],
@@ -331,28 +331,15 @@ def run_on_tty(
         cwd=cwd,
     )
     os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed its side
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        out = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+        err = termtools.read_pty(master, proc, timeout)
+        out = proc.communicate(timeout=timeout)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(master)
-    return proc.returncode, out.decode(), b"".join(chunks)
+    return proc.returncode, out.decode(), err
 
 
 pytestmark_tty = pytest.mark.skipif(
@@ -376,7 +363,7 @@ def test_tty_shows_live_progress_and_honours_no_color(
     assert code == 0, err
     assert out == f"{tmp_path / 'o' / 'song' / 'vocal.wav'}\n"  # stdout is not the tty
     assert ESC.encode() in err  # live rendering on the terminal
-    assert b"upload song.wav" in err and b"success" in err
+    assert "song.wav · upload".encode() in err and b"success" in err  # rows name the input
     assert SECRET.encode() not in err
     assert bool(SGR_COLOUR.search(err)) is (not no_color)
 

@@ -54,8 +54,8 @@ class Recorder:
         with self._lock:
             self.events.append(event)
 
-    def transfer_start(self, key: str, label: str, total: int | None) -> None:
-        self._add("start", key, label, total)
+    def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
+        self._add("start", key, label, total, subject)
 
     def transfer_advance(self, key: str, delta: int) -> None:
         self._add("advance", key, delta)
@@ -63,8 +63,8 @@ class Recorder:
     def transfer_end(self, key: str, ok: bool) -> None:
         self._add("end", key, ok)
 
-    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
-        self._add("status", job_id, status, elapsed)
+    def job_status(self, job_id: str, status: str, elapsed: float, *, subject: str = "") -> None:
+        self._add("status", job_id, status, elapsed, subject)
 
     def notice(self, message: str) -> None:
         self._add("notice", message)
@@ -114,7 +114,7 @@ def test_full_flow_reports_through_callbacks_and_never_prints(
     assert job.expire_at and job.expire_at.endswith("Z")
     # upload progress: one transfer of the file's size, fully advanced, ended ok
     key = f"upload:{wav}"
-    assert ("start", key, "upload song.wav", size) in rec.events
+    assert ("start", key, "upload", size, "song.wav") in rec.events  # names its input
     assert rec.advanced(key) == size
     assert ("end", key, True) in rec.events
     # live status: every poll reported, ending in success

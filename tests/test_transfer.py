@@ -35,7 +35,7 @@ class Recorder:
         self.negative = 0
         self.notices: list[str] = []
 
-    def transfer_start(self, key: str, label: str, total: int | None) -> None:
+    def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
         with self.lock:
             self.totals[key] = total
             self.position.setdefault(key, 0)
@@ -49,7 +49,7 @@ class Recorder:
     def transfer_end(self, key: str, ok: bool) -> None:
         pass
 
-    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
+    def job_status(self, job_id: str, status: str, elapsed: float, *, subject: str = "") -> None:
         pass
 
     def notice(self, message: str) -> None:

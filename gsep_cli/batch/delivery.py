@@ -33,7 +33,9 @@ class Delivering(RunnerBase):
         # the next ones (a re-attached job's age is unknown: plain backoff, nothing learnt)
         pace = None if reattach else self.job_times.pace(work.seconds)
         started = time.monotonic()
-        job = self.client.wait(job_id, model=options.model, timeout=options.timeout, pace=pace)
+        job = self.client.wait(
+            job_id, model=options.model, timeout=options.timeout, pace=pace, subject=work.path.name
+        )
         if self._stopping and self.host == SANDBOX_HOST:  # its job is being put on record
             raise Interrupted("stopped")  # as abandoned (BatchRunner._drop_sandbox_jobs)
         if not reattach:
@@ -50,6 +52,7 @@ class Delivering(RunnerBase):
                 stem=options.stems[0],
                 fmt=options.formats[0],
                 model=options.model,
+                subject=work.path.name,
             )
             result.files, result.status = [streamed], "success"
             return

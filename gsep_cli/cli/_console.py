@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -55,10 +56,8 @@ class Console:
             progress and not quiet and _isatty(self.err) and os.environ.get("TERM") != "dumb"
         )
         self._lock = threading.Lock()
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-        self._task_labels: dict[str, str] = {}
-        self._job_tasks: dict[str, Any] = {}
+        self._live: Any = None  # the LiveDisplay, once something is drawn
+        self._closed = False
         self._last_status: dict[str, str] = {}
         self._plain_labels: dict[str, str] = {}
         #: True once the reader of stdout went away: results are then dropped.
@@ -68,8 +67,8 @@ class Console:
     def result(self, line: str) -> None:
         """One result line on stdout (a path, an id, a status), control characters
         escaped (``--json`` carries exact values)."""
-        self._pause_if_shared()
-        self._write_result(printable(redact(line)))
+        with self._pause_if_shared():
+            self._write_result(printable(redact(line)))
 
     def _write_result(self, text: str) -> None:
         """Write a result; a reader that went away (``| head -n1``) is no failure: the
@@ -84,20 +83,21 @@ class Console:
 
     def result_json(self, document: Any) -> None:
         """One JSON document on stdout (stable keys, see README)."""
-        self._pause_if_shared()
         document = redact_values(document)  # a key the server echoed is not printed
         text = json_safe(json.dumps(document, ensure_ascii=False, default=str))
         try:  # exact text when the stream can carry it, else \u escapes: still exact JSON
             text.encode(getattr(self.out, "encoding", None) or "utf-8")
         except (UnicodeEncodeError, LookupError):
             text = json.dumps(document, ensure_ascii=True, default=str)
-        self._write_result(text)
+        with self._pause_if_shared():
+            self._write_result(text)
 
     # ---- messages (stderr) ------------------------------------------------------------
     def _line(self, text: str) -> None:
         text = printable(redact(text))
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
+        live = self._live
+        if live is not None:
+            live.print(text)
         else:
             with self._lock:
                 print(text, file=self.err, flush=True)
@@ -118,145 +118,104 @@ class Console:
 
     def error(self, exc: GsepError, prefix: str = "", *, batch: bool = False) -> None:
         """The one line a user sees for an expected failure: what went wrong, what to do.
-        ``batch``: one input of several failed; the progress bars of the others stay."""
+        ``batch``: one input of several failed; the rows of the others stay. Otherwise the
+        live display is erased first, for good."""
         line = f"gsep: error: {prefix}{exc.message}"
         if exc.hint:
             line += f" — {exc.hint}"
-        if (prefix or batch) and self._progress is not None:
+        if (prefix or batch) and self._live is not None:
             self._line(line)
             return
-        self._pause()
+        self.close()
         with self._lock:
             print(printable(redact(line)), file=self.err, flush=True)
 
     # ---- the Listener protocol ----------------------------------------------------------
-    def _ensure_progress(self) -> Any:
-        if self._progress is None:
-            from rich.console import Console as RichConsole
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                ProgressColumn,
-                SpinnerColumn,
-                Task,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-            from rich.text import Text
+    def _display(self) -> Any:
+        """The live display, started on first use; None once closed (nothing is drawn
+        after :meth:`close`: a worker still reporting after Ctrl-C draws nothing)."""
+        with self._lock:
+            if self._closed:
+                return None
+            if self._live is None:
+                from ._live import LiveDisplay
 
-            console = RichConsole(
-                file=self.err, no_color=not colour_allowed(self.err), highlight=False
-            )
+                self._live = LiveDisplay(self.err, colour=colour_allowed(self.err))
+                self._live.start()
+            return self._live
 
-            class TransferOnly(ProgressColumn):
-                """Shows the wrapped column for transfers, nothing for the job line."""
-
-                def __init__(self, inner: ProgressColumn) -> None:
-                    super().__init__()
-                    self.inner = inner
-
-                def render(self, task: Task) -> Any:
-                    return Text("") if task.fields.get("job") else self.inner.render(task)
-
-            self._progress = Progress(
-                SpinnerColumn(finished_text=" "),
-                TextColumn("{task.description}"),
-                TransferOnly(BarColumn()),
-                TransferOnly(DownloadColumn(binary_units=True)),
-                TransferOnly(TransferSpeedColumn()),
-                TransferOnly(TimeRemainingColumn()),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-                redirect_stdout=False,  # results never go through the stderr display
-                redirect_stderr=False,
-                refresh_per_second=8,
-            )
-            self._progress.start()
-        return self._progress
-
-    def _pause_if_shared(self) -> None:
-        """Stop live rendering only when stdout is the same terminal (it would garble)."""
-        if _isatty(self.out):
-            self._pause()
-
-    def _pause(self) -> None:
-        """Stop live rendering before printing results or errors (keeps output clean)."""
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-            self._tasks.clear()
-            self._job_tasks.clear()
+    def _pause_if_shared(self) -> contextlib.AbstractContextManager[None]:
+        """Take the live rows off the screen while a result is written, when stdout is the
+        same terminal (the rows would be torn by the line); they come back after it."""
+        if self._live is not None and _isatty(self.out):
+            paused: contextlib.AbstractContextManager[None] = self._live.paused()
+            return paused
+        return contextlib.nullcontext()
 
     def close(self) -> None:
-        """Finish any live display."""
-        self._pause()
+        """Erase the live display for good (before results, summaries and errors print)."""
+        with self._lock:
+            self._closed = True
+            live, self._live = self._live, None
+        if live is not None:
+            live.stop()
 
-    def transfer_start(self, key: str, label: str, total: int | None) -> None:
+    def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
         if self.quiet:
             return
         if self.animate:
-            progress = self._ensure_progress()
-            with self._lock:
-                if key in self._tasks:
-                    progress.update(self._tasks[key], total=total)
-                else:
-                    label = printable(label)
-                    self._tasks[key] = progress.add_task(label, total=total)
-                    self._task_labels[key] = label
+            display = self._display()
+            if display is not None:
+                display.rows.start_transfer(key, printable(label), printable(subject), total)
             return
         if not key.startswith("upload:"):
             return  # plain mode: downloaded files are listed on stdout, no line per file
         with self._lock:
             first = key not in self._plain_labels
             if label:
-                self._plain_labels[key] = label
+                self._plain_labels[key] = " ".join(filter(None, (label, subject)))
         if first:
             size = f" ({format_size(total)})" if total is not None else ""
-            self._line(f"gsep: {label}{size}...")
+            self._line(f"gsep: {self._plain_labels.get(key, label)}{size}...")
 
     def transfer_advance(self, key: str, delta: int) -> None:
-        if self.animate and key in self._tasks and self._progress is not None:
-            self._progress.advance(self._tasks[key], delta)
+        live = self._live
+        if live is not None:
+            live.rows.advance(key, delta)
 
     def transfer_end(self, key: str, ok: bool) -> None:
         if self.quiet:
             return
         if self.animate:
-            with self._lock:
-                task = self._tasks.get(key)
-                label = self._task_labels.get(key, "")
-            if task is not None and self._progress is not None and not ok:
-                self._progress.update(task, description=f"{label} (failed)")
+            live = self._live
+            if live is not None:
+                live.rows.end(key, ok)
             return
         with self._lock:
             label = self._plain_labels.pop(key, "")
         if label:
             self._line(f"gsep: {label}: {'done' if ok else 'failed'}")
 
-    def job_status(self, job_id: str, status: str, elapsed: float) -> None:
+    def job_status(self, job_id: str, status: str, elapsed: float, *, subject: str = "") -> None:
         if self.quiet:
             return
-        text = f"job {job_id}: {status} ({elapsed:.0f} s)"
-        if self.animate:  # the elapsed-time column ticks live; the text shows the status
-            progress = self._ensure_progress()
-            live_text = printable(f"job {job_id}: {status}")
-            with self._lock:
-                task = self._job_tasks.get(job_id)
-                if task is None:
-                    task = self._job_tasks[job_id] = progress.add_task(
-                        live_text, total=None, job=True
-                    )
-            progress.update(task, description=live_text)
-            if status in ("success", "failed"):
-                progress.update(task, total=1, completed=1)
+        if self.animate:  # a row per input's job; the elapsed time ticks live
+            display = self._display()
+            if display is not None:
+                # with the input named, the id's first block tells the jobs apart (the
+                # whole id is in the "created" line and the summary)
+                shown = f"{job_id[:8]}…" if subject and len(job_id) > 9 else job_id
+                display.rows.job(
+                    f"{subject}\0{job_id}",
+                    printable(f"job {shown}"),
+                    printable(subject),
+                    printable(status),
+                    elapsed,
+                )
             return
         if self._last_status.get(job_id) != status:  # plain mode: one line per change
             self._last_status[job_id] = status
-            self._line(f"gsep: {text}")
+            self._line(f"gsep: job {job_id}: {status} ({elapsed:.0f} s)")
 
     def notice(self, message: str) -> None:
         self.info(f"gsep: {message}")
@@ -273,19 +232,50 @@ def silence_stdout() -> None:
         pass
 
 
-def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
-    """The end-of-batch table on stderr: input, job, status, files or the error."""
-    headers = ("input", "job", "status", "files / error")
-    if _isatty(err) and os.environ.get("TERM") != "dumb":
-        from rich.console import Console as RichConsole
-        from rich.table import Table
+SUMMARY_HEADERS = ("input", "job", "status", "files / error")
 
-        table = Table(*headers, title="gsep separate: summary", title_justify="left")
-        for row in rows:
-            table.add_row(*(printable(redact(cell)) for cell in row))
-        RichConsole(file=err, no_color=not colour_allowed(err), highlight=False).print(table)
+
+def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
+    """The end-of-batch table on stderr: input, job, status, files or the error.
+
+    On a terminal a table as wide as the terminal whose job ids are never cut (inputs and
+    errors wrap instead), or, where the terminal is too narrow for that, one block per
+    input; elsewhere plain aligned columns."""
+    rows = [tuple(printable(redact(cell)) for cell in row) for row in rows]  # type: ignore[misc]
+    if not (_isatty(err) and os.environ.get("TERM") != "dumb"):
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(SUMMARY_HEADERS[:3])
+        ]
+        for row in [SUMMARY_HEADERS, *rows]:
+            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
+            print("  ".join([*cells, row[3]]).rstrip(), file=err)
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:3])]
-    for row in [headers, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:3])]
-        print(printable(redact("  ".join([*cells, row[3]]).rstrip())), file=err)
+    from rich import box
+    from rich.console import Console as RichConsole
+    from rich.table import Table
+    from rich.text import Text
+
+    console = RichConsole(file=err, no_color=not colour_allowed(err), highlight=False)
+    job_width = max(len(SUMMARY_HEADERS[1]), *(len(r[1]) for r in rows))
+    status_width = max(len(SUMMARY_HEADERS[2]), *(len(r[2]) for r in rows))
+    if console.width < job_width + status_width + 2 * 12 + 6:  # one block per input
+        console.print("gsep separate: summary", soft_wrap=True)
+        for name, job, status, detail in rows:
+            console.print(Text(name, overflow="fold"))
+            console.print(Text(f"  job {job}", overflow="fold"))
+            console.print(Text(f"  {status}: {detail}", overflow="fold"))
+        return
+    table = Table(
+        title="gsep separate: summary",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column(SUMMARY_HEADERS[0], overflow="fold")
+    table.add_column(SUMMARY_HEADERS[1], no_wrap=True, min_width=job_width)
+    table.add_column(SUMMARY_HEADERS[2], no_wrap=True, min_width=status_width)
+    table.add_column(SUMMARY_HEADERS[3], overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -94,7 +94,8 @@ def summary_row(result: InputResult) -> tuple[str, str, str, str]:
     elif result.status == "submitted":
         detail = "submitted"
     else:
-        detail = f"{len(result.files)} files" + (
+        count = len(result.files)
+        detail = f"{count} file{'' if count == 1 else 's'}" + (
             f" ({result.reused} reused)" if result.reused else ""
         )
     return (str(result.input), result.job_id or "-", result.status, detail)

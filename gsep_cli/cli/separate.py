@@ -255,6 +255,7 @@ def _run_batch(
         on_result=report,
     )
     results = runner.run(paths)
+    state.console.close()  # the live rows are gone before the summary (or an error) prints
     if single:
         if results[0].error is not None:
             raise results[0].error

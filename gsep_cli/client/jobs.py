@@ -108,6 +108,7 @@ class Jobs(ClientBase):
         model: str = DEFAULT_MODEL,
         timeout: float | None = None,
         pace: Pace | None = None,
+        subject: str = "",
     ) -> Job:
         """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap.
 
@@ -116,7 +117,7 @@ class Jobs(ClientBase):
         status gsep does not know is reported once and waited on, within that bound.
         ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls cluster
         around when the batch's finished jobs ended, and a sleep ends early when another
-        one finishes.
+        one finishes. ``subject`` names the input in progress reports.
         """
         started = time.monotonic()
         bound = timeout if timeout is not None else self.max_wait
@@ -136,7 +137,7 @@ class Jobs(ClientBase):
                 raise self._gave_up(job_id, model, status, timeout, started) from None
             elapsed = time.monotonic() - started
             status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
-            self.listener.job_status(job_id, status, elapsed)
+            self.listener.job_status(job_id, status, elapsed, subject=subject)
             if job.status == JobStatus.SUCCESS:
                 return job
             if job.status == JobStatus.FAILED:

@@ -74,6 +74,7 @@ class Results(ClientBase):
             )
         spec = get_model(model)
         chosen = select_outputs(job.outputs, stems, formats)
+        subject = _input_name(source)
         source = source or InputFields(track or job.job_id)
         names = [(output.name, output_ext(spec, output)) for output in chosen]
         paths = output_paths(out_dir, template, source, names, model=model, job=job.job_id)
@@ -98,6 +99,7 @@ class Results(ClientBase):
                 path,
                 key=f"download:{path}",
                 label=f"{output.name}.{path.suffix.lstrip('.')}",
+                subject=subject,
                 force=force,
                 on_ready=_collector(output, path, written, on_file),
             )
@@ -111,10 +113,12 @@ class Results(ClientBase):
         stem: str,
         fmt: str,
         model: str = DEFAULT_MODEL,
+        subject: str = "",
     ) -> WrittenFile:
         """Write one result of a finished job into ``out`` (e.g. standard output).
 
-        The result's path in the returned record is ``-``.
+        The result's path in the returned record is ``-``; ``subject`` names the input
+        in progress reports (:class:`~gsep_cli.progress.Listener`).
         """
         if job.status != JobStatus.SUCCESS:
             raise RequestRejected(
@@ -124,7 +128,11 @@ class Results(ClientBase):
         output = select_outputs(job.outputs, [stem], [fmt])[0]
         ext = output_ext(get_model(model), output)
         size = self.downloader.stream(
-            output.url, out, key=f"stream:{job.job_id}", label=f"{output.name}.{ext}"
+            output.url,
+            out,
+            key=f"stream:{job.job_id}",
+            label=f"{output.name}.{ext}",
+            subject=subject,
         )
         return WrittenFile(output.name, output.format, Path("-"), size)
 
@@ -144,3 +152,10 @@ def _collector(
         written.append(item)
 
     return ready
+
+
+def _input_name(source: InputFields | None) -> str:
+    """The input's file name, as progress reports name it ("" without an input)."""
+    if source is None:
+        return ""
+    return f"{source.track}.{source.trackext}" if source.trackext else source.track

@@ -72,7 +72,7 @@ class Uploads(ClientBase):
         size = version.size
         file_name = upload_name(name or path.name)
         key = f"upload:{path}"
-        self.listener.transfer_start(key, f"upload {path.name}", size)
+        self.listener.transfer_start(key, "upload", size, subject=path.name)
         ok = False
         try:
             for round_ in (1, 2):
