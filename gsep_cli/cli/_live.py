@@ -67,7 +67,10 @@ def shorten(text: str, width: int, ellipsis: str = "…") -> str:
     room = width - cell_len(ellipsis)
     if room < 1:
         return ellipsis[: max(0, width)] if cell_len(ellipsis) == len(ellipsis) else ""
-    head = _take(text, (room + 1) // 2)
+    # the start gets half the room, but at least its first character (two cells if wide)
+    head = _take(text, max((room + 1) // 2, get_character_cell_size(text[0])))
+    if cell_len(head) > room:
+        head = ""
     tail = _take(text[::-1], room - cell_len(head))[::-1]
     return head + ellipsis + tail
 
