@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from clitools import (
-    assert_clean_error,
     clean_env,
     files_under,
     make_wav,
@@ -93,11 +92,11 @@ def test_the_readme_first_command_twice_in_a_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_deleted_outputs_of_a_sandbox_job_follow_the_rule_for_a_job_the_api_forgot(
-    tmp_path: Path,
-) -> None:
-    """The job belonged to an emulator that is gone: the new one answers job-not-found,
-    which is reported as for the API (never paid again by itself), saying why."""
+def test_deleted_outputs_of_a_sandbox_job_are_made_again(tmp_path: Path) -> None:
+    """The job belonged to an emulator that is gone, so the new one answers job-not-found.
+    Against the API the re-run would download that job's files again; in the sandbox the
+    equivalent is a new job (free), said so, and the old one is put on record as
+    abandoned."""
     env = clean_env(tmp_path)
     make_wav(tmp_path / "song.wav", seconds=0.3)
     args = ["--sandbox", "separate", "song.wav", "-o", "out"]
@@ -105,18 +104,37 @@ def test_deleted_outputs_of_a_sandbox_job_follow_the_rule_for_a_job_the_api_forg
     assert first.code == 0, str(first)
     (job,) = _sandbox_jobs(tmp_path)
     (tmp_path / "out" / "song" / "vocal.wav").unlink()
-    again = run_gsep(["-v", *args], env, cwd=tmp_path)
-    line = assert_clean_error(
-        again, 4, job.job_id, "no longer known", "earlier --sandbox run", "--pay-again"
-    )
-    assert "free in the sandbox" in line
-    posts = [r for r in _requests(again.err) if r.startswith("gsep: -> POST")]
-    assert posts == [], again.err  # no upload, no job: nothing paid for by itself
-    assert [j.job_id for j in _sandbox_jobs(tmp_path)] == [job.job_id]
-    paid = run_gsep([*args, "--pay-again"], env, cwd=tmp_path)
-    assert paid.code == 0, str(paid)
-    assert paid.out.splitlines() == ["out/song/vocal.wav"]
-    assert len(_sandbox_jobs(tmp_path)) == 2
+    again = run_gsep(args, env, cwd=tmp_path)
+    assert again.code == 0, str(again)
+    assert again.out.splitlines() == ["out/song/vocal.wav"]
+    assert job.job_id in again.err and "earlier --sandbox command" in again.err, again.err
+    assert (tmp_path / "out" / "song" / "vocal.wav").stat().st_size > 44
+    jobs = {j.job_id: j.status for j in _sandbox_jobs(tmp_path)}
+    assert len(jobs) == 2 and jobs[job.job_id] == "abandoned", jobs
+    third = run_gsep(args, env, cwd=tmp_path)  # and now it is simply done
+    assert third.code == 0 and "already done" in third.err, str(third)
+
+
+@pytest.mark.slow
+def test_sandbox_runs_at_once_on_the_same_input_both_deliver(tmp_path: Path) -> None:
+    """Two --sandbox commands given the same input at once, each with its own emulator:
+    the second waits for the first's claim, then cannot reach the first's job (its
+    emulator stopped) and runs the input again, free; neither fails or hangs."""
+    env = clean_env(tmp_path, GSEP_SANDBOX_JOB_SECONDS="1.0")
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    procs = [
+        start_gsep(["--sandbox", "separate", "song.wav", "-o", out], env, tmp_path)
+        for out in ("one", "two")
+    ]
+    try:
+        done = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, (_out, err) in zip(procs, done, strict=True):
+        assert proc.returncode == 0, err
+    assert sorted(out.strip() for out, _ in done) == ["one/song/vocal.wav", "two/song/vocal.wav"]
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
-from ..records import SUBMITTED, SUCCESS, work_key
+from ..records import ABANDONED, SUBMITTED, SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -101,8 +101,11 @@ class Attaching(RunnerBase):
             )
         elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
             result.reused = "job"
-            self._reattach(known, work, result)
-            return
+            try:
+                self._reattach(known, work, result)
+                return
+            except _SandboxJobGone:  # a new job, as the API would have re-downloaded
+                result.reused, result.job_id, result.upload_id = None, None, None
         elif known is not None:
             self.client.notice(
                 f"{work.path.name}: paying for a new job although job {known.job_id} is on "
@@ -131,14 +134,12 @@ class Attaching(RunnerBase):
         try:
             self._wait_and_download(known.job_id, work, result, reattach=True)
         except RequestRejected as exc:
+            if exc.result_code == 1104 and self.host == SANDBOX_HOST:
+                self._sandbox_job_gone(known, name)
             if exc.result_code == 1104:
-                gone, free = "", ""
-                if self.host == SANDBOX_HOST:  # the emulator that ran it stopped with its
-                    gone = " (it ran in an earlier --sandbox run's emulator, now stopped)"
-                    free = " (free in the sandbox)"  # command: as a job the API forgot
                 raise RequestRejected(
-                    f"{name}: job {known.job_id} is no longer known to the server{gone}",
-                    f"gsep pays for each input once: add --pay-again to pay for a new job{free}",
+                    f"{name}: job {known.job_id} is no longer known to the server",
+                    "gsep pays for each input once: add --pay-again to pay for a new job",
                     result_code=1104,
                 ) from None
             if exc.status == 403 and known.status == SUCCESS:  # the result host refused
@@ -150,6 +151,24 @@ class Attaching(RunnerBase):
                     status=403,
                 ) from None
             raise
+
+    def _sandbox_job_gone(self, known: JobRecord, name: str) -> None:
+        """A recorded sandbox job that this run's emulator does not know: it ran in the
+        emulator of another ``--sandbox`` command, which stops with its command. Against
+        the API a re-run within the results' life downloads that job's files again; here
+        the closest equivalent is a new job, which costs nothing, so the input is done
+        afresh instead of failing with "job no longer known"."""
+        assert self.ledger is not None
+        self.ledger.update_job(
+            known.job_id,
+            status=ABANDONED,
+            error="its sandbox stopped with the command that ran it",
+        )
+        self.client.notice(
+            f"{name}: job {known.job_id} ran in an earlier --sandbox command's emulator, now "
+            "stopped; running the input again (free in the sandbox)"
+        )
+        raise _SandboxJobGone
 
     def _complete_files(
         self, known: JobRecord, work: Work, verified: Sequence[FileRecord]
@@ -180,6 +199,10 @@ class Attaching(RunnerBase):
         answers.forget(state_dir, known.job_id)
         self.client.notice(f"job {job_id}, created by an earlier run, is now on record")
         return self.ledger.get_job(job_id) or known
+
+
+class _SandboxJobGone(Exception):
+    """Raised by :meth:`Attaching._reattach` for a sandbox job whose emulator is gone."""
 
 
 def _holder_text(holder: ClaimHolder) -> str:
