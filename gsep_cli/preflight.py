@@ -16,9 +16,12 @@ Whatever can be known without the API is checked here, for ``--dry-run`` and for
 
 Headers are read by :func:`gsep_cli.media.read_facts` (the sandbox reads them the same
 way): WAV from its RIFF/WAVE ``fmt `` and ``data`` chunks, FLAC from STREAMINFO, MP3 from
-its first frame header and Xing/Info/VBRI frame count or, without a frame count,
-mutagen's estimate from the first frames' bit rate; M4A/MP4 (and MOV) from mutagen. A
-value that cannot be read is unknown, and unknown is never an error.
+its first frame header; M4A/MP4 (and MOV) from mutagen. An MP3's frames and a FLAC's
+frames when STREAMINFO says 0 samples are counted (exact) in files of at most
+:data:`COUNT_BYTES`; past that an MP3 without a Xing/Info/VBRI frame count gets
+mutagen's estimate from the first frames' bit rate (the sandbox, which holds the whole
+upload, always counts). A value that cannot be read is unknown, and unknown is never an
+error.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ CHANNELS = (1, 2)
 """Channel counts the API accepts: mono and stereo (code 1015)."""
 ESTIMATE_BASIS = "estimated from its first frames"
 """How an estimated duration was made (only MP3 without a frame count is estimated)."""
+COUNT_BYTES = 256 * 1024 * 1024
+"""Largest input whose frames preflight counts when no header states its length (an MP3
+without a Xing/Info/VBRI frame count, a FLAC whose STREAMINFO says 0 samples): about a
+second of reading at most. A larger MP3 gets mutagen's estimate (labelled as one; at
+320 kbit/s 256 MiB is nearly two hours, over most models' limits anyway) and a larger
+FLAC an unknown length, so a huge file is never read whole before its upload."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,11 @@ def _inspect(path: Path) -> tuple[str | None, str | None, AudioFacts]:
     try:
         with open_input(path) as fp:
             sniffed = media.sniff_stream(fp)
-            facts = read_facts(fp, kind) if kind is not None and sniffed == kind else UNKNOWN
+            facts = (
+                read_facts(fp, kind, count_up_to=COUNT_BYTES)
+                if kind is not None and sniffed == kind
+                else UNKNOWN
+            )
     except OSError as exc:
         raise UsageError(
             f"cannot read {path}: {exc.strerror}", "Check the file's permissions"
@@ -123,7 +136,7 @@ def read_duration(path: Path, kind: str) -> float | None:
     it cannot be read (a missing or non-regular path included)."""
     try:
         with open_input(path) as fp:
-            return read_facts(fp, kind).duration
+            return read_facts(fp, kind, count_up_to=COUNT_BYTES).duration
     except (UsageError, OSError):
         return None
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
 
 from gsep_cli import media, models
+from gsep_cli import preflight as preflight_module
 from gsep_cli.errors import ExitCode, UsageError
 from gsep_cli.inputfile import open_input
 from gsep_cli.preflight import (
@@ -219,12 +220,15 @@ def test_flac_rate_and_channel_rule(rate: int, channels: int) -> None:
 
 # ---- 5. an estimated duration never refuses ------------------------------------------------
 def test_an_estimated_duration_over_the_limit_is_only_a_warning(
-    env: Path, sb: Sandbox, capsys: Any
+    env: Path, sb: Sandbox, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """150 s of MP3 without a Xing header, whose first frames are 32 kbps and the rest 320
-    kbps: mutagen's estimate (from the first frames) is 1499 s, over the 1200 s limit."""
+    kbps, in a file larger than preflight counts (COUNT_BYTES, lowered here so that the
+    file stays small): mutagen's estimate (from the first frames) is 1499 s, over the
+    1200 s limit."""
     song = Path("song.mp3")
     song.write_bytes(vbr_mp3(150.0))
+    monkeypatch.setattr(preflight_module, "COUNT_BYTES", song.stat().st_size - 1)
     warning = (
         "gsep: warning: song.mp3 seems to last about 1499 s (estimated from its first "
         f"frames), over {HQ}'s limit of 1200 s; the API will decide"
@@ -244,7 +248,24 @@ def test_an_estimated_duration_over_the_limit_is_only_a_warning(
     run = run_cli(capsys, ["separate", "--no-wait", "song.mp3"])
     assert run.code == 0, str(run)
     assert warning in run.err_lines  # through the batch's listener
-    assert sb.store.job_count() == 1  # the API decided (the sandbox trusts exact lengths only)
+    assert sb.store.job_count() == 1  # the API decided (the sandbox counts: 150 s)
+
+
+def test_a_counted_duration_is_exact_without_a_warning(env: Path, sb: Sandbox, capsys: Any) -> None:
+    """The same MP3 within COUNT_BYTES: preflight counts its frames (issue 15, first run
+    4): exactly 150 s, no warning; over a lowered limit it is refused before any request."""
+    song = Path("song.mp3")
+    song.write_bytes(vbr_mp3(150.0))
+    assert song.stat().st_size <= preflight_module.COUNT_BYTES
+    run = run_cli(capsys, ["--json", "separate", "--dry-run", "song.mp3"])
+    assert run.code == 0, str(run)
+    doc = run.json()
+    assert doc["duration"] == 150.0 and doc["durationExact"] is True
+    assert warnings_of(run) == []
+    spec = dataclasses.replace(models.MODELS[HQ], max_seconds=149)
+    with pytest.raises(UsageError, match=r"lasts 150\.00 s, over"):
+        preflight(song, spec)
+    assert_untouched(sb)
 
 
 def test_upload_never_refuses_on_duration(

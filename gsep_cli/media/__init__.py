@@ -7,6 +7,8 @@
   the sample data. :func:`parse_flac` reads a FLAC STREAMINFO block and
   :func:`parse_mp3` the first MPEG audio frame header (with its Xing/Info/VBRI header):
   the sample rate, channels and, where the header states it, the exact length.
+  :func:`count_audio_frames` (MP3) and :func:`count_samples` (FLAC) count the frames
+  where no header gives the length, reading the stream in blocks.
 
 :func:`read_facts` puts them together (with mutagen for MP3 estimates and M4A/MP4): the
 one reading of an input's duration, sample rate and channels, for the client's preflight
@@ -19,8 +21,8 @@ Writing audio (the sandbox's band-filtered stems, silent MP3 and WAV files) is
 from __future__ import annotations
 
 from .facts import UNKNOWN, AudioFacts, read_facts
-from .flac import FlacInfo, parse_flac
-from .mpeg import Mp3Info, parse_mp3
+from .flac import FlacInfo, count_samples, parse_flac
+from .mpeg import Mp3Info, audio_end, count_audio_frames, find_first_frame, parse_mp3
 from .sniff import (
     EXTENSION_KINDS,
     ID3V2_HEADER_BYTES,
@@ -48,6 +50,10 @@ __all__ = [
     "MediaError",
     "Mp3Info",
     "WavInfo",
+    "audio_end",
+    "count_audio_frames",
+    "count_samples",
+    "find_first_frame",
     "id3v2_tag_length",
     "parse_flac",
     "parse_mp3",

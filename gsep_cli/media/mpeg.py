@@ -100,8 +100,9 @@ SYNC_SEARCH_BYTES = 64 * 1024
 def find_first_frame(fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES) -> int | None:
     """Position of the first MPEG audio frame at or after ``start``, within ``limit``
     bytes: a valid frame header followed, at the length it implies, by another valid one
-    (or by the end of the data), so stray bytes that happen to look like a header are
-    not taken for one. None when there is none; ``fp`` is left anywhere.
+    of the same version, layer and sample rate (or by the end of the data), so stray
+    bytes that happen to look like a header are not taken for one. None when there is
+    none; ``fp`` is left anywhere.
 
     Encoders and taggers may leave padding or junk between an ID3v2 tag and the audio;
     decoders (and mutagen) search for the frame sync the same way.
@@ -115,10 +116,20 @@ def find_first_frame(fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES)
             follow = window[after : after + 4]
             if len(follow) < 4:
                 follow = read_at(fp, start + after, 4)
-            if len(follow) < 4 or mpeg_frame_header(follow) is not None:
+            if len(follow) < 4 or _same_stream(header, mpeg_frame_header(follow)):
                 return start + at
         at = window.find(0xFF, at + 1)
     return None
+
+
+def _same_stream(first: FrameHeader, other: FrameHeader | None) -> bool:
+    """True when ``other`` is a frame header that can follow ``first`` in one stream:
+    decoders keep the version, layer and sample rate of the first frame."""
+    return other is not None and (other.version, other.layer, other.sample_rate) == (
+        first.version,
+        first.layer,
+        first.sample_rate,
+    )
 
 
 @dataclass(frozen=True)
@@ -165,19 +176,112 @@ def parse_mp3(fp: ByteStream) -> Mp3Info:
 
 
 def _vbr_frame_count(fp: ByteStream, offset: int, header: FrameHeader) -> int | None:
-    """The frame count of a Xing/Info or VBRI header in the frame at ``offset``, if any.
+    """The frame count of a Xing/Info or VBRI header in the frame at ``offset``, if any."""
+    return _vbr_tag(fp, offset, header)[1]
+
+
+def _vbr_tag(fp: ByteStream, offset: int, header: FrameHeader) -> tuple[bool, int | None]:
+    """(whether the frame at ``offset`` holds a Xing/Info or VBRI header, its frame count).
 
     Xing/Info: the tag, 4 flag bytes, then (flag 1) the frame count, right after the side
     information. VBRI: tag, version, delay, quality, byte count, then the frame count.
     """
     if header.layer != 3:
-        return None
+        return False, None
     xing_at = offset + 4 + (2 if header.protected else 0) + header.side_info_bytes
     xing = read_at(fp, xing_at, 12)
     if len(xing) == 12 and xing[:4] in (b"Xing", b"Info"):
         has_frames = int.from_bytes(xing[4:8], "big") & 1
-        return int.from_bytes(xing[8:12], "big") if has_frames else None
+        return True, int.from_bytes(xing[8:12], "big") if has_frames else None
     vbri = read_at(fp, offset + _VBRI_OFFSET, 18)
     if len(vbri) == 18 and vbri[:4] == b"VBRI":
-        return int.from_bytes(vbri[14:18], "big")
+        return True, int.from_bytes(vbri[14:18], "big")
+    return False, None
+
+
+# ---- counting the frames: the exact length of any MP3 -------------------------------------
+_ID3V1_BYTES = 128
+_APE_FOOTER_BYTES = 32
+_APE_HAS_HEADER = 1 << 31
+_WALK_BLOCK = 256 * 1024
+#: How far past a break in the frames (junk, a tag in the middle) the walk first looks for
+#: the next frame; past that it looks as far as :data:`SYNC_SEARCH_BYTES`.
+_RESYNC_NEAR = 8 * 1024
+
+
+def audio_end(fp: ByteStream) -> int:
+    """Where an MP3's audio ends: its size less the tags at its end (ID3v1, whose 128
+    bytes open with ``TAG``, and an APEv2 tag before or instead of it). ``fp`` is left
+    anywhere."""
+    end = fp.seek(0, 2)
+    if end >= _ID3V1_BYTES and read_at(fp, end - _ID3V1_BYTES, 3) == b"TAG":
+        end -= _ID3V1_BYTES
+    footer = read_at(fp, end - _APE_FOOTER_BYTES, _APE_FOOTER_BYTES) if end >= 32 else b""
+    if footer[:8] == b"APETAGEX":
+        size = int.from_bytes(footer[12:16], "little")  # items and footer
+        flags = int.from_bytes(footer[20:24], "little")
+        size += _APE_FOOTER_BYTES if flags & _APE_HAS_HEADER else 0
+        end = max(0, end - size)
+    return end
+
+
+def count_audio_frames(fp: ByteStream, start: int, end: int) -> int:
+    """The audio frames of the MPEG stream whose first frame is at ``start``, up to byte
+    ``end`` (:func:`audio_end`): every complete frame of the first frame's version, layer
+    and sample rate, one after another, less a first frame that holds a Xing/Info or VBRI
+    header (an encoder's silent header frame, which decoders skip).
+
+    Frames times :attr:`FrameHeader.samples` is the decoded length in samples per channel
+    (encoder delay and padding included), whatever the bit rates. A break in the frames
+    (junk, an ID3v2 tag in the middle of concatenated files) is skipped by looking for
+    the next frame as :func:`find_first_frame` does; the count stops where none is found.
+    Reads the stream in blocks of 256 KiB, so memory stays bounded whatever its size.
+    Raises :class:`MediaError` when there is no valid frame at ``start``; ``fp`` is left
+    anywhere.
+    """
+    first = mpeg_frame_header(read_at(fp, start, 4))
+    if first is None:
+        raise MediaError("no MPEG audio frame header")
+    fixed = (first.version, first.layer, first.sample_rate)
+    lengths: dict[bytes, int | None] = {}  # header bytes 1-3 -> frame length (None: not ours)
+    frames = -1 if _vbr_tag(fp, start, first)[0] else 0
+    pos, block, block_at = start, b"", start
+    while pos < end:
+        at = pos - block_at
+        if at + 4 > len(block):
+            block, block_at, at = read_at(fp, pos, _WALK_BLOCK), pos, 0
+        key = block[at + 1 : at + 4] if block[at : at + 1] == b"\xff" else b""
+        if key not in lengths:
+            header = mpeg_frame_header(b"\xff" + key)
+            same = header is not None and (header.version, header.layer, header.sample_rate)
+            lengths[key] = header.length if header is not None and same == fixed else None
+        length = lengths[key]
+        if length is not None and pos + length <= end:
+            frames += 1
+            pos += length
+            continue
+        if length is not None:  # a last frame cut short: decoders drop it
+            break
+        found = _resync(fp, pos, end, first)
+        if found is None:
+            break
+        pos = found
+    return max(frames, 0)
+
+
+def _resync(fp: ByteStream, pos: int, end: int, first: FrameHeader) -> int | None:
+    """The next frame of ``first``'s stream after a break at ``pos`` (an ID3v2 tag there
+    skipped), before ``end``; None when there is none within :data:`SYNC_SEARCH_BYTES`."""
+    from .sniff import id3v2_tag_length  # sniff imports this module
+
+    pos += id3v2_tag_length(read_at(fp, pos, 10)) or 1
+    for limit in (_RESYNC_NEAR, SYNC_SEARCH_BYTES):
+        search_from = pos
+        while search_from < min(end, pos + limit):
+            found = find_first_frame(fp, search_from, min(limit, end - search_from))
+            if found is None or found >= end:
+                break
+            if _same_stream(first, mpeg_frame_header(read_at(fp, found, 4))):
+                return found
+            search_from = found + 1
     return None

@@ -48,11 +48,13 @@ def check_media(
 
     The content must match the extension (leading ID3v2 tags skipped, as
     :func:`gsep_cli.media.sniff_stream` does for the client). Duration, sample rate and
-    channels come from :func:`gsep_cli.media.read_facts`, the client's own reading: the
+    channels come from :func:`gsep_cli.media.read_facts`, the client's own reading, with
+    no bound on counting: the sandbox holds the whole upload, so an MP3's frames and the
+    frames of a FLAC whose STREAMINFO says 0 samples are counted, whatever the size. The
     sample rate and channels are checked wherever they are known, the duration limit only
-    where the length is exact (the sandbox has no decoder to measure the rest). The
-    seconds returned are the input's length (exact, or mutagen's estimate for an MP3
-    without a frame count); only when nothing tells it, a guess from the size.
+    where the length is exact. The seconds returned are the input's length (exact; for an
+    MP3 with not one whole frame, mutagen's estimate); only when nothing tells it, a guess
+    from the size.
     """
     name = upload.file_name
     if not name.strip() or re.search(r"[\x00-\x1f/\\]", name) or "." not in name.strip("."):
