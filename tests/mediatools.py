@@ -3,7 +3,9 @@ specifications rather than with ``gsep_cli.media``, so the readers are checked a
 independent encoding.
 
 * :func:`id3v2_tag`: an ID3v2 tag (ID3v2.4 section 3.1), with or without a footer.
-* :func:`flac_bytes`: ``fLaC`` and a STREAMINFO block (RFC 9639 section 8.2); no frames.
+* :func:`flac_bytes`: ``fLaC`` and a STREAMINFO block (RFC 9639 section 8.2), no frames
+  unless given; :func:`flac_frames`: frames of constant subframes with their CRCs.
+* :func:`id3v1_tag`, :func:`ape_tag`: the tags an MP3 may end with.
 * :func:`mpeg_frame` / :func:`vbr_mp3`: MPEG audio frames (ISO/IEC 11172-3 2.4.2.3) of
   the exact byte length their header implies, holding zeros; :func:`vbr_mp3` has no
   Xing/Info/VBRI header, so only its first frames' bit rate can be seen without reading it
@@ -40,13 +42,92 @@ def id3v2_tag(
 
 
 def flac_bytes(
-    rate: int = 44100, channels: int = 2, bits: int = 16, total_samples: int = 44100
+    rate: int = 44100,
+    channels: int = 2,
+    bits: int = 16,
+    total_samples: int = 44100,
+    *,
+    block_size: int = 4096,
+    audio: bytes = bytes(8),
 ) -> bytes:
-    """``fLaC`` plus a last-block STREAMINFO; the audio frames are left out (8 zero bytes)."""
+    """``fLaC`` plus a last-block STREAMINFO (min and max block size ``block_size``), then
+    ``audio``: by default 8 zero bytes, no frames (see :func:`flac_frames`)."""
     packed = (rate << 44) | ((channels - 1) << 41) | ((bits - 1) << 36) | total_samples
-    body = struct.pack(">HH", 4096, 4096) + bytes(6) + packed.to_bytes(8, "big") + bytes(16)
+    sizes = struct.pack(">HH", block_size, block_size)
+    body = sizes + bytes(6) + packed.to_bytes(8, "big") + bytes(16)
     assert len(body) == 34
-    return b"fLaC" + bytes((0x80,)) + len(body).to_bytes(3, "big") + body + bytes(8)
+    return b"fLaC" + bytes((0x80,)) + len(body).to_bytes(3, "big") + body + audio
+
+
+_FLAC_RATE_CODES = {88200: 1, 176400: 2, 192000: 3, 8000: 4, 16000: 5, 22050: 6, 24000: 7}
+_FLAC_RATE_CODES |= {32000: 8, 44100: 9, 48000: 10, 96000: 11}
+_FLAC_BITS_CODES = {8: 1, 12: 2, 16: 4, 20: 5, 24: 6, 32: 7}
+
+
+def _crc(data: bytes, poly: int, width: int) -> int:
+    """A CRC of ``width`` bits, MSB first, initial value 0, computed bit by bit."""
+    top, mask, crc = 1 << (width - 1), (1 << width) - 1, 0
+    for byte in data:
+        crc ^= byte << (width - 8)
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & mask if crc & top else (crc << 1) & mask
+    return crc
+
+
+def _flac_number(value: int) -> bytes:
+    """A frame or sample number in FLAC's UTF-8-like coding (up to 36 bits)."""
+    if value < 0x80:
+        return bytes((value,))
+    extra = next(k for k in range(1, 7) if value < 1 << (6 + 5 * k))
+    lead = ((0xFF << (7 - extra)) & 0xFF) | (value >> (6 * extra))
+    tail = bytes(0x80 | ((value >> (6 * i)) & 0x3F) for i in range(extra - 1, -1, -1))
+    return bytes((lead,)) + tail
+
+
+def flac_frames(
+    blocks: list[int], rate: int, channels: int = 2, bits: int = 16, *, variable: bool = False
+) -> bytes:
+    """FLAC frames (RFC 9639 section 9), one per entry of ``blocks`` (samples per channel),
+    each a constant subframe per channel (the sample value is the frame's index), with
+    their CRC-8 and CRC-16. Fixed block size (``variable`` False) numbers the frames, and
+    every block but the last must then be the same size; variable numbers the samples.
+    ``bits`` is 8, 16, 24 or 32 (whole bytes keep each subframe byte-aligned)."""
+    out, sample = [], 0
+    for index, block in enumerate(blocks):
+        head = bytes((0xFF, 0xF9 if variable else 0xF8))
+        head += bytes(
+            (
+                0x70 | _FLAC_RATE_CODES.get(rate, 0),
+                (channels - 1) << 4 | _FLAC_BITS_CODES[bits] << 1,
+            )
+        )
+        head += _flac_number(sample if variable else index) + (block - 1).to_bytes(2, "big")
+        head += bytes((_crc(head, 0x07, 8),))
+        value = (index % 100).to_bytes(bits // 8, "big")
+        frame = head + (b"\x00" + value) * channels
+        out.append(frame + _crc(frame, 0x8005, 16).to_bytes(2, "big"))
+        sample += block
+    return b"".join(out)
+
+
+def id3v1_tag() -> bytes:
+    """An ID3v1 tag: ``TAG`` and 125 bytes of fields, the last 128 bytes of a file."""
+    return b"TAG" + b"title".ljust(30, b"\x00") + bytes(95)
+
+
+def ape_tag(items: int = 1, *, header: bool = True) -> bytes:
+    """An APEv2 tag (header optional, items, footer), as found before an ID3v1 tag."""
+    body = b"".join(
+        (5).to_bytes(4, "little") + bytes(4) + b"Title\x00" + b"hello" for _ in range(items)
+    )
+
+    def frame(is_header: bool) -> bytes:
+        flags = (1 << 31 if header else 0) | (1 << 29 if is_header else 0)
+        size = (len(body) + 32).to_bytes(4, "little")
+        counts = items.to_bytes(4, "little") + flags.to_bytes(4, "little")
+        return b"APETAGEX" + (2000).to_bytes(4, "little") + size + counts + bytes(8)
+
+    return (frame(True) if header else b"") + body + frame(False)
 
 
 def mpeg_frame(

@@ -97,12 +97,15 @@ _VBRI_OFFSET = 4 + 32  # after the header and 32 bytes, whatever the version and
 SYNC_SEARCH_BYTES = 64 * 1024
 
 
-def find_first_frame(fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES) -> int | None:
+def find_first_frame(
+    fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES, *, strict: bool = False
+) -> int | None:
     """Position of the first MPEG audio frame at or after ``start``, within ``limit``
     bytes: a valid frame header followed, at the length it implies, by another valid one
     of the same version, layer and sample rate (or by the end of the data), so stray
     bytes that happen to look like a header are not taken for one. None when there is
-    none; ``fp`` is left anywhere.
+    none; ``fp`` is left anywhere. ``strict``: the next frame must be there, not the end
+    of the data (for naming a file without tags, where a lone header proves nothing).
 
     Encoders and taggers may leave padding or junk between an ID3v2 tag and the audio;
     decoders (and mutagen) search for the frame sync the same way.
@@ -116,7 +119,7 @@ def find_first_frame(fp: ByteStream, start: int, limit: int = SYNC_SEARCH_BYTES)
             follow = window[after : after + 4]
             if len(follow) < 4:
                 follow = read_at(fp, start + after, 4)
-            if len(follow) < 4 or _same_stream(header, mpeg_frame_header(follow)):
+            if (len(follow) < 4 and not strict) or _same_stream(header, mpeg_frame_header(follow)):
                 return start + at
         at = window.find(0xFF, at + 1)
     return None

@@ -39,7 +39,7 @@ def sniff_stream(fp: ByteStream) -> str | None:
     so a FLAC or an M4A with an ID3 tag in front keeps its kind. Tags followed by MPEG
     audio, or by nothing recognisable, are MP3 (ID3v2 is MP3's own tag format). Without
     tags, a stream that opens with no known signature is MP3 when an MPEG audio frame
-    followed by another of the same stream starts within the first
+    followed by another of the same stream (``strict``) starts within the first
     :data:`~gsep_cli.media.mpeg.SYNC_SEARCH_BYTES` (64 KiB: junk or padding before the
     first frame, which decoders skip). Returns ``"wav"``, ``"flac"``, ``"mp3"``, ``"mp4"``
     (MP4 and M4A) or ``"mov"``, or None when nothing matches (text is never sniffed).
@@ -51,7 +51,7 @@ def sniff_stream(fp: ByteStream) -> str | None:
         tags = skip_id3v2(fp)
         audio = fp.tell()
         kind = _sniff_container(read_exact(fp, SNIFF_BYTES))
-        if kind is None and not tags and find_first_frame(fp, audio) is not None:
+        if kind is None and not tags and find_first_frame(fp, audio, strict=True) is not None:
             kind = "mp3"  # junk before the first frame, as decoders and mutagen allow
     finally:
         fp.seek(start)
