@@ -118,7 +118,13 @@ def dists(shared_dir: Path) -> Dists:
     out = shared_dir / "gsep-dists"
     with _locked(shared_dir / "gsep-dists.lock"):
         if not list(out.glob("*.whl")):
-            _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], "build")
+            # from a copy without the build's leftovers: setuptools would take the file list
+            # of an old *.egg-info/SOURCES.txt, hiding what MANIFEST.in leaves out
+            src = shared_dir / "gsep-source"
+            shutil.rmtree(src, ignore_errors=True)
+            leftovers = ("*.egg-info", "__pycache__", ".git", "build", "dist", ".*cache", "*venv")
+            shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*leftovers))
+            _run([sys.executable, "-m", "build", "--outdir", str(out), str(src)], "build")
     (sdist,) = out.glob("gsep_cli-*.tar.gz")
     (wheel,) = out.glob("gsep_cli-*.whl")
     return Dists(sdist, wheel)
