@@ -63,10 +63,12 @@ class Region(LiveRender):
         return _erase_up(self.frame.height_at(self.console.width))
 
     def restore_cursor(self) -> Control:
-        """When the display stops (the cursor one line below the region): the same."""
+        """When the display stops: the same, from one line further down when rich's
+        ``Live.stop`` wrote a line break first (it does when the last frame had lines)."""
         if self._shape is None:
             return Control()
-        return _erase_up(self.frame.height_at(self.console.width) + 1)
+        below = 1 if self.last_render_height else 0
+        return _erase_up(self.frame.height_at(self.console.width) + below)
 
 
 def install(live: Any, frame: Frame) -> None:
