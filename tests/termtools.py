@@ -4,9 +4,12 @@ user would see (``import termtools``).
 * :func:`run_in_terminal` runs gsep with stdin, stdout and stderr on one pty of
   ``cols`` x ``rows`` (``TIOCSWINSZ``), in a session of its own so that a SIGINT can go to
   its process group as Ctrl-C does; it returns everything gsep wrote, as bytes.
+  It can also make the terminal narrower part-way (``resize_when``), as a user
+  dragging the window does.
 * :class:`Terminal` feeds those bytes to two pyte screens: one as wide as the terminal
   (what the user sees) and one far wider, on which a line that would have wrapped on
-  the real terminal shows up longer than the terminal's width.
+  the real terminal shows up longer than the terminal's width. :meth:`Terminal.resize`
+  reflows the user's screen as tmux, VTE, kitty or iTerm2 do (pyte alone cuts lines).
 """
 
 from __future__ import annotations
@@ -60,6 +63,30 @@ class Terminal:
             out.append("".join(chars).rstrip())
         return out
 
+    def resize(self, cols: int) -> None:
+        """The user's screen becomes ``cols`` wide, each line that no longer fits folded
+        into several (the cursor with it); lines pushed past the top scroll away."""
+        old = self.screen
+        folded: list[list[str]] = []
+        cursor = (0, 0)
+        shown = self.lines(old)
+        last = max([old.cursor.y, *(y for y, line in enumerate(shown) if line)])
+        for y in range(last + 1):
+            cells = [old.buffer[y][x].data for x in range(old.columns)]
+            while cells and cells[-1] in (" ", ""):
+                cells.pop()
+            pieces = [cells[at : at + cols] for at in range(0, len(cells), cols)] or [[]]
+            if y == old.cursor.y:
+                row = min(old.cursor.x // cols, len(pieces) - 1)
+                cursor = (len(folded) + row, min(old.cursor.x - row * cols, cols - 1))
+            folded.extend(pieces)
+        gone = max(0, len(folded) - self.rows)
+        self.cols, self.screen = cols, pyte.Screen(cols, self.rows)
+        self._streams[0] = pyte.ByteStream(self.screen)
+        for y, cells in enumerate(folded[gone:]):
+            self._streams[0].feed(f"\x1b[{y + 1};1H{''.join(cells)}".encode())
+        self._streams[0].feed(f"\x1b[{cursor[0] - gone + 1};{cursor[1] + 1}H".encode())
+
     def seen(self) -> list[str]:
         """What the user sees now."""
         return self.lines(self.screen)
@@ -78,11 +105,16 @@ def run_in_terminal(
     rows: int,
     on_output: Callable[[bytes], bool] | None = None,
     timeout: float = 90,
+    resize_when: Callable[[bytes], bool] | None = None,
+    resize_to: int = 0,
+    resized_at: list[int] | None = None,
 ) -> tuple[int, bytes]:
     """Run ``gsep ARGS`` on a ``cols`` x ``rows`` pty; return (exit code, all output).
 
     ``on_output(everything_so_far)`` is called as output arrives; when it returns True,
-    SIGINT goes to gsep's process group (Ctrl-C), once."""
+    SIGINT goes to gsep's process group (Ctrl-C), once. When ``resize_when(everything)``
+    first returns True the pty becomes ``resize_to`` columns wide (and gsep gets a
+    SIGWINCH); how many bytes had come by then is appended to ``resized_at``."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
@@ -99,10 +131,16 @@ def run_in_terminal(
     interrupted = False
 
     def seen(everything: bytes) -> None:
-        nonlocal interrupted
+        nonlocal interrupted, resize_when
         if on_output is not None and not interrupted and on_output(everything):
             os.killpg(proc.pid, signal.SIGINT)
             interrupted = True
+        if resize_when is not None and resize_when(everything):
+            resize_when = None
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, resize_to, 0, 0))
+            os.killpg(proc.pid, signal.SIGWINCH)
+            if resized_at is not None:
+                resized_at.append(len(everything))
 
     try:
         output = read_pty(master, proc, timeout, seen)

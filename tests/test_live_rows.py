@@ -117,8 +117,9 @@ COLUMN_PATTERNS = {
     [
         (120, {"bar", "size", "speed", "time"}),
         (80, {"bar", "size", "speed", "time"}),
-        (60, {"bar", "size", "time"}),  # the speed goes first
-        (52, {"bar", "size"}),  # then the time
+        (66, {"bar", "size", "time"}),  # the speed goes first
+        (60, {"bar", "size"}),  # then the time
+        (52, {"bar", "size"}),
         (40, {"size"}),  # then the bar
         (20, set()),  # then the size: the name stays
     ],

@@ -95,11 +95,11 @@ class Console:
     # ---- messages (stderr) ------------------------------------------------------------
     def _line(self, text: str) -> None:
         text = printable(redact(text))
-        live = self._live
-        if live is not None:
-            live.print(text)
-        else:
-            with self._lock:
+        with self._lock:  # the display cannot start (or stop) half-way through the line
+            live = self._live
+            if live is not None:
+                live.print(text)  # above the rows
+            else:
                 print(text, file=self.err, flush=True)
 
     def info(self, text: str) -> None:
@@ -118,12 +118,13 @@ class Console:
 
     def error(self, exc: GsepError, prefix: str = "", *, batch: bool = False) -> None:
         """The one line a user sees for an expected failure: what went wrong, what to do.
-        ``batch``: one input of several failed; the rows of the others stay. Otherwise the
-        live display is erased first, for good."""
+        ``prefix`` or ``batch``: one input of several failed; the line goes above the rows
+        (or before they are drawn) and the display carries on for the others. Otherwise
+        the live display is erased first, for good."""
         line = f"gsep: error: {prefix}{exc.message}"
         if exc.hint:
             line += f" — {exc.hint}"
-        if (prefix or batch) and self._live is not None:
+        if prefix or batch:
             self._line(line)
             return
         self.close()
@@ -135,14 +136,30 @@ class Console:
         """The live display, started on first use; None once closed (nothing is drawn
         after :meth:`close`: a worker still reporting after Ctrl-C draws nothing)."""
         with self._lock:
+            live = self._live
             if self._closed:
                 return None
-            if self._live is None:
+            if live is None:
                 from ._live import LiveDisplay
 
-                self._live = LiveDisplay(self.err, colour=colour_allowed(self.err))
-                self._live.start()
-            return self._live
+                live = self._live = LiveDisplay(self.err, colour=colour_allowed(self.err))
+                live.start()
+        return self._working(live)
+
+    def _working(self, live: Any) -> Any:
+        """``live``, or None once drawing it failed: a bug in the display is no failure
+        of the work. It is then erased and progress goes on as plain lines (said once,
+        with -v)."""
+        failure = live.rows.failure
+        if failure is None:
+            return live
+        with self._lock:
+            if self._live is not live:
+                return None  # another thread took it down already
+            self._live, self.animate = None, False
+        live.stop()
+        self.debug(f"the live display stopped ({type(failure).__name__}: {failure}); plain lines")
+        return None
 
     def _pause_if_shared(self) -> contextlib.AbstractContextManager[None]:
         """Take the live rows off the screen while a result is written, when stdout is the
@@ -167,7 +184,9 @@ class Console:
             display = self._display()
             if display is not None:
                 display.rows.start_transfer(key, printable(label), printable(subject), total)
-            return
+                return
+            if self.animate:  # closed for good: nothing more is drawn
+                return
         if not key.startswith("upload:"):
             return  # plain mode: downloaded files are listed on stdout, no line per file
         with self._lock:
@@ -180,7 +199,7 @@ class Console:
 
     def transfer_advance(self, key: str, delta: int) -> None:
         live = self._live
-        if live is not None:
+        if live is not None and self._working(live) is not None:
             live.rows.advance(key, delta)
 
     def transfer_end(self, key: str, ok: bool) -> None:
@@ -188,9 +207,11 @@ class Console:
             return
         if self.animate:
             live = self._live
-            if live is not None:
+            if live is not None and self._working(live) is not None:
                 live.rows.end(key, ok)
-            return
+                return
+            if self.animate:  # closed for good: nothing more is drawn
+                return
         with self._lock:
             label = self._plain_labels.pop(key, "")
         if label:
@@ -212,7 +233,9 @@ class Console:
                     printable(status),
                     elapsed,
                 )
-            return
+                return
+            if self.animate:  # closed for good: nothing more is drawn
+                return
         if self._last_status.get(job_id) != status:  # plain mode: one line per change
             self._last_status[job_id] = status
             self._line(f"gsep: job {job_id}: {status} ({elapsed:.0f} s)")
@@ -261,9 +284,9 @@ def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
     if console.width < job_width + status_width + 2 * 12 + 6:  # one block per input
         console.print("gsep separate: summary", soft_wrap=True)
         for name, job, status, detail in rows:
-            console.print(Text(name, overflow="fold"))
-            console.print(Text(f"  job {job}", overflow="fold"))
-            console.print(Text(f"  {status}: {detail}", overflow="fold"))
+            _print_fitted(console, Text(name, overflow="fold"))
+            _print_fitted(console, Text(f"  job {job}", overflow="fold"))
+            _print_fitted(console, Text(f"  {status}: {detail}", overflow="fold"))
         return
     table = Table(
         title="gsep separate: summary",
@@ -278,4 +301,20 @@ def summary_table(rows: list[tuple[str, str, str, str]], err: TextIO) -> None:
     table.add_column(SUMMARY_HEADERS[3], overflow="fold")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    _print_fitted(console, table)
+
+
+def _print_fitted(console: Any, renderable: Any) -> None:
+    """Print ``renderable`` as wide as the terminal, measured as the live rows are (see
+    _cells: characters terminals draw wider than rich counts them, such as emoji
+    skin-tone modifiers, would otherwise make a line wrap)."""
+    from ._cells import cells
+
+    width = limit = console.width
+    for _ in range(8):  # each try narrows by what the widest line was over
+        lines = console.render_lines(renderable, console.options.update_width(width), pad=False)
+        over = max((cells("".join(seg.text for seg in line)) for line in lines), default=0)
+        if over <= limit or width <= 1:
+            break
+        width = max(1, width - (over - limit))
+    console.print(renderable, width=width)

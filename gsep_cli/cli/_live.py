@@ -21,18 +21,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
+
+from ._cells import cells, shorten
+from ._columns import WIDTHS, clock_text, size_text, speed_text, time_text
+from ._region import Frame, install
+
+__all__ = ["WIDTHS", "LiveDisplay", "Row", "Rows", "clock_text", "fit_row", "shorten"]
+__all__ += ["size_text", "speed_text"]
 
 #: Seconds a finished row stays on screen (ticked or crossed) before it goes.
 LINGER = 1.0
 #: The optional columns, in the order they go when the width runs short.
 DROP_ORDER = ("speed", "time", "bar", "size", "status")
 #: Cells a name keeps before the optional columns go (shorter names keep what they need).
-NAME_MIN = 16
+NAME_MIN = 20
 BAR_MIN, BAR_MAX = 10, 40
-#: Fixed widths of the columns (cells), so that nothing jumps as the numbers change.
-WIDTHS = {"size": 13, "speed": 11, "time": 9, "status": 9}
 #: Seconds of recent progress the running speed is measured over.
 SPEED_WINDOW = 5.0
 
@@ -57,63 +61,6 @@ ASCII = Glyphs("|/-\\", "+", "x", "#", "-", "...", " - ")
 def glyphs_for(encoding: str | None) -> Glyphs:
     """Unicode glyphs for a UTF encoding, ASCII ones otherwise."""
     return UNICODE if (encoding or "").lower().replace("-", "").startswith("utf") else ASCII
-
-
-def shorten(text: str, width: int, ellipsis: str = "…") -> str:
-    """``text`` if it fits in ``width`` terminal cells, else its start and its end around
-    ``ellipsis`` (the start gets the odd cell); never wider than ``width`` cells."""
-    if cell_len(text) <= width:
-        return text
-    room = width - cell_len(ellipsis)
-    if room < 1:
-        return ellipsis[: max(0, width)] if cell_len(ellipsis) == len(ellipsis) else ""
-    # the start gets half the room, but at least its first character (two cells if wide)
-    head = _take(text, max((room + 1) // 2, get_character_cell_size(text[0])))
-    if cell_len(head) > room:
-        head = ""
-    tail = _take(text[::-1], room - cell_len(head))[::-1]
-    return head + ellipsis + tail
-
-
-def _take(text: str, cells: int) -> str:
-    """The longest start of ``text`` that fits in ``cells`` cells."""
-    used = 0
-    for index, char in enumerate(text):
-        used += get_character_cell_size(char)
-        if used > cells:
-            return text[:index]
-    return text
-
-
-def clock_text(seconds: float) -> str:
-    """``m:ss`` (``h:mm:ss`` from an hour on)."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _unit(size: float) -> tuple[float, str]:
-    for scale, name in ((1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB")):
-        if size >= scale:
-            return scale, name
-    return 1, "B"
-
-
-def size_text(done: int, total: int | None) -> str:
-    """``1.2/3.4 MiB`` (one unit, the total's), or ``1.2 MiB`` when the total is unknown."""
-    scale, name = _unit(max(done, total or 0))
-    if scale == 1:
-        return f"{done}/{total} B" if total is not None else f"{done} B"
-    if total is None:
-        return f"{done / scale:.1f} {name}"
-    return f"{done / scale:.1f}/{total / scale:.1f} {name}"
-
-
-def speed_text(rate: float) -> str:
-    """``2.1 MiB/s``."""
-    scale, name = _unit(rate)
-    return f"{rate:.0f} B/s" if scale == 1 else f"{rate / scale:.1f} {name}/s"
 
 
 @dataclass
@@ -144,29 +91,30 @@ class Row:
             self.samples.popleft()  # the oldest one left is the window's anchor
 
     def speed(self, now: float) -> float | None:
-        """Bytes per second: over the whole transfer once it ended, else over the last
-        :data:`SPEED_WINDOW` seconds; None before the first byte (not yet known)."""
+        """Bytes per second over the last :data:`SPEED_WINDOW` seconds (up to its end once
+        it ended), so that a pause long ago (a rate-limit wait, a retry) no longer weighs
+        in; None before the first byte (not yet known)."""
         if self.completed <= 0:
             return None
-        if self.ended is not None:
-            span = self.ended - self.started
-            return self.completed / span if span > 0 else None
-        since, base = self.started, 0
-        if self.samples and self.samples[0][0] < now - SPEED_WINDOW:
-            since, base = self.samples[0]
-        span = now - since
+        until = self.ended if self.ended is not None else now
+        base = 0  # what was done when the window began
+        for at, done in self.samples:
+            if at > until - SPEED_WINDOW:
+                break
+            base = done
+        span = min(until - self.started, SPEED_WINDOW)
         return max(0, self.completed - base) / span if span > 0.05 else None
 
     def columns(self, now: float) -> dict[str, str]:
         """The texts of the optional columns (a slot is there even while it is blank)."""
         end = self.ended if self.ended is not None else now
         if self.job:
-            return {"status": self.status, "time": clock_text(end - self.started)}
+            return {"status": self.status, "time": time_text(end - self.started, eta=False)}
         rate = self.speed(now)
         if self.ended is not None:
-            when = clock_text(end - self.started)
+            when = time_text(end - self.started, eta=False)
         elif rate and self.total is not None:
-            when = "eta " + clock_text((self.total - self.completed) / rate)
+            when = time_text((self.total - self.completed) / rate, eta=True)
         else:
             when = ""
         return {
@@ -178,9 +126,10 @@ class Row:
 
 
 def fit_row(row: Row, now: float, width: int, name_width: int, glyphs: Glyphs) -> Text:
-    """``row`` as one line of at most ``width`` cells, its name in a column of
-    ``name_width`` cells when there is room (the names of the rows above and below line
-    up). Columns go in the order of :data:`DROP_ORDER` as the width runs short."""
+    """``row`` as one line of at most ``width`` cells (as :func:`cells` counts them, on
+    the widest reading), its name in a column of ``name_width`` cells when there is room
+    (the names of the rows above and below line up). Columns go in the order of
+    :data:`DROP_ORDER` as the width runs short."""
     if width < 3:
         return Text("")
     columns = row.columns(now)
@@ -190,19 +139,19 @@ def fit_row(row: Row, now: float, width: int, name_width: int, glyphs: Glyphs) -
     def need(keys: list[str]) -> int:
         total = 0
         for key in keys:
-            total += 1 + (BAR_MIN if key == "bar" else max(WIDTHS[key], cell_len(columns[key])))
+            total += 1 + (BAR_MIN if key == "bar" else max(WIDTHS[key], cells(columns[key])))
         return total
 
     keys = list(columns)
     for key in DROP_ORDER:
-        if min(cell_len(name), NAME_MIN, room) + need(keys) <= room:
+        if min(cells(name), NAME_MIN, room) + need(keys) <= room:
             break
         if key in keys:
             keys.remove(key)
     name_cells = max(0, min(name_width, room - need(keys)))
     shown = _short_name(row, name_cells, glyphs)
     text = Text(_icon(row, now, glyphs) + " ", style=_icon_style(row))
-    text.append(shown + " " * (name_cells - cell_len(shown)))
+    text.append(shown + " " * (name_cells - cells(shown)))
     bar_cells = min(BAR_MAX, room - name_cells - need(keys) + BAR_MIN)
     for key in keys:
         text.append(" ")
@@ -210,23 +159,23 @@ def fit_row(row: Row, now: float, width: int, name_width: int, glyphs: Glyphs) -
             _bar(text, row, now, bar_cells, glyphs)
         else:
             value = columns[key]
-            pad = " " * (max(WIDTHS[key], cell_len(value)) - cell_len(value))
+            pad = " " * (max(WIDTHS[key], cells(value)) - cells(value))
             text.append(value + pad if key == "status" else pad + value)
     text.rstrip()
     text.no_wrap, text.overflow = True, "crop"
     return text
 
 
-def _short_name(row: Row, cells: int, glyphs: Glyphs) -> str:
-    """The row's name in ``cells`` cells: the input's name shortened first (in the middle,
+def _short_name(row: Row, width: int, glyphs: Glyphs) -> str:
+    """The row's name in ``width`` cells: the input's name shortened first (in the middle,
     keeping its extension), the label kept whole while that leaves the input 8 cells."""
     name = row.name(glyphs)
-    if cell_len(name) <= cells or not row.subject:
-        return shorten(name, cells, glyphs.ellipsis)
+    if cells(name) <= width or not row.subject:
+        return shorten(name, width, glyphs.ellipsis)
     tail = glyphs.sep + row.label
-    if cells - cell_len(tail) >= 8:
-        return shorten(row.subject, cells - cell_len(tail), glyphs.ellipsis) + tail
-    return shorten(name, cells, glyphs.ellipsis)
+    if width - cells(tail) >= 8:
+        return shorten(row.subject, width - cells(tail), glyphs.ellipsis) + tail
+    return shorten(name, width, glyphs.ellipsis)
 
 
 def _icon(row: Row, now: float, glyphs: Glyphs) -> str:
@@ -267,6 +216,10 @@ class Rows:
         self.clock = clock
         self._lock = threading.Lock()
         self._rows: dict[str, Row] = {}
+        #: What was drawn last (for erasing it after the terminal got narrower).
+        self.frame = Frame()
+        #: The error drawing the rows raised, if it did: nothing is drawn after it.
+        self.failure: Exception | None = None
 
     def start_transfer(self, key: str, label: str, subject: str, total: int | None) -> None:
         """A transfer begins (again: its total is now known)."""
@@ -307,27 +260,40 @@ class Rows:
             return len(self._rows)
 
     def lines(self, width: int, height: int) -> list[Text]:
-        """What to draw: every row still shown, in at most ``height`` lines (the last one
-        saying how many more there are when they do not all fit)."""
+        """What to draw: every row still shown, in at most ``height`` lines of at most
+        ``width`` cells each (the last line saying how many more there are when they do
+        not all fit; a single line saying how many there are when only one fits; nothing
+        when no line does)."""
         now = self.clock()
         with self._lock:
             for key in [k for k, r in self._rows.items() if _gone(r, now)]:
                 del self._rows[key]
             rows = list(self._rows.values())
-        if not rows:
+        if not rows or height <= 0:
             return []
-        limit = max(1, height)
-        more = len(rows) - limit + 1 if len(rows) > limit else 0
-        shown = rows[: len(rows) - more] if more else rows
-        name_width = max(cell_len(r.name(self.glyphs)) for r in shown)
-        lines = [fit_row(r, now, width, name_width, self.glyphs) for r in shown]
+        if len(rows) > height:
+            if height == 1:
+                return [Text(shorten(f"  {len(rows)} running", width, self.glyphs.ellipsis))]
+            more, rows = len(rows) - height + 1, rows[: height - 1]
+        else:
+            more = 0
+        name_width = max(cells(r.name(self.glyphs)) for r in rows)
+        lines = [fit_row(r, now, width, name_width, self.glyphs) for r in rows]
         if more:
             lines.append(Text(shorten(f"  and {more} more", width, self.glyphs.ellipsis)))
         return lines
 
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Text]:
-        # rows, the empty line below and one spare: the region never scrolls the screen
-        lines = self.lines(options.max_width, (options.height or console.height) - 2)
+        lines: list[Text] = []
+        if self.failure is None:
+            try:
+                # never into the last column: a terminal would wrap there, or fold the
+                # row when it gets narrower; rows, the empty line below and one spare:
+                # the region never scrolls the screen
+                lines = self.lines(options.max_width - 1, (options.height or console.height) - 2)
+            except Exception as exc:
+                self.failure = exc
+        self.frame.width, self.frame.lines = options.max_width, [cells(x.plain) for x in lines]
         if lines:
             # and an empty line, where the cursor waits: what the terminal echoes there
             # (^C, keys typed) is erased with the rows instead of wrapping the last one
@@ -367,6 +333,7 @@ class LiveDisplay:
                     redirect_stdout=False,  # results never go through the stderr display
                     redirect_stderr=False,
                 )
+                install(self._live, self.rows.frame)
                 self._live.start()
 
     def stop(self) -> None:

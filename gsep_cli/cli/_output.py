@@ -91,6 +91,9 @@ def summary_row(result: InputResult) -> tuple[str, str, str, str]:
     """One row of a batch's summary table (stderr): input, job, status, detail."""
     if result.error is not None:
         detail = result.error.message
+        if result.job_id:  # the id has a column of its own: not again, folded, in this one
+            detail = detail.replace(f"job {result.job_id}", "the job")
+            detail = detail.replace(result.job_id, "the job")
     elif result.status == "submitted":
         detail = "submitted"
     else:
