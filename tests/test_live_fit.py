@@ -101,7 +101,7 @@ def test_cells_never_counts_less_than_rich(text: str) -> None:
 
 
 def test_skin_tone_modifiers_count_as_terminals_draw_them() -> None:
-    assert cell_len("👍🏽") == 2 and cells("👍🏽") == 4  # tmux, xterm, VTE, pyte draw 4
+    assert cells("👍🏽") == 4 >= cell_len("👍🏽")  # tmux, xterm, VTE, pyte draw 4 (rich: 2 or 4)
     assert cells("🇯🇵") == 4 and cells("❤️") == 2
     short = shorten(THUMBS, 20)
     assert cells(short) <= 20 and short.startswith("👍")

@@ -48,6 +48,11 @@ def _erase_up(lines: int) -> Control:
     return control
 
 
+#: whether ``Live.stop`` writes its line break only when the last frame had lines (rich
+#: 15, which added ``LiveRender.last_render_height`` with it) rather than always
+_BREAK_ONLY_AFTER_LINES = hasattr(LiveRender, "last_render_height")
+
+
 class Region(LiveRender):
     """rich's live region (``rich.live.Live._live_render``) that erases by :class:`Frame`."""
 
@@ -65,10 +70,14 @@ class Region(LiveRender):
     def restore_cursor(self) -> Control:
         """When the display stops: the same, from one line further down when rich's
         ``Live.stop`` wrote a line break first (it does when the last frame had lines)."""
-        if self._shape is None:
+        drawn = self._shape is not None and self._shape[1] > 0
+        # rich 15 writes that line break only after a frame with lines; older rich
+        # always does (rich.live.Live.stop)
+        below = 1 if drawn or not _BREAK_ONLY_AFTER_LINES else 0
+        if self._shape is None and not below:
             return Control()
-        below = 1 if self.last_render_height else 0
-        return _erase_up(self.frame.height_at(self.console.width) + below)
+        height = self.frame.height_at(self.console.width) if self._shape is not None else 0
+        return _erase_up(height + below)
 
 
 def install(live: Any, frame: Frame) -> None:
