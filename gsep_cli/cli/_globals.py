@@ -107,6 +107,11 @@ class _GlobalOptions(Command):
             if exc.ctx is None:  # click's parser raises without one: name this command
                 exc.ctx, exc.cmd = ctx, self
             raise
+        if not ctx.resilient_parsing:  # completion parses half a line: never refuse there
+            from ..config import check_given
+
+            check_given("--base-url", ctx.params.get("global_base_url"))
+            check_given("--profile", ctx.params.get("global_profile"))
         take_globals(ctx)
         return rest
 
