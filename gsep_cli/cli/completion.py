@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ._context import state_of
 
 COMPLETE_VAR = "_GSEP_COMPLETE"
 SHELLS = ("bash", "zsh", "fish", "powershell")
 
 
 def completion(
+    ctx: typer.Context,
     shell: Annotated[str, typer.Argument(metavar="SHELL", help="bash, zsh, fish or powershell.")],
 ) -> None:
     """Print the tab-completion script for SHELL.
@@ -29,4 +31,8 @@ def completion(
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}", f"Choose one of: {', '.join(SHELLS)}")
     script = get_completion_script(prog_name="gsep", complete_var=COMPLETE_VAR, shell=shell)
-    sys.stdout.write(script.rstrip("\n") + "\n")
+    state = state_of(ctx)
+    if state.json:
+        state.console.result_json({"shell": shell, "script": script.rstrip("\n") + "\n"})
+    else:
+        sys.stdout.write(script.rstrip("\n") + "\n")

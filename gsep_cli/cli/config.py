@@ -55,6 +55,8 @@ def set_key(ctx: typer.Context) -> None:
     profile = state.profile_name
     path = set_profile_value(profile, "api_key", key)
     state.console.info(f"gsep: key saved for profile {profile!r} in {path}")
+    if state.json:  # what was stored where: never the key, not even masked
+        state.console.result_json({"profile": profile, "name": "api_key", "configFile": str(path)})
 
 
 @app.command("show")
@@ -75,7 +77,7 @@ def show(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     settings = state.settings()
-    values: dict[str, Any] = dict(settings.values)
+    values: dict[str, Any] = _shown(state, settings.values)
     values["api_key"] = mask_key(settings.api_key) if settings.api_key else None
     if settings.api_key and settings.key_problem:  # masking could still show a stray byte
         values["api_key"] = f"(cannot be used: {settings.key_problem})"
@@ -142,8 +144,11 @@ def set_value(
     elif name == "stems":
         _choices.stems(state.settings(), DEFAULT_MODEL, [value])
     profile = state.profile_name
-    set_profile_value(profile, name, value)
+    written = set_profile_value(profile, name, value)
     state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
+    if state.json:
+        document = {"profile": profile, "name": name, "value": value, "configFile": str(written)}
+        state.console.result_json(document)
 
 
 @app.command("get")
@@ -164,5 +169,16 @@ def get(
     if name not in SETTABLE:
         raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
     settings = state.settings()
-    document = {"name": name, "value": settings.get(name), "source": settings.sources.get(name)}
-    _output.show(state, document, [settings.get(name)])
+    value = _shown(state, settings.values)[name]
+    document = {"name": name, "value": value, "source": settings.sources.get(name)}
+    _output.show(state, document, [value])
+
+
+#: What ``config show``/``get`` say the base URL is with --sandbox: each command starts
+#: its own emulator on a free loopback port, so there is no one URL to show.
+SANDBOX_BASE_URL = "sandbox (a free loopback port for each command)"
+
+
+def _shown(state: Any, values: dict[str, str]) -> dict[str, Any]:
+    """The settings' values as shown: with --sandbox, the base URL as it is used."""
+    return {**values, "base_url": SANDBOX_BASE_URL} if state.sandbox else dict(values)
