@@ -120,9 +120,7 @@ class Console:
         """The one line a user sees for an expected failure: what went wrong, what to do.
         ``batch``: one input of several failed; the rows of the others stay. Otherwise the
         live display is erased first, for good."""
-        line = f"gsep: error: {prefix}{exc.message}"
-        if exc.hint:
-            line += f" — {exc.hint}"
+        line = f"gsep: error: {prefix}{exc.message} — {exc.what_to_do}"
         if (prefix or batch) and self._live is not None:
             self._line(line)
             return

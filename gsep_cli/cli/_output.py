@@ -31,7 +31,7 @@ def show(state: State, document: dict[str, Any], lines: Iterable[str]) -> None:
 
 
 def error_json(error: GsepError) -> dict[str, Any]:
-    return {"message": error.message, "hint": error.hint, "exitCode": int(error.exit_code)}
+    return {"message": error.message, "hint": error.what_to_do, "exitCode": int(error.exit_code)}
 
 
 # ---- files and jobs -----------------------------------------------------------------------

@@ -236,7 +236,13 @@ def _serve(sandbox: "Sandbox", host: str, port: int, *, as_json: bool = False) -
 def _listen_error(exc: OSError, host: str, port: int) -> UsageError:
     """Why the emulator cannot listen on ``host:port``, and what to do instead."""
     import errno
+    import socket
 
+    if isinstance(exc, socket.gaierror):  # the name does not resolve: not about the port
+        return UsageError(
+            f"cannot listen on {host}: {exc.strerror or 'unknown host'}",
+            "Give --host an address of this machine, e.g. --host 127.0.0.1",
+        )
     other = "Use --port 0 for a free port, or name another with --port N"
     if exc.errno == errno.EADDRINUSE:
         return UsageError(f"port {port} on {host} is already in use", other)
