@@ -3,6 +3,7 @@ of their values (cheap: no network, no heavy imports)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,28 @@ def complete_model(incomplete: str) -> list[str]:
     from ..models import MODELS
 
     return [name for name in MODELS if name.startswith(incomplete)]
+
+
+def amount(option: str, unit: str, low: float = 0) -> Callable[[str], float]:
+    """The one check of a number option given in ``unit`` (``--timeout`` seconds,
+    ``--older-than`` days): a typer ``parser`` returning a finite float of ``low`` or
+    more; anything else is a :class:`~gsep_cli.errors.UsageError` in the house wording
+    (``nan`` or ``inf`` would mean no bound)."""
+    from ..errors import UsageError
+
+    def parse(text: str) -> float:
+        hint = f"Give a number of {unit}, e.g. {option} 30"
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"{option} must be a number of {unit}, not {text!r}", hint) from None
+        if not math.isfinite(value):
+            raise UsageError(f"{option} must be a finite number of {unit}, not {text!r}", hint)
+        if value < low:
+            raise UsageError(f"{option}: {value:g} is not {low:g} or more", hint)
+        return value
+
+    return parse
 
 
 def model_in_effect(ctx: typer.Context) -> str:
@@ -149,7 +172,7 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        callback=between(0),
+        parser=amount("--timeout", "seconds"),
         help="Give up waiting after SECONDS (exit 8). Default: no limit.",
     ),
 ]

@@ -16,6 +16,13 @@ app = GsepTyper(help="Show and change settings and the API key.", no_args_is_hel
 NAME_HELP = "base_url, format, stems, output_dir or model."
 
 
+def complete_setting(incomplete: str) -> list[str]:
+    """Tab completion of a setting's name (``config get``/``set``)."""
+    from ..config import SETTABLE
+
+    return [name for name in SETTABLE if name.startswith(incomplete)]
+
+
 @app.command(
     "set-key",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -111,7 +118,9 @@ def path(ctx: typer.Context) -> None:
 @app.command("set")
 def set_value(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help=NAME_HELP, autocompletion=complete_setting)
+    ],
     value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
 ) -> None:
     """Set a setting in the current profile.
@@ -132,7 +141,7 @@ def set_value(
         hint = (
             "Use gsep config set-key for the key"
             if name in ("api_key", "key")
-            else f"Settable: {', '.join(SETTABLE)}"
+            else _settable_hint(name)
         )
         raise UsageError(f"unknown setting {name!r}", hint)
     if name == "base_url":
@@ -154,7 +163,9 @@ def set_value(
 @app.command("get")
 def get(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help=NAME_HELP, autocompletion=complete_setting)
+    ],
 ) -> None:
     """Print one setting's value as gsep resolves it.
 
@@ -167,7 +178,7 @@ def get(
 
     state = state_of(ctx)
     if name not in SETTABLE:
-        raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
+        raise UsageError(f"unknown setting {name!r}", _settable_hint(name))
     settings = state.settings()
     value = _shown(state, settings.values)[name]
     document = {"name": name, "value": value, "source": settings.sources.get(name)}
@@ -182,3 +193,11 @@ SANDBOX_BASE_URL = "sandbox (a free loopback port for each command)"
 def _shown(state: Any, values: dict[str, str]) -> dict[str, Any]:
     """The settings' values as shown: with --sandbox, the base URL as it is used."""
     return {**values, "base_url": SANDBOX_BASE_URL} if state.sandbox else dict(values)
+
+
+def _settable_hint(name: str) -> str:
+    """What to say for an unknown setting: a "did you mean", then the settable names."""
+    from ..config import SETTABLE
+    from ..suggest import with_suggestion
+
+    return with_suggestion(name, SETTABLE, f"Settable: {', '.join(SETTABLE)}")
