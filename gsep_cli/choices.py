@@ -152,7 +152,10 @@ def check_language(value: str | None) -> str:
         raise UsageError("the lyrics model needs --language", f"Choose from: {choices}")
     language = value.strip().lower()
     if language not in LYRICS_LANGUAGES:
-        raise UsageError(f"unsupported language {value!r}", f"Choose from: {choices}")
+        raise UsageError(
+            f"unsupported language {value!r}",
+            with_suggestion(language, LYRICS_LANGUAGES, f"Choose from: {choices}"),
+        )
     return language
 
 

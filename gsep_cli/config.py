@@ -238,10 +238,23 @@ def _profile_section(data: dict[str, Any], profile: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
+def check_given(option: str, value: str | None) -> str | None:
+    """A flag's value as given: None (not given) passes; an empty (or blank) value is
+    refused with a :class:`~gsep_cli.errors.UsageError`, never read as "not given", which
+    would send the key to the environment's or the default host. (An empty environment
+    variable, by the common convention, counts as unset.)"""
+    if value is not None and not value.strip():
+        raise UsageError(
+            f"{option} was given an empty value", f"Give {option} a value, or leave it out"
+        )
+    return value
+
+
 def current_profile(flag: str | None, env: Mapping[str, str] | None = None) -> str:
-    """The config profile in effect: ``--profile``, else GSEP_PROFILE, else ``default``."""
+    """The config profile in effect: ``--profile``, else GSEP_PROFILE (empty: unset), else
+    ``default``. Raises UsageError for an empty ``--profile`` (see :func:`check_given`)."""
     env = os.environ if env is None else env
-    return flag or env.get("GSEP_PROFILE") or DEFAULT_PROFILE
+    return check_given("--profile", flag) or env.get("GSEP_PROFILE") or DEFAULT_PROFILE
 
 
 def load_settings(
@@ -256,9 +269,12 @@ def load_settings(
     A config file that cannot be read is an error only when it could matter: when the
     key (``keyless``: none is needed, as with ``--sandbox``) and the base URL both come
     from flags or the environment, it is skipped with a warning. Raises
-    :class:`~gsep_cli.errors.ConfigError` naming the file or variable at fault.
+    :class:`~gsep_cli.errors.ConfigError` naming the file or variable at fault, and
+    :class:`~gsep_cli.errors.UsageError` for an empty ``base_url`` or ``profile`` given
+    (None: not given; see :func:`check_given`).
     """
     env = dict(os.environ) if env is None else env
+    check_given("--base-url", base_url)
     profile = current_profile(profile, env)
     warnings: list[str] = []
     try:
@@ -275,7 +291,7 @@ def load_settings(
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
     for name, default in DEFAULTS.items():
-        if name == "base_url" and base_url:
+        if name == "base_url" and base_url is not None:
             values[name], sources[name] = base_url, "flag --base-url"
         elif env.get(ENV_FOR[name]):
             values[name], sources[name] = env[ENV_FOR[name]], f"env {ENV_FOR[name]}"

@@ -26,9 +26,14 @@ class ExitCode(IntEnum):
 
 
 class GsepError(Exception):
-    """Base of every expected gsep failure: one message line plus an optional hint."""
+    """Base of every expected gsep failure: one message line plus an optional hint.
+
+    Every class has a :attr:`default_hint`, what to do when the raiser gave no hint:
+    :attr:`what_to_do` is the hint, else that (so every error line has its "— what to
+    do" part)."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    default_hint = "Please report it (set GSEP_DEBUG=1 for details)"
 
     def __init__(
         self,
@@ -47,19 +52,29 @@ class GsepError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def what_to_do(self) -> str:
+        """The hint given, else the class's :attr:`default_hint` (never empty)."""
+        return (self.hint or "").strip() or self.default_hint
+
 
 class UsageError(GsepError):
     """Bad command-line usage or bad local input (missing file, unknown stem...)."""
 
     exit_code = ExitCode.USAGE
+    default_hint = "Check the command line and its inputs (gsep COMMAND --help)"
 
 
 class InputChanged(UsageError):
     """An input is not a regular file, or changed while gsep read or uploaded it."""
 
+    default_hint = "Leave the file unchanged while gsep reads it, then run the command again"
+
 
 class OutputClosed(UsageError):
     """Standard output (``-o -``) could not take the result: the reader quit, disk full."""
+
+    default_hint = "Check where stdout goes (the reading program, free disk space)"
 
 
 class LedgerError(GsepError):
@@ -69,41 +84,52 @@ class LedgerError(GsepError):
     the key or the configuration is wrong."""
 
     exit_code = ExitCode.USAGE
+    default_hint = "Check the state folder (GSEP_STATE_DIR) and that no other gsep holds it"
 
 
 class NotOnRecord(UsageError):
     """A job id that the local record does not hold (``gsep ledger show``): a local
     question, not an answer from the API (exit 2, not 4)."""
 
+    default_hint = "See the jobs on record: gsep ledger list"
+
 
 class ConfigError(GsepError):
     """Missing or invalid configuration, such as no API key."""
 
     exit_code = ExitCode.AUTH
+    default_hint = "Check the settings: gsep config show"
 
 
 class AuthError(GsepError):
     """The API refused the key (HTTP 400/401/403)."""
 
     exit_code = ExitCode.AUTH
+    default_hint = "Check the key: gsep key info, or set a new one with gsep config set-key"
 
 
 class RequestRejected(GsepError):
     """The API rejected the request (other 4xx, or a business resultCode)."""
 
     exit_code = ExitCode.REJECTED
+    default_hint = "Check the values sent against gsep models; -v shows the requests"
 
 
 class AccountError(GsepError):
     """Credits, contract or project problems (1102, 1103, 1114)."""
 
     exit_code = ExitCode.ACCOUNT
+    default_hint = "Check the account's credits and contract: gsep key info"
 
 
 class ServiceUnavailable(GsepError):
     """Network failure, rate limit or server error that outlasted the retries."""
 
     exit_code = ExitCode.UNAVAILABLE
+    default_hint = (
+        "Try again later (the ledger keeps paid jobs: a re-run does not pay again); "
+        "check the connection and --base-url"
+    )
 
 
 class CreationUnconfirmed(ServiceUnavailable):
@@ -126,22 +152,28 @@ class RateLimited(ServiceUnavailable):
         super().__init__(message, hint, status=status)
         self.retry_after = retry_after
 
+    default_hint = "Wait a minute, then run the same command again"
+
 
 class ExpiredUrl(RequestRejected):
     """A presigned URL has expired (the storage server answered 403 "Request has
     expired"): retrying the same URL cannot help; a new upload plan can."""
+
+    default_hint = "Run the same command again: it asks for fresh links"
 
 
 class JobFailed(GsepError):
     """The job ended with status ``failed``."""
 
     exit_code = ExitCode.JOB_FAILED
+    default_hint = "See the job with gsep job status JOB_ID; another model or input may work"
 
 
 class WaitTimeout(GsepError):
     """Waiting for a job gave up; the job may still finish."""
 
     exit_code = ExitCode.TIMEOUT
+    default_hint = "The job may still finish: gsep job status JOB_ID --wait"
 
 
 class InternalError(GsepError):
@@ -149,6 +181,7 @@ class InternalError(GsepError):
     input fails with exit 1, the others go on."""
 
     exit_code = ExitCode.INTERNAL
+    default_hint = "Please report it (set GSEP_DEBUG=1 for details)"
 
 
 class DeadlineReached(WaitTimeout):
@@ -161,12 +194,14 @@ class LocalFailure(GsepError):
     to resume. Exit 2, never 1: the job itself did not fail."""
 
     exit_code = ExitCode.USAGE
+    default_hint = "Fix what the message says, then run the same command again"
 
 
 class Interrupted(GsepError):
     """The user pressed Ctrl-C."""
 
     exit_code = ExitCode.INTERRUPTED
+    default_hint = "Run the command again when ready"
 
 
 #: What each exit code means: ``gsep --help`` and the README's table say the same.

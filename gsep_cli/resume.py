@@ -147,7 +147,12 @@ class ResumableGet:
                 status=403,
             )
         if status not in (200, 206):
-            raise RequestRejected(f"download failed: HTTP {status}")
+            raise RequestRejected(
+                f"download failed: HTTP {status}",
+                "Ask for fresh links: gsep download JOB_ID; if it fails again, the results "
+                "may be gone (kept 48 h)",
+                status=status,
+            )
 
     def _accept_rest(self, response: requests.Response) -> None:
         """A 206 must go on where ``out`` ends, in the same file, and say the file's size

@@ -166,16 +166,50 @@ def test_out_of_range_is_refused_in_the_same_words(
     assert fragment in run.err, run
 
 
-# ---- summaries --------------------------------------------------------------------------
+# ---- summaries and wrapping (at 60 and 80 columns) ---------------------------------------
+def _rows(text: str, title: str) -> list[str]:
+    """A definition list's rows, each with its wrapped continuation lines joined."""
+    rows: list[str] = []
+    for line in _section(text, title):
+        if re.match(r"  \S", line) or not rows:
+            rows.append(line.strip())
+        else:
+            rows[-1] += " " + line.strip()
+    return rows
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
 @pytest.mark.parametrize("path", list(GROUPS), ids=_ids(GROUPS))
-def test_summaries_are_whole_sentences(path: tuple[str, ...], help_of: Any) -> None:
-    rows = _section(help_of(path), "Commands")
+def test_summaries_are_whole_sentences(
+    path: tuple[str, ...], columns: str, help_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    text = help_of(path)
+    rows = _rows(text, "Commands")
     assert rows
     for row in rows:
-        _name, summary = row.split(None, 1)
+        name, summary = row.split(None, 1)
         assert not summary.endswith("..."), row
         assert summary.endswith("."), row
-        assert len(row) <= 80, row
+        command = GROUPS[path].commands[name]
+        assert " ".join((command.help or "").split()).startswith(summary), row
+    assert all(len(line) <= int(columns) for line in _section(text, "Commands")), text
+
+
+#: A line ending inside a hyphenated option name or word: ``--dry-`` (then ``run``).
+HYPHEN_BREAK = re.compile(r"\w-$")
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
+@pytest.mark.parametrize("path", list(COMMANDS), ids=_ids(COMMANDS))
+def test_help_never_breaks_a_word_at_a_hyphen(
+    path: tuple[str, ...], columns: str, help_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    for line in help_of(path).splitlines():
+        if "https://" in line:  # LEAVE: a URL longer than the column is cut anywhere
+            continue
+        assert not HYPHEN_BREAK.search(line.rstrip()), f"{columns} columns: {line!r}"
 
 
 # ---- examples ---------------------------------------------------------------------------

@@ -12,10 +12,14 @@ from clitools import clean_env, run_gsep
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gsep_cli.cli import _choices
 from gsep_cli.cli._table import aligned, cells
+from gsep_cli.config import Settings
 from gsep_cli.ledger import Ledger
 from gsep_cli.models import MODELS
 from gsep_cli.records import FileRecord, JobRecord
+
+SETTINGS = Settings("default", "http://127.0.0.1:9/api", None, {"stems": "vocal"})
 
 
 def _starts(line: str) -> list[int]:
@@ -79,7 +83,11 @@ def test_models_say_what_each_gives(tmp_path: Path) -> None:
         if spec.stems:
             assert "stems: " in line, line
         else:  # a model whose job has no type: its tracks come whatever --stems says
-            assert "no --stems" in line or "--lyrics" in line, line
+            assert "no --stems" not in line, line
+            assert "(always; --stems optional)" in line or "--lyrics" in line, line
+        if "--stems optional" in line:  # and what it says --stems takes is accepted
+            for value in [*spec.output_names, "all", None]:
+                _choices.stems(SETTINGS, spec.name, [value] if value else None)
     assert "(default)" in lines[0]
 
 

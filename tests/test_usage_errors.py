@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from clitools import assert_clean_error, clean_env, make_wav, run_gsep
-from hypothesis import given, settings
+from clitools import assert_clean_error, clean_env, make_wav, run_cli, run_gsep
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gsep_cli.suggest import close_matches, did_you_mean
@@ -36,7 +36,14 @@ PARSER_ERRORS = [
     (["models", "extra"], "unexpected extra argument", "gsep models"),
     (["job"], "Missing command (one of: create, status)", "gsep job"),
     (["ledger"], "Missing command (one of: list, show, forget, prune)", "gsep ledger"),
-    (["job", "--json"], "Missing command", "gsep job"),
+    (["job", "--json"], "Missing command (one of: create, status)", "gsep job"),
+    (["--json"], "Missing command (one of: separate, upload, job, download, models", "gsep"),
+    (["-q"], "Missing command (one of: separate, upload, job, download, models", "gsep"),
+    (
+        ["ledger", "-v", "--no-progress"],
+        "Missing command (one of: list, show, forget",
+        "gsep ledger",
+    ),
     (["job", "--nosuch", "status"], "No such option: --nosuch", "gsep job"),
     (["seperate", "song.wav"], "Did you mean 'separate'?", "gsep"),
     (["job", "stauts", "J"], "Did you mean 'status'?", "gsep job"),
@@ -65,6 +72,41 @@ def test_a_bare_gsep_still_shows_its_help(env: dict[str, str], tmp_path: Path) -
     run = run_gsep([], env, cwd=tmp_path)
     assert run.code == 2 and run.out == "", run
     assert run.err.startswith("Usage: gsep") and "Commands:" in run.err, run
+
+
+GLOBAL_FLAGS = ["--json", "-q", "-v", "--no-progress", "--sandbox", "--profile=p"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    group=st.sampled_from([(), ("job",), ("ledger",), ("config",), ("sandbox",), ("key",)]),
+    flags=st.lists(st.sampled_from(GLOBAL_FLAGS), min_size=1, max_size=3),
+    before=st.booleans(),
+)
+def test_a_group_given_only_global_options_names_its_commands(
+    group: tuple[str, ...], flags: list[str], before: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever global options come with it, a group without a command is one line
+    naming its (visible) commands, as a bare group is."""
+    import typer.main
+
+    from gsep_cli.cli import app
+
+    command = typer.main.get_command(app)
+    for name in group:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    visible = [n for n, c in command.commands.items() if not c.hidden]  # type: ignore[attr-defined]
+    argv = [*flags, *group] if before and group else [*group, *flags]
+    run = run_cli(capsys, argv)
+    assert run.code == 2 and run.out == "", run
+    assert len(run.err_lines) == 1, run
+    line = run.err_lines[0]
+    assert line.startswith("gsep: error: Missing command (one of: "), line
+    listed = line.split("(one of: ", 1)[1].split(")", 1)[0].split(", ")
+    assert sorted(listed) == sorted(visible), line
+    assert "jobs" not in listed
 
 
 @pytest.mark.parametrize(

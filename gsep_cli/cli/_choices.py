@@ -6,7 +6,6 @@ credit is spent on it."""
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -67,12 +66,6 @@ def lyrics_language(
     if fmt is not None:
         state.console.warn(f"--format does not apply to {model}: it writes CSV and JSON files")
     return check_language(language)
-
-
-def check_timeout(timeout: float | None) -> None:
-    """``--timeout`` is a number of seconds: ``nan`` or ``inf`` would mean no bound."""
-    if timeout is not None and not math.isfinite(timeout):
-        raise UsageError(f"--timeout must be a number of seconds, not {timeout}")
 
 
 def check_overwrite_flags(force: bool, skip_existing: bool) -> None:

@@ -121,9 +121,7 @@ class Console:
         ``prefix`` or ``batch``: one input of several failed; the line goes above the rows
         (or before they are drawn) and the display carries on for the others. Otherwise
         the live display is erased first, for good."""
-        line = f"gsep: error: {prefix}{exc.message}"
-        if exc.hint:
-            line += f" — {exc.hint}"
+        line = f"gsep: error: {prefix}{exc.message} — {exc.what_to_do}"
         if prefix or batch:
             self._line(line)
             return

@@ -33,6 +33,7 @@ class State:
     progress: bool = True
     sandbox: bool = False
     key_fp: str = ""
+    _announced: bool = False
     _console: Console | None = None
     _ledger: Ledger | None = None
     _sandbox: Sandbox | None = None
@@ -101,8 +102,9 @@ class State:
         return str(self._sandbox.base_url) if self._sandbox else settings.base_url
 
     def start_sandbox(self) -> str:
-        """Start the embedded emulator on a free loopback port for this command; called
-        by :meth:`client`, so only once every local check of the command has passed."""
+        """Start the embedded emulator on a free loopback port for this command (cheap,
+        silent); called by :meth:`client`. Its banner waits for the first request (see
+        :meth:`_request_log`), so a local failure found later never shows it."""
         if self._sandbox is None:
             from ..environment import sandbox_pace
             from ..sandbox import Sandbox
@@ -111,10 +113,24 @@ class State:
             self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
             self._sandbox.start()
             self._closers.append(self._sandbox.stop)
-            self.console.info(
-                f"gsep: using the built-in sandbox at {self._sandbox.base_url} (no real separation)"
-            )
         return str(self._sandbox.base_url)
+
+    def _request_log(self) -> Callable[[str], None] | None:
+        """The client's per-request hook (called before every request is sent): the
+        --sandbox banner, once, on the first request, then -v's log lines."""
+        debug = self.console.debug if self.verbose else None
+        if not self.sandbox:
+            return debug
+
+        def log(line: str) -> None:
+            if not self._announced and self._sandbox is not None:
+                self._announced = True
+                url = self._sandbox.base_url
+                self.console.info(f"gsep: using the built-in sandbox at {url} (no real separation)")
+            if debug is not None:
+                debug(line)
+
+        return log
 
     def client(self, settings: Settings | None = None, parallel: int = 4) -> GsepClient:
         """A GsepClient wired to this run's console and settings."""
@@ -130,7 +146,7 @@ class State:
             key,
             listener=self.console,
             parallel=parallel,
-            log=self.console.debug if self.verbose else None,
+            log=self._request_log(),
             **transport_options(),
         )
         self._closers.append(client.close)

@@ -15,7 +15,8 @@ the later value, a flag given anywhere is on.
 The classes also keep parser errors in the house format (see ``_click_failure``): an
 error names the command whose part of the line was wrong, an unknown command gets a "did
 you mean" from :mod:`gsep_cli.suggest` (hidden aliases never offered), and a bare group
-(``gsep job``) is one error line listing its commands.
+(``gsep job``, also ``gsep job --json`` or ``gsep -q``: only global options) is one error
+line listing its commands.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ class _GlobalOptions(Command):
             if exc.ctx is None:  # click's parser raises without one: name this command
                 exc.ctx, exc.cmd = ctx, self
             raise
+        if not ctx.resilient_parsing:  # completion parses half a line: never refuse there
+            from ..config import check_given
+
+            check_given("--base-url", ctx.params.get("global_base_url"))
+            check_given("--profile", ctx.params.get("global_profile"))
         take_globals(ctx)
         return rest
 
@@ -135,12 +141,26 @@ class GsepGroup(_GlobalOptions, HelpGroup):
         names = self.list_commands(ctx)
         return [n for n in names if not getattr(self.get_command(ctx, n), "hidden", False)]
 
+    def missing_command(self, ctx: Context) -> UsageError:
+        """The one line for a group given no command: it names the commands."""
+        commands = ", ".join(self.visible_commands(ctx))
+        return UsageError(f"Missing command (one of: {commands})", ctx)
+
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         bare = not args and self.no_args_is_help and not ctx.resilient_parsing
         if bare and ctx.parent is not None:  # one line (a bare `gsep` still shows its help)
-            commands = ", ".join(self.visible_commands(ctx))
-            raise UsageError(f"Missing command (one of: {commands})", ctx)
+            raise self.missing_command(ctx)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Context) -> Any:
+        """Run the chosen command; with only global options given (``gsep -q``, ``gsep
+        job --json``) click's "Missing command" becomes :meth:`missing_command`'s line."""
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            if exc.ctx is ctx and exc.message.rstrip(".") == "Missing command":
+                raise self.missing_command(ctx) from None
+            raise
 
     def resolve_command(
         self, ctx: Context, args: list[str]

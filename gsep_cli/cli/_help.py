@@ -5,7 +5,10 @@
   argument as ``{JOB_ID}``, a lower-case ``{job_id}`` without a metavar).
 * ``gsep --help`` lists the main command first, then the step-by-step ones in the order
   they are used, then the rest; a group lists its commands in the order registered
-  (older click sorts them by name).
+  (older click sorts them by name), each with its whole summary (click cuts it to fit
+  beside the name, shorter the narrower the terminal: ``Upload, create the job...``).
+* Help text wraps between words only, never at a hyphen (click's wrapper would split
+  ``--dry-run`` into ``--dry-`` and ``run``): :class:`HelpContext`'s formatter.
 
 What each option shows (``LIST``, ``DIR``, ``SECONDS``; ranges in words, once) is set on
 the options themselves (:mod:`._options`); ``tests/test_help.py`` walks every command
@@ -14,9 +17,16 @@ and holds them to it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
+
+try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
+    from typer._click import Context, HelpFormatter, _textwrap
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import Context, HelpFormatter, _textwrap  # type: ignore
 
 #: The order of ``gsep --help``: separate (the main job), the steps it takes one at a
 #: time, then the local record, settings, the key, the sandbox and completion. A
@@ -36,8 +46,49 @@ ORDER = (
 )
 
 
+@contextmanager
+def _breaks_between_words_only() -> Iterator[None]:
+    """click's ``wrap_text`` makes a ``_textwrap.TextWrapper`` on every call: meanwhile
+    that name is one that never breaks at a hyphen."""
+    wrapper = _textwrap.TextWrapper
+
+    class WholeWords(wrapper):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "break_on_hyphens": False})
+
+    _textwrap.TextWrapper = WholeWords  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        _textwrap.TextWrapper = wrapper  # type: ignore[misc]
+
+
+class WholeWordFormatter(HelpFormatter):
+    """click's help formatter, wrapping between words only (``--dry-run`` stays whole)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        with _breaks_between_words_only():
+            super().write_usage(prog, args, prefix)
+
+    def write_text(self, text: str) -> None:
+        with _breaks_between_words_only():
+            super().write_text(text)
+
+    def write_dl(self, rows: Sequence[tuple[str, str]], *args: Any, **kwargs: Any) -> None:
+        with _breaks_between_words_only():
+            super().write_dl(rows, *args, **kwargs)
+
+
+class HelpContext(Context):
+    """The context of every gsep command: its help uses :class:`WholeWordFormatter`."""
+
+    formatter_class = WholeWordFormatter
+
+
 class HelpCommand(TyperCommand):
     """A command whose usage line shows its arguments' metavars as they are."""
+
+    context_class = HelpContext
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """``[OPTIONS]`` then each parameter's piece; an argument with a metavar is
@@ -52,7 +103,22 @@ class HelpCommand(TyperCommand):
 
 
 class HelpGroup(TyperGroup):
-    """A command group listing its commands in :data:`ORDER`, else as registered."""
+    """A command group listing its commands in :data:`ORDER`, else as registered, each
+    with its whole summary."""
+
+    context_class = HelpContext
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The "Commands" section: every visible command and its summary, whole (the
+        definition list wraps it under itself when the terminal is narrow)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: Any) -> list[str]:
         rank = {name: index for index, name in enumerate(ORDER)}

@@ -3,6 +3,8 @@ of their values (cheap: no network, no heavy imports)."""
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -53,15 +55,59 @@ def complete_model(incomplete: str) -> list[str]:
     return [name for name in MODELS if name.startswith(incomplete)]
 
 
+def amount(option: str, unit: str, low: float = 0) -> Callable[[str], float]:
+    """The one check of a number option given in ``unit`` (``--timeout`` seconds,
+    ``--older-than`` days): a typer ``parser`` returning a finite float of ``low`` or
+    more; anything else is a :class:`~gsep_cli.errors.UsageError` in the house wording
+    (``nan`` or ``inf`` would mean no bound)."""
+    from ..errors import UsageError
+
+    def parse(text: str) -> float:
+        hint = f"Give a number of {unit}, e.g. {option} 30"
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"{option} must be a number of {unit}, not {text!r}", hint) from None
+        if not math.isfinite(value):
+            raise UsageError(f"{option} must be a finite number of {unit}, not {text!r}", hint)
+        if value < low:
+            raise UsageError(f"{option}: {value:g} is not {low:g} or more", hint)
+        return value
+
+    return parse
+
+
+def model_in_effect(ctx: typer.Context) -> str:
+    """The model a command being completed would use: ``-m`` on the line, else
+    GSEP_MODEL, else the profile's (``--profile``/GSEP_PROFILE) config ``model``, else
+    the default. Never raises: a config that cannot be read counts as absent."""
+    from ..errors import GsepError
+    from ..models import DEFAULT_MODEL
+
+    given = ctx.params.get("model")
+    if given:
+        return str(given)
+    state = ctx.find_root().obj
+    try:
+        from ..config import load_settings
+
+        return load_settings(profile=getattr(state, "profile", None), keyless=True).get("model")
+    except GsepError:
+        return os.environ.get("GSEP_MODEL") or DEFAULT_MODEL
+
+
 def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
-    """Values of ``--stems`` that are valid as they stand once accepted: ``all`` only
-    alone, each stem once, and ``others`` (the residual, never sent) only where the
-    choice stays valid, after a stem for models that take a ``type``."""
+    """Values of ``--stems`` that are valid as they stand once accepted, for the model in
+    effect (:func:`model_in_effect`): ``all`` only alone, each stem once (stems given by
+    earlier ``--stems`` options count), and ``others`` (the residual, never sent) only
+    where the choice stays valid, after a stem for models that take a ``type``."""
     from ..models import DEFAULT_MODEL, MODELS, RESIDUAL
 
-    spec = MODELS.get(ctx.params.get("model") or DEFAULT_MODEL, MODELS[DEFAULT_MODEL])
+    spec = MODELS.get(model_in_effect(ctx), MODELS[DEFAULT_MODEL])
     done, _, last = incomplete.rpartition(",")
-    taken = [t.strip() for t in done.split(",") if t.strip()] if done else []
+    earlier = [t.strip() for v in ctx.params.get("stems") or () for t in str(v).split(",")]
+    typed = [t.strip() for t in done.split(",")] if done else []
+    taken = [t for t in [*earlier, *typed] if t]
     if len(set(taken)) != len(taken) or any(t not in spec.output_names for t in taken):
         return []  # 'all', a repeated or an unknown stem already: nothing valid follows
     if taken:
@@ -126,7 +172,7 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        callback=between(0),
+        parser=amount("--timeout", "seconds"),
         help="Give up waiting after SECONDS (exit 8). Default: no limit.",
     ),
 ]

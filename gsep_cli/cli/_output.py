@@ -31,7 +31,7 @@ def show(state: State, document: dict[str, Any], lines: Iterable[str]) -> None:
 
 
 def error_json(error: GsepError) -> dict[str, Any]:
-    return {"message": error.message, "hint": error.hint, "exitCode": int(error.exit_code)}
+    return {"message": error.message, "hint": error.what_to_do, "exitCode": int(error.exit_code)}
 
 
 # ---- files and jobs -----------------------------------------------------------------------
@@ -253,7 +253,8 @@ def model_lines(specs: Iterable[ModelSpec]) -> list[str]:
             files = ", ".join(f"{name}.{ext}" for name, ext in spec.file_outputs)
             gives = f"files: {files} (--lyrics, --language)"
         else:
-            gives = f"track: {', '.join(spec.outputs)} (no --stems)"
+            # the job takes no type: --stems (the track's name or 'all') is optional
+            gives = f"track: {', '.join(spec.outputs)} (always; --stems optional)"
         name = spec.name + (" (default)" if spec.name == DEFAULT_MODEL else "")
         limits = f"{spec.max_bytes // GB} GB, {spec.max_seconds // 60} min"
         rows.append((name, gives, ",".join(spec.input_kinds), limits, spec.description))

@@ -16,6 +16,13 @@ app = GsepTyper(help="Show and change settings and the API key.", no_args_is_hel
 NAME_HELP = "base_url, format, stems, output_dir or model."
 
 
+def complete_setting(incomplete: str) -> list[str]:
+    """Tab completion of a setting's name (``config get``/``set``)."""
+    from ..config import SETTABLE
+
+    return [name for name in SETTABLE if name.startswith(incomplete)]
+
+
 @app.command(
     "set-key",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -55,6 +62,8 @@ def set_key(ctx: typer.Context) -> None:
     profile = state.profile_name
     path = set_profile_value(profile, "api_key", key)
     state.console.info(f"gsep: key saved for profile {profile!r} in {path}")
+    if state.json:  # what was stored where: never the key, not even masked
+        state.console.result_json({"profile": profile, "name": "api_key", "configFile": str(path)})
 
 
 @app.command("show")
@@ -75,7 +84,7 @@ def show(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     settings = state.settings()
-    values: dict[str, Any] = dict(settings.values)
+    values: dict[str, Any] = _shown(state, settings.values)
     values["api_key"] = mask_key(settings.api_key) if settings.api_key else None
     if settings.api_key and settings.key_problem:  # masking could still show a stray byte
         values["api_key"] = f"(cannot be used: {settings.key_problem})"
@@ -109,7 +118,9 @@ def path(ctx: typer.Context) -> None:
 @app.command("set")
 def set_value(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help=NAME_HELP, autocompletion=complete_setting)
+    ],
     value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
 ) -> None:
     """Set a setting in the current profile.
@@ -130,7 +141,7 @@ def set_value(
         hint = (
             "Use gsep config set-key for the key"
             if name in ("api_key", "key")
-            else f"Settable: {', '.join(SETTABLE)}"
+            else _settable_hint(name)
         )
         raise UsageError(f"unknown setting {name!r}", hint)
     if name == "base_url":
@@ -142,14 +153,19 @@ def set_value(
     elif name == "stems":
         _choices.stems(state.settings(), DEFAULT_MODEL, [value])
     profile = state.profile_name
-    set_profile_value(profile, name, value)
+    written = set_profile_value(profile, name, value)
     state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
+    if state.json:
+        document = {"profile": profile, "name": name, "value": value, "configFile": str(written)}
+        state.console.result_json(document)
 
 
 @app.command("get")
 def get(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help=NAME_HELP, autocompletion=complete_setting)
+    ],
 ) -> None:
     """Print one setting's value as gsep resolves it.
 
@@ -162,7 +178,26 @@ def get(
 
     state = state_of(ctx)
     if name not in SETTABLE:
-        raise UsageError(f"unknown setting {name!r}", f"Settable: {', '.join(SETTABLE)}")
+        raise UsageError(f"unknown setting {name!r}", _settable_hint(name))
     settings = state.settings()
-    document = {"name": name, "value": settings.get(name), "source": settings.sources.get(name)}
-    _output.show(state, document, [settings.get(name)])
+    value = _shown(state, settings.values)[name]
+    document = {"name": name, "value": value, "source": settings.sources.get(name)}
+    _output.show(state, document, [value])
+
+
+#: What ``config show``/``get`` say the base URL is with --sandbox: each command starts
+#: its own emulator on a free loopback port, so there is no one URL to show.
+SANDBOX_BASE_URL = "sandbox (a free loopback port for each command)"
+
+
+def _shown(state: Any, values: dict[str, str]) -> dict[str, Any]:
+    """The settings' values as shown: with --sandbox, the base URL as it is used."""
+    return {**values, "base_url": SANDBOX_BASE_URL} if state.sandbox else dict(values)
+
+
+def _settable_hint(name: str) -> str:
+    """What to say for an unknown setting: a "did you mean", then the settable names."""
+    from ..config import SETTABLE
+    from ..suggest import with_suggestion
+
+    return with_suggestion(name, SETTABLE, f"Settable: {', '.join(SETTABLE)}")

@@ -177,7 +177,6 @@ def status(
     from ..errors import JobFailed
 
     state = state_of(ctx)
-    _choices.check_timeout(timeout)
     settings = state.settings()
     job_id = check_job_id(job_id)
     chosen_model = _choices.model_name(settings, model or _recorded_model(state, job_id))

@@ -9,7 +9,7 @@ import typer
 from . import _output
 from ._context import State, state_of
 from ._globals import GsepTyper
-from ._options import JobId, between
+from ._options import JobId, amount, between
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -95,13 +95,17 @@ def forget(
       gsep ledger forget 2c5f3a9e-8f1b-11ef-b864-0242ac120002
     """
     state = state_of(ctx)
+    wanted = list(dict.fromkeys(j.strip() for j in job_ids))
     with _open_ledger(state) as ledger:
-        removed = ledger.forget_jobs([j.strip() for j in job_ids])
-    state.console.info(
-        f"gsep: forgot {removed} of {len(job_ids)} jobs; a re-run of their inputs pays again"
-    )
+        unknown = [j for j in wanted if ledger.get_job(j) is None]
+        removed = ledger.forget_jobs([j for j in wanted if j not in unknown])
+    if removed:
+        jobs = "job" if removed == 1 else "jobs"
+        state.console.info(f"gsep: forgot {removed} {jobs}; a re-run of their inputs pays again")
+    if unknown:
+        state.console.info(f"gsep: not on record, nothing to forget: {', '.join(unknown)}")
     if state.json:
-        state.console.result_json({"removed": removed})
+        state.console.result_json({"removed": removed, "notOnRecord": unknown})
 
 
 @app.command("prune")
@@ -112,7 +116,7 @@ def prune(
         typer.Option(
             "--older-than",
             metavar="DAYS",
-            callback=between(0),
+            parser=amount("--older-than", "days"),
             help="Also forget jobs not touched for DAYS days (unless their files are on disk); "
             "a re-run pays again for a forgotten job.",
         ),

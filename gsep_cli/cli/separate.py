@@ -119,7 +119,6 @@ def separate(
     from ..naming import DEFAULT_TEMPLATE, check_template
 
     state = state_of(ctx)
-    _choices.check_timeout(timeout)
     settings = state.settings(dry_run=dry_run)
     chosen_model = _choices.model_name(settings, model)
     spec = get_model(chosen_model)
