@@ -48,7 +48,7 @@ class Paying(RunnerBase):
             )
             prepare_folders(planned, create=False)  # before the first request
             if self.manifest is not None:
-                self.manifest.check()
+                self.manifest.check(planned)
 
     def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
         options = self.options
