@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -9,13 +10,20 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Run gsep; never show a traceback for an expected failure."""
     from .cli import run
+    from .shield import stopping
 
-    code = run(argv)
-    if code == 130:
+    try:
+        code = run(argv)
+    except KeyboardInterrupt:  # a further interrupt landed while the outcome was reported
+        code = 130
+        with contextlib.suppress(Exception, KeyboardInterrupt):
+            print("gsep: interrupted", file=sys.stderr)
+    if code == 130 or stopping():
         # Interrupted: cleanup already ran (temp files, sandbox); do not wait for worker
-        # threads still blocked in a network call.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # threads still blocked in a network call or a job's wait.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                stream.flush()
         os._exit(code)
     return code
 

@@ -43,6 +43,21 @@ def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
                 raise UsageError(f"the output folder {existing} is not writable", _HINT)
 
 
+def prove_writable(folder: Path, *, probe: bool) -> None:
+    """Make sure a file can be written in ``folder`` or, when it does not exist yet, that
+    it can be made (a file's folder other than the outputs', e.g. ``--manifest``'s),
+    without creating it: the way must be clear, and the deepest existing folder writable —
+    with ``probe``, proven by creating and removing a temporary file in it (``os.access``
+    alone is fooled by read-only mounts, ``/proc`` and root). Raises
+    :class:`~gsep_cli.errors.UsageError` naming the folder."""
+    check_the_way(folder)
+    existing = _deepest_existing(folder)
+    if probe:
+        _probe(existing, "the folder")
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"the folder {existing} is not writable", _HINT)
+
+
 def check_the_way(folder: Path) -> None:
     """Refuse a file or a broken symbolic link where a folder must be (or be created)."""
     for step in [folder, *folder.parents]:
@@ -79,13 +94,11 @@ def _create(folder: Path) -> None:
         ) from None
 
 
-def _probe(folder: Path) -> None:
+def _probe(folder: Path, what: str = "the output folder") -> None:
     try:
         fd, name = tempfile.mkstemp(dir=folder, prefix=".gsep-probe-")
     except OSError as exc:
-        raise UsageError(
-            f"cannot write in the output folder {folder}: {exc.strerror or exc}", _HINT
-        ) from None
+        raise UsageError(f"cannot write in {what} {folder}: {exc.strerror or exc}", _HINT) from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)

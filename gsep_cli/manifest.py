@@ -22,11 +22,12 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .folders import prove_writable
 
 __all__ = ["LOCK_WAIT", "Manifest"]
 
@@ -52,15 +53,27 @@ class Manifest:
         except ValueError:
             return str(target)
 
-    def check(self) -> None:
-        """Refuse, before anything is paid for, a manifest path that is not a file (a
-        folder, a broken link) or a file that is not gsep's manifest: the results would
-        land but could not be listed."""
+    def check(self, planned: Sequence[Path] = (), *, probe: bool = True) -> None:
+        """Refuse, before anything is paid for, a manifest the results could not be listed
+        in: a path that is one of the run's own ``planned`` outputs, a folder that cannot
+        be written (``probe``: proven with a temporary file; a dry run writes nothing and
+        asks the file system), not a file (a folder, a broken link), or a file that is not
+        gsep's manifest. Raises :class:`~gsep_cli.errors.UsageError`."""
+        target = self.path.resolve()
+        if any(Path(p).resolve() == target for p in planned):
+            raise UsageError(
+                f"--manifest {self.path} is one of the files this run writes",
+                "Choose another --manifest FILE, e.g. --manifest manifest.json",
+            )
         if os.path.lexists(self.path) and not os.path.isfile(self.path):
             raise UsageError(
                 f"{self.path} is not a file (--manifest names the file gsep lists its results in)",
                 _NOT_OURS_HINT,
             )
+        try:
+            prove_writable(self.path.parent, probe=probe)
+        except UsageError as exc:
+            raise UsageError(f"--manifest {self.path}: {exc.message}", _NOT_OURS_HINT) from None
         if os.path.isfile(self.path):
             self._read()
 

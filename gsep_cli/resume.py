@@ -79,6 +79,8 @@ class ResumableGet:
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 last = describe(exc)
                 wait_s = self.policy.backoff(attempt)
+            if self.cancelled.is_set():  # the command is stopping: the connection was cut
+                raise Interrupted("download cancelled")  # by that, not lost — no retry
             if self.whole_next and self.rewindable and self.received:
                 self._restart()
             if attempt < self.attempts:

@@ -1,4 +1,12 @@
-"""A paying request that Ctrl-C, SIGTERM or SIGHUP does not cut off half-way.
+"""Interrupts (Ctrl-C, SIGTERM, SIGHUP): how gsep stops, and a paying request that an
+interrupt does not cut off half-way.
+
+:func:`on_signal` is the handler the command line installs for all three: it counts the
+signals (:func:`stopping`) and raises KeyboardInterrupt in the main thread. Python may
+deliver that exception anywhere — even inside a lock's ``__exit__``, where it turns into a
+RuntimeError — so once :func:`stopping` is true, whatever the main thread raises means
+"interrupted" (exit 130), never an internal error. From the second signal on, a last
+resort ends the process :data:`LAST_RESORT_SECONDS` later if its own clean-up is stuck.
 
 An interrupt that lands while a job creation is on the wire would throw away the answer
 — the job id of a job already paid for. :func:`finish_despite_interrupt` runs the call in
@@ -8,10 +16,64 @@ a worker thread; an interrupt while it runs only shortens the wait to ``bound`` 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Generic, TypeVar
+
+LAST_RESORT_SECONDS = 3.0
+"""After a second interrupt, the process ends at the latest this many seconds later."""
+
+_signals = 0  # interrupts received by this process
+_held = 0  # > 0 while the main thread runs clean-up that must not be cut off
+
+
+def stopping() -> bool:
+    """True once an interrupt (Ctrl-C, SIGTERM, SIGHUP) reached this process."""
+    return _signals > 0
+
+
+def start_counting() -> None:
+    """A new run: no interrupt received yet (the command line calls it as it installs
+    :func:`on_signal`)."""
+    global _signals
+    _signals = 0
+
+
+def on_signal(signum: int, frame: FrameType | None) -> None:
+    """The signal handler for SIGINT, SIGTERM and SIGHUP (main thread only): count it, and
+    raise KeyboardInterrupt unless :func:`held` clean-up is running (it ends the run
+    anyway). Raises: KeyboardInterrupt."""
+    global _signals
+    _signals += 1
+    if _signals == 2:
+        threading.Thread(target=_last_resort, name="gsep-quit", daemon=True).start()
+    if not _held:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Short clean-up after an interrupt (partial files removed, jobs put on record) that
+    a further interrupt must not cut off half-way; it is counted, not raised."""
+    global _held
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+
+
+def _last_resort() -> None:
+    """Interrupted twice and still running after LAST_RESORT_SECONDS: end the process."""
+    time.sleep(LAST_RESORT_SECONDS)
+    with contextlib.suppress(OSError):
+        os.write(2, b"gsep: interrupted (quit without finishing the clean-up)\n")
+    os._exit(130)
+
 
 _T = TypeVar("_T")
 

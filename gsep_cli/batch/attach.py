@@ -100,6 +100,7 @@ class Attaching(RunnerBase):
                 f"{_utc(known.created_at)} that was never confirmed (--pay-again)"
             )
         elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
+            known = self._job_with_files_here(match, work, known)
             result.reused = "job"
             try:
                 self._reattach(known, work, result)
@@ -107,11 +108,32 @@ class Attaching(RunnerBase):
             except _SandboxJobGone:  # a new job, as the API would have re-downloaded
                 result.reused, result.job_id, result.upload_id = None, None, None
         elif known is not None:
+            self._refuse_before_paying(work)  # nothing said about paying if nothing will be
             self.client.notice(
                 f"{work.path.name}: paying for a new job although job {known.job_id} is on "
                 "record (--pay-again)"
             )
         self._new_job(work, result, claim)
+
+    def _job_with_files_here(
+        self, match: tuple[str, str, Sequence[str], str, str], work: Work, newest: JobRecord
+    ) -> JobRecord:
+        """The recorded job to re-attach to: one whose planned outputs are all here and
+        intact (then the input is done, whichever job it was, e.g. the older one after
+        ``--pay-again`` into another folder), else the one with most of them here, else
+        ``newest`` (:meth:`Ledger.find_job`'s answer)."""
+        assert self.ledger is not None
+        if newest.status == SUCCESS and self._complete_files(newest, work, self._verified(newest)):
+            return newest
+        best, most = newest, 0
+        for job in self.ledger.done_jobs(*match):
+            planned = {p.resolve() for p in self._planned(work, job.job_id)}
+            here = len(planned & {Path(r.path) for r in self._verified(job)})
+            if here and here == len(planned):
+                return job
+            if here > most:
+                best, most = job, here
+        return best
 
     def _reattach(self, known: JobRecord, work: Work, result: InputResult) -> None:
         options = self.options

@@ -94,6 +94,10 @@ class RunnerBase:
             verified.append(record)
         return verified
 
+    def _refuse_before_paying(self, work: Work) -> None:
+        """The local checks before a new job (:class:`~gsep_cli.batch.paying.Paying`)."""
+        raise NotImplementedError
+
     def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
         """Pay for a new job and see it through (:class:`~gsep_cli.batch.paying.Paying`)."""
         raise NotImplementedError

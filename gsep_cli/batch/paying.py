@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..fileid import FileIdentity
 from ..folders import prepare_folders
-from ..ledger import JobRecord, UploadRecord
+from ..ledger import SANDBOX_HOST, JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
 from ..naming import check_planned_outputs
 from ..onrecord import create_on_record
@@ -33,7 +33,10 @@ UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion
 class Paying(RunnerBase):
     """The runner's steps that spend credits."""
 
-    def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
+    def _refuse_before_paying(self, work: Work) -> None:
+        """Every local check a new job's outputs must pass, before anything is said about
+        paying or sent: files in the way, folders that cannot be made, the manifest.
+        Raises: UsageError, LocalFailure."""
         options = self.options
         if not options.no_wait and options.stdout is None:  # refuse before paying for a
             planned = self._planned(work)  # job whose files cannot land
@@ -45,7 +48,11 @@ class Paying(RunnerBase):
             )
             prepare_folders(planned, create=False)  # before the first request
             if self.manifest is not None:
-                self.manifest.check()
+                self.manifest.check(planned)
+
+    def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
+        options = self.options
+        self._refuse_before_paying(work)
         upload_id = self._upload(work, result)
         if not options.no_wait and options.stdout is None:  # made and proven writable only
             prepare_folders(self._planned(work), create=True)  # now: Ctrl-C during the
@@ -79,7 +86,11 @@ class Paying(RunnerBase):
             known = self.ledger.find_upload(
                 sha, size, self.host, self.key_fp, max_age=UPLOAD_LIFE - UPLOAD_MARGIN
             )
-            if known is not None:
+            # the sandbox's uploads live in its emulator, which stops with the command
+            # that made them: only this run's own can still exist there
+            if known is not None and (
+                self.host != SANDBOX_HOST or known.created_at >= self.started_at
+            ):
                 self.client.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True
         upload_id = self.client.upload_file(path, identity=identity, sha256=sha)

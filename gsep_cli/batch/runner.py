@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from ..choices import check_lyrics_file
@@ -23,10 +23,13 @@ from ..models import JobStatus
 from ..naming import check_output_paths
 from ..preflight import preflight
 from ..records import ABANDONED, SUCCESS, job_key
+from ..shield import held, stopping
 from .attach import Attaching
 from .delivery import Delivering
 from .paying import Paying
 from .plan import InputResult, Work
+
+_TICK = 0.2  # seconds: how often the main thread looks up from its wait
 
 
 class BatchRunner(Attaching, Paying, Delivering):
@@ -44,22 +47,44 @@ class BatchRunner(Attaching, Paying, Delivering):
         workers = max(1, min(self.options.jobs, len(inputs)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-input")
         futures = {pool.submit(self.process, path): index for index, path in enumerate(inputs)}
+        pending = set(futures)
         try:
-            for future in as_completed(futures):
-                result = future.result()
-                results[futures[future]] = result
-                if self.on_result is not None:
-                    self.on_result(result)
-        except KeyboardInterrupt:
-            self._settle()
-            self.client.cancel_downloads()  # removes partial files of downloads in flight
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._drop_sandbox_jobs()
+            while pending:
+                # woken every _TICK: a signal the kernel handed to a worker thread (a second
+                # one, while the first is pending) only runs its handler when the main thread
+                # runs Python, so an endless wait would never see it
+                done, pending = wait(pending, timeout=_TICK, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results[futures[future]] = result
+                    if self.on_result is not None:
+                        self.on_result(result)
+        except BaseException as exc:
+            # a second interrupt may land inside a lock's exit (a RuntimeError): once an
+            # interrupt came, whatever the wait raises means "stop", never a crash
+            if not (isinstance(exc, KeyboardInterrupt) or stopping()):
+                raise
+            self._stop_all(pool)
             raise Interrupted(
                 "interrupted; finished inputs are recorded, run the same command again to carry on"
             ) from None
         pool.shutdown(wait=True)
         return [results[i] for i in range(len(inputs))]
+
+    def _stop_all(self, pool: ThreadPoolExecutor) -> None:
+        """After an interrupt: wait (bounded) for a job creation in flight to be recorded —
+        another interrupt quits that wait at once — then, uninterruptibly (it is quick):
+        remove partial files of downloads in flight, start no queued input, and put the
+        sandbox's unfinished jobs on record."""
+        try:
+            self._settle()
+        except BaseException:  # Ctrl-C again (or it landing inside the wait's lock): go on
+            if not stopping():
+                raise
+        with held():
+            self.client.cancel_downloads()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._drop_sandbox_jobs()
 
     def _drop_sandbox_jobs(self) -> None:
         """After Ctrl-C in the sandbox: its emulator, and so every job it still runs, stops

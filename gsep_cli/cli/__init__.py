@@ -20,6 +20,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode, GsepError, exit_codes_help
+from ..shield import stopping
 from . import _process, completion, config, download, job, jobs, key, models, sandbox, separate
 from . import upload as upload_command
 from ._context import State
@@ -96,7 +97,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         return _run(argv, click_exceptions)
     finally:
-        restore()
+        if not stopping():  # once stopping, a further signal must still end the run cleanly
+            restore()
 
 
 def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
@@ -114,7 +116,7 @@ def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
         if isinstance(exc, OutputClosed):  # nothing more can go to stdout, not even a flush
             silence_stdout()
         Console().error(exc)
-        return int(exc.exit_code)
+        return int(ExitCode.INTERRUPTED) if stopping() else int(exc.exit_code)
     except click_exceptions.ClickException as exc:
         return _click_failure(exc, click_exceptions)
     except typer.Abort as exc:  # typer.Abort is click's Abort on typer versions built on click
@@ -131,7 +133,11 @@ def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
 
         silence_stdout()
         return int(ExitCode.OK)
-    except Exception as exc:  # an unexpected bug: one line, no locals, no key
+    except Exception as exc:
+        if stopping():  # an interrupt that landed inside a lock's exit, a wait, a clean-up
+            print("gsep: interrupted", file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
+        # an unexpected bug: one line, no locals, no key
         if os.environ.get("GSEP_DEBUG"):
             raise
         from ..redact import printable, redact

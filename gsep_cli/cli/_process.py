@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from types import FrameType
 
 _ERRORS = "gsep-escape"
 _stdout_closed = False  # gsep was started with no standard output at all
@@ -28,22 +27,26 @@ def stand_in_for_closed_stdout() -> None:
 
 def interrupt_on_termination() -> Callable[[], None]:
     """Handle SIGTERM and SIGHUP (``kill``, a CI runner's cancel, a closed terminal) like
-    Ctrl-C: the same clean exit 130, a job creation in flight still recorded, partial
-    files removed. Returns a function that puts the previous handlers back."""
+    Ctrl-C, and all three through :func:`gsep_cli.shield.on_signal`: the same clean exit
+    130, a job creation in flight still recorded, partial files removed, and a second
+    interrupt quitting at once. Returns a function that puts the previous handlers back."""
     import signal
     import threading
 
+    from ..shield import on_signal, start_counting
+
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    start_counting()
 
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, interrupt)
+        if number is None:
+            continue
+        if name == "SIGINT" and signal.getsignal(number) is not signal.default_int_handler:
+            continue  # started with Ctrl-C ignored (a background job): leave it so
+        previous[number] = signal.signal(number, on_signal)
 
     def restore() -> None:
         for number, handler in previous.items():

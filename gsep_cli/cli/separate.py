@@ -159,6 +159,11 @@ def separate(
         manifest=manifest,
     )
     _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
+    if manifest is not None and str(manifest) == "-":
+        raise UsageError(
+            "--manifest - would write a file named '-' (standard output carries the results)",
+            "Give the manifest a file name, e.g. --manifest manifest.json",
+        )
     if manifest is not None and to_stdout:
         raise UsageError(
             "--manifest lists the files gsep writes, and -o - writes none",

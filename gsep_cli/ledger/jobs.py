@@ -15,6 +15,7 @@ from ..records import (
     ABANDONED,
     FAILED,
     JOB_COLUMNS,
+    SUCCESS,
     FileRecord,
     JobRecord,
     files_from_json,
@@ -117,6 +118,23 @@ class Jobs(Database):
             "ORDER BY created_at DESC, updated_at DESC, rowid DESC LIMIT 1",
             (*same_work(content, model, stems, api_host, key_fp), FAILED, ABANDONED),
         )
+
+    def done_jobs(
+        self, content: str, model: str, stems: Sequence[str], api_host: str, key_fp: str
+    ) -> list[JobRecord]:
+        """Every ``success`` job for this work (same match as :meth:`find_job`), newest
+        first: after ``--pay-again`` into another folder there are several, and the files
+        of an older one may be the ones in the folder asked for."""
+
+        def query(conn: sqlite3.Connection) -> list[JobRecord]:
+            rows = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {SAME_WORK} AND status = ? "
+                "ORDER BY created_at DESC, updated_at DESC, rowid DESC",
+                (*same_work(content, model, stems, api_host, key_fp), SUCCESS),
+            ).fetchall()
+            return [job_from_row(r) for r in rows]
+
+        return self._run(query, write=False)
 
     def failure_since(
         self,
