@@ -21,6 +21,7 @@ line listing its commands.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -150,6 +151,9 @@ class GsepGroup(_GlobalOptions, HelpGroup):
         bare = not args and self.no_args_is_help and not ctx.resilient_parsing
         if bare and ctx.parent is not None:  # one line (a bare `gsep` still shows its help)
             raise self.missing_command(ctx)
+        if bare:  # its help on stderr, exit 2, on every click (8.0 printed it on stdout, 0)
+            print(ctx.get_help(), file=sys.stderr)
+            ctx.exit(2)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> Any:

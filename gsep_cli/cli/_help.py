@@ -75,6 +75,9 @@ class WholeWordFormatter(HelpFormatter):
             super().write_text(text)
 
     def write_dl(self, rows: Sequence[tuple[str, str]], *args: Any, **kwargs: Any) -> None:
+        # typer before 0.24 escapes "[default: 3]" for rich markup even with
+        # rich_markup_mode=None, so the help would read "\[default: 3]"
+        rows = [(term, text.replace("\\[", "[")) for term, text in rows]
         with _breaks_between_words_only():
             super().write_dl(rows, *args, **kwargs)
 
