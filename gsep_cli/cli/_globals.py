@@ -25,7 +25,6 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperOption
 
 try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
     from typer._click import Command, Context, HelpFormatter, Parameter
@@ -39,43 +38,47 @@ from ._help import HelpCommand, HelpGroup
 #: The section of ``--help`` that lists the global options.
 SECTION = "Global options (before or after the command)"
 
-GLOBAL_OPTIONS: tuple[TyperOption, ...] = (
-    TyperOption(
-        param_decls=["--base-url", "global_base_url"],
-        type=str,
+
+def _declare(
+    global_base_url: str | None = typer.Option(
+        None,
+        "--base-url",
         metavar="URL",
         help="API base URL (env GSEP_BASE_URL). Default: "
         "https://restapi.gaudiolab.io/developers/api",
     ),
-    TyperOption(
-        param_decls=["--profile", "global_profile"],
-        type=str,
+    global_profile: str | None = typer.Option(
+        None,
+        "--profile",
         metavar="NAME",
         help="Config profile to use (env GSEP_PROFILE). Default: default.",
     ),
-    TyperOption(
-        param_decls=["--json", "global_json"],
-        is_flag=True,
-        help="Print one JSON document on stdout.",
+    global_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    global_quiet: bool = typer.Option(False, "-q", "--quiet", help="Only results and errors."),
+    global_verbose: bool = typer.Option(
+        False, "-v", "--verbose", help="Log HTTP requests on stderr (secrets redacted)."
     ),
-    TyperOption(
-        param_decls=["-q", "--quiet", "global_quiet"], is_flag=True, help="Only results and errors."
-    ),
-    TyperOption(
-        param_decls=["-v", "--verbose", "global_verbose"],
-        is_flag=True,
-        help="Log HTTP requests on stderr (secrets redacted).",
-    ),
-    TyperOption(
-        param_decls=["--no-progress", "global_no_progress"], is_flag=True, help="No progress bars."
-    ),
-    TyperOption(
-        param_decls=["--sandbox", "global_sandbox"],
-        is_flag=True,
+    global_no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    global_sandbox: bool = typer.Option(
+        False,
+        "--sandbox",
         help="Run against a built-in emulator on a free loopback port (no key, no "
         "credits, no real separation).",
     ),
-)
+) -> None:
+    """The global options, declared as any typer command's (never run)."""
+
+
+def _parameters() -> tuple[Parameter, ...]:
+    """The click parameters typer makes of :func:`_declare`'s signature: typer's public
+    way of declaring options, whatever its parameter classes take (typer 0.29 changed
+    TyperOption's arguments; typer 0.28's vendored click has no plain Option)."""
+    app = typer.Typer(add_completion=False)
+    app.command()(_declare)
+    return tuple(typer.main.get_command(app).params)
+
+
+GLOBAL_OPTIONS = _parameters()
 _NAMES = tuple(str(option.name) for option in GLOBAL_OPTIONS)
 _HIDE = "gsep.hide_global_options"  # set in ctx.meta while --help lists the own options
 

@@ -17,6 +17,7 @@ and holds them to it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,10 @@ def _breaks_between_words_only() -> Iterator[None]:
         _textwrap.TextWrapper = wrapper  # type: ignore[misc]
 
 
+#: typer's type label after a metavar: `` <str>``, `` <path>``, `` <list[str]>``
+_TYPE_LABEL = re.compile(r" <[a-z][^<>]*>$")
+
+
 class WholeWordFormatter(HelpFormatter):
     """click's help formatter, wrapping between words only (``--dry-run`` stays whole)."""
 
@@ -77,7 +82,9 @@ class WholeWordFormatter(HelpFormatter):
     def write_dl(self, rows: Sequence[tuple[str, str]], *args: Any, **kwargs: Any) -> None:
         # typer before 0.24 escapes "[default: 3]" for rich markup even with
         # rich_markup_mode=None, so the help would read "\[default: 3]"
-        rows = [(term, text.replace("\\[", "[")) for term, text in rows]
+        # typer 0.29 writes an argument's type after its metavar ("JOB_ID <str>"); the
+        # metavar says what to give, and the type label is what issue 15 asked to remove
+        rows = [(_TYPE_LABEL.sub("", term), text.replace("\\[", "[")) for term, text in rows]
         with _breaks_between_words_only():
             super().write_dl(rows, *args, **kwargs)
 
