@@ -21,7 +21,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
-from ..records import ABANDONED, SUBMITTED, SUCCESS, work_key
+from ..records import SUBMITTED, SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -180,15 +180,11 @@ class Attaching(RunnerBase):
         the API a re-run within the results' life downloads that job's files again; here
         the closest equivalent is a new job, which costs nothing, so the input is done
         afresh instead of failing with "job no longer known"."""
-        assert self.ledger is not None
-        self.ledger.update_job(
+        self._abandon_sandbox_job(
             known.job_id,
-            status=ABANDONED,
-            error="its sandbox stopped with the command that ran it",
-        )
-        self.client.notice(
+            "its sandbox stopped with the command that ran it",
             f"{name}: job {known.job_id} ran in an earlier --sandbox command's emulator, now "
-            "stopped; running the input again (free in the sandbox)"
+            "stopped; running the input again (free in the sandbox)",
         )
         raise _SandboxJobGone
 

@@ -108,6 +108,15 @@ class RunnerBase:
         """Wait for the job, deliver its results (:class:`~.delivery.Delivering`)."""
         raise NotImplementedError
 
+    def _abandon_sandbox_job(self, job_id: str, reason: str, notice: str) -> None:
+        """Put a sandbox job on record as abandoned (``reason``) and say ``notice``: its
+        emulator stopped with the command that ran it, so nothing can reach it again."""
+        from ..records import ABANDONED
+
+        assert self.ledger is not None
+        self.ledger.update_job(job_id, status=ABANDONED, error=reason)
+        self.client.notice(notice)
+
     def _remember_files(
         self, job_id: str, work: Work, written: Sequence[WrittenFile], *, only_new: bool = False
     ) -> None:

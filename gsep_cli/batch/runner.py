@@ -22,7 +22,7 @@ from ..ledger import SANDBOX_HOST
 from ..models import JobStatus
 from ..naming import check_output_paths
 from ..preflight import preflight
-from ..records import ABANDONED, SUCCESS, job_key
+from ..records import SUCCESS, job_key
 from ..shield import held, stopping
 from .attach import Attaching
 from .delivery import Delivering
@@ -101,14 +101,11 @@ class BatchRunner(Attaching, Paying, Delivering):
                 known = self.ledger.get_job(result.job_id)
                 if known is None or known.status == SUCCESS:  # its files are on record
                     continue
-                self.ledger.update_job(
+                self._abandon_sandbox_job(
                     result.job_id,
-                    status=ABANDONED,
-                    error="interrupted; the sandbox that ran it stopped with its command",
-                )
-                self.client.notice(
+                    "interrupted; the sandbox that ran it stopped with its command",
                     f"{result.input.name}: the sandbox's job {result.job_id} stops with it; "
-                    "the re-run starts this input afresh"
+                    "the re-run starts this input afresh",
                 )
 
     def process(self, path: Path) -> InputResult:
