@@ -148,3 +148,33 @@ def _claim(ledger: Ledger, record: JobRecord) -> Claim | None:
     key = work_key(record.content, record.model, record.stems, record.api_host, record.key_fp)
     got = ledger.try_claim(key, record.input_path)
     return got if isinstance(got, Claim) else None
+
+
+def answered_meanwhile(
+    ledger: Ledger, known: JobRecord, notice: Callable[[str], None]
+) -> JobRecord:
+    """An unconfirmed creation whose answer came but could not be recorded then
+    (:mod:`gsep_cli.answers`): record it now and go on with the job it names; any other
+    record as it is."""
+    if not known.unconfirmed:
+        return known
+    state_dir = ledger.path.parent
+    job_id = answers.find(state_dir, known.job_id)
+    if job_id is None:
+        return known
+    ledger.confirm_job(known.job_id, job_id, SUBMITTED)
+    answers.forget(state_dir, known.job_id)
+    notice(f"job {job_id}, created by an earlier run, is now on record")
+    return ledger.get_job(job_id) or known
+
+
+def job_on_record(
+    ledger: Ledger, record: JobRecord, notice: Callable[[str], None]
+) -> JobRecord | None:
+    """The job on record for the work ``record`` is about to be created for (same content,
+    model, stem set, host and key; not failed or abandoned), with an answer that came
+    meanwhile recorded (:func:`answered_meanwhile`), or None."""
+    known = ledger.find_job(
+        record.content, record.model, record.stems, record.api_host, record.key_fp
+    )
+    return None if known is None else answered_meanwhile(ledger, known, notice)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import answers
 from ..claims import Claim, ClaimHolder
 from ..client import WrittenFile
 from ..errors import (
@@ -21,7 +20,8 @@ from ..errors import (
     WaitTimeout,
 )
 from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
-from ..records import SUBMITTED, SUCCESS, work_key
+from ..onrecord import answered_meanwhile
+from ..records import SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -80,8 +80,8 @@ class Attaching(RunnerBase):
                     "Check the input file; run the job again if it looks fine",
                 )
         known = self.ledger.find_job(*match)
-        if known is not None and known.unconfirmed:
-            known = self._answered_meanwhile(known)
+        if known is not None:
+            known = answered_meanwhile(self.ledger, known, self.client.notice)
         if known is not None and known.unconfirmed:
             # --pay-again pays again for creations requested before this run; one that
             # this run (or one beside it) requested without an answer is not paid twice
@@ -204,19 +204,6 @@ class Attaching(RunnerBase):
                 WrittenFile(record.stem, record.format, planned, record.bytes, skipped=True)
             )
         return files
-
-    def _answered_meanwhile(self, known: JobRecord) -> JobRecord:
-        """An unconfirmed creation whose answer came but could not be recorded then
-        (:mod:`gsep_cli.answers`): record it now and go on with the job it names."""
-        assert self.ledger is not None
-        state_dir = self.ledger.path.parent
-        job_id = answers.find(state_dir, known.job_id)
-        if job_id is None:
-            return known
-        self.ledger.confirm_job(known.job_id, job_id, SUBMITTED)
-        answers.forget(state_dir, known.job_id)
-        self.client.notice(f"job {job_id}, created by an earlier run, is now on record")
-        return self.ledger.get_job(job_id) or known
 
 
 class _SandboxJobGone(Exception):

@@ -15,6 +15,7 @@ from ._options import LYRICS_HELP, JobId, Language, Model, Stems, Timeout
 if TYPE_CHECKING:
     from ..client import GsepClient
     from ..config import Settings
+    from ..ledger import JobRecord, Ledger
 
 app = GsepTyper(help="Create jobs and check their status.", no_args_is_help=True)
 
@@ -39,8 +40,20 @@ def create(
         ),
     ] = None,
     language: Language = None,
+    pay_again: Annotated[
+        bool,
+        typer.Option(
+            "--pay-again",
+            help="Create a new job even when one for the same upload, model and stems is "
+            "on record (costs credits again).",
+        ),
+    ] = False,
 ) -> None:
     """Create a job on an upload and print its id (costs credits).
+
+    When a job for the same upload, model and stems is already on record, its id is
+    printed instead, and nothing is paid; a creation whose answer was lost is refused
+    until --pay-again.
 
     \b
     Examples:
@@ -77,7 +90,14 @@ def create(
         text_id = _lyrics_upload(state, settings, client, lyrics) if lyrics else lyrics_id
         extra = lyrics_body((text_id or "").strip(), lang)
     job_id, interrupted = _create(
-        state, client, state.api_host(settings), upload_id, chosen_model, chosen, extra
+        state,
+        client,
+        state.api_host(settings),
+        upload_id,
+        chosen_model,
+        chosen,
+        extra,
+        pay_again=pay_again,
     )
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
@@ -101,10 +121,13 @@ def _create(
     model: str,
     stems: list[str],
     extra: dict[str, Any] | None,
+    *,
+    pay_again: bool = False,
 ) -> tuple[str, bool]:
     """Create the job, on record before it is sent (:mod:`gsep_cli.onrecord`); an interrupt
     while the request is on the wire waits for the answer (bounded), so the id of a job
-    already paid for is never thrown away."""
+    already paid for is never thrown away. A job of the same work on record is the answer
+    (:func:`_already`) unless ``pay_again``."""
     from ..onrecord import create_on_record, job_to_record
     from ..shield import finish_despite_interrupt
 
@@ -119,6 +142,9 @@ def _create(
         api_host=host,
         key_fp=state.key_fp,
     )
+    known = _already(state, ledger, record, pay_again=pay_again)
+    if known is not None:
+        return known, False
 
     def interrupted() -> None:
         state.console.info(
@@ -151,6 +177,41 @@ def _create(
             "The request may have reached the server: the job may exist and have cost "
             "credits; check your credits (gsep key info) before creating it again",
         ) from None
+
+
+def _already(state: State, ledger: "Ledger", record: "JobRecord", *, pay_again: bool) -> str | None:
+    """The id of the job on record for this work, to print instead of paying again; a
+    creation whose answer was lost is refused (it may exist and have cost credits). With
+    ``pay_again`` None: the lost creation is put aside and a new job is paid for."""
+    from datetime import datetime, timezone
+
+    from ..onrecord import job_on_record
+
+    known = job_on_record(ledger, record, state.console.info)
+    if known is None:
+        return None
+    if known.unconfirmed:
+        if not pay_again:
+            when = datetime.fromtimestamp(known.created_at, tz=timezone.utc)
+            raise UsageError(
+                f"a job for this upload, model and stems was requested at "
+                f"{when:%Y-%m-%d %H:%M:%S} UTC and no answer came; it may exist and have "
+                "cost credits",
+                "gsep does not pay again by itself: check your credits (gsep key info), "
+                "then add --pay-again to create a new job",
+            )
+        ledger.abandon_unconfirmed(
+            record.content, record.model, record.stems, record.api_host, record.key_fp
+        )
+        return None
+    if pay_again:
+        state.console.info(f"gsep: paying for a new job although job {known.job_id} is on record")
+        return None
+    state.console.info(
+        f"gsep: job {known.job_id} ({known.status}) was already created for this upload, "
+        "model and stems; nothing paid (--pay-again creates a new one)"
+    )
+    return known.job_id
 
 
 @app.command("status")
