@@ -26,9 +26,10 @@ def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
 
     With ``create``, missing folders are created (parents too) and each folder is proven
     writable by creating and removing a temporary file in it (``os.access`` is not enough:
-    ACLs, read-only mounts and root's privileges fool it). Without ``create`` (a dry run)
-    nothing is written: every folder on the way must be a folder (not a file, not a
-    broken link) and the deepest existing one must be writable by ``os.access``.
+    ACLs, read-only mounts, ``/proc`` and root's privileges fool it). Without ``create``
+    (before the first request, and for a dry run) no folder is made: every folder on the
+    way must be a folder (not a file, not a broken link) and the deepest existing one is
+    proven writable the same way (the temporary file is removed at once).
 
     Raises :class:`~gsep_cli.errors.UsageError` naming the folder and what is wrong.
     """
@@ -38,9 +39,7 @@ def prepare_folders(paths: Iterable[Path], *, create: bool) -> None:
             _create(folder)
             _probe(folder)
         else:
-            existing = _deepest_existing(folder)
-            if not os.access(existing, os.W_OK | os.X_OK):
-                raise UsageError(f"the output folder {existing} is not writable", _HINT)
+            _probe(_deepest_existing(folder))
 
 
 def prove_writable(folder: Path, *, probe: bool) -> None:

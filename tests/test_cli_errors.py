@@ -147,21 +147,25 @@ def test_missing_key_is_exit_3_and_says_how_to_set_one(
     assert sb.requests == []
 
 
-def test_non_writable_output_folder_as_reported_by_os_access(
+def test_output_folder_where_no_file_can_be_made_is_refused_before_any_request(
     env: Path, sb: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A read-only mount, an ACL or /proc: whatever ``os.access`` says, the probe file
+    cannot be made there (simulated by refusing it in a folder named ``locked``)."""
+    import tempfile
+
     (env / "locked").mkdir()
-    real_access = os.access
+    real_mkstemp = tempfile.mkstemp
 
-    def access(path: object, mode: int, **kwargs: object) -> bool:
-        if Path(str(path)).name == "locked" and mode & os.W_OK:
-            return False
-        return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        if Path(str(kwargs.get("dir", ""))).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload,no-any-return]
 
-    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     for args in (["separate", "song.wav", "-o", "locked"], ["download", JOB, "-o", "locked/x"]):
         run = run_cli(capsys, args)
-        assert_clean_error(run, ExitCode.USAGE, "not writable", "-o DIR")
+        assert_clean_error(run, ExitCode.USAGE, "cannot write in", "locked", "-o DIR")
     assert sb.requests == []
 
 
@@ -175,7 +179,7 @@ def test_non_writable_output_folder_for_real(
         run = run_cli(capsys, ["separate", "song.wav", "-o", str(locked)])
     finally:
         locked.chmod(0o700)
-    assert_clean_error(run, ExitCode.USAGE, "not writable")
+    assert_clean_error(run, ExitCode.USAGE, "cannot write in")
     assert sb.requests == []
 
 

@@ -158,7 +158,7 @@ def test_ctrl_c_in_a_sandbox_batch_then_the_same_command_carries_on(tmp_path: Pa
             proc.kill()
     assert proc.returncode == 130, err
     assert out.splitlines() == ["out/a/vocal.wav"]
-    assert "finished inputs are recorded, run the same command again to carry on" in err
+    assert "finished inputs are recorded — Run the same command again to carry on" in err
     assert "b.wav: the sandbox's job" in err and "Traceback" not in err
     jobs = {Path(j.input_path).name: j for j in _sandbox_jobs(tmp_path)}
     assert (jobs["a.wav"].status, jobs["b.wav"].status) == ("success", "abandoned")

@@ -89,3 +89,32 @@ def test_any_sequence_of_creations_pays_once(
                 done = gsep(["job", "create", upload_id, "--stems", stems])
             assert done.code == 0, str(done)
         assert counts(sb)[1] == 1, steps
+
+
+def test_no_wait_on_a_job_already_done_still_prints_its_id(
+    served: Sandbox, gsep: Callable[..., Run]
+) -> None:
+    """``separate --no-wait`` prints the job id whether the job on record is submitted or
+    already done (it printed nothing for a finished one)."""
+    done = gsep(["separate", "song.wav", "--stems", "vocal", "-o", "out"])
+    assert done.code == 0, str(done)
+    (job_id,) = [
+        ln.split("job ", 1)[1].split()[0] for ln in done.err.splitlines() if " created" in ln
+    ]
+    again = gsep(["separate", "song.wav", "--stems", "vocal", "-o", "out", "--no-wait"])
+    assert again.code == 0 and again.out.split() == [job_id], str(again)
+    assert "already done as job" in again.err, again.err
+    assert counts(served) == (1, 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_output_folder_os_access_misjudges_is_refused_before_any_request(
+    served: Sandbox, gsep: Callable[..., Run], dry_run: bool
+) -> None:
+    """``os.access`` says /proc is writable to root: the folder is proven by a probe file
+    before the first request, and by the dry run too (it used to fail after the upload)."""
+    args = ["separate", "song.wav", "--stems", "vocal", "-o", "/proc/gsep-out"]
+    done = gsep([*args, "--dry-run"] if dry_run else args)
+    assert done.code == 2 and "/proc" in done.err, str(done)
+    assert served.requests == [], served.requests

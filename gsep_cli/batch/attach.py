@@ -141,7 +141,8 @@ class Attaching(RunnerBase):
         result.job_id, result.upload_id = known.job_id, known.upload_id
         if options.no_wait:
             result.status = "submitted" if known.status != SUCCESS else "success"
-            self.client.notice(f"{name}: already submitted as job {known.job_id}")
+            done = "done" if known.status == SUCCESS else "submitted"
+            self.client.notice(f"{name}: already {done} as job {known.job_id}")
             return
         verified = self._verified(known)
         complete = self._complete_files(known, work, verified)

@@ -66,7 +66,8 @@ class BatchRunner(Attaching, Paying, Delivering):
                 raise
             self._stop_all(pool)
             raise Interrupted(
-                "interrupted; finished inputs are recorded, run the same command again to carry on"
+                "interrupted; finished inputs are recorded",
+                "Run the same command again to carry on",
             ) from None
         pool.shutdown(wait=True)
         return [results[i] for i in range(len(inputs))]

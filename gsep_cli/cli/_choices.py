@@ -6,7 +6,6 @@ credit is spent on it."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,7 +124,7 @@ def out_dir(settings: Settings, output: Path | None) -> Path:
         folder = output if output is not None else Path(raw).expanduser()
     except RuntimeError:  # "~someone" with no such user
         raise UsageError(f"the output folder from {source} cannot be expanded", _OUT_HINT) from None
-    from ..folders import check_the_way
+    from ..folders import prove_writable
     from ..naming import name_bytes, name_max
 
     for part in folder.parts:  # checked here: the OS's own error would come after paying
@@ -135,11 +134,7 @@ def out_dir(settings: Settings, output: Path | None) -> Path:
                 f"file system allows {name_max(folder)} per name",
                 _OUT_HINT,
             )
-    check_the_way(folder)
-    probe = next(
-        (p for p in [folder.absolute(), *folder.absolute().parents] if os.path.isdir(p)),
-        Path(folder.absolute().anchor),
-    )
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"output folder {folder} is not writable", _OUT_HINT)
+    # proven with a temporary file, removed at once: os.access says yes to root for /proc
+    # and to anyone on a read-only mount, and the upload would go before the refusal
+    prove_writable(folder.absolute(), probe=True)
     return folder

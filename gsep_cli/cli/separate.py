@@ -239,8 +239,8 @@ def _run_batch(
             state.console.result_json(
                 _output.input_result_json(result, options.model, options.stems)
             )
-        elif result.status == "submitted":
-            state.console.result(result.job_id or "")
+        elif options.no_wait and result.job_id:  # submitted, or on record as done already
+            state.console.result(result.job_id)
         elif result.ok:  # a failed input's files are in the summary, not the results
             for item in result.files:
                 state.console.result(str(item.path))
