@@ -123,3 +123,37 @@ def test_double_interrupt_in_job_status_wait(
     job_id = out.split()[0]
     for gap in (0.0, 0.003, 0.015):
         _double(["job", "status", job_id, "--wait"], env, "waiting", gap, second)
+
+
+def test_an_interrupt_inside_a_finalizer_prints_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal that lands while the garbage collector runs a finalizer (urllib3 closing a
+    pool) cannot propagate; Python would print "Exception ignored in" with a traceback. The
+    run stops anyway (it checks shield.stopping()), so gsep says nothing about it; any
+    other exception there still reaches the hook that was in place."""
+    import gc
+    import sys
+    import weakref
+
+    from gsep_cli.cli._process import interrupt_on_termination
+
+    reported: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: reported.append(info.exc_type))
+
+    class Pool:
+        pass
+
+    def finalizer(exc: BaseException) -> None:
+        raise exc
+
+    restore = interrupt_on_termination()
+    try:
+        for exc in (KeyboardInterrupt(), ValueError("a real bug")):
+            pool = Pool()
+            weakref.finalize(pool, finalizer, exc)
+            del pool
+            gc.collect()
+    finally:
+        restore()
+    assert reported == [ValueError]

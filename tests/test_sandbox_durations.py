@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from audio import wav_bytes
 from clitools import SECRET, clean_env, run_gsep
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mediatools import (
     ape_tag,
@@ -132,6 +132,9 @@ def mp3_files(draw: st.DrawFn) -> tuple[bytes, float, int]:
 
 @settings(max_examples=200, deadline=None)
 @given(mp3_files())
+# found in CI: one 0xFF before a short 8 kHz stream reads as a Layer I header whose frame
+# runs past the end of the data; that must not win over the real first frame
+@example((b"\xff" + mp3_stream([8, 8], 8000, version="2.5", channels=1), 0.144, 8000))
 def test_an_mp3s_length_is_its_frames_whatever_its_headers(
     given_mp3: tuple[bytes, float, int],
 ) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 _ERRORS = "gsep-escape"
 _stdout_closed = False  # gsep was started with no standard output at all
@@ -48,9 +49,21 @@ def interrupt_on_termination() -> Callable[[], None]:
             continue  # started with Ctrl-C ignored (a background job): leave it so
         previous[number] = signal.signal(number, on_signal)
 
+    # An interrupt that lands in a finalizer run by the garbage collector (urllib3 closing
+    # a pool) cannot propagate: Python prints "Exception ignored in ..." with a traceback.
+    # The run still stops (the batch checks shield.stopping() as it waits), so say nothing.
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            previous_hook(info)
+
+    sys.unraisablehook = unraisable
+
     def restore() -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        sys.unraisablehook = previous_hook
 
     return restore
 

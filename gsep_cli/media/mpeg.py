@@ -111,6 +111,7 @@ def find_first_frame(
     decoders (and mutagen) search for the frame sync the same way.
     """
     window = read_at(fp, start, limit + 4)
+    cut_short: int | None = None  # a header whose frame runs past the end of the data
     at = window.find(0xFF)
     while 0 <= at < len(window) - 3:
         header = mpeg_frame_header(window[at : at + 4])
@@ -119,10 +120,17 @@ def find_first_frame(
             follow = window[after : after + 4]
             if len(follow) < 4:
                 follow = read_at(fp, start + after, 4)
-            if (len(follow) < 4 and not strict) or _same_stream(header, mpeg_frame_header(follow)):
+            if _same_stream(header, mpeg_frame_header(follow)):
                 return start + at
+            if not follow and read_at(fp, start + after - 1, 1):  # ends where the data ends
+                if not strict:
+                    return start + at
+            elif len(follow) < 4 and cut_short is None and not strict:
+                cut_short = start + at
         at = window.find(0xFF, at + 1)
-    return None
+    # a frame cut short by the end of the data only when no header further on is followed
+    # by another: stray bytes before a short stream can look like a long frame's header
+    return cut_short
 
 
 def _same_stream(first: FrameHeader, other: FrameHeader | None) -> bool:
