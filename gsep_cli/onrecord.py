@@ -145,7 +145,7 @@ def _claim(ledger: Ledger, record: JobRecord) -> Claim | None:
     an explicit ``job create`` never waits for another gsep."""
     if record.content.startswith("upload:"):
         return None
-    key = work_key(record.content, record.model, record.stems, record.api_host, record.key_fp)
+    key = work_key(*record.work)
     got = ledger.try_claim(key, record.input_path)
     return got if isinstance(got, Claim) else None
 
@@ -169,12 +169,12 @@ def answered_meanwhile(
 
 
 def job_on_record(
-    ledger: Ledger, record: JobRecord, notice: Callable[[str], None]
+    ledger: Ledger,
+    work: tuple[str, str, Sequence[str], str, str],
+    notice: Callable[[str], None],
 ) -> JobRecord | None:
-    """The job on record for the work ``record`` is about to be created for (same content,
-    model, stem set, host and key; not failed or abandoned), with an answer that came
-    meanwhile recorded (:func:`answered_meanwhile`), or None."""
-    known = ledger.find_job(
-        record.content, record.model, record.stems, record.api_host, record.key_fp
-    )
+    """The job on record for ``work`` (``(content, model, stems, api_host, key_fp)``, as
+    :attr:`JobRecord.work`; not failed or abandoned), with an answer that came meanwhile
+    recorded (:func:`answered_meanwhile`), or None."""
+    known = ledger.find_job(*work)
     return None if known is None else answered_meanwhile(ledger, known, notice)

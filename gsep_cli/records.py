@@ -176,6 +176,12 @@ class JobRecord:
         return expire_epoch(self.expire_at)
 
     @property
+    def work(self) -> tuple[str, str, tuple[str, ...], str, str]:
+        """What the job does, as jobs are matched and claimed: ``(content, model, stems,
+        api_host, key_fp)`` (:func:`work_key`, :meth:`~gsep_cli.ledger.Ledger.find_job`)."""
+        return (self.content, self.model, self.stems, self.api_host, self.key_fp)
+
+    @property
     def unconfirmed(self) -> bool:
         """True for a creation that was sent and never answered (no job id known)."""
         return self.status == UNCONFIRMED

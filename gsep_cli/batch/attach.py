@@ -20,7 +20,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
-from ..onrecord import answered_meanwhile
+from ..onrecord import job_on_record
 from ..records import SUCCESS, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
@@ -38,7 +38,7 @@ class Attaching(RunnerBase):
         """
         assert self.ledger is not None and work.content is not None
         options = self.options
-        key = work_key(work.content, options.model, self.job_stems, self.host, self.key_fp)
+        key = work_key(*self._match(work))
         bound = options.timeout if options.timeout is not None else self.client.max_wait
         limit = time.monotonic() + bound
         waited_since: float | None = None
@@ -63,13 +63,18 @@ class Attaching(RunnerBase):
                 )
             self._stop.wait(self.claim_poll)
 
+    def _match(self, work: Work) -> tuple[str, str, tuple[str, ...], str, str]:
+        """What ``work`` is, as jobs are matched and claimed (:attr:`JobRecord.work`)."""
+        assert work.content is not None
+        return (work.content, self.options.model, self.job_stems, self.host, self.key_fp)
+
     def _claimed(
         self, work: Work, result: InputResult, waited_since: float | None, claim: Claim
     ) -> None:
         """The work is ours: re-attach to what the ledger knows, or pay for a new job."""
         assert self.ledger is not None and work.content is not None
         options = self.options
-        match = (work.content, options.model, self.job_stems, self.host, self.key_fp)
+        match = self._match(work)
         if waited_since is not None:  # the holder's job failed: that is our answer too
             failed = self.ledger.failure_since(*match, since=waited_since)
             if failed is not None:
@@ -79,9 +84,7 @@ class Attaching(RunnerBase):
                     f"{failed.error or 'no reason given'}",
                     "Check the input file; run the job again if it looks fine",
                 )
-        known = self.ledger.find_job(*match)
-        if known is not None:
-            known = answered_meanwhile(self.ledger, known, self.client.notice)
+        known = job_on_record(self.ledger, match, self.client.notice)
         if known is not None and known.unconfirmed:
             # --pay-again pays again for creations requested before this run; one that
             # this run (or one beside it) requested without an answer is not paid twice

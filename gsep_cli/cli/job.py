@@ -187,7 +187,7 @@ def _already(state: State, ledger: "Ledger", record: "JobRecord", *, pay_again: 
 
     from ..onrecord import job_on_record
 
-    known = job_on_record(ledger, record, state.console.info)
+    known = job_on_record(ledger, record.work, state.console.info)
     if known is None:
         return None
     if known.unconfirmed:
@@ -200,9 +200,7 @@ def _already(state: State, ledger: "Ledger", record: "JobRecord", *, pay_again: 
                 "gsep does not pay again by itself: check your credits (gsep key info), "
                 "then add --pay-again to create a new job",
             )
-        ledger.abandon_unconfirmed(
-            record.content, record.model, record.stems, record.api_host, record.key_fp
-        )
+        ledger.abandon_unconfirmed(*record.work)
         return None
     if pay_again:
         state.console.info(f"gsep: paying for a new job although job {known.job_id} is on record")
