@@ -108,6 +108,11 @@ _ISO = re.compile(
 )
 
 
+def utc_text(epoch: float) -> str:
+    """``epoch`` (seconds) as ``YYYY-MM-DD HH:MM:SS UTC``, for messages."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def parse_iso(text: str) -> float | None:
     """Epoch seconds of an ISO-8601 date/time (no zone = UTC), or None."""
     m = _ISO.fullmatch(text.strip())

@@ -7,7 +7,6 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..claims import Claim, ClaimHolder
@@ -21,7 +20,7 @@ from ..errors import (
 )
 from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
 from ..onrecord import job_on_record
-from ..records import SUCCESS, work_key
+from ..records import SUCCESS, utc_text, work_key
 from .base import RunnerBase
 from .plan import InputResult, Work
 
@@ -92,7 +91,7 @@ class Attaching(RunnerBase):
                 again = "run the command again with" if options.pay_again else "add"
                 raise UsageError(
                     f"{work.path.name}: a job for this input was requested at "
-                    f"{_utc(known.created_at)} and no answer came; it may exist and have cost "
+                    f"{utc_text(known.created_at)} and no answer came; it may exist and have cost "
                     "credits",
                     "gsep does not pay again by itself: check your credits (gsep key info), "
                     f"then {again} --pay-again to pay for a new job",
@@ -100,7 +99,7 @@ class Attaching(RunnerBase):
             self.ledger.abandon_unconfirmed(*match)
             self.client.notice(
                 f"{work.path.name}: paying again for the creation requested at "
-                f"{_utc(known.created_at)} that was never confirmed (--pay-again)"
+                f"{utc_text(known.created_at)} that was never confirmed (--pay-again)"
             )
         elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
             known = self._job_with_files_here(match, work, known)
@@ -218,7 +217,3 @@ def _holder_text(holder: ClaimHolder) -> str:
     if holder.pid == os.getpid() and holder.host == socket.gethostname():
         return "another input of this batch has the same content and is being processed"
     return f"{holder.describe()} is working on the same input"
-
-
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

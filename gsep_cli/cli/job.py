@@ -183,19 +183,17 @@ def _already(state: State, ledger: "Ledger", record: "JobRecord", *, pay_again: 
     """The id of the job on record for this work, to print instead of paying again; a
     creation whose answer was lost is refused (it may exist and have cost credits). With
     ``pay_again`` None: the lost creation is put aside and a new job is paid for."""
-    from datetime import datetime, timezone
-
     from ..onrecord import job_on_record
+    from ..records import utc_text
 
     known = job_on_record(ledger, record.work, state.console.info)
     if known is None:
         return None
     if known.unconfirmed:
         if not pay_again:
-            when = datetime.fromtimestamp(known.created_at, tz=timezone.utc)
             raise UsageError(
                 f"a job for this upload, model and stems was requested at "
-                f"{when:%Y-%m-%d %H:%M:%S} UTC and no answer came; it may exist and have "
+                f"{utc_text(known.created_at)} and no answer came; it may exist and have "
                 "cost credits",
                 "gsep does not pay again by itself: check your credits (gsep key info), "
                 "then add --pay-again to create a new job",
