@@ -1,30 +1,21 @@
 """Rows of plain text in aligned columns, for stdout listings (``gsep models``, the
 local record's list): each line still one item, so scripts can read it line by line.
 
-Widths are measured as a terminal shows the text: East Asian wide and full-width
-characters take two cells, combining marks none; control characters are escaped
-first (as every plain line is), so what is measured is what is printed.
+Widths are measured as the live display measures them (:func:`._cells.cells`: wide
+characters two cells, combining marks none, characters terminals disagree on at their
+widest); control characters are escaped first (as every plain line is), so what is
+measured is what is printed.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from ..redact import printable
+from ._cells import cells
 
 #: Space between two columns.
 GAP = "  "
-
-
-def cells(text: str) -> int:
-    """How many terminal cells ``text`` takes (wide characters 2, combining marks 0)."""
-    width = 0
-    for char in text:
-        if unicodedata.combining(char):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
 
 
 def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
