@@ -105,6 +105,7 @@ class ApiTransport:
         *,
         creates: bool = False,
         deadline: float | None = None,
+        urgent: bool = False,
     ) -> dict[str, Any]:
         """Send one API request and return its ``resultData``.
 
@@ -113,7 +114,8 @@ class ApiTransport:
         must be answered in full within the connect plus read timeout, however slowly the
         answer arrives. ``deadline`` (a ``time.monotonic()`` instant) bounds the whole
         call, retries included, and interrupts a request in flight:
-        :class:`~gsep_cli.errors.DeadlineReached` when it passes.
+        :class:`~gsep_cli.errors.DeadlineReached` when it passes. ``urgent`` (a poll of a
+        job expected to have finished) goes before other requests waiting for the budget.
         """
         url = self.url(path)
         policy = self.policy
@@ -121,7 +123,7 @@ class ApiTransport:
         for attempt in range(1, policy.attempts + 1):
             _check_deadline(deadline)
             try:
-                response = self._send(method, url, body, deadline)
+                response = self._send(method, url, body, deadline, urgent)
             except requests.RequestException as exc:
                 last_error, retryable = self._network_error(exc, creates)
                 if retryable and attempt < policy.attempts:
@@ -182,25 +184,32 @@ class ApiTransport:
         or the backoff."""
         status = response.status_code
         retry_after = retry_after_seconds(response)
-        if status == 429:
-            return "rate limited by the API (HTTP 429); waiting", self.policy.wait_for_429(
-                retry_after
-            )
+        if status == 429:  # the block holds for every request of the process
+            wait = self.policy.wait_for_429(retry_after)
+            self.limiter.hold(wait)
+            return "rate limited by the API (HTTP 429); waiting", wait
         asked = None if retry_after is None else self.policy.capped(retry_after)
         return f"API server error (HTTP {status}); retrying", self.policy.delay(attempt, asked)
 
     def _send(
-        self, method: str, url: str, body: dict[str, Any] | None, deadline: float | None = None
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        deadline: float | None = None,
+        urgent: bool = False,
     ) -> requests.Response:
         """One request, following only same-origin redirects (at most 5), each answered
         in full within the connect plus read timeout and before ``deadline``."""
         for _ in range(6):
-            self.limiter.acquire(self.notify, deadline)  # before this request's clock starts
-            _check_deadline(deadline)
+            # before this request's clock starts; its place in the budget lasts until one
+            # window after its answer (ratelimit's policy)
+            slot = self.limiter.acquire(self.notify, deadline, urgent=urgent)
             limit = time.monotonic() + self.timeout[0] + self.timeout[1]
             binding = deadline is not None and deadline <= limit
             with watchdog.guarding(deadline=deadline if binding else limit) as guard:
                 try:
+                    _check_deadline(deadline)
                     response = self._send_once(method, url, body)
                     if guard.fired is not None:  # cut mid-answer: what came may look whole
                         raise requests.ConnectionError(f"stopped: {guard.fired}")
@@ -214,6 +223,8 @@ class ApiTransport:
                             f"the answer took longer than {self.timeout[1]:g} s"
                         ) from None
                     raise
+                finally:
+                    slot.done()
             if not response.is_redirect:
                 return response
             location = response.headers.get("Location", "")

@@ -366,7 +366,7 @@ def test_a_limiter_turn_given_up_at_a_deadline_passes_to_the_next() -> None:
     from gsep_cli.errors import DeadlineReached
 
     limiter = RateLimiter(1, 0.6)
-    limiter.acquire()
+    limiter.acquire().done()
     with pytest.raises(DeadlineReached):
         limiter.acquire(deadline=time.monotonic() + 0.1)
     done = threading.Event()

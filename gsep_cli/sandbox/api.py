@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 from typing import Any
 
@@ -83,6 +84,8 @@ class ApiRoutes(Exchange):
             return True
         if fault.kind == "api-delay":
             self._pause(float(fault.arg or 2))
+        if fault.kind == "api-jitter":  # the way in; the way out in _api_call
+            self._pause(random.uniform(0, float(fault.arg or 1)))
         if fault.kind == "api-drip":  # handled as usual, whatever the answer is
             self._drip_rate = fault.drip_rate()
         return False
@@ -187,7 +190,8 @@ class ApiRoutes(Exchange):
     def _after_handling(self, fault: Fault | None) -> None:
         """The faults that act once the request did its work, before the answer goes out.
 
-        ``api-drop`` resets the connection; ``api-late`` holds the answer back. If the
+        ``api-drop`` resets the connection; ``api-late`` (and ``api-jitter``, by a random
+        part of its seconds) holds the answer back. If the
         client gave up meanwhile, writing the late answer fails with a ConnectionError,
         which ``_dispatch`` logs quietly.
         """
@@ -197,6 +201,8 @@ class ApiRoutes(Exchange):
             self._reset()
         if fault.kind == "api-late":
             self._pause(float(fault.arg or 5))
+        if fault.kind == "api-jitter":
+            self._pause(random.uniform(0, float(fault.arg or 1)))
 
     def _api_fault_status(self, fault: Fault) -> None:
         status = fault.status or 503

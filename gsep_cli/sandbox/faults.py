@@ -27,6 +27,10 @@ kind                       effect
 ``api-drop``               API request handled (an upload or job *is* created), then the
                            connection is reset instead of answering.
 ``api-delay:N:SEC``        SEC seconds (default 2) pass *before* the API request is handled.
+``api-jitter:N:SEC``       a random delay between 0 and SEC seconds (default 1) passes
+                           before the API request is counted by the rate limit and handled,
+                           and another one before its answer goes out: a network whose
+                           latency varies from request to request (``api-jitter:*:2``).
 ``api-late:N:SEC``         API request handled at once (an upload or job *is* created,
                            credits charged), its answer sent only SEC seconds (default 5)
                            later: the answer that arrives after the client gave up. Dropped
@@ -148,6 +152,7 @@ _FIXED_KINDS = {
     "api-reset": "api",
     "api-drop": "api",
     "api-delay": "api",
+    "api-jitter": "api",
     "api-late": "api",
     "api-hang": "api",
     "api-drip": "api",
@@ -190,7 +195,14 @@ _FIXED_KINDS = {
     "key-info-text": "key",
 }
 # Kinds whose ARG is a number of seconds (validated here, so the server never sees junk).
-_SECONDS_KINDS = ("api-delay", "api-late", "part-delay", "part-slow", "download-delay")
+_SECONDS_KINDS = (
+    "api-delay",
+    "api-jitter",
+    "api-late",
+    "part-delay",
+    "part-slow",
+    "download-delay",
+)
 # Kinds whose ARG is a rate in bytes per second.
 _RATE_KINDS = ("api-drip", "download-drip", "part-answer-drip", "download-nolength-drip")
 # Kinds whose ARG is text handed to the client: kept exactly, whitespace included.
