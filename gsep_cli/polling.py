@@ -1,17 +1,23 @@
 """When to ask about a job: the backoff of a lone job, and how long this batch's jobs take,
 learned from the ones that finished.
 
-The API says nothing about when a job will end, so a lone job is polled with a backoff
-(2 s, 3 s, 4.5 s ... up to a cap). That backoff sees a finished job late by up to half of
-the last interval: a 60 s job is typically noticed 4-10 s after it ended. In a batch the
-delay adds up once per round of ``--jobs``. Jobs of one batch run on one model, usually on
-songs of similar length, so the jobs that finished tell when the others will:
+A job just created is never polled at once: it cannot have finished (the first poll
+comes after the plan's first delay). The API says nothing about when a job will end, so
+a lone job is polled with a backoff (2 s, 3 s, 4.5 s ... up to a cap). That backoff sees
+a finished job late by up to half of the last interval. Jobs of one batch run on one
+model, usually on songs of similar length, so the jobs that finished tell when the others
+will (every poll costs one of the API's 100 requests a minute, GSEP_API.md section 1):
 
-* a job created after some finished skips the ramp of early polls and is polled densely
-  around the expected end (:meth:`PollPolicy.delays`);
+* until a job of the batch has finished, one job of each kind (inputs of known length,
+  inputs of unknown length) is the batch's *scout*: it alone polls with the backoff;
+  the others poll only at the cap's pace, and wake when the scout's job ends;
+* a job that knows the expected time polls first when it is that old
+  (:meth:`PollPolicy.delays`), then every 5 % of it for a few polls, then backs off;
+  those polls are *urgent* (served first, with room kept for them in the budget,
+  :mod:`gsep_cli.ratelimit`);
 * a job already waiting is woken when another one finishes, and polls at once if it is
-  as old as that one was (jobs started together tend to end together); once its dense
-  polls have begun, such news no longer changes its plan.
+  as old as that one was (jobs started together tend to end together); once its first
+  poll at the expected end is made, such news no longer changes its plan.
 
 The estimate never extrapolates upward: a longer input is expected to take as long as the
 observed one (polls come a little early, which costs a few requests), a shorter one
@@ -21,12 +27,11 @@ input whose length could not be read is compared only with others like it.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 #: The longest :meth:`gsep_cli.client.GsepClient.wait` waits for a job without a timeout
@@ -36,12 +41,20 @@ RECENT = 8  # finished jobs remembered: the service's speed may drift during a l
 
 
 class JobTimes:
-    """Thread-safe record of (audio seconds, seconds until seen finished) per finished job."""
+    """Thread-safe record of (audio seconds, seconds until seen finished) per finished job,
+    and which job scouts for each kind of input while nothing is known."""
 
-    def __init__(self, recent: int = RECENT) -> None:
+    def __init__(
+        self, recent: int = RECENT, seen: Iterable[tuple[float | None, float]] = ()
+    ) -> None:
+        """``seen``: jobs finished before this batch (oldest first), as :meth:`seen` gives
+        them (kept in the ledger, :mod:`gsep_cli.ledger.pace`)."""
         self._changed = threading.Condition()
-        self._seen: deque[tuple[float | None, float]] = deque(maxlen=recent)
+        self._seen: deque[tuple[float | None, float]] = deque(
+            ((a, took) for a, took in seen if took > 0), maxlen=recent
+        )
         self._version = 0
+        self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
 
     def observe(self, audio_seconds: float | None, took: float) -> None:
         """Record a job seen finished ``took`` seconds after it was created; wake waiters."""
@@ -50,8 +63,12 @@ class JobTimes:
         known = audio_seconds if audio_seconds is not None and audio_seconds > 0 else None
         with self._changed:
             self._seen.append((known, took))
-            self._version += 1
-            self._changed.notify_all()
+            self._news()
+
+    def seen(self) -> list[tuple[float | None, float]]:
+        """The finished jobs remembered, oldest first: (audio seconds or None, took)."""
+        with self._changed:
+            return list(self._seen)
 
     def expect(self, audio_seconds: float | None) -> float | None:
         """Seconds a new job on ``audio_seconds`` of audio is expected to take (None: no idea).
@@ -74,6 +91,24 @@ class JobTimes:
         """What :meth:`gsep_cli.client.GsepClient.wait` needs for one job of this batch."""
         return Pace(self, audio_seconds)
 
+    def _scout(self, kind: bool) -> bool:
+        """Become the scout of ``kind`` if it has none; True if so."""
+        with self._changed:
+            if kind in self._scouting:
+                return False
+            self._scouting.add(kind)
+            return True
+
+    def _unscout(self, kind: bool) -> None:
+        """The scout's job ended: wake the others (one of them may scout next)."""
+        with self._changed:
+            self._scouting.discard(kind)
+            self._news()
+
+    def _news(self) -> None:  # under the lock
+        self._version += 1
+        self._changed.notify_all()
+
     def _sleep(self, seconds: float, since: int) -> bool:
         with self._changed:
             if self._version == since:
@@ -82,21 +117,36 @@ class JobTimes:
 
 
 class Pace:
-    """One job's view of :class:`JobTimes`: its expected duration, and a sleep that ends
-    early when another job of the batch finishes (so the expectation may have changed)."""
+    """One job's view of :class:`JobTimes`: its expected duration, the scout's role while
+    nothing is known, and a sleep that ends early when another job of the batch finishes
+    (so the expectation may have changed)."""
 
     def __init__(self, times: JobTimes, audio_seconds: float | None) -> None:
         self._times = times
         self._audio_seconds = audio_seconds
         self._version = -1  # expect() not asked yet: any sleep returns at once
+        self._scouting = False
 
     def expect(self) -> float | None:
         """Seconds this job is expected to take from its creation (None: nothing known)."""
         expected, self._version = self._times._expect(self._audio_seconds)
         return expected
 
+    def scout(self) -> bool:
+        """Become the scout of this job's kind if it has none (True: this job polls with
+        the backoff; the others of its kind wait for what it finds)."""
+        if not self._scouting:
+            self._scouting = self._times._scout(self._audio_seconds is not None)
+        return self._scouting
+
+    def release(self) -> None:
+        """This job's wait is over: hand the scout's role on, if it had it."""
+        if self._scouting:
+            self._scouting = False
+            self._times._unscout(self._audio_seconds is not None)
+
     def sleep(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when woken early by a newly finished job."""
+        """Sleep up to ``seconds``; True when woken early by news of the batch."""
         return self._times._sleep(seconds, self._version)
 
 
@@ -104,30 +154,28 @@ class Pace:
 class PollPolicy:
     """Job polling: start near ``initial`` seconds, grow by ``factor`` up to ``cap``.
 
-    With an ``expected`` duration (learned from finished jobs, :class:`JobTimes`)
-    the ramp is skipped: polls every ``cap`` seconds until ``early`` of it, then
-    ``fine_polls`` polls every ``fine_step`` of it (at most every quarter of ``initial``, at
-    least every ``cap``; a job that ends on time is seen within about 5 % of its length),
-    then the usual backoff from that age. The cap holds throughout, so a job that fails
-    early is still seen within ``cap`` seconds.
+    With an ``expected`` duration (learned from finished jobs, :class:`JobTimes`) the ramp
+    is skipped: polls every ``cap`` seconds until the job is that old, a poll then, then
+    ``fine_polls`` polls every ``fine_step`` of it (at most every quarter of ``initial``,
+    at least every ``cap``; a job a little slower than the fastest one seen is found within
+    about 5 % of its length), then the usual backoff from that age. The cap holds
+    throughout, so a job that fails early is still seen within ``cap`` seconds.
     """
 
     initial: float = 2.0
     factor: float = 1.5
     cap: float = 30.0
     jitter: float = 0.2
-    early: float = 0.85
     fine_step: float = 0.05
     fine_polls: int = 6
 
     def delays(self, expected: float | None = None, age: float = 0.0) -> Iterator[float]:
-        """Endless delays: 2, 3, 4.5, ... jittered and capped; or, with the seconds a job is
-        ``expected`` to take and its current ``age``, the plan around its expected end."""
-        delay = self.initial
+        """Endless delays: 2, 3, 4.5, ... jittered and capped (from ``age``: the backoff a
+        job that old would be at); or, with the seconds a job is ``expected`` to take, the
+        plan around its expected end."""
         if expected is not None and expected > 0:
-            start = self.early * expected
-            while age < start:  # no ramp: straight to the cap, then to the expected end
-                wait = max(0.05, min(self.cap, start - age))
+            while age < expected:  # no ramp: straight to the cap, then to the expected end
+                wait = max(0.05, min(self.cap, expected - age))
                 yield wait
                 age += wait
             # a short job's 5 % is tiny: at most 4 polls per first interval (2 s), 6 in all
@@ -135,8 +183,8 @@ class PollPolicy:
             for _ in range(self.fine_polls):
                 yield self._jittered(step)
                 age += step
-            # late: back off as a lone job would at this age (about half of it), capped
-            delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
+        # late, or a job already waiting: back off as a lone job would at this age
+        delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
         while True:
             yield self._jittered(delay)
             delay = min(self.cap, delay * self.factor)
@@ -156,26 +204,54 @@ class Plan:
     def next_delay(self) -> float:
         return next(self._delays)
 
+    def urgent(self) -> bool:
+        """Whether the next poll is one at or after the job's expected end."""
+        return False
+
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
 
+    def close(self) -> None:
+        """The wait is over."""
+
 
 class PacedPlan(Plan):
-    """One job's polls in a batch (:class:`JobTimes`): the plain backoff until the
-    batch knows how long jobs take, then one dense phase around the expected end.
+    """One job's polls in a batch (:class:`JobTimes`; see the module): the scout's backoff
+    or the cap's pace until the batch knows how long jobs take, then polls from the
+    expected end.
 
-    A sleep ends early when another job of the batch finishes. Until this job's dense
-    phase has begun, that re-plans from its age: poll at once if it is as old as jobs are
-    now expected to take, else wait for the new plan's next poll. Once the dense phase has
-    begun the plan stands, so an overdue job backs off like a lone one however many jobs
-    finish around it (at most one dense phase per job).
+    A sleep ends early when another job of the batch finishes (or the scout's ends).
+    Until this job's first poll at the expected end, that re-plans from its age: poll at
+    once if it is as old as jobs are now expected to take, else wait for the new plan's
+    next poll. After it the plan stands, so an overdue job backs off like a lone one
+    however many jobs finish around it.
     """
 
     def __init__(self, poll: PollPolicy, pace: Pace, started: float, limit: float) -> None:
         self._poll, self._pace, self._started, self._limit = poll, pace, started, limit
-        expected = pace.expect()
-        self._dense_from = poll.early * expected if expected else math.inf
-        self._delays = iter(poll.delays(expected))
+        self._expected: float | None = None
+        self._due = 0.0  # age of the next poll
+        self._replan(pace.expect(), 0.0)
+
+    def _replan(self, expected: float | None, age: float) -> None:
+        self._expected = expected
+        if expected is not None:
+            self._delays = iter(self._poll.delays(expected, age))
+        elif self._pace.scout():
+            self._delays = iter(self._poll.delays(None, age))
+        else:  # another job scouts: look at the cap's pace (an early failure), wait for news
+            self._delays = _every(self._poll.cap)
+
+    def next_delay(self) -> float:
+        delay = next(self._delays)
+        self._due = time.monotonic() - self._started + delay
+        return delay
+
+    def urgent(self) -> bool:
+        return self._expected is not None and self._due >= self._expected * 0.999
+
+    def close(self) -> None:
+        self._pace.release()
 
     def sleep(self, seconds: float) -> None:
         due = time.monotonic() + seconds
@@ -185,10 +261,17 @@ class PacedPlan(Plan):
                 return
             expected = self._pace.expect()  # also marks this news as read
             age = time.monotonic() - self._started
-            if expected is None or age >= self._dense_from:
-                continue
-            self._dense_from = self._poll.early * expected
-            self._delays = iter(self._poll.delays(expected, age))
-            if age >= self._dense_from:
+            if self._expected is not None and age >= self._expected:
+                continue  # the first poll at the expected end is behind: the plan stands
+            if expected is None and self._expected is None and not self._pace.scout():
+                continue  # still nothing known, another job scouts
+            self._replan(expected, age)
+            if expected is not None and age >= expected:
+                self._due = age
                 return
-            due = time.monotonic() + next(self._delays)
+            due = time.monotonic() + self.next_delay()
+
+
+def _every(seconds: float) -> Iterator[float]:
+    while True:
+        yield seconds

@@ -247,5 +247,5 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> No
         assert record.files[0].sha256 is None and record.files[0].bytes == 4
         assert isinstance(led.try_claim(WORK, "/in"), Claim)
         with sqlite3.connect(path) as db:
-            assert db.execute("PRAGMA user_version").fetchone() == (2,)
+            assert db.execute("PRAGMA user_version").fetchone() == (schema.SCHEMA_VERSION,)
             assert db.execute("SELECT ctime_ns FROM file_hashes").fetchone() == (-1,)

@@ -31,28 +31,29 @@ def _within_jitter(values: list[float], nominal: float) -> bool:
 
 def test_an_expected_job_skips_the_ramp_then_polls_every_5_percent() -> None:
     delays = iter(PollPolicy().delays(expected=40.0))
-    assert [next(delays), next(delays)] == pytest.approx([30.0, 4.0])  # to 0.85 x 40 s
-    assert _within_jitter([next(delays) for _ in range(6)], 2.0)  # to about 1.15 x 40 s
+    assert [next(delays), next(delays)] == pytest.approx([30.0, 10.0])  # first at 40 s
+    assert _within_jitter([next(delays) for _ in range(6)], 2.0)  # to about 1.3 x 40 s
     late = [next(delays) for _ in range(30)]
-    assert _within_jitter(late[:1], 23.0)  # half its age (46 s): a lone job's pace then
+    assert _within_jitter(late[:1], 26.0)  # half its age (52 s): a lone job's pace then
     assert all(0.05 <= d <= 30.0 for d in late) and max(late) >= 30 * 0.8
 
 
-def test_a_job_already_that_old_starts_with_the_fine_polls() -> None:
+def test_a_job_already_that_old_polls_at_the_expected_end_then_finely() -> None:
     delays = iter(PollPolicy().delays(expected=40.0, age=36.0))
+    assert next(delays) == pytest.approx(4.0)
     assert _within_jitter([next(delays) for _ in range(6)], 2.0)
 
 
 def test_the_cap_holds_throughout_so_an_early_failure_is_seen_in_time() -> None:
     delays = iter(PollPolicy(cap=5.0).delays(expected=600.0))
-    skip = [next(delays) for _ in range(102)]
-    assert skip == pytest.approx([5.0] * 102)  # 510 s (0.85 x 600 s) at the cap's pace
+    skip = [next(delays) for _ in range(120)]
+    assert skip == pytest.approx([5.0] * 120)  # 600 s at the cap's pace
     assert all(0.05 <= next(delays) <= 5.0 for _ in range(40))
 
 
 def test_fine_polls_come_at_most_four_per_first_interval() -> None:
     delays = iter(PollPolicy(initial=2.0).delays(expected=1.0))  # a 1 s clip
-    assert next(delays) == pytest.approx(0.85)
+    assert next(delays) == pytest.approx(1.0)
     assert _within_jitter([next(delays) for _ in range(6)], 0.5)  # not every 0.05 s
 
 
@@ -126,8 +127,9 @@ def test_wait_with_an_expectation_skips_the_early_polls(tmp_path: Path) -> None:
         job = client.wait(job_id, pace=times.pace(None))
         polls = _poll_times(sb, job_id)
     assert job.status.value == "success"
-    # one poll at once, then nothing until 0.85 s (the plain backoff polls at 0.05, 0.13, ...)
-    assert polls[1] - polls[0] >= 0.8
+    # one poll at once (not fresh), then nothing until 1 s (the plain backoff polls at 0.05,
+    # 0.13, ...)
+    assert polls[1] - polls[0] >= 0.9
     assert len(polls) <= 2 + 6 + 3
 
 
@@ -203,12 +205,18 @@ def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> N
         for r in clitools.api_requests(sb):
             if r["method"] == "GET" and "/jobs/" in r["path"]:
                 polls.setdefault(r["path"].rsplit("/", 1)[1], []).append(r["time"])
+        created = {job: _created_at(sb, job) for job in polls}
     assert [r.status for r in results] == ["success"] * 4
-    # each job is polled once right after its creation; order the jobs by that
-    rounds = sorted(polls.values(), key=lambda times: times[0])
-    for times in rounds[2:]:  # created after the first round's jobs were seen finished
-        early = [round(t - times[0], 2) for t in times[1:] if t - times[0] < 0.8]
+    rounds = sorted(polls, key=lambda job: created[job])
+    for job in rounds[2:]:  # created after the first round's jobs were seen finished
         # the plain backoff polls at about 0.05, 0.13, 0.24, 0.41 and 0.66 s; a job that
-        # knows jobs take 1 s waits at the cap's pace (0.5 s) until 0.85 s
+        # knows jobs take 1 s polls at the cap's pace (0.5 s) until then
+        early = [round(t - created[job], 2) for t in polls[job] if t - created[job] < 0.9]
         assert len(early) <= 1, f"polled at {early} s into a job the batch knew takes 1 s"
-        assert len(times) <= 3 + 6 + 3
+        assert len(polls[job]) <= 2 + 6 + 3
+
+
+def _created_at(sb: Sandbox, job_id: str) -> float:
+    job = sb.store.find_job(job_id)
+    assert job is not None
+    return job.created_at

@@ -3,6 +3,7 @@ manifest (when asked for), the stop flags, and the files of a job that gsep alre
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from ..errors import GsepError
 from ..ledger import FileRecord, JobRecord, Ledger, api_host
 from ..manifest import Manifest
 from ..models import RESIDUAL
-from ..polling import JobTimes
+from ..polling import RECENT, JobTimes
 from .plan import BatchOptions, InputResult, Work, planned_paths
 
 
@@ -50,7 +51,7 @@ class RunnerBase:
         self.host = host if host is not None else api_host(base_url)
         self.key_fp = key_fp
         self.manifest = None if options.manifest is None else Manifest(options.manifest)
-        self.job_times = JobTimes()
+        self.job_times = JobTimes(seen=self._learnt_times())
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
         self._active: list[InputResult] = []  # inputs being processed (under _turn)
@@ -62,6 +63,23 @@ class RunnerBase:
         #: --pay-again pays again for jobs on record before this run, never for the ones
         #: this run (or one beside it) has just created: identical inputs share those.
         self.started_at = clock()
+
+    def _learnt_times(self) -> list[tuple[float | None, float]]:
+        """How long this host's jobs of this model took in earlier runs (none without a
+        ledger, or when it cannot be read: pacing is an optimisation, never a failure)."""
+        if self.ledger is None:
+            return []
+        try:
+            return self.ledger.job_times(self.host, self.options.model, RECENT)
+        except GsepError:
+            return []
+
+    def _learn_time(self, work: Work, took: float) -> None:
+        """A job of this batch was seen finished ``took`` seconds after its creation."""
+        self.job_times.observe(work.seconds, took)
+        if self.ledger is not None:
+            with contextlib.suppress(GsepError):
+                self.ledger.add_job_time(self.host, self.options.model, work.seconds, took)
 
     def _planned(self, work: Work, job: str = "job") -> list[Path]:
         """Where this input's outputs go (``{job}``: the job's id when known)."""

@@ -34,12 +34,17 @@ class Delivering(RunnerBase):
         pace = None if reattach else self.job_times.pace(work.seconds)
         started = time.monotonic()
         job = self.client.wait(
-            job_id, model=options.model, timeout=options.timeout, pace=pace, subject=work.path.name
+            job_id,
+            model=options.model,
+            timeout=options.timeout,
+            pace=pace,
+            subject=work.path.name,
+            fresh=not reattach,
         )
         if self._stopping and self.host == SANDBOX_HOST:  # its job is being put on record
             raise Interrupted("stopped")  # as abandoned (BatchRunner._drop_sandbox_jobs)
         if not reattach:
-            self.job_times.observe(work.seconds, time.monotonic() - started)
+            self._learn_time(work, time.monotonic() - started)
         result.expire_at = job.expire_at
         if self.ledger is not None:
             self.ledger.update_job(

@@ -30,6 +30,7 @@ from ..models import (
     parse_status,
 )
 from ..polling import Pace, PacedPlan, Plan
+from ..ratelimit import Reservation
 from .base import ClientBase
 
 
@@ -70,18 +71,25 @@ class Jobs(ClientBase):
         return job_id
 
     def get_job(
-        self, job_id: str, *, model: str = DEFAULT_MODEL, deadline: float | None = None
+        self,
+        job_id: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        deadline: float | None = None,
+        urgent: bool = False,
     ) -> Job:
         """Fetch a job's status, error message, expiry and download URLs.
 
-        ``deadline`` (``time.monotonic()``) bounds the request, retries included. A
+        ``deadline`` (``time.monotonic()``) bounds the request, retries included;
+        ``urgent`` (a poll of a job expected to have finished) goes first when requests
+        wait for the rate limit (:mod:`gsep_cli.ratelimit`). A
         missing, empty or non-string ``status`` is a broken answer
         (:class:`~gsep_cli.errors.ServiceUnavailable`, GSEP_API.md 2.5's client rule); an
         unknown string is kept as it is (the caller decides how long to wait on it).
         """
         get_model(model)
         path = f"/v1/{model}/jobs/{job_path_segment(job_id)}"
-        data = self.api.call("GET", path, deadline=deadline)
+        data = self.api.call("GET", path, deadline=deadline, urgent=urgent)
         raw_status = data.get("status")
         if not isinstance(raw_status, str) or not raw_status.strip():
             shown = "no status" if "status" not in data else f"status {_shown_json(raw_status)}"
@@ -109,15 +117,18 @@ class Jobs(ClientBase):
         timeout: float | None = None,
         pace: Pace | None = None,
         subject: str = "",
+        fresh: bool = False,
     ) -> Job:
         """Poll until the job ends; raise JobFailed or WaitTimeout. Backs off to a cap.
 
         ``timeout`` (seconds, default :attr:`max_wait`) is a wall-clock bound on the whole
         wait: it also interrupts a request in flight, however slowly its answer drips. A
         status gsep does not know is reported once and waited on, within that bound.
-        ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls cluster
-        around when the batch's finished jobs ended, and a sleep ends early when another
-        one finishes. ``subject`` names the input in progress reports.
+        ``fresh``: the job was created just now, so it cannot have finished: the first
+        poll waits for the plan's first delay (else it is asked about at once).
+        ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls come when
+        the batch's finished jobs ended, and a sleep ends early when another one
+        finishes. ``subject`` names the input in progress reports.
         """
         started = time.monotonic()
         bound = timeout if timeout is not None else self.max_wait
@@ -127,34 +138,82 @@ class Jobs(ClientBase):
             if pace is None
             else PacedPlan(self.poll, pace, started, limit)
         )
+        try:
+            return self._poll_until_done(
+                job_id, model, plan, (limit, bound, timeout), subject, fresh
+            )
+        finally:
+            plan.close()
+
+    def _poll_until_done(
+        self,
+        job_id: str,
+        model: str,
+        plan: Plan,
+        bounds: tuple[float, float, float | None],
+        subject: str,
+        fresh: bool,
+    ) -> Job:
+        """:meth:`wait`'s loop; ``bounds``: (its end, its length, the caller's timeout)."""
+        limit, bound, timeout = bounds
+        started = limit - bound
         status: str | None = None  # none seen yet
         unknown: set[str] = set()
-        while True:
-            try:
-                # --timeout 0 still asks once (bounded by the request's own limit)
-                job = self.get_job(job_id, model=model, deadline=limit if bound > 0 else None)
-            except DeadlineReached:
-                raise self._gave_up(job_id, model, status, timeout, started) from None
-            elapsed = time.monotonic() - started
-            status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
-            self.listener.job_status(job_id, status, elapsed, subject=subject)
-            if job.status == JobStatus.SUCCESS:
-                return job
-            if job.status == JobStatus.FAILED:
-                raise JobFailed(
-                    f"job {job_id} failed: {job.error_message or 'no reason given'}",
-                    "Check the input file; run the job again if it looks fine",
-                )
-            if not isinstance(job.status, JobStatus) and status not in unknown:
-                unknown.add(status)
-                self.listener.notice(
-                    f"job {job_id}: the API says {status!r}, a status gsep does not know; "
-                    f"waiting on (at most {bound:g} s in all)"
-                )
-            remaining = limit - time.monotonic()
-            if remaining <= 0:
-                raise self._gave_up(job_id, model, status, timeout, started)
-            plan.sleep(min(plan.next_delay(), remaining))
+        reservation: Reservation | None = None
+        try:
+            if fresh:
+                reservation = self._sleep_until_poll(plan, limit, reservation)
+            while True:
+                try:
+                    # --timeout 0 still asks once (bounded by the request's own limit)
+                    job = self.get_job(
+                        job_id,
+                        model=model,
+                        deadline=limit if bound > 0 else None,
+                        urgent=plan.urgent(),
+                    )
+                except DeadlineReached:
+                    raise self._gave_up(job_id, model, status, timeout, started) from None
+                elapsed = time.monotonic() - started
+                status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
+                self.listener.job_status(job_id, status, elapsed, subject=subject)
+                if job.status == JobStatus.SUCCESS:
+                    return job
+                if job.status == JobStatus.FAILED:
+                    raise JobFailed(
+                        f"job {job_id} failed: {job.error_message or 'no reason given'}",
+                        "Check the input file; run the job again if it looks fine",
+                    )
+                if not isinstance(job.status, JobStatus) and status not in unknown:
+                    unknown.add(status)
+                    self.listener.notice(
+                        f"job {job_id}: the API says {status!r}, a status gsep does not know; "
+                        f"waiting on (at most {bound:g} s in all)"
+                    )
+                if limit - time.monotonic() <= 0:
+                    raise self._gave_up(job_id, model, status, timeout, started)
+                reservation = self._sleep_until_poll(plan, limit, reservation)
+        finally:
+            if reservation is not None:
+                reservation.cancel()
+
+    def _sleep_until_poll(
+        self, plan: Plan, limit: float, reservation: Reservation | None
+    ) -> Reservation | None:
+        """Sleep until the plan's next poll (at most until ``limit``), keeping room in the
+        rate limit's budget for it when it is one at the job's expected end."""
+        delay = min(plan.next_delay(), max(0.0, limit - time.monotonic()))
+        if plan.urgent():
+            at = time.monotonic() + delay
+            if reservation is None:
+                reservation = self.api.limiter.reserve(at)
+            else:
+                reservation.move(at)
+        elif reservation is not None:
+            reservation.cancel()
+            reservation = None
+        plan.sleep(delay)
+        return reservation
 
     def _gave_up(
         self, job_id: str, model: str, status: str | None, timeout: float | None, started: float

@@ -25,6 +25,7 @@ one job, and :class:`Ledger` puts their parts together:
 * :mod:`.database`: the one connection, transactions, waiting for another process's lock;
 * :mod:`.hashes`: content hashes of local files, each file version hashed once;
 * :mod:`.uploads`, :mod:`.jobs`: the uploads and jobs on record;
+* :mod:`.pace`: how long jobs took, so a later run's first polls come when jobs end;
 * :mod:`.claimbook`, :mod:`.unconfirmed`: claims and unconfirmed creations (above);
 * :mod:`.prune`: dropping what is no longer needed.
 """
@@ -44,6 +45,7 @@ from .hashes import HashCache
 from .jobs import Jobs
 from .keys import SANDBOX_HOST, api_host, key_fingerprint
 from .location import LEDGER_FILE, sandbox_ledger_path, state_dir
+from .pace import JobPace
 from .prune import Pruning
 from .schema import SCHEMA_VERSION
 from .unconfirmed import Creations
@@ -66,7 +68,7 @@ __all__ = [
 ]
 
 
-class Ledger(Pruning, Creations, Jobs, Uploads, HashCache):
+class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
     """The uploads and jobs gsep remembers, in one SQLite file shared by every gsep process.
 
     Safe to share between threads (one connection behind a lock) and between processes
@@ -76,7 +78,7 @@ class Ledger(Pruning, Creations, Jobs, Uploads, HashCache):
 
     Its methods come from one part per job, each a :class:`~.database.Database` sharing
     this one connection: :class:`~.hashes.HashCache`, :class:`~.uploads.Uploads`,
-    :class:`~.jobs.Jobs`, :class:`~.unconfirmed.Creations` (with
+    :class:`~.jobs.Jobs`, :class:`~.pace.JobPace`, :class:`~.unconfirmed.Creations` (with
     :class:`~.claimbook.ClaimBook`) and :class:`~.prune.Pruning`.
     """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import LedgerError
 
 #: ``PRAGMA user_version`` of the schema this module writes (see :data:`MIGRATIONS`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Statements that bring the schema from version ``n - 1`` to version ``n``.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -69,6 +69,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             heartbeat_at REAL NOT NULL
         )""",
         "CREATE INDEX jobs_by_status ON jobs (status)",
+    ),
+    3: (
+        # how long jobs took (ledger.pace): a later run's first polls come when jobs end
+        """CREATE TABLE job_times (
+            api_host      TEXT NOT NULL,
+            model         TEXT NOT NULL,
+            audio_seconds REAL,           -- NULL: the input's length was not measured
+            took          REAL NOT NULL,  -- seconds from creation until seen finished
+            seen_at       REAL NOT NULL
+        )""",
+        "CREATE INDEX job_times_by_model ON job_times (api_host, model, seen_at)",
     ),
 }
 

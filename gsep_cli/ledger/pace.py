@@ -1,0 +1,56 @@
+"""How long this API's jobs took, kept between runs: a later batch's first round is
+already paced (:class:`gsep_cli.polling.JobTimes`), and even a lone job is first polled
+when jobs like it have been seen to end, not while it cannot have finished.
+
+One row per job seen finished: its API host and model, the input's length (NULL when it
+could not be measured) and the seconds from its creation until it was seen finished.
+Only the newest :data:`KEPT` per host and model are kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .database import Database
+
+#: Rows kept per (API host, model): more than a batch remembers (polling.RECENT).
+KEPT = 32
+
+
+class JobPace(Database):
+    """The ledger's part that remembers how long jobs took."""
+
+    def job_times(self, api_host: str, model: str, limit: int) -> list[tuple[float | None, float]]:
+        """The newest ``limit`` jobs of this host and model, oldest first:
+        (audio seconds or None, seconds until seen finished)."""
+
+        def query(conn: sqlite3.Connection) -> list[tuple[float | None, float]]:
+            rows = conn.execute(
+                "SELECT audio_seconds, took FROM job_times WHERE api_host = ? AND model = ? "
+                "ORDER BY seen_at DESC, rowid DESC LIMIT ?",
+                (api_host, model, limit),
+            ).fetchall()
+            return [(row[0], row[1]) for row in reversed(rows)]
+
+        return self._run(query, write=False)
+
+    def add_job_time(
+        self, api_host: str, model: str, audio_seconds: float | None, took: float
+    ) -> None:
+        """Remember one job of this host and model seen finished ``took`` seconds after its
+        creation; forget the oldest beyond :data:`KEPT`."""
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO job_times (api_host, model, audio_seconds, took, seen_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (api_host, model, audio_seconds, took, self._clock()),
+            )
+            conn.execute(
+                "DELETE FROM job_times WHERE api_host = ? AND model = ? AND rowid NOT IN "
+                "(SELECT rowid FROM job_times WHERE api_host = ? AND model = ? "
+                "ORDER BY seen_at DESC, rowid DESC LIMIT ?)",
+                (api_host, model, api_host, model, KEPT),
+            )
+
+        self._run(insert, write=True)

@@ -1,0 +1,198 @@
+"""The polls a batch spends (issue 16): none straight after a job's creation, one scout
+per kind of input while nothing is known, the learnt times kept in the ledger for the
+next run, and no 429 under a tight budget with jittered latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import clitools
+import pytest
+from clitools import SECRET, make_wav
+
+from gsep_cli.batch import BatchOptions, BatchRunner
+from gsep_cli.client import GsepClient
+from gsep_cli.ledger import Ledger, key_fingerprint
+from gsep_cli.polling import JobTimes, PollPolicy
+from gsep_cli.ratelimit import RateLimiter
+from gsep_cli.retry import RetryPolicy
+from gsep_cli.sandbox import Sandbox
+
+FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
+
+
+# ---- the scout (pure) ------------------------------------------------------------------------
+def test_one_scout_per_kind_of_input_until_it_hands_over() -> None:
+    times = JobTimes()
+    first, second, unmeasured = times.pace(10.0), times.pace(20.0), times.pace(None)
+    assert first.scout() and first.scout()  # asking again keeps the role
+    assert not second.scout()  # the measured kind has its scout
+    assert unmeasured.scout()  # an input of unknown length is another kind
+    first.release()
+    assert second.scout()  # handed over once the scout's job ended
+    second.release()
+    second.release()  # releasing twice hands over once
+    assert times.pace(5.0).scout()
+
+
+def test_a_job_of_a_later_run_starts_from_what_the_ledger_kept() -> None:
+    times = JobTimes(seen=[(60.0, 40.0), (None, 12.0), (60.0, 0.0)])  # 0: nonsense, dropped
+    assert times.expect(30.0) == pytest.approx(20.0)
+    assert times.expect(None) == pytest.approx(12.0)
+    assert times.seen() == [(60.0, 40.0), (None, 12.0)]
+
+
+# ---- over HTTP -------------------------------------------------------------------------------
+def _status_polls(sb: Sandbox) -> dict[str, list[float]]:
+    """Each job's status polls (sandbox times), by job id."""
+    polls: dict[str, list[float]] = {}
+    for r in clitools.api_requests(sb):
+        if r["method"] == "GET" and "/jobs/" in r["path"]:
+            polls.setdefault(r["path"].rsplit("/", 1)[1], []).append(r["time"])
+    return polls
+
+
+def _creations(sb: Sandbox) -> list[float]:
+    return [
+        r["time"]
+        for r in clitools.api_requests(sb)
+        if r["method"] == "POST" and r["path"].endswith("/jobs")
+    ]
+
+
+def _batch(
+    tmp_path: Path,
+    sb: Sandbox,
+    inputs: list[Path],
+    *,
+    jobs: int,
+    poll: PollPolicy,
+    ledger: Ledger | None = None,
+    limiter: RateLimiter | None = None,
+) -> list[Any]:
+    client = GsepClient(sb.base_url, SECRET, policy=FAST_POLICY, poll=poll, limiter=limiter)
+    options = BatchOptions(
+        "gsep_music_hq_v1", ["vocal"], ["wav"], tmp_path / "out", "{track}/{stem}.{ext}", jobs=jobs
+    )
+    runner = BatchRunner(
+        client, options, key_fp=key_fingerprint(SECRET), base_url=sb.base_url, ledger=ledger
+    )
+    with client:
+        results = runner.run(inputs)
+    assert [r.status for r in results] == ["success"] * len(inputs), [r.error for r in results]
+    return results
+
+
+@pytest.mark.slow
+def test_a_job_just_created_is_not_polled_at_once(tmp_path: Path) -> None:
+    """A lone job (a batch of one with nothing learnt): its first poll comes after the
+    first interval, not straight after the creation, whose answer is always 'waiting'."""
+    wav = make_wav(tmp_path / "a.wav")
+    with Sandbox(job_seconds=0.6, chunk_size=4096, rate_limit=0) as sb:
+        _batch(tmp_path, sb, [wav], jobs=1, poll=PollPolicy(initial=0.4, cap=2.0))
+        (created,) = _creations(sb)
+        (polls,) = _status_polls(sb).values()
+    assert polls[0] - created >= 0.4 * 0.8 - 0.02  # the first interval, jitter included
+
+
+@pytest.mark.slow
+def test_the_first_round_sends_one_scout_and_the_others_follow_its_news(tmp_path: Path) -> None:
+    """Four jobs start together and nothing is known: one polls with the backoff, the
+    others wait (at the cap's pace, here longer than the jobs) and poll when it finds
+    its job finished. Then every job of the round is seen finished with few polls."""
+    inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(4)]
+    with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:
+        _batch(tmp_path, sb, inputs, jobs=4, poll=PollPolicy(initial=0.1, cap=5.0))
+        polls = _status_polls(sb)
+    counts = sorted(len(times) for times in polls.values())
+    assert counts[-1] >= 3  # the scout's backoff: 0.1, 0.25, 0.47, 0.81, 1.32 s ...
+    assert counts[:-1] == [1, 1, 1] or sum(counts[:-1]) <= 5, counts  # the others follow
+    # without a scout each job makes the scout's count: about 4 x 5 = 20 polls
+    assert sum(counts) <= counts[-1] + 5
+
+
+@pytest.mark.slow
+def test_a_later_run_polls_first_when_the_ledger_says_jobs_end(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ledger.sqlite3"
+    poll = PollPolicy(initial=0.1, cap=5.0)
+    with Sandbox(job_seconds=1.2, chunk_size=4096, rate_limit=0) as sb:
+        with Ledger(ledger_path) as ledger:
+            _batch(tmp_path, sb, [make_wav(tmp_path / "a.wav")], jobs=1, poll=poll, ledger=ledger)
+        first_job = set(_status_polls(sb))
+        with Ledger(ledger_path) as ledger:  # a new run: a new process would read the same
+            (learnt,) = ledger.job_times(sandbox_host(sb), "gsep_music_hq_v1", 8)
+            second = make_wav(tmp_path / "b.wav", seed=2)
+            _batch(tmp_path, sb, [second], jobs=1, poll=poll, ledger=ledger)
+        created = _creations(sb)[-1]
+        (polls,) = [t for job, t in _status_polls(sb).items() if job not in first_job]
+    took = learnt[1]
+    assert 1.2 <= took < 3.0
+    assert len(polls) <= 2  # not the backoff's 0.1, 0.25, 0.47, 0.81 ... s
+    assert polls[0] - created >= took - 0.3  # the first poll when such jobs ended
+
+
+def sandbox_host(sb: Sandbox) -> str:
+    from gsep_cli.ledger import api_host
+
+    return api_host(sb.base_url)
+
+
+@pytest.mark.slow
+def test_no_429_under_a_tight_budget_with_jittered_latency(tmp_path: Path) -> None:
+    """8 requests per 1.5 s on both sides, every API request delayed by up to 0.4 s on
+    the way in and again on the way out: the server never has to refuse one."""
+    inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(8)]
+    with Sandbox(
+        job_seconds=0.5,
+        chunk_size=4096,
+        rate_limit=8,
+        rate_window=1.5,
+        rate_block=1.5,
+        faults=["api-jitter:*:0.4"],
+    ) as sb:
+        _batch(
+            tmp_path,
+            sb,
+            inputs,
+            jobs=4,
+            poll=PollPolicy(initial=0.2, cap=1.0),
+            limiter=RateLimiter(8, 1.5),
+        )
+        statuses = [r["status"] for r in clitools.api_requests(sb)]
+    assert 429 not in statuses
+    assert len(statuses) >= 8 * 4
+
+
+@pytest.mark.slow
+def test_a_finished_job_is_seen_soon_when_the_budget_is_spent(tmp_path: Path) -> None:
+    """The budget binds (12 requests per 3 s: 3 jobs, 12 inputs on 4 workers):
+    uploads and creations queue up, but a poll of a job expected to have finished goes
+    first, with room kept for it, so the job is seen soon after it ends instead of
+    behind the queue, and with about one poll."""
+    inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(12)]
+    with Sandbox(job_seconds=0.8, chunk_size=4096, rate_limit=0) as sb:
+        client = GsepClient(
+            sb.base_url,
+            SECRET,
+            policy=FAST_POLICY,
+            poll=PollPolicy(initial=0.2, cap=2.0),
+            limiter=RateLimiter(12, 3.0),
+        )
+        options = BatchOptions(
+            "gsep_music_hq_v1", ["vocal"], ["wav"], tmp_path / "out", "{track}/{stem}.{ext}", jobs=4
+        )
+        runner = BatchRunner(client, options, key_fp=key_fingerprint(SECRET), base_url=sb.base_url)
+        runner.job_times = JobTimes(seen=[(0.25, 0.85)])  # as the ledger of an earlier run
+        with client:
+            results = runner.run(inputs)
+        polls = _status_polls(sb)
+        late = []
+        for job_id, times in polls.items():
+            job = sb.store.find_job(job_id)
+            assert job is not None
+            late.append(times[-1] - (job.created_at + job.duration))
+    assert [r.status for r in results] == ["success"] * 12
+    assert sum(len(times) for times in polls.values()) <= 12 + 4  # about one poll a job
+    late.sort()
+    assert late[len(late) // 2] < 0.5, late  # the median: not behind the queue
