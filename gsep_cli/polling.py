@@ -40,33 +40,48 @@ DEFAULT_MAX_WAIT = 6 * 3600.0
 RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
 
 
-class JobTimes:
-    """Thread-safe record of (audio seconds, seconds until seen finished) per finished job,
-    and which job scouts for each kind of input while nothing is known."""
+#: One finished job: (audio seconds or None, seconds until seen finished, the last age at
+#: which it was seen still running or None). The job took at most the second and more
+#: than the third.
+Seen = tuple[float | None, float, float | None]
 
-    def __init__(
-        self, recent: int = RECENT, seen: Iterable[tuple[float | None, float]] = ()
-    ) -> None:
+
+class JobTimes:
+    """Thread-safe record of the batch's finished jobs (:data:`Seen`), which job scouts
+    for each kind of input while nothing is known, and which one probes (below).
+
+    Each job's time is known between two bounds: it had not finished at the last poll
+    that said so, and had at the poll that said so. The batch expects the smallest upper
+    bound. When the bounds leave a wide gap (the scout's backoff saw its job finished
+    late), one job at a time *probes*: it polls first half-way into the gap, which halves
+    it whatever the answer, so a few polls in the whole batch bring every later job's
+    first poll close to the real end.
+    """
+
+    def __init__(self, recent: int = RECENT, seen: Iterable[Seen] = ()) -> None:
         """``seen``: jobs finished before this batch (oldest first), as :meth:`seen` gives
         them (kept in the ledger, :mod:`gsep_cli.ledger.pace`)."""
         self._changed = threading.Condition()
-        self._seen: deque[tuple[float | None, float]] = deque(
-            ((a, took) for a, took in seen if took > 0), maxlen=recent
+        self._seen: deque[Seen] = deque(
+            (_seen(a, took, waited) for a, took, waited in seen if took > 0), maxlen=recent
         )
         self._version = 0
         self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
+        self._probing = False
 
-    def observe(self, audio_seconds: float | None, took: float) -> None:
-        """Record a job seen finished ``took`` seconds after it was created; wake waiters."""
+    def observe(
+        self, audio_seconds: float | None, took: float, waited: float | None = None
+    ) -> None:
+        """Record a job seen finished ``took`` seconds after it was created (and last seen
+        running ``waited`` seconds after, if it was); wake waiters."""
         if took <= 0:
             return
-        known = audio_seconds if audio_seconds is not None and audio_seconds > 0 else None
         with self._changed:
-            self._seen.append((known, took))
+            self._seen.append(_seen(audio_seconds, took, waited))
             self._news()
 
-    def seen(self) -> list[tuple[float | None, float]]:
-        """The finished jobs remembered, oldest first: (audio seconds or None, took)."""
+    def seen(self) -> list[Seen]:
+        """The finished jobs remembered, oldest first (:data:`Seen`)."""
         with self._changed:
             return list(self._seen)
 
@@ -78,14 +93,43 @@ class JobTimes:
         """
         return self._expect(audio_seconds)[0]
 
+    def _bounds(self, audio_seconds: float | None) -> tuple[float | None, float | None]:
+        """(smallest upper bound, largest lower bound) for a job on ``audio_seconds``;
+        None where no remembered job gives one."""
+        with self._changed:
+            seen = list(self._seen)
+        if audio_seconds is None:  # unmeasured input: only unmeasured jobs compare
+            like = [(took, waited) for seconds, took, waited in seen if seconds is None]
+        else:
+            like = [
+                (took * scale, None if waited is None else waited * scale)
+                for seconds, took, waited in seen
+                if seconds is not None
+                for scale in (min(1.0, audio_seconds / seconds),)
+            ]
+        lows = [low for _, low in like if low is not None]
+        return (min(up for up, _ in like) if like else None), (max(lows) if lows else None)
+
     def _expect(self, audio_seconds: float | None) -> tuple[float | None, int]:
         with self._changed:
-            seen, version = list(self._seen), self._version
-        if audio_seconds is None:  # unmeasured input: only unmeasured jobs compare
-            guesses = [took for seconds, took in seen if seconds is None]
-        else:
-            guesses = [took * min(1.0, audio_seconds / s) for s, took in seen if s is not None]
-        return (min(guesses) if guesses else None), version
+            version = self._version
+        return self._bounds(audio_seconds)[0], version
+
+    def _probe(self, audio_seconds: float | None, tolerance: float) -> float | None:
+        """The age to poll first at, half-way between the bounds, when they are more than
+        ``tolerance`` seconds apart and no other job probes; None otherwise."""
+        upper, lower = self._bounds(audio_seconds)
+        if upper is None or lower is None or upper - lower <= tolerance:
+            return None  # nothing to narrow (no job of the kind was seen running)
+        with self._changed:
+            if self._probing:
+                return None
+            self._probing = True
+        return (upper + lower) / 2
+
+    def _unprobe(self) -> None:
+        with self._changed:
+            self._probing = False
 
     def pace(self, audio_seconds: float | None) -> Pace:
         """What :meth:`gsep_cli.client.GsepClient.wait` needs for one job of this batch."""
@@ -116,6 +160,12 @@ class JobTimes:
             return self._version != since
 
 
+def _seen(audio_seconds: float | None, took: float, waited: float | None) -> Seen:
+    known = audio_seconds if audio_seconds is not None and audio_seconds > 0 else None
+    low = waited if waited is not None and 0 < waited < took else None
+    return known, took, low
+
+
 class Pace:
     """One job's view of :class:`JobTimes`: its expected duration, the scout's role while
     nothing is known, and a sleep that ends early when another job of the batch finishes
@@ -126,6 +176,9 @@ class Pace:
         self._audio_seconds = audio_seconds
         self._version = -1  # expect() not asked yet: any sleep returns at once
         self._scouting = False
+        self._probing = False
+        #: the last age (seconds) at which this job was seen still running, if it was
+        self.waited: float | None = None
 
     def expect(self) -> float | None:
         """Seconds this job is expected to take from its creation (None: nothing known)."""
@@ -139,11 +192,31 @@ class Pace:
             self._scouting = self._times._scout(self._audio_seconds is not None)
         return self._scouting
 
+    def probe(self, tolerance: float) -> float | None:
+        """The age at which this job polls first to narrow the batch's bounds (see
+        :class:`JobTimes`), or None when they are close enough or another job probes."""
+        if self._probing:
+            return None
+        found = self._times._probe(self._audio_seconds, tolerance)
+        self._probing = found is not None
+        return found
+
+    def running_at(self, age: float) -> None:
+        """A poll sent ``age`` seconds after the job's creation said it is still running."""
+        self.waited = age if self.waited is None else max(self.waited, age)
+
     def release(self) -> None:
-        """This job's wait is over: hand the scout's role on, if it had it."""
+        """This job's wait is over: hand the scout's or the prober's role on."""
         if self._scouting:
             self._scouting = False
             self._times._unscout(self._audio_seconds is not None)
+        self.release_probe()
+
+    def release_probe(self) -> None:
+        """Hand the prober's role on, if this job had it."""
+        if self._probing:
+            self._probing = False
+            self._times._unprobe()
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when woken early by news of the batch."""
@@ -169,17 +242,20 @@ class PollPolicy:
     fine_step: float = 0.05
     fine_polls: int = 6
 
-    def delays(self, expected: float | None = None, age: float = 0.0) -> Iterator[float]:
+    def delays(
+        self, expected: float | None = None, age: float = 0.0, probe: float | None = None
+    ) -> Iterator[float]:
         """Endless delays: 2, 3, 4.5, ... jittered and capped (from ``age``: the backoff a
         job that old would be at); or, with the seconds a job is ``expected`` to take, the
-        plan around its expected end."""
+        plan around its expected end (first a poll at the age ``probe``, if given)."""
         if expected is not None and expected > 0:
-            while age < expected:  # no ramp: straight to the cap, then to the expected end
-                wait = max(0.05, min(self.cap, expected - age))
-                yield wait
-                age += wait
+            for target in (probe or 0.0, expected):
+                while age < target:  # no ramp: straight to the cap, then to the target
+                    wait = max(0.05, min(self.cap, target - age))
+                    yield wait
+                    age += wait
             # a short job's 5 % is tiny: at most 4 polls per first interval (2 s), 6 in all
-            step = max(self.initial / 4, self.fine_step * expected)
+            step = self.fine(expected)
             for _ in range(self.fine_polls):
                 yield self._jittered(step)
                 age += step
@@ -188,6 +264,10 @@ class PollPolicy:
         while True:
             yield self._jittered(delay)
             delay = min(self.cap, delay * self.factor)
+
+    def fine(self, expected: float) -> float:
+        """Seconds between the polls after a job's expected end (``expected`` seconds)."""
+        return max(self.initial / 4, self.fine_step * expected)
 
     def _jittered(self, delay: float) -> float:
         jittered = delay * random.uniform(1 - self.jitter, 1 + self.jitter)
@@ -207,6 +287,9 @@ class Plan:
     def urgent(self) -> bool:
         """Whether the next poll is one at or after the job's expected end."""
         return False
+
+    def running_at(self, age: float) -> None:
+        """A poll sent ``age`` seconds into the wait said the job is still running."""
 
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
@@ -236,7 +319,11 @@ class PacedPlan(Plan):
     def _replan(self, expected: float | None, age: float) -> None:
         self._expected = expected
         if expected is not None:
-            self._delays = iter(self._poll.delays(expected, age))
+            probe = self._pace.probe(self._poll.fine(expected))
+            if probe is not None and probe <= age:
+                probe = None  # too old to narrow anything: hand the role on
+                self._pace.release_probe()
+            self._delays = iter(self._poll.delays(expected, age, probe))
         elif self._pace.scout():
             self._delays = iter(self._poll.delays(None, age))
         else:  # another job scouts: look at the cap's pace (an early failure), wait for news
@@ -249,6 +336,9 @@ class PacedPlan(Plan):
 
     def urgent(self) -> bool:
         return self._expected is not None and self._due >= self._expected * 0.999
+
+    def running_at(self, age: float) -> None:
+        self._pace.running_at(age)
 
     def close(self) -> None:
         self._pace.release()

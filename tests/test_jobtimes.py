@@ -210,9 +210,10 @@ def test_later_rounds_of_a_batch_poll_around_the_learnt_end(tmp_path: Path) -> N
     rounds = sorted(polls, key=lambda job: created[job])
     for job in rounds[2:]:  # created after the first round's jobs were seen finished
         # the plain backoff polls at about 0.05, 0.13, 0.24, 0.41 and 0.66 s; a job that
-        # knows jobs take 1 s polls at the cap's pace (0.5 s) until then
-        early = [round(t - created[job], 2) for t in polls[job] if t - created[job] < 0.9]
-        assert len(early) <= 1, f"polled at {early} s into a job the batch knew takes 1 s"
+        # knows jobs take 1 s polls at the cap's pace (0.5 s) until then (and one job at a
+        # time may probe half-way between the first scout's last two polls)
+        early = [round(t - created[job], 2) for t in polls[job] if t - created[job] < 0.8]
+        assert len(early) <= 2, f"polled at {early} s into a job the batch knew takes 1 s"
         assert len(polls[job]) <= 2 + 6 + 3
 
 

@@ -4,12 +4,15 @@ next run, and no 429 under a tight budget with jittered latency."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import clitools
 import pytest
 from clitools import SECRET, make_wav
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gsep_cli.batch import BatchOptions, BatchRunner
 from gsep_cli.client import GsepClient
@@ -37,10 +40,60 @@ def test_one_scout_per_kind_of_input_until_it_hands_over() -> None:
 
 
 def test_a_job_of_a_later_run_starts_from_what_the_ledger_kept() -> None:
-    times = JobTimes(seen=[(60.0, 40.0), (None, 12.0), (60.0, 0.0)])  # 0: nonsense, dropped
+    times = JobTimes(seen=[(60.0, 40.0, 30.0), (None, 12.0, None), (60.0, 0.0, None)])
     assert times.expect(30.0) == pytest.approx(20.0)
     assert times.expect(None) == pytest.approx(12.0)
-    assert times.seen() == [(60.0, 40.0), (None, 12.0)]
+    assert times.seen() == [(60.0, 40.0, 30.0), (None, 12.0, None)]  # 0 s: nonsense, dropped
+
+
+# ---- the probe (pure) ------------------------------------------------------------------------
+def test_a_wide_gap_between_the_bounds_sends_one_probe_half_way() -> None:
+    times = JobTimes()
+    times.observe(10.0, 16.25, 9.5)  # the scout: running at 9.5 s, finished at 16.25 s
+    first, second = times.pace(10.0), times.pace(10.0)
+    assert first.probe(0.75) == pytest.approx((16.25 + 9.5) / 2)
+    assert second.probe(0.75) is None  # one job probes at a time
+    first.release()
+    assert second.probe(0.75) is not None
+    narrow = JobTimes(seen=[(10.0, 15.4, 15.0)])
+    assert narrow.pace(10.0).probe(0.75) is None  # close enough: no probe
+
+
+def test_a_probe_is_the_first_poll_then_the_expected_end() -> None:
+    delays = iter(PollPolicy().delays(expected=16.25, probe=12.875))
+    assert [next(delays), next(delays)] == pytest.approx([12.875, 3.375])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    duration=st.floats(1.0, 3600.0),
+    below=st.floats(0.05, 1.0),
+    above=st.floats(0.0, 2.0),
+)
+def test_probes_bring_the_expected_end_close_to_the_real_one(
+    duration: float, below: float, above: float
+) -> None:
+    """Jobs that all take ``duration`` s, the scout's bounds anywhere around it: each probe
+    halves the gap, so within log2(gap / tolerance) + 1 probes the batch expects the
+    real end to within the tolerance, and never before it."""
+    times = JobTimes()
+    upper, lower = duration * (1 + above) + 0.01, duration * below
+    times.observe(60.0, upper, lower)
+    tolerance = PollPolicy().fine(duration)
+    for _ in range(int(math.log2(max(upper - lower, 1e-9) / tolerance)) + 2):
+        pace = times.pace(60.0)
+        probe = pace.probe(tolerance)
+        if probe is None:
+            break
+        if probe >= duration:  # finished by then: the probe is the job's upper bound
+            times.observe(60.0, probe, None)
+        else:  # running: the job is seen at the expected end after it
+            pace.running_at(probe)
+            times.observe(60.0, times.expect(60.0) or upper, pace.waited)
+        pace.release()
+    expected = times.expect(60.0)
+    assert expected is not None
+    assert duration <= expected <= duration + tolerance + 1e-9
 
 
 # ---- over HTTP -------------------------------------------------------------------------------
@@ -183,7 +236,7 @@ def test_a_finished_job_is_seen_soon_when_the_budget_is_spent(tmp_path: Path) ->
             "gsep_music_hq_v1", ["vocal"], ["wav"], tmp_path / "out", "{track}/{stem}.{ext}", jobs=4
         )
         runner = BatchRunner(client, options, key_fp=key_fingerprint(SECRET), base_url=sb.base_url)
-        runner.job_times = JobTimes(seen=[(0.25, 0.85)])  # as the ledger of an earlier run
+        runner.job_times = JobTimes(seen=[(0.25, 0.85, None)])  # as the ledger of an earlier run
         with client:
             results = runner.run(inputs)
         polls = _status_polls(sb)

@@ -16,7 +16,7 @@ from ..errors import GsepError
 from ..ledger import FileRecord, JobRecord, Ledger, api_host
 from ..manifest import Manifest
 from ..models import RESIDUAL
-from ..polling import RECENT, JobTimes
+from ..polling import RECENT, JobTimes, Seen
 from .plan import BatchOptions, InputResult, Work, planned_paths
 
 
@@ -64,7 +64,7 @@ class RunnerBase:
         #: this run (or one beside it) has just created: identical inputs share those.
         self.started_at = clock()
 
-    def _learnt_times(self) -> list[tuple[float | None, float]]:
+    def _learnt_times(self) -> list[Seen]:
         """How long this host's jobs of this model took in earlier runs (none without a
         ledger, or when it cannot be read: pacing is an optimisation, never a failure)."""
         if self.ledger is None:
@@ -74,12 +74,15 @@ class RunnerBase:
         except GsepError:
             return []
 
-    def _learn_time(self, work: Work, took: float) -> None:
-        """A job of this batch was seen finished ``took`` seconds after its creation."""
-        self.job_times.observe(work.seconds, took)
+    def _learn_time(self, work: Work, took: float, waited: float | None) -> None:
+        """A job of this batch was seen finished ``took`` seconds after its creation (and
+        still running ``waited`` seconds after it, if a poll said so)."""
+        self.job_times.observe(work.seconds, took, waited)
         if self.ledger is not None:
             with contextlib.suppress(GsepError):
-                self.ledger.add_job_time(self.host, self.options.model, work.seconds, took)
+                self.ledger.add_job_time(
+                    self.host, self.options.model, (work.seconds, took, waited)
+                )
 
     def _planned(self, work: Work, job: str = "job") -> list[Path]:
         """Where this input's outputs go (``{job}``: the job's id when known)."""

@@ -4,7 +4,7 @@
 >>> with GsepClient(base_url, api_key) as client:          # doctest: +SKIP
 ...     upload_id = client.upload_file(Path("song.wav"))
 ...     job_id = client.create_job(upload_id, stems=["vocal"])
-...     job = client.wait(job_id, timeout=600)
+...     job = client.wait(job_id, timeout=600, fresh=True)  # just created: no poll at once
 ...     files = client.download(job, Path("out"), track="song")
 """
 

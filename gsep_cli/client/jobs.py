@@ -164,6 +164,7 @@ class Jobs(ClientBase):
             if fresh:
                 reservation = self._sleep_until_poll(plan, limit, reservation)
             while True:
+                asked = time.monotonic() - started  # the job had not ended before this
                 try:
                     # --timeout 0 still asks once (bounded by the request's own limit)
                     job = self.get_job(
@@ -184,6 +185,7 @@ class Jobs(ClientBase):
                         f"job {job_id} failed: {job.error_message or 'no reason given'}",
                         "Check the input file; run the job again if it looks fine",
                     )
+                plan.running_at(asked)
                 if not isinstance(job.status, JobStatus) and status not in unknown:
                     unknown.add(status)
                     self.listener.notice(

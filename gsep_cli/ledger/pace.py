@@ -3,7 +3,8 @@ already paced (:class:`gsep_cli.polling.JobTimes`), and even a lone job is first
 when jobs like it have been seen to end, not while it cannot have finished.
 
 One row per job seen finished: its API host and model, the input's length (NULL when it
-could not be measured) and the seconds from its creation until it was seen finished.
+could not be measured), the seconds from its creation until it was seen finished, and
+until it was last seen running (NULL if never): :data:`gsep_cli.polling.Seen`.
 Only the newest :data:`KEPT` per host and model are kept.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..polling import Seen
 from .database import Database
 
 #: Rows kept per (API host, model): more than a batch remembers (polling.RECENT).
@@ -20,31 +22,28 @@ KEPT = 32
 class JobPace(Database):
     """The ledger's part that remembers how long jobs took."""
 
-    def job_times(self, api_host: str, model: str, limit: int) -> list[tuple[float | None, float]]:
-        """The newest ``limit`` jobs of this host and model, oldest first:
-        (audio seconds or None, seconds until seen finished)."""
+    def job_times(self, api_host: str, model: str, limit: int) -> list[Seen]:
+        """The newest ``limit`` jobs of this host and model, oldest first."""
 
-        def query(conn: sqlite3.Connection) -> list[tuple[float | None, float]]:
+        def query(conn: sqlite3.Connection) -> list[Seen]:
             rows = conn.execute(
-                "SELECT audio_seconds, took FROM job_times WHERE api_host = ? AND model = ? "
-                "ORDER BY seen_at DESC, rowid DESC LIMIT ?",
+                "SELECT audio_seconds, took, waited FROM job_times "
+                "WHERE api_host = ? AND model = ? ORDER BY seen_at DESC, rowid DESC LIMIT ?",
                 (api_host, model, limit),
             ).fetchall()
-            return [(row[0], row[1]) for row in reversed(rows)]
+            return [(row[0], row[1], row[2]) for row in reversed(rows)]
 
         return self._run(query, write=False)
 
-    def add_job_time(
-        self, api_host: str, model: str, audio_seconds: float | None, took: float
-    ) -> None:
-        """Remember one job of this host and model seen finished ``took`` seconds after its
-        creation; forget the oldest beyond :data:`KEPT`."""
+    def add_job_time(self, api_host: str, model: str, seen: Seen) -> None:
+        """Remember one job of this host and model seen finished; forget the oldest
+        beyond :data:`KEPT`."""
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO job_times (api_host, model, audio_seconds, took, seen_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (api_host, model, audio_seconds, took, self._clock()),
+                "INSERT INTO job_times (api_host, model, audio_seconds, took, waited, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (api_host, model, *seen, self._clock()),
             )
             conn.execute(
                 "DELETE FROM job_times WHERE api_host = ? AND model = ? AND rowid NOT IN "

@@ -77,6 +77,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             model         TEXT NOT NULL,
             audio_seconds REAL,           -- NULL: the input's length was not measured
             took          REAL NOT NULL,  -- seconds from creation until seen finished
+            waited        REAL,           -- last seen running that long after it, or NULL
             seen_at       REAL NOT NULL
         )""",
         "CREATE INDEX job_times_by_model ON job_times (api_host, model, seen_at)",
