@@ -96,9 +96,13 @@ class VendorLike:
         chunk = int(plan["chunkSize"])
         parts = []
         for i, url in enumerate(plan["preSignedUrl"]):
+            # a view, not a copy (as Node's subarray); http.client sends any bytes-like body
             body = memoryview(buffer)[i * chunk : (i + 1) * chunk]
             r = self.session.put(
-                url, data=body, headers={"Content-Type": content_type}, timeout=3600
+                url,
+                data=body,  # type: ignore[arg-type]
+                headers={"Content-Type": content_type},
+                timeout=3600,
             )
             if not r.ok:
                 raise RuntimeError(f"Chunk upload failed: {r.status_code}")
