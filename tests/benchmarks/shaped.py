@@ -77,7 +77,7 @@ def sink_url(shaped: bool) -> Iterator[str]:
 def _curl_parts(files: list[Path], urls: list[str], parallel: bool) -> float:
     start = time.perf_counter()
     if parallel:
-        command = [*CURL[:3], "-Z", "--parallel-max", "4", *CURL[5:]]
+        command = [*CURL[:3], "--no-progress-meter", "-Z", "--parallel-max", "4", *CURL[5:]]
         for path, url in zip(files, urls, strict=True):
             command += ["--upload-file", str(path), "-o", "/dev/null", url]
         subprocess.run(command, check=True, timeout=900)
