@@ -15,7 +15,8 @@ def test_runner_imports_and_names_every_benchmark() -> None:
     try:
         run = importlib.import_module("run")
         assert sorted(run.BENCHMARKS) == [
-            "batch", "blocksize", "download", "memory", "polling", "startup", "upload"
+            "batch", "blocksize", "budget", "download", "link-batch", "link-download",
+            "link-upload", "memory", "polling", "rss", "startup", "upload",
         ]  # fmt: skip
         import io
 
@@ -34,5 +35,6 @@ def test_runner_imports_and_names_every_benchmark() -> None:
         ]
     finally:
         sys.path.remove(str(FOLDER))
-        for name in ("run", "common", "jobs", "startup", "transfers"):
+        benchmark_modules = ("run", "common", "jobs", "startup", "transfers")
+        for name in (*benchmark_modules, "budget", "shaped", "behind", "linkemu"):
             sys.modules.pop(name, None)
