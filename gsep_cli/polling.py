@@ -37,6 +37,9 @@ from dataclasses import dataclass
 #: The longest :meth:`gsep_cli.client.GsepClient.wait` waits for a job without a timeout
 #: of its own (seconds; ``GSEP_MAX_WAIT``): waiting must end even when a status never does.
 DEFAULT_MAX_WAIT = 6 * 3600.0
+#: The fewest API requests a job needs: create the upload, complete it, create the job,
+#: one status saying success (GSEP_API.md 2.1-2.5).
+CALLS_PER_JOB = 4
 RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
 
 
@@ -58,9 +61,19 @@ class JobTimes:
     first poll close to the real end.
     """
 
-    def __init__(self, recent: int = RECENT, seen: Iterable[Seen] = ()) -> None:
+    def __init__(
+        self,
+        recent: int = RECENT,
+        seen: Iterable[Seen] = (),
+        *,
+        workers: int = 1,
+        budget: tuple[int, float] | None = None,
+    ) -> None:
         """``seen``: jobs finished before this batch (oldest first), as :meth:`seen` gives
-        them (kept in the ledger, :mod:`gsep_cli.ledger.pace`)."""
+        them (kept in the ledger, :mod:`gsep_cli.ledger.pace`). ``workers`` (jobs at once)
+        and ``budget`` (the rate limit: requests per seconds, None: none) tell whether the
+        batch is bound by the rate limit, where a probe's extra poll costs throughput."""
+        self._workers, self._budget = max(1, workers), budget
         self._changed = threading.Condition()
         self._seen: deque[Seen] = deque(
             (_seen(a, took, waited) for a, took, waited in seen if took > 0), maxlen=recent
@@ -121,11 +134,23 @@ class JobTimes:
         upper, lower = self._bounds(audio_seconds)
         if upper is None or lower is None or upper - lower <= tolerance:
             return None  # nothing to narrow (no job of the kind was seen running)
+        if self._budget_binds(upper):
+            return None  # every request is a job's share of the budget: none to spare
         with self._changed:
             if self._probing:
                 return None
             self._probing = True
         return (upper + lower) / 2
+
+    def _budget_binds(self, expected: float) -> bool:
+        """Whether ``workers`` jobs of ``expected`` seconds, each needing at least
+        :data:`CALLS_PER_JOB` requests, would ask for more than nine tenths of the rate
+        limit's budget (then the limit, not the jobs' length, sets the pace)."""
+        if self._budget is None or self._budget[0] <= 0:
+            return False
+        limit, window = self._budget
+        asked = CALLS_PER_JOB * self._workers * window / max(expected, 1e-3)
+        return asked > 0.9 * limit
 
     def _unprobe(self) -> None:
         with self._changed:
