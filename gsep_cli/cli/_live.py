@@ -39,6 +39,8 @@ NAME_MIN = 20
 BAR_MIN, BAR_MAX = 10, 40
 #: Seconds of recent progress the running speed is measured over.
 SPEED_WINDOW = 5.0
+#: Redraws a second (the spinners turn, the times tick).
+REFRESH_PER_SECOND = 8
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,13 @@ class LiveDisplay:
     """The rows drawn live on ``stream`` (a terminal) until :meth:`stop` erases them.
 
     :meth:`print` puts a message above the rows; :meth:`paused` takes them off the screen
-    while something else writes to the same terminal (a result on stdout)."""
+    while something else writes to the same terminal (a result on stdout).
+
+    Everything that writes to the terminal (a redraw, a message, the erasing) holds one
+    lock from finding where the rows begin to the last byte drawn: a redraw between the
+    two would draw rows the other then erases too few of (one left on the screen for
+    good). rich's own refresh thread does not take that lock, so the redraws
+    (:data:`REFRESH_PER_SECOND`) come from a thread of ours that does."""
 
     def __init__(self, stream: TextIO, *, colour: bool) -> None:
         from rich.console import Console as RichConsole
@@ -317,6 +325,7 @@ class LiveDisplay:
         self.rows = Rows(glyphs_for(self.console.encoding))
         self._live: Any = None
         self._lock = threading.RLock()
+        self._stopped = threading.Event()
 
     def start(self) -> None:
         """Start drawing (a new live region below what the terminal shows)."""
@@ -324,22 +333,34 @@ class LiveDisplay:
 
         with self._lock:
             if self._live is None:  # a fresh Live: a stopped one still knows the old height
-                self._live = Live(
+                live = self._live = Live(
                     self.rows,
                     console=self.console,
                     transient=True,
-                    auto_refresh=True,
-                    refresh_per_second=8,
+                    auto_refresh=False,  # redrawn by _redraw, under self._lock
                     redirect_stdout=False,  # results never go through the stderr display
                     redirect_stderr=False,
                 )
-                install(self._live, self.rows.frame)
-                self._live.start()
+                install(live, self.rows.frame)
+                live.start()
+                self._stopped = stopped = threading.Event()
+                threading.Thread(
+                    target=self._redraw, args=(live, stopped), name="gsep-live", daemon=True
+                ).start()
+
+    def _redraw(self, live: Any, stopped: threading.Event) -> None:
+        """Redraw ``live`` :data:`REFRESH_PER_SECOND` times a second until it stops."""
+        while not stopped.wait(1 / REFRESH_PER_SECOND):
+            with self._lock:
+                if stopped.is_set():
+                    return
+                live.refresh()
 
     def stop(self) -> None:
         """Erase the rows and stop drawing (the rows are kept for :meth:`start`)."""
         with self._lock:
             if self._live is not None:
+                self._stopped.set()
                 self._live.stop()
                 self._live = None
 
