@@ -118,7 +118,12 @@ def test_tab_completion_and_commands_import_nothing_a_minimal_typer_app_does_not
 MINIMAL_STATUS = Path(__file__).resolve().parent / "benchmarks" / "minimal_status.py"
 # What a hot command may import beyond a typer app making one requests GET
 # (minimal_status.py), outside gsep_cli (fnmatch patterns, any typer/click version):
-TEXTWRAP = ("typer._click._textwrap", "click._textwrap")  # help wrapping (cli/_help.py)
+EVERY = (  # what every command may import
+    "typer._click._textwrap",  # help wrapping (cli/_help.py)
+    "click._textwrap",
+    "dataclasses",  # gsep's records and settings (on typer >= 0.2x in the floor already)
+    "difflib",  # click < 8.2 imports it while parsing options (on the oldest supported)
+)
 LEDGER = ("sqlite3", "sqlite3.*", "_sqlite3", "secrets")  # the job ledger (claim tokens)
 THREADS = ("concurrent", "concurrent.futures", "concurrent.futures.*")  # parallel parts
 CELLS = ("rich", "rich.cells", "rich._*")  # display widths of names in listings (_cells)
@@ -127,20 +132,20 @@ NOT_FOR_STATUS = ("gsep_cli.ledger", "gsep_cli.download", "gsep_cli.batch", "gse
 HOT = {
     "job status --model": (
         ["job", "status", "{job}", "--model", "gsep_music_hq_v1"],
-        TEXTWRAP,
+        EVERY,
         (*NOT_FOR_STATUS, "gsep_cli.upload_parts", "gsep_cli.naming"),
     ),
-    "job status": (["job", "status", "{job}"], TEXTWRAP + LEDGER, NOT_FOR_STATUS[1:]),
+    "job status": (["job", "status", "{job}"], EVERY + LEDGER, NOT_FOR_STATUS[1:]),
     "download": (
         ["download", "{job}", "-o", "{out}"],
-        TEXTWRAP + LEDGER + THREADS,
+        EVERY + LEDGER + THREADS,
         ("gsep_cli.upload_parts", "gsep_cli.fileslice"),
     ),
-    "upload": (["upload", "{wav}"], TEXTWRAP + LEDGER + THREADS, ("gsep_cli.download",)),
-    "separate": (["separate", "{wav}", "-o", "{out}"], TEXTWRAP + LEDGER + THREADS, ()),
+    "upload": (["upload", "{wav}"], EVERY + LEDGER + THREADS, ("gsep_cli.download",)),
+    "separate": (["separate", "{wav}", "-o", "{out}"], EVERY + LEDGER + THREADS, ()),
     "ledger list": (
         ["ledger", "list"],
-        TEXTWRAP + LEDGER + CELLS,
+        EVERY + LEDGER + CELLS,
         ("requests", "urllib3", "gsep_cli.client", "gsep_cli.http"),
     ),
 }
