@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run gsep; never show a traceback for an expected failure."""
+    """Run gsep; never show a traceback for an expected failure. The process's entry
+    point: it ends once this returns (see the end)."""
     from .cli import run
     from .shield import stopping
 
@@ -25,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception, KeyboardInterrupt):
                 stream.flush()
         os._exit(code)
+    # The run is over and the process ends next: the garbage collector's final passes
+    # would walk every object typer, requests and gsep made (about 20 ms of a 170 ms
+    # `gsep job status`). Frozen, they are left to the exit; files and the ledger are
+    # closed already, and atexit handlers and the flush of stdout/stderr still run.
+    gc.freeze()
     return code
 
 

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +74,15 @@ def _imported(args: list[str], env: dict[str, str], stdout: str | None = None) -
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
+def _modules(code: str) -> set[str]:
+    """The modules a Python running ``code`` has imported (``code`` failing to import
+    is no error: on another typer the module may not exist)."""
+    child = f"import json, sys\ntry:\n    {code}\nexcept ImportError:\n    pass\n"
+    child += "print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    return set(json.loads(done.stdout))
+
+
 def test_tab_completion_and_commands_import_nothing_a_minimal_typer_app_does_not(
     tmp_path: Path,
 ) -> None:
@@ -101,3 +112,88 @@ def test_tab_completion_and_commands_import_nothing_a_minimal_typer_app_does_not
         extra = ours - peers
         heavy = {m for m in extra for b in banned if m == b or m.startswith(b + ".")}
         assert not heavy, sorted(heavy)
+
+
+# ---- what each hot command imports: pinned against the floor of a status query ----
+MINIMAL_STATUS = Path(__file__).resolve().parent / "benchmarks" / "minimal_status.py"
+# What a hot command may import beyond a typer app making one requests GET
+# (minimal_status.py), outside gsep_cli (fnmatch patterns, any typer/click version):
+EVERY = (  # what every command may import
+    "typer._click._textwrap",  # help wrapping (cli/_help.py)
+    "click._textwrap",
+    "dataclasses",  # gsep's records and settings (on typer >= 0.2x in the floor already)
+    "difflib",  # click < 8.2 imports it while parsing options (on the oldest supported)
+)
+LEDGER = ("sqlite3", "sqlite3.*", "_sqlite3", "secrets")  # the job ledger (claim tokens)
+THREADS = ("concurrent", "concurrent.futures", "concurrent.futures.*")  # parallel parts
+CELLS = ("rich", "rich.cells", "rich._*")  # display widths of names in listings (_cells)
+# gsep_cli's own packages a command must not load (a status query is no download)
+NOT_FOR_STATUS = ("gsep_cli.ledger", "gsep_cli.download", "gsep_cli.batch", "gsep_cli.media")
+HOT = {
+    "job status --model": (
+        ["job", "status", "{job}", "--model", "gsep_music_hq_v1"],
+        EVERY,
+        (*NOT_FOR_STATUS, "gsep_cli.upload_parts", "gsep_cli.naming"),
+    ),
+    "job status": (["job", "status", "{job}"], EVERY + LEDGER, NOT_FOR_STATUS[1:]),
+    "download": (
+        ["download", "{job}", "-o", "{out}"],
+        EVERY + LEDGER + THREADS,
+        ("gsep_cli.upload_parts", "gsep_cli.fileslice"),
+    ),
+    "upload": (["upload", "{wav}"], EVERY + LEDGER + THREADS, ("gsep_cli.download",)),
+    "separate": (["separate", "{wav}", "-o", "{out}"], EVERY + LEDGER + THREADS, ()),
+    "ledger list": (
+        ["ledger", "list"],
+        EVERY + LEDGER + CELLS,
+        ("requests", "urllib3", "gsep_cli.client", "gsep_cli.http"),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def hot_setup(
+    shared_sandbox: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """A finished job and a WAV on the module's sandbox, the environment to reach it, and
+    the floor: the modules minimal_status.py imports for one GET to the sandbox."""
+    from clitools import clean_env, make_wav
+    from conftest import KEY, Api, wav_bytes
+
+    tmp = tmp_path_factory.mktemp("hot")
+    api = Api(shared_sandbox)
+    job = api.job_id(audioUploadId=api.upload(wav_bytes()), type="vocal")
+    api.wait(job)
+    env = clean_env(tmp, GSEP_BASE_URL=shared_sandbox.base_url, GSEP_API_KEY=KEY)
+    floor = _imported(
+        [str(MINIMAL_STATUS), "status"], {**env, "MINIMAL_URL": shared_sandbox.base_url}
+    )
+    assert "requests" in floor and "typer" in floor  # the peer made its request
+    # typer 0.2x's own coercion brings pydantic into the peer: what only pydantic brings is
+    # no floor for gsep, which coerces without it (gsep_cli/cli/_coerce.py)
+    floor -= _modules("import requests, typer, typer._adapters") - _modules(
+        "import requests, typer"
+    )
+    fields = {"job": job, "wav": str(make_wav(tmp / "song.wav", 0.2)), "out": str(tmp / "out")}
+    return env, floor, fields
+
+
+@pytest.mark.parametrize("name", list(HOT))
+def test_hot_commands_import_only_what_they_use(
+    name: str, hot_setup: tuple[dict[str, str], set[str], dict[str, str]]
+) -> None:
+    """Each hot command (a real run against the sandbox) imports, outside gsep_cli, only
+    the floor of a status query (typer, and requests making one GET) plus what it is
+    pinned to use (HOT); and none of gsep_cli's packages it has no use for. A new import
+    fails here, named. (The pin is an upper bound: an import that goes away needs no edit.)"""
+    env, floor, fields = hot_setup
+    args, allowed, banned = HOT[name]
+    ours = _imported(["gsep", *(a.format(**fields) for a in args)], env)
+    assert "gsep_cli.cli" in ours  # it ran
+    extra = {m for m in ours - floor if not m.startswith(("gsep_cli", "__editable__"))}
+    extra -= set(sys.builtin_module_names)  # compiled into the interpreter: free (gc)
+    unpinned = sorted(m for m in extra if not any(fnmatch(m, p) for p in allowed))
+    assert not unpinned, f"gsep {name} imports {unpinned}"
+    loaded = sorted(m for m in ours for b in banned if m == b or m.startswith(b + "."))
+    assert not loaded, f"gsep {name} imports {loaded}"
+    assert "pydantic" not in ours and "gsep_cli.sandbox" not in ours

@@ -25,6 +25,7 @@ from . import _process, completion, config, download, job, jobs, key, models, sa
 from . import upload as upload_command
 from ._context import State
 from ._globals import GsepTyper
+from ._trim import app_for
 
 COMPLETE_VAR = completion.COMPLETE_VAR
 
@@ -87,7 +88,8 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - depends on the installed typer
         from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-    if os.environ.get(COMPLETE_VAR):  # a shell asking for completions: register them
+    whole = bool(os.environ.get(COMPLETE_VAR))
+    if whole:  # a shell asking for completions: register them
         from typer._completion_classes import completion_init
 
         completion_init()
@@ -95,16 +97,18 @@ def run(argv: list[str] | None = None) -> int:
     _process.never_fail_on_encoding()
     restore = _process.interrupt_on_termination()
     try:
-        return _run(argv, click_exceptions)
+        args = sys.argv[1:] if argv is None else argv
+        return _run(app if whole else app_for(app, args), argv, click_exceptions)
     finally:
         if not stopping():  # once stopping, a further signal must still end the run cleanly
             restore()
 
 
-def _run(argv: list[str] | None, click_exceptions: ModuleType) -> int:
-    """One run of the app: each kind of exception to its one line and exit code."""
+def _run(runs: typer.Typer, argv: list[str] | None, click_exceptions: ModuleType) -> int:
+    """One run of ``runs`` (the app, or only the command the line names: ._trim): each
+    kind of exception to its one line and exit code."""
     try:
-        result = app(args=argv, prog_name="gsep", standalone_mode=False)
+        result = runs(args=argv, prog_name="gsep", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:
             print("gsep: interrupted", file=sys.stderr)

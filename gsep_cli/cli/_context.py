@@ -32,7 +32,7 @@ class State:
     verbose: bool = False
     progress: bool = True
     sandbox: bool = False
-    key_fp: str = ""
+    _key: str | None = None
     _announced: bool = False
     _console: Console | None = None
     _ledger: Ledger | None = None
@@ -69,6 +69,17 @@ class State:
 
             self._console = Console(quiet=self.quiet, verbose=self.verbose, progress=self.progress)
         return self._console
+
+    @property
+    def key_fp(self) -> str:
+        """The fingerprint the ledger keys records on (of the key :meth:`client` uses;
+        "" before it made one): worked out when asked, so a run that never touches the
+        ledger never imports it."""
+        if self._key is None:
+            return ""
+        from ..ledger import key_fingerprint
+
+        return key_fingerprint(self._key)
 
     @property
     def profile_name(self) -> str:
@@ -136,11 +147,10 @@ class State:
         """A GsepClient wired to this run's console and settings."""
         from ..client import GsepClient
         from ..environment import transport_options
-        from ..ledger import key_fingerprint
 
         settings = settings or self.settings()
         key = "sandbox-key" if self.sandbox else settings.require_key()
-        self.key_fp = key_fingerprint(key)
+        self._key = key
         client = GsepClient(
             self.start_sandbox() if self.sandbox else settings.base_url,
             key,

@@ -32,6 +32,7 @@ try:  # typer >= 0.2x vendors click as typer._click; older typer depends on clic
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import Command, Context, HelpFormatter, Parameter, UsageError  # type: ignore
 
+from ._coerce import light_coercion
 from ._context import State
 from ._help import HelpCommand, HelpGroup
 
@@ -106,6 +107,7 @@ class _GlobalOptions(Command):
         return params if ctx.meta.get(_HIDE) else [*params, *GLOBAL_OPTIONS]
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        light_coercion(self.get_params(ctx))  # no pydantic for plain values (._coerce)
         try:
             rest = super().parse_args(ctx, args)
         except UsageError as exc:

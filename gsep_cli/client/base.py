@@ -3,10 +3,11 @@ the downloader, and closing them."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..download import Downloader
 from ..http import ApiTransport
 from ..polling import DEFAULT_MAX_WAIT, PollPolicy
 from ..progress import Listener, NullListener
@@ -14,6 +15,9 @@ from ..ratelimit import RateLimiter
 from ..retry import RetryPolicy
 from ..storage import DEFAULT_STALL
 from ..watchdog import Stall
+
+if TYPE_CHECKING:
+    from ..download import Downloader
 
 
 class ClientBase:
@@ -54,14 +58,29 @@ class ClientBase:
         self.stall = stall
         self.max_wait = max_wait
         self._clock_told = False
-        # the configured read timeout and stall limit hold for every request: API,
-        # parts and results alike
-        self.downloader = Downloader(self.listener, self.policy, timeout, log=log, stall=stall)
+        self._log = log
+        self._downloader: Downloader | None = None
+        self._downloader_lock = threading.Lock()
+
+    @property
+    def downloader(self) -> Downloader:
+        """The one downloader of result files, made on first use (a status query never
+        imports it); the configured read timeout and stall limit hold for every request:
+        API, parts and results alike."""
+        with self._downloader_lock:
+            if self._downloader is None:
+                from ..download import Downloader
+
+                self._downloader = Downloader(
+                    self.listener, self.policy, self.timeout, log=self._log, stall=self.stall
+                )
+            return self._downloader
 
     def close(self) -> None:
         """Release network connections: the API transport's and the downloader's."""
         self.api.close()
-        self.downloader.close()
+        if self._downloader is not None:
+            self._downloader.close()
 
     def _notify_wait(self, reason: str, seconds: float) -> None:
         self.listener.notice(f"{reason} ({seconds:.0f} s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..choices import (
     get_model,
@@ -21,8 +21,10 @@ from ..models import (
     JobStatus,
     Output,
 )
-from ..naming import DEFAULT_TEMPLATE, InputFields, check_planned_outputs, output_paths
 from .base import ClientBase
+
+if TYPE_CHECKING:
+    from ..naming import InputFields
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Results(ClientBase):
         formats: Sequence[str] = ("wav",),
         track: str | None = None,
         model: str = DEFAULT_MODEL,
-        template: str = DEFAULT_TEMPLATE,
+        template: str | None = None,
         force: bool = False,
         skip_existing: bool = False,
         keep: Collection[Path] = (),
@@ -65,8 +67,13 @@ class Results(ClientBase):
         skipped, not fetched. ``on_file`` is called with each file (its size and SHA-256
         included) once it is complete and checked, just before it is moved into place.
         Raises :class:`~gsep_cli.errors.UsageError` when an output exists and neither
-        ``force`` (overwrite) nor ``skip_existing`` (keep it) is given.
+        ``force`` (overwrite) nor ``skip_existing`` (keep it) is given. ``template``:
+        the output path inside ``out_dir`` (None: :data:`gsep_cli.naming.DEFAULT_TEMPLATE`).
         """
+        from ..naming import DEFAULT_TEMPLATE, InputFields, check_planned_outputs, output_paths
+
+        if template is None:
+            template = DEFAULT_TEMPLATE
         if job.status != JobStatus.SUCCESS:
             raise RequestRejected(
                 f"job {job.job_id} has no results yet (status {job.status})",

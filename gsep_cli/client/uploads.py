@@ -7,19 +7,20 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import (
     ExpiredUrl,
     InputChanged,
     ServiceUnavailable,
 )
-from ..fileid import FileIdentity
 from ..models import (
     UploadPlan,
 )
-from ..sentcheck import sent_differs
-from ..upload_parts import upload_parts
 from .base import ClientBase
+
+if TYPE_CHECKING:
+    from ..fileid import FileIdentity
 
 
 class Uploads(ClientBase):
@@ -68,6 +69,10 @@ class Uploads(ClientBase):
         (:func:`gsep_cli.sentcheck.sent_differs`): edits that leave the metadata alone
         are caught too. An expired part URL restarts the upload once with a fresh plan.
         """
+        from ..fileid import FileIdentity
+        from ..sentcheck import sent_differs
+        from ..upload_parts import upload_parts
+
         version = identity or FileIdentity.of(path)
         size = version.size
         file_name = upload_name(name or path.name)
