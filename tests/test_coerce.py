@@ -120,3 +120,19 @@ def test_a_value_only_typer_understands_is_left_to_typer() -> None:
             light.coerce("four", param=parallel, ctx=ctx)
     finally:
         parallel._runtime_param = saved
+
+
+def test_when_typers_private_parts_move_typer_coerces_as_before(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The light coercion leans on typer's private parts: if a later typer changes them,
+    gsep must fall back to typer's own coercion (slower), never fail a command."""
+    from gsep_cli.__main__ import main
+    from gsep_cli.cli import _coerce
+
+    def moved(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("RuntimeParam.__init__() got an unexpected keyword argument")
+
+    monkeypatch.setattr(_coerce, "LightParam", moved)
+    assert main(["config", "get", "format", "--profile", "default"]) == 0
+    assert capsys.readouterr().out.strip()

@@ -23,7 +23,7 @@ try:  # typer >= 0.2x: parameters coerce through a RuntimeParam built on first u
     from typer._coercion import RuntimeParam, build_runtime_param
     from typer._param_types import coerce_cli_path
 except ImportError:  # pragma: no cover - depends on the installed typer
-    RuntimeParam = None  # type: ignore[assignment, misc]
+    RuntimeParam = None  # type: ignore[assignment, misc, unused-ignore]
 
 #: What typer's pydantic coercion turns into the number Python's int()/float() give.
 _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
@@ -96,6 +96,13 @@ def light_coercion(params: Iterable[Any]) -> None:
     are). Called before a command parses its part of the line."""
     if RuntimeParam is None:  # pragma: no cover - depends on the installed typer
         return
+    try:
+        _install(params)
+    except Exception:  # typer's private parts moved: typer coerces (slower), as without this
+        return
+
+
+def _install(params: Iterable[Any]) -> None:
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", False) is not None:
