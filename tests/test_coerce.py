@@ -13,11 +13,14 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gsep_cli.cli import app
+from gsep_cli.cli import _coerce, app
 from gsep_cli.cli._globals import GLOBAL_OPTIONS
 
-coercion = pytest.importorskip("typer._coercion", reason="click-based typer: no pydantic")
-from gsep_cli.cli._coerce import LightParam  # noqa: E402  (exists only on typer 0.2x)
+# collected everywhere (every shipped test module collects), run where typer coerces
+# through pydantic (typer 0.2x; click-based typer never imported it)
+pytestmark = pytest.mark.skipif(
+    _coerce.RuntimeParam is None, reason="click-based typer: no pydantic"
+)
 
 Context = type(typer.Context(typer.main.get_command(app)))
 
@@ -73,11 +76,11 @@ def _same(command: Any, param: Any, value: Any) -> None:
     saved = param._runtime_param
     try:
         descriptor = param.type_descriptor
-        light = LightParam(
+        light = _coerce.LightParam(
             parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
         )
         mine = _outcome(light, value, param, ctx)
-        theirs = _outcome(coercion.build_runtime_param(descriptor), value, param, ctx)
+        theirs = _outcome(_coerce.build_runtime_param(descriptor), value, param, ctx)
     finally:
         param._runtime_param = saved
     assert mine == theirs, (value, mine, theirs)
@@ -110,7 +113,8 @@ def test_a_value_only_typer_understands_is_left_to_typer() -> None:
     gives 1000; a word gets typer's own error."""
     command = typer.main.get_command(app).commands["upload"]  # type: ignore[attr-defined]
     parallel = next(p for p in command.params if p.name == "parallel")
-    light = LightParam(parameter_info=parallel.type_descriptor.parameter_info, annotation=int)
+    info = parallel.type_descriptor.parameter_info
+    light = _coerce.LightParam(parameter_info=info, annotation=int)
     ctx = Context(command)
     saved = parallel._runtime_param
     try:
@@ -128,7 +132,6 @@ def test_when_typers_private_parts_move_typer_coerces_as_before(
     """The light coercion leans on typer's private parts: if a later typer changes them,
     gsep must fall back to typer's own coercion (slower), never fail a command."""
     from gsep_cli.__main__ import main
-    from gsep_cli.cli import _coerce
 
     def moved(*args: Any, **kwargs: Any) -> Any:
         raise TypeError("RuntimeParam.__init__() got an unexpected keyword argument")
