@@ -16,8 +16,9 @@ from clitools import SECRET, make_wav
 from gsep_cli.batch import BatchOptions, BatchRunner
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import WaitTimeout
+from gsep_cli.jobtimes import JobTimes
 from gsep_cli.ledger import key_fingerprint
-from gsep_cli.polling import JobTimes, PollPolicy
+from gsep_cli.polling import PollPolicy
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 

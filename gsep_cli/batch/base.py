@@ -13,10 +13,10 @@ from ..choices import get_model
 from ..claims import Claim
 from ..client import GsepClient, WrittenFile
 from ..errors import GsepError
+from ..jobtimes import RECENT, JobTimes, Seen
 from ..ledger import FileRecord, JobRecord, Ledger, api_host
 from ..manifest import Manifest
 from ..models import RESIDUAL
-from ..polling import RECENT, JobTimes, Seen
 from .plan import BatchOptions, InputResult, Work, planned_paths
 
 

@@ -21,6 +21,7 @@ from ..errors import (
     UsageError,
     WaitTimeout,
 )
+from ..jobtimes import Pace
 from ..models import (
     DEFAULT_MODEL,
     LYRICS_LANGUAGES,
@@ -29,7 +30,7 @@ from ..models import (
     parse_download_urls,
     parse_status,
 )
-from ..polling import Pace, PacedPlan, Plan
+from ..polling import PacedPlan, Plan
 from ..ratelimit import Reservation
 from .base import ClientBase
 
@@ -126,7 +127,7 @@ class Jobs(ClientBase):
         status gsep does not know is reported once and waited on, within that bound.
         ``fresh``: the job was created just now, so it cannot have finished: the first
         poll waits for the plan's first delay (else it is asked about at once).
-        ``pace`` (a job of a batch, :class:`gsep_cli.polling.JobTimes`): polls come when
+        ``pace`` (a job of a batch, :class:`gsep_cli.jobtimes.JobTimes`): polls come when
         the batch's finished jobs ended, and a sleep ends early when another one
         finishes. ``subject`` names the input in progress reports.
         """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..polling import Seen
+from ..jobtimes import Seen
 from .database import Database
 
 #: Rows kept per (API host, model): more than a batch remembers (polling.RECENT).

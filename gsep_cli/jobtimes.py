@@ -1,0 +1,220 @@
+"""What a batch learns about how long its jobs take (:class:`JobTimes`), and each job's
+view of it (:class:`Pace`): the expected time, the scout's and the prober's roles, and a
+sleep that ends when another job finishes. :mod:`gsep_cli.polling` plans the polls from
+it; the ledger keeps what was learnt for the next run (:mod:`gsep_cli.ledger.pace`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+
+#: The fewest API requests a job needs: create the upload, complete it, create the job,
+#: one status saying success (GSEP_API.md 2.1-2.5).
+CALLS_PER_JOB = 4
+RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
+
+
+#: One finished job: (audio seconds or None, seconds until seen finished, the last age at
+#: which it was seen still running or None). The job took at most the second and more
+#: than the third.
+Seen = tuple[float | None, float, float | None]
+
+
+class JobTimes:
+    """Thread-safe record of the batch's finished jobs (:data:`Seen`), which job scouts
+    for each kind of input while nothing is known, and which one probes (below).
+
+    Each job's time is known between two bounds: it had not finished at the last poll
+    that said so, and had at the poll that said so. The batch expects the smallest upper
+    bound. When the bounds leave a wide gap (the scout's backoff saw its job finished
+    late), one job at a time *probes*: it polls first half-way into the gap, which halves
+    it whatever the answer, so a few polls in the whole batch bring every later job's
+    first poll close to the real end.
+    """
+
+    def __init__(
+        self,
+        recent: int = RECENT,
+        seen: Iterable[Seen] = (),
+        *,
+        workers: int = 1,
+        budget: tuple[int, float] | None = None,
+    ) -> None:
+        """``seen``: jobs finished before this batch (oldest first), as :meth:`seen` gives
+        them (kept in the ledger, :mod:`gsep_cli.ledger.pace`). ``workers`` (jobs at once)
+        and ``budget`` (the rate limit: requests per seconds, None: none) tell whether the
+        batch is bound by the rate limit, where a probe's extra poll costs throughput."""
+        self._workers, self._budget = max(1, workers), budget
+        self._changed = threading.Condition()
+        self._seen: deque[Seen] = deque(
+            (_seen(a, took, waited) for a, took, waited in seen if took > 0), maxlen=recent
+        )
+        self._version = 0
+        self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
+        self._probing = False
+
+    def observe(
+        self, audio_seconds: float | None, took: float, waited: float | None = None
+    ) -> None:
+        """Record a job seen finished ``took`` seconds after it was created (and last seen
+        running ``waited`` seconds after, if it was); wake waiters."""
+        if took <= 0:
+            return
+        with self._changed:
+            self._seen.append(_seen(audio_seconds, took, waited))
+            self._news()
+
+    def seen(self) -> list[Seen]:
+        """The finished jobs remembered, oldest first (:data:`Seen`)."""
+        with self._changed:
+            return list(self._seen)
+
+    def expect(self, audio_seconds: float | None) -> float | None:
+        """Seconds a new job on ``audio_seconds`` of audio is expected to take (None: no idea).
+
+        Each finished job's time is an upper bound of its real duration (it was seen at a
+        poll after it ended), so the smallest, scaled down to a shorter input, is taken.
+        """
+        return self._expect(audio_seconds)[0]
+
+    def _bounds(self, audio_seconds: float | None) -> tuple[float | None, float | None]:
+        """(smallest upper bound, largest lower bound) for a job on ``audio_seconds``;
+        None where no remembered job gives one."""
+        with self._changed:
+            seen = list(self._seen)
+        if audio_seconds is None:  # unmeasured input: only unmeasured jobs compare
+            like = [(took, waited) for seconds, took, waited in seen if seconds is None]
+        else:
+            like = [
+                (took * scale, None if waited is None else waited * scale)
+                for seconds, took, waited in seen
+                if seconds is not None
+                for scale in (min(1.0, audio_seconds / seconds),)
+            ]
+        lows = [low for _, low in like if low is not None]
+        return (min(up for up, _ in like) if like else None), (max(lows) if lows else None)
+
+    def _expect(self, audio_seconds: float | None) -> tuple[float | None, int]:
+        with self._changed:
+            version = self._version
+        return self._bounds(audio_seconds)[0], version
+
+    def _probe(self, audio_seconds: float | None, tolerance: float) -> float | None:
+        """The age to poll first at, half-way between the bounds, when they are more than
+        ``tolerance`` seconds apart and no other job probes; None otherwise."""
+        upper, lower = self._bounds(audio_seconds)
+        if upper is None or lower is None or upper - lower <= tolerance:
+            return None  # nothing to narrow (no job of the kind was seen running)
+        if self._budget_binds(upper):
+            return None  # every request is a job's share of the budget: none to spare
+        with self._changed:
+            if self._probing:
+                return None
+            self._probing = True
+        return (upper + lower) / 2
+
+    def _budget_binds(self, expected: float) -> bool:
+        """Whether ``workers`` jobs of ``expected`` seconds, each needing at least
+        :data:`CALLS_PER_JOB` requests, would ask for more than nine tenths of the rate
+        limit's budget (then the limit, not the jobs' length, sets the pace)."""
+        if self._budget is None or self._budget[0] <= 0:
+            return False
+        limit, window = self._budget
+        asked = CALLS_PER_JOB * self._workers * window / max(expected, 1e-3)
+        return asked > 0.9 * limit
+
+    def _unprobe(self) -> None:
+        with self._changed:
+            self._probing = False
+
+    def pace(self, audio_seconds: float | None) -> Pace:
+        """What :meth:`gsep_cli.client.GsepClient.wait` needs for one job of this batch."""
+        return Pace(self, audio_seconds)
+
+    def _scout(self, kind: bool) -> bool:
+        """Become the scout of ``kind`` if it has none; True if so."""
+        with self._changed:
+            if kind in self._scouting:
+                return False
+            self._scouting.add(kind)
+            return True
+
+    def _unscout(self, kind: bool) -> None:
+        """The scout's job ended: wake the others (one of them may scout next)."""
+        with self._changed:
+            self._scouting.discard(kind)
+            self._news()
+
+    def _news(self) -> None:  # under the lock
+        self._version += 1
+        self._changed.notify_all()
+
+    def _sleep(self, seconds: float, since: int) -> bool:
+        with self._changed:
+            if self._version == since:
+                self._changed.wait(timeout=max(0.0, seconds))
+            return self._version != since
+
+
+def _seen(audio_seconds: float | None, took: float, waited: float | None) -> Seen:
+    known = audio_seconds if audio_seconds is not None and audio_seconds > 0 else None
+    low = waited if waited is not None and 0 < waited < took else None
+    return known, took, low
+
+
+class Pace:
+    """One job's view of :class:`JobTimes`: its expected duration, the scout's role while
+    nothing is known, and a sleep that ends early when another job of the batch finishes
+    (so the expectation may have changed)."""
+
+    def __init__(self, times: JobTimes, audio_seconds: float | None) -> None:
+        self._times = times
+        self._audio_seconds = audio_seconds
+        self._version = -1  # expect() not asked yet: any sleep returns at once
+        self._scouting = False
+        self._probing = False
+        #: the last age (seconds) at which this job was seen still running, if it was
+        self.waited: float | None = None
+
+    def expect(self) -> float | None:
+        """Seconds this job is expected to take from its creation (None: nothing known)."""
+        expected, self._version = self._times._expect(self._audio_seconds)
+        return expected
+
+    def scout(self) -> bool:
+        """Become the scout of this job's kind if it has none (True: this job polls with
+        the backoff; the others of its kind wait for what it finds)."""
+        if not self._scouting:
+            self._scouting = self._times._scout(self._audio_seconds is not None)
+        return self._scouting
+
+    def probe(self, tolerance: float) -> float | None:
+        """The age at which this job polls first to narrow the batch's bounds (see
+        :class:`JobTimes`), or None when they are close enough or another job probes."""
+        self.release_probe()  # a re-plan asks afresh
+        found = self._times._probe(self._audio_seconds, tolerance)
+        self._probing = found is not None
+        return found
+
+    def running_at(self, age: float) -> None:
+        """A poll sent ``age`` seconds after the job's creation said it is still running."""
+        self.waited = age if self.waited is None else max(self.waited, age)
+
+    def release(self) -> None:
+        """This job's wait is over: hand the scout's or the prober's role on."""
+        if self._scouting:
+            self._scouting = False
+            self._times._unscout(self._audio_seconds is not None)
+        self.release_probe()
+
+    def release_probe(self) -> None:
+        """Hand the prober's role on, if this job had it."""
+        if self._probing:
+            self._probing = False
+            self._times._unprobe()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when woken early by news of the batch."""
+        return self._times._sleep(seconds, self._version)
