@@ -110,3 +110,50 @@ def test_sigterm_while_a_job_creation_waits_for_the_rate_limit_creates_no_job(
     assert proc.returncode == 130, err
     assert jobs == 0, f"a job was created {took:.1f} s after SIGTERM"
     assert took < 5, f"exit came {took:.1f} s after SIGTERM"
+
+
+def _status_polls(sb: Sandbox) -> int:
+    return sum(1 for e in sb.requests if e["method"] == "GET" and "/jobs/" in e["path"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "stale",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the fastest of the last 8 learnt times wins, and a stale fast row "
+                "from an earlier run stays the minimum for the whole batch: every job polls "
+                "at that age, then 6 urgent polls, then the backoff (84 polls for 8 jobs of "
+                "20 s, against 12 on a fresh ledger; the budget binds, 60 s against 29 s)",
+            ),
+        ),
+    ],
+)
+def test_a_stale_fast_job_time_on_record_does_not_multiply_the_polls(
+    tmp_path: Path, stale: bool
+) -> None:
+    """An earlier run on the same host and model saw a 0.5 s job (a test clip, a quicker
+    service that day); this batch's jobs take 6 s. A fresh ledger spends about 2 status
+    polls per job; a stale record may cost a poll or two more, not a ramp per job."""
+    from gsep_cli.ledger import api_host
+
+    songs = [make_wav(tmp_path / f"in/s{i}.wav", seconds=1.0, seed=i) for i in range(6)]
+    with Sandbox(job_seconds=6, rate_limit=0) as sb:
+        env = clean_env(
+            tmp_path,
+            GSEP_BASE_URL=sb.base_url,
+            GSEP_API_KEY=SECRET,
+            GSEP_POLL_INTERVAL=None,  # gsep's own polling, as users run it
+            GSEP_POLL_CAP=None,
+        )
+        if stale:
+            with Ledger(tmp_path / "state" / "ledger.sqlite3") as ledger:
+                ledger.add_job_time(api_host(sb.base_url), HQ, (1.0, 0.5, None))
+        run = run_gsep(["separate", *map(str, songs), "-j", "6", "-o", str(tmp_path / "out")], env)
+        polls = _status_polls(sb)
+    assert run.code == 0, run
+    assert polls <= 4 * len(songs), f"{polls} status polls for {len(songs)} jobs"
