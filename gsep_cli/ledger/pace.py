@@ -10,6 +10,7 @@ Only the newest :data:`KEPT` per host and model are kept.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 from ..jobtimes import Seen
@@ -23,7 +24,9 @@ class JobPace(Database):
     """The ledger's part that remembers how long jobs took."""
 
     def job_times(self, api_host: str, model: str, limit: int) -> list[Seen]:
-        """The newest ``limit`` jobs of this host and model, oldest first."""
+        """The newest ``limit`` jobs of this host and model, oldest first. A row whose
+        ``took`` is not a finite number (a file edited by hand or by another program) is
+        left out, and other such values read as NULL: pacing must never fail a run."""
 
         def query(conn: sqlite3.Connection) -> list[Seen]:
             rows = conn.execute(
@@ -31,7 +34,12 @@ class JobPace(Database):
                 "WHERE api_host = ? AND model = ? ORDER BY seen_at DESC, rowid DESC LIMIT ?",
                 (api_host, model, limit),
             ).fetchall()
-            return [(row[0], row[1], row[2]) for row in reversed(rows)]
+            seen: list[Seen] = []
+            for audio, took, waited in reversed(rows):
+                took = _number(took)
+                if took is not None:
+                    seen.append((_number(audio), took, _number(waited)))
+            return seen
 
         return self._run(query, write=False)
 
@@ -53,3 +61,10 @@ class JobPace(Database):
             )
 
         self._run(insert, write=True)
+
+
+def _number(value: object) -> float | None:
+    """A column's value as a finite float, or None (NULL, text, blob, inf or NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
