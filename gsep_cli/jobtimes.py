@@ -39,14 +39,19 @@ class JobTimes:
         recent: int = RECENT,
         seen: Iterable[Seen] = (),
         *,
+        history: Iterable[Seen] = (),
         workers: int = 1,
         budget: tuple[int, float] | None = None,
     ) -> None:
-        """``seen``: jobs finished before this batch (oldest first), as :meth:`seen` gives
-        them (kept in the ledger, :mod:`gsep_cli.ledger.pace`). ``workers`` (jobs at once)
-        and ``budget`` (the rate limit: requests per seconds, None: none) tell whether the
-        batch is bound by the rate limit, where a probe's extra poll costs throughput."""
+        """``seen``: jobs of this batch already finished (oldest first), as :meth:`seen`
+        gives them. ``history``: jobs of earlier runs (kept in the ledger,
+        :mod:`gsep_cli.ledger.pace`): the service may have been faster or slower then, so
+        they only tell a scout when to look first (:meth:`first_look`), never bound this
+        batch. ``workers`` (jobs at once) and ``budget`` (the rate limit: requests per
+        seconds, None: none) tell whether the batch is bound by the rate limit, where a
+        probe's extra poll costs throughput."""
         self._workers, self._budget = max(1, workers), budget
+        self._history = [_seen(a, took, waited) for a, took, waited in history if took > 0]
         self._changed = threading.Condition()
         self._seen: deque[Seen] = deque(
             (_seen(a, took, waited) for a, took, waited in seen if took > 0), maxlen=recent
@@ -81,20 +86,15 @@ class JobTimes:
 
     def _bounds(self, audio_seconds: float | None) -> tuple[float | None, float | None]:
         """(smallest upper bound, largest lower bound) for a job on ``audio_seconds``;
-        None where no remembered job gives one."""
+        None where no job of this batch gives one."""
         with self._changed:
             seen = list(self._seen)
-        if audio_seconds is None:  # unmeasured input: only unmeasured jobs compare
-            like = [(took, waited) for seconds, took, waited in seen if seconds is None]
-        else:
-            like = [
-                (took * scale, None if waited is None else waited * scale)
-                for seconds, took, waited in seen
-                if seconds is not None
-                for scale in (min(1.0, audio_seconds / seconds),)
-            ]
-        lows = [low for _, low in like if low is not None]
-        return (min(up for up, _ in like) if like else None), (max(lows) if lows else None)
+        return _bounds(seen, audio_seconds)
+
+    def first_look(self, audio_seconds: float | None) -> float | None:
+        """When a scout with nothing learnt in this batch looks first: as old as the
+        fastest like job of earlier runs was when seen finished (None: none on record)."""
+        return _bounds(self._history, audio_seconds)[0]
 
     def _expect(self, audio_seconds: float | None) -> tuple[float | None, int]:
         with self._changed:
@@ -158,6 +158,23 @@ class JobTimes:
             return self._version != since
 
 
+def _bounds(seen: Iterable[Seen], audio_seconds: float | None) -> tuple[float | None, float | None]:
+    """(smallest upper bound, largest lower bound) that ``seen`` gives a job on
+    ``audio_seconds``: a shorter input is expected to take proportionally less, a longer
+    one no more; an input of unknown length compares only with its kind."""
+    if audio_seconds is None:  # unmeasured input: only unmeasured jobs compare
+        like = [(took, waited) for seconds, took, waited in seen if seconds is None]
+    else:
+        like = [
+            (took * scale, None if waited is None else waited * scale)
+            for seconds, took, waited in seen
+            if seconds is not None
+            for scale in (min(1.0, audio_seconds / seconds),)
+        ]
+    lows = [low for _, low in like if low is not None]
+    return (min(up for up, _ in like) if like else None), (max(lows) if lows else None)
+
+
 def _seen(audio_seconds: float | None, took: float, waited: float | None) -> Seen:
     known = audio_seconds if audio_seconds is not None and audio_seconds > 0 else None
     low = waited if waited is not None and 0 < waited < took else None
@@ -182,6 +199,10 @@ class Pace:
         """Seconds this job is expected to take from its creation (None: nothing known)."""
         expected, self._version = self._times._expect(self._audio_seconds)
         return expected
+
+    def first_look(self) -> float | None:
+        """The age at which this job, as a scout, polls first (:meth:`JobTimes.first_look`)."""
+        return self._times.first_look(self._audio_seconds)
 
     def scout(self) -> bool:
         """Become the scout of this job's kind if it has none (True: this job polls with

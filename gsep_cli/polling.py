@@ -64,7 +64,8 @@ class PollPolicy:
     ) -> Iterator[float]:
         """Endless delays: 2, 3, 4.5, ... jittered and capped (from ``age``: the backoff a
         job that old would be at); or, with the seconds a job is ``expected`` to take, the
-        plan around its expected end (first a poll at the age ``probe``, if given)."""
+        plan around its expected end. ``probe``: a first poll at that age (the backoff
+        then goes on from it)."""
         if expected is not None and expected > 0:
             for target in (probe or 0.0, expected):
                 while age < target:  # no ramp: straight to the cap, then to the target
@@ -76,6 +77,11 @@ class PollPolicy:
             for _ in range(self.fine_polls):
                 yield self._jittered(step)
                 age += step
+        else:
+            while probe is not None and age < probe:  # at the cap's pace until the look
+                wait = max(0.05, min(self.cap, probe - age))
+                yield wait
+                age += wait
         # late, or a job already waiting: back off as a lone job would at this age
         delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
         while True:
@@ -141,8 +147,8 @@ class PacedPlan(Plan):
                 probe = None  # too old to narrow anything: hand the role on
                 self._pace.release_probe()
             self._delays = iter(self._poll.delays(expected, age, probe))
-        elif self._pace.scout():
-            self._delays = iter(self._poll.delays(None, age))
+        elif self._pace.scout():  # first when earlier runs' jobs ended, if on record
+            self._delays = iter(self._poll.delays(None, age, self._pace.first_look()))
         else:  # another job scouts: look at the cap's pace (an early failure), wait for news
             self._delays = _every(self._poll.cap)
 

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .errors import DeadlineReached
+from .errors import DeadlineReached, Interrupted
 from .units import DECIMAL, INTEGER
 
 Notify = Callable[[str, float], None]  # (reason, seconds to wait)
@@ -91,6 +91,7 @@ class RateLimiter:
         self._queue: list[tuple[int, int]] = []  # (0 urgent / 1 other, ticket), waiting
         self._reserved: dict[int, float] = {}  # reservation -> planned instant
         self._held_until = 0.0  # after a 429: nothing goes before this instant
+        self._closed = False  # stopping: no request goes any more
         self.sent = 0  # requests let go (for tests and benchmarks)
 
     def acquire(
@@ -101,9 +102,12 @@ class RateLimiter:
         ``urgent``: a poll of a job expected to have finished, served before the others.
         ``deadline`` (a ``time.monotonic()`` instant, the caller's ``--timeout``) ends the
         wait: :class:`~gsep_cli.errors.DeadlineReached` once it passes, the turn given up
-        to the threads behind. Returns the request's :class:`Slot`.
+        to the threads behind. After :meth:`close`,
+        :class:`~gsep_cli.errors.Interrupted`: nothing was sent. Returns the request's
+        :class:`Slot`.
         """
         number = next(self._numbers)
+        self._check_open()
         if self.limit <= 0:
             return Slot(self, number)
         entry = (0 if urgent else 1, number)
@@ -112,6 +116,7 @@ class RateLimiter:
             self._queue.append(entry)
             try:
                 while True:
+                    self._check_open()
                     now = self._clock()
                     wait = min(self._wait_for(entry, now), self.window)
                     if wait <= 0:
@@ -139,6 +144,19 @@ class RateLimiter:
         reservation = Reservation(self, next(self._numbers))
         reservation.move(at)
         return reservation
+
+    def close(self) -> None:
+        """The process is stopping (Ctrl-C, SIGTERM, SIGHUP): requests waiting for the
+        budget, and any asked for later, end with :class:`~gsep_cli.errors.Interrupted`
+        unsent, so a job creation still waiting for its turn is never paid for after the
+        user asked to stop. Requests already sent are not affected."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Interrupted("stopped before the request was sent")
 
     def hold(self, seconds: float) -> None:
         """The API said 429: let nothing go for ``seconds`` (the block it announced)."""

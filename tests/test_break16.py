@@ -16,8 +16,8 @@ from clitools import SECRET, clean_env, make_wav, run_gsep, start_gsep, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gsep_cli.jobtimes import JobTimes
 from gsep_cli.ledger import Ledger
-from gsep_cli.polling import JobTimes
 from gsep_cli.sandbox import Sandbox
 
 HQ = "gsep_music_hq_v1"
@@ -87,11 +87,6 @@ def test_a_text_cell_in_job_times_does_not_fail_separate(tmp_path: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="signals")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a job creation waiting at the client-side rate limit counts as 'in flight': "
-    "SIGTERM waits for it, and it is then sent (and paid for) after the stop",
-)
 def test_sigterm_while_a_job_creation_waits_for_the_rate_limit_creates_no_job(
     tmp_path: Path,
 ) -> None:
@@ -122,22 +117,7 @@ def _status_polls(sb: Sandbox) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "stale",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the fastest of the last 8 learnt times wins, and a stale fast row "
-                "from an earlier run stays the minimum for the whole batch: every job polls "
-                "at that age, then 6 urgent polls, then the backoff (84 polls for 8 jobs of "
-                "20 s, against 12 on a fresh ledger; the budget binds, 60 s against 29 s)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("stale", [False, True])
 def test_a_stale_fast_job_time_on_record_does_not_multiply_the_polls(
     tmp_path: Path, stale: bool
 ) -> None:

@@ -40,6 +40,18 @@ def test_one_scout_per_kind_of_input_until_it_hands_over() -> None:
     assert times.pace(5.0).scout()
 
 
+def test_earlier_runs_only_tell_the_scout_when_to_look_first() -> None:
+    """The service may have been faster that day: what earlier runs saw is not a bound on
+    this batch (no expectation, no probe), only the scout's first look."""
+    times = JobTimes(history=[(60.0, 40.0, 30.0), (None, 12.0, None)])
+    assert times.expect(30.0) is None and times.first_look(30.0) == pytest.approx(20.0)
+    assert times.first_look(None) == pytest.approx(12.0)
+    assert times.pace(60.0).probe(0.5) is None
+    delays = iter(PollPolicy(cap=30.0).delays(None, 0.0, 40.0))  # the scout's plan
+    assert [next(delays), next(delays)] == pytest.approx([30.0, 10.0])  # the cap holds
+    assert 0.8 * 20.0 <= next(delays) <= 1.2 * 20.0  # then the backoff of a 40 s old job
+
+
 def test_a_job_of_a_later_run_starts_from_what_the_ledger_kept() -> None:
     times = JobTimes(seen=[(60.0, 40.0, 30.0), (None, 12.0, None), (60.0, 0.0, None)])
     assert times.expect(30.0) == pytest.approx(20.0)

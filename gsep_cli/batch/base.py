@@ -53,7 +53,7 @@ class RunnerBase:
         self.manifest = None if options.manifest is None else Manifest(options.manifest)
         limiter = client.api.limiter
         self.job_times = JobTimes(
-            seen=self._learnt_times(),
+            history=self._learnt_times(),
             workers=options.jobs,
             budget=(limiter.limit, limiter.window) if limiter.limit > 0 else None,
         )

@@ -208,12 +208,15 @@ class Paying(RunnerBase):
                 self._turn.notify_all()
 
     def _settle(self) -> None:
-        """After Ctrl-C (or SIGTERM, SIGHUP): start no new job, stop waiting for other
-        gsep processes, and wait (bounded; Ctrl-C again quits at once) until a job
-        creation already sent is answered and recorded, so a re-run cannot pay for it a
-        second time."""
+        """After Ctrl-C (or SIGTERM, SIGHUP): start no new job, send no request still
+        waiting for the rate limit, stop waiting for other gsep processes, and wait
+        (bounded; Ctrl-C again quits at once) until a job creation already sent is
+        answered and recorded, so a re-run cannot pay for it a second time."""
         deadline = time.monotonic() + self.client.read_timeout + 5
         self._stop.set()
+        # a creation still waiting for its turn at the rate limit is not sent: only one
+        # already on the wire is waited for
+        self.client.stop_requests()
         with self._turn:
             self._stopping = True
             if self._in_flight:

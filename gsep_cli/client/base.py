@@ -89,6 +89,12 @@ class ClientBase:
         """Tell the listener something worth a line (``Listener.notice``)."""
         self.listener.notice(text)
 
+    def stop_requests(self) -> None:
+        """Send no API request any more: those waiting for the rate limit's budget end
+        unsent with :class:`~gsep_cli.errors.Interrupted` (Ctrl-C; see
+        :meth:`gsep_cli.ratelimit.RateLimiter.close`)."""
+        self.api.limiter.close()
+
     def cancel_downloads(self) -> None:
         """Stop every download in flight and remove its partial files (Ctrl-C)."""
         self.downloader.cancel()
