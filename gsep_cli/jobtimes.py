@@ -10,9 +10,6 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-#: The fewest API requests a job needs: create the upload, complete it, create the job,
-#: one status saying success (GSEP_API.md 2.1-2.5).
-CALLS_PER_JOB = 4
 RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
 
 
@@ -40,17 +37,12 @@ class JobTimes:
         seen: Iterable[Seen] = (),
         *,
         history: Iterable[Seen] = (),
-        workers: int = 1,
-        budget: tuple[int, float] | None = None,
     ) -> None:
         """``seen``: jobs of this batch already finished (oldest first), as :meth:`seen`
         gives them. ``history``: jobs of earlier runs (kept in the ledger,
         :mod:`gsep_cli.ledger.pace`): the service may have been faster or slower then, so
         they only tell a scout when to look first (:meth:`first_look`), never bound this
-        batch. ``workers`` (jobs at once) and ``budget`` (the rate limit: requests per
-        seconds, None: none) tell whether the batch is bound by the rate limit, where a
-        probe's extra poll costs throughput."""
-        self._workers, self._budget = max(1, workers), budget
+        batch."""
         self._history = [_seen(a, took, waited) for a, took, waited in history if took > 0]
         self._changed = threading.Condition()
         self._seen: deque[Seen] = deque(
@@ -107,23 +99,11 @@ class JobTimes:
         upper, lower = self._bounds(audio_seconds)
         if upper is None or lower is None or upper - lower <= tolerance:
             return None  # nothing to narrow (no job of the kind was seen running)
-        if self._budget_binds(upper):
-            return None  # every request is a job's share of the budget: none to spare
         with self._changed:
             if self._probing:
                 return None
             self._probing = True
         return (upper + lower) / 2
-
-    def _budget_binds(self, expected: float) -> bool:
-        """Whether ``workers`` jobs of ``expected`` seconds, each needing at least
-        :data:`CALLS_PER_JOB` requests, would ask for more than nine tenths of the rate
-        limit's budget (then the limit, not the jobs' length, sets the pace)."""
-        if self._budget is None or self._budget[0] <= 0:
-            return False
-        limit, window = self._budget
-        asked = CALLS_PER_JOB * self._workers * window / max(expected, 1e-3)
-        return asked > 0.9 * limit
 
     def _unprobe(self) -> None:
         with self._changed:

@@ -72,16 +72,6 @@ def test_a_wide_gap_between_the_bounds_sends_one_probe_half_way() -> None:
     assert narrow.pace(10.0).probe(0.75) is None  # close enough: no probe
 
 
-def test_no_probe_when_the_rate_limit_sets_the_pace() -> None:
-    """10 jobs of 16 s at once ask for 150 requests a minute of the 100 there are: a probe's
-    extra poll would delay a job; 3 at once ask for 45, and a probe pays for itself."""
-    seen = [(10.0, 16.25, 9.5)]
-    bound = JobTimes(seen=seen, workers=10, budget=(100, 60.0))
-    assert bound.pace(10.0).probe(0.75) is None
-    free = JobTimes(seen=seen, workers=3, budget=(100, 60.0))
-    assert free.pace(10.0).probe(0.75) is not None
-
-
 def test_a_probe_is_the_first_poll_then_the_expected_end() -> None:
     delays = iter(PollPolicy().delays(expected=16.25, probe=12.875))
     assert [next(delays), next(delays)] == pytest.approx([12.875, 3.375])

@@ -51,12 +51,7 @@ class RunnerBase:
         self.host = host if host is not None else api_host(base_url)
         self.key_fp = key_fp
         self.manifest = None if options.manifest is None else Manifest(options.manifest)
-        limiter = client.api.limiter
-        self.job_times = JobTimes(
-            history=self._learnt_times(),
-            workers=options.jobs,
-            budget=(limiter.limit, limiter.window) if limiter.limit > 0 else None,
-        )
+        self.job_times = JobTimes(history=self._learnt_times())
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
         self._active: list[InputResult] = []  # inputs being processed (under _turn)
