@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,7 @@ class ApiTransport:
         self.log = log
         self.sleep = sleep
         self._sessions = ThreadSessions(make_session)
+        self._sent = threading.local()  # when this thread's last request left the limiter
         self.calls = 0  # requests actually sent (for tests and benchmarks)
         #: Seconds this machine's clock is ahead of the API's (None until an answer says).
         self.clock_skew: float | None = None
@@ -84,6 +86,11 @@ class ApiTransport:
     def close(self) -> None:
         """Close every thread's session."""
         self._sessions.close()
+
+    def sent_at(self) -> float | None:
+        """When (``time.monotonic()``) this thread's last request was let go by the rate
+        limiter: its own time on the wire starts there, its wait for the budget ends."""
+        return getattr(self._sent, "at", None)
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/v1/key/info``."""
@@ -205,6 +212,7 @@ class ApiTransport:
             # before this request's clock starts; its place in the budget lasts until one
             # window after its answer (ratelimit's policy)
             slot = self.limiter.acquire(self.notify, deadline, urgent=urgent)
+            self._sent.at = time.monotonic()
             limit = time.monotonic() + self.timeout[0] + self.timeout[1]
             binding = deadline is not None and deadline <= limit
             with watchdog.guarding(deadline=deadline if binding else limit) as guard:

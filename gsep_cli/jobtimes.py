@@ -45,9 +45,13 @@ class JobTimes:
         batch."""
         self._history = [_seen(a, took, waited) for a, took, waited in history if took > 0]
         self._changed = threading.Condition()
-        self._seen: deque[Seen] = deque(
-            (_seen(a, took, waited) for a, took, waited in seen if took > 0), maxlen=recent
-        )
+        self._seen: deque[Seen] = deque(maxlen=recent)
+        # the jobs that were seen running, kept apart: most jobs are seen finished at their
+        # first poll and tell no lower bound, and would push these out of ``_seen``
+        self._running: deque[Seen] = deque(maxlen=recent)
+        for a, took, waited in seen:
+            if took > 0:
+                self._remember(_seen(a, took, waited))
         self._version = 0
         self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
         self._probing = False
@@ -60,8 +64,13 @@ class JobTimes:
         if took <= 0:
             return
         with self._changed:
-            self._seen.append(_seen(audio_seconds, took, waited))
+            self._remember(_seen(audio_seconds, took, waited))
             self._news()
+
+    def _remember(self, seen: Seen) -> None:
+        self._seen.append(seen)
+        if seen[2] is not None:
+            self._running.append(seen)
 
     def seen(self) -> list[Seen]:
         """The finished jobs remembered, oldest first (:data:`Seen`)."""
@@ -80,8 +89,8 @@ class JobTimes:
         """(smallest upper bound, largest lower bound) for a job on ``audio_seconds``;
         None where no job of this batch gives one."""
         with self._changed:
-            seen = list(self._seen)
-        return _bounds(seen, audio_seconds)
+            seen, running = list(self._seen), list(self._running)
+        return _bounds(seen, audio_seconds)[0], _bounds(running, audio_seconds)[1]
 
     def first_look(self, audio_seconds: float | None) -> float | None:
         """When a scout with nothing learnt in this batch looks first: as old as the
@@ -174,6 +183,8 @@ class Pace:
         self._probing = False
         #: the last age (seconds) at which this job was seen still running, if it was
         self.waited: float | None = None
+        #: the age (seconds) at which it was seen finished (:meth:`finished_at`)
+        self.took: float | None = None
 
     def expect(self) -> float | None:
         """Seconds this job is expected to take from its creation (None: nothing known)."""
@@ -202,6 +213,16 @@ class Pace:
     def running_at(self, age: float) -> None:
         """A poll sent ``age`` seconds after the job's creation said it is still running."""
         self.waited = age if self.waited is None else max(self.waited, age)
+
+    def finished_at(self, sent: float, answered: float, prompt: float) -> None:
+        """The poll sent ``sent`` seconds after the job's creation (after its turn at the
+        rate limit), answered at ``answered``, said it has finished. The job ended before
+        the poll reached the server, somewhere in between. When the answer came within
+        ``prompt`` seconds, the time it was sent is taken: a batch whose jobs are all
+        seen at their first poll would otherwise learn a longer time from each (the round
+        trip added once per generation of jobs) and poll later and later. An answer that
+        took longer counts when it came (the job may have ended meanwhile)."""
+        self.took = sent if answered - sent <= prompt else answered
 
     def release(self) -> None:
         """This job's wait is over: hand the scout's or the prober's role on."""

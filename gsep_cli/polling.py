@@ -112,7 +112,12 @@ class Plan:
         return False
 
     def running_at(self, age: float) -> None:
-        """A poll sent ``age`` seconds into the wait said the job is still running."""
+        """A poll sent ``age`` seconds into the wait (after its turn at the rate limit)
+        said the job is still running."""
+
+    def finished_at(self, sent: float, answered: float) -> None:
+        """The poll sent at ``sent`` seconds into the wait (after its turn at the rate
+        limit), answered at ``answered``, said the job has finished."""
 
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
@@ -162,6 +167,10 @@ class PacedPlan(Plan):
 
     def running_at(self, age: float) -> None:
         self._pace.running_at(age)
+
+    def finished_at(self, sent: float, answered: float) -> None:
+        prompt = self._poll.fine(self._expected) / 2 if self._expected else self._poll.initial / 4
+        self._pace.finished_at(sent, answered, prompt)
 
     def close(self) -> None:
         self._pace.release()

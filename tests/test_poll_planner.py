@@ -72,6 +72,30 @@ def test_a_wide_gap_between_the_bounds_sends_one_probe_half_way() -> None:
     assert narrow.pace(10.0).probe(0.75) is None  # close enough: no probe
 
 
+def test_jobs_seen_at_their_first_poll_do_not_push_out_the_lower_bound() -> None:
+    """Most jobs are seen finished at their first poll and tell no lower bound: nine of
+    them after the scout must not make the batch forget the scout's (found in a
+    budget-bound run: probing stopped after the first round, and every job was seen as
+    late as the scout's backoff had seen its own)."""
+    times = JobTimes()
+    times.observe(10.0, 16.25, 9.5)
+    for _ in range(9):
+        times.observe(10.0, 16.3, None)
+    assert times.pace(10.0).probe(0.75) == pytest.approx((16.25 + 9.5) / 2)
+
+
+def test_a_job_seen_finished_counts_from_when_its_poll_was_sent() -> None:
+    """The poll's turn at the rate limit is no part of the job's time (else each
+    generation of jobs learns a longer time than the last, and polls later and later);
+    a slow answer counts when it came."""
+    prompt = JobTimes().pace(10.0)
+    prompt.finished_at(15.0, 15.1, 0.375)
+    assert prompt.took == 15.0
+    slow = JobTimes().pace(10.0)
+    slow.finished_at(15.0, 16.0, 0.375)
+    assert slow.took == 16.0
+
+
 def test_a_probe_is_the_first_poll_then_the_expected_end() -> None:
     delays = iter(PollPolicy().delays(expected=16.25, probe=12.875))
     assert [next(delays), next(delays)] == pytest.approx([12.875, 3.375])

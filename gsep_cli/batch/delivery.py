@@ -44,7 +44,9 @@ class Delivering(RunnerBase):
         if self._stopping and self.host == SANDBOX_HOST:  # its job is being put on record
             raise Interrupted("stopped")  # as abandoned (BatchRunner._drop_sandbox_jobs)
         if not reattach:
-            self._learn_time(work, time.monotonic() - started, pace.waited if pace else None)
+            assert pace is not None
+            took = pace.took if pace.took is not None else time.monotonic() - started
+            self._learn_time(work, took, pace.waited)
         result.expire_at = job.expire_at
         if self.ledger is not None:
             self.ledger.update_job(

@@ -165,7 +165,7 @@ class Jobs(ClientBase):
             if fresh:
                 reservation = self._sleep_until_poll(plan, limit, reservation)
             while True:
-                asked = time.monotonic() - started  # the job had not ended before this
+                asked = time.monotonic() - started
                 try:
                     # --timeout 0 still asks once (bounded by the request's own limit)
                     job = self.get_job(
@@ -177,16 +177,19 @@ class Jobs(ClientBase):
                 except DeadlineReached:
                     raise self._gave_up(job_id, model, status, timeout, started) from None
                 elapsed = time.monotonic() - started
+                # the poll's own start (its turn at the rate limit is no part of the job's)
+                sent = max(asked, (self.api.sent_at() or started + asked) - started)
                 status = job.status.value if isinstance(job.status, JobStatus) else str(job.status)
                 self.listener.job_status(job_id, status, elapsed, subject=subject)
                 if job.status == JobStatus.SUCCESS:
+                    plan.finished_at(sent, elapsed)
                     return job
                 if job.status == JobStatus.FAILED:
                     raise JobFailed(
                         f"job {job_id} failed: {job.error_message or 'no reason given'}",
                         "Check the input file; run the job again if it looks fine",
                     )
-                plan.running_at(asked)
+                plan.running_at(sent)
                 if not isinstance(job.status, JobStatus) and status not in unknown:
                     unknown.add(status)
                     self.listener.notice(
