@@ -6,10 +6,12 @@ it; the ledger keeps what was learnt for the next run (:mod:`gsep_cli.ledger.pac
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable
 
+PROBES = 3  # jobs probing at once: a few polls more, the gap cut in four
 RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
 
 
@@ -21,14 +23,15 @@ Seen = tuple[float | None, float, float | None]
 
 class JobTimes:
     """Thread-safe record of the batch's finished jobs (:data:`Seen`), which job scouts
-    for each kind of input while nothing is known, and which one probes (below).
+    for each kind of input while nothing is known, and which ones probe (below).
 
     Each job's time is known between two bounds: it had not finished at the last poll
     that said so, and had at the poll that said so. The batch expects the smallest upper
     bound. When the bounds leave a wide gap (the scout's backoff saw its job finished
-    late), one job at a time *probes*: it polls first half-way into the gap, which halves
-    it whatever the answer, so a few polls in the whole batch bring every later job's
-    first poll close to the real end.
+    late), up to :data:`PROBES` jobs at a time *probe*: each polls first in the middle of
+    the widest stretch of the gap no other probe splits, which narrows it whatever the
+    answer, so a few polls in the whole batch bring every later job's first poll close
+    to the real end.
     """
 
     def __init__(
@@ -54,7 +57,7 @@ class JobTimes:
                 self._remember(_seen(a, took, waited))
         self._version = 0
         self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
-        self._probing = False
+        self._probes: list[float] = []  # the ages jobs are probing at now
 
     def observe(
         self, audio_seconds: float | None, took: float, waited: float | None = None
@@ -103,20 +106,30 @@ class JobTimes:
         return self._bounds(audio_seconds)[0], version
 
     def _probe(self, audio_seconds: float | None, tolerance: float) -> float | None:
-        """The age to poll first at, half-way between the bounds, when they are more than
-        ``tolerance`` seconds apart and no other job probes; None otherwise."""
+        """The age to poll first at: the middle of the widest stretch between the bounds
+        and the ages other jobs probe at now, when it is more than ``tolerance`` seconds
+        wide and fewer than :data:`PROBES` jobs probe; None otherwise. Jobs that start
+        together so split the gap between them instead of halving it one round at a
+        time."""
         upper, lower = self._bounds(audio_seconds)
         if upper is None or lower is None or upper - lower <= tolerance:
             return None  # nothing to narrow (no job of the kind was seen running)
         with self._changed:
-            if self._probing:
+            if len(self._probes) >= PROBES:
                 return None
-            self._probing = True
-        return (upper + lower) / 2
+            inside = [p for p in self._probes if lower < p < upper]
+            points = sorted([lower, *inside, upper])
+            width, start = max((b - a, a) for a, b in itertools.pairwise(points))
+            if width <= tolerance:
+                return None
+            probe = start + width / 2
+            self._probes.append(probe)
+            return probe
 
-    def _unprobe(self) -> None:
+    def _unprobe(self, probe: float) -> None:
         with self._changed:
-            self._probing = False
+            if probe in self._probes:
+                self._probes.remove(probe)
 
     def pace(self, audio_seconds: float | None) -> Pace:
         """What :meth:`gsep_cli.client.GsepClient.wait` needs for one job of this batch."""
@@ -180,7 +193,7 @@ class Pace:
         self._audio_seconds = audio_seconds
         self._version = -1  # expect() not asked yet: any sleep returns at once
         self._scouting = False
-        self._probing = False
+        self._probing: float | None = None  # the age this job probes at
         #: the last age (seconds) at which this job was seen still running, if it was
         self.waited: float | None = None
         #: the age (seconds) at which it was seen finished (:meth:`finished_at`)
@@ -204,11 +217,10 @@ class Pace:
 
     def probe(self, tolerance: float) -> float | None:
         """The age at which this job polls first to narrow the batch's bounds (see
-        :class:`JobTimes`), or None when they are close enough or another job probes."""
+        :class:`JobTimes`), or None when they are close enough or enough jobs probe."""
         self.release_probe()  # a re-plan asks afresh
-        found = self._times._probe(self._audio_seconds, tolerance)
-        self._probing = found is not None
-        return found
+        self._probing = self._times._probe(self._audio_seconds, tolerance)
+        return self._probing
 
     def running_at(self, age: float) -> None:
         """A poll sent ``age`` seconds after the job's creation said it is still running."""
@@ -233,9 +245,9 @@ class Pace:
 
     def release_probe(self) -> None:
         """Hand the prober's role on, if this job had it."""
-        if self._probing:
-            self._probing = False
-            self._times._unprobe()
+        if self._probing is not None:
+            self._times._unprobe(self._probing)
+            self._probing = None
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when woken early by news of the batch."""

@@ -60,14 +60,18 @@ def test_a_job_of_a_later_run_starts_from_what_the_ledger_kept() -> None:
 
 
 # ---- the probe (pure) ------------------------------------------------------------------------
-def test_a_wide_gap_between_the_bounds_sends_one_probe_half_way() -> None:
+def test_a_wide_gap_between_the_bounds_is_split_by_the_probes() -> None:
     times = JobTimes()
     times.observe(10.0, 16.25, 9.5)  # the scout: running at 9.5 s, finished at 16.25 s
-    first, second = times.pace(10.0), times.pace(10.0)
-    assert first.probe(0.75) == pytest.approx((16.25 + 9.5) / 2)
-    assert second.probe(0.75) is None  # one job probes at a time
-    first.release()
-    assert second.probe(0.75) is not None
+    paces = [times.pace(10.0) for _ in range(5)]
+    middle = (16.25 + 9.5) / 2
+    assert paces[0].probe(0.75) == pytest.approx(middle)
+    # jobs that start together split the gap: the middle of the widest stretch left
+    assert paces[1].probe(0.75) == pytest.approx((middle + 16.25) / 2)
+    assert paces[2].probe(0.75) == pytest.approx((9.5 + middle) / 2)
+    assert paces[3].probe(0.75) is None  # three at a time
+    paces[0].release()
+    assert paces[4].probe(0.75) == pytest.approx(middle)
     narrow = JobTimes(seen=[(10.0, 15.4, 15.0)])
     assert narrow.pace(10.0).probe(0.75) is None  # close enough: no probe
 
