@@ -11,6 +11,9 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
+#: Scouts of one kind at once: their backoffs interleave (each a third of a step after the
+#: one before), so the first round sees its jobs finish about three times sooner.
+SCOUTS = 3
 PROBES = 3  # jobs probing at once: a few polls more, the gap cut in four
 RECENT = 8  # finished jobs remembered: the service's speed may drift during a long batch
 
@@ -22,7 +25,7 @@ Seen = tuple[float | None, float, float | None]
 
 
 class JobTimes:
-    """Thread-safe record of the batch's finished jobs (:data:`Seen`), which job scouts
+    """Thread-safe record of the batch's finished jobs (:data:`Seen`), which jobs scout
     for each kind of input while nothing is known, and which ones probe (below).
 
     Each job's time is known between two bounds: it had not finished at the last poll
@@ -56,7 +59,7 @@ class JobTimes:
             if took > 0:
                 self._remember(_seen(a, took, waited))
         self._version = 0
-        self._scouting: set[bool] = set()  # kinds (measured?) whose scout is polling
+        self._scouting: dict[bool, set[int]] = {}  # kind (measured?) -> scouts polling
         self._probes: list[float] = []  # the ages jobs are probing at now
 
     def observe(
@@ -135,18 +138,21 @@ class JobTimes:
         """What :meth:`gsep_cli.client.GsepClient.wait` needs for one job of this batch."""
         return Pace(self, audio_seconds)
 
-    def _scout(self, kind: bool) -> bool:
-        """Become the scout of ``kind`` if it has none; True if so."""
+    def _scout(self, kind: bool) -> int | None:
+        """Become a scout of ``kind`` if it has fewer than :data:`SCOUTS`: the scout's
+        number (0, 1, ...), or None."""
         with self._changed:
-            if kind in self._scouting:
-                return False
-            self._scouting.add(kind)
-            return True
+            taken = self._scouting.setdefault(kind, set())
+            free = [n for n in range(SCOUTS) if n not in taken]
+            if not free:
+                return None
+            taken.add(free[0])
+            return free[0]
 
-    def _unscout(self, kind: bool) -> None:
-        """The scout's job ended: wake the others (one of them may scout next)."""
+    def _unscout(self, kind: bool, number: int) -> None:
+        """A scout's job ended: wake the others (one of them may scout next)."""
         with self._changed:
-            self._scouting.discard(kind)
+            self._scouting.get(kind, set()).discard(number)
             self._news()
 
     def _news(self) -> None:  # under the lock
@@ -192,7 +198,7 @@ class Pace:
         self._times = times
         self._audio_seconds = audio_seconds
         self._version = -1  # expect() not asked yet: any sleep returns at once
-        self._scouting = False
+        self._scouting: int | None = None  # this job's number as a scout
         self._probing: float | None = None  # the age this job probes at
         #: the last age (seconds) at which this job was seen still running, if it was
         self.waited: float | None = None
@@ -209,11 +215,16 @@ class Pace:
         return self._times.first_look(self._audio_seconds)
 
     def scout(self) -> bool:
-        """Become the scout of this job's kind if it has none (True: this job polls with
-        the backoff; the others of its kind wait for what it finds)."""
-        if not self._scouting:
+        """Become a scout of this job's kind if it has fewer than :data:`SCOUTS` (True:
+        this job polls with the backoff, :meth:`scout_phase` of a step after the first
+        scout's; the others of its kind wait for what they find)."""
+        if self._scouting is None:
             self._scouting = self._times._scout(self._audio_seconds is not None)
-        return self._scouting
+        return self._scouting is not None
+
+    def scout_phase(self) -> float:
+        """Where this scout's backoff steps fall between the first scout's: 0, 1/3, 2/3."""
+        return (self._scouting or 0) / SCOUTS
 
     def probe(self, tolerance: float) -> float | None:
         """The age at which this job polls first to narrow the batch's bounds (see
@@ -238,9 +249,9 @@ class Pace:
 
     def release(self) -> None:
         """This job's wait is over: hand the scout's or the prober's role on."""
-        if self._scouting:
-            self._scouting = False
-            self._times._unscout(self._audio_seconds is not None)
+        if self._scouting is not None:
+            self._times._unscout(self._audio_seconds is not None, self._scouting)
+            self._scouting = None
         self.release_probe()
 
     def release_probe(self) -> None:

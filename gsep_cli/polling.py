@@ -8,9 +8,10 @@ a finished job late by up to half of the last interval. Jobs of one batch run on
 model, usually on songs of similar length, so the jobs that finished tell when the others
 will (every poll costs one of the API's 100 requests a minute, GSEP_API.md section 1):
 
-* until a job of the batch has finished, one job of each kind (inputs of known length,
-  inputs of unknown length) is the batch's *scout*: it alone polls with the backoff;
-  the others poll only at the cap's pace, and wake when the scout's job ends;
+* until a job of the batch has finished, up to three jobs of each kind (inputs of known
+  length, inputs of unknown length) are the batch's *scouts*: only they poll with the
+  backoff, their steps interleaved; the others poll only at the cap's pace, and wake
+  when a scout's job ends;
 * a job that knows the expected time polls first when it is that old
   (:meth:`PollPolicy.delays`), then every 5 % of it for a few polls, then backs off;
   those polls are *urgent* (served first, with room kept for them in the budget,
@@ -60,12 +61,17 @@ class PollPolicy:
     fine_polls: int = 6
 
     def delays(
-        self, expected: float | None = None, age: float = 0.0, probe: float | None = None
+        self,
+        expected: float | None = None,
+        age: float = 0.0,
+        probe: float | None = None,
+        phase: float = 0.0,
     ) -> Iterator[float]:
         """Endless delays: 2, 3, 4.5, ... jittered and capped (from ``age``: the backoff a
         job that old would be at); or, with the seconds a job is ``expected`` to take, the
         plan around its expected end. ``probe``: a first poll at that age (the backoff
-        then goes on from it)."""
+        then goes on from it). ``phase`` (0 to 1) moves the backoff's steps that part of
+        a step later, so scouts with different phases interleave their polls."""
         if expected is not None and expected > 0:
             for target in (probe or 0.0, expected):
                 while age < target:  # no ramp: straight to the cap, then to the target
@@ -83,7 +89,7 @@ class PollPolicy:
                 yield wait
                 age += wait
         # late, or a job already waiting: back off as a lone job would at this age
-        delay = min(self.cap, max(self.initial, age * (self.factor - 1)))
+        delay = min(self.cap, max(self.initial, age * (self.factor - 1)) * self.factor**phase)
         while True:
             yield self._jittered(delay)
             delay = min(self.cap, delay * self.factor)
@@ -153,7 +159,8 @@ class PacedPlan(Plan):
                 self._pace.release_probe()
             self._delays = iter(self._poll.delays(expected, age, probe))
         elif self._pace.scout():  # first when earlier runs' jobs ended, if on record
-            self._delays = iter(self._poll.delays(None, age, self._pace.first_look()))
+            look, phase = self._pace.first_look(), self._pace.scout_phase()
+            self._delays = iter(self._poll.delays(None, age, look, phase))
         else:  # another job scouts: look at the cap's pace (an early failure), wait for news
             self._delays = _every(self._poll.cap)
 

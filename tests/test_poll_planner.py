@@ -4,6 +4,7 @@ next run, and no 429 under a tight budget with jittered latency."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,36 @@ FAST_POLICY = RetryPolicy(attempts=3, base=0.01, cap=0.05, rate_limit_wait=0.1)
 
 
 # ---- the scout (pure) ------------------------------------------------------------------------
-def test_one_scout_per_kind_of_input_until_it_hands_over() -> None:
+def test_three_scouts_per_kind_of_input_until_they_hand_over() -> None:
     times = JobTimes()
-    first, second, unmeasured = times.pace(10.0), times.pace(20.0), times.pace(None)
-    assert first.scout() and first.scout()  # asking again keeps the role
-    assert not second.scout()  # the measured kind has its scout
-    assert unmeasured.scout()  # an input of unknown length is another kind
-    first.release()
-    assert second.scout()  # handed over once the scout's job ended
-    second.release()
-    second.release()  # releasing twice hands over once
+    paces = [times.pace(10.0 + i) for i in range(4)]
+    assert [p.scout() for p in paces] == [True, True, True, False]  # three of a kind
+    assert paces[0].scout()  # asking again keeps the role
+    assert [p.scout_phase() for p in paces[:3]] == pytest.approx([0, 1 / 3, 2 / 3])
+    assert times.pace(None).scout()  # an input of unknown length is another kind
+    paces[1].release()
+    assert paces[3].scout() and paces[3].scout_phase() == pytest.approx(1 / 3)
+    paces[3].release()
+    paces[3].release()  # releasing twice hands over once
     assert times.pace(5.0).scout()
+
+
+def test_scouts_interleave_their_polls() -> None:
+    """Each scout's backoff falls a third of a step after the one before: together they
+    look about three times as often as one, so the first round is seen sooner."""
+    policy = PollPolicy(jitter=0.0)
+
+    def ages(phase: float) -> list[float]:
+        delays, age, out = iter(policy.delays(None, 0.0, None, phase)), 0.0, []
+        while age < 30:
+            age += next(delays)
+            out.append(age)
+        return out
+
+    merged = sorted(ages(0) + ages(1 / 3) + ages(2 / 3))
+    gaps = [b - a for a, b in itertools.pairwise(merged) if a > 5]
+    lone = [b - a for a, b in itertools.pairwise(ages(0)) if a > 5]
+    assert max(gaps) < max(lone) / 2
 
 
 def test_earlier_runs_only_tell_the_scout_when_to_look_first() -> None:
@@ -191,19 +211,19 @@ def test_a_job_just_created_is_not_polled_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_first_round_sends_one_scout_and_the_others_follow_its_news(tmp_path: Path) -> None:
-    """Four jobs start together and nothing is known: one polls with the backoff, the
-    others wait (at the cap's pace, here longer than the jobs) and poll when it finds
-    its job finished. Then every job of the round is seen finished with few polls."""
-    inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(4)]
+def test_the_first_round_sends_scouts_and_the_others_follow_their_news(tmp_path: Path) -> None:
+    """Eight jobs start together and nothing is known: three poll with (interleaved)
+    backoffs, the others wait (at the cap's pace, here longer than the jobs) and poll when
+    a scout finds its job finished."""
+    inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(8)]
     with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:
-        _batch(tmp_path, sb, inputs, jobs=4, poll=PollPolicy(initial=0.1, cap=5.0))
+        _batch(tmp_path, sb, inputs, jobs=8, poll=PollPolicy(initial=0.1, cap=5.0))
         polls = _status_polls(sb)
     counts = sorted(len(times) for times in polls.values())
-    assert counts[-1] >= 3  # the scout's backoff: 0.1, 0.25, 0.47, 0.81, 1.32 s ...
-    assert counts[:-1] == [1, 1, 1] or sum(counts[:-1]) <= 5, counts  # the others follow
-    # without a scout each job makes the scout's count: about 4 x 5 = 20 polls
-    assert sum(counts) <= counts[-1] + 5
+    assert counts[-1] >= 3  # a scout's backoff: 0.1, 0.25, 0.47, 0.81, 1.32 s ...
+    assert counts[:5] == [1] * 5, counts  # the others: one poll, on the scouts' news
+    # without scouts each job makes a scout's count: about 8 x 5 = 40 polls
+    assert sum(counts) <= 3 * 6 + 5
 
 
 @pytest.mark.slow
