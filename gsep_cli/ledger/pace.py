@@ -1,10 +1,10 @@
-"""How long this API's jobs took, kept between runs: a later batch's first round is
-already paced (:class:`gsep_cli.polling.JobTimes`), and even a lone job is first polled
-when jobs like it have been seen to end, not while it cannot have finished.
+"""How long this API's jobs took, kept between runs: a later batch's scouts, and even a
+lone job, first poll when jobs like it have been seen to end, not while it cannot have
+finished (:meth:`gsep_cli.jobtimes.JobTimes.first_look`).
 
 One row per job seen finished: its API host and model, the input's length (NULL when it
 could not be measured), the seconds from its creation until it was seen finished, and
-until it was last seen running (NULL if never): :data:`gsep_cli.polling.Seen`.
+until it was last seen running (NULL if never): :data:`gsep_cli.jobtimes.Seen`.
 Only the newest :data:`KEPT` per host and model are kept.
 """
 
@@ -16,7 +16,7 @@ import sqlite3
 from ..jobtimes import Seen
 from .database import Database
 
-#: Rows kept per (API host, model): more than a batch remembers (polling.RECENT).
+#: Rows kept per (API host, model): more than a batch remembers (jobtimes.RECENT).
 KEPT = 32
 
 
