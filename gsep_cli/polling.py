@@ -28,9 +28,10 @@ input whose length could not be read is compared only with others like it.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from .jobtimes import Pace
@@ -73,26 +74,29 @@ class PollPolicy:
         then goes on from it). ``phase`` (0 to 1) moves the backoff's steps that part of
         a step later, so scouts with different phases interleave their polls."""
         if expected is not None and expected > 0:
-            for target in (probe or 0.0, expected):
-                while age < target:  # no ramp: straight to the cap, then to the target
-                    wait = max(0.05, min(self.cap, target - age))
-                    yield wait
-                    age += wait
+            for target in (probe or 0.0, expected):  # no ramp: straight to each target
+                age = yield from self._toward(target, age)
             # a short job's 5 % is tiny: at most 4 polls per first interval (2 s), 6 in all
             step = self.fine(expected)
             for _ in range(self.fine_polls):
                 yield self._jittered(step)
                 age += step
-        else:
-            while probe is not None and age < probe:  # at the cap's pace until the look
-                wait = max(0.05, min(self.cap, probe - age))
-                yield wait
-                age += wait
+        elif probe is not None:  # at the cap's pace until the first look
+            age = yield from self._toward(probe, age)
         # late, or a job already waiting: back off as a lone job would at this age
         delay = min(self.cap, max(self.initial, age * (self.factor - 1)) * self.factor**phase)
         while True:
             yield self._jittered(delay)
             delay = min(self.cap, delay * self.factor)
+
+    def _toward(self, target: float, age: float) -> Generator[float, None, float]:
+        """Delays from ``age`` to ``target`` seconds, at most ``cap`` each (the cap holds
+        throughout); returns the age reached."""
+        while age < target:
+            wait = max(0.05, min(self.cap, target - age))
+            yield wait
+            age += wait
+        return age
 
     def fine(self, expected: float) -> float:
         """Seconds between the polls after a job's expected end (``expected`` seconds)."""
@@ -162,7 +166,7 @@ class PacedPlan(Plan):
             look, phase = self._pace.first_look(), self._pace.scout_phase()
             self._delays = iter(self._poll.delays(None, age, look, phase))
         else:  # another job scouts: look at the cap's pace (an early failure), wait for news
-            self._delays = _every(self._poll.cap)
+            self._delays = itertools.repeat(self._poll.cap)
 
     def next_delay(self) -> float:
         delay = next(self._delays)
@@ -199,8 +203,3 @@ class PacedPlan(Plan):
                 self._due = age
                 return
             due = time.monotonic() + self.next_delay()
-
-
-def _every(seconds: float) -> Iterator[float]:
-    while True:
-        yield seconds
