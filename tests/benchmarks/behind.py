@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -56,16 +54,8 @@ class LinkedSandbox(SandboxProcess):
     the sandbox does not start."""
 
     def __init__(self, public: str, settings: dict[str, Any], *, tmpdir: Path) -> None:
-        env = {**os.environ, "TMPDIR": str(tmpdir)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, public, json.dumps(settings)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        words = self.proc.stdout.readline().split()
+        command = [sys.executable, "-c", LAUNCHER, public, json.dumps(settings)]
+        words = self._launch(command, tmpdir).split()
         if len(words) != 2 or not words[0].startswith(public):
             self.stop()
             raise RuntimeError(f"sandbox did not start: {words!r}")

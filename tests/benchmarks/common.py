@@ -90,22 +90,23 @@ class SandboxProcess:
     """``gsep sandbox serve`` in its own process (so it never shares a GIL with gsep)."""
 
     def __init__(self, *args: str, tmpdir: Path) -> None:
-        env = {**os.environ, "TMPDIR": str(tmpdir)}
-        self.proc = subprocess.Popen(
-            [gsep_exe(), "sandbox", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
+        line = self._launch([gsep_exe(), "sandbox", "serve", "--port", "0", *args], tmpdir)
         if not line.startswith("http://127.0.0.1:"):
             self.stop()
             raise RuntimeError(f"sandbox did not start: {line!r}")
         self.base_url = line
         parts = urlsplit(line)
         self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    def _launch(self, command: list[str], tmpdir: Path) -> str:
+        """Start ``command`` (temporary files in ``tmpdir``) as :attr:`proc`; the first
+        line it prints, where a sandbox says where it listens."""
+        env = {**os.environ, "TMPDIR": str(tmpdir)}
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One API call with the bench key; returns ``resultData``."""
