@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RequestRejected, UsageError
 from .models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec, Output
 from .suggest import with_suggestion
+
+if TYPE_CHECKING:
+    from .audio.plan import Delivery
 
 FORMATS = ("wav", "mp3")
 
@@ -79,20 +82,12 @@ def type_value(stems: Sequence[str]) -> str:
 
 
 def resolve_formats(value: str) -> list[str]:
-    """``wav``, ``mp3`` or ``both`` (also ``wav,mp3``) → list of formats."""
-    value = value.strip().lower()
-    if value in ("both", "all"):
-        return list(FORMATS)
-    formats = [v.strip() for v in value.split(",") if v.strip()]
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise UsageError(
-                f"unknown format {fmt!r}",
-                with_suggestion(fmt, [*FORMATS, "both"], "Use wav, mp3 or both"),
-            )
-    if not formats:
-        raise UsageError("no format given", "Use wav, mp3 or both")
-    return list(dict.fromkeys(formats))
+    """``--format``: ``wav``, ``mp3``, ``both``, or a list (``flac,mp3``) of the audio
+    formats and the lyrics model's ``csv``, ``lrc``, ``srt`` → list of formats, in the
+    order given (:func:`gsep_cli.audio.formats.resolve_formats`)."""
+    from .audio.formats import resolve_formats as resolve
+
+    return resolve(value)
 
 
 def check_job_id(job_id: str) -> str:
@@ -173,15 +168,18 @@ def output_ext(spec: ModelSpec, output: Output) -> str:
 
 
 def planned_outputs(
-    spec: ModelSpec, stems: Sequence[str], formats: Sequence[str]
+    spec: ModelSpec,
+    stems: Sequence[str],
+    formats: Sequence[str],
+    delivery: Delivery | None = None,
 ) -> list[tuple[str, str]]:
-    """(output name, extension) of every file a job will give: one per format for audio,
-    one for a document output whatever the formats."""
-    planned: list[tuple[str, str]] = []
-    for stem in stems:
-        ext = spec.file_ext(stem)
-        planned.extend([(stem, ext)] if ext else [(stem, fmt) for fmt in formats])
-    return planned
+    """(output name, extension) of every file a job will give: one per format for audio
+    (and per mix), one for a document output (the lyrics: one per lyrics format).
+    ``delivery`` (default: ``formats`` as they are) says the mixes and formats."""
+    from .audio.plan import Delivery
+
+    delivery = delivery or Delivery(tuple(formats))
+    return [(item.name, item.ext) for item in delivery.deliverables(spec, stems)]
 
 
 def url_ext(output: Output) -> str:

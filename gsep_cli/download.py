@@ -67,6 +67,12 @@ class Downloader:
         """Close every thread's session (a download in flight keeps its connection)."""
         self._sessions.close()
 
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set by :meth:`cancel`: work that runs long between two writes (a conversion)
+        checks it."""
+        return self._cancelled
+
     def fetch(
         self,
         url: str,
@@ -77,9 +83,12 @@ class Downloader:
         subject: str = "",
         force: bool = False,
         on_ready: Callable[[int, str], None] | None = None,
+        finish: Callable[[Path], None] | None = None,
     ) -> int:
         """Download ``url`` to ``dest``; return the byte count. Never leaves partial files.
 
+        ``finish(path)``, when given, may change the complete, checked download in its
+        temporary file (e.g. write tags) before it is recorded and moved into place.
         ``on_ready(size, sha256)`` is called once every byte is in the temporary file and
         checked, just before it is moved into place: a record made there survives any
         crash that follows, and (size and hex SHA-256 in hand) a later run can tell this
@@ -89,6 +98,58 @@ class Downloader:
         ``force``) or cannot be written, :class:`~gsep_cli.errors.Interrupted` when
         cancelled or on Ctrl-C, and what :meth:`ResumableGet.run` raises.
         """
+
+        def fill(raw: BinaryIO, tmp: Path) -> tuple[int, str]:
+            out = _HashingFile(raw)
+            size = self._download_into(url, out, key)
+            if finish is None:
+                return size, out.hexdigest()
+            raw.flush()
+            finish(tmp)
+            return _size_and_hash(tmp)
+
+        return self._into_place(
+            dest, fill, key=key, label=label, subject=subject, force=force, on_ready=on_ready
+        )
+
+    def produce(
+        self,
+        dest: Path,
+        make: Callable[[Path], None],
+        *,
+        key: str,
+        label: str,
+        subject: str = "",
+        force: bool = False,
+        on_ready: Callable[[int, str], None] | None = None,
+    ) -> int:
+        """Make ``dest`` with ``make(path)``, which writes a temporary file beside it
+        (e.g. a conversion); then record and move it into place as :meth:`fetch` does.
+        Returns the byte count; raises what :meth:`fetch` raises for the file, and what
+        ``make`` raises."""
+
+        def fill(raw: BinaryIO, tmp: Path) -> tuple[int, str]:
+            make(tmp)
+            return _size_and_hash(tmp)
+
+        return self._into_place(
+            dest, fill, key=key, label=label, subject=subject, force=force, on_ready=on_ready
+        )
+
+    def _into_place(
+        self,
+        dest: Path,
+        fill: Callable[[BinaryIO, Path], tuple[int, str]],
+        *,
+        key: str,
+        label: str,
+        subject: str,
+        force: bool,
+        on_ready: Callable[[int, str], None] | None,
+    ) -> int:
+        """Fill a locked temporary file beside ``dest`` (``fill(handle, path)`` returns
+        the size and SHA-256), report it, move it into place; never a partial file under
+        the final name."""
         if self._cancelled.is_set():
             raise Interrupted("download cancelled")
         if dest.exists() and not force:
@@ -109,12 +170,11 @@ class Downloader:
             # partial file under the final name; an fsync per file cost 40 % of the
             # download time (tests/benchmarks, download figure).
             with open(tmp, "xb") as raw:
-                _lock(raw)  # held while it downloads: another run sees it is alive
-                out = _HashingFile(raw)
-                size = self._download_into(url, out, key)
+                _lock(raw)  # held while it is written: another run sees it is alive
+                size, sha256 = fill(raw, tmp)
             if on_ready is not None:
-                on_ready(size, out.hexdigest())
-            _put_in_place(tmp, dest, force=force, sha256=out.hexdigest())
+                on_ready(size, sha256)
+            _put_in_place(tmp, dest, force=force, sha256=sha256)
             ok = True
             return size
         except KeyboardInterrupt:
@@ -230,13 +290,20 @@ def _same_content(path: Path, size: int, sha256: str) -> bool:
     try:
         if not path.is_file() or path.stat().st_size != size:
             return False
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        return _size_and_hash(path) == (size, sha256)
     except OSError:
         return False
-    return digest.hexdigest() == sha256
+
+
+def _size_and_hash(path: Path) -> tuple[int, str]:
+    """The byte count and hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 def _result_session() -> requests.Session:

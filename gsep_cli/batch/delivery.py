@@ -81,8 +81,10 @@ class Delivering(RunnerBase):
         return self.client.download(
             job,
             options.out_dir,
-            stems=options.stems,
+            stems=options.kept_stems,
             formats=options.formats,
+            delivery=options.chosen_delivery,
+            tags_from=work.path,
             source=work.source,
             model=options.model,
             template=options.template,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ..audio.plan import Delivery
 from ..choices import get_model, planned_outputs
 from ..client import WrittenFile
 from ..errors import (
@@ -41,6 +42,21 @@ class BatchOptions:
     language: str | None = None  # lyrics model: en, ko, ja or zh-cn
     stdout: BinaryIO | None = None  # ``-o -``: the one stem goes here, nothing to disk
     manifest: Path | None = None  # ``--manifest FILE``: list every written file there
+    #: formats, mixes and rendering (None: ``formats`` as the API gives them)
+    delivery: Delivery | None = None
+    #: the stems to write (None: ``stems``); ``stems`` is what the job is created with,
+    #: which includes the stems the mixes sum
+    keep: Sequence[str] | None = None
+
+    @property
+    def chosen_delivery(self) -> Delivery:
+        """How the results are delivered (:class:`~gsep_cli.audio.plan.Delivery`)."""
+        return self.delivery or Delivery(tuple(self.formats))
+
+    @property
+    def kept_stems(self) -> Sequence[str]:
+        """The stems written to disk (the mixes come on top)."""
+        return self.stems if self.keep is None else self.keep
 
     def lyrics_for(self, path: Path) -> Path | None:
         """The lyrics text of an input (lyrics model only): ``--lyrics``, else the ``.txt``
@@ -91,7 +107,9 @@ class Work:
 def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
     """Where the outputs of one input will be written (``{job}``: ``job`` until known);
     UsageError when two of them would be one file (see naming.output_paths)."""
-    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    outputs = planned_outputs(
+        get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
+    )
     return output_paths(
         options.out_dir, options.template, source, outputs, model=options.model, job=job
     )

@@ -14,6 +14,7 @@ from ..errors import UsageError
 from . import _process
 
 if TYPE_CHECKING:
+    from ..audio.plan import Delivery
     from ..config import Settings
     from ..models import ModelSpec
     from ._context import State
@@ -28,18 +29,31 @@ def model_name(settings: Settings, model: str | None) -> str:
     return get_model(model or settings.get("model")).name
 
 
-def stems(settings: Settings, model: str, values: list[str] | None) -> list[str]:
+def stems(
+    settings: Settings, model: str, values: list[str] | None, *, mixes: bool = False
+) -> list[str]:
     """The checked ``--stems`` (else the setting) for ``model``; every output for a model
-    that takes no type. Refuses a choice of only ``others`` (nothing to send)."""
-    from ..choices import get_model, resolve_stems, type_value
+    that takes no type. Refuses a choice of only ``others`` (nothing to send). With
+    ``mixes`` and no ``--stems``: none (the mixes name the stems the job needs)."""
+    from ..choices import get_model, resolve_stems
 
     spec = get_model(model)
     if values:
         chosen = resolve_stems(spec, values)
     elif not spec.needs_type:
         return list(spec.outputs)
+    elif mixes:
+        return []
     else:
         chosen = resolve_stems(spec, [settings.get("stems")])
+    return chosen if mixes else job_stems(spec, chosen)
+
+
+def job_stems(spec: ModelSpec, chosen: list[str]) -> list[str]:
+    """``chosen`` as the stems of a job: refused when it names none besides ``others``
+    (nothing to send in ``type``)."""
+    from ..choices import type_value
+
     if spec.needs_type and not type_value(chosen):  # refuse before anything is uploaded
         raise UsageError(
             "choose at least one stem besides 'others'",
@@ -63,7 +77,15 @@ def lyrics_language(
             )
         return None
     if fmt is not None:
-        state.console.warn(f"--format does not apply to {model}: it writes CSV and JSON files")
+        from ..audio.formats import LYRICS_FORMATS
+        from ..choices import resolve_formats
+
+        audio = [f for f in resolve_formats(fmt) if f not in LYRICS_FORMATS]
+        if audio:
+            state.console.warn(
+                f"--format {','.join(audio)} does not apply to {model}: it writes the lyrics "
+                "(csv, lrc or srt) and a JSON report"
+            )
     return check_language(language)
 
 
@@ -79,6 +101,30 @@ def to_stdout(output: Path | None) -> bool:
     return output is not None and str(output) == "-"
 
 
+def delivery(
+    formats: list[str],
+    *,
+    bit_depth: str | None = None,
+    sample_rate: int | None = None,
+    bitrate: int | None = None,
+    mixes: list[str] | None = None,
+    mix_only: bool = False,
+    no_tags: bool = False,
+) -> Delivery:
+    """The checked-syntax delivery options (what fits the model is checked by
+    :meth:`Delivery.check`, once the stems are known)."""
+    from ..audio.formats import Rendering, parse_mix
+    from ..audio.plan import Delivery
+
+    rendering = Rendering(
+        bit_depth=None if bit_depth is None else bit_depth.strip().lower(),
+        sample_rate=sample_rate,
+        bitrate=bitrate,
+        tags=not no_tags,
+    )
+    return Delivery(tuple(formats), tuple(parse_mix(m) for m in mixes or ()), mix_only, rendering)
+
+
 def check_stdout_target(
     state: State,
     stems: list[str],
@@ -86,13 +132,22 @@ def check_stdout_target(
     spec: ModelSpec,
     *,
     dry_run: bool = False,
+    chosen: Delivery | None = None,
 ) -> None:
     """``-o -``: refuse what cannot work before any request (or any credit is spent)."""
-    from ..choices import planned_outputs
+    from ..audio.plan import Delivery
 
     if state.json and not dry_run:
         raise UsageError("--json and -o - both want standard output", "Drop --json, or give -o DIR")
-    files = planned_outputs(spec, stems, formats)
+    plan = (chosen or Delivery(tuple(formats))).deliverables(spec, stems)
+    files = [(item.name, item.ext) for item in plan]
+    if any(item.made for item in plan):
+        raise UsageError(
+            "-o - streams a result as the API gives it; "
+            f"{files[0][0]}.{files[0][1]} would be made on the client",
+            "Use --format wav or mp3 without --mix, --bit-depth, --sample-rate or --bitrate, "
+            "or give -o DIR",
+        )
     if len(files) != 1:
         raise UsageError(
             f"-o - writes one file to standard output, but {len(files)} are asked for "

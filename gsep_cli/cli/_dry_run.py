@@ -99,7 +99,9 @@ def planned_paths(
     from ..choices import get_model, planned_outputs
     from ..naming import plan_outputs
 
-    outputs = planned_outputs(get_model(options.model), options.stems, options.formats)
+    outputs = planned_outputs(
+        get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
+    )
     jobs = None
     if "{job}" in options.template:
         jobs = content_placeholders(options, paths, state.ledger() if state else None)

@@ -19,7 +19,10 @@ STEMS_HELP = (
     "the residual (downloaded, never sent). Default: vocal (config 'stems')."
 )
 MODEL_HELP = "Model (default gsep_music_hq_v1, or config 'model')."
-FORMAT_HELP = "wav, mp3 or both (default wav, or config 'format')."
+FORMAT_HELP = (
+    "wav, mp3, both, or a list: flac, ogg, opus, aiff made from the WAV stem (audio extra); "
+    "csv, lrc, srt for lyrics (default wav, or config 'format')."
+)
 DRY_RUN_HELP = (
     "Check everything local (file, format, size, duration, stems, outputs, key) and print "
     "what would be sent, without any request."
@@ -120,7 +123,12 @@ def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def complete_format(incomplete: str) -> list[str]:
-    return [f for f in ("wav", "mp3", "both") if f.startswith(incomplete)]
+    """The formats, after any already given (``flac,`` → ``flac,mp3``...)."""
+    from ..audio.formats import AUDIO_FORMATS, LYRICS_FORMATS
+
+    head, comma, last = incomplete.rpartition(",")
+    names = ("both", *AUDIO_FORMATS, *LYRICS_FORMATS) if not comma else AUDIO_FORMATS
+    return [head + comma + f for f in names if f.startswith(last)]
 
 
 def complete_language(incomplete: str) -> list[str]:
@@ -175,4 +183,42 @@ Timeout = Annotated[
         parser=amount("--timeout", "seconds"),
         help="Give up waiting after SECONDS (exit 8). Default: no limit.",
     ),
+]
+BitDepth = Annotated[
+    str | None,
+    typer.Option(
+        "--bit-depth",
+        metavar="BITS",
+        help="16, 24 or 32f for wav, flac and aiff made from the stems (default: the stem's).",
+    ),
+]
+SampleRate = Annotated[
+    int | None,
+    typer.Option(
+        "--sample-rate",
+        metavar="HZ",
+        help="Resample the stems (soxr, very high quality), e.g. 44100 (default: the stem's).",
+    ),
+]
+Bitrate = Annotated[
+    int | None,
+    typer.Option(
+        "--bitrate",
+        metavar="KBPS",
+        help="kbps for mp3 (CBR), ogg and opus (default: mp3 320, ogg ~128, opus auto).",
+    ),
+]
+Mixes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mix",
+        metavar="NAME=STEM+STEM",
+        help="Also write the sum of stems as NAME, e.g. backing=drum+bass+others (repeatable).",
+    ),
+]
+MixOnly = Annotated[
+    bool, typer.Option("--mix-only", help="Keep only the mixes, not the stems they sum.")
+]
+NoTags = Annotated[
+    bool, typer.Option("--no-tags", help="Do not copy the input's tags onto the stems.")
 ]

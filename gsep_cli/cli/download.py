@@ -10,7 +10,21 @@ import typer
 from ..errors import UsageError
 from . import _choices, _output
 from ._context import state_of
-from ._options import Force, Format, JobId, Model, NameTemplate, Output, SkipExisting
+from ._options import (
+    BitDepth,
+    Bitrate,
+    Force,
+    Format,
+    JobId,
+    Mixes,
+    MixOnly,
+    Model,
+    NameTemplate,
+    NoTags,
+    Output,
+    SampleRate,
+    SkipExisting,
+)
 
 if TYPE_CHECKING:
     from ..models import ModelSpec
@@ -44,6 +58,12 @@ def download(
     name_template: NameTemplate = None,
     force: Force = False,
     skip_existing: SkipExisting = False,
+    bit_depth: BitDepth = None,
+    sample_rate: SampleRate = None,
+    bitrate: Bitrate = None,
+    mix: Mixes = None,
+    mix_only: MixOnly = False,
+    no_tags: NoTags = False,
 ) -> None:
     """Download a finished job's stems; print the written paths.
 
@@ -54,6 +74,7 @@ def download(
     Examples:
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -o stems/
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -f both
+      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -f flac --mix band=drum+bass
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -o - \\
           | sox -t wav - vocal.flac
     """
@@ -74,15 +95,25 @@ def download(
     out_dir = Path(".") if to_stdout else _choices.out_dir(settings, output)
     _choices.check_overwrite_flags(force, skip_existing)
     names = _chosen_stems(stems, spec)
+    chosen = _choices.delivery(
+        formats,
+        bit_depth=bit_depth,
+        sample_rate=sample_rate,
+        bitrate=bitrate,
+        mixes=mix,
+        mix_only=mix_only,
+        no_tags=no_tags,
+    )
+    chosen.check(spec, names or [])
     if to_stdout and names is not None:
-        _choices.check_stdout_target(state, names, formats, spec)
+        _choices.check_stdout_target(state, names, formats, spec, chosen=chosen)
     client = state.client(settings)
     job = client.get_job(job_id, model=chosen_model)
     if names is None and not stems:  # the stems the job was created with, not the residual
         names = list(dict.fromkeys(o.name for o in job.outputs if o.name != RESIDUAL)) or None
     if to_stdout:
         wanted = names if names is not None else list(dict.fromkeys(o.name for o in job.outputs))
-        _choices.check_stdout_target(state, wanted, formats, spec)
+        _choices.check_stdout_target(state, wanted, formats, spec, chosen=chosen)
         client.stream(job, sys.stdout.buffer, stem=wanted[0], fmt=formats[0], model=chosen_model)
         return
     from ..batch import file_recorder
@@ -101,6 +132,8 @@ def download(
         skip_existing=skip_existing,
         on_file=file_recorder(on_record, job_id),
         source=_source(record, job_id, track),
+        delivery=chosen,
+        tags_from=_tags_source(record),
     )
     header = {"jobId": job_id, "model": chosen_model, "status": "success"}
     _output.files(state, written, {**header, "expireAt": job.expire_at})
@@ -122,6 +155,14 @@ def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | Non
         check_all_alone(flat)
         return None
     return resolve_stems(spec, flat) if spec.needs_type else flat
+
+
+def _tags_source(record: "JobRecord | None") -> Path | None:
+    """The input whose tags the files get: the one on record, while it is still there."""
+    if record is None or not record.input_path:
+        return None
+    path = Path(record.input_path)
+    return path if path.is_file() else None
 
 
 def _source(record: "JobRecord | None", job_id: str, track: str | None) -> "InputFields":

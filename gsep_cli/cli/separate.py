@@ -13,12 +13,18 @@ from ._context import State, state_of
 from ._options import (
     DRY_RUN_HELP,
     LYRICS_HELP,
+    BitDepth,
+    Bitrate,
     Format,
     Language,
+    Mixes,
+    MixOnly,
     Model,
     NameTemplate,
+    NoTags,
     Output,
     Parallel,
+    SampleRate,
     SkipExisting,
     Stems,
     Timeout,
@@ -95,6 +101,12 @@ def separate(
     manifest: Annotated[
         Path | None, typer.Option("--manifest", help=MANIFEST_HELP, metavar="FILE")
     ] = None,
+    bit_depth: BitDepth = None,
+    sample_rate: SampleRate = None,
+    bitrate: Bitrate = None,
+    mix: Mixes = None,
+    mix_only: MixOnly = False,
+    no_tags: NoTags = False,
 ) -> None:
     """Upload, create the job, wait and download the stems.
 
@@ -111,6 +123,8 @@ def separate(
       gsep separate song.wav --stems vocal,drum --format wav -o stems/
       gsep separate album/ -r --stems all --format mp3 -o stems/ --jobs 4
       gsep separate song.wav --stems vocal -o - | ffmpeg -i - vocal.flac
+      gsep separate song.mp3 --stems vocal --format flac,mp3 --bit-depth 24
+      gsep separate song.wav --mix backing=drum+bass+others --mix-only
       gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt \\
           --language en
     """
@@ -122,15 +136,28 @@ def separate(
     settings = state.settings(dry_run=dry_run)
     chosen_model = _choices.model_name(settings, model)
     spec = get_model(chosen_model)
-    chosen = _choices.stems(settings, chosen_model, stems)
+    formats = resolve_formats(fmt or settings.get("format"))
+    chosen_delivery = _choices.delivery(
+        formats,
+        bit_depth=bit_depth,
+        sample_rate=sample_rate,
+        bitrate=bitrate,
+        mixes=mix,
+        mix_only=mix_only,
+        no_tags=no_tags,
+    )
+    keep = _choices.stems(settings, chosen_model, stems, mixes=bool(mix))
+    chosen = _choices.job_stems(spec, chosen_delivery.sources(keep))
+    chosen_delivery.check(spec, keep)
     lang = _choices.lyrics_language(
         chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, state=state
     )
-    formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
     to_stdout = _choices.to_stdout(output) and not no_wait
     if to_stdout:
-        _choices.check_stdout_target(state, chosen, formats, spec, dry_run=dry_run)
+        _choices.check_stdout_target(
+            state, keep, formats, spec, dry_run=dry_run, chosen=chosen_delivery
+        )
     out_dir = Path(".") if _choices.to_stdout(output) else _choices.out_dir(settings, output)
     _choices.check_overwrite_flags(force, skip_existing)
     paths = collect_inputs(
@@ -157,6 +184,8 @@ def separate(
         language=lang,
         stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
         manifest=manifest,
+        delivery=chosen_delivery,
+        keep=keep,
     )
     _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
     if manifest is not None and str(manifest) == "-":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..audio.plan import Deliverable, Delivery
 from ..choices import (
     get_model,
     output_ext,
@@ -19,11 +20,14 @@ from ..models import (
     DEFAULT_MODEL,
     Job,
     JobStatus,
+    ModelSpec,
     Output,
 )
 from .base import ClientBase
+from .making import fetched_sources, maker, tag_writer
 
 if TYPE_CHECKING:
+    from ..audio.tags import Tags
     from ..naming import InputFields
 
 
@@ -57,60 +61,120 @@ class Results(ClientBase):
         keep: Collection[Path] = (),
         on_file: Callable[[WrittenFile], None] | None = None,
         source: InputFields | None = None,
+        delivery: Delivery | None = None,
+        tags_from: Path | None = None,
     ) -> list[WrittenFile]:
-        """Download the chosen outputs of a finished job; return what was written.
+        """Download the chosen outputs of a finished job, and make the files the API does
+        not give; return what was written, in the user's stem and format order.
 
-        Output names come from the stem and format, never from the URL. ``source`` gives
-        the input's ``{track}``, ``{trackext}`` and ``{dir}``; without it ``{track}`` is
-        ``track`` (default: the job id) and the other two are empty. ``keep``: paths
-        already known to hold this job's output (the caller checked them): reported as
-        skipped, not fetched. ``on_file`` is called with each file (its size and SHA-256
-        included) once it is complete and checked, just before it is moved into place.
-        Raises :class:`~gsep_cli.errors.UsageError` when an output exists and neither
-        ``force`` (overwrite) nor ``skip_existing`` (keep it) is given. ``template``:
-        the output path inside ``out_dir`` (None: :data:`gsep_cli.naming.DEFAULT_TEMPLATE`).
+        ``delivery`` (default: ``formats`` as they are) says which formats, mixes and
+        rendering (:class:`~gsep_cli.audio.plan.Delivery`); client-made files need the
+        audio extra (:meth:`Delivery.check` refuses before any request). ``stems``: the
+        stems to keep (None: all the job's outputs). ``tags_from``: the input whose tags
+        every audio file gets (none when it has none). Output names come from the stem
+        (or mix) and format, never from the URL. ``source`` gives the input's
+        ``{track}``, ``{trackext}`` and ``{dir}``; without it ``{track}`` is ``track``
+        (default: the job id) and the other two are empty. ``keep``: paths already known
+        to hold this job's output (the caller checked them): reported as skipped, not
+        made again. ``on_file`` is called with each file (its size and SHA-256 included)
+        once it is complete and checked, just before it is moved into place. Raises
+        :class:`~gsep_cli.errors.UsageError` when an output exists and neither ``force``
+        (overwrite) nor ``skip_existing`` (keep it) is given, and
+        :class:`~gsep_cli.errors.RequestRejected` when the job lacks a wanted output.
+        ``template``: the output path inside ``out_dir`` (None:
+        :data:`gsep_cli.naming.DEFAULT_TEMPLATE`).
         """
         from ..naming import DEFAULT_TEMPLATE, InputFields, check_planned_outputs, output_paths
 
         if template is None:
             template = DEFAULT_TEMPLATE
-        if job.status != JobStatus.SUCCESS:
-            raise RequestRejected(
-                f"job {job.job_id} has no results yet (status {job.status})",
-                f"Wait for it: gsep job status {job.job_id} --wait",
-            )
+        _check_finished(job)
+        delivery = delivery or Delivery(tuple(formats))
         spec = get_model(model)
-        chosen = select_outputs(job.outputs, stems, formats)
+        plan, available = _plan(job, spec, stems, delivery)
         subject = _input_name(source)
         source = source or InputFields(track or job.job_id)
-        names = [(output.name, output_ext(spec, output)) for output in chosen]
-        paths = output_paths(out_dir, template, source, names, model=model, job=job.job_id)
-        planned = list(zip(chosen, paths, strict=True))
+        paths = output_paths(
+            out_dir,
+            template,
+            source,
+            [(item.name, item.ext) for item in plan],
+            model=model,
+            job=job.job_id,
+        )
         kept = {Path(p).resolve() for p in keep}
         check_planned_outputs(
-            [p for _, p in planned if p.resolve() not in kept],
+            [p for p in paths if p.resolve() not in kept],
             out_dir,
             refuse_existing=not (force or skip_existing),
         )
-        written: list[WrittenFile] = []
-        for output, path in planned:
+        tagger = None
+        if tags_from is not None and delivery.rendering.tags:
+            tagger = tag_writer(_read_tags(tags_from), source.track)
+        done: dict[Path, WrittenFile] = {}
+        made: list[tuple[Deliverable, Path]] = []
+        for item, path in zip(plan, paths, strict=True):
             if path.resolve() in kept or (skip_existing and path.exists()):
                 if path.resolve() not in kept:
                     self.listener.notice(f"skipped existing {path}")
-                written.append(
-                    WrittenFile(output.name, output.format, path, path.stat().st_size, skipped=True)
+                size = path.stat().st_size
+                done[path] = WrittenFile(item.name, item.fmt, path, size, skipped=True)
+            elif item.made:
+                made.append((item, path))
+            else:
+                finish = _finisher(tagger, item) if item.audio else None
+                self.downloader.fetch(
+                    available[(item.name, item.fetch)].url,
+                    path,
+                    key=f"download:{path}",
+                    label=f"{item.name}.{item.ext}",
+                    subject=subject,
+                    force=force,
+                    on_ready=_collector(item, path, done, on_file),
+                    finish=finish,
                 )
-                continue
-            self.downloader.fetch(
-                output.url,
-                path,
-                key=f"download:{path}",
-                label=f"{output.name}.{path.suffix.lstrip('.')}",
-                subject=subject,
-                force=force,
-                on_ready=_collector(output, path, written, on_file),
+        if made:
+            self._make(
+                job, made, available, out_dir, delivery, tagger, subject, force, done, on_file
             )
-        return written
+        return [done[p] for p in paths if p in done]
+
+    def _make(
+        self,
+        job: Job,
+        made: Sequence[tuple[Deliverable, Path]],
+        available: Mapping[tuple[str, str], Output],
+        out_dir: Path,
+        delivery: Delivery,
+        tagger: Callable[[Path, Deliverable], None] | None,
+        subject: str,
+        force: bool,
+        done: dict[Path, WrittenFile],
+        on_file: Callable[[WrittenFile], None] | None,
+    ) -> None:
+        """Fetch the sources of the client-made files once, then make each."""
+        needed = {(n, i.fetch): available[(n, i.fetch)] for i, _ in made for n in i.sources}
+        with fetched_sources(
+            self.downloader, needed, out_dir, job_id=job.job_id, subject=subject
+        ) as sources:
+            for item, path in made:
+                self.downloader.produce(
+                    path,
+                    maker(
+                        item,
+                        sources,
+                        delivery.rendering,
+                        tagger=tagger,
+                        listener=self.listener,
+                        downloader=self.downloader,
+                        shown=path.name,
+                    ),
+                    key=f"make:{path}",
+                    label=f"{item.name}.{item.ext}",
+                    subject=subject,
+                    force=force,
+                    on_ready=_collector(item, path, done, on_file),
+                )
 
     def stream(
         self,
@@ -127,11 +191,7 @@ class Results(ClientBase):
         The result's path in the returned record is ``-``; ``subject`` names the input
         in progress reports (:class:`~gsep_cli.progress.Listener`).
         """
-        if job.status != JobStatus.SUCCESS:
-            raise RequestRejected(
-                f"job {job.job_id} has no results yet (status {job.status})",
-                f"Wait for it: gsep job status {job.job_id} --wait",
-            )
+        _check_finished(job)
         output = select_outputs(job.outputs, [stem], [fmt])[0]
         ext = output_ext(get_model(model), output)
         size = self.downloader.stream(
@@ -145,20 +205,71 @@ class Results(ClientBase):
 
 
 def _collector(
-    output: Output,
+    item: Deliverable,
     path: Path,
-    written: list[WrittenFile],
+    done: dict[Path, WrittenFile],
     on_file: Callable[[WrittenFile], None] | None,
 ) -> Callable[[int, str], None]:
-    """The ``on_ready`` of one download: report the file, then count it as written."""
+    """The ``on_ready`` of one file: report it, then count it as written."""
 
     def ready(size: int, sha256: str) -> None:
-        item = WrittenFile(output.name, output.format, path, size, sha256=sha256)
+        written = WrittenFile(item.name, item.fmt, path, size, sha256=sha256)
         if on_file is not None:
-            on_file(item)
-        written.append(item)
+            on_file(written)
+        done[path] = written
 
     return ready
+
+
+def _finisher(
+    tagger: Callable[[Path, Deliverable], None] | None, item: Deliverable
+) -> Callable[[Path], None] | None:
+    """The ``finish`` of a downloaded audio file: its tags (None: nothing to do)."""
+    if tagger is None:
+        return None
+    return lambda tmp: tagger(tmp, item)
+
+
+def _read_tags(path: Path) -> Tags:
+    from ..audio.tags import read_tags
+
+    return read_tags(path)
+
+
+def _check_finished(job: Job) -> None:
+    if job.status != JobStatus.SUCCESS:
+        raise RequestRejected(
+            f"job {job.job_id} has no results yet (status {job.status})",
+            f"Wait for it: gsep job status {job.job_id} --wait",
+        )
+
+
+def _plan(
+    job: Job, spec: ModelSpec, stems: Sequence[str] | None, delivery: Delivery
+) -> tuple[list[Deliverable], dict[tuple[str, str], Output]]:
+    """The files to deliver that the job's outputs allow, and those outputs by (name,
+    API format). RequestRejected when a named stem (or a mix's) is missing, or nothing
+    is left to deliver."""
+    available = {(o.name, o.format): o for o in job.outputs}
+    names = list(dict.fromkeys(o.name for o in job.outputs))
+    wanted = list(stems) if stems is not None else names
+    missing = [s for s in delivery.sources(wanted) if s not in names]
+    if missing:
+        raise RequestRejected(
+            f"the job has no result for {', '.join(missing)}",
+            f"It has: {', '.join(sorted(names)) or 'nothing'}; a job only returns "
+            "the stems it was created with (plus others)",
+        )
+    plan = [
+        item
+        for item in delivery.deliverables(spec, wanted)
+        if all((name, item.fetch) in available for name in item.sources)
+    ]
+    if not plan:
+        raise RequestRejected(
+            "the job has no result in the chosen format(s): " + ", ".join(delivery.formats)
+        )
+    return plan, available
 
 
 def _input_name(source: InputFields | None) -> str:
