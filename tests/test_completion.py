@@ -61,7 +61,18 @@ def test_values_complete() -> None:
     assert _complete("gsep --json separate --stems vocal,d", 4) == ["vocal,drum"]
     assert _complete("gsep separate --model gsep_speech", 3) == ["gsep_speech_hq_v1"]
     assert _complete("gsep separate --stems vocal,d", 3) == ["vocal,drum"]
-    assert _complete("gsep separate --format ", 3) == ["wav", "mp3", "both"]
+    assert _complete("gsep separate --format ", 3) == [
+        "both",
+        "wav",
+        "flac",
+        "aiff",
+        "mp3",
+        "ogg",
+        "opus",
+        "csv",
+        "lrc",
+        "srt",
+    ]
     assert _complete("gsep separate --language z", 3) == ["zh-cn"]
     assert _complete("gsep job create x --language ", 5) == ["en", "ko", "ja", "zh-cn"]
     # 'others' alone would send no stem: it is offered after one, 'all' only alone

@@ -492,7 +492,7 @@ def test_config_get_follows_precedence(
         (["set", "key", "x"], "set-key"),
         (["set", "colour", "red"], "unknown setting"),
         (["get", "colour"], "unknown setting"),
-        (["set", "format", "flac"], "unknown format"),
+        (["set", "format", "flack"], "unknown format"),
         (["set", "stems", "guitar"], "unknown stem"),
         (["set", "stems", "vocal,vocal"], "twice"),
         (["set", "stems", "others"], "besides 'others'"),

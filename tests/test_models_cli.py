@@ -277,7 +277,7 @@ def test_format_flag_on_the_lyrics_model_only_warns(capsys: Any, env: Path, sb: 
         capsys, ["separate", "song.wav", "-m", LYRICS, "--language", "en", "--format", "mp3"]
     )
     assert run.code == 0, str(run)
-    assert "--format does not apply" in run.err
+    assert "--format mp3 does not apply" in run.err
     assert run.lines == ["song/lyrics.csv", "song/reports.json"]
 
 

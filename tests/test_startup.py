@@ -98,7 +98,9 @@ def test_tab_completion_and_commands_import_nothing_a_minimal_typer_app_does_not
     tab = {"COMP_WORDS": "gsep download abc --format ", "COMP_CWORD": "4"}
     peer_tab = {"COMP_WORDS": "minimal hello --name ", "COMP_CWORD": "3"}
     completion = _imported(
-        ["gsep"], {**env, **tab, "_GSEP_COMPLETE": "complete_bash"}, "wav mp3 both"
+        ["gsep"],
+        {**env, **tab, "_GSEP_COMPLETE": "complete_bash"},
+        "both wav flac aiff mp3 ogg opus csv lrc srt",
     )
     peer_completion = _imported(
         [str(MINIMAL_APP)], {**env, **peer_tab, "_MINIMAL_COMPLETE": "complete_bash"}

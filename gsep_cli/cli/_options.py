@@ -123,11 +123,11 @@ def complete_stems(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def complete_format(incomplete: str) -> list[str]:
-    """The formats, after any already given (``flac,`` → ``flac,mp3``...)."""
-    from ..audio.formats import AUDIO_FORMATS, LYRICS_FORMATS
-
+    """The formats, after any already given (``flac,`` → ``flac,mp3``...). Written out,
+    not imported: completion loads nothing it does not need (tests/test_startup.py)."""
     head, comma, last = incomplete.rpartition(",")
-    names = ("both", *AUDIO_FORMATS, *LYRICS_FORMATS) if not comma else AUDIO_FORMATS
+    audio = ("wav", "flac", "aiff", "mp3", "ogg", "opus")
+    names = audio if comma else ("both", *audio, "csv", "lrc", "srt")
     return [head + comma + f for f in names if f.startswith(last)]
 
 
@@ -212,8 +212,9 @@ Mixes = Annotated[
     list[str] | None,
     typer.Option(
         "--mix",
-        metavar="NAME=STEM+STEM",
-        help="Also write the sum of stems as NAME, e.g. backing=drum+bass+others (repeatable).",
+        metavar="MIX",
+        help="NAME=STEM+STEM: also write the sum of stems as NAME, e.g. "
+        "backing=drum+bass+others (repeatable).",
     ),
 ]
 MixOnly = Annotated[

@@ -74,7 +74,7 @@ def download(
     Examples:
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -o stems/
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -f both
-      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -f flac --mix band=drum+bass
+      gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -f flac,mp3 --no-tags
       gsep download 2c5f3a9e-8f1b-11ef-b864-0242ac120002 -s vocal -o - \\
           | sox -t wav - vocal.flac
     """
