@@ -64,8 +64,8 @@ DEFAULT_SRT_DURATION = 5.0
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", re.ASCII)
 _CLOCK = re.compile(r"(?:([0-9]+):)?([0-9]+):([0-9]+(?:[.,][0-9]*)?)", re.ASCII)
 _CSV_HINT = (
-    "Keep lyrics.csv as it is; the converter reads a header row with a start column "
-    f"({'/'.join(START_COLUMNS)}) and a text column ({'/'.join(TEXT_COLUMNS)})"
+    "--format csv keeps lyrics.csv as sent; .lrc and .srt need UTF-8 with a header naming a "
+    f"start column ({'/'.join(START_COLUMNS)}) and a text column ({'/'.join(TEXT_COLUMNS)})"
 )
 
 
@@ -89,8 +89,8 @@ class LyricLine:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0: {value!r}")
 
 
-def read_lyrics_csv(text: str) -> list[LyricLine]:
-    """Read a ``lyrics.csv`` (already decoded from UTF-8; a leading BOM is allowed).
+def read_lyrics_csv(text: str | bytes) -> list[LyricLine]:
+    """Read a ``lyrics.csv``: its bytes (UTF-8) or its text, a leading BOM allowed.
 
     Accepted: a header row naming the start column (``timestamp``, ``start``,
     ``start_time`` or ``time``), an optional end column (``end``, ``end_time``) and the
@@ -99,9 +99,18 @@ def read_lyrics_csv(text: str) -> list[LyricLine]:
     Times are seconds (``12.5``) or a clock ``[hh:]mm:ss[.fff]`` (a decimal comma is
     taken too). An empty end means none. Returns the lines in file order.
 
-    Raises :class:`~gsep_cli.errors.UsageError` (one line naming the CSV line) when the text
-    is not CSV, a column is missing, a time cannot be read, or an end is before its start.
+    Raises :class:`~gsep_cli.errors.UsageError` (one line naming the CSV line) when the
+    bytes are not UTF-8, the text is not CSV, a column is missing, a time cannot be read,
+    or an end is before its start.
     """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"the lyrics CSV is not UTF-8 (byte {exc.start} is {text[exc.start]:#04x})",
+                _CSV_HINT,
+            ) from None
     rows = _csv_rows(text.removeprefix("\ufeff"))
     header = next((row for row in rows if any(cell.strip() for cell in row[1])), None)
     if header is None:
@@ -110,7 +119,8 @@ def read_lyrics_csv(text: str) -> list[LyricLine]:
     start_at = _column(names, START_COLUMNS)
     text_at = _column(names, TEXT_COLUMNS)
     if start_at is None or text_at is None:
-        found = ", ".join(cell.strip() for cell in header[1]) or "nothing"
+        found = _one_line(", ".join(header[1])) or "nothing"
+        found = found if len(found) <= 60 else found[:59] + "…"
         what = "start time" if start_at is None else "text"
         raise UsageError(f"the lyrics CSV has no {what} column (its header: {found})", _CSV_HINT)
     end_at = _column(names, END_COLUMNS)
@@ -243,7 +253,8 @@ def _seconds(cell: str, number: int) -> float | None:
     shown = value if len(value) <= 30 else value[:29] + "…"
     raise UsageError(
         f"line {number} of the lyrics CSV has an unreadable time {shown!r}",
-        "Times must be seconds (12.5) or [hh:]mm:ss[.fff] (01:02.500); keep lyrics.csv as it is",
+        "Times must be seconds (12.5) or [hh:]mm:ss[.fff] (01:02.500); --format csv keeps "
+        "lyrics.csv as sent",
     )
 
 

@@ -212,11 +212,15 @@ def test_reads_the_sandbox_layout_with_bom_crlf_quotes_and_empty_rows() -> None:
         "\ufefftimestamp,lyric_text,confidence_score\r\n0.000,첫 줄,0.99\r\n\r\n"
         '2.5,"two, with\r\na break",0.5\r\n,,\r\n10.125,  last  ,1\r\n'
     )
-    assert read_lyrics_csv(text) == [
-        LyricLine(0.0, None, "첫 줄"),
-        LyricLine(2.5, None, "two, with\r\na break"),
-        LyricLine(10.125, None, "last"),
-    ]
+    assert (
+        read_lyrics_csv(text)
+        == read_lyrics_csv(text.encode("utf-8"))
+        == [
+            LyricLine(0.0, None, "첫 줄"),
+            LyricLine(2.5, None, "two, with\r\na break"),
+            LyricLine(10.125, None, "last"),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -246,6 +250,8 @@ def test_reads_column_names_and_time_forms_leniently(
         ("\ufeff\n\n", "the lyrics CSV is empty"),
         ("confidence,text\n1,a\n", "no start time column (its header: confidence, text)"),
         ("timestamp,score\n1,0.5\n", "no text column"),
+        ('"time\nstamp",text\n1,a\n', "no start time column (its header: time stamp, text)"),
+        (f"{'long,' * 30}text\n", f"(its header: {', '.join(['long'] * 10)},…)"),
         ("timestamp,text\nabc,a\n", "line 2 of the lyrics CSV has an unreadable time 'abc'"),
         ("timestamp,text\n-1,a\n", "unreadable time '-1'"),
         ("timestamp,text\nnan,a\n", "unreadable time 'nan'"),
@@ -257,16 +263,17 @@ def test_reads_column_names_and_time_forms_leniently(
         ("timestamp,text,end\n1,a,0.5\n", "line 2 of the lyrics CSV ends (0.5 s) before it starts"),
         ("timestamp,text\n1,a\n2\n", "line 3 of the lyrics CSV has 1 fields, not 2"),
         ('timestamp,text\n1,"a"b\n', "line 2 of the lyrics CSV cannot be read"),
+        ("timestamp,text\n1,\u00e9\n".encode("latin-1"), "not UTF-8 (byte 17 is 0xe9)"),
     ],
 )  # fmt: skip
-def test_unreadable_csv_is_a_one_line_usage_error_with_a_hint(text: str, says: str) -> None:
+def test_unreadable_csv_is_a_one_line_usage_error_with_a_hint(text: str | bytes, says: str) -> None:
     with pytest.raises(UsageError) as info:
         read_lyrics_csv(text)
     error = info.value
     assert says in error.message
     assert error.exit_code == ExitCode.USAGE
     assert "\n" not in error.message and "\n" not in error.what_to_do
-    assert error.hint and "lyrics.csv" in error.hint
+    assert error.hint and "--format csv" in error.hint
 
 
 # ---- properties --------------------------------------------------------------------------
