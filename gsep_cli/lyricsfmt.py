@@ -50,6 +50,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from gsep_cli.errors import UsageError
 
@@ -288,3 +289,17 @@ def _srt_time(milliseconds: int) -> str:
 def _one_line(text: str) -> str:
     """``text``'s lines, stripped and non-blank, joined by single spaces."""
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def convert_lyrics(csv_path: Path, dest: Path, fmt: str) -> None:
+    """Write the lyrics CSV at ``csv_path`` as ``fmt`` (``lrc`` or ``srt``) to ``dest``,
+    UTF-8 with LF line ends. Raises what :func:`read_lyrics_csv` raises, ValueError for
+    another ``fmt``, and OSError when a file cannot be read or written."""
+    lines = read_lyrics_csv(csv_path.read_bytes())
+    if fmt == "lrc":
+        text = to_lrc(lines)
+    elif fmt == "srt":
+        text = to_srt(lines)
+    else:
+        raise ValueError(f"no lyrics format {fmt!r}")
+    dest.write_bytes(text.encode("utf-8"))
