@@ -48,6 +48,8 @@ CONTAINER = {
     "mp3": "MP3",
 }
 LOSSY_SUBTYPE = {"ogg": "VORBIS", "opus": "OPUS", "mp3": "MPEG_LAYER_III"}
+EMPTY_UNWRITABLE = ("flac", "mp3", "opus")
+"""Formats libsndfile 1.2 cannot write without a sample (it leaves an unreadable file)."""
 _DEPTH_OF_SUBTYPE = {"PCM_S8": "16", "PCM_U8": "16", "PCM_16": "16", "PCM_24": "24"}
 
 
@@ -100,6 +102,11 @@ def convert(
                     f"with {sources[0].name} ({rate} Hz, {channels} ch)",
                     "Mix stems of one job only",
                 )
+        if fmt in EMPTY_UNWRITABLE and not any(r.frames for r in readers):
+            raise ConversionError(
+                f"{sources[0].name} has no samples, and libsndfile writes no empty {fmt} file",
+                "Use --format wav or aiff for this result",
+            )
         floating = any(r.subtype in ("FLOAT", "DOUBLE") for r in readers)
         out_rate = _out_rate(fmt, rendering.sample_rate or rate)
         subtype = _subtype(fmt, rendering.bit_depth, readers[0].subtype, floating)
