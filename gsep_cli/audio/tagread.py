@@ -61,7 +61,6 @@ def _from_id3(id3: Any) -> dict[str, Any]:
 
     track, track_total = _numbers(text("TRCK"))
     disc, disc_total = _numbers(text("TPOS"))
-    genre = id3.get("TCON")
     pictures = [p for p in id3.getall("APIC") if p.mime != "-->"]  # "-->": a link, not data
     front = next((p for p in pictures if p.type == FRONT_COVER), None) or next(iter(pictures), None)
     return {
@@ -74,7 +73,7 @@ def _from_id3(id3: Any) -> dict[str, Any]:
         "disc": disc,
         "disc_total": disc_total,
         "date": text("TDRC") or text("TYER"),
-        "genre": _joined(genre.genres) if genre is not None else None,
+        "genre": text("TCON"),  # genre references already resolved by mutagen's loader
         "cover": cover_of(front.data, front.mime) if front is not None else None,
     }
 
