@@ -592,6 +592,19 @@ def test_a_failed_write_is_one_line_with_a_hint(tmp_path: Path, case: str) -> No
     assert error.hint and "\n" not in error.hint
 
 
+def test_a_mutagen_without_wave_refuses_wav_with_the_upgrade_line(
+    tmp_path: Path, templates: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mutagen.wave", None)  # as mutagen before 1.45
+    stem = tmp_path / "s.wav"
+    stem.write_bytes(templates["wav"])
+    with pytest.raises(LocalFailure) as caught:
+        write_tags(stem, "wav", FULL, stem="vocal")
+    assert "mutagen>=1.45" in str(caught.value.hint) and "--no-tags" in str(caught.value.hint)
+    assert read_tags(stem) == Tags()  # reading does not raise either
+    assert stem.read_bytes() == templates["wav"]
+
+
 def test_unknown_format_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="m4a"):
         write_tags(tmp_path / "x.m4a", "m4a", FULL, stem="vocal")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from ..errors import LocalFailure
 
@@ -89,15 +88,10 @@ def read_tags(path: Path) -> Tags:
     because a stem without tags is better than no stem.
     """
     from .riffinfo import read_riff_info
-    from .tagread import first_number, read_fields
+    from .tagread import first_number, open_tagged, read_fields
 
-    found: dict[str, Any] = {}
     try:
-        import mutagen
-
-        audio = mutagen.File(path)
-        if audio is not None and audio.tags is not None:
-            found = read_fields(audio)
+        found = read_fields(open_tagged(path))
     except Exception:  # mutagen raises many kinds for what it cannot parse
         found = {}
     for name, text in read_riff_info(path).items():  # a WAV's INFO fills what ID3 lacks
