@@ -110,9 +110,19 @@ def flac_frames(
     return b"".join(out)
 
 
-def id3v1_tag() -> bytes:
-    """An ID3v1 tag: ``TAG`` and 125 bytes of fields, the last 128 bytes of a file."""
-    return b"TAG" + b"title".ljust(30, b"\x00") + bytes(95)
+def id3v1_tag(
+    title: bytes = b"title",
+    artist: bytes = b"",
+    album: bytes = b"",
+    year: bytes = b"",
+    *,
+    track: int = 0,
+    genre: int = 0,
+) -> bytes:
+    """An ID3v1 tag: ``TAG`` and 125 bytes of fields, the last 128 bytes of a file (ID3v1.1
+    when ``track`` is not 0: a 28-byte comment, a zero byte and the track number)."""
+    fields = title.ljust(30, b"\x00") + artist.ljust(30, b"\x00") + album.ljust(30, b"\x00")
+    return b"TAG" + fields + year.ljust(4, b"\x00") + bytes(29) + bytes((track, genre))
 
 
 def ape_tag(items: int = 1, *, header: bool = True) -> bytes:

@@ -8,20 +8,67 @@ field name -> value (None when absent); the caller builds the Tags.
 from __future__ import annotations
 
 import base64
+import importlib
 import re
+from pathlib import Path
 from typing import Any
 
+from ..media.sniff import sniff_stream
 from .tags import FRONT_COVER, JOIN, Cover
+
+MUTAGEN_CLASSES = {
+    "wav": ("mutagen.wave", "WAVE"),  # mutagen 1.45 or newer
+    "aiff": ("mutagen.aiff", "AIFF"),
+    "flac": ("mutagen.flac", "FLAC"),
+    "ogg": ("mutagen.oggvorbis", "OggVorbis"),
+    "opus": ("mutagen.oggopus", "OggOpus"),
+    "oggflac": ("mutagen.oggflac", "OggFLAC"),
+    "mp3": ("mutagen.mp3", "MP3"),
+    "mp4": ("mutagen.mp4", "MP4"),
+    "mov": ("mutagen.mp4", "MP4"),
+}
+"""Kind -> mutagen's module and class for it."""
+
+_OGG_CODECS = (  # the first packet's signature, after the 28-byte first page header
+    (b"\x01vorbis", "ogg"),
+    (b"OpusHead", "opus"),
+    (b"\x7fFLAC", "oggflac"),
+)
+
+
+def open_as(kind: str, path: Path) -> Any:
+    """The ``kind`` file (a key of :data:`MUTAGEN_CLASSES`) opened by its mutagen class.
+    Raises ImportError when this mutagen has no such module, what mutagen raises for a
+    file it cannot parse, OSError for one it cannot read."""
+    module, name = MUTAGEN_CLASSES[kind]
+    return getattr(importlib.import_module(module), name)(str(path))  # str: mutagen < 1.43
+
+
+def open_tagged(path: Path) -> Any:
+    """``path`` opened by the mutagen class its first bytes call for, or None for a kind
+    gsep does not read tags of. Not ``mutagen.File``: that imports every format module
+    (mutagen 1.39's apev2 does not even import on Python 3.10), and a file's bytes say
+    what it is better than its name. Raises as :func:`open_as`."""
+    with path.open("rb") as fp:
+        head = fp.read(64)
+        fp.seek(0)
+        kind = sniff_stream(fp)
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        kind = "aiff"
+    elif head[:4] == b"OggS":
+        kind = next((k for sig, k in _OGG_CODECS if head[28:].startswith(sig)), None)
+    return open_as(kind, path) if kind in MUTAGEN_CLASSES else None
 
 
 def read_fields(audio: Any) -> dict[str, Any]:
-    """The fields of a file mutagen opened (``mutagen.File``); ``{}`` for a kind of tag
-    gsep does not read (APEv2, ASF...)."""
+    """The fields of a file :func:`open_tagged` opened; ``{}`` when it has no tags."""
     from mutagen.flac import FLAC
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
     from mutagen.ogg import OggFileType
 
+    if audio is None or audio.tags is None:
+        return {}
     if isinstance(audio.tags, ID3):
         return _from_id3(audio.tags)
     if isinstance(audio.tags, MP4Tags):
@@ -61,7 +108,6 @@ def _from_id3(id3: Any) -> dict[str, Any]:
 
     track, track_total = _numbers(text("TRCK"))
     disc, disc_total = _numbers(text("TPOS"))
-    genre = id3.get("TCON")
     pictures = [p for p in id3.getall("APIC") if p.mime != "-->"]  # "-->": a link, not data
     front = next((p for p in pictures if p.type == FRONT_COVER), None) or next(iter(pictures), None)
     return {
@@ -74,7 +120,7 @@ def _from_id3(id3: Any) -> dict[str, Any]:
         "disc": disc,
         "disc_total": disc_total,
         "date": text("TDRC") or text("TYER"),
-        "genre": _joined(genre.genres) if genre is not None else None,
+        "genre": text("TCON"),  # genre references already resolved by mutagen's loader
         "cover": cover_of(front.data, front.mime) if front is not None else None,
     }
 

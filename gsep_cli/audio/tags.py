@@ -10,15 +10,16 @@ not pay for it). Each format gets its own conventions:
   (section 4.2.1), TDRC recording time as an ISO 8601 ``yyyy[-MM[-dd]]`` (section 4.2.5),
   TCON genre (section 4.2.3), APIC picture type 3 "Cover (front)" (section 4.14). WAV's
   RIFF INFO list is read (:mod:`gsep_cli.audio.riffinfo`) but not written: mutagen cannot
-  write it, and the players that read INFO nearly all read the ID3 chunk too.
+  write it, so WAV stems carry the ID3 chunk only.
 * FLAC, Ogg Vorbis, Ogg Opus: Vorbis comments, names per the Xiph field recommendations
-  (xiph.org/vorbis/doc/v-comment.html, and the TRACKTOTAL/DISCTOTAL/ALBUMARTIST
-  conventions of the same wiki page's "proposed" list): TITLE, ARTIST, ALBUM, ALBUMARTIST,
-  TRACKNUMBER, TRACKTOTAL, DISCNUMBER, DISCTOTAL, DATE, GENRE. The cover is a FLAC
-  PICTURE (RFC 9639 section 8.8): a PICTURE metadata block in FLAC, and in Ogg the same
-  structure base64-encoded in a METADATA_BLOCK_PICTURE comment (Xiph wiki
-  "VorbisComment", "Cover art"; RFC 7845 section 5.2 for Opus). Its width, height and
-  depth are left 0: gsep does not decode images, and readers take them from the image.
+  (xiph.org/vorbis/doc/v-comment.html: TITLE, ARTIST, ALBUM, TRACKNUMBER, DATE, GENRE)
+  and the de-facto names proposed on the Xiph wiki's "Field names" page (ALBUMARTIST,
+  TRACKTOTAL, DISCNUMBER, DISCTOTAL; TOTALTRACKS and TOTALDISCS are read too). The
+  cover is a FLAC PICTURE (RFC 9639 section 8.8): a PICTURE metadata block in FLAC, and
+  in Ogg the same structure base64-encoded in a METADATA_BLOCK_PICTURE comment (Xiph
+  wiki "VorbisComment", "Cover art"; Opus's comment header is the same format, RFC 7845
+  section 5.2). Its width, height and depth are left 0: gsep does not decode images,
+  and readers take them from the image.
 * M4A/MP4 inputs (read only): the iTunes ``ilst`` atoms ``©nam ©ART ©alb aART trkn disk
   ©day ©gen``/``gnre covr``.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from ..errors import LocalFailure
 
@@ -89,15 +89,10 @@ def read_tags(path: Path) -> Tags:
     because a stem without tags is better than no stem.
     """
     from .riffinfo import read_riff_info
-    from .tagread import first_number, read_fields
+    from .tagread import first_number, open_tagged, read_fields
 
-    found: dict[str, Any] = {}
     try:
-        import mutagen
-
-        audio = mutagen.File(path)
-        if audio is not None and audio.tags is not None:
-            found = read_fields(audio)
+        found = read_fields(open_tagged(path))
     except Exception:  # mutagen raises many kinds for what it cannot parse
         found = {}
     for name, text in read_riff_info(path).items():  # a WAV's INFO fills what ID3 lacks

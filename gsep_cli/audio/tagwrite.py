@@ -9,7 +9,6 @@ OSError; the caller turns them into gsep's.
 from __future__ import annotations
 
 import base64
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -17,29 +16,13 @@ from typing import Any
 from mutagen import id3 as frames
 from mutagen.flac import Picture
 
+from .tagread import open_as
 from .tags import FRONT_COVER, Tags
-
-MUTAGEN_CLASSES = {
-    "mp3": ("mutagen.mp3", "MP3"),
-    "wav": ("mutagen.wave", "WAVE"),  # mutagen 1.45 or newer
-    "aiff": ("mutagen.aiff", "AIFF"),
-    "flac": ("mutagen.flac", "FLAC"),
-    "ogg": ("mutagen.oggvorbis", "OggVorbis"),
-    "opus": ("mutagen.oggopus", "OggOpus"),
-}
-"""Format -> mutagen's module and class for it."""
-
-
-def _open(kind: str, path: Path) -> Any:
-    """The ``kind`` file at ``path`` opened by its mutagen class (ImportError when this
-    mutagen has no such module)."""
-    module, name = MUTAGEN_CLASSES[kind]
-    return getattr(importlib.import_module(module), name)(path)
 
 
 def write_id3_file(path: Path, tags: Tags, title: str, kind: str) -> None:
     """Replace the ID3v2.4 tag's fields of the ``kind`` ("mp3", "wav", "aiff") file."""
-    audio = _open(kind, path)
+    audio = open_as(kind, path)
     if audio.tags is None:
         audio.add_tags()
     _to_id3(audio.tags, tags, title)
@@ -124,7 +107,7 @@ _VORBIS_ALIASES = ("TOTALTRACKS", "TOTALDISCS", "ALBUM ARTIST", "COVERART", "COV
 def write_vorbis_file(path: Path, tags: Tags, title: str, kind: str) -> None:
     """Replace the Vorbis comments' fields (and the cover) of the ``kind`` ("flac", "ogg",
     "opus") file."""
-    audio = _open(kind, path)
+    audio = open_as(kind, path)
     if audio.tags is None:
         audio.add_tags()
     comments = audio.tags
