@@ -43,7 +43,9 @@ def _read_int(path: Path) -> np.ndarray:
     return data
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     frames=st.integers(1, 5000),
     channels=st.integers(1, 2),
@@ -73,7 +75,9 @@ def test_lossless_conversions_give_the_stems_samples_exactly(
     assert sf.info(str(out)).subtype == ("PCM_24" if widen else subtype)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     lengths=st.lists(st.integers(0, 3000), min_size=2, max_size=4),
     channels=st.integers(1, 2),

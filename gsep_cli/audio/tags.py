@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import LocalFailure
 
@@ -88,13 +89,15 @@ def read_tags(path: Path) -> Tags:
     parse (a track number "A1") gives an empty :class:`Tags` or leaves that field None,
     because a stem without tags is better than no stem.
     """
-    from .riffinfo import read_riff_info
+    from .riffinfo import read_riff_info, wav_without_id3
     from .tagread import first_number, open_tagged, read_fields
 
-    try:
-        found = read_fields(open_tagged(path))
-    except Exception:  # mutagen raises many kinds for what it cannot parse
-        found = {}
+    found: dict[str, Any] = {}
+    if not wav_without_id3(path):  # the common WAV input: no mutagen import at all
+        try:
+            found = read_fields(open_tagged(path))
+        except Exception:  # mutagen raises many kinds for what it cannot parse
+            found = {}
     for name, text in read_riff_info(path).items():  # a WAV's INFO fills what ID3 lacks
         if found.get(name) is None:
             found[name] = first_number(text) if name == "track" else text
