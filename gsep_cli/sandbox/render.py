@@ -226,7 +226,10 @@ def _residual(
     stems: Sequence[Sequence[array[Any]]],
     codec: _Codec,
 ) -> list[array[Any]]:
-    """Per channel: input minus every stem, clipped to the sample range (not for float)."""
+    """Per channel: input minus every stem. Integer formats: where that leaves the sample
+    range, the residual is clipped and what was cut goes into the stems (each kept in
+    range, :func:`_spill`), so stems plus residual equal the input exactly; the stems'
+    arrays are changed in place. Float is neither clipped nor exact."""
     out = []
     for c, chan in enumerate(chans):
         rest: Iterable[float] = chan
@@ -235,9 +238,32 @@ def _residual(
         if codec.is_float:
             out.append(array(codec.typecode, rest))
             continue
+        values = list(rest)
         lo, hi = int(codec.low), int(codec.high)
-        out.append(array(codec.typecode, [hi if v > hi else lo if v < lo else v for v in rest]))
+        if values and (min(values) < lo or max(values) > hi):
+            _spill(values, [stem[c] for stem in stems], lo, hi)
+        out.append(array(codec.typecode, values))
     return out
+
+
+def _spill(values: list[float], stems: Sequence[array[Any]], lo: int, hi: int) -> None:
+    """Clip ``values`` (one channel's residual) to [lo, hi], moving each cut amount into
+    the stems' samples at the same index, stem by stem, each only as far as [lo, hi]
+    allows. The input was in range, so the stems always have room: the sum of residual
+    and stems at every index is unchanged."""
+    for i, value in enumerate(values):
+        if lo <= value <= hi:
+            continue
+        bound = hi if value > hi else lo
+        excess = value - bound
+        values[i] = bound
+        for stem in stems:
+            sample = stem[i]
+            moved = min(excess, hi - sample) if excess > 0 else max(excess, lo - sample)
+            stem[i] = sample + moved
+            excess -= moved
+            if not excess:
+                break
 
 
 def _check_render_args(
@@ -268,10 +294,13 @@ def render_wav_stems(
     Every ``outputs[name]`` for ``name`` in ``stems`` receives a WAV with the input's format
     tag, sample rate, channels, bit depth and frame count, holding the input passed through
     the stem's band (:data:`STEM_BANDS`, else :data:`DEFAULT_BAND`). If ``outputs`` also
-    has :data:`RESIDUAL`, that receives input minus the sum of the stems (integer formats:
-    clipped to the sample range; float is not clipped). Outputs are only written to, in
-    order, so they need not be seekable. ``src`` is read from ``info.data_offset`` in
-    blocks of ``block_frames`` frames; a trailing partial frame is ignored.
+    has :data:`RESIDUAL`, that receives input minus the sum of the stems; in integer formats
+    the stems and the residual then add up to the input sample for sample (where the
+    residual would leave the sample range, what is cut from it goes into the stems, within
+    their range); float is not clipped, and its sum is exact only to rounding. Outputs are
+    only written to, in order, so they need not be seekable. ``src`` is read from
+    ``info.data_offset`` in blocks of ``block_frames`` frames; a trailing partial frame is
+    ignored. Raises MediaError when the samples end before ``info`` says.
     """
     _check_render_args(stems, outputs, block_frames)
     codec = _codec_for(info)
@@ -296,10 +325,11 @@ def render_wav_stems(
             raise MediaError("the WAV data ended before its declared size")
         chans = _decode(raw, codec, info.channels)
         rendered = [f.process(chans, codec) for f in filters]
+        rest = _residual(chans, rendered, codec) if residual is not None else None
         for target, stem in zip(targets, rendered, strict=True):
             target.write(_encode(stem, codec))
-        if residual is not None:
-            residual.write(_encode(_residual(chans, rendered, codec), codec))
+        if residual is not None and rest is not None:
+            residual.write(_encode(rest, codec))
         remaining -= count
     if frames * info.block_align & 1:
         for target in [*targets, *([residual] if residual is not None else [])]:

@@ -1,5 +1,13 @@
-"""Writing a finished job's result files: band-filtered WAV stems (silence for compressed
-input) with a silent MP3 of each, or the lyrics CSV and report; each with its size and MD5.
+"""Writing a finished job's result files: band-filtered WAV stems with a silent MP3 of each,
+or the lyrics CSV and report; each with its size and MD5.
+
+A WAV input is rendered as it is; a FLAC or MP3 input is first decoded (with the audio
+extra, :mod:`.decode`) to a temporary PCM file in the job's result folder, removed once
+the stems are written. Inputs with no decoder (M4A/MP4, MOV; any compressed input without
+the extra) and inputs libsndfile fails on (or decodes to another length than the job's
+checks measured) get silent WAV stems of the input's length: the job's checks accepted
+them, as the service would, so the sandbox does not fail them. A render error of a WAV
+input (MediaError) propagates: the download that asked for the results answers 500.
 """
 
 from __future__ import annotations
@@ -14,8 +22,11 @@ from typing import BinaryIO
 
 from .. import media
 from ..models import RESIDUAL
-from . import render, silence
+from . import decode, render, silence
 from .state import Result, SandboxJob, UploadReader
+
+DECODED_NAME = ".decoded.pcm"
+"""The temporary PCM of a decoded input, in the job's result folder (never a result)."""
 
 
 def render_results(
@@ -34,7 +45,7 @@ def render_results(
         handles = {name: open(path, "wb") for name, path in wav_paths.items()}  # noqa: SIM115
         try:
             with open_upload(job.upload_id) as reader:
-                _render_wavs(job, reader, handles)
+                _render_wavs(job, reader, handles, folder)
         finally:
             for handle in handles.values():
                 handle.close()
@@ -50,14 +61,34 @@ def render_results(
     return results
 
 
-def _render_wavs(job: SandboxJob, reader: UploadReader, handles: Mapping[str, BinaryIO]) -> None:
+def _render_wavs(
+    job: SandboxJob, reader: UploadReader, handles: Mapping[str, BinaryIO], folder: Path
+) -> None:
+    stems = [n for n in job.outputs if n != RESIDUAL]
     if job.kind == "wav":
         media.skip_id3v2(reader)  # as checks.check_media read it
         info = media.parse_wav(reader)
-        stems = [n for n in job.outputs if n != RESIDUAL]
         render.render_wav_stems(reader, info, stems, handles)  # type: ignore[arg-type]
         return
-    for handle in handles.values():  # no decoder for compressed input: silence
+    pcm_path = folder / DECODED_NAME
+    try:
+        with open(pcm_path, "w+b") as pcm:
+            try:
+                decoded = decode.decode_pcm(
+                    reader,  # type: ignore[arg-type]
+                    job.kind,
+                    pcm,
+                    seconds=job.audio_seconds,
+                )
+            except media.MediaError:  # the service took it; libsndfile cannot read it
+                decoded = None
+            if decoded is not None:
+                pcm.flush()
+                render.render_wav_stems(pcm, decoded, stems, handles)
+                return
+    finally:
+        pcm_path.unlink(missing_ok=True)
+    for handle in handles.values():  # no decoder for this input: silence
         silence.write_silent_wav(handle, job.audio_seconds)
 
 

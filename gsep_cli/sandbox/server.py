@@ -42,8 +42,9 @@ class Sandbox:
     ...     sandbox.base_url  # doctest: +SKIP
     'http://127.0.0.1:40123/developers/api'
 
-    It does **not** separate sources: WAV stems are band-filtered copies of a WAV input
-    (``others`` is the input minus them) and MP3 stems are silent MP3 files of the same
+    It does **not** separate sources: WAV stems are band-filtered copies of a WAV input, or
+    of a FLAC or MP3 input decoded with the audio extra (:mod:`.decode`; others are silent),
+    ``others`` is the input minus them, and MP3 stems are silent MP3 files of the same
     duration. Everything else follows ``GSEP_API.md``: paths, envelope, result codes,
     presigned part URLs, job statuses, rate limit, expiry.
 
