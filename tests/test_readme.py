@@ -7,8 +7,9 @@
   lists, and no option that does not exist; every command's ``--help`` has an example.
 
 A block preceded by ``<!-- readme-test: skip (why) -->`` is not run (package installs, the
-test suite itself); ``<!-- readme-test: skip the install; run the rest -->`` runs the
-block without its virtualenv line and its ``pip install ... &&``.
+test suite itself), one marked ``<!-- readme-test: needs the audio extra -->`` runs where
+soundfile imports (CI installs the extra); ``<!-- readme-test: skip the install; run the
+rest -->`` runs the block without its virtualenv line and its ``pip install ... &&``.
 
 A ``console`` transcript shows what a new user sees: it runs with no key and no base URL,
 unless it is marked ``<!-- readme-test: with a key -->`` (the text around it says so).
@@ -157,6 +158,8 @@ def _prepare(body: str, mark: str) -> str:
 def test_shell_example_runs(body: str, mark: str, workdir: Path, shell_env: dict[str, str]) -> None:
     if mark.startswith("skip ("):
         pytest.skip(mark)
+    if mark.startswith("needs the audio extra"):
+        pytest.importorskip("soundfile", reason="the audio extra is not installed")
     done = _run_shell(_prepare(body, mark), shell_env, workdir)
     assert done.returncode == 0, f"{body}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
     assert "Traceback" not in done.stderr

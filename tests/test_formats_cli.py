@@ -1,0 +1,184 @@
+"""What users type for formats, tags and mixes (issue 17): the installed gsep against the
+sandbox over loopback. Files made on the client hold the stem's samples exactly, a mix of
+the stems plus ``others`` gives the input back, the input's tags land on every file, a
+re-run never pays and re-makes only what is missing, and without the audio extra the
+refusal comes before any request."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clitools import assert_clean_error, clean_env, run_gsep
+
+from gsep_cli.sandbox import Sandbox
+from gsep_cli.sandbox.example import EXAMPLE_CLIP
+
+np = pytest.importorskip("numpy")
+sf = pytest.importorskip("soundfile")
+pytest.importorskip("soxr")
+
+KEY = "formats-key-7731"
+
+
+@pytest.fixture
+def env(tmp_path: Path, shared_sandbox: Sandbox) -> dict[str, str]:
+    shared_sandbox.faults.clear()
+    return clean_env(tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL=shared_sandbox.base_url)
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    """The bundled clip (band-filtered stems of it are audible, unlike a silent input)."""
+    path = tmp_path / "song.wav"
+    shutil.copy(EXAMPLE_CLIP, path)
+    return path
+
+
+def _samples(path: Path) -> Any:
+    data, _ = sf.read(str(path), dtype="int32", always_2d=True)
+    return data
+
+
+@pytest.mark.slow
+def test_a_mix_of_the_stems_and_others_gives_the_input_back(
+    tmp_path: Path, env: dict[str, str], song: Path, shared_sandbox: Sandbox
+) -> None:
+    jobs = shared_sandbox.store.job_count()
+    args = ["separate", str(song), "--mix", "all=vocal+drum+others", "--mix-only"]
+    run = run_gsep([*args, "--format", "wav,flac", "-o", "out"], env, cwd=tmp_path)
+    assert run.code == 0, run
+    assert run.lines == ["out/song/all.wav", "out/song/all.flac"]
+    assert shared_sandbox.store.job_count() == jobs + 1
+    original = _samples(song)
+    for name in ("all.wav", "all.flac"):
+        mixed = _samples(tmp_path / "out" / "song" / name)
+        assert mixed.shape == original.shape
+        assert int(np.max(np.abs((mixed >> 16) - (original >> 16)))) <= 1  # within 1 LSB
+    assert not (tmp_path / "out" / ".gsep-sources").exists()
+
+
+@pytest.mark.slow
+def test_lossless_formats_hold_the_wav_stems_samples_and_json_names_them(
+    tmp_path: Path, env: dict[str, str], song: Path
+) -> None:
+    args = ["--json", "separate", str(song), "--stems", "vocal", "-o", "out"]
+    run = run_gsep([*args, "--format", "wav,flac,aiff,ogg,opus,mp3"], env, cwd=tmp_path)
+    assert run.code == 0, run
+    files = run.json()["files"]
+    assert [(f["stem"], f["format"]) for f in files] == [
+        ("vocal", fmt) for fmt in ("wav", "flac", "aiff", "ogg", "opus", "mp3")
+    ]
+    folder = tmp_path / "out" / "song"
+    stem = _samples(folder / "vocal.wav")
+    for fmt in ("flac", "aiff"):
+        assert np.array_equal(_samples(folder / f"vocal.{fmt}"), stem), fmt
+    assert sf.info(str(folder / "vocal.opus")).samplerate == 48000  # Opus' own rate
+    assert sf.info(str(folder / "vocal.ogg")).frames == len(stem)
+
+
+@pytest.mark.slow
+def test_a_rerun_pays_nothing_and_makes_again_only_what_is_missing(
+    tmp_path: Path, env: dict[str, str], song: Path, shared_sandbox: Sandbox
+) -> None:
+    args = ["separate", str(song), "--stems", "vocal", "--format", "flac", "-o", "out"]
+    args += ["--mix", "band=drum+bass"]
+    first = run_gsep(args, env, cwd=tmp_path)
+    assert first.code == 0, first
+    jobs = shared_sandbox.store.job_count()
+    band = tmp_path / "out" / "song" / "band.flac"
+    vocal = tmp_path / "out" / "song" / "vocal.flac"
+    made_at = vocal.stat().st_mtime_ns
+    again = run_gsep(args, env, cwd=tmp_path)
+    assert again.code == 0 and "already done" in again.err, again
+    band.unlink()
+    shared_sandbox.clear_requests()
+    third = run_gsep(args, env, cwd=tmp_path)
+    assert third.code == 0, third
+    assert band.is_file() and vocal.stat().st_mtime_ns == made_at  # only the missing one
+    assert shared_sandbox.store.job_count() == jobs  # never a second job
+    posts = [r for r in shared_sandbox.requests if r.get("method") == "POST"]
+    assert posts == [], posts
+
+
+@pytest.mark.slow
+def test_the_inputs_tags_land_on_every_file_and_no_tags_leaves_them_off(
+    tmp_path: Path, env: dict[str, str], song: Path, shared_sandbox: Sandbox
+) -> None:
+    from mutagen.id3 import APIC, TALB, TIT2, TPE1
+    from mutagen.wave import WAVE
+
+    cover = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    tagged = WAVE(str(song))
+    tagged.add_tags()
+    assert tagged.tags is not None
+    tagged.tags.add(TIT2(encoding=3, text="Golden Hour"))
+    tagged.tags.add(TPE1(encoding=3, text="Ünïcode Artist"))
+    tagged.tags.add(TALB(encoding=3, text="Album"))
+    tagged.tags.add(APIC(encoding=3, mime="image/png", type=3, desc="", data=cover))
+    tagged.save()
+    args = ["separate", str(song), "--stems", "vocal", "--format", "wav,mp3,flac,opus"]
+    run = run_gsep([*args, "-o", "tagged"], env, cwd=tmp_path)
+    assert run.code == 0, run
+    from gsep_cli.audio.tags import read_tags
+
+    for fmt in ("wav", "mp3", "flac", "opus"):
+        tags = read_tags(tmp_path / "tagged" / "song" / f"vocal.{fmt}")
+        assert (tags.title, tags.artist, tags.album) == (
+            "Golden Hour (vocal)",
+            "Ünïcode Artist",
+            "Album",
+        ), fmt
+        assert tags.cover is not None and tags.cover.data == cover, fmt
+    plain = run_gsep([*args, "-o", "plain", "--no-tags"], env, cwd=tmp_path)
+    assert plain.code == 0, plain
+    for fmt in ("wav", "mp3", "flac", "opus"):
+        assert read_tags(tmp_path / "plain" / "song" / f"vocal.{fmt}").empty, fmt
+
+
+@pytest.mark.slow
+def test_lyrics_come_as_lrc_and_srt(tmp_path: Path, env: dict[str, str], song: Path) -> None:
+    (tmp_path / "song.txt").write_text("first line\nsecond, line\nthird line\n", "utf-8")
+    args = ["separate", str(song), "-m", "gts_lyrics_line_v1", "--language", "en"]
+    run = run_gsep([*args, "--format", "lrc,srt", "-o", "out"], env, cwd=tmp_path)
+    assert run.code == 0, run
+    assert run.lines == ["out/song/lyrics.lrc", "out/song/lyrics.srt", "out/song/reports.json"]
+    lrc = (tmp_path / "out" / "song" / "lyrics.lrc").read_text("utf-8").splitlines()
+    assert lrc == ["[00:00.00]first line", "[00:01.33]second, line", "[00:02.67]third line"]
+    srt = (tmp_path / "out" / "song" / "lyrics.srt").read_text("utf-8")
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:01,333\nfirst line\n\n2\n")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--format", "flac"], "--format flac needs the audio extra"),
+        (["--format", "wav", "--bit-depth", "24"], "--format wav needs the audio extra"),
+        (["--mix", "band=drum+bass"], "--mix needs the audio extra"),
+    ],
+)
+def test_without_the_extra_the_refusal_comes_before_any_request(
+    tmp_path: Path, song: Path, extra: list[str], message: str
+) -> None:
+    blocker = tmp_path / "no-extra"
+    blocker.mkdir()
+    (blocker / "soundfile.py").write_text("raise ImportError('blocked for this test')\n")
+    # nothing listens there: a request would fail with a network error, not exit 2
+    env = clean_env(tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL="http://127.0.0.1:9/developers/api")
+    env["PYTHONPATH"] = str(blocker)
+    run = run_gsep(["separate", str(song), *extra, "-o", "out"], env, cwd=tmp_path)
+    line = assert_clean_error(run, 2, message)
+    assert "pip install 'gsep-cli[audio]'" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_made_format_cannot_go_to_standard_output(tmp_path: Path, song: Path) -> None:
+    env = clean_env(tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL="http://127.0.0.1:9/developers/api")
+    run = run_gsep(
+        ["separate", str(song), "--stems", "vocal", "--format", "flac", "-o", "-"],
+        env,
+        cwd=tmp_path,
+    )
+    assert_clean_error(run, 2, "-o - streams a result as the API gives it")
