@@ -170,7 +170,7 @@ class Downloader:
             # partial file under the final name; an fsync per file cost 40 % of the
             # download time (tests/benchmarks, download figure).
             with open(tmp, "xb") as raw:
-                _lock(raw)  # held while it is written: another run sees it is alive
+                lock_file(raw)  # held while it is written: another run sees it is alive
                 size, sha256 = fill(raw, tmp)
             if on_ready is not None:
                 on_ready(size, sha256)
@@ -202,7 +202,7 @@ class Downloader:
         which died with the run; they are only ever partial downloads of results."""
         for leftover in leftover_temps(dest):
             with contextlib.suppress(OSError), open(leftover, "rb") as fh:
-                if _lock(fh, wait=False):
+                if lock_file(fh, wait=False):
                     leftover.unlink()
                     self.listener.notice(
                         f"removed a partial download an earlier run left: {leftover}"
@@ -314,7 +314,7 @@ def _result_session() -> requests.Session:
     return session
 
 
-def _lock(fh: BinaryIO, *, wait: bool = True) -> bool:
+def lock_file(fh: BinaryIO, *, wait: bool = True) -> bool:
     """An exclusive ``flock`` on an open file, held until it is closed (True when taken).
 
     Without ``wait``, False when another process holds it. Where there is no ``flock``

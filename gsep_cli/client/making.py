@@ -9,6 +9,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +26,10 @@ if TYPE_CHECKING:
     from ..download import Downloader
     from ..progress import Listener
 
+LOCK_NAME = ".lock"
+SWEEP_AGE = 60.0
+"""Seconds a source folder's lock file must have existed before a folder nobody holds is
+removed (between creating and locking it, a live gsep holds nothing yet)."""
 SOURCES_FOLDER = ".gsep-sources"
 """Where the stems that files are made from wait (inside the output folder: the same
 file system as the results, and room for a long stem that /tmp may not have)."""
@@ -36,31 +44,54 @@ def fetched_sources(
     job_id: str,
     subject: str,
 ) -> Iterator[dict[tuple[str, str], Path]]:
-    """Download each of ``needed`` ((output name, format) → Output) once into
-    ``out_dir/.gsep-sources``; yield their paths by the same keys; remove them (and the
-    folder, once empty) on the way out."""
-    folder = out_dir / SOURCES_FOLDER
+    """Download each of ``needed`` ((output name, format) → Output) once into a folder
+    of this call's own under ``out_dir/.gsep-sources`` (locked while in use, so two gsep
+    processes writing one job never share a source, and a later run removes what a killed
+    one left); yield their paths by the same keys; remove them on the way out."""
+    from ..download import lock_file
+
+    parent = out_dir / SOURCES_FOLDER
+    parent.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha256(job_id.encode()).hexdigest()[:12]
-    paths: dict[tuple[str, str], Path] = {}
+    folder = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=parent))
     try:
-        for (name, fmt), output in needed.items():
-            path = folder / f"{tag}-{_safe(name)}.{'wav' if fmt == 'wav' else 'src'}"
-            downloader.fetch(
-                output.url,
-                path,
-                key=f"source:{path}",
-                label=f"{name}.{fmt}",
-                subject=subject,
-                force=True,  # ours: a leftover of a killed run is simply replaced
-            )
-            paths[(name, fmt)] = path
-        yield paths
+        with open(folder / LOCK_NAME, "wb") as held:
+            lock_file(held)
+            _sweep(parent, keep=folder)
+            paths: dict[tuple[str, str], Path] = {}
+            for (name, fmt), output in needed.items():
+                path = folder / f"{_safe(name)}.{'wav' if fmt == 'wav' else 'src'}"
+                downloader.fetch(
+                    output.url, path, key=f"source:{path}", label=f"{name}.{fmt}", subject=subject
+                )
+                paths[(name, fmt)] = path
+            yield paths
     finally:
-        for path in paths.values():
-            with contextlib.suppress(OSError):
-                path.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty: another run may be using it
+            parent.rmdir()  # only when empty: another run may be using it
+
+
+def _sweep(parent: Path, *, keep: Path) -> None:
+    """Remove the source folders under ``parent`` that no live gsep holds (kill -9 left
+    them): those whose lock file can be locked at once."""
+    from ..download import lock_file
+
+    for folder in parent.iterdir():
+        if folder == keep or not folder.is_dir():
+            continue
+        try:
+            with open(folder / LOCK_NAME, "rb") as fh:
+                # young: its gsep may not have locked it yet; locked: alive
+                young = time.time() - os.fstat(fh.fileno()).st_mtime < SWEEP_AGE
+                if young or not lock_file(fh, wait=False):
+                    continue
+        except FileNotFoundError:
+            pass  # being made just now, or a lock already gone: leave it
+        except OSError:
+            continue
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _safe(name: str) -> str:
