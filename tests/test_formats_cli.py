@@ -62,11 +62,14 @@ def test_a_mix_of_the_stems_and_others_gives_the_input_back(
 
 @pytest.mark.slow
 def test_lossless_formats_hold_the_wav_stems_samples_and_json_names_them(
-    tmp_path: Path, env: dict[str, str], song: Path
+    tmp_path: Path, env: dict[str, str], song: Path, shared_sandbox: Sandbox
 ) -> None:
+    shared_sandbox.clear_requests()
     args = ["--json", "separate", str(song), "--stems", "vocal", "-o", "out"]
     run = run_gsep([*args, "--format", "wav,flac,aiff,ogg,opus,mp3"], env, cwd=tmp_path)
     assert run.code == 0, run
+    results = [r["path"].rsplit("/", 1)[-1] for r in shared_sandbox.requests if r["kind"] == "cdn"]
+    assert sorted(results) == ["vocal.mp3", "vocal.wav"]  # the WAV stem once, for all six
     files = run.json()["files"]
     assert [(f["stem"], f["format"]) for f in files] == [
         ("vocal", fmt) for fmt in ("wav", "flac", "aiff", "ogg", "opus", "mp3")

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,9 @@ def fetched_sources(
     one left); yield their paths by the same keys; remove them on the way out."""
     from ..download import lock_file
 
+    if not needed:  # every source is already here as a result
+        yield {}
+        return
     parent = out_dir / SOURCES_FOLDER
     parent.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha256(job_id.encode()).hexdigest()[:12]
@@ -150,8 +153,3 @@ def tag_writer(tags: Tags | None, title: str) -> Callable[[Path, Deliverable], N
         write_tags(path, item.fmt, tags, stem=item.name, fallback_title=title)
 
     return write
-
-
-def ordered(plan: Sequence[Path], items: Mapping[Path, object]) -> list[object]:
-    """``items`` in the order of ``plan`` (the user's stem and format order)."""
-    return [items[p] for p in plan if p in items]

@@ -113,10 +113,14 @@ class Results(ClientBase):
             tagger = tag_writer(_read_tags(tags_from), source.track)
         done: dict[Path, WrittenFile] = {}
         made: list[tuple[Deliverable, Path]] = []
+        whole: dict[tuple[str, str], Path] = {}  # API files here as gsep wrote them
         for item, path in zip(plan, paths, strict=True):
+            if not item.made and item.audio:
+                whole[(item.name, item.fetch)] = path
             if path.resolve() in kept or (skip_existing and path.exists()):
                 if path.resolve() not in kept:
                     self.listener.notice(f"skipped existing {path}")
+                    whole.pop((item.name, item.fetch), None)  # the user's: not a source
                 size = path.stat().st_size
                 done[path] = WrittenFile(item.name, item.fmt, path, size, skipped=True)
             elif item.made:
@@ -135,7 +139,17 @@ class Results(ClientBase):
                 )
         if made:
             self._make(
-                job, made, available, out_dir, delivery, tagger, subject, force, done, on_file
+                job,
+                made,
+                available,
+                whole,
+                out_dir,
+                delivery,
+                tagger,
+                subject,
+                force,
+                done,
+                on_file,
             )
         return [done[p] for p in paths if p in done]
 
@@ -144,6 +158,7 @@ class Results(ClientBase):
         job: Job,
         made: Sequence[tuple[Deliverable, Path]],
         available: Mapping[tuple[str, str], Output],
+        whole: Mapping[tuple[str, str], Path],
         out_dir: Path,
         delivery: Delivery,
         tagger: Callable[[Path, Deliverable], None] | None,
@@ -152,11 +167,18 @@ class Results(ClientBase):
         done: dict[Path, WrittenFile],
         on_file: Callable[[WrittenFile], None] | None,
     ) -> None:
-        """Fetch the sources of the client-made files once, then make each."""
-        needed = {(n, i.fetch): available[(n, i.fetch)] for i, _ in made for n in i.sources}
+        """Fetch the sources of the client-made files once (none that is already here as
+        a result: ``whole``), then make each."""
+        needed = {
+            (n, i.fetch): available[(n, i.fetch)]
+            for i, _ in made
+            for n in i.sources
+            if (n, i.fetch) not in whole
+        }
         with fetched_sources(
             self.downloader, needed, out_dir, job_id=job.job_id, subject=subject
-        ) as sources:
+        ) as fetched:
+            sources = {**whole, **fetched}
             for item, path in made:
                 self.downloader.produce(
                     path,
