@@ -220,3 +220,74 @@ def test_a_cancelled_conversion_stops_between_blocks(tmp_path: Path) -> None:
     cancelled.set()
     with pytest.raises(Interrupted):
         convert([stem], tmp_path / "out.flac", "flac", cancelled=cancelled, block_frames=1000)
+
+
+NAN_SCRIPT = """
+import sys
+import numpy as np, soundfile as sf
+from pathlib import Path
+from gsep_cli.audio.convert import convert
+folder = Path(sys.argv[1])
+bad = np.full((4000, 2), 0.25, dtype=np.float32)
+bad[100:200] = np.nan
+bad[300] = np.inf
+bad[301] = -np.inf
+sf.write(str(folder / "a.wav"), bad, 44100, subtype="FLOAT")
+sf.write(str(folder / "b.wav"), bad, 44100, subtype="FLOAT")
+for fmt in ("mp3", "ogg", "opus", "flac", "wav"):
+    done = convert([folder / "a.wav", folder / "b.wav"], folder / ("mix." + fmt), fmt)
+    print(fmt, done.nonfinite, flush=True)
+"""
+
+
+def test_nan_and_infinite_samples_never_reach_an_encoder(tmp_path: Path) -> None:
+    """LAME asserts (and aborts the whole process) on a NaN: in a child process, so a
+    regression fails this test instead of killing the run."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", NAN_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        x
+        for f in ("mp3", "ogg", "opus", "flac", "wav")
+        for x in (f, "204")  # 102 frames x 2 channels
+    ]
+    data, _ = sf.read(str(tmp_path / "mix.wav"), dtype="float64")
+    assert np.all(np.isfinite(data)) and data[150, 0] == 0.0
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_a_result_that_resamples_to_nothing_is_refused_not_left_empty(
+    tmp_path: Path, fmt: str
+) -> None:
+    one = _write(tmp_path / "one.wav", np.zeros((1, 2), np.int32), 44100, "PCM_16")
+    with pytest.raises(ConversionError, match="no samples"):
+        convert([one], tmp_path / f"out.{fmt}", fmt, Rendering(sample_rate=16000))
+
+
+def test_a_full_disk_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/dev/full fails every write with ENOSPC, which libsndfile reports as "System
+    error"; the file system's free space tells what it was."""
+    import errno
+    import os
+
+    from gsep_cli.audio import convert as module
+
+    stem = _write(tmp_path / "s.wav", np.ones((50000, 2), np.int32) << 20, 44100, "PCM_16")
+    monkeypatch.setattr(module.os, "statvfs", lambda _: os.statvfs_result((4096,) * 2 + (0,) * 8))
+    with pytest.raises(OSError) as info:
+        convert([stem], Path("/dev/full"), "flac")
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_an_mp3_bit_rate_the_stems_rate_lacks_is_said(tmp_path: Path) -> None:
+    stem = _write(tmp_path / "s.wav", np.zeros((22050, 2), np.int32), 22050, "PCM_16")
+    done = convert([stem], tmp_path / "out.mp3", "mp3", Rendering(bitrate=320))
+    assert done.notes == ("MP3 has no 320 kbps rate at 22050 Hz: written at 160 kbps",)

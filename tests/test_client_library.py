@@ -581,3 +581,11 @@ def test_library_imports_without_typer_or_rich() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("both,flac", ["wav", "mp3", "flac"]), ("FLAC, mp3,both", ["flac", "mp3", "wav"])],
+)
+def test_both_inside_a_list_is_the_apis_two(value: str, expected: list[str]) -> None:
+    assert resolve_formats(value) == expected

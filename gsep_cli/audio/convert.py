@@ -15,6 +15,9 @@ beyond full scale is clipped in integer and lossy formats and counted
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -32,6 +35,7 @@ from .formats import (
     MP3_RATES,
     Rendering,
     compression_level,
+    mp3_bitrates,
     opus_rate,
 )
 
@@ -58,13 +62,17 @@ class Converted:
     """What :func:`convert` wrote: ``frames`` at ``sample_rate`` Hz, the libsndfile
     ``subtype``, and how many samples were ``clipped`` (0: none) with the ``peak`` of
     the computed signal before clipping (1.0 = full scale; None when the samples were
-    copied unchanged)."""
+    copied unchanged); ``nonfinite``: samples that were not numbers (NaN, written as
+    silence) or infinite (written as full scale); ``notes``: what differs
+    from what was asked (an MP3 bit rate its sample rate does not have)."""
 
     frames: int
     sample_rate: int
     subtype: str
     clipped: int
     peak: float | None
+    nonfinite: int = 0
+    notes: tuple[str, ...] = ()
 
 
 class ConversionError(UsageError):
@@ -110,30 +118,61 @@ def convert(
         floating = any(r.subtype in ("FLOAT", "DOUBLE") for r in readers)
         out_rate = _out_rate(fmt, rendering.sample_rate or rate)
         subtype = _subtype(fmt, rendering.bit_depth, readers[0].subtype, floating)
+        notes = _bitrate_notes(fmt, rendering.bitrate, out_rate)
         level = compression_level(fmt, rendering.bitrate, channels, out_rate)
         extra: dict[str, Any] = {}
         if level is not None:
             extra["compression_level"] = level
         if fmt == "mp3":
             extra["bitrate_mode"] = "CONSTANT"
-        writer = stack.enter_context(
-            sf.SoundFile(
-                str(dest),
-                "w",
-                samplerate=out_rate,
-                channels=channels,
-                subtype=subtype,
-                format=CONTAINER[fmt],
-                **extra,
+        try:
+            writer = stack.enter_context(
+                sf.SoundFile(
+                    str(dest),
+                    "w",
+                    samplerate=out_rate,
+                    channels=channels,
+                    subtype=subtype,
+                    format=CONTAINER[fmt],
+                    **extra,
+                )
             )
-        )
-        plain = len(readers) == 1 and out_rate == rate and _copies_exactly(first, subtype)
-        pump = _Copy(first, writer) if plain else _Compute(readers, writer, rate, out_rate)
-        while pump.step(block_frames):
-            if cancelled is not None and cancelled.is_set():
-                raise Interrupted(f"conversion to {dest.name} stopped")
-        frames = writer.frames
-    return Converted(frames, out_rate, subtype, pump.clipped, pump.peak)
+            plain = len(readers) == 1 and out_rate == rate and _copies_exactly(first, subtype)
+            pump = _Copy(first, writer) if plain else _Compute(readers, writer, rate, out_rate)
+            while pump.step(block_frames):
+                if cancelled is not None and cancelled.is_set():
+                    raise Interrupted(f"conversion to {dest.name} stopped")
+            frames = writer.frames
+            if frames == 0 and fmt in EMPTY_UNWRITABLE:
+                raise ConversionError(
+                    f"{dest.name} would hold no samples at {out_rate} Hz, and libsndfile "
+                    f"writes no empty {fmt} file",
+                    "Use --format wav or aiff for this result",
+                )
+        except sf.LibsndfileError as exc:  # a write failed: the disk, most likely
+            raise _write_error(dest, exc) from None
+    return Converted(
+        frames, out_rate, subtype, pump.clipped, pump.peak, pump.nonfinite, tuple(notes)
+    )
+
+
+def _write_error(dest: Path, exc: Exception) -> OSError:
+    """What a failed libsndfile write means: a full disk (its "System error" hides the
+    errno) when the file system has no room left, else the library's own words."""
+    with contextlib.suppress(OSError):
+        stats = os.statvfs(dest.parent)
+        if stats.f_bavail * stats.f_frsize < 1 << 20:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(errno.EIO, f"libsndfile: {exc}")
+
+
+def _bitrate_notes(fmt: str, kbps: int | None, rate: int) -> list[str]:
+    """An MP3 bit rate the written rate does not have (the stem's own rate was unknown
+    when the options were checked): libsndfile takes the nearest it has."""
+    if fmt != "mp3" or kbps is None or kbps in mp3_bitrates(rate):
+        return []
+    near = min(mp3_bitrates(rate), key=lambda b: abs(b - kbps))
+    return [f"MP3 has no {kbps} kbps rate at {rate} Hz: written at {near} kbps"]
 
 
 def _open(path: Path) -> Any:
@@ -188,6 +227,7 @@ class _Copy:
     them left-justified in int32, so a wider target gets them exactly)."""
 
     clipped = 0
+    nonfinite = 0
     peak: float | None = None
 
     def __init__(self, reader: Any, writer: Any) -> None:
@@ -221,6 +261,7 @@ class _Compute:
         self._scale = None if width is None else float(1 << (width - 1))
         self._shift = 0 if width is None else 32 - width
         self.clipped = 0
+        self.nonfinite = 0
         self.peak: float | None = 0.0
         self._done = False
 
@@ -238,6 +279,10 @@ class _Compute:
             else:
                 total[: len(block)] += block
         assert total is not None
+        finite = np.isfinite(total)
+        if not finite.all():  # a float stem holding NaN or inf: encoders abort on them, and
+            self.nonfinite += int(np.count_nonzero(~finite))  # a resampler spreads them
+            total = np.nan_to_num(total, nan=0.0, posinf=1.0, neginf=-1.0)
         last = len(total) == 0
         if self._stream is not None:
             total = self._stream.resample_chunk(total, last=last)

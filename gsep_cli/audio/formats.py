@@ -46,6 +46,18 @@ MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 """MPEG-1 Layer III bit rates in kbps (ISO/IEC 11172-3, 2.4.2.3): what ``--bitrate``
 takes for MP3 at 32 kHz and above."""
 
+MP3_LOW_BITRATES = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+"""MPEG-2 and 2.5 Layer III bit rates in kbps (ISO/IEC 13818-3), below 32 kHz; libsndfile
+stops at 64 below 16 kHz."""
+
+
+def mp3_bitrates(rate: int) -> tuple[int, ...]:
+    """The bit rates (kbps) an MP3 at ``rate`` Hz can have."""
+    if rate >= 32000:
+        return MP3_BITRATES
+    return MP3_LOW_BITRATES if rate >= 16000 else MP3_LOW_BITRATES[:8]
+
+
 BITRATE_RANGE = {"mp3": (8, 320), "ogg": (64, 500), "opus": (6, 512)}
 """kbps that ``--bitrate`` takes per lossy format (Vorbis: the nominal rates of
 libvorbis' quality 0-10 for stereo; Opus: RFC 6716's 6-510 kbps)."""
@@ -96,10 +108,12 @@ def parse_mix(value: str) -> Mix:
     stems = tuple(s.strip() for s in rest.split("+"))
     if not sep or not name or any(not s for s in stems):
         raise UsageError(f"malformed --mix {value!r}", hint)
-    if not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 64:
+    plain = all(ch.isalnum() or ch in "-_" for ch in name) and not name.startswith("-")
+    if not plain or len(name) > 64:
         raise UsageError(
             f"mix name {name!r} is not a plain name",
-            "Use letters, digits, '-' and '_' (at most 64), e.g. --mix backing=drum+bass",
+            "Use letters, digits, '-' and '_' (at most 64, not starting with '-'), "
+            "e.g. --mix backing=drum+bass",
         )
     if len(stems) < 2:
         raise UsageError(f"--mix {value!r} names one stem; a mix sums two or more", hint)
@@ -110,8 +124,11 @@ def parse_mix(value: str) -> Mix:
 
 def check_mixes(mixes: Sequence[Mix], outputs: Sequence[str], stems: Sequence[str]) -> None:
     """Every mix sums outputs the model has, and no two written names collide: a mix's
-    name is neither another mix's nor a kept stem's (``stems``). UsageError otherwise."""
-    names: set[str] = set()
+    name is none of the model's outputs (``others`` included, kept or not: a later run
+    would take the one for the other) nor another mix's, compared without case (the file
+    systems of macOS and Windows do not tell ``Vocal`` from ``vocal``). UsageError
+    otherwise. ``stems``: the stems kept (checked by the model's outputs already)."""
+    taken = {name.casefold() for name in (*outputs, *stems)}
     for mix in mixes:
         for stem in mix.stems:
             if stem not in outputs:
@@ -119,12 +136,12 @@ def check_mixes(mixes: Sequence[Mix], outputs: Sequence[str], stems: Sequence[st
                     f"--mix {mix.name}: unknown stem {stem!r} for this model",
                     f"Choose from: {', '.join(outputs)}",
                 )
-        if mix.name in names or mix.name in stems:
+        if mix.name.casefold() in taken:
             raise UsageError(
-                f"--mix name {mix.name!r} is already a stem or another mix's name",
-                "Give each mix a name of its own",
+                f"--mix name {mix.name!r} is a stem's or another mix's name",
+                "Give each mix a name of its own, e.g. --mix backing=drum+bass",
             )
-        names.add(mix.name)
+        taken.add(mix.name.casefold())
 
 
 def resolve_formats(value: str) -> list[str]:
@@ -136,9 +153,9 @@ def resolve_formats(value: str) -> list[str]:
 
     hint = "Use wav, mp3, flac, ogg, opus, aiff or both (several: --format flac,mp3)"
     value = value.strip().lower()
-    if value in ("both", "all"):
-        return list(API_FORMATS)
-    formats = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    named = [v.strip() for v in value.split(",") if v.strip()]
+    expanded = [f for v in named for f in (API_FORMATS if v in ("both", "all") else (v,))]
+    formats = list(dict.fromkeys(expanded))
     if not formats:
         raise UsageError("no format given", hint)
     known = (*AUDIO_FORMATS, *LYRICS_FORMATS)
@@ -201,10 +218,12 @@ def check_rendering(formats: Sequence[str], rendering: Rendering) -> None:
             low, high = BITRATE_RANGE[fmt]
             if not low <= kbps <= high:
                 raise UsageError(f"--bitrate {kbps} is outside {fmt}'s {low}-{high} kbps")
-        if "mp3" in formats and (rate is None or rate >= 32000) and kbps not in MP3_BITRATES:
+        allowed = mp3_bitrates(rate or 48000)  # a stem's own rate: checked when written
+        if "mp3" in formats and kbps not in allowed:
+            at = f" at {rate} Hz" if rate is not None and rate < 32000 else ""
             raise UsageError(
-                f"MP3 has no {kbps} kbps rate",
-                "MP3 bit rates: " + ", ".join(str(b) for b in MP3_BITRATES),
+                f"MP3 has no {kbps} kbps rate{at}",
+                f"MP3 bit rates{at}: " + ", ".join(str(b) for b in allowed),
             )
 
 

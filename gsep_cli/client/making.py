@@ -127,6 +127,13 @@ def maker(
         done = convert(inputs, tmp, item.fmt, rendering, cancelled=downloader.cancelled)
         if done.clipped:
             listener.notice(clip_notice(shown, done.clipped, done.peak))
+        if done.nonfinite:
+            listener.notice(
+                f"{shown}: {done.nonfinite} samples of the stem were not numbers (NaN or "
+                "infinite); written as silence or full scale"
+            )
+        for note in done.notes:
+            listener.notice(f"{shown}: {note}")
         if tagger is not None:
             tagger(tmp, item)
 
