@@ -91,6 +91,9 @@ class FileRecord:
     path: str
     bytes: int
     sha256: str | None = None
+    #: what the file was made of and how (:meth:`gsep_cli.audio.plan.Deliverable.recipe`;
+    #: None for files recorded before gsep made any: downloaded as the API gave them)
+    recipe: str | None = None
 
 
 _ISO = re.compile(
@@ -206,6 +209,8 @@ def files_json(files: Iterable[FileRecord]) -> str:
         item["bytes"] = f.bytes
         if f.sha256 is not None:
             item["sha256"] = f.sha256
+        if f.recipe is not None:
+            item["recipe"] = f.recipe
         items.append(item)
     return json.dumps(items, separators=(",", ":"))
 
@@ -221,6 +226,7 @@ def files_from_json(text: str | None) -> tuple[FileRecord, ...]:
                 str(i["path"]),
                 int(i["bytes"]),
                 str(i["sha256"]) if isinstance(i.get("sha256"), str) else None,
+                str(i["recipe"]) if isinstance(i.get("recipe"), str) else None,
             )
             for i in items
         )

@@ -185,3 +185,50 @@ def test_a_made_format_cannot_go_to_standard_output(tmp_path: Path, song: Path) 
         cwd=tmp_path,
     )
     assert_clean_error(run, 2, "-o - streams a result as the API gives it")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        (["--format", "flac"], ["--format", "flac", "--bit-depth", "24"]),
+        (["--format", "wav"], ["--format", "wav", "--sample-rate", "48000"]),
+        (["--format", "mp3"], ["--format", "mp3", "--bitrate", "128"]),
+        (["--mix", "m=vocal+drum", "--mix-only"], ["--mix", "m=drum+others", "--mix-only"]),
+    ],
+    ids=["bit-depth", "sample-rate", "bitrate", "mix-recipe"],
+)
+def test_a_rerun_asking_for_other_audio_never_passes_the_old_file_off_as_done(
+    tmp_path: Path,
+    env: dict[str, str],
+    song: Path,
+    shared_sandbox: Sandbox,
+    first: list[str],
+    then: list[str],
+) -> None:
+    """The ledger records how each file was made; a file of another recipe is not "already
+    done": it is in the way (exit 2 and --force, as any file in the way), then made anew
+    from the same job."""
+    base = ["separate", str(song), "--stems", "vocal,drum", "-o", "out"]
+    assert run_gsep([*base, *first], env, cwd=tmp_path).code == 0
+    jobs = shared_sandbox.store.job_count()
+    mix = tmp_path / "out" / "song" / "m.wav"
+    before = mix.read_bytes() if mix.exists() else b""
+    changed = run_gsep([*base, *then], env, cwd=tmp_path)
+    assert_clean_error(changed, 2, "already exists", "--force")
+    forced = run_gsep([*base, *then, "--force"], env, cwd=tmp_path)
+    assert forced.code == 0 and "already done" not in forced.err, forced
+    again = run_gsep([*base, *then], env, cwd=tmp_path)
+    assert again.code == 0 and "already done" in again.err, again
+    assert shared_sandbox.store.job_count() == jobs
+    folder = tmp_path / "out" / "song"
+    if "--bit-depth" in then:
+        assert sf.info(str(folder / "vocal.flac")).subtype == "PCM_24"
+    if "--sample-rate" in then:
+        assert sf.info(str(folder / "vocal.wav")).samplerate == 48000
+    if "--bitrate" in then:
+        from mutagen.mp3 import MP3
+
+        assert abs(MP3(str(folder / "vocal.mp3")).info.bitrate - 128000) <= 1000
+    if "--mix" in then:
+        assert mix.read_bytes() != before  # drum+others now, no longer vocal+drum

@@ -102,3 +102,19 @@ def test_a_young_unlocked_folder_is_left_alone(tmp_path: Path) -> None:
         subject="",  # type: ignore[arg-type]
     ):
         assert young.is_dir()
+
+
+def test_recipes_tell_files_apart_and_old_records_stay_done() -> None:
+    from gsep_cli.audio.formats import Rendering
+    from gsep_cli.audio.plan import Deliverable, same_recipe
+    from gsep_cli.records import FileRecord, files_from_json, files_json
+
+    fetched = Deliverable("vocal", "wav", "wav", ("vocal",), "wav", made=False)
+    made = Deliverable("vocal", "flac", "flac", ("vocal",), "wav", made=True)
+    plain, deep = Rendering(), Rendering(bit_depth="24")
+    assert made.recipe(plain) != made.recipe(deep)
+    assert fetched.recipe(plain) != fetched.recipe(Rendering(tags=False))
+    assert same_recipe(None, fetched.recipe(plain))  # recorded before recipes: as the API gave
+    assert not same_recipe(None, made.recipe(plain))  # gsep made nothing then
+    record = FileRecord("vocal", "flac", "/x/vocal.flac", 10, "ab" * 32, made.recipe(deep))
+    assert files_from_json(files_json([record])) == (record,)

@@ -44,6 +44,30 @@ class Deliverable:
         """Whether it is audio (tags apply; conversions need the audio extra)."""
         return self.fmt in AUDIO_FORMATS
 
+    def recipe(self, rendering: Rendering) -> str:
+        """What this file is made of and how, as the ledger records it: a re-run keeps a
+        file only when it would make the very same (:func:`same_recipe`)."""
+        tags = f"tags={int(rendering.tags)}" if self.audio else ""
+        if not self.made:
+            return f"{API_RECIPE};{tags}" if tags else API_RECIPE
+        if not self.audio:
+            return f"{self.fmt}<-{self.sources[0]}"
+        r = rendering
+        how = f"depth={r.bit_depth or ''};rate={r.sample_rate or ''};kbps={r.bitrate or ''}"
+        return f"{self.fmt}<-{'+'.join(self.sources)};{how};{tags}"
+
+
+API_RECIPE = "api"
+"""The recipe of a file downloaded as the API gives it (tags aside)."""
+
+
+def same_recipe(recorded: str | None, wanted: str) -> bool:
+    """Whether a file recorded with ``recorded`` is what ``wanted`` asks for; a file
+    recorded before recipes were (None) was downloaded as the API gave it."""
+    if recorded is None:
+        return wanted.split(";", 1)[0] == API_RECIPE
+    return recorded == wanted
+
 
 @dataclass(frozen=True)
 class Delivery:

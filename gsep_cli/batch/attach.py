@@ -125,12 +125,14 @@ class Attaching(RunnerBase):
         ``--pay-again`` into another folder), else the one with most of them here, else
         ``newest`` (:meth:`Ledger.find_job`'s answer)."""
         assert self.ledger is not None
-        if newest.status == SUCCESS and self._complete_files(newest, work, self._verified(newest)):
+        if newest.status == SUCCESS and self._complete_files(
+            newest, work, self._verified(newest, work)
+        ):
             return newest
         best, most = newest, 0
         for job in self.ledger.done_jobs(*match):
             planned = {p.resolve() for p in self._planned(work, job.job_id)}
-            here = len(planned & {Path(r.path) for r in self._verified(job)})
+            here = len(planned & {Path(r.path) for r in self._verified(job, work)})
             if here and here == len(planned):
                 return job
             if here > most:
@@ -146,7 +148,7 @@ class Attaching(RunnerBase):
             done = "done" if known.status == SUCCESS else "submitted"
             self.client.notice(f"{name}: already {done} as job {known.job_id}")
             return
-        verified = self._verified(known)
+        verified = self._verified(known, work)
         complete = self._complete_files(known, work, verified)
         if complete is not None:  # whatever the expiry: the files are here and intact
             result.status, result.files, result.expire_at = "success", complete, known.expire_at

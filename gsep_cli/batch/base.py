@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..audio.plan import same_recipe
 from ..choices import get_model
 from ..claims import Claim
 from ..client import GsepClient, WrittenFile
@@ -17,7 +18,7 @@ from ..jobtimes import RECENT, JobTimes, Seen
 from ..ledger import FileRecord, JobRecord, Ledger, api_host
 from ..manifest import Manifest
 from ..models import RESIDUAL
-from .plan import BatchOptions, InputResult, Work, planned_paths
+from .plan import BatchOptions, InputResult, Work, planned_deliverables, planned_paths
 
 
 class RunnerBase:
@@ -90,21 +91,33 @@ class RunnerBase:
             return []
         return planned_paths(self.options, work.source, job)
 
-    def _already_written(self, job_id: str) -> list[Path]:
+    def _already_written(self, job_id: str, work: Work) -> list[Path]:
         """Files of this job that gsep already wrote, still intact: read from the ledger
         just before downloading, since another gsep (one that took over this work, or one
         writing the same job elsewhere) may have written some meanwhile."""
         record = self.ledger.get_job(job_id) if self.ledger is not None else None
-        return [Path(f.path) for f in self._verified(record)] if record is not None else []
+        if record is None:
+            return []
+        return [Path(f.path) for f in self._verified(record, work)]
 
-    def _verified(self, known: JobRecord) -> list[FileRecord]:
+    def _verified(self, known: JobRecord, work: Work) -> list[FileRecord]:
         """The recorded files still on disk as gsep wrote them: the same size and, when
-        the record has one, the same SHA-256 (hashed once per file version). No request:
+        the record has one, the same SHA-256 (hashed once per file version), and made the
+        way this run would make them (a planned file recorded with another recipe, e.g.
+        another ``--bit-depth``, ``--mix`` or ``--no-tags``, is made again). No request:
         result hosts often refuse HEAD, and the record says all that is needed."""
         assert self.ledger is not None
+        rendering = self.options.chosen_delivery.rendering
+        recipes = {
+            path.resolve(): item.recipe(rendering)
+            for item, path in planned_deliverables(self.options, work.source, known.job_id)
+        }
         verified = []
         for record in known.files:
             target = Path(record.path)
+            wanted = recipes.get(target)
+            if wanted is not None and not same_recipe(record.recipe, wanted):
+                continue
             try:
                 if not target.is_file() or target.stat().st_size != record.bytes:
                     continue

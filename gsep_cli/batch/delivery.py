@@ -90,7 +90,7 @@ class Delivering(RunnerBase):
             template=options.template,
             force=options.force,
             skip_existing=options.skip_existing,
-            keep=self._already_written(job.job_id),
+            keep=self._already_written(job.job_id, work),
             on_file=file_recorder(self.ledger, job.job_id),
         )
 

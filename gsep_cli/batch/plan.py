@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..audio.plan import Delivery
-from ..choices import get_model, planned_outputs
+from ..audio.plan import Deliverable, Delivery
+from ..choices import get_model
 from ..client import WrittenFile
 from ..errors import (
     ExitCode,
@@ -107,12 +107,23 @@ class Work:
 def planned_paths(options: BatchOptions, source: InputFields, job: str = "job") -> list[Path]:
     """Where the outputs of one input will be written (``{job}``: ``job`` until known);
     UsageError when two of them would be one file (see naming.output_paths)."""
-    outputs = planned_outputs(
-        get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
+    return [path for _, path in planned_deliverables(options, source, job)]
+
+
+def planned_deliverables(
+    options: BatchOptions, source: InputFields, job: str = "job"
+) -> list[tuple[Deliverable, Path]]:
+    """Each file one input will get, with where it goes (see :func:`planned_paths`)."""
+    plan = options.chosen_delivery.deliverables(get_model(options.model), options.kept_stems)
+    paths = output_paths(
+        options.out_dir,
+        options.template,
+        source,
+        [(item.name, item.ext) for item in plan],
+        model=options.model,
+        job=job,
     )
-    return output_paths(
-        options.out_dir, options.template, source, outputs, model=options.model, job=job
-    )
+    return list(zip(plan, paths, strict=True))
 
 
 def content_placeholders(
@@ -154,7 +165,8 @@ def file_recorder(ledger: Ledger | None, job_id: str) -> Callable[[WrittenFile],
     def record(item: WrittenFile) -> None:
         path = str(item.path.resolve())
         ledger.update_job(
-            job_id, files=[FileRecord(item.stem, item.format, path, item.bytes, item.sha256)]
+            job_id,
+            files=[FileRecord(item.stem, item.format, path, item.bytes, item.sha256, item.recipe)],
         )
 
     return record

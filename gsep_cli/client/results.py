@@ -41,6 +41,8 @@ class WrittenFile:
     bytes: int
     skipped: bool = False
     sha256: str | None = None  # hex SHA-256 of what was downloaded (None when skipped)
+    #: what it was made of and how (:meth:`~gsep_cli.audio.plan.Deliverable.recipe`)
+    recipe: str | None = None
 
 
 class Results(ClientBase):
@@ -134,7 +136,7 @@ class Results(ClientBase):
                     label=f"{item.name}.{item.ext}",
                     subject=subject,
                     force=force,
-                    on_ready=_collector(item, path, done, on_file),
+                    on_ready=_collector(item, path, done, on_file, item.recipe(delivery.rendering)),
                     finish=finish,
                 )
         if made:
@@ -195,7 +197,7 @@ class Results(ClientBase):
                     label=f"{item.name}.{item.ext}",
                     subject=subject,
                     force=force,
-                    on_ready=_collector(item, path, done, on_file),
+                    on_ready=_collector(item, path, done, on_file, item.recipe(delivery.rendering)),
                 )
 
     def stream(
@@ -231,11 +233,12 @@ def _collector(
     path: Path,
     done: dict[Path, WrittenFile],
     on_file: Callable[[WrittenFile], None] | None,
+    recipe: str,
 ) -> Callable[[int, str], None]:
     """The ``on_ready`` of one file: report it, then count it as written."""
 
     def ready(size: int, sha256: str) -> None:
-        written = WrittenFile(item.name, item.fmt, path, size, sha256=sha256)
+        written = WrittenFile(item.name, item.fmt, path, size, sha256=sha256, recipe=recipe)
         if on_file is not None:
             on_file(written)
         done[path] = written
