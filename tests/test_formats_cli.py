@@ -232,3 +232,33 @@ def test_a_rerun_asking_for_other_audio_never_passes_the_old_file_off_as_done(
         assert abs(MP3(str(folder / "vocal.mp3")).info.bitrate - 128000) <= 1000
     if "--mix" in then:
         assert mix.read_bytes() != before  # drum+others now, no longer vocal+drum
+
+
+@pytest.mark.slow
+def test_download_takes_tags_only_from_the_input_the_job_was_made_of(
+    tmp_path: Path, env: dict[str, str], song: Path
+) -> None:
+    from mutagen.id3 import TIT2
+    from mutagen.wave import WAVE
+
+    tagged = WAVE(str(song))
+    tagged.add_tags()
+    assert tagged.tags is not None
+    tagged.tags.add(TIT2(encoding=3, text="Golden Hour"))
+    tagged.save()
+    run = run_gsep(["--json", "separate", str(song), "-s", "vocal", "--no-wait"], env, cwd=tmp_path)
+    assert run.code == 0, run
+    job = run.json()["jobId"]
+    assert run_gsep(["job", "status", job, "--wait"], env, cwd=tmp_path).code == 0
+    from gsep_cli.audio.tags import read_tags
+
+    same = run_gsep(["download", job, "-f", "flac", "-o", "same"], env, cwd=tmp_path)
+    assert same.code == 0, same
+    assert read_tags(tmp_path / "same" / "song" / "vocal.flac").title == "Golden Hour (vocal)"
+    assert tagged.tags is not None
+    tagged.tags.add(TIT2(encoding=3, text="Another Song"))  # the file is now another work
+    tagged.save()
+    other = run_gsep(["download", job, "-f", "flac", "-o", "other"], env, cwd=tmp_path)
+    assert other.code == 0, other
+    assert "its tags are not copied" in other.err
+    assert read_tags(tmp_path / "other" / "song" / "vocal.flac").empty

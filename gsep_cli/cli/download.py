@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import GsepError, UsageError
 from . import _choices, _output
 from ._context import state_of
 from ._options import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..models import ModelSpec
     from ..naming import InputFields
     from ..records import JobRecord
+    from ._context import State
 
 STEMS_HELP = (
     "Stems to fetch (comma-separated or repeated); 'all' = every output of the "
@@ -133,7 +134,7 @@ def download(
         on_file=file_recorder(on_record, job_id),
         source=_source(record, job_id, track),
         delivery=chosen,
-        tags_from=_tags_source(record),
+        tags_from=None if no_tags or spec.needs_lyrics else _tags_source(state, record),
     )
     header = {"jobId": job_id, "model": chosen_model, "status": "success"}
     _output.files(state, written, {**header, "expireAt": job.expire_at})
@@ -157,12 +158,24 @@ def _chosen_stems(stems: list[str] | None, spec: "ModelSpec") -> list[str] | Non
     return resolve_stems(spec, flat) if spec.needs_type else flat
 
 
-def _tags_source(record: "JobRecord | None") -> Path | None:
-    """The input whose tags the files get: the one on record, while it is still there."""
+def _tags_source(state: "State", record: "JobRecord | None") -> Path | None:
+    """The input whose tags the files get: the one on record, while it is still there
+    with the content the job was made of (else a warning: no tags rather than another
+    song's)."""
     if record is None or not record.input_path:
         return None
     path = Path(record.input_path)
-    return path if path.is_file() else None
+    try:
+        same = path.is_file() and state.ledger().file_sha256(path) == record.content
+    except (OSError, GsepError):
+        same = False
+    if not same:
+        state.console.warn(
+            f"the input on record ({path.name}) is gone or has changed since the job: "
+            "its tags are not copied"
+        )
+        return None
+    return path
 
 
 def _source(record: "JobRecord | None", job_id: str, track: str | None) -> "InputFields":
