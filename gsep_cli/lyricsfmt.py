@@ -144,8 +144,17 @@ def read_lyrics_csv(text: str | bytes) -> list[LyricLine]:
                 f"line {number} of the lyrics CSV ends ({end:g} s) before it starts ({start:g} s)",
                 _CSV_HINT,
             )
-        lines.append(LyricLine(start, end, row[text_at].strip()))
+        lines.append(LyricLine(start, end, _printable(row[text_at]).strip()))
     return lines
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """The server's text without control characters (NUL, ESC, C1...; line breaks and
+    tabs stay): an LRC or SRT file is shown by players, often on a terminal too."""
+    return _CONTROLS.sub("", text)
 
 
 def to_lrc(

@@ -348,7 +348,8 @@ def test_csv_written_by_the_csv_module_reads_back(
         stamp = f"{int(minutes):02d}:{rest:06.3f}" if clock else f"{seconds:.3f}"
         writer.writerow([stamp, text, "0.99"])
     lines = read_lyrics_csv(("\ufeff" if bom else "") + out.getvalue())
-    assert [line.text for line in lines] == [text.strip() for _, text in rows]
+    shown = [re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "", t) for _, t in rows]
+    assert [line.text for line in lines] == [text.strip() for text in shown]
     for line, (seconds, _) in zip(lines, rows, strict=True):
         assert abs(line.start - seconds) <= 0.0005 + 1e-6
 
@@ -373,3 +374,13 @@ def test_the_sandboxs_lyrics_csv_converts(sb: Sandbox) -> None:
     cues = parse_srt(to_srt(lines))
     assert [c[3] for c in cues] == [[line] for line in sung]
     assert [c[1] for c in cues] == [round(line.start, 3) for line in lines]
+
+
+def test_control_characters_from_the_server_never_reach_a_file() -> None:
+    from gsep_cli.lyricsfmt import read_lyrics_csv, to_lrc, to_srt
+
+    csv_text = 'timestamp,lyric_text\n0.5,"bell\x07 and \x1b[31mred\x00"\n1.0,"C1\x9b end"\n'
+    lines = read_lyrics_csv(csv_text)
+    for out in (to_lrc(lines), to_srt(lines)):
+        assert not any(ch in out for ch in "\x00\x07\x1b\x9b"), out
+    assert lines[0].text == "bell and [31mred"

@@ -145,8 +145,8 @@ def check_stdout_target(
         raise UsageError(
             "-o - streams a result as the API gives it; "
             f"{files[0][0]}.{files[0][1]} would be made on the client",
-            "Use --format wav or mp3 without --mix, --bit-depth, --sample-rate or --bitrate, "
-            "or give -o DIR",
+            "Give -o DIR, or a format as the API gives it (wav or mp3; csv for lyrics) "
+            "without --mix, --bit-depth, --sample-rate or --bitrate",
         )
     if len(files) != 1:
         raise UsageError(
