@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common import Row, env_for, gsep_exe, sandbox, timed
-from startup import _compare, _output
+from startup import COMPLETION, _compare, _output
 from transfers import _peak_rss_mib
 
 RATE = 44100
@@ -278,12 +278,14 @@ def memory(quick: bool) -> list[Row]:
     return rows
 
 
+MODEL = "gsep_music_hq_v1"
 AUDIO_MODULES = ("numpy", "soundfile", "soxr", "_soundfile", "cffi", "gsep_cli.audio.convert")
 
 
 def startup(quick: bool) -> list[Row]:
     """Start-up with the audio extra installed: no audio module is imported by ``gsep
-    --version`` or ``gsep job status``; and, with ``GSEP_BENCH_NOAUDIO``, their times
+    --version``, ``gsep separate --help``, one TAB of completion or ``gsep job status``;
+    and, with ``GSEP_BENCH_NOAUDIO``, the times of ``--version`` and ``job status``
     against a gsep installed without the extra (interleaved, medians)."""
     runs = 7 if quick else 21
     other = os.environ.get("GSEP_BENCH_NOAUDIO")
@@ -294,26 +296,14 @@ def startup(quick: bool) -> list[Row]:
         song = music(tmp / "song.wav", 1.0)
         upload = _output([gsep_exe(), "upload", str(song)], env)
         job = _output([gsep_exe(), "job", "create", upload, "--stems", "vocal"], env)
-        commands = {
-            "gsep --version": ["--version"],
-            "gsep job status JOB": ["job", "status", job, "--model", "gsep_music_hq_v1"],
+        commands = {  # label: arguments, extra environment, timed with and without
+            "gsep --version": (["--version"], {}, True),
+            "gsep separate --help": (["separate", "--help"], {}, False),
+            "one TAB (gsep download JOB --format)": ([], COMPLETION, False),
+            "gsep job status JOB": (["job", "status", job, "--model", MODEL], {}, True),
         }
-        for label, args in commands.items():
-            done = subprocess.run(
-                [gsep_exe(), *args],
-                env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            loaded = sorted(
-                {
-                    line.rsplit("|", 1)[-1].strip()
-                    for line in done.stderr.splitlines()
-                    if line.startswith("import time:")
-                }
-                & set(AUDIO_MODULES)
-            )
+        for label, (args, extra, timed_too) in commands.items():
+            loaded = _audio_imports([gsep_exe(), *args], {**env, **extra})
             rows.append(
                 Row(
                     f"start-up: audio modules imported by {label}",
@@ -324,13 +314,31 @@ def startup(quick: bool) -> list[Row]:
                     not loaded,
                 )
             )
-            if other:
+            if other and timed_too:
                 figure = f"start-up: {label}, audio extra installed / not"
                 mine, theirs = [gsep_exe(), *args], [other, *args]
                 rows.append(
                     _compare(figure, mine, theirs, env, env, runs, "without the extra", 1.05)
                 )
     return rows
+
+
+def _audio_imports(command: list[str], env: dict[str, str]) -> list[str]:
+    """The modules of :data:`AUDIO_MODULES` that ``command`` imports (Python's
+    ``PYTHONPROFILEIMPORTTIME`` report on stderr)."""
+    done = subprocess.run(
+        command,
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return sorted(names & set(AUDIO_MODULES))
 
 
 def run(quick: bool) -> list[Row]:
