@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import budget
+import convert
 import jobs
 import shaped
 import startup
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "link-download": shaped.download,
     "link-batch": shaped.batch,
     "rss": shaped.memory,
+    "convert": convert.run,
 }
 
 
