@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..media.sniff import sniff_stream
-from .tags import FRONT_COVER, JOIN, Cover
+from .tagdata import FRONT_COVER, JOIN, Cover
 
 MUTAGEN_CLASSES = {
     "wav": ("mutagen.wave", "WAVE"),  # mutagen 1.45 or newer

@@ -16,8 +16,8 @@ from typing import Any
 from mutagen import id3 as frames
 from mutagen.flac import Picture
 
+from .tagdata import FRONT_COVER, Tags
 from .tagread import open_as
-from .tags import FRONT_COVER, Tags
 
 
 def write_id3_file(path: Path, tags: Tags, title: str, kind: str) -> None:
