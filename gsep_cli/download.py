@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -55,13 +56,30 @@ class Downloader:
         self._temps_lock = threading.Lock()
 
     def cancel(self) -> None:
-        """Stop every download (from any thread) and delete their temporary files now."""
+        """Stop every download (from any thread) and delete their temporary files, and
+        the scratch folders (:meth:`scratch`), now."""
         self._cancelled.set()
         with self._temps_lock:
             temps = list(self._temps)
         for tmp in temps:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+    @contextlib.contextmanager
+    def scratch(self, folder: Path) -> Iterator[Path]:
+        """``folder`` (made by the caller) removed with everything in it on the way out,
+        or at once by :meth:`cancel`: a stop (Ctrl-C, SIGTERM) may end the process before
+        the thread using it gets to clean up."""
+        with self._temps_lock:
+            self._temps.add(folder)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            with self._temps_lock:
+                self._temps.discard(folder)
 
     def close(self) -> None:
         """Close every thread's session (a download in flight keeps its connection)."""

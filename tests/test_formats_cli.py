@@ -7,11 +7,12 @@ refusal comes before any request."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import assert_clean_error, clean_env, run_gsep
+from clitools import assert_clean_error, clean_env, run_gsep, start_gsep, wait_for
 
 from gsep_cli.sandbox import Sandbox
 from gsep_cli.sandbox.example import EXAMPLE_CLIP
@@ -262,3 +263,42 @@ def test_download_takes_tags_only_from_the_input_the_job_was_made_of(
     assert other.code == 0, other
     assert "its tags are not copied" in other.err
     assert read_tags(tmp_path / "other" / "song" / "vocal.flac").empty
+
+
+@pytest.mark.slow
+def test_a_conversion_failing_after_the_job_is_one_line_naming_the_file_and_the_job(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A 2-frame input resampled to 8 kHz has no sample left for FLAC: one error line that
+    names vocal.flac (not a temporary name) and the job, and nothing after it (a resampler
+    left to the traceback made nanobind print 20 "leaked" lines at exit)."""
+    short = tmp_path / "short.wav"
+    sf.write(str(short), np.zeros((2, 2), np.int16), 44100, subtype="PCM_16")
+    args = ["separate", str(short), "-s", "vocal", "-f", "flac", "--sample-rate", "8000"]
+    run = run_gsep([*args, "-o", "out"], env, cwd=tmp_path)
+    line = assert_clean_error(run, 2, "vocal.flac would hold no samples", "is on record")
+    assert run.err_lines[-1] == line and "leaked" not in run.err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_a_stem_is_fetched_to_convert_leaves_no_stem_behind(
+    tmp_path: Path, env: dict[str, str], song: Path, shared_sandbox: Sandbox, sig: int
+) -> None:
+    """The stem a file is made from waits in .gsep-sources; a stop ends the process before
+    the converting thread cleans up, so the downloader's cancel removes it (a stopped
+    separate left whole stems there, for good)."""
+    shared_sandbox.add_fault("download-drip:1:20000")  # the source arrives slowly
+    proc = start_gsep(
+        ["separate", str(song), "-s", "vocal", "-f", "flac", "-o", "out"], env, tmp_path
+    )
+    sources = tmp_path / "out" / ".gsep-sources"
+    try:
+        wait_for(lambda: any(sources.glob("*/.gsep-*")), seconds=30)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    left = [p for p in sources.rglob("*") if p.is_file()] if sources.exists() else []
+    assert left == [], left

@@ -5,10 +5,13 @@ next, one still held is not."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,13 @@ class FakeDownloader:
 
     def __init__(self) -> None:
         self.fetched: list[Path] = []
+
+    @contextlib.contextmanager
+    def scratch(self, folder: Path) -> Iterator[Path]:
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def fetch(self, url: str, dest: Path, **_: Any) -> int:
         dest.write_bytes(url.encode())

@@ -88,17 +88,20 @@ def convert(
     *,
     cancelled: threading.Event | None = None,
     block_frames: int = BLOCK_FRAMES,
+    name: str | None = None,
 ) -> Converted:
     """Write ``fmt`` (``wav``, ``aiff``, ``flac``, ``ogg``, ``opus`` or ``mp3``) to
     ``dest`` from one WAV stem, or from the sum of several (a mix; they must share the
     sample rate and channels; a shorter one counts as silence past its end).
 
-    ``dest`` is written in place (callers pass a temporary name and move it). Raises
+    ``dest`` is written in place (callers pass a temporary name and move it; ``name``,
+    the final file's, is what messages say). Raises
     :class:`ConversionError` when a stem cannot be read or they do not fit together,
     :class:`~gsep_cli.errors.Interrupted` when ``cancelled`` is set between blocks, and
     OSError when ``dest`` cannot be written.
     """
     rendering = rendering or Rendering()
+    shown = name or dest.name
     with ExitStack() as stack:
         readers = [stack.enter_context(_open(path)) for path in sources]
         first = readers[0]
@@ -139,13 +142,14 @@ def convert(
             )
             plain = len(readers) == 1 and out_rate == rate and _copies_exactly(first, subtype)
             pump = _Copy(first, writer) if plain else _Compute(readers, writer, rate, out_rate)
-            while pump.step(block_frames):
+            stack.callback(pump.close)  # on any way out: a resampler left to the traceback
+            while pump.step(block_frames):  # is reported "leaked" by nanobind at exit
                 if cancelled is not None and cancelled.is_set():
-                    raise Interrupted(f"conversion to {dest.name} stopped")
+                    raise Interrupted(f"conversion to {shown} stopped")
             frames = writer.frames
             if frames == 0 and fmt in EMPTY_UNWRITABLE:
                 raise ConversionError(
-                    f"{dest.name} would hold no samples at {out_rate} Hz, and libsndfile "
+                    f"{shown} would hold no samples at {out_rate} Hz, and libsndfile "
                     f"writes no empty {fmt} file",
                     "Use --format wav or aiff for this result",
                 )
@@ -234,6 +238,9 @@ class _Copy:
         self._reader, self._writer = reader, writer
         self._float = reader.subtype == "FLOAT"
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def step(self, frames: int) -> bool:
         block = self._reader.read(frames, dtype="float32" if self._float else "int32")
         if len(block) == 0:
@@ -264,6 +271,10 @@ class _Compute:
         self.nonfinite = 0
         self.peak: float | None = 0.0
         self._done = False
+
+    def close(self) -> None:
+        """Let the resampler go now, not with a traceback that may outlive it."""
+        self._stream = None
 
     def step(self, frames: int) -> bool:
         if self._done:

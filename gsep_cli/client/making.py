@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..audio.formats import Rendering
 from ..audio.plan import Deliverable
+from ..errors import UsageError
 from ..models import Output
 
 if TYPE_CHECKING:
@@ -54,11 +55,18 @@ def fetched_sources(
         yield {}
         return
     parent = out_dir / SOURCES_FOLDER
-    parent.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha256(job_id.encode()).hexdigest()[:12]
-    folder = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=parent))
     try:
-        with open(folder / LOCK_NAME, "wb") as held:
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=parent))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make {parent} for the stems to convert: {exc.strerror or exc}",
+            f"Move whatever is at {parent} away (gsep keeps its stems there while it "
+            "converts them)",
+        ) from None
+    try:
+        with downloader.scratch(folder), open(folder / LOCK_NAME, "wb") as held:
             lock_file(held)
             _sweep(parent, keep=folder)
             paths: dict[tuple[str, str], Path] = {}
@@ -70,7 +78,6 @@ def fetched_sources(
                 paths[(name, fmt)] = path
             yield paths
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             parent.rmdir()  # only when empty: another run may be using it
 
@@ -124,7 +131,7 @@ def maker(
             return
         from ..audio.convert import convert
 
-        done = convert(inputs, tmp, item.fmt, rendering, cancelled=downloader.cancelled)
+        done = convert(inputs, tmp, item.fmt, rendering, cancelled=downloader.cancelled, name=shown)
         if done.clipped:
             listener.notice(clip_notice(shown, done.clipped, done.peak))
         if done.nonfinite:
