@@ -180,7 +180,7 @@ def to_lrc(
     tags = [("ar", artist), ("al", album), ("ti", title), ("au", author), ("length", clock)]
     values = [(name, _one_line(value or "")) for name, value in [*tags, ("by", by)]]
     head = [f"[{name}:{value}]" for name, value in values if value]
-    body = [f"[{_lrc_time(line.start)}]{_one_line(line.text)}" for line in _by_start(lines)]
+    body = [f"[{_lrc_time(line.start)}]{_lrc_text(line.text)}" for line in _by_start(lines)]
     return "".join(f"{row}\n" for row in [*head, *([""] if head else []), *body])
 
 
@@ -201,7 +201,8 @@ def to_srt(lines: Iterable[LyricLine], *, default_duration: float = DEFAULT_SRT_
         start = _ticks(line.start, 1000)
         end = _ticks(line.end, 1000) if line.end is not None else None
         own_end = end if end is not None and end > start else None
-        texts = [part.strip() for part in line.text.splitlines() if part.strip()]
+        # "-->" in a text line would read as a timing line: the arrow, written as one glyph
+        texts = [p.strip().replace("-->", "→") for p in line.text.splitlines() if p.strip()]
         if groups and groups[-1][0] == start:
             _, before, joined = groups[-1]
             latest = max((e for e in (before, own_end) if e is not None), default=None)
@@ -293,6 +294,16 @@ def _srt_time(milliseconds: int) -> str:
     minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{seconds:02d},{millis:03d}"
+
+
+def _lrc_text(text: str) -> str:
+    """A lyric on one LRC line; a text that itself starts like a time tag (``[00:05.00]``)
+    gets its bracket as a parenthesis, or players would read a second time."""
+    line = _one_line(text)
+    return "(" + line[1:] if _TIME_TAG.match(line) else line
+
+
+_TIME_TAG = re.compile(r"\[\d")
 
 
 def _one_line(text: str) -> str:

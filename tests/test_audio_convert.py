@@ -291,3 +291,10 @@ def test_an_mp3_bit_rate_the_stems_rate_lacks_is_said(tmp_path: Path) -> None:
     stem = _write(tmp_path / "s.wav", np.zeros((22050, 2), np.int32), 22050, "PCM_16")
     done = convert([stem], tmp_path / "out.mp3", "mp3", Rendering(bitrate=320))
     assert done.notes == ("MP3 has no 320 kbps rate at 22050 Hz: written at 160 kbps",)
+
+
+def test_an_mp3_of_a_stem_above_48_khz_says_its_rate(tmp_path: Path) -> None:
+    stem = _write(tmp_path / "s.wav", np.zeros((9600, 2), np.int32), 96000, "PCM_24")
+    done = convert([stem], tmp_path / "out.mp3", "mp3")
+    assert done.sample_rate == 48000
+    assert done.notes == ("MP3 has no 96000 Hz rate: written at 48000 Hz",)

@@ -159,7 +159,7 @@ def test_lyrics_come_as_lrc_and_srt(tmp_path: Path, env: dict[str, str], song: P
     ("extra", "message"),
     [
         (["--format", "flac"], "--format flac needs the audio extra"),
-        (["--format", "wav", "--bit-depth", "24"], "--format wav needs the audio extra"),
+        (["--format", "wav", "--bit-depth", "24"], "--format wav with --bit-depth needs the audio"),
         (["--mix", "band=drum+bass"], "--mix needs the audio extra"),
     ],
 )

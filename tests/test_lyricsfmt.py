@@ -384,3 +384,17 @@ def test_control_characters_from_the_server_never_reach_a_file() -> None:
     for out in (to_lrc(lines), to_srt(lines)):
         assert not any(ch in out for ch in "\x00\x07\x1b\x9b"), out
     assert lines[0].text == "bell and [31mred"
+
+
+def test_texts_that_look_like_timing_stay_text() -> None:
+    from gsep_cli.lyricsfmt import LyricLine, to_lrc, to_srt
+
+    lines = [
+        LyricLine(1.0, None, "00:00:05,000 --> 00:00:06,000"),
+        LyricLine(2.0, None, "[00:05.00]x"),
+    ]
+    srt = to_srt(lines)
+    assert srt.count("-->") == 2  # the two timing lines only
+    assert "00:00:05,000 → 00:00:06,000" in srt
+    lrc = to_lrc(lines).splitlines()
+    assert lrc[1] == "[00:02.00](00:05.00]x"

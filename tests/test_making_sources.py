@@ -126,5 +126,10 @@ def test_recipes_tell_files_apart_and_old_records_stay_done() -> None:
     assert fetched.recipe(plain) != fetched.recipe(Rendering(tags=False))
     assert same_recipe(None, fetched.recipe(plain))  # recorded before recipes: as the API gave
     assert not same_recipe(None, made.recipe(plain))  # gsep made nothing then
+    opus = Deliverable("vocal", "opus", "opus", ("vocal",), "wav", made=True)
+    assert opus.recipe(plain) == opus.recipe(deep)  # a bit depth does not change an Opus file
+    mixed = Deliverable("m", "wav", "wav", ("drum", "others"), "wav", made=True)
+    swapped = Deliverable("m", "wav", "wav", ("others", "drum"), "wav", made=True)
+    assert mixed.recipe(plain) == swapped.recipe(plain)  # a sum in any order
     record = FileRecord("vocal", "flac", "/x/vocal.flac", 10, "ab" * 32, made.recipe(deep))
     assert files_from_json(files_json([record])) == (record,)

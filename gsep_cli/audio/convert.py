@@ -122,6 +122,8 @@ def convert(
         out_rate = _out_rate(fmt, rendering.sample_rate or rate)
         subtype = _subtype(fmt, rendering.bit_depth, readers[0].subtype, floating)
         notes = _bitrate_notes(fmt, rendering.bitrate, out_rate)
+        if fmt == "mp3" and out_rate != (rendering.sample_rate or rate):
+            notes.insert(0, f"MP3 has no {rate} Hz rate: written at {out_rate} Hz")
         level = compression_level(fmt, rendering.bitrate, channels, out_rate)
         extra: dict[str, Any] = {}
         if level is not None:

@@ -14,6 +14,8 @@ from ..models import ModelSpec
 from .formats import (
     API_FORMATS,
     AUDIO_FORMATS,
+    DEPTHS_OF,
+    LOSSY,
     LYRICS_FORMATS,
     Mix,
     Rendering,
@@ -52,9 +54,11 @@ class Deliverable:
             return f"{API_RECIPE};{tags}" if tags else API_RECIPE
         if not self.audio:
             return f"{self.fmt}<-{self.sources[0]}"
-        r = rendering
-        how = f"depth={r.bit_depth or ''};rate={r.sample_rate or ''};kbps={r.bitrate or ''}"
-        return f"{self.fmt}<-{'+'.join(self.sources)};{how};{tags}"
+        r = rendering  # only what changes this format's file: a bit depth no lossy one
+        depth = r.bit_depth if self.fmt in DEPTHS_OF else None
+        kbps = r.bitrate if self.fmt in LOSSY else None
+        how = f"depth={depth or ''};rate={r.sample_rate or ''};kbps={kbps or ''}"
+        return f"{self.fmt}<-{'+'.join(sorted(self.sources))};{how};{tags}"
 
 
 API_RECIPE = "api"
@@ -128,11 +132,23 @@ class Delivery:
         if documents:
             return
         check_rendering(audio, self.rendering)
-        made = [f for f in audio if f not in API_FORMATS or self.rendering.changes(f)]
-        if self.mixes or made:
+        made = [f for f in audio if f not in API_FORMATS]
+        changed = [f for f in audio if f in API_FORMATS and self.rendering.changes(f)]
+        if self.mixes or made or changed:
             from . import require
 
-            require("--mix" if self.mixes else f"--format {made[0]}")
+            why = "--mix" if self.mixes else f"--format {made[0]}" if made else ""
+            require(why or f"--format {changed[0]} with {self._options(changed[0])}")
+
+    def _options(self, fmt: str) -> str:
+        """The options that make an API format be made on the client."""
+        r = self.rendering
+        named = [
+            ("--bit-depth", r.bit_depth is not None and fmt == "wav"),
+            ("--sample-rate", r.sample_rate is not None),
+            ("--bitrate", r.bitrate is not None and fmt == "mp3"),
+        ]
+        return ", ".join(name for name, given in named if given)
 
     def sources(self, stems: Sequence[str]) -> list[str]:
         """The stems the job must be created with: ``stems`` and those the mixes sum."""
