@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .audio.formats import API_FORMATS
 from .errors import RequestRejected, UsageError
 from .models import LYRICS_LANGUAGES, MODELS, RESIDUAL, ModelSpec, Output
 from .suggest import with_suggestion
@@ -19,7 +20,7 @@ from .suggest import with_suggestion
 if TYPE_CHECKING:
     from .audio.plan import Delivery
 
-FORMATS = ("wav", "mp3")
+FORMATS = API_FORMATS
 
 
 def get_model(name: str) -> ModelSpec:
@@ -189,19 +190,24 @@ def url_ext(output: Output) -> str:
     return ext if ext.isalnum() and len(ext) <= 5 else "bin"
 
 
+def check_available(outputs: Sequence[Output], stems: Sequence[str]) -> None:
+    """RequestRejected naming the ``stems`` a job's ``outputs`` lack, and what it has."""
+    available = {o.name for o in outputs}
+    missing = [s for s in stems if s not in available]
+    if missing:
+        raise RequestRejected(
+            f"the job has no result for {', '.join(missing)}",
+            f"It has: {', '.join(sorted(available)) or 'nothing'}; a job only returns "
+            "the stems it was created with (plus others)",
+        )
+
+
 def select_outputs(
     outputs: Sequence[Output], stems: Sequence[str] | None, formats: Sequence[str]
 ) -> list[Output]:
     """The outputs matching the chosen stems (None: all) and formats, in stem order."""
-    available = {o.name for o in outputs}
     if stems is not None:
-        missing = [s for s in stems if s not in available]
-        if missing:
-            raise RequestRejected(
-                f"the job has no result for {', '.join(missing)}",
-                f"It has: {', '.join(sorted(available)) or 'nothing'}; a job only returns "
-                "the stems it was created with (plus others)",
-            )
+        check_available(outputs, stems)
     order = list(stems) if stems is not None else list(dict.fromkeys(o.name for o in outputs))
     chosen: list[Output] = []
     for name in order:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..audio.plan import Deliverable, Delivery
 from ..choices import (
+    check_available,
     get_model,
     output_ext,
     select_outputs,
@@ -278,13 +279,7 @@ def _plan(
     available = {(o.name, o.format): o for o in job.outputs}
     names = list(dict.fromkeys(o.name for o in job.outputs))
     wanted = list(stems) if stems is not None else names
-    missing = [s for s in delivery.sources(wanted) if s not in names]
-    if missing:
-        raise RequestRejected(
-            f"the job has no result for {', '.join(missing)}",
-            f"It has: {', '.join(sorted(names)) or 'nothing'}; a job only returns "
-            "the stems it was created with (plus others)",
-        )
+    check_available(job.outputs, delivery.sources(wanted))
     plan = [
         item
         for item in delivery.deliverables(spec, wanted)
