@@ -82,12 +82,18 @@ class Rendering:
 
     def changes(self, fmt: str) -> bool:
         """Whether an API format (``wav``/``mp3``) must be made on the client instead of
-        downloaded as it is."""
-        if fmt == "wav":
-            return self.bit_depth is not None or self.sample_rate is not None
-        if fmt == "mp3":
-            return self.bitrate is not None or self.sample_rate is not None
-        return True
+        downloaded as it is (any other format always is)."""
+        return fmt not in API_FORMATS or bool(self.changed_by(fmt))
+
+    def changed_by(self, fmt: str) -> list[str]:
+        """The options given that make the API's ``fmt`` (``wav``/``mp3``) be made on the
+        client: ``--sample-rate``, and ``--bit-depth`` for WAV or ``--bitrate`` for MP3."""
+        named = [
+            ("--bit-depth", self.bit_depth is not None and fmt == "wav"),
+            ("--sample-rate", self.sample_rate is not None),
+            ("--bitrate", self.bitrate is not None and fmt == "mp3"),
+        ]
+        return [name for name, given in named if given]
 
 
 @dataclass(frozen=True)

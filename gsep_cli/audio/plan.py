@@ -97,7 +97,7 @@ class Delivery:
                 planned.extend(self._document(stem, ext))
                 continue
             for fmt in audio:
-                made = self.rendering.changes(fmt) if fmt in API_FORMATS else True
+                made = self.rendering.changes(fmt)
                 planned.append(Deliverable(stem, fmt, fmt, (stem,), "wav" if made else fmt, made))
         for mix in self.mixes:
             planned.extend(Deliverable(mix.name, f, f, mix.stems, "wav", True) for f in audio)
@@ -138,17 +138,8 @@ class Delivery:
             from . import require
 
             why = "--mix" if self.mixes else f"--format {made[0]}" if made else ""
-            require(why or f"--format {changed[0]} with {self._options(changed[0])}")
-
-    def _options(self, fmt: str) -> str:
-        """The options that make an API format be made on the client."""
-        r = self.rendering
-        named = [
-            ("--bit-depth", r.bit_depth is not None and fmt == "wav"),
-            ("--sample-rate", r.sample_rate is not None),
-            ("--bitrate", r.bitrate is not None and fmt == "mp3"),
-        ]
-        return ", ".join(name for name, given in named if given)
+            options = ", ".join(self.rendering.changed_by(changed[0])) if changed else ""
+            require(why or f"--format {changed[0]} with {options}")
 
     def sources(self, stems: Sequence[str]) -> list[str]:
         """The stems the job must be created with: ``stems`` and those the mixes sum."""
