@@ -54,7 +54,8 @@ CONTAINER = {
 LOSSY_SUBTYPE = {"ogg": "VORBIS", "opus": "OPUS", "mp3": "MPEG_LAYER_III"}
 EMPTY_UNWRITABLE = ("flac", "mp3", "opus")
 """Formats libsndfile 1.2 cannot write without a sample (it leaves an unreadable file)."""
-_DEPTH_OF_SUBTYPE = {"PCM_S8": "16", "PCM_U8": "16", "PCM_16": "16", "PCM_24": "24"}
+_WIDTH = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+"""Bits per sample of libsndfile's integer subtypes."""
 
 
 @dataclass(frozen=True)
@@ -208,15 +209,13 @@ def _subtype(fmt: str, depth: str | None, source: str, floating: bool) -> str:
     if fmt in LOSSY_SUBTYPE:
         return LOSSY_SUBTYPE[fmt]
     if depth is None:
-        depth = "32f" if floating else _DEPTH_OF_SUBTYPE.get(source, "32")
+        width = _WIDTH.get(source, 32)  # 8-bit stems are written as 16
+        depth = "32f" if floating else "16" if width <= 16 else "24" if width <= 24 else "32"
     if depth == "32":
         return "PCM_24" if fmt == "flac" else "PCM_32"
     if depth not in DEPTHS_OF[fmt]:
         depth = "24"
     return BIT_DEPTHS[depth]
-
-
-_WIDTH = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 
 
 def _copies_exactly(reader: Any, subtype: str) -> bool:
