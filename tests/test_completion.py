@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gsep_cli.cli import _choices, run
+from gsep_cli import resolve
+from gsep_cli.cli import run
 from gsep_cli.cli._context import State
 from gsep_cli.cli._options import complete_stems
 from gsep_cli.config import Settings, write_config
@@ -116,7 +117,7 @@ class _Ctx:
 
 def _valid(model: str, value: str, earlier: list[str] | None = None) -> bool:
     try:
-        _choices.stems(SETTINGS, model, [*(earlier or []), value])
+        resolve.stems(SETTINGS, model, [*(earlier or []), value])
     except UsageError:
         return False
     return True

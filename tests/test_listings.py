@@ -12,7 +12,7 @@ from clitools import clean_env, run_gsep
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gsep_cli.cli import _choices
+from gsep_cli import resolve
 from gsep_cli.cli._table import aligned, cells
 from gsep_cli.config import Settings
 from gsep_cli.ledger import Ledger
@@ -87,7 +87,7 @@ def test_models_say_what_each_gives(tmp_path: Path) -> None:
             assert "(always; --stems optional)" in line or "--lyrics" in line, line
         if "--stems optional" in line:  # and what it says --stems takes is accepted
             for value in [*spec.output_names, "all", None]:
-                _choices.stems(SETTINGS, spec.name, [value] if value else None)
+                resolve.stems(SETTINGS, spec.name, [value] if value else None)
     assert "(default)" in lines[0]
 
 

@@ -4,40 +4,29 @@ client, the ledger, the built-in sandbox, and what to close when the command end
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import typer
 
+from ..session import Session
+
 if TYPE_CHECKING:
-    from ..client import GsepClient
-    from ..config import Settings
-    from ..ledger import Ledger
-    from ..sandbox import Sandbox
+    from ..progress import Listener
     from ._console import Console
 
 
-#: The base URL --sandbox settings carry until the emulator runs (its port: a free one).
-SANDBOX_PENDING_URL = "http://127.0.0.1:0/developers/api"
-
-
 @dataclass
-class State:
-    """Global options, shared by every command through the typer context."""
+class State(Session):
+    """Global options, shared by every command through the typer context: a
+    :class:`~gsep_cli.session.Session` whose listener is the console."""
 
-    base_url: str | None = None
-    profile: str | None = None
     json: bool = False
     quiet: bool = False
     verbose: bool = False
     progress: bool = True
-    sandbox: bool = False
-    _key: str | None = None
     _announced: bool = False
     _console: Console | None = None
-    _ledger: Ledger | None = None
-    _sandbox: Sandbox | None = None
-    _closers: list[Callable[[], object]] = field(default_factory=list)
 
     def merge(
         self,
@@ -70,65 +59,15 @@ class State:
             self._console = Console(quiet=self.quiet, verbose=self.verbose, progress=self.progress)
         return self._console
 
-    @property
-    def key_fp(self) -> str:
-        """The fingerprint the ledger keys records on (of the key :meth:`client` uses;
-        "" before it made one): worked out when asked, so a run that never touches the
-        ledger never imports it."""
-        if self._key is None:
-            return ""
-        from ..ledger import key_fingerprint
+    def warn(self, text: str) -> None:
+        self.console.warn(text)
 
-        return key_fingerprint(self._key)
+    def progress_listener(self) -> Listener:
+        return self.console
 
-    @property
-    def profile_name(self) -> str:
-        """The config profile in effect: ``--profile``, else GSEP_PROFILE, else default."""
-        from ..config import current_profile
-
-        return current_profile(self.profile)
-
-    def settings(self, *, dry_run: bool = False) -> Settings:
-        """Resolved settings. With --sandbox (no dry run) the base URL is the emulator's,
-        on a port chosen when :meth:`client` starts it, after the command's local checks:
-        until then it reads ``http://127.0.0.1:0/...`` (see :meth:`api_url`)."""
-        from dataclasses import replace
-
-        from ..config import load_settings
-
-        base_url = self.base_url
-        if self.sandbox and not dry_run:
-            base_url = self._sandbox.base_url if self._sandbox else SANDBOX_PENDING_URL
-        settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
-        if self.sandbox and not dry_run:
-            sources = {**settings.sources, "base_url": "--sandbox"}
-            settings = replace(settings, sources=sources)
-        for warning in settings.warnings:
-            self.console.warn(warning)
-        return settings
-
-    def api_url(self, settings: Settings) -> str:
-        """Where this run's requests go: the running emulator's URL with --sandbox, else
-        ``settings.base_url``."""
-        return str(self._sandbox.base_url) if self._sandbox else settings.base_url
-
-    def start_sandbox(self) -> str:
-        """Start the embedded emulator on a free loopback port for this command (cheap,
-        silent); called by :meth:`client`. Its banner waits for the first request (see
-        :meth:`_request_log`), so a local failure found later never shows it."""
-        if self._sandbox is None:
-            from ..environment import sandbox_pace
-            from ..sandbox import Sandbox
-
-            seconds, size = sandbox_pace()
-            self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
-            self._sandbox.start()
-            self._closers.append(self._sandbox.stop)
-        return str(self._sandbox.base_url)
-
-    def _request_log(self) -> Callable[[str], None] | None:
-        """The client's per-request hook (called before every request is sent): the
-        --sandbox banner, once, on the first request, then -v's log lines."""
+    def request_log(self) -> Callable[[str], None] | None:
+        """The --sandbox banner, once, on the first request (so a local failure found
+        later never shows it), then -v's log lines."""
         debug = self.console.debug if self.verbose else None
         if not self.sandbox:
             return debug
@@ -143,60 +82,11 @@ class State:
 
         return log
 
-    def client(self, settings: Settings | None = None, parallel: int = 4) -> GsepClient:
-        """A GsepClient wired to this run's console and settings."""
-        from ..client import GsepClient
-        from ..environment import transport_options
-
-        settings = settings or self.settings()
-        key = "sandbox-key" if self.sandbox else settings.require_key()
-        self._key = key
-        client = GsepClient(
-            self.start_sandbox() if self.sandbox else settings.base_url,
-            key,
-            listener=self.console,
-            parallel=parallel,
-            log=self._request_log(),
-            **transport_options(),
-        )
-        self._closers.append(client.close)
-        return client
-
-    def ledger(self) -> Ledger:
-        """The local job ledger. With --sandbox, the sandbox's own persistent one
-        (``<state dir>/sandbox/``), never the real one: a re-run finds what the last
-        --sandbox run did, as a re-run against the API does."""
-        if self._ledger is None:
-            from ..ledger import Ledger, sandbox_ledger_path
-
-            self._ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
-            self._closers.append(self._ledger.close)
-            for warning in self._ledger.warnings:
-                self.console.warn(warning)
-        return self._ledger
-
-    def api_host(self, settings: Settings) -> str:
-        """The API host this run's uploads and jobs are recorded under: the base URL's,
-        or with --sandbox one stable name (its emulator's port changes on every run)."""
-        from ..ledger import SANDBOX_HOST, api_host
-
-        return SANDBOX_HOST if self.sandbox else api_host(settings.base_url)
-
-    def require_key(self, settings: Settings) -> None:
-        """What a dry run checks besides the inputs: the key, and every GSEP_* setting a
-        real run would read before its first request."""
-        from ..environment import transport_options
-
-        if not self.sandbox:
-            settings.require_key()
-        transport_options()
-
     def close(self) -> None:
-        """Stop live output, close clients, stop the sandbox (in reverse order)."""
+        """Stop live output, then close what the session opened."""
         if self._console is not None:
             self._console.close()
-        while self._closers:
-            self._closers.pop()()
+        super().close()
 
 
 def state_of(ctx: typer.Context) -> State:

@@ -86,23 +86,3 @@ def _check_one(
             # for /proc and read-only mounts
             Manifest(options.manifest).check(would_write)
     return checked, text
-
-
-def planned_paths(
-    options: BatchOptions, paths: list[Path], state: State | None
-) -> list[list[Path]]:
-    """Every input's output paths; UsageError, before any request, when two outputs of
-    the batch would be one file. With ``{job}`` in the template, inputs with the same
-    content share one job, so they stand for it by their content (``state``: None for a
-    dry run, which hashes without the ledger's cache and leaves no trace)."""
-    from ..batch import content_placeholders
-    from ..choices import get_model, planned_outputs
-    from ..naming import plan_outputs
-
-    outputs = planned_outputs(
-        get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
-    )
-    jobs = None
-    if "{job}" in options.template:
-        jobs = content_placeholders(options, paths, state.ledger() if state else None)
-    return plan_outputs(paths, options.out_dir, options.template, outputs, options.model, jobs=jobs)

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import resolve
 from ..errors import UsageError
-from . import _choices, _output
+from . import _output
 from ._context import state_of
 from ._globals import GsepTyper
 
@@ -151,7 +152,7 @@ def set_value(
     elif name == "model":
         get_model(value)
     elif name == "stems":
-        _choices.stems(state.settings(), DEFAULT_MODEL, [value])
+        resolve.stems(state.settings(), DEFAULT_MODEL, [value])
     profile = state.profile_name
     written = set_profile_value(profile, name, value)
     state.console.info(f"gsep: {name} = {value} (profile {profile!r})")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import resolve
 from ..errors import GsepError, UsageError
 from . import _choices, _output
 from ._context import state_of
@@ -88,15 +89,15 @@ def download(
     job_id = check_job_id(job_id)
     ledger = state.ledger()
     record = ledger.get_job(job_id)  # from gsep separate
-    chosen_model = _choices.model_name(settings, model or (record.model if record else None))
+    chosen_model = resolve.model_name(settings, model or (record.model if record else None))
     spec = get_model(chosen_model)
     formats = resolve_formats(fmt or settings.get("format"))
     template = check_template(name_template or DEFAULT_TEMPLATE)
     to_stdout = _choices.to_stdout(output)
-    out_dir = Path(".") if to_stdout else _choices.out_dir(settings, output)
-    _choices.check_overwrite_flags(force, skip_existing)
+    out_dir = Path(".") if to_stdout else resolve.out_dir(settings, output)
+    resolve.check_overwrite_flags(force, skip_existing)
     names = _chosen_stems(stems, spec)
-    chosen = _choices.delivery(
+    chosen = resolve.delivery(
         formats,
         bit_depth=bit_depth,
         sample_rate=sample_rate,

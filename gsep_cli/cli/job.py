@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .. import resolve
 from ..errors import CreationUnconfirmed, GsepError, Interrupted, UsageError
-from . import _choices, _output
+from . import _output
 from ._context import State, state_of
 from ._globals import GsepTyper
 from ._options import LYRICS_HELP, JobId, Language, Model, Stems, Timeout
@@ -65,14 +66,14 @@ def create(
 
     state = state_of(ctx)
     settings = state.settings()
-    chosen_model = _choices.model_name(settings, model)
-    chosen = _choices.stems(settings, chosen_model, stems)
-    lang = _choices.lyrics_language(
+    chosen_model = resolve.model_name(settings, model)
+    chosen = resolve.stems(settings, chosen_model, stems)
+    lang = resolve.lyrics_language(
         chosen_model,
         language,
         lyrics_given=lyrics is not None or lyrics_id is not None,
         fmt=None,
-        state=state,
+        warn=state.warn,
     )
     upload_id = upload_id.strip()
     if not upload_id:
@@ -236,7 +237,7 @@ def status(
     state = state_of(ctx)
     settings = state.settings()
     job_id = check_job_id(job_id)
-    chosen_model = _choices.model_name(settings, model or _recorded_model(state, job_id))
+    chosen_model = resolve.model_name(settings, model or _recorded_model(state, job_id))
     client = state.client(settings)
     failure: GsepError | None = None
     if wait:

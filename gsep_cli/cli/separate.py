@@ -128,52 +128,22 @@ def separate(
       gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt \\
           --language en
     """
-    from ..batch import BatchOptions, collect_inputs
-    from ..choices import get_model, resolve_formats
-    from ..naming import DEFAULT_TEMPLATE, check_template
+    from ..batch import collect_inputs
+    from ..choices import get_model
+    from ..separation import batch_options
 
     state = state_of(ctx)
     settings = state.settings(dry_run=dry_run)
-    chosen_model = _choices.model_name(settings, model)
-    spec = get_model(chosen_model)
-    formats = resolve_formats(fmt or settings.get("format"))
-    chosen_delivery = _choices.delivery(
-        formats,
-        bit_depth=bit_depth,
-        sample_rate=sample_rate,
-        bitrate=bitrate,
-        mixes=mix,
-        mix_only=mix_only,
-        no_tags=no_tags,
-    )
-    keep = _choices.stems(settings, chosen_model, stems, mixes=bool(mix))
-    chosen = _choices.job_stems(spec, chosen_delivery.sources(keep))
-    chosen_delivery.check(spec, keep)
-    lang = _choices.lyrics_language(
-        chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, state=state
-    )
-    template = check_template(name_template or DEFAULT_TEMPLATE)
     to_stdout = _choices.to_stdout(output) and not no_wait
-    if to_stdout:
-        _choices.check_stdout_target(
-            state, keep, formats, spec, dry_run=dry_run, chosen=chosen_delivery
-        )
-    out_dir = Path(".") if _choices.to_stdout(output) else _choices.out_dir(settings, output)
-    _choices.check_overwrite_flags(force, skip_existing)
-    paths = collect_inputs(
-        inputs,
-        recursive=recursive,
-        include=include or (),
-        exclude=exclude or (),
-        kinds=spec.input_kinds,
-        stdin=sys.stdin,
-    )
-    options = BatchOptions(
-        chosen_model,
-        chosen,
-        formats,
-        out_dir,
-        template,
+    options = batch_options(
+        settings,
+        warn=state.warn,
+        model=model,
+        stems=stems,
+        formats=fmt,
+        out_dir=output,
+        to_stdout=_choices.to_stdout(output),
+        name_template=name_template,
         force=force,
         skip_existing=skip_existing,
         pay_again=pay_again,
@@ -181,11 +151,33 @@ def separate(
         timeout=timeout,
         jobs=jobs,
         lyrics=lyrics,
-        language=lang,
-        stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
+        language=language,
         manifest=manifest,
-        delivery=chosen_delivery,
-        keep=keep,
+        bit_depth=bit_depth,
+        sample_rate=sample_rate,
+        bitrate=bitrate,
+        mixes=mix,
+        mix_only=mix_only,
+        no_tags=no_tags,
+        stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
+    )
+    spec = get_model(options.model)
+    if to_stdout:
+        _choices.check_stdout_target(
+            state,
+            list(options.kept_stems),
+            list(options.formats),
+            spec,
+            dry_run=dry_run,
+            chosen=options.chosen_delivery,
+        )
+    paths = collect_inputs(
+        inputs,
+        recursive=recursive,
+        include=include or (),
+        exclude=exclude or (),
+        kinds=spec.input_kinds,
+        stdin=sys.stdin,
     )
     _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
     if manifest is not None and str(manifest) == "-":
@@ -228,7 +220,8 @@ def _separate(
     parallel: int,
 ) -> None:
     """Plan the outputs (refusing collisions before paying), then dry-run or run."""
-    from ._dry_run import dry_run_separate, planned_paths
+    from ..separation import planned_paths
+    from ._dry_run import dry_run_separate
 
     planned: list[list[Path]] | None = None
     if not options.no_wait and not to_stdout:  # refuse before paying for jobs whose files
@@ -257,7 +250,8 @@ def _run_batch(
 ) -> None:
     """Run the batch, print each input's results as it ends, then the summary table and
     the batch's exit code (one input: its own error)."""
-    from ..batch import BatchRunner, batch_exit_code
+    from ..batch import batch_exit_code
+    from ..separation import run_batch
 
     single = len(paths) == 1
 
@@ -278,16 +272,7 @@ def _run_batch(
             prefix = "" if named else f"{result.input}: "
             state.console.error(result.error, prefix=prefix, batch=True)
 
-    runner = BatchRunner(
-        client,
-        options,
-        key_fp=state.key_fp,
-        base_url=state.api_url(settings),
-        host=state.api_host(settings),
-        ledger=state.ledger(),
-        on_result=report,
-    )
-    results = runner.run(paths)
+    results = run_batch(state, client, settings, options, paths, on_result=report)
     state.console.close()  # the live rows are gone before the summary (or an error) prints
     if single:
         if results[0].error is not None:

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import resolve
 from ..errors import LedgerError
-from . import _choices, _output
+from . import _output
 from ._context import State, state_of
 from ._options import DryRun, Model, Parallel
 
@@ -43,7 +44,7 @@ def upload(
 
     state = state_of(ctx)
     settings = state.settings(dry_run=dry_run)
-    spec = get_model(_choices.model_name(settings, model))
+    spec = get_model(resolve.model_name(settings, model))
     if file.suffix.lower() == ".txt":  # lyrics text: checked as text, not as audio
         size = check_lyrics_file(file)
         if dry_run:

@@ -1,0 +1,155 @@
+"""``separate`` as a library call: the choices made into
+:class:`~gsep_cli.batch.BatchOptions`, the outputs planned (refusing collisions before
+paying), and the batch run through the session's ledger, so a second identical call
+re-attaches to the job on record instead of paying again.
+
+The command line (``gsep separate``) and :meth:`gsep_cli.session.Session.separate` (the
+library's, the MCP server's) both go through :func:`batch_options` and :func:`run_batch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from .batch import BatchOptions, InputResult
+    from .client import GsepClient
+    from .config import Settings
+    from .session import Session
+
+
+def batch_options(
+    settings: Settings,
+    *,
+    warn: Callable[[str], None],
+    model: str | None = None,
+    stems: Sequence[str] | None = None,
+    formats: str | Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    to_stdout: bool = False,
+    name_template: str | None = None,
+    force: bool = False,
+    skip_existing: bool = False,
+    pay_again: bool = False,
+    no_wait: bool = False,
+    timeout: float | None = None,
+    jobs: int = 3,
+    lyrics: str | Path | None = None,
+    language: str | None = None,
+    manifest: str | Path | None = None,
+    bit_depth: str | None = None,
+    sample_rate: int | None = None,
+    bitrate: int | None = None,
+    mixes: Sequence[str] | None = None,
+    mix_only: bool = False,
+    no_tags: bool = False,
+    stdout: BinaryIO | None = None,
+) -> BatchOptions:
+    """The checked options of one ``separate`` (every value as its command-line option;
+    None: the setting, as for the CLI). ``formats``: ``"wav,flac"`` or a list; ``mixes``:
+    ``"NAME=STEM+STEM"`` each. ``warn`` receives what a human should know.
+
+    Raises :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work —
+    before any request, so no credit is spent on it."""
+    from . import resolve
+    from .batch import BatchOptions
+    from .choices import get_model, resolve_formats
+    from .naming import DEFAULT_TEMPLATE, check_template
+
+    chosen_model = resolve.model_name(settings, model)
+    spec = get_model(chosen_model)
+    fmt = formats if formats is None or isinstance(formats, str) else ",".join(formats)
+    chosen_formats = resolve_formats(fmt or settings.get("format"))
+    delivery = resolve.delivery(
+        chosen_formats,
+        bit_depth=bit_depth,
+        sample_rate=sample_rate,
+        bitrate=bitrate,
+        mixes=list(mixes or ()),
+        mix_only=mix_only,
+        no_tags=no_tags,
+    )
+    keep = resolve.stems(settings, chosen_model, list(stems or ()) or None, mixes=bool(mixes))
+    chosen = resolve.job_stems(spec, delivery.sources(keep))
+    delivery.check(spec, keep)
+    lang = resolve.lyrics_language(
+        chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, warn=warn
+    )
+    template = check_template(name_template or DEFAULT_TEMPLATE)
+    if to_stdout:
+        folder = Path(".")
+    else:
+        folder = resolve.out_dir(settings, None if out_dir is None else Path(out_dir))
+    resolve.check_overwrite_flags(force, skip_existing)
+    return BatchOptions(
+        chosen_model,
+        chosen,
+        chosen_formats,
+        folder,
+        template,
+        force=force,
+        skip_existing=skip_existing,
+        pay_again=pay_again,
+        no_wait=no_wait,
+        timeout=timeout,
+        jobs=jobs,
+        lyrics=None if lyrics is None else Path(lyrics),
+        language=lang,
+        stdout=stdout,
+        manifest=None if manifest is None else Path(manifest),
+        delivery=delivery,
+        keep=keep,
+    )
+
+
+def planned_paths(
+    options: BatchOptions, paths: Sequence[Path], session: Session | None
+) -> list[list[Path]]:
+    """Every input's output paths; UsageError, before any request, when two outputs of
+    the batch would be one file. With ``{job}`` in the template, inputs with the same
+    content share one job, so they stand for it by their content (``session``: None for a
+    dry run, which hashes without the ledger's cache and leaves no trace)."""
+    from .batch import content_placeholders
+    from .choices import get_model, planned_outputs
+    from .naming import plan_outputs
+
+    outputs = planned_outputs(
+        get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
+    )
+    jobs = None
+    if "{job}" in options.template:
+        jobs = content_placeholders(options, list(paths), session.ledger() if session else None)
+    return plan_outputs(
+        list(paths), options.out_dir, options.template, outputs, options.model, jobs=jobs
+    )
+
+
+def run_batch(
+    session: Session,
+    client: GsepClient,
+    settings: Settings,
+    options: BatchOptions,
+    paths: Sequence[Path],
+    *,
+    on_result: Callable[[InputResult], None] | None = None,
+) -> list[InputResult]:
+    """Run every input through the batch runner with the session's ledger (``on_result``:
+    called with each input's result as it finishes, from the main thread). Results in
+    input order; an input's expected failure is in its result's ``error``, never raised.
+
+    Raises :class:`~gsep_cli.errors.Interrupted` on Ctrl-C/SIGTERM (finished inputs stay
+    recorded; jobs created are on record for a re-run to re-attach to)."""
+    from .batch import BatchRunner
+
+    runner = BatchRunner(
+        client,
+        options,
+        key_fp=session.key_fp,
+        base_url=session.api_url(settings),
+        host=session.api_host(settings),
+        ledger=session.ledger(),
+        on_result=on_result,
+    )
+    return runner.run(list(paths))

@@ -1,0 +1,259 @@
+"""A :class:`Session`: the settings, the key, the client, the ledger and (when asked) the
+built-in sandbox, put together as ``gsep`` puts them together, for any program.
+
+The command line, the MCP server (``gsep mcp``) and the pytest plugin are all sessions;
+so is a Python program that wants what ``gsep separate`` does, re-runs that never pay
+twice included::
+
+    from gsep_cli import Session
+
+    with Session(sandbox=True) as session:                    # or Session() for the API
+        for result in session.separate(["song.wav"], stems=["vocal"], out_dir="stems"):
+            print(result.status, result.job_id, [f.path for f in result.files])
+
+Nothing here prints: settings warnings and progress go to the ``listener``
+(:class:`~gsep_cli.progress.Listener`), errors are raised
+(:class:`~gsep_cli.errors.GsepError` and its subclasses, each with its exit code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch import InputResult
+    from .client import GsepClient
+    from .config import Settings
+    from .ledger import Ledger
+    from .progress import Listener
+    from .sandbox import Sandbox
+
+
+#: The base URL sandbox settings carry until the emulator runs (its port: a free one).
+SANDBOX_PENDING_URL = "http://127.0.0.1:0/developers/api"
+
+
+@dataclass
+class Session:
+    """Settings, key, client, ledger and sandbox for one run of work; close it after.
+
+    ``base_url``/``profile``: as ``--base-url``/``--profile`` (None: the environment, then
+    the config file; see README "Configuration"). ``sandbox``: run against the built-in
+    emulator on a free loopback port (no key needed, nothing charged, no real
+    separation); its jobs are recorded in the sandbox's own ledger, never the real one.
+    ``listener``: receives progress and notices (default: none).
+
+    Use it as a context manager, or call :meth:`close`: it stops the sandbox it started
+    and closes the clients and the ledger it opened.
+    """
+
+    base_url: str | None = None
+    profile: str | None = None
+    sandbox: bool = False
+    listener: Listener | None = None
+    _key: str | None = None
+    _ledger: Ledger | None = None
+    _sandbox: Sandbox | None = None
+    _closers: list[Callable[[], object]] = field(default_factory=list)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warn(self, text: str) -> None:
+        """Say something a human should know (the CLI prints it; a library session hands
+        it to the listener's ``notice``)."""
+        if self.listener is not None:
+            self.listener.notice(text)
+
+    @property
+    def key_fp(self) -> str:
+        """The fingerprint the ledger keys records on (of the key :meth:`client` uses;
+        "" before it made one). The key itself is never stored."""
+        if self._key is None:
+            return ""
+        from .ledger import key_fingerprint
+
+        return key_fingerprint(self._key)
+
+    @property
+    def profile_name(self) -> str:
+        """The config profile in effect: ``profile``, else GSEP_PROFILE, else default."""
+        from .config import current_profile
+
+        return current_profile(self.profile)
+
+    def settings(self, *, dry_run: bool = False) -> Settings:
+        """Resolved settings (environment, then profile, then defaults); warnings go to
+        :meth:`warn`. In the sandbox (no dry run) the base URL is the emulator's, on a
+        port chosen when :meth:`client` starts it: until then ``http://127.0.0.1:0/...``.
+
+        Raises :class:`~gsep_cli.errors.ConfigError` (exit 3) for a setting that cannot
+        be used."""
+        from dataclasses import replace
+
+        from .config import load_settings
+
+        base_url = self.base_url
+        if self.sandbox and not dry_run:
+            base_url = self._sandbox.base_url if self._sandbox else SANDBOX_PENDING_URL
+        settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
+        if self.sandbox and not dry_run:
+            sources = {**settings.sources, "base_url": "--sandbox"}
+            settings = replace(settings, sources=sources)
+        for warning in settings.warnings:
+            self.warn(warning)
+        return settings
+
+    def api_url(self, settings: Settings) -> str:
+        """Where requests go: the running emulator's URL in the sandbox, else
+        ``settings.base_url``."""
+        return str(self._sandbox.base_url) if self._sandbox else settings.base_url
+
+    def start_sandbox(self) -> str:
+        """Start the built-in emulator on a free loopback port (once; stopped by
+        :meth:`close`) and return its base URL. Its pace follows GSEP_SANDBOX_JOB_SECONDS
+        and GSEP_SANDBOX_CHUNK (README "Sandbox")."""
+        if self._sandbox is None:
+            from .environment import sandbox_pace
+            from .sandbox import Sandbox
+
+            seconds, size = sandbox_pace()
+            self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
+            self._sandbox.start()
+            self._closers.append(self._sandbox.stop)
+        return str(self._sandbox.base_url)
+
+    def request_log(self) -> Callable[[str], None] | None:
+        """The client's per-request hook, called before every request (None: none)."""
+        return None
+
+    def progress_listener(self) -> Listener | None:
+        """Where the client reports progress (the CLI: its console)."""
+        return self.listener
+
+    def client(self, settings: Settings | None = None, parallel: int = 4) -> GsepClient:
+        """A :class:`~gsep_cli.client.GsepClient` for these settings (``parallel``: upload
+        parts at once, 1-16), closed with the session. Starts the sandbox when asked.
+
+        Raises :class:`~gsep_cli.errors.ConfigError` (exit 3) when no key is set (outside
+        the sandbox) or a GSEP_* transport setting is malformed."""
+        from .client import GsepClient
+        from .environment import transport_options
+
+        settings = settings or self.settings()
+        key = "sandbox-key" if self.sandbox else settings.require_key()
+        self._key = key
+        client = GsepClient(
+            self.start_sandbox() if self.sandbox else settings.base_url,
+            key,
+            listener=self.progress_listener(),
+            parallel=parallel,
+            log=self.request_log(),
+            **transport_options(),
+        )
+        self._closers.append(client.close)
+        return client
+
+    def ledger(self) -> Ledger:
+        """The local job ledger (opened once, closed with the session). In the sandbox its
+        own persistent one (``<state dir>/sandbox/``), never the real one: a re-run finds
+        what the last sandbox run did, as a re-run against the API does."""
+        if self._ledger is None:
+            from .ledger import Ledger, sandbox_ledger_path
+
+            self._ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
+            self._closers.append(self._ledger.close)
+            for warning in self._ledger.warnings:
+                self.warn(warning)
+        return self._ledger
+
+    def api_host(self, settings: Settings) -> str:
+        """The API host uploads and jobs are recorded under: the base URL's, or in the
+        sandbox one stable name (its emulator's port changes on every run)."""
+        from .ledger import SANDBOX_HOST, api_host
+
+        return SANDBOX_HOST if self.sandbox else api_host(settings.base_url)
+
+    def require_key(self, settings: Settings) -> None:
+        """What a dry run checks besides the inputs: the key, and every GSEP_* setting a
+        real run would read before its first request (ConfigError, exit 3)."""
+        from .environment import transport_options
+
+        if not self.sandbox:
+            settings.require_key()
+        transport_options()
+
+    def separate(
+        self,
+        inputs: Sequence[str | Path] | str | Path,
+        *,
+        recursive: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        parallel: int = 4,
+        on_result: Callable[[InputResult], None] | None = None,
+        **choices: Any,
+    ) -> list[InputResult]:
+        """Upload, create the job, wait and download, for each input — what
+        ``gsep separate`` does, re-runs included: work on record (same content, model,
+        stems, API host and key) re-attaches to its job and keeps the files already
+        written (same size and SHA-256), so no identical call pays twice.
+
+        ``inputs``: audio files (WAV, FLAC, MP3, M4A/MP4) or folders (``recursive``,
+        ``include``/``exclude`` globs). ``choices``, as the command's options (None: the
+        setting): ``model``, ``stems`` (list), ``formats`` (``"wav,flac"`` or a list),
+        ``out_dir``, ``name_template``, ``force``, ``skip_existing``, ``pay_again``,
+        ``no_wait``, ``timeout`` (seconds per job), ``jobs`` (inputs at once, 1-16),
+        ``lyrics``, ``language``, ``manifest``, ``bit_depth``, ``sample_rate`` (Hz),
+        ``bitrate`` (kbit/s), ``mixes`` (``"NAME=STEM+STEM"`` each), ``mix_only``,
+        ``no_tags``. ``parallel``: upload parts at once.
+
+        Returns one :class:`~gsep_cli.batch.InputResult` per input, in order: ``status``
+        (``success``, ``submitted`` with ``no_wait``, ``failed``), ``job_id``,
+        ``expire_at``, ``reused`` (``"job"``/``"upload"``/None), ``files``
+        (:class:`~gsep_cli.client.WrittenFile`: path, bytes, sha256) and ``error`` (a
+        :class:`~gsep_cli.errors.GsepError` for a failed input; its message names the job
+        and how to resume when one exists). Side effects: files written under
+        ``out_dir``, the ledger updated, credits spent for each new job.
+
+        Raises, before any request: :class:`~gsep_cli.errors.UsageError` (exit 2) for a
+        choice that cannot work or an unusable lone input,
+        :class:`~gsep_cli.errors.ConfigError` (exit 3) for missing or bad settings; and
+        :class:`~gsep_cli.errors.Interrupted` (exit 130) on Ctrl-C/SIGTERM."""
+        from .batch import collect_inputs
+        from .choices import get_model
+        from .errors import UsageError
+        from .preflight import preflight
+        from .separation import batch_options, planned_paths, run_batch
+
+        named = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        if not named:
+            raise UsageError("no input given", "Give one or more audio files or folders")
+        settings = self.settings()
+        options = batch_options(settings, warn=self.warn, **choices)
+        spec = get_model(options.model)
+        paths = collect_inputs(
+            [str(p) for p in named],
+            recursive=recursive,
+            include=include,
+            exclude=exclude,
+            kinds=spec.input_kinds,
+        )
+        if not options.no_wait:  # refuse before paying for jobs whose files cannot land
+            planned_paths(options, paths, self)
+        if len(paths) == 1:  # a lone input's own checks come before the key and the sandbox
+            preflight(paths[0], spec)
+        client = self.client(settings, parallel=parallel)
+        return run_batch(self, client, settings, options, paths, on_result=on_result)
+
+    def close(self) -> None:
+        """Close the clients and the ledger, stop the sandbox (in reverse order of
+        opening). Safe to call twice."""
+        while self._closers:
+            self._closers.pop()()
