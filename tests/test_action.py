@@ -339,3 +339,14 @@ def test_the_install_step_names_the_gsep_it_takes(tmp_path: Path) -> None:
     assert os.path.samefile(found["gsep"], gsep_exe())
     assert subprocess.run([found["python"], "-c", "import json"], check=False).returncode == 0
     assert proc.stdout == ""
+
+
+@pytest.mark.slow
+def test_args_sandbox_tries_the_action_without_a_key(tmp_path: Path, workspace: Path) -> None:
+    """What the README offers for a first try: no secret, the built-in emulator."""
+    run = run_action(tmp_path, workspace, {"files": "my song.wav", "args": "--sandbox"})
+    assert run.code == 0, run.stderr
+    assert run.paths() == ["my song/vocal.wav"]
+    assert (workspace / "my song" / "vocal.wav").is_file()
+    assert len(run.job_ids()) == 1
+    assert "### gsep separate: 1 input, all done" in run.summary
