@@ -122,6 +122,16 @@ def test_a_lone_json_run_summarises_and_keeps_stdout_json(
 
 
 @pytest.mark.slow
+def test_a_no_wait_run_lists_the_submitted_jobs(ci: dict[str, str], tmp_path: Path) -> None:
+    make_wav(tmp_path / "song.wav", seconds=0.2)
+    run = run_gsep(["separate", "song.wav", "--no-wait"], ci, cwd=tmp_path)
+    assert run.code == 0, str(run)
+    (row,) = table_rows(summary_of(ci))
+    assert row == ["song.wav", run.out.strip(), "submitted", "submitted"]
+    assert "### gsep separate: 1 input, none failed" in summary_of(ci)
+
+
+@pytest.mark.slow
 def test_server_text_is_sanitised_in_both_the_table_and_the_annotation(
     ci: dict[str, str], tmp_path: Path, sb: Sandbox
 ) -> None:

@@ -102,7 +102,9 @@ def summary_markdown(results: Sequence[InputResult]) -> str:
     blank line before and after (it follows whatever other steps appended)."""
     failed = sum(1 for r in results if not r.ok)
     count = f"{len(results)} input{'' if len(results) == 1 else 's'}"
-    heading = f"{count}, {failed} failed" if failed else f"{count}, all done"
+    waiting = any(r.status == "submitted" for r in results)  # --no-wait: not done yet
+    heading = f"{count}, {failed} failed" if failed else f"{count}, none failed"
+    heading = heading if failed or waiting else f"{count}, all done"
     lines = [
         "",
         f"### {TITLE}: {heading}",
