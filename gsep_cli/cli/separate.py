@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
-from . import _choices, _output
+from ..errors import GsepError, UsageError
+from . import _choices, _github, _output
 from ._context import State, state_of
 from ._options import (
     DRY_RUN_HELP,
@@ -237,7 +237,11 @@ def _separate(
         from ..choices import get_model
         from ..preflight import preflight
 
-        preflight(paths[0], get_model(options.model))  # (its warnings: when it runs)
+        try:
+            preflight(paths[0], get_model(options.model))  # (its warnings: when it runs)
+        except GsepError as error:  # a failed input to CI too (GITHUB_ACTIONS)
+            _github.report_refused(paths[0], error, state.console)
+            raise
     _run_batch(state, state.client(settings, parallel=parallel), settings, options, paths)
 
 
@@ -274,6 +278,7 @@ def _run_batch(
 
     results = run_batch(state, client, settings, options, paths, on_result=report)
     state.console.close()  # the live rows are gone before the summary (or an error) prints
+    _github.report(results, state.console)  # under GITHUB_ACTIONS: annotations, summary
     if single:
         if results[0].error is not None:
             raise results[0].error
