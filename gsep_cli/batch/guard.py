@@ -89,11 +89,15 @@ class Planning(Recorded):
                 continue
             key = work_key(*self._match(work))
             earlier = first.get(key)
-            if earlier is not None:
+            if earlier is not None and (earlier.new or earlier.error is not None):
                 plans.append(self._shared(path, earlier))
                 continue
+            # an earlier input re-attaching to a job on record leaves the record as it
+            # was: this one decides on it alone (in the sandbox its files may be missing
+            # here, and then it runs afresh, and later ones share that new job)
             plan = self._plan_work(work)
-            first[key] = plan
+            if earlier is None or plan.new:
+                first[key] = plan
             plans.append(plan)
         return plans
 
@@ -125,9 +129,9 @@ class Planning(Recorded):
         return work
 
     def _shared(self, path: Path, earlier: InputPlan) -> InputPlan:
-        """An input whose work an earlier input of the batch has: the runner claims the
-        work for the first and then re-attaches the second to its job (or fails it the
-        same way), so it never pays."""
+        """An input whose work an earlier input of the batch pays for (or is refused): the
+        runner claims the work for the first and then re-attaches the second to the job
+        it created (or fails it the same way), so it never pays."""
         if earlier.error is not None:
             return InputPlan(path, False, error=earlier.error, note=earlier.note)
         return InputPlan(

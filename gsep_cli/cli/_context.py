@@ -149,8 +149,7 @@ class State:
         from ..environment import transport_options
 
         settings = settings or self.settings()
-        key = "sandbox-key" if self.sandbox else settings.require_key()
-        self._key = key
+        key = self.run_key(settings)
         client = GsepClient(
             self.start_sandbox() if self.sandbox else settings.base_url,
             key,
@@ -161,6 +160,12 @@ class State:
         )
         self._closers.append(client.close)
         return client
+
+    def run_key(self, settings: Settings) -> str:
+        """The key this run's requests carry (with --sandbox the emulator's), remembered
+        for :attr:`key_fp`. Raises ConfigError when no key is set."""
+        self._key = "sandbox-key" if self.sandbox else settings.require_key()
+        return self._key
 
     def ledger(self) -> Ledger:
         """The local job ledger. With --sandbox, the sandbox's own persistent one
