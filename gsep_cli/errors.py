@@ -77,6 +77,14 @@ class OutputClosed(UsageError):
     default_hint = "Check where stdout goes (the reading program, free disk space)"
 
 
+class SpendingLimit(UsageError):
+    """A run would create more new jobs than ``--max-jobs`` allows: refused before any
+    request (or, for the input that would go over it during the run, before its upload).
+    A limit the command line set, so exit 2 like other usage errors."""
+
+    default_hint = "Raise --max-jobs, or give fewer inputs (--dry-run lists them)"
+
+
 class LedgerError(GsepError):
     """The local record (the ledger) cannot be used: locked by another gsep for too
     long, unreadable, not a database, from a newer gsep, or in a folder that cannot be

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,3 +179,16 @@ def job_on_record(
     recorded (:func:`answered_meanwhile`), or None."""
     known = ledger.find_job(*work)
     return None if known is None else answered_meanwhile(ledger, known, notice)
+
+
+def peek_job_on_record(
+    ledger: Ledger, work: tuple[str, str, Sequence[str], str, str]
+) -> JobRecord | None:
+    """What :func:`job_on_record` would return for ``work``, without writing anything: an
+    unconfirmed creation whose answer was kept beside the ledger reads as the job it
+    names (status ``submitted``), as :func:`answered_meanwhile` would record it."""
+    known = ledger.find_job(*work)
+    if known is None or not known.unconfirmed:
+        return known
+    job_id = answers.find(ledger.path.parent, known.job_id)
+    return known if job_id is None else replace(known, job_id=job_id, status=SUBMITTED)

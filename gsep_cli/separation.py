@@ -46,10 +46,12 @@ def batch_options(
     mix_only: bool = False,
     no_tags: bool = False,
     stdout: BinaryIO | None = None,
+    max_jobs: int | None = None,
 ) -> BatchOptions:
     """The checked options of one ``separate`` (every value as its command-line option;
     None: the setting, as for the CLI). ``formats``: ``"wav,flac"`` or a list; ``mixes``:
-    ``"NAME=STEM+STEM"`` each. ``warn`` receives what a human should know.
+    ``"NAME=STEM+STEM"`` each; ``max_jobs``: the most new jobs the run may pay for
+    (None: no limit). ``warn`` receives what a human should know.
 
     Raises :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work —
     before any request, so no credit is spent on it."""
@@ -101,6 +103,7 @@ def batch_options(
         manifest=None if manifest is None else Path(manifest),
         delivery=delivery,
         keep=keep,
+        max_jobs=max_jobs,
     )
 
 

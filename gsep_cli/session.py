@@ -147,8 +147,7 @@ class Session:
         from .environment import transport_options
 
         settings = settings or self.settings()
-        key = "sandbox-key" if self.sandbox else settings.require_key()
-        self._key = key
+        key = self.run_key(settings)
         client = GsepClient(
             self.start_sandbox() if self.sandbox else settings.base_url,
             key,
@@ -159,6 +158,13 @@ class Session:
         )
         self._closers.append(client.close)
         return client
+
+    def run_key(self, settings: Settings) -> str:
+        """The key this session's requests carry (in the sandbox, the emulator's),
+        remembered for :attr:`key_fp`. Raises :class:`~gsep_cli.errors.ConfigError`
+        (exit 3) when no key is set."""
+        self._key = "sandbox-key" if self.sandbox else settings.require_key()
+        return self._key
 
     def ledger(self) -> Ledger:
         """The local job ledger (opened once, closed with the session). In the sandbox its

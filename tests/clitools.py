@@ -213,3 +213,11 @@ def files_under(folder: Path) -> list[str]:
     if not folder.exists():
         return []
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def key_info_requests(sb: Any) -> int:
+    """How many requests the sandbox saw, each of them the free GET /v1/key/info (a
+    separate --dry-run's only request: the credits left)."""
+    seen = [(r["method"], r["path"]) for r in sb.requests]
+    assert all(seen_one == ("GET", "/developers/api/v1/key/info") for seen_one in seen), seen
+    return len(seen)

@@ -1,5 +1,6 @@
-"""``--dry-run`` on upload and separate: every local check, what would be sent, no request;
-and the duration limit as part of every upload's preflight."""
+"""``--dry-run`` on upload and separate: every local check, what would be sent, no request
+but separate's one GET /v1/key/info (the credits left); and the duration limit as part of
+every upload's preflight."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import SECRET, api_requests, assert_clean_error, make_wav, run_cli, set_env
+from clitools import (
+    SECRET,
+    api_requests,
+    assert_clean_error,
+    key_info_requests,
+    make_wav,
+    run_cli,
+    set_env,
+)
 
 from gsep_cli import models
 from gsep_cli.errors import ExitCode, UsageError
@@ -82,8 +91,11 @@ def test_separate_dry_run_json_shape(capsys: Any, env: Path, sb: Sandbox) -> Non
             f"song/{stem}.{ext}" for stem in ("vocal", "drum", "others") for ext in ("wav", "mp3")
         ],
         "ok": True,
+        "newJob": True,
+        "reuseJob": None,
+        "sameAs": None,
     }
-    assert sb.requests == []
+    assert key_info_requests(sb) == 1  # its one request: the credits left
     assert not (env / "ledger.sqlite3").exists()
     assert not Path("song").exists()
 
@@ -108,7 +120,7 @@ def test_separate_dry_run_human_line_and_no_wait(capsys: Any, env: Path, sb: San
         f"would upload song.wav ({size} bytes, wav, 0.25 s) then create gsep_dme_mtrack_v1 "
         "job (no type)"
     ]
-    assert sb.requests == []
+    assert key_info_requests(sb) == 3
 
 
 def test_mp3_duration_comes_from_mutagen(capsys: Any, env: Path, sb: Sandbox) -> None:
@@ -142,7 +154,7 @@ def test_unreadable_duration_is_unknown_not_an_error(
     assert (doc["format"], doc["duration"], doc["ok"]) == (kind, None, True)
     run = run_cli(capsys, ["upload", "--dry-run", name])
     assert run.lines == [f"would upload {name} ({len(data)} bytes, {kind}, duration unknown)"]
-    assert sb.requests == []
+    assert key_info_requests(sb) == 1
 
 
 def test_a_flac_without_a_readable_streaminfo_is_refused(
@@ -178,7 +190,7 @@ def test_other_local_checks_in_a_dry_run(capsys: Any, env: Path, sb: Sandbox) ->
     run = run_cli(capsys, ["separate", "--dry-run", "song.wav"])
     assert_clean_error(run, ExitCode.USAGE, "already exists")
     assert run_cli(capsys, ["separate", "--dry-run", "--force", "song.wav"]).code == 0
-    assert sb.requests == []
+    assert key_info_requests(sb) == 1
 
 
 def test_key_needed_unless_sandbox_and_no_sandbox_started(
@@ -219,7 +231,7 @@ def test_several_inputs_one_bad_exit_9(capsys: Any, env: Path, sb: Sandbox) -> N
     Path("d.flac").write_bytes(b"nothing")
     run = run_cli(capsys, ["separate", "--dry-run", "c.flac", "d.flac"])
     assert run.code == ExitCode.USAGE and run.out == "", str(run)  # all failed the same way
-    assert sb.requests == []
+    assert key_info_requests(sb) == 2  # not when every input failed its checks
 
 
 # ---- the duration limit, with and without --dry-run -----------------------------------

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import SECRET, api_requests, assert_clean_error, files_under, make_wav, run_cli
+from clitools import (
+    SECRET,
+    api_requests,
+    assert_clean_error,
+    files_under,
+    key_info_requests,
+    make_wav,
+    run_cli,
+)
 from clitools import set_env as _set_env
 
 from gsep_cli.choices import (
@@ -268,7 +276,7 @@ def test_lyrics_dry_run_shows_the_text_and_language(capsys: Any, env: Path, sb: 
     assert document["lyrics"] == {"path": "song.txt", "bytes": size}
     assert document["language"] == "en"
     assert document["wouldWrite"] == ["song/lyrics.csv", "song/reports.json"]
-    assert api_requests(sb) == []
+    assert key_info_requests(sb) == 2  # each dry run's one request: the credits left
 
 
 def test_format_flag_on_the_lyrics_model_only_warns(capsys: Any, env: Path, sb: Sandbox) -> None:

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import SECRET, assert_clean_error, clean_env, make_wav, run_cli, run_gsep, set_env
+from clitools import (
+    SECRET,
+    assert_clean_error,
+    clean_env,
+    key_info_requests,
+    make_wav,
+    run_cli,
+    run_gsep,
+    set_env,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mediatools import flac_bytes, id3v2_tag, mpeg_frame, vbr_mp3
@@ -172,7 +181,7 @@ def test_flac_behind_id3v2_tags_is_flac_here_and_in_the_sandbox(
     assert run.code == 0, str(run)
     doc = run.json()
     assert (doc["format"], doc["duration"], doc["durationExact"]) == ("flac", 3.0, True)
-    assert sb.requests == []
+    assert key_info_requests(sb) == 1  # the credits left
     run = run_cli(capsys, ["separate", "--no-wait", "tagged.flac"])
     assert run.code == 0, str(run)
     assert sb.store.job_count() == 1  # the sandbox sniffs past the tags as well
@@ -241,7 +250,7 @@ def test_an_estimated_duration_over_the_limit_is_only_a_warning(
     run = run_cli(capsys, ["upload", "--dry-run", "song.mp3"])
     assert run.lines == [f"would upload song.mp3 ({song.stat().st_size} bytes, mp3, about 1499 s)"]
     assert warnings_of(run) == [warning]
-    assert sb.requests == []
+    assert key_info_requests(sb) == 1  # separate --dry-run's: the credits left
     run = run_cli(capsys, ["upload", "song.mp3"])
     assert run.code == 0 and warnings_of(run) == [warning], str(run)
     assert sb.store.upload_count() == 1
@@ -265,7 +274,8 @@ def test_a_counted_duration_is_exact_without_a_warning(env: Path, sb: Sandbox, c
     spec = dataclasses.replace(models.MODELS[HQ], max_seconds=149)
     with pytest.raises(UsageError, match=r"lasts 150\.00 s, over"):
         preflight(song, spec)
-    assert_untouched(sb)
+    assert key_info_requests(sb) == 1  # the dry run's: the credits left
+    assert (sb.store.upload_count(), sb.store.job_count()) == (0, 0)
 
 
 def test_upload_never_refuses_on_duration(

@@ -6,22 +6,19 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
 from ..claims import Claim, ClaimHolder
-from ..client import WrittenFile
 from ..errors import (
     Interrupted,
     JobFailed,
     RequestRejected,
-    UsageError,
     WaitTimeout,
 )
-from ..ledger import SANDBOX_HOST, FileRecord, JobRecord
+from ..ledger import SANDBOX_HOST, JobRecord
 from ..onrecord import job_on_record
 from ..records import SUCCESS, utc_text, work_key
 from .base import RunnerBase
+from .known import Step, next_step, unanswered_refusal
 from .plan import InputResult, Work
 
 
@@ -62,11 +59,6 @@ class Attaching(RunnerBase):
                 )
             self._stop.wait(self.claim_poll)
 
-    def _match(self, work: Work) -> tuple[str, str, tuple[str, ...], str, str]:
-        """What ``work`` is, as jobs are matched and claimed (:attr:`JobRecord.work`)."""
-        assert work.content is not None
-        return (work.content, self.options.model, self.job_stems, self.host, self.key_fp)
-
     def _claimed(
         self, work: Work, result: InputResult, waited_since: float | None, claim: Claim
     ) -> None:
@@ -84,24 +76,19 @@ class Attaching(RunnerBase):
                     "Check the input file; run the job again if it looks fine",
                 )
         known = job_on_record(self.ledger, match, self.client.notice)
-        if known is not None and known.unconfirmed:
-            # --pay-again pays again for creations requested before this run; one that
-            # this run (or one beside it) requested without an answer is not paid twice
-            if not options.pay_again or known.created_at >= self.started_at:
-                again = "run the command again with" if options.pay_again else "add"
-                raise UsageError(
-                    f"{work.path.name}: a job for this input was requested at "
-                    f"{utc_text(known.created_at)} and no answer came; it may exist and have cost "
-                    "credits",
-                    "gsep does not pay again by itself: check your credits (gsep key info), "
-                    f"then {again} --pay-again to pay for a new job",
-                )
+        step = next_step(known, pay_again=options.pay_again, started_at=self.started_at)
+        if step is Step.REFUSE:
+            assert known is not None
+            raise unanswered_refusal(work.path.name, known, pay_again=options.pay_again)
+        if step is Step.PAY_FOR_UNANSWERED:
+            assert known is not None
             self.ledger.abandon_unconfirmed(*match)
             self.client.notice(
                 f"{work.path.name}: paying again for the creation requested at "
                 f"{utc_text(known.created_at)} that was never confirmed (--pay-again)"
             )
-        elif known is not None and (not options.pay_again or known.created_at >= self.started_at):
+        elif step is Step.REATTACH:
+            assert known is not None
             known = self._job_with_files_here(match, work, known)
             result.reused = "job"
             try:
@@ -109,35 +96,14 @@ class Attaching(RunnerBase):
                 return
             except _SandboxJobGone:  # a new job, as the API would have re-downloaded
                 result.reused, result.job_id, result.upload_id = None, None, None
-        elif known is not None:
+        elif step is Step.PAY_AGAIN:
+            assert known is not None
             self._refuse_before_paying(work)  # nothing said about paying if nothing will be
             self.client.notice(
                 f"{work.path.name}: paying for a new job although job {known.job_id} is on "
                 "record (--pay-again)"
             )
         self._new_job(work, result, claim)
-
-    def _job_with_files_here(
-        self, match: tuple[str, str, Sequence[str], str, str], work: Work, newest: JobRecord
-    ) -> JobRecord:
-        """The recorded job to re-attach to: one whose planned outputs are all here and
-        intact (then the input is done, whichever job it was, e.g. the older one after
-        ``--pay-again`` into another folder), else the one with most of them here, else
-        ``newest`` (:meth:`Ledger.find_job`'s answer)."""
-        assert self.ledger is not None
-        if newest.status == SUCCESS and self._complete_files(
-            newest, work, self._verified(newest, work)
-        ):
-            return newest
-        best, most = newest, 0
-        for job in self.ledger.done_jobs(*match):
-            planned = {p.resolve() for p in self._planned(work, job.job_id)}
-            here = len(planned & {Path(r.path) for r in self._verified(job, work)})
-            if here and here == len(planned):
-                return job
-            if here > most:
-                best, most = job, here
-        return best
 
     def _reattach(self, known: JobRecord, work: Work, result: InputResult) -> None:
         options = self.options
@@ -192,23 +158,6 @@ class Attaching(RunnerBase):
             "stopped; running the input again (free in the sandbox)",
         )
         raise _SandboxJobGone
-
-    def _complete_files(
-        self, known: JobRecord, work: Work, verified: Sequence[FileRecord]
-    ) -> list[WrittenFile] | None:
-        """Every wanted output already written and intact: nothing to download."""
-        if known.status != SUCCESS or self.options.stdout is not None:
-            return None
-        intact = {Path(r.path): r for r in verified}
-        files = []
-        for planned in self._planned(work, known.job_id):
-            record = intact.get(planned.resolve())
-            if record is None:
-                return None
-            files.append(
-                WrittenFile(record.stem, record.format, planned, record.bytes, skipped=True)
-            )
-        return files
 
 
 class _SandboxJobGone(Exception):

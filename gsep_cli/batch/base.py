@@ -1,5 +1,6 @@
-"""What every step of the batch runner shares: the client, the options, the ledger, the
-manifest (when asked for), the stop flags, and the files of a job that gsep already wrote."""
+"""What every step of the batch runner shares: the client, the manifest (when asked for),
+the stop flags, and the files of a job that gsep already wrote; the options and the
+ledger's view of the inputs come from :class:`~.known.Recorded`."""
 
 from __future__ import annotations
 
@@ -9,19 +10,17 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..audio.plan import same_recipe
-from ..choices import get_model
 from ..claims import Claim
 from ..client import GsepClient, WrittenFile
 from ..errors import GsepError
 from ..jobtimes import RECENT, JobTimes, Seen
-from ..ledger import FileRecord, JobRecord, Ledger, api_host
+from ..ledger import Ledger, api_host
 from ..manifest import Manifest
-from ..models import RESIDUAL
-from .plan import BatchOptions, InputResult, Work, planned_deliverables, planned_paths
+from .known import Recorded
+from .plan import BatchOptions, InputResult, Work
 
 
-class RunnerBase:
+class RunnerBase(Recorded):
     """The state the runner's steps share (:class:`~gsep_cli.batch.BatchRunner` is made of
     :class:`Attaching`, :class:`Paying` and :class:`Delivering` on top of this). A step
     that another module's step calls is declared here."""
@@ -41,29 +40,20 @@ class RunnerBase:
         on_result: Callable[[InputResult], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``host``: what the work is recorded under when given (the sandbox's stable
+        name, :data:`~gsep_cli.ledger.SANDBOX_HOST`), else the base URL's host."""
+        host = host if host is not None else api_host(base_url)
+        super().__init__(options, key_fp=key_fp, host=host, ledger=ledger, clock=clock)
         self.client = client
-        self.options = options
-        self.spec = get_model(options.model)
-        self.ledger = ledger
         self.on_result = on_result
-        self.clock = clock
-        #: what the work is recorded under: ``host`` when given (the sandbox's stable
-        #: name, :data:`~gsep_cli.ledger.SANDBOX_HOST`), else the base URL's host
-        self.host = host if host is not None else api_host(base_url)
-        self.key_fp = key_fp
         self.manifest = None if options.manifest is None else Manifest(options.manifest)
         self.job_times = JobTimes(history=self._learnt_times())
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
+        self._new_jobs = 0  # new jobs this run may have paid for, or is paying for
         self._active: list[InputResult] = []  # inputs being processed (under _turn)
         self._stopping = False
         self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
-        #: What a job is created with, and so what a work is: the stems without the
-        #: residual (``others`` is never sent; ``all`` is every stem of the model).
-        self.job_stems = tuple(s for s in options.stems if s != RESIDUAL)
-        #: --pay-again pays again for jobs on record before this run, never for the ones
-        #: this run (or one beside it) has just created: identical inputs share those.
-        self.started_at = clock()
 
     def _learnt_times(self) -> list[Seen]:
         """How long this host's jobs of this model took in earlier runs (none without a
@@ -85,12 +75,6 @@ class RunnerBase:
                     self.host, self.options.model, (work.seconds, took, waited)
                 )
 
-    def _planned(self, work: Work, job: str = "job") -> list[Path]:
-        """Where this input's outputs go (``{job}``: the job's id when known)."""
-        if self.options.stdout is not None:
-            return []
-        return planned_paths(self.options, work.source, job)
-
     def _already_written(self, job_id: str, work: Work) -> list[Path]:
         """Files of this job that gsep already wrote, still intact: read from the ledger
         just before downloading, since another gsep (one that took over this work, or one
@@ -99,34 +83,6 @@ class RunnerBase:
         if record is None:
             return []
         return [Path(f.path) for f in self._verified(record, work)]
-
-    def _verified(self, known: JobRecord, work: Work) -> list[FileRecord]:
-        """The recorded files still on disk as gsep wrote them: the same size and, when
-        the record has one, the same SHA-256 (hashed once per file version), and made the
-        way this run would make them (a planned file recorded with another recipe, e.g.
-        another ``--bit-depth``, ``--mix`` or ``--no-tags``, is made again). No request:
-        result hosts often refuse HEAD, and the record says all that is needed."""
-        assert self.ledger is not None
-        rendering = self.options.chosen_delivery.rendering
-        recipes = {
-            path.resolve(): item.recipe(rendering)
-            for item, path in planned_deliverables(self.options, work.source, known.job_id)
-        }
-        verified = []
-        for record in known.files:
-            target = Path(record.path)
-            wanted = recipes.get(target)
-            if wanted is not None and not same_recipe(record.recipe, wanted):
-                continue
-            try:
-                if not target.is_file() or target.stat().st_size != record.bytes:
-                    continue
-                if record.sha256 is not None and self.ledger.file_sha256(target) != record.sha256:
-                    continue
-            except (OSError, GsepError):
-                continue
-            verified.append(record)
-        return verified
 
     def _refuse_before_paying(self, work: Work) -> None:
         """The local checks before a new job (:class:`~gsep_cli.batch.paying.Paying`)."""

@@ -25,6 +25,7 @@ from ..naming import check_planned_outputs
 from ..onrecord import create_on_record
 from ..records import UNCONFIRMED
 from .base import RunnerBase
+from .guard import over_limit_error
 from .plan import InputResult, Work
 
 UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion
@@ -53,15 +54,35 @@ class Paying(RunnerBase):
     def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
         options = self.options
         self._refuse_before_paying(work)
-        upload_id = self._upload(work, result)
-        if not options.no_wait and options.stdout is None:  # made and proven writable only
-            prepare_folders(self._planned(work), create=True)  # now: Ctrl-C during the
-        job_id = self._create_job(upload_id, work, result, claim)  # upload leaves nothing
+        self._take_job_slot(work)
+        try:
+            upload_id = self._upload(work, result)
+            if not options.no_wait and options.stdout is None:
+                # made and proven writable only now: Ctrl-C during the upload leaves nothing
+                prepare_folders(self._planned(work), create=True)
+            job_id = self._create_job(upload_id, work, result, claim)
+        except BaseException:
+            if not work.paying:  # no creation sent, or the API refused it: nothing paid
+                self._give_back_job_slot()
+            raise
         result.job_id = job_id
         if options.no_wait:
             result.status = "submitted"
             return
         self._wait_and_download(job_id, work, result)
+
+    def _take_job_slot(self, work: Work) -> None:
+        """Count a new job before its upload; with ``--max-jobs N``, the input that would
+        be new job N+1 of this run fails here (SpendingLimit), and the others go on."""
+        limit = self.options.max_jobs
+        with self._turn:
+            if limit is not None and self._new_jobs >= limit:
+                raise over_limit_error(work.path.name, limit)
+            self._new_jobs += 1
+
+    def _give_back_job_slot(self) -> None:
+        with self._turn:
+            self._new_jobs -= 1
 
     def _upload(self, work: Work, result: InputResult) -> str:
         upload_id, reused = self._upload_or_reuse(
@@ -138,6 +159,7 @@ class Paying(RunnerBase):
             extra = lyrics_body(text_upload_id, options.language or "")
 
         def send() -> str:
+            work.paying = True  # sent: paid for, unless the API certainly refuses it
             try:
                 return self.client.create_job(
                     upload_id, model=options.model, stems=options.stems, extra=extra
@@ -149,6 +171,9 @@ class Paying(RunnerBase):
                     "gsep does not pay again by itself: a re-run says so; check your credits "
                     "(gsep key info), then add --pay-again to pay for a new job",
                 ) from None
+            except GsepError:  # a certain refusal: no job (create_on_record drops its record)
+                work.paying = False
+                raise
 
         with self._paying():
             if self.ledger is None or work.content is None:

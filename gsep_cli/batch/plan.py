@@ -47,6 +47,9 @@ class BatchOptions:
     #: the stems to write (None: ``stems``); ``stems`` is what the job is created with,
     #: which includes the stems the mixes sum
     keep: Sequence[str] | None = None
+    #: ``--max-jobs N``: never pay for more than N new jobs in this run (None: no limit;
+    #: 0: only re-attach to jobs on record); see :mod:`gsep_cli.batch.guard`
+    max_jobs: int | None = None
 
     @property
     def chosen_delivery(self) -> Delivery:
@@ -97,6 +100,8 @@ class Work:
     sha: str | None = None  # hex SHA-256 of the file
     version: FileIdentity | None = None  # the version that was hashed
     content: str | None = None  # what the ledger matches jobs on (job_key)
+    #: a job creation for it was sent and not certainly refused: it may be paid for
+    paying: bool = False
 
     @property
     def source(self) -> InputFields:

@@ -26,23 +26,34 @@ from ..records import SUCCESS, job_key
 from ..shield import held, stopping
 from .attach import Attaching
 from .delivery import Delivering
+from .guard import Planning
 from .paying import Paying
 from .plan import InputResult, Work
 
 _TICK = 0.2  # seconds: how often the main thread looks up from its wait
 
 
-class BatchRunner(Attaching, Paying, Delivering):
+class BatchRunner(Attaching, Paying, Delivering, Planning):
     """Runs ``gsep separate`` over many inputs; reports each result as it finishes.
 
     With a ledger, every input's work (:func:`gsep_cli.records.work_key`) is claimed
     before anything is uploaded, so no two gsep processes — nor two inputs of one batch
     with the same content — ever pay for the same work: the second waits for the first
     and then re-attaches to what it recorded.
+
+    With ``options.max_jobs``, the whole batch is planned first (:meth:`check_spending`,
+    no request) and refused when it would pay for more new jobs than that; during the run,
+    an input that would still go over it fails before its upload (another gsep's record
+    may vanish meanwhile), and the others go on.
     """
 
     def run(self, inputs: Sequence[Path]) -> list[InputResult]:
-        """Process every input (at most ``options.jobs`` at once); results in input order."""
+        """Process every input (at most ``options.jobs`` at once); results in input order.
+
+        Raises :class:`~gsep_cli.errors.SpendingLimit` before any request when the batch
+        would create more new jobs than ``options.max_jobs``."""
+        if self.options.max_jobs is not None:
+            self.check_spending(inputs)
         results: dict[int, InputResult] = {}
         workers = max(1, min(self.options.jobs, len(inputs)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-input")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..batch import InputResult
+    from ..batch.guard import InputPlan
     from ..client import WrittenFile
     from ..errors import GsepError
     from ..models import Job, ModelSpec
@@ -112,10 +113,15 @@ def dry_run_json(
     would_write: Sequence[Path],
     lyrics: tuple[Path, int] | None = None,
     language: str | None = None,
+    *,
+    plan: InputPlan | None = None,
 ) -> dict[str, Any]:
     """The stable ``--dry-run --json`` object for one input (see README).
 
-    For the lyrics model it also has ``lyrics`` (``{"path", "bytes"}``) and ``language``.
+    For the lyrics model it also has ``lyrics`` (``{"path", "bytes"}``) and ``language``;
+    for ``separate`` (``plan``) ``newJob`` (bool), ``reuseJob`` (the job on record it
+    would re-attach to, or null) and ``sameAs`` (an earlier input of the batch whose job
+    it shares, or null).
     """
     document: dict[str, Any] = {
         "input": str(checked.input),
@@ -131,7 +137,17 @@ def dry_run_json(
     if lyrics is not None:
         document["lyrics"] = {"path": str(lyrics[0]), "bytes": lyrics[1]}
         document["language"] = language
+    if plan is not None:
+        document.update(plan_json(plan))
     return document
+
+
+def plan_json(plan: InputPlan | None) -> dict[str, Any]:
+    """What a dry run says about paying for one input (None: an input that failed)."""
+    if plan is None:
+        return {"newJob": False, "reuseJob": None, "sameAs": None}
+    same = str(plan.same_as) if plan.same_as is not None else None
+    return {"newJob": plan.new, "reuseJob": plan.job_id, "sameAs": same}
 
 
 def dry_run_line(
@@ -141,14 +157,26 @@ def dry_run_line(
     would_write: Sequence[Path],
     lyrics: tuple[Path, int] | None = None,
     language: str | None = None,
+    *,
+    plan: InputPlan | None = None,
 ) -> str:
     """The human line for one input.
 
     ``would upload IN (N bytes, KIND, D s)`` — for ``separate`` followed by
     `` then create MODEL job type=A,B`` (``(no type)`` for models without one;
-    ``language=L`` for the lyrics model, whose text is uploaded too) and, unless
-    ``--no-wait``, ``; would write P1, P2``.
+    ``language=L`` for the lyrics model, whose text is uploaded too), why when it pays
+    again (`` (paying again over job J)``) and, unless ``--no-wait``, ``; would write
+    P1, P2``. An input that would be no new job (``plan``): ``would reuse job J for IN
+    (...), no new job`` or ``would share the job of FIRST for IN (...), no new job``.
     """
+    if plan is not None and not plan.new:
+        if plan.same_as is not None:
+            line = f"would share the job of {plan.same_as} for {checked.describe()}, no new job"
+        else:
+            line = f"would reuse job {plan.job_id} for {checked.describe()}, no new job"
+        if would_write:
+            line += "; would write " + ", ".join(str(p) for p in would_write)
+        return line
     line = f"would upload {checked.describe()}"
     if lyrics is not None:
         line += f" and {lyrics[0]} ({lyrics[1]} bytes, lyrics text)"
@@ -158,6 +186,8 @@ def dry_run_line(
             line += f"language={language}"
         else:
             line += f"type={type_}" if type_ else "(no type)"
+    if plan is not None and plan.note:
+        line += f" ({plan.note})"
     if would_write:
         line += "; would write " + ", ".join(str(p) for p in would_write)
     return line
@@ -176,6 +206,7 @@ def dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -
         "wouldWrite": [],
         "ok": False,
         "error": error_json(exc),
+        **plan_json(None),
     }
 
 

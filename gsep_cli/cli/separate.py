@@ -11,7 +11,6 @@ from ..errors import GsepError, UsageError
 from . import _choices, _github, _output
 from ._context import State, state_of
 from ._options import (
-    DRY_RUN_HELP,
     LYRICS_HELP,
     BitDepth,
     Bitrate,
@@ -41,6 +40,15 @@ FORCE_HELP = "Overwrite files in the way (never pays again for a job on record: 
 PAY_AGAIN_HELP = (
     "Pay for a new job even when one is on record for the same input, model and "
     "stems (finished, expired, or requested without an answer)."
+)
+MAX_JOBS_HELP = (
+    "Refuse, before any upload, a run that would pay for more than N new jobs (jobs on "
+    "record that it re-attaches to do not count; 0: only re-attach, never pay)."
+)
+SEPARATE_DRY_RUN_HELP = (
+    "Check everything local (file, format, size, duration, stems, outputs, key), print "
+    "what would be sent and which inputs would be new jobs, and the credits left (one "
+    "free GET /v1/key/info; nothing else is sent)."
 )
 LYRICS_ONE_HELP = LYRICS_HELP + " One input only; by default each input's NAME.txt beside it."
 MANIFEST_HELP = (
@@ -93,7 +101,11 @@ def separate(
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     pay_again: Annotated[bool, typer.Option("--pay-again", help=PAY_AGAIN_HELP)] = False,
     skip_existing: SkipExisting = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False,
+    max_jobs: Annotated[
+        int | None,
+        typer.Option("--max-jobs", metavar="N", callback=between(0), help=MAX_JOBS_HELP),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=SEPARATE_DRY_RUN_HELP)] = False,
     lyrics: Annotated[
         Path | None, typer.Option("--lyrics", metavar="FILE", help=LYRICS_ONE_HELP)
     ] = None,
@@ -114,15 +126,18 @@ def separate(
     --include/--exclude) or - (paths on stdin). The same command run again attaches
     to the jobs on record instead of paying again (--pay-again pays for a new job).
     With several inputs: a summary table on stderr, exit 9 when some failed, and with
-    --json one JSON line per input as each finishes. --dry-run checks every input and
-    prints, per input, "would upload FILE (N bytes, FORMAT, D s) then create MODEL job
-    type=STEMS; would write PATHS" (no request).
+    --json one JSON line per input as each finishes. --max-jobs N refuses, before any
+    upload, a run that would pay for more than N new jobs. --dry-run checks every input
+    and prints, per input, "would upload FILE (N bytes, FORMAT, D s) then create MODEL
+    job type=STEMS; would write PATHS" (or "would reuse job ID for FILE ..."), then how
+    many new jobs the run would create and the credits left (its one request: key info).
 
     \b
     Examples:
       gsep separate song.wav --stems vocal,drum --format wav -o stems/
       gsep separate album/ -r --stems all --format mp3 -o stems/ --jobs 4
       gsep separate song.wav --stems vocal -o - | ffmpeg -i - vocal.flac
+      gsep separate album/ --max-jobs 10 --dry-run
       gsep separate song.mp3 --stems vocal --format flac,mp3 --bit-depth 24
       gsep separate song.wav --mix backing=drum+bass+others --mix-only
       gsep separate song.wav -m gts_lyrics_line_v1 --lyrics song.txt \\
@@ -160,6 +175,7 @@ def separate(
         mix_only=mix_only,
         no_tags=no_tags,
         stdout=sys.stdout.buffer if to_stdout and not dry_run else None,
+        max_jobs=max_jobs,
     )
     spec = get_model(options.model)
     if to_stdout:
@@ -229,7 +245,7 @@ def _separate(
         planned = planned_paths(options, paths, None if dry_run else state)
     if dry_run:
         state.require_key(settings)
-        code = dry_run_separate(state, options, paths, planned, to_stdout=to_stdout)
+        code = dry_run_separate(state, settings, options, paths, planned, to_stdout=to_stdout)
         if code:
             raise typer.Exit(code)
         return

@@ -88,16 +88,18 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         *,
         clock: Callable[[], float] = time.time,
         lease: float = DEFAULT_LEASE,
+        read_only: bool = False,
     ) -> None:
         """Open the ledger at ``path`` (None: ``<state dir>/ledger.sqlite3``), creating it
         and bringing its schema up to date when needed. ``clock`` stamps records (epoch
         seconds); ``lease`` is how long (seconds) another gsep waits for a claim whose
         holder stopped beating before taking it over. Raises
         :class:`~gsep_cli.errors.LedgerError` when the file cannot be created, opened or
-        migrated.
+        migrated. ``read_only``: read an existing, current ledger and write nothing (see
+        :class:`~.database.Database`).
         """
         self._start_claims(lease)
-        super().__init__(path, clock=clock)
+        super().__init__(path, clock=clock, read_only=read_only)
 
     def __enter__(self) -> Ledger:
         return self

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from ..errors import LedgerError
 from .location import LEDGER_FILE, ledger_problem, prepare_file, state_dir
-from .schema import migrate
+from .schema import check_current, migrate
 
 _T = TypeVar("_T")
 
@@ -45,24 +45,36 @@ class Database:
     #: Longest total wait for another process's write lock, in seconds.
     _lock_timeout: float = 10.0
 
-    def __init__(self, path: Path | None, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, path: Path | None, *, clock: Callable[[], float], read_only: bool = False
+    ) -> None:
         """Open (creating when needed) the ledger at ``path`` (None: the state dir's) and
         bring its schema up to date. ``clock`` gives the time records are stamped with
         (epoch seconds). Raises :class:`~gsep_cli.errors.LedgerError` when the file cannot
         be created, opened or migrated, or stays locked.
+
+        ``read_only``: only read an existing ledger of the current schema (a dry run):
+        nothing is created or migrated, hashes are not cached, and any other write raises
+        ValueError; LedgerError when the file is absent or of another schema.
         """
         self.path = Path(path).expanduser() if path is not None else state_dir() / LEDGER_FILE
+        self.read_only = read_only
         self._clock = clock
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._inherited: list[sqlite3.Connection] = []  # from before a fork: never touched
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        if read_only and not os.path.isfile(self.path):
+            raise LedgerError(f"there is no job ledger at {self.path}", "Run gsep once to make it")
         #: Things about the ledger's files a user should hear (shown by the CLI).
-        self.warnings: list[str] = prepare_file(self.path)
+        self.warnings: list[str] = [] if read_only else prepare_file(self.path)
         self._conn = self._connect()
         try:
-            self._run(lambda conn: migrate(conn, self.path), write=True)
+            if read_only:
+                self._run(lambda conn: check_current(conn, self.path), write=False)
+            else:
+                self._run(lambda conn: migrate(conn, self.path), write=True)
         except BaseException:
             self.close()
             raise
@@ -134,6 +146,9 @@ class Database:
 
     def _run(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool) -> _T:
         """``fn(conn)`` in one transaction (``BEGIN IMMEDIATE`` when ``write``), retried."""
+
+        if write and self.read_only:
+            raise ValueError("the ledger was opened read-only")
 
         def attempt() -> _T:
             with self._lock:

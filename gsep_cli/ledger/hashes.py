@@ -87,6 +87,8 @@ class HashCache(Database):
         self._cache_hash(where, FileIdentity.of(where), sha256)
 
     def _cache_hash(self, where: str, version: FileIdentity, digest: str) -> None:
+        if self.read_only:  # a dry run leaves no trace: hashed again next time
+            return
         now = self._clock()
         self._run(
             lambda conn: conn.execute(

@@ -102,3 +102,14 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         for statement in MIGRATIONS[target]:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {target}")
+
+
+def check_current(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`~gsep_cli.errors.LedgerError` unless the ledger on ``conn`` (the file
+    at ``path``) is at :data:`SCHEMA_VERSION` (what a read-only reader can use as it is)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version != SCHEMA_VERSION:
+        raise LedgerError(
+            f"the job ledger at {path} has schema {version}, not {SCHEMA_VERSION}",
+            "Run gsep once without --dry-run: it brings the ledger up to date",
+        )
