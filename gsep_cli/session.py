@@ -46,8 +46,10 @@ class Session:
     separation); its jobs are recorded in the sandbox's own ledger, never the real one.
     ``listener``: receives progress and notices (default: none).
 
-    Use it as a context manager, or call :meth:`close`: it stops the sandbox it started
-    and closes the clients and the ledger it opened.
+    Making one reads and sends nothing: settings are read, the ledger opened and the
+    sandbox started when first needed. Use it as a context manager, or call
+    :meth:`close`: it stops the sandbox it started and closes the clients and the ledger
+    it opened.
     """
 
     base_url: str | None = None
