@@ -10,10 +10,14 @@ gsep_cli`` stays cheap:
   ``get_job``, ``wait``, ``download``, ``key_info``.
 - :class:`Listener` (the progress protocol) and :class:`NullListener`.
 - :class:`Sandbox`: the local emulator of the API, with fault switches.
-- :class:`InputResult`, :class:`WrittenFile`: what a separation returns.
+- :class:`InputResult`, :class:`WrittenFile`: what a separation returns;
+  :class:`Job`, :class:`JobStatus`: what ``get_job`` and ``wait`` return.
 - :class:`GsepError` and its subclasses, each with its :class:`ExitCode`.
 
-The library (everything here except ``gsep_cli.cli``) works without typer or rich.
+These names, and the parameters their docstrings document, are the stable public API;
+submodules (``gsep_cli.batch``, ``gsep_cli.client.base``...) and names starting with
+``_`` are internals that may change in any release. The library (everything here except
+``gsep_cli.cli``) works without typer or rich.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ __all__ = [
     "InputResult",
     "InternalError",
     "Interrupted",
+    "Job",
     "JobFailed",
+    "JobStatus",
     "LedgerError",
     "Listener",
     "LocalFailure",
@@ -47,6 +53,7 @@ __all__ = [
     "Sandbox",
     "ServiceUnavailable",
     "Session",
+    "SpendingLimit",
     "UsageError",
     "WaitTimeout",
     "WrittenFile",
@@ -59,6 +66,8 @@ _HOMES = {
     "GsepClient": "client",
     "WrittenFile": "client",
     "InputResult": "batch",
+    "Job": "models",
+    "JobStatus": "models",
     "Listener": "progress",
     "NullListener": "progress",
     "Sandbox": "sandbox",
@@ -85,9 +94,11 @@ if TYPE_CHECKING:
         RateLimited,
         RequestRejected,
         ServiceUnavailable,
+        SpendingLimit,
         UsageError,
         WaitTimeout,
     )
+    from .models import Job, JobStatus
     from .progress import Listener, NullListener
     from .sandbox import Sandbox
     from .session import Session

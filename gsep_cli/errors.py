@@ -10,7 +10,8 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented process exit codes (README, ``gsep --help``)."""
+    """Documented process exit codes (README, ``gsep --help``): an ``int`` enum; each
+    :class:`GsepError` class carries one as ``exit_code``."""
 
     OK = 0
     INTERNAL = 1
@@ -28,9 +29,13 @@ class ExitCode(IntEnum):
 class GsepError(Exception):
     """Base of every expected gsep failure: one message line plus an optional hint.
 
-    Every class has a :attr:`default_hint`, what to do when the raiser gave no hint:
-    :attr:`what_to_do` is the hint, else that (so every error line has its "— what to
-    do" part)."""
+    Attributes: ``message`` (one line: what went wrong; also ``str(error)``), ``hint``
+    (what to do, or None), ``exit_code`` (an :class:`ExitCode`, the class's: what
+    ``gsep`` exits with), ``status`` (the HTTP status behind it, or None),
+    ``result_code`` (the API's ``resultCode``, or None). Every class has a
+    :attr:`default_hint`, what to do when the raiser gave no hint: :attr:`what_to_do` is
+    the hint, else that (so every error line has its "— what to do" part). Neither
+    message nor hint ever holds the API key."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
     default_hint = "Please report it (set GSEP_DEBUG=1 for details)"

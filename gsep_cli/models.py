@@ -29,7 +29,8 @@ UPLOAD_LIFE = 72 * 3600.0
 
 
 class JobStatus(str, Enum):
-    """A job's status as the API reports it."""
+    """A job's status as the API reports it: ``waiting``, ``running``, then ``success`` or
+    ``failed`` (a ``str``: compares equal to its text)."""
 
     WAITING = "waiting"
     RUNNING = "running"
@@ -154,7 +155,15 @@ class Output:
 
 @dataclass(frozen=True)
 class Job:
-    """A job as returned by *get job*."""
+    """A job as returned by *get job* (:meth:`GsepClient.get_job`, :meth:`GsepClient.wait`).
+
+    ``job_id``; ``status``: a :class:`JobStatus`, or the API's text when gsep does not
+    know it; ``error_message``: the API's reason for ``failed`` (None otherwise);
+    ``expire_at``: when the results expire (ISO-8601 UTC text as sent, e.g.
+    ``2025-01-02T03:04:05Z``; None until finished); ``outputs``: the downloadable results
+    (:class:`Output`: stem name, format, presigned URL), empty until ``success``; ``raw``:
+    the API's ``resultData`` as received. Plain data: nothing here makes a request.
+    """
 
     job_id: str
     status: JobStatus | str

@@ -13,7 +13,11 @@ from typing import Protocol
 
 
 class Listener(Protocol):
-    """Receives progress events from the client (every method must be thread-safe)."""
+    """Receives progress events from the client (every method must be thread-safe: uploads
+    and batches call from worker threads). A structural protocol: any object with these
+    five methods will do; subclassing :class:`NullListener` and overriding the ones
+    wanted is the short way. A listener must not raise: what it raises ends the
+    transfer or wait that called it. Units: bytes and seconds."""
 
     def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
         """A transfer (upload or one download) of ``total`` bytes (None: not known yet)
@@ -34,7 +38,8 @@ class Listener(Protocol):
 
 
 class NullListener:
-    """A listener that ignores everything (the library's default)."""
+    """A listener that ignores everything (the library's default); subclass it and
+    override the methods you want (:class:`Listener`)."""
 
     def transfer_start(self, key: str, label: str, total: int | None, *, subject: str = "") -> None:
         return None

@@ -25,7 +25,7 @@ def batch_options(
     *,
     warn: Callable[[str], None],
     model: str | None = None,
-    stems: Sequence[str] | None = None,
+    stems: str | Sequence[str] | None = None,
     formats: str | Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     to_stdout: bool = False,
@@ -42,16 +42,17 @@ def batch_options(
     bit_depth: str | None = None,
     sample_rate: int | None = None,
     bitrate: int | None = None,
-    mixes: Sequence[str] | None = None,
+    mixes: str | Sequence[str] | None = None,
     mix_only: bool = False,
     no_tags: bool = False,
     stdout: BinaryIO | None = None,
     max_jobs: int | None = None,
 ) -> BatchOptions:
     """The checked options of one ``separate`` (every value as its command-line option;
-    None: the setting, as for the CLI). ``formats``: ``"wav,flac"`` or a list; ``mixes``:
-    ``"NAME=STEM+STEM"`` each; ``max_jobs``: the most new jobs the run may pay for
-    (None: no limit). ``warn`` receives what a human should know.
+    None: the setting, as for the CLI). ``stems``: ``"vocal,drum"`` or a list; ``formats``:
+    ``"wav,flac"`` or a list; ``mixes``: one ``"NAME=STEM+STEM"`` or a list of them (a
+    lone string is one value, never its characters); ``max_jobs``: the most new jobs the
+    run may pay for (None: no limit). ``warn`` receives what a human should know.
 
     Raises :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work —
     before any request, so no credit is spent on it."""
@@ -64,16 +65,18 @@ def batch_options(
     spec = get_model(chosen_model)
     fmt = formats if formats is None or isinstance(formats, str) else ",".join(formats)
     chosen_formats = resolve_formats(fmt or settings.get("format"))
+    mix_list = [mixes] if isinstance(mixes, str) else list(mixes or ())
+    stem_list = [stems] if isinstance(stems, str) else list(stems or ())
     delivery = resolve.delivery(
         chosen_formats,
         bit_depth=bit_depth,
         sample_rate=sample_rate,
         bitrate=bitrate,
-        mixes=list(mixes or ()),
+        mixes=mix_list,
         mix_only=mix_only,
         no_tags=no_tags,
     )
-    keep = resolve.stems(settings, chosen_model, list(stems or ()) or None, mixes=bool(mixes))
+    keep = resolve.stems(settings, chosen_model, stem_list or None, mixes=bool(mix_list))
     chosen = resolve.job_stems(spec, delivery.sources(keep))
     delivery.check(spec, keep)
     lang = resolve.lyrics_language(
@@ -105,6 +108,38 @@ def batch_options(
         keep=keep,
         max_jobs=max_jobs,
     )
+
+
+#: :func:`batch_options`' keywords that only the command line gives (``-o -``: standard
+#: output as the target); :meth:`gsep_cli.session.Session.separate` does not take them.
+CLI_ONLY = frozenset({"warn", "to_stdout", "stdout"})
+
+
+def library_choices() -> frozenset[str]:
+    """The choices :meth:`gsep_cli.session.Session.separate` takes as keywords: those of
+    :func:`batch_options`, less :data:`CLI_ONLY` (derived from its signature, so the two
+    never differ)."""
+    import inspect
+
+    params = inspect.signature(batch_options).parameters
+    named = {name for name, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    return frozenset(named - CLI_ONLY)
+
+
+def check_choices(names: Sequence[str], where: str = "Session.separate()") -> None:
+    """Raise TypeError, as Python does for a call, for the first of ``names`` that is not a
+    choice (:func:`library_choices`), naming it and the close matches: a misspelt keyword
+    (``stem=``) must not be ignored, or a run would pay for a job with the default."""
+    from .suggest import did_you_mean
+
+    allowed = library_choices()
+    for name in names:
+        if name not in allowed:
+            guess = did_you_mean(name, allowed)
+            raise TypeError(
+                f"{where} got an unexpected keyword argument {name!r}"
+                + (f"; {guess[0].lower()}{guess[1:]}" if guess else "")
+            )
 
 
 def planned_paths(

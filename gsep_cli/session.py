@@ -46,8 +46,10 @@ class Session:
     separation); its jobs are recorded in the sandbox's own ledger, never the real one.
     ``listener``: receives progress and notices (default: none).
 
-    Use it as a context manager, or call :meth:`close`: it stops the sandbox it started
-    and closes the clients and the ledger it opened.
+    Making one reads and sends nothing: settings are read, the ledger opened and the
+    sandbox started when first needed. Use it as a context manager, or call
+    :meth:`close`: it stops the sandbox it started and closes the clients and the ledger
+    it opened.
     """
 
     base_url: str | None = None
@@ -211,33 +213,47 @@ class Session:
         stems, API host and key) re-attaches to its job and keeps the files already
         written (same size and SHA-256), so no identical call pays twice.
 
-        ``inputs``: audio files (WAV, FLAC, MP3, M4A/MP4) or folders (``recursive``,
-        ``include``/``exclude`` globs). ``choices``, as the command's options (None: the
-        setting): ``model``, ``stems`` (list), ``formats`` (``"wav,flac"`` or a list),
-        ``out_dir``, ``name_template``, ``force``, ``skip_existing``, ``pay_again``,
-        ``no_wait``, ``timeout`` (seconds per job), ``jobs`` (inputs at once, 1-16),
-        ``lyrics``, ``language``, ``manifest``, ``bit_depth``, ``sample_rate`` (Hz),
-        ``bitrate`` (kbit/s), ``mixes`` (``"NAME=STEM+STEM"`` each), ``mix_only``,
-        ``no_tags``. ``parallel``: upload parts at once.
+        ``inputs``: one path or a sequence of them: audio files (WAV, FLAC, MP3, M4A/MP4)
+        or folders (``recursive``, ``include``/``exclude`` globs). ``choices``, as the
+        command's options (None or absent: the setting, as for ``gsep``): ``model``,
+        ``stems`` (``"vocal,drum"`` or a list), ``formats`` (``"wav,flac"`` or a list),
+        ``out_dir`` (folder; default the ``output`` setting), ``name_template``,
+        ``force``, ``skip_existing``, ``pay_again``, ``no_wait``, ``timeout`` (seconds
+        per job), ``jobs`` (inputs at once, 1-16), ``lyrics`` (path), ``language``,
+        ``manifest`` (path), ``bit_depth``, ``sample_rate`` (Hz), ``bitrate`` (kbit/s),
+        ``mixes`` (``"NAME=STEM+STEM"`` or a list of them), ``mix_only``, ``no_tags``,
+        ``max_jobs`` (the most new jobs this call may pay for; more is refused before any
+        request with :class:`~gsep_cli.errors.SpendingLimit`). ``parallel``: upload parts
+        at once (1-16). ``on_result``: called with each input's result as soon as it is
+        final, in the calling thread.
 
-        Returns one :class:`~gsep_cli.batch.InputResult` per input, in order: ``status``
-        (``success``, ``submitted`` with ``no_wait``, ``failed``), ``job_id``,
-        ``expire_at``, ``reused`` (``"job"``/``"upload"``/None), ``files``
-        (:class:`~gsep_cli.client.WrittenFile`: path, bytes, sha256) and ``error`` (a
-        :class:`~gsep_cli.errors.GsepError` for a failed input; its message names the job
-        and how to resume when one exists). Side effects: files written under
-        ``out_dir``, the ledger updated, credits spent for each new job.
+        Returns one :class:`~gsep_cli.batch.InputResult` per input file, in order:
+        ``status`` (``success``; ``submitted`` with ``no_wait``: job created, nothing
+        downloaded; ``failed``), ``job_id``, ``expire_at`` (ISO-8601 UTC), ``reused``
+        (``"job"``: a job on record, nothing paid; ``"upload"``; None), ``files``
+        (:class:`~gsep_cli.client.WrittenFile`: path, bytes, sha256; ``skipped`` for one
+        already in place) and ``error``. An input that fails once the run has started
+        (a missing or unreadable file among several, a rejected or failed job, a timeout)
+        is ``failed`` with its :class:`~gsep_cli.errors.GsepError` in ``error`` (whose
+        message names the job and how to resume when one exists): it is not raised, and
+        the other inputs go on. Side effects: files written under ``out_dir``, jobs and
+        files recorded in the ledger (the sandbox's own with ``sandbox=True``), and one
+        job's credits spent for each new job (none for work on record).
 
-        Raises, before any request: :class:`~gsep_cli.errors.UsageError` (exit 2) for a
-        choice that cannot work or an unusable lone input,
-        :class:`~gsep_cli.errors.ConfigError` (exit 3) for missing or bad settings; and
-        :class:`~gsep_cli.errors.Interrupted` (exit 130) on Ctrl-C/SIGTERM."""
+        Raises, before any request: ``TypeError`` for a keyword that is none of the
+        above (naming it: a typo is never ignored);
+        :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work, no
+        input, or an unusable input when there is one file in all;
+        :class:`~gsep_cli.errors.ConfigError` (exit 3) for missing or bad settings (no
+        key outside the sandbox). Raises :class:`~gsep_cli.errors.Interrupted` (exit
+        130) on Ctrl-C/SIGTERM (jobs created stay on record for a re-run)."""
         from .batch import collect_inputs
         from .choices import get_model
         from .errors import UsageError
         from .preflight import preflight
-        from .separation import batch_options, planned_paths, run_batch
+        from .separation import batch_options, check_choices, planned_paths, run_batch
 
+        check_choices(list(choices))
         named = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         if not named:
             raise UsageError("no input given", "Give one or more audio files or folders")

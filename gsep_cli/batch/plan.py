@@ -71,7 +71,17 @@ class BatchOptions:
 
 @dataclass
 class InputResult:
-    """The outcome for one input (also one NDJSON line with ``--json``)."""
+    """The outcome for one input (also one NDJSON line with ``--json``); plain data.
+
+    ``input`` (the file's path as found); ``status``: ``success``, ``submitted`` (job
+    created, not waited for: ``no_wait``) or ``failed``; ``upload_id``, ``job_id`` (None
+    when it failed before one existed); ``expire_at`` (ISO-8601 UTC, when the results
+    expire); ``reused``: ``"job"`` (a job on record was used: nothing paid),
+    ``"upload"`` (an upload on record was, a new job paid for) or None; ``files``
+    (:class:`~gsep_cli.client.WrittenFile`, in stem and format order); ``error`` (the
+    :class:`~gsep_cli.errors.GsepError` of a failed input, else None); ``bytes`` (the
+    input's size in bytes, when it was read). :attr:`ok` is ``status != "failed"``.
+    """
 
     input: Path
     status: str = "pending"  # success | submitted | failed

@@ -46,7 +46,23 @@ class Jobs(ClientBase):
         stems: Sequence[str] = ("vocal",),
         extra: dict[str, Any] | None = None,
     ) -> str:
-        """Create a job on an upload and return its id (never retried blindly)."""
+        """Create a job on an upload and return its job id (``str``).
+
+        **Spends credits** (one job's) when it succeeds; nothing is recorded locally, so a
+        second call is a second paid job (:meth:`gsep_cli.Session.separate` is the call
+        that never pays twice). ``model``: a name from ``gsep models``; ``stems``: output
+        names (``others`` is never sent; the API makes it anyway); ``extra``: more body
+        fields (``textUploadId``/``language`` for the lyrics models). Never retried
+        blindly: a request that may have reached the server is not sent again.
+
+        Raises :class:`~gsep_cli.errors.UsageError` (exit 2, before any request) for no
+        stem besides ``others`` or a lyrics model without lyrics,
+        :class:`~gsep_cli.errors.AccountError` (5) for no credits or contract,
+        :class:`~gsep_cli.errors.RequestRejected` (4) for an upload or input the API
+        refuses, :class:`~gsep_cli.errors.AuthError` (3),
+        :class:`~gsep_cli.errors.CreationUnconfirmed` (6) when the job may or may not
+        exist (check before paying again), :class:`~gsep_cli.errors.ServiceUnavailable`
+        (6)."""
         spec = get_model(model)
         body: dict[str, Any] = {"audioUploadId": upload_id}
         if spec.needs_type:
@@ -87,6 +103,11 @@ class Jobs(ClientBase):
         missing, empty or non-string ``status`` is a broken answer
         (:class:`~gsep_cli.errors.ServiceUnavailable`, GSEP_API.md 2.5's client rule); an
         unknown string is kept as it is (the caller decides how long to wait on it).
+
+        Returns a :class:`~gsep_cli.models.Job`; one GET, spends nothing. Raises
+        :class:`~gsep_cli.errors.RequestRejected` (exit 4) for a job the API does not
+        know under ``model`` (1104), :class:`~gsep_cli.errors.AuthError` (3),
+        :class:`~gsep_cli.errors.ServiceUnavailable` (6).
         """
         get_model(model)
         path = f"/v1/{model}/jobs/{job_path_segment(job_id)}"
@@ -130,6 +151,12 @@ class Jobs(ClientBase):
         ``pace`` (a job of a batch, :class:`gsep_cli.jobtimes.JobTimes`): polls come when
         the batch's finished jobs ended, and a sleep ends early when another one
         finishes. ``subject`` names the input in progress reports.
+
+        Returns the finished :class:`~gsep_cli.models.Job` (status ``success``, its
+        ``outputs`` ready for :meth:`download`); each poll goes to the listener's
+        ``job_status``. Spends nothing. Raises :class:`~gsep_cli.errors.JobFailed` (exit
+        7, with the API's reason), :class:`~gsep_cli.errors.WaitTimeout` (8: the job may
+        still finish; the message says how to resume), and what :meth:`get_job` raises.
         """
         started = time.monotonic()
         bound = timeout if timeout is not None else self.max_wait
@@ -242,7 +269,10 @@ class Jobs(ClientBase):
         )
 
     def key_info(self) -> dict[str, Any]:
-        """The key's project, status, permitted models and credits (as the API sends them)."""
+        """The key's project, status, permitted models and credits: the API's
+        ``resultData`` as sent (a ``dict``; its fields are the API's, GSEP_API.md 2.6).
+        Spends nothing. Raises :class:`~gsep_cli.errors.AuthError` (exit 3) for a refused
+        key, :class:`~gsep_cli.errors.ServiceUnavailable` (6)."""
         return self.api.call("GET", "/v1/key/info")
 
 

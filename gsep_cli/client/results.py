@@ -34,7 +34,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """One downloaded result file."""
+    """One result file in place: ``stem`` (the output's or mix's name, e.g. ``vocal``),
+    ``format`` (``wav``, ``mp3``, ``flac``...), ``path`` (where it is; ``-`` for standard
+    output), ``bytes`` (its size in bytes), ``skipped`` (True: it was already there and
+    was kept, not written again), ``sha256`` (hex SHA-256 of what was written; None when
+    skipped), ``recipe`` (how it was made, e.g. ``api;tags=1`` for the API's file with the input's
+    tags; None when skipped). Plain data."""
 
     stem: str
     format: str
@@ -68,7 +73,8 @@ class Results(ClientBase):
         tags_from: Path | None = None,
     ) -> list[WrittenFile]:
         """Download the chosen outputs of a finished job, and make the files the API does
-        not give; return what was written, in the user's stem and format order.
+        not give; return what was written (:class:`WrittenFile` each), in the user's stem
+        and format order.
 
         ``delivery`` (default: ``formats`` as they are) says which formats, mixes and
         rendering (:class:`~gsep_cli.audio.plan.Delivery`); client-made files need the
@@ -86,6 +92,13 @@ class Results(ClientBase):
         :class:`~gsep_cli.errors.RequestRejected` when the job lacks a wanted output.
         ``template``: the output path inside ``out_dir`` (None:
         :data:`gsep_cli.naming.DEFAULT_TEMPLATE`).
+
+        Side effects: writes files under ``out_dir`` (each one whole or not at all:
+        downloaded beside it, checked, then moved into place; interrupted downloads
+        resume), spends no credits, records nothing. Also raises
+        :class:`~gsep_cli.errors.RequestRejected` for a job not finished yet or whose URLs
+        expired, :class:`~gsep_cli.errors.ServiceUnavailable` (exit 6) once retries are
+        spent, and ``OSError`` for a folder it cannot write.
         """
         from ..naming import DEFAULT_TEMPLATE, InputFields, check_planned_outputs, output_paths
 

@@ -57,7 +57,10 @@ class Uploads(ClientBase):
         identity: FileIdentity | None = None,
         sha256: str | None = None,
     ) -> str:
-        """Upload a file (streamed, parallel parts) and return its upload id.
+        """Upload a file (streamed, parallel parts) and return its upload id (a ``str``
+        for :meth:`create_job`; the API keeps an upload 72 h). Spends no credits; reads
+        the file in parts, never whole, and reports bytes to the listener. ``name``: the
+        file name the API is told (default ``path.name``; only its extension matters).
 
         ``identity`` is the version of the file the caller checked (and hashed); by
         default the version found now. If the file is not that version any more once
@@ -68,6 +71,11 @@ class Uploads(ClientBase):
         refused the same way when its content or a sent part differs
         (:func:`gsep_cli.sentcheck.sent_differs`): edits that leave the metadata alone
         are caught too. An expired part URL restarts the upload once with a fresh plan.
+
+        Raises :class:`~gsep_cli.errors.InputChanged` (exit 2), ``OSError`` when the file
+        cannot be read, :class:`~gsep_cli.errors.AuthError` (3) for a refused key,
+        :class:`~gsep_cli.errors.RequestRejected` (4),
+        :class:`~gsep_cli.errors.ServiceUnavailable` (6) once retries are spent.
         """
         from ..fileid import FileIdentity
         from ..sentcheck import sent_differs

@@ -51,6 +51,17 @@ class Sandbox:
     Test knobs beyond the contract: ``max_bytes`` / ``max_seconds`` replace every model's
     size / duration limit (1110 / 1109 with tiny files); ``url_ttl``, ``upload_ttl`` and
     ``result_ttl`` shorten the 24 h / 72 h / 48 h lifetimes; :meth:`advance` moves the clock.
+
+    Keywords: ``job_seconds`` (how long a job runs, seconds; 0 = done at once),
+    ``chunk_size`` (bytes per upload part), ``credits`` (None: unlimited; each job costs
+    1, then 1102), ``api_keys`` (None: any non-empty key), ``faults`` (fault specs, README
+    "Fault switches"), ``rate_limit`` (requests per ``rate_window`` seconds; 0: none);
+    the rest as ``gsep sandbox serve --help``. Raises ``ValueError`` for a setting out of
+    range and :class:`~gsep_cli.sandbox.FaultSyntaxError` for a bad fault. What a test
+    reads: :attr:`base_url`, :attr:`requests` (the request log, key redacted),
+    ``store.job_count()`` / ``store.upload_count()``, and :meth:`add_fault` at run time.
+    Side effects: listens on loopback only (by default), keeps uploads and results in a
+    temporary folder that :meth:`stop` deletes; nothing is charged anywhere.
     """
 
     def __init__(
