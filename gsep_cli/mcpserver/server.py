@@ -26,7 +26,7 @@ from pydantic import Field
 from .. import __version__
 from ..client import GsepClient
 from ..errors import GsepError
-from ..redact import printable, redact
+from ..redact import printable, redact, redact_values
 from ..sandbox import Sandbox
 from ..session import Session
 from . import tools
@@ -142,13 +142,15 @@ async def _send(ctx: Context, bridge: ProgressBridge) -> None:
 
 
 def _guarded(work: Callable[[Session], T], call: CallSession) -> T | CallToolResult:
-    """Run ``work`` (in the worker thread, where its session is opened and closed); a
+    """Run ``work`` (in the worker thread, where its session is opened and closed): its
+    value with every string redacted (a server's text may echo a presigned URL); a
     failure is a tool error (``isError``) of one line: gsep's ``gsep: error: WHAT — WHAT
     TO DO``, or for anything unexpected a generic line (its detail on stderr, secrets
     redacted)."""
     try:
         with call:
-            return work(call)
+            value = work(call)
+        return redact_values(value)  # type: ignore[return-value]  # same shape, scrubbed
     except GsepError as exc:
         text = f"gsep: error: {exc.message}" + (f" — {exc.what_to_do}" if exc.what_to_do else "")
         return tool_error(text)

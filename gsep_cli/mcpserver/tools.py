@@ -43,9 +43,19 @@ def separate(
     for result in results:
         chosen = session.ledger().get_job(result.job_id) if result.job_id else None
         job_stems = list(chosen.stems) if chosen else list(stems or [])
-        documents.append(input_result_json(result, chosen.model if chosen else "", job_stems))
+        document = input_result_json(result, chosen.model if chosen else "", job_stems)
+        documents.append(_absolute(document))
     failed = [d for d in documents if d["status"] == "failed"]
     return {"results": documents, "failed": len(failed)}
+
+
+def _absolute(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its paths (``input``, ``path``, each file's) absolute: the
+    client may not share the server's working folder."""
+    found = {k: str(Path(v).absolute()) for k, v in document.items() if k in ("input", "path")}
+    if "files" in document:
+        found["files"] = [_absolute(f) for f in document["files"]]
+    return {**document, **found}
 
 
 def upload(session: Session, path: str, *, model: str | None) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def download(
         "model": chosen.model,
         "status": "success",
         "expireAt": job.expire_at,
-        "files": [file_json(w) for w in written],
+        "files": [_absolute(file_json(w)) for w in written],
     }
 
 
