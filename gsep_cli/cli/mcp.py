@@ -7,7 +7,7 @@ from ._context import state_of
 
 
 def mcp(ctx: typer.Context) -> None:
-    """Serve gsep's tools to an AI agent over MCP (stdin/stdout) until stdin closes.
+    """Serve gsep's tools to AI agents over MCP (stdio).
 
     Needs the mcp extra (pip install 'gsep-cli[mcp]'). Settings as for every command
     (environment, --profile, --base-url); the key comes from GSEP_API_KEY or the config,

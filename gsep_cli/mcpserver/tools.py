@@ -52,7 +52,9 @@ def separate(
 def _absolute(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with its paths (``input``, ``path``, each file's) absolute: the
     client may not share the server's working folder."""
-    found = {k: str(Path(v).absolute()) for k, v in document.items() if k in ("input", "path")}
+    found: dict[str, Any] = {
+        k: str(Path(v).absolute()) for k, v in document.items() if k in ("input", "path")
+    }
     if "files" in document:
         found["files"] = [_absolute(f) for f in document["files"]]
     return {**document, **found}
