@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clitools import SECRET, clean_env, gsep_exe, make_wav
+from clitools import SECRET, api_requests, clean_env, gsep_exe, make_wav
 
 from gsep_cli.sandbox import Sandbox
 
@@ -290,3 +290,30 @@ def test_without_the_extra_one_line_and_the_install_command(tmp_path: Path) -> N
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("gsep: error: ")
     assert "pip install 'gsep-cli[mcp]'" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_cancelled_call_stops_its_requests_and_the_server_goes_on(tmp_path: Path) -> None:
+    song = make_wav(tmp_path / "song.wav", seconds=1.0)
+    with Sandbox(job_seconds=60, chunk_size=4096) as slow:
+
+        def polls() -> int:
+            return sum(1 for r in api_requests(slow) if r["method"] == "GET")
+
+        async def body(client: Client) -> tuple[int, int, Any, Any]:
+            with anyio.move_on_after(1.5):  # the job is created, then polled
+                await client.call_tool("separate", {"inputs": [str(song)]})
+            await anyio.sleep(1.0)  # a poll already sent is still answered
+            before = polls()
+            await anyio.sleep(1.0)
+            models = await client.call_tool("list_models", {})
+            record = await client.call_tool("job_record", {})
+            return before, polls(), models, record
+
+        (before, after, models, record), err = drive(tmp_path, ["mcp"], body, **api_env(slow))
+        assert slow.store.job_count() == 1
+    assert before > 0 and after == before  # no request since the cancellation
+    assert not models.is_error  # the server still answers
+    (job,) = structured(record)["jobs"]
+    assert job["status"] == "submitted"  # on record: a re-run re-attaches, paying nothing
+    assert "Traceback" not in err
