@@ -256,6 +256,7 @@ def test_stdout_carries_only_json_rpc_and_eof_ends_the_server(tmp_path: Path) ->
     final = next(a for a in answers if a.get("id") == 2)["result"]
     assert not final.get("isError") and (tmp_path / "out" / "song" / "vocal.wav").is_file()
     assert "sandbox" not in out  # the banner and every notice stay off the protocol channel
+    assert "gsep: serving the built-in sandbox at http://127.0.0.1:" in err
 
 
 def test_sigterm_ends_the_server(tmp_path: Path) -> None:

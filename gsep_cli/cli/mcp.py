@@ -23,4 +23,9 @@ def mcp(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     require()  # before anything else: one line and the install command
-    serve(base_url=state.base_url, profile=state.profile, sandbox=state.sandbox)
+    serve(
+        base_url=state.base_url,
+        profile=state.profile,
+        sandbox=state.sandbox,
+        announce=state.console.info,  # stderr
+    )

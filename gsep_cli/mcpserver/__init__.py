@@ -8,6 +8,8 @@ tool does in :mod:`.tools`, progress in :mod:`.bridge`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import UsageError
 
 INSTALL_LINE = "pip install 'gsep-cli[mcp]'"
@@ -26,9 +28,16 @@ def require() -> None:
         ) from None
 
 
-def serve(*, base_url: str | None, profile: str | None, sandbox: bool) -> None:
+def serve(
+    *,
+    base_url: str | None,
+    profile: str | None,
+    sandbox: bool,
+    announce: Callable[[str], None] | None = None,
+) -> None:
     """Serve MCP on stdin/stdout until stdin ends (blocking). ``sandbox``: against the
-    built-in emulator, started here for the server's life (no key). Raises UsageError
+    built-in emulator, started here for the server's life (no key); ``announce`` is told
+    its URL (never stdout: the protocol's). Raises UsageError
     (exit 2) without the extra, ConfigError (exit 3) for unusable settings; returns when
     the client closes stdin."""
     require()
@@ -44,6 +53,10 @@ def serve(*, base_url: str | None, profile: str | None, sandbox: bool) -> None:
     if sandbox:
         seconds, size = sandbox_pace()
         emulator = Sandbox(job_seconds=seconds, chunk_size=size).start()
+        if announce is not None:
+            announce(
+                f"gsep: serving the built-in sandbox at {emulator.base_url} (no real separation)"
+            )
     try:
         anyio.run(serve_stdio, GsepMcp(base_url, profile, emulator))
     finally:
