@@ -52,6 +52,7 @@ ARGS: dict[tuple[str, ...], list[str] | None] = {
     ("sandbox", "serve"): None,
     ("sandbox", "example"): [],
     ("completion",): ["bash"],
+    ("mcp",): None,  # its stdout is the protocol, JSON-RPC whatever --json says (test_mcp.py)
 }
 
 

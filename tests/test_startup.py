@@ -22,6 +22,8 @@ HEAVY = (
     "gsep_cli.ledger",
     "sqlite3",
     "mutagen",
+    "mcp",  # the MCP SDK (the mcp extra): only gsep mcp imports it
+    "gsep_cli.mcpserver",
 )
 
 
@@ -144,7 +146,11 @@ HOT = {
         ("gsep_cli.upload_parts", "gsep_cli.fileslice"),
     ),
     "upload": (["upload", "{wav}"], EVERY + LEDGER + THREADS, ("gsep_cli.download",)),
-    "separate": (["separate", "{wav}", "-o", "{out}"], EVERY + LEDGER + THREADS, ()),
+    "separate": (
+        ["separate", "{wav}", "-o", "{out}"],
+        EVERY + LEDGER + THREADS,
+        ("mcp", "mcp_types", "gsep_cli.mcpserver"),  # the MCP server's: only gsep mcp's
+    ),
     "ledger list": (
         ["ledger", "list"],
         EVERY + LEDGER + CELLS,

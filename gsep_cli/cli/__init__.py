@@ -21,7 +21,7 @@ import typer
 from .. import __version__
 from ..errors import ExitCode, GsepError, exit_codes_help
 from ..shield import stopping
-from . import _process, completion, config, download, job, jobs, key, models, sandbox, separate
+from . import _process, completion, config, download, job, jobs, key, mcp, models, sandbox, separate
 from . import upload as upload_command
 from ._context import State
 from ._globals import GsepTyper
@@ -57,6 +57,7 @@ app.command()(upload_command.upload)
 app.command()(download.download)
 app.command()(models.models)
 app.command()(completion.completion)
+app.command()(mcp.mcp)
 app.add_typer(job.app, name="job")
 app.add_typer(config.app, name="config")
 app.add_typer(sandbox.app, name="sandbox")

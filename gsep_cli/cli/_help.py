@@ -43,6 +43,7 @@ ORDER = (
     "config",
     "key",
     "sandbox",
+    "mcp",
     "completion",
 )
 

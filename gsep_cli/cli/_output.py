@@ -11,6 +11,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..documents import error_json, file_json, job_json
+from ..documents import input_result_json as input_result_json  # shown by separate
+from ..documents import model_json as model_json  # by models
+from ..documents import record_json as record_json  # by ledger
+
 if TYPE_CHECKING:
     from ..batch import InputResult
     from ..batch.guard import InputPlan
@@ -31,21 +36,7 @@ def show(state: State, document: dict[str, Any], lines: Iterable[str]) -> None:
             state.console.result(line)
 
 
-def error_json(error: GsepError) -> dict[str, Any]:
-    return {"message": error.message, "hint": error.what_to_do, "exitCode": int(error.exit_code)}
-
-
 # ---- files and jobs -----------------------------------------------------------------------
-def file_json(written: WrittenFile) -> dict[str, Any]:
-    return {
-        "stem": written.stem,
-        "format": written.format,
-        "path": str(written.path),
-        "bytes": written.bytes,
-        "skipped": written.skipped,
-    }
-
-
 def files(state: State, written: Sequence[WrittenFile], header: dict[str, Any]) -> None:
     """The files a download wrote: ``header`` plus ``files`` with ``--json``, else one
     path per line."""
@@ -56,36 +47,8 @@ def files(state: State, written: Sequence[WrittenFile], header: dict[str, Any]) 
 
 def job_status(state: State, job: Job, model: str) -> None:
     """``gsep job status``: the status word, or the job as the API described it."""
-    status = getattr(job.status, "value", str(job.status))
-    document = {
-        "jobId": job.job_id,
-        "model": model,
-        "status": status,
-        "errorMessage": job.error_message,
-        "expireAt": job.expire_at,
-        "outputs": [{"stem": o.name, "format": o.format} for o in job.outputs],
-    }
-    show(state, document, [status])
-
-
-def input_result_json(result: InputResult, model: str, stems: Sequence[str]) -> dict[str, Any]:
-    """One input of ``gsep separate``: its ``--json`` line (see README)."""
-    document: dict[str, Any] = {
-        "input": str(result.input),
-        "bytes": result.bytes,
-        "uploadId": result.upload_id,
-        "jobId": result.job_id,
-        "model": model,
-        "stems": list(stems),
-        "status": result.status,
-        "expireAt": result.expire_at,
-        "reused": result.reused,
-    }
-    if result.status == "success":
-        document["files"] = [file_json(f) for f in result.files]
-    if result.error is not None:
-        document["error"] = error_json(result.error)
-    return document
+    document = job_json(job, model)
+    show(state, document, [document["status"]])
 
 
 def summary_row(result: InputResult) -> tuple[str, str, str, str]:
@@ -211,28 +174,6 @@ def dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -
 
 
 # ---- the local record ------------------------------------------------------------------
-def record_json(record: JobRecord) -> dict[str, Any]:
-    """A job on record (``gsep ledger show`` and ``ledger list --json``)."""
-    return {
-        "jobId": record.job_id,
-        "uploadId": record.upload_id,
-        "input": record.input_path,
-        "inputSha256": record.content,
-        "model": record.model,
-        "stems": list(record.stems),
-        "apiHost": record.api_host,
-        "status": record.status,
-        "expireAt": record.expire_at,
-        "error": record.error,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "files": [
-            {"stem": f.stem, "format": f.format, "path": f.path, "bytes": f.bytes}
-            for f in record.files
-        ],
-    }
-
-
 def record_lines(records: Sequence[JobRecord]) -> list[str]:
     """The jobs on record, for ``gsep ledger list``: one line per job, in aligned columns
     (job id, status, model, stems, expiry, input and the folder its files went to)."""
@@ -255,20 +196,6 @@ def record_lines(records: Sequence[JobRecord]) -> list[str]:
 
 
 # ---- models and the key -----------------------------------------------------------------
-def model_json(spec: ModelSpec) -> dict[str, Any]:
-    """A model as ``gsep models --json`` shows it."""
-    return {
-        "name": spec.name,
-        "category": spec.category,
-        "stems": list(spec.stems),
-        "outputs": list(spec.output_names),
-        "inputFormats": list(spec.input_kinds),
-        "maxBytes": spec.max_bytes,
-        "maxSeconds": spec.max_seconds,
-        "description": spec.description,
-    }
-
-
 def model_lines(specs: Iterable[ModelSpec]) -> list[str]:
     """The models, for ``gsep models``: one line per model, in aligned columns: its
     name, what a job gives (the stems to choose with ``--stems``, or the one track or

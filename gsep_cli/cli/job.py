@@ -2,12 +2,12 @@
 
 # no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import resolve
-from ..errors import CreationUnconfirmed, GsepError, Interrupted, UsageError
+from ..errors import GsepError, Interrupted, UsageError
 from . import _output
 from ._context import State, state_of
 from ._globals import GsepTyper
@@ -16,7 +16,6 @@ from ._options import LYRICS_HELP, JobId, Language, Model, Stems, Timeout
 if TYPE_CHECKING:
     from ..client import GsepClient
     from ..config import Settings
-    from ..ledger import JobRecord, Ledger
 
 app = GsepTyper(help="Create jobs and check their status.", no_args_is_help=True)
 
@@ -63,6 +62,7 @@ def create(
           --lyrics song.txt --language en
     """
     from ..choices import check_lyrics_file, lyrics_body
+    from ..steps import create_job
 
     state = state_of(ctx)
     settings = state.settings()
@@ -90,7 +90,7 @@ def create(
     if lang is not None:
         text_id = _lyrics_upload(state, settings, client, lyrics) if lyrics else lyrics_id
         extra = lyrics_body((text_id or "").strip(), lang)
-    job_id, interrupted = _create(
+    job_id, interrupted = create_job(
         state,
         client,
         state.api_host(settings),
@@ -99,6 +99,7 @@ def create(
         chosen,
         extra,
         pay_again=pay_again,
+        info=state.console.info,
     )
     document = {"jobId": job_id, "uploadId": upload_id, "model": chosen_model, "stems": chosen}
     _output.show(state, {**document, **(extra or {})}, [job_id])
@@ -112,103 +113,6 @@ def _lyrics_upload(state: State, settings: "Settings", client: "GsepClient", pat
 
     host = state.api_host(settings)
     return upload_on_record(client, state.ledger(), path, host, state.key_fp, state.console.warn)
-
-
-def _create(
-    state: State,
-    client: "GsepClient",
-    host: str,
-    upload_id: str,
-    model: str,
-    stems: list[str],
-    extra: dict[str, Any] | None,
-    *,
-    pay_again: bool = False,
-) -> tuple[str, bool]:
-    """Create the job, on record before it is sent (:mod:`gsep_cli.onrecord`); an interrupt
-    while the request is on the wire waits for the answer (bounded), so the id of a job
-    already paid for is never thrown away. A job of the same work on record is the answer
-    (:func:`_already`) unless ``pay_again``."""
-    from ..onrecord import create_on_record, job_to_record
-    from ..shield import finish_despite_interrupt
-
-    ledger = state.ledger()
-    record = job_to_record(
-        ledger,
-        upload_id=upload_id,
-        lyrics_id=(extra or {}).get("textUploadId"),
-        language=(extra or {}).get("language"),
-        model=model,
-        stems=stems,
-        api_host=host,
-        key_fp=state.key_fp,
-    )
-    known = _already(state, ledger, record, pay_again=pay_again)
-    if known is not None:
-        return known, False
-
-    def interrupted() -> None:
-        state.console.info(
-            "gsep: waiting for the answer to the job creation (Ctrl-C again to quit)"
-        )
-
-    try:
-        return finish_despite_interrupt(
-            lambda: create_on_record(
-                ledger,
-                record,
-                lambda: client.create_job(upload_id, model=model, stems=stems, extra=extra),
-                on_unrecorded=lambda job_id, exc, kept: state.console.warn(
-                    f"job {job_id} is not on record yet ({exc.message}); "
-                    + ("the next gsep run records it" if kept else "keep its id")
-                ),
-            ),
-            bound=client.read_timeout + 5,
-            on_interrupt=interrupted,
-        )
-    except KeyboardInterrupt:  # a second interrupt: quit now, but never silently
-        raise Interrupted(
-            "interrupted before the answer to the job creation came: the job may exist and "
-            "have cost credits",
-            "Check your credits (gsep key info) before creating it again",
-        ) from None
-    except CreationUnconfirmed as exc:  # no id to check with: the hint must not offer one
-        raise CreationUnconfirmed(
-            exc.message,
-            "The request may have reached the server: the job may exist and have cost "
-            "credits; check your credits (gsep key info) before creating it again",
-        ) from None
-
-
-def _already(state: State, ledger: "Ledger", record: "JobRecord", *, pay_again: bool) -> str | None:
-    """The id of the job on record for this work, to print instead of paying again; a
-    creation whose answer was lost is refused (it may exist and have cost credits). With
-    ``pay_again`` None: the lost creation is put aside and a new job is paid for."""
-    from ..onrecord import job_on_record
-    from ..records import utc_text
-
-    known = job_on_record(ledger, record.work, state.console.info)
-    if known is None:
-        return None
-    if known.unconfirmed:
-        if not pay_again:
-            raise UsageError(
-                f"a job for this upload, model and stems was requested at "
-                f"{utc_text(known.created_at)} and no answer came; it may exist and have "
-                "cost credits",
-                "gsep does not pay again by itself: check your credits (gsep key info), "
-                "then add --pay-again to create a new job",
-            )
-        ledger.abandon_unconfirmed(*record.work)
-        return None
-    if pay_again:
-        state.console.info(f"gsep: paying for a new job although job {known.job_id} is on record")
-        return None
-    state.console.info(
-        f"gsep: job {known.job_id} ({known.status}) was already created for this upload, "
-        "model and stems; nothing paid (--pay-again creates a new one)"
-    )
-    return known.job_id
 
 
 @app.command("status")

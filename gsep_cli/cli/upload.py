@@ -2,21 +2,14 @@
 
 # no postponed annotations here: typer reads them on every run (see gsep_cli.cli)
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from .. import resolve
-from ..errors import LedgerError
 from . import _output
-from ._context import State, state_of
+from ._context import state_of
 from ._options import DryRun, Model, Parallel
-
-if TYPE_CHECKING:
-    from ..client import GsepClient
-    from ..config import Settings
-    from ..models import ModelSpec
-    from ..preflight import Preflight
 
 
 def upload(
@@ -41,6 +34,7 @@ def upload(
       gsep upload song.txt          # lyrics for gts_lyrics_line_v1
     """
     from ..choices import check_lyrics_file, get_model
+    from ..steps import preflight_upload, upload_on_record
 
     state = state_of(ctx)
     settings = state.settings(dry_run=dry_run)
@@ -64,31 +58,5 @@ def upload(
     else:
         size = preflight_upload(state, file, spec).bytes
     client = state.client(settings, parallel=parallel)
-    upload_id = _upload_on_record(state, settings, client, file)
+    upload_id = upload_on_record(state, settings, client, file)
     _output.show(state, {"uploadId": upload_id, "file": str(file), "bytes": size}, [upload_id])
-
-
-def _upload_on_record(state: State, settings: "Settings", client: "GsepClient", file: Path) -> str:
-    """Upload ``file`` and record it as ``separate`` would (hashed, checked before
-    completing). An upload is free: without a usable ledger it goes unrecorded, with a
-    warning, and its id is the result either way."""
-    from ..onrecord import upload_on_record
-
-    try:
-        ledger = state.ledger()
-    except LedgerError as exc:
-        state.console.warn(f"the upload will not be on record: {exc.message}")
-        return client.upload_file(file)
-    host = state.api_host(settings)
-    return upload_on_record(client, ledger, file, host, state.key_fp, state.console.warn)
-
-
-def preflight_upload(state: State, file: Path, spec: "ModelSpec") -> "Preflight":
-    """Every local check of an audio file for gsep upload (no duration is refused: the
-    job decides); prints its warnings."""
-    from ..preflight import preflight
-
-    checked = preflight(file, spec, for_upload=True)
-    for warning in checked.warnings:
-        state.console.warn(warning)
-    return checked
