@@ -56,10 +56,11 @@ class Session:
     profile: str | None = None
     sandbox: bool = False
     listener: Listener | None = None
-    _key: str | None = None
-    _ledger: Ledger | None = None
-    _sandbox: Sandbox | None = None
-    _closers: list[Callable[[], object]] = field(default_factory=list)
+    # what the session opened: not parameters, and never in its repr (the key is secret)
+    _key: str | None = field(default=None, init=False, repr=False)
+    _ledger: Ledger | None = field(default=None, init=False, repr=False)
+    _sandbox: Sandbox | None = field(default=None, init=False, repr=False)
+    _closers: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
 
     def __enter__(self) -> Session:
         return self
