@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from clitools import SECRET, make_wav, run_gsep, set_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_github_summary import ci  # noqa: F401  (the fixture: a step's environment)
 
-from gsep_cli import Session
+from gsep_cli import Session, UsageError
 from gsep_cli.sandbox import Sandbox
 
 
@@ -67,3 +69,72 @@ def test_a_step_summary_fifo_is_written_or_a_warning_never_a_hang(
         assert "| song.wav |" in read[0] and "out/song/vocal.wav" in read[0], read
     else:
         assert len(warning) == 1 and "a pipe that nobody reads" in warning[0], run
+
+
+#: A value of each kind the command line's parsers never let through.
+NOT_BOOL = st.one_of(st.text(max_size=4), st.integers(), st.floats(allow_nan=False))
+FLAGS = ["force", "skip_existing", "pay_again", "no_wait", "mix_only", "no_tags"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(FLAGS), value=NOT_BOOL)
+def test_a_flag_that_is_not_a_bool_is_refused_before_any_request(
+    box: Sandbox, name: str, value: object
+) -> None:
+    # force="no" was truthy: it overwrote; pay_again="false" would pay again
+    box.clear_requests()
+    with Session() as session, pytest.raises(TypeError, match=name):
+        session.separate("song.wav", stems="vocal", out_dir="out", **{name: value})
+    assert box.requests == []
+
+
+@pytest.mark.parametrize(
+    ("choices", "raised", "words"),
+    [
+        ({"timeout": "x"}, TypeError, "timeout must be a number, not str"),
+        ({"jobs": "3"}, TypeError, "jobs must be an int"),
+        ({"max_jobs": "1"}, TypeError, "max_jobs must be an int"),
+        ({"max_jobs": True}, TypeError, "max_jobs must be an int"),
+        ({"max_jobs": 1.5}, TypeError, "max_jobs must be an int"),
+        ({"sample_rate": "44100"}, TypeError, "sample_rate must be an int"),
+        ({"model": 5}, TypeError, "model must be a str"),
+        ({"out_dir": 5}, TypeError, "out_dir must be a path"),
+        ({"parallel": "4"}, TypeError, "parallel must be an int"),
+        ({"recursive": "yes"}, TypeError, "recursive must be True or False"),
+        ({"jobs": 0}, UsageError, "jobs=0 is not between 1 and 16"),
+        ({"jobs": 100}, UsageError, "jobs=100 is not between 1 and 16"),
+        ({"parallel": 0}, UsageError, "parallel=0 is not between 1 and 16"),
+        ({"max_jobs": -1}, UsageError, "max_jobs=-1 is not 0 or more"),
+        ({"timeout": -5}, UsageError, "timeout=-5 is not 0 or more"),
+        ({"timeout": float("nan")}, UsageError, "timeout=nan is not 0 or more"),
+        ({"timeout": float("inf")}, UsageError, "timeout=inf is not 0 or more"),
+    ],
+)
+def test_a_value_the_cli_could_not_give_is_refused_before_any_request(
+    box: Sandbox, choices: dict[str, Any], raised: type[Exception], words: str
+) -> None:
+    # timeout="x" uploaded the file, then failed as an internal error; jobs=0, jobs=100,
+    # timeout=-5 ran; max_jobs=-1 said "would create 0 new jobs, more than --max-jobs -1"
+    box.clear_requests()
+    with Session() as session, pytest.raises(raised) as caught:
+        session.separate("song.wav", **{"stems": "vocal", "out_dir": "out", **choices})
+    assert words in str(caught.value)
+    assert box.requests == []
+    assert not Path("out").exists()
+
+
+def test_a_lone_include_glob_is_one_glob_not_its_letters(box: Sandbox) -> None:
+    # include="a*.wav" was taken as the globs "a", "*", ".", ...: "*" matched every file,
+    # and the one the caller left out was paid for
+    Path("album").mkdir()
+    make_wav(Path("album/a1.wav"), seconds=0.21)
+    make_wav(Path("album/b1.wav"), seconds=0.22)
+    make_wav(Path("album/a2.wav"), seconds=0.23)
+    with Session() as session:
+        kept = session.separate("album", include="a*.wav", stems="vocal", no_wait=True)
+        dropped = session.separate("album", exclude="a*.wav", stems="vocal", no_wait=True)
+    assert [r.input.name for r in kept] == ["a1.wav", "a2.wav"]
+    assert [r.input.name for r in dropped] == ["b1.wav"]
+    assert box.store.job_count() == 3
