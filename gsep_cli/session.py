@@ -286,6 +286,8 @@ class Session:
 
     def close(self) -> None:
         """Close the clients and the ledger, stop the sandbox (in reverse order of
-        opening). Safe to call twice."""
+        opening). Safe to call twice; a closed session can be used again: it opens what it
+        needs afresh (a new sandbox, whose predecessor's jobs are gone with it)."""
         while self._closers:
             self._closers.pop()()
+        self._ledger = self._sandbox = None  # closed: never handed out again

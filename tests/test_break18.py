@@ -138,3 +138,19 @@ def test_a_lone_include_glob_is_one_glob_not_its_letters(box: Sandbox) -> None:
     assert [r.input.name for r in kept] == ["a1.wav", "a2.wav"]
     assert [r.input.name for r in dropped] == ["b1.wav"]
     assert box.store.job_count() == 3
+
+
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["api", "sandbox"])
+def test_a_closed_session_used_again_works_and_never_pays_twice(
+    box: Sandbox, sandboxed: bool
+) -> None:
+    # after close() the session handed out its closed ledger ("ValueError: the ledger is
+    # closed") or its stopped sandbox ("RuntimeError: the sandbox is not started")
+    session = Session(sandbox=sandboxed)
+    with session:
+        first = session.separate("song.wav", stems="vocal", out_dir="out")
+    again = session.separate("song.wav", stems="vocal", out_dir="out")
+    session.close()
+    assert first[0].ok and again[0].ok, (first[0].error, again[0].error)
+    assert again[0].job_id == first[0].job_id and again[0].reused == "job"
+    assert box.store.job_count() == (0 if sandboxed else 1)
