@@ -13,6 +13,7 @@ import pytest
 from clitools import SECRET, make_wav, run_gsep, set_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_action import key_env, run_action
 from test_github_summary import ci  # noqa: F401  (the fixture: a step's environment)
 
 from gsep_cli import Session, UsageError
@@ -154,3 +155,18 @@ def test_a_closed_session_used_again_works_and_never_pays_twice(
     assert first[0].ok and again[0].ok, (first[0].error, again[0].error)
     assert again[0].job_id == first[0].job_id and again[0].reused == "job"
     assert box.store.job_count() == (0 if sandboxed else 1)
+
+
+def test_the_actions_own_ledger_folder_is_private_so_gsep_never_warns_about_it(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    # run.sh made RUNNER_TEMP/gsep-state with the umask's mode 755, and every run of the
+    # action warned "the job ledger's folder ... can be read by other users"
+    box: Sandbox = sandbox(rate_limit=0)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    make_wav(workspace / "a.wav", seconds=0.2)
+    run = run_action(tmp_path, workspace, {"files": "a.wav", "stems": "vocal"}, **key_env(box))
+    assert run.code == 0 and run.paths() == ["a/vocal.wav"], run.stderr
+    assert "can be read by other users" not in run.stderr, run.stderr
+    assert (tmp_path / "runner-temp" / "gsep-state").stat().st_mode & 0o077 == 0
