@@ -19,7 +19,8 @@ python="${GSEP_ACTION_PYTHON:?GSEP_ACTION_PYTHON is not set (the install step na
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 ledger="${GSEP_ACTION_LEDGER_DIR:-${RUNNER_TEMP:?RUNNER_TEMP is not set}/gsep-state}"
-mkdir -p -- "$ledger"
+(umask 077 && mkdir -p -- "$ledger")  # private, as gsep wants its ledger's folder (else it
+# warns on every run that other users can read it)
 export GSEP_STATE_DIR="$ledger"
 
 inputs=()

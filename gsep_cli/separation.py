@@ -9,7 +9,9 @@ library's, the MCP server's) both go through :func:`batch_options` and :func:`ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,8 +56,10 @@ def batch_options(
     lone string is one value, never its characters); ``max_jobs``: the most new jobs the
     run may pay for (None: no limit). ``warn`` receives what a human should know.
 
-    Raises :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work —
-    before any request, so no credit is spent on it."""
+    Raises TypeError for a value of the wrong type (:func:`check_values`: ``timeout="x"``,
+    ``force="no"``) and :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that
+    cannot work — before any request, so no credit is spent on it."""
+    check_values(locals())
     from . import resolve
     from .batch import BatchOptions
     from .choices import get_model, resolve_formats
@@ -108,6 +112,55 @@ def batch_options(
         keep=keep,
         max_jobs=max_jobs,
     )
+
+
+#: What each of :func:`batch_options`' plain values must be (beyond None, "the
+#: setting"): its type, and for a number its range (low, high; inf: no bound). The
+#: command line's parsers give these already; a library caller may give anything.
+_FLAGS = (
+    *("force", "skip_existing", "pay_again", "no_wait", "mix_only", "no_tags", "to_stdout"),
+    "recursive",  # Session.separate's own
+)
+_RANGES: dict[str, tuple[tuple[type, ...], float, float]] = {
+    "jobs": ((int,), 1, 16),
+    "parallel": ((int,), 1, 16),  # Session.separate's own
+    "max_jobs": ((int,), 0, math.inf),
+    "timeout": ((int, float), 0, math.inf),
+    "sample_rate": ((int,), -math.inf, math.inf),  # their ranges: resolve.delivery's
+    "bitrate": ((int,), -math.inf, math.inf),
+}
+_TEXTS = ("model", "name_template", "language", "bit_depth")
+_PATHS = ("out_dir", "lyrics", "manifest")
+
+
+def check_values(values: Mapping[str, object]) -> None:
+    """Refuse, before anything is read or sent, a value a library caller gave that the
+    command line could not: TypeError for the wrong type (a flag that is not a bool, so
+    ``force="no"`` never means yes; a count that is not an int; a text that is not a
+    str); :class:`~gsep_cli.errors.UsageError` (exit 2) for a number out of its range
+    or not finite (``jobs`` and ``parallel`` 1-16, ``max_jobs`` and ``timeout`` 0 or
+    more). Names absent from ``values``, and None values, are not checked."""
+    from .errors import UsageError
+
+    def wrong(name: str, wanted: str, value: object) -> TypeError:
+        return TypeError(f"{name} must be {wanted}, not {type(value).__name__} {value!r}")
+
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in _FLAGS and not isinstance(value, bool):
+            raise wrong(name, "True or False", value)
+        if name in _TEXTS and not isinstance(value, str):
+            raise wrong(name, "a str", value)
+        if name in _PATHS and not isinstance(value, (str, os.PathLike)):
+            raise wrong(name, "a path (str or os.PathLike)", value)
+        if name in _RANGES:
+            types, low, high = _RANGES[name]
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise wrong(name, "a number" if float in types else "an int", value)
+            if not low <= value <= high or value == math.inf:  # type: ignore[operator]
+                where = f"{low:g} or more" if high == math.inf else f"between {low:g} and {high:g}"
+                raise UsageError(f"{name}={value!r} is not {where}", f"Give {name} {where}")
 
 
 #: :func:`batch_options`' keywords that only the command line gives (``-o -``: standard

@@ -56,10 +56,11 @@ class Session:
     profile: str | None = None
     sandbox: bool = False
     listener: Listener | None = None
-    _key: str | None = None
-    _ledger: Ledger | None = None
-    _sandbox: Sandbox | None = None
-    _closers: list[Callable[[], object]] = field(default_factory=list)
+    # what the session opened: not parameters, and never in its repr (the key is secret)
+    _key: str | None = field(default=None, init=False, repr=False)
+    _ledger: Ledger | None = field(default=None, init=False, repr=False)
+    _sandbox: Sandbox | None = field(default=None, init=False, repr=False)
+    _closers: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
 
     def __enter__(self) -> Session:
         return self
@@ -213,19 +214,19 @@ class Session:
         stems, API host and key) re-attaches to its job and keeps the files already
         written (same size and SHA-256), so no identical call pays twice.
 
-        ``inputs``: one path or a sequence of them: audio files (WAV, FLAC, MP3, M4A/MP4)
-        or folders (``recursive``, ``include``/``exclude`` globs). ``choices``, as the
-        command's options (None or absent: the setting, as for ``gsep``): ``model``,
-        ``stems`` (``"vocal,drum"`` or a list), ``formats`` (``"wav,flac"`` or a list),
-        ``out_dir`` (folder; default the ``output`` setting), ``name_template``,
-        ``force``, ``skip_existing``, ``pay_again``, ``no_wait``, ``timeout`` (seconds
-        per job), ``jobs`` (inputs at once, 1-16), ``lyrics`` (path), ``language``,
-        ``manifest`` (path), ``bit_depth``, ``sample_rate`` (Hz), ``bitrate`` (kbit/s),
-        ``mixes`` (``"NAME=STEM+STEM"`` or a list of them), ``mix_only``, ``no_tags``,
-        ``max_jobs`` (the most new jobs this call may pay for; more is refused before any
-        request with :class:`~gsep_cli.errors.SpendingLimit`). ``parallel``: upload parts
-        at once (1-16). ``on_result``: called with each input's result as soon as it is
-        final, in the calling thread.
+        ``inputs``: one path or a sequence of them: audio files (WAV, FLAC, MP3, M4A/MP4) or
+        folders (``recursive``; ``include``/``exclude``: a glob or a list of them).
+        ``choices``, as the command's options (None or absent: the setting, as for
+        ``gsep``): ``model``, ``stems`` (``"vocal,drum"`` or a list), ``formats``
+        (``"wav,flac"`` or a list), ``out_dir`` (folder; default the ``output`` setting),
+        ``name_template``, ``force``, ``skip_existing``, ``pay_again``, ``no_wait``,
+        ``timeout`` (seconds per job), ``jobs`` (inputs at once, 1-16), ``lyrics`` (path),
+        ``language``, ``manifest`` (path), ``bit_depth``, ``sample_rate`` (Hz), ``bitrate``
+        (kbit/s), ``mixes`` (``"NAME=STEM+STEM"`` or a list of them), ``mix_only``,
+        ``no_tags``, ``max_jobs`` (the most new jobs this call may pay for; more is refused
+        before any request with :class:`~gsep_cli.errors.SpendingLimit`). ``parallel``:
+        upload parts at once (1-16). ``on_result``: called with each input's result as soon
+        as it is final, in the calling thread.
 
         Returns one :class:`~gsep_cli.batch.InputResult` per input file, in order:
         ``status`` (``success``; ``submitted`` with ``no_wait``: job created, nothing
@@ -241,9 +242,11 @@ class Session:
         job's credits spent for each new job (none for work on record).
 
         Raises, before any request: ``TypeError`` for a keyword that is none of the
-        above (naming it: a typo is never ignored);
-        :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work, no
-        input, or an unusable input when there is one file in all;
+        above (naming it: a typo is never ignored) or a value of the wrong type (a flag
+        that is not a bool, ``timeout="x"``: :func:`~gsep_cli.separation.check_values`);
+        :class:`~gsep_cli.errors.UsageError` (exit 2) for a choice that cannot work (a
+        number out of range: ``jobs=0``, ``max_jobs=-1``), no input, or an unusable
+        input when there is one file in all;
         :class:`~gsep_cli.errors.ConfigError` (exit 3) for missing or bad settings (no
         key outside the sandbox). Raises :class:`~gsep_cli.errors.Interrupted` (exit
         130) on Ctrl-C/SIGTERM (jobs created stay on record for a re-run)."""
@@ -251,9 +254,16 @@ class Session:
         from .choices import get_model
         from .errors import UsageError
         from .preflight import preflight
-        from .separation import batch_options, check_choices, planned_paths, run_batch
+        from .separation import (
+            batch_options,
+            check_choices,
+            check_values,
+            planned_paths,
+            run_batch,
+        )
 
         check_choices(list(choices))
+        check_values({"parallel": parallel, "recursive": recursive})
         named = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         if not named:
             raise UsageError("no input given", "Give one or more audio files or folders")
@@ -276,6 +286,8 @@ class Session:
 
     def close(self) -> None:
         """Close the clients and the ledger, stop the sandbox (in reverse order of
-        opening). Safe to call twice."""
+        opening). Safe to call twice; a closed session can be used again: it opens what it
+        needs afresh (a new sandbox, whose predecessor's jobs are gone with it)."""
         while self._closers:
             self._closers.pop()()
+        self._ledger = self._sandbox = None  # closed: never handed out again

@@ -27,10 +27,14 @@ def collect_inputs(
     ``-`` reads one path per line from ``stdin`` (spaces and any characters kept, empty
     lines skipped). A directory contributes its supported files (sorted; with
     ``recursive``, from every level), filtered by the ``include``/``exclude`` globs,
-    matched against the file name and the path relative to that directory. A file named
+    matched against the file name and the path relative to that directory (a lone string:
+    one glob). A file named
     explicitly is always taken: its own checks will say if it is unusable.
     """
     wanted = {ext for ext, kind in media.EXTENSION_KINDS.items() if kind in set(kinds)}
+    # a lone glob is one glob, never its characters (one of which, "*", matches all)
+    include = (include,) if isinstance(include, str) else include
+    exclude = (exclude,) if isinstance(exclude, str) else exclude
     paths: list[Path] = []
     for arg in args:
         if arg == "-":

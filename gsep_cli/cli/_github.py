@@ -19,6 +19,7 @@ No typer or rich here: the separate command hands its results over.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -136,13 +137,27 @@ def append_summary(text: str, environ: Mapping[str, str], warn: Callable[[str], 
     if not name:
         return
     try:  # a file name that is not UTF-8 is kept as its escapes, never an error here
-        with open(name, "a", encoding="utf-8", errors="backslashreplace") as summary:
+        with open_to_append(name) as summary:
             summary.write(text)
     except OSError as exc:
+        why = "a pipe that nobody reads" if exc.errno == errno.ENXIO else exc.strerror or exc
         warn(
             f"could not add the run's summary to GITHUB_STEP_SUMMARY {safe_text(name)} "
-            f"({safe_text(exc.strerror or exc)}); the run itself is not affected"
+            f"({safe_text(why)}); the run itself is not affected"
         )
+
+
+def open_to_append(name: str) -> TextIO:
+    """``name`` opened to append UTF-8 text (created when missing; unencodable characters
+    kept as escapes). Never blocks: a FIFO with no reader is OSError ENXIO at once, where
+    a plain ``open`` would wait for a reader forever after the run was paid for."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
+    fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | nonblock, 0o666)
+    if nonblock:  # opened: writes may block again (a reader that is slow is still read)
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~nonblock)
+    return os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
 
 
 def annotate(results: Sequence[InputResult], err: TextIO, environ: Mapping[str, str]) -> None:
