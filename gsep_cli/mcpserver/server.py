@@ -86,13 +86,14 @@ class GsepMcp:
     running: dict[int, CallSession] = field(default_factory=dict)
 
     def session(self, listener: ProgressBridge) -> CallSession:
-        return CallSession(
+        call = CallSession(
             base_url=self.base_url,
             profile=self.profile,
             sandbox=self.sandbox is not None,
             listener=listener,
-            _sandbox=self.sandbox,
         )
+        call._sandbox = self.sandbox  # the server's one emulator (its closer: the server's)
+        return call
 
     def cancel_all(self) -> None:
         """Stop every call still running (the server is ending)."""
