@@ -18,6 +18,7 @@ Nothing here prints: settings warnings and progress go to the ``listener``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ class Session:
     _ledger: Ledger | None = field(default=None, init=False, repr=False)
     _sandbox: Sandbox | None = field(default=None, init=False, repr=False)
     _closers: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
+    #: one opener at a time: threads sharing a session open one ledger and one sandbox
+    _opening: threading.RLock = field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
 
     def __enter__(self) -> Session:
         return self
@@ -122,15 +127,17 @@ class Session:
         """Start the built-in emulator on a free loopback port (once; stopped by
         :meth:`close`) and return its base URL. Its pace follows GSEP_SANDBOX_JOB_SECONDS
         and GSEP_SANDBOX_CHUNK (README "Sandbox")."""
-        if self._sandbox is None:
-            from .environment import sandbox_pace
-            from .sandbox import Sandbox
+        with self._opening:
+            if self._sandbox is None:
+                from .environment import sandbox_pace
+                from .sandbox import Sandbox
 
-            seconds, size = sandbox_pace()
-            self._sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
-            self._sandbox.start()
-            self._closers.append(self._sandbox.stop)
-        return str(self._sandbox.base_url)
+                seconds, size = sandbox_pace()
+                sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
+                sandbox.start()
+                self._sandbox = sandbox
+                self._closers.append(sandbox.stop)
+            return str(self._sandbox.base_url)
 
     def request_log(self) -> Callable[[str], None] | None:
         """The client's per-request hook, called before every request (None: none)."""
@@ -159,7 +166,8 @@ class Session:
             log=self.request_log(),
             **transport_options(),
         )
-        self._closers.append(client.close)
+        with self._opening:
+            self._closers.append(client.close)
         return client
 
     def run_key(self, settings: Settings) -> str:
@@ -173,14 +181,16 @@ class Session:
         """The local job ledger (opened once, closed with the session). In the sandbox its
         own persistent one (``<state dir>/sandbox/``), never the real one: a re-run finds
         what the last sandbox run did, as a re-run against the API does."""
-        if self._ledger is None:
-            from .ledger import Ledger, sandbox_ledger_path
+        with self._opening:
+            if self._ledger is None:
+                from .ledger import Ledger, sandbox_ledger_path
 
-            self._ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
-            self._closers.append(self._ledger.close)
-            for warning in self._ledger.warnings:
-                self.warn(warning)
-        return self._ledger
+                ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
+                self._ledger = ledger
+                self._closers.append(ledger.close)
+                for warning in ledger.warnings:
+                    self.warn(warning)
+            return self._ledger
 
     def api_host(self, settings: Settings) -> str:
         """The API host uploads and jobs are recorded under: the base URL's, or in the
@@ -288,6 +298,7 @@ class Session:
         """Close the clients and the ledger, stop the sandbox (in reverse order of
         opening). Safe to call twice; a closed session can be used again: it opens what it
         needs afresh (a new sandbox, whose predecessor's jobs are gone with it)."""
-        while self._closers:
-            self._closers.pop()()
-        self._ledger = self._sandbox = None  # closed: never handed out again
+        with self._opening:
+            while self._closers:
+                self._closers.pop()()
+            self._ledger = self._sandbox = None  # closed: never handed out again

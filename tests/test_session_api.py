@@ -145,3 +145,30 @@ def test_every_documented_choice_is_accepted_and_nothing_else() -> None:
     for name in library_choices():
         assert f"``{name}``" in doc, name
     assert "to_stdout" not in library_choices() and "stdout" not in library_choices()
+
+
+def test_threads_sharing_a_session_open_one_ledger_and_one_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's ledger and sandbox are opened lazily; threads asking for them at the
+    same moment must get the same ones (two ledgers, or two emulators with their own
+    jobs, would split what a re-run can find)."""
+    import threading
+
+    monkeypatch.setenv("GSEP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GSEP_CONFIG_DIR", str(tmp_path / "config"))
+    with Session(sandbox=True) as session:
+        start = threading.Barrier(8)
+        seen: list[tuple[int, str]] = []
+
+        def open_both() -> None:
+            start.wait(timeout=10)
+            seen.append((id(session.ledger()), session.start_sandbox()))
+
+        threads = [threading.Thread(target=open_both) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(seen) == 8
+        assert len(set(seen)) == 1, seen
