@@ -22,6 +22,7 @@ from gsep_cli.batch.guard import plan_jobs
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import ExitCode, SpendingLimit
 from gsep_cli.ledger import Ledger, api_host, key_fingerprint
+from gsep_cli.polling import PollPolicy
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
@@ -87,7 +88,12 @@ def _options(tmp: Path, **extra: object) -> BatchOptions:
 
 
 def _runner(sb: Sandbox, ledger: Ledger, options: BatchOptions) -> BatchRunner:
-    client = GsepClient(sb.base_url, KEY, policy=RetryPolicy(attempts=2, base=0.01, cap=0.02))
+    client = GsepClient(
+        sb.base_url,
+        KEY,
+        policy=RetryPolicy(attempts=2, base=0.01, cap=0.02),
+        poll=PollPolicy(initial=0.05, cap=0.2),  # the sandbox's jobs end at once
+    )
     return BatchRunner(
         client, options, key_fp=key_fingerprint(KEY), base_url=sb.base_url, ledger=ledger
     )
@@ -183,7 +189,7 @@ KINDS = st.lists(st.sampled_from(["fresh", "known", "dup"]), min_size=1, max_siz
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kinds=KINDS, pay_again=st.booleans())
 def test_the_plan_counts_exactly_the_jobs_the_run_creates(
     kinds: list[str], pay_again: bool
