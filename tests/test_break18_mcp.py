@@ -10,14 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from clitools import SECRET, api_requests, assert_clean_error, clean_env, make_wav, run_gsep
 
 from gsep_cli.sandbox import Sandbox
 
 pytest.importorskip("mcp.client.stdio")
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp import Client
-from test_mcp import api_env, drive
+from test_mcp import TOOLS, api_env, drive
+
+from gsep_cli.mcpserver.server import GsepMcp, build
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+NOT_TEXT = JSON.filter(lambda v: not isinstance(v, str))
+#: Each tool's required text argument (the tools without one take an optional job_id).
+TEXT_ARGUMENT = {
+    "separate": "inputs",
+    "upload": "path",
+    "create_job": "upload_id",
+    "job_status": "job_id",
+    "download": "job_id",
+    "job_record": "job_id",
+}
 
 
 @pytest.fixture
@@ -54,3 +75,84 @@ def test_an_empty_input_path_is_refused_not_read_as_the_working_folder(
     cli = run_gsep(["separate", ""], clean_env(tmp_path, **api_env(box)), cwd=tmp_path)
     assert_clean_error(cli, 2, "input path is empty")
     assert api_requests(box) == [] and box.store.job_count() == 0
+
+
+@pytest.mark.slow
+def test_an_agents_shapes_of_arguments(tmp_path: Path, box: Sandbox) -> None:
+    """Stems as ``"vocal,drum"``, one input as a string, ``~`` in paths: read as the
+    command line reads them (they were refused in lines of pydantic text, and ``~`` was
+    a file not found); a misspelt argument is refused before any request (it was
+    ignored: the files went to the default folder)."""
+    make_wav(tmp_path / "song.wav", seconds=1.0)
+
+    async def body(client: Client) -> list[Any]:
+        typo = await client.call_tool("separate", {"inputs": ["~/song.wav"], "output": "x"})
+        requests_after_typo = len(api_requests(box))
+        both = {"inputs": "~/song.wav", "stems": "vocal,drum", "out_dir": "~/stems"}
+        first = await client.call_tool("separate", both)
+        as_list = {"inputs": ["song.wav"], "stems": ["drum", "vocal"], "out_dir": "stems"}
+        second = await client.call_tool("separate", as_list)
+        return [typo, requests_after_typo, first, second]
+
+    (typo, requests_after_typo, first, second), err = drive(
+        tmp_path, ["mcp"], body, HOME=str(tmp_path), **api_env(box)
+    )
+    assert (
+        "takes no argument 'output'" in one_line_error(typo) and "out_dir" in typo.content[0].text
+    )
+    assert requests_after_typo == 0
+    assert not first.is_error, first.content
+    (result,) = first.structured_content["results"]
+    assert result["status"] == "success" and result["stems"] == ["vocal", "drum"]
+    assert sorted(Path(f["path"]) for f in result["files"]) == [
+        tmp_path / "stems" / "song" / "drum.wav",
+        tmp_path / "stems" / "song" / "vocal.wav",
+    ]
+    assert second.structured_content["results"][0]["reused"] == "job"
+    assert box.store.job_count() == 1
+    assert "Traceback" not in err
+
+
+def call_in_process(name: str, arguments: dict[str, Any]) -> Any:
+    """A tool call on the server object, in this process: for what is refused before any
+    setting is read or request sent."""
+    return anyio.run(build(GsepMcp()).call_tool, name, arguments)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tool=st.sampled_from(sorted(TOOLS)),
+    unknown=st.text(min_size=1, max_size=20),
+    value=JSON,
+)
+def test_an_argument_no_tool_takes_is_refused_in_one_line(
+    tool: str, unknown: str, value: Any
+) -> None:
+    """Any name the tool's schema does not list, whatever its value: refused (naming
+    it) before the tool runs; the SDK ignored it."""
+    schema = {t.name: t for t in anyio.run(build(GsepMcp()).list_tools)}[tool].input_schema
+    if unknown in schema["properties"]:
+        return
+    text = one_line_error(call_in_process(tool, {unknown: value}))
+    assert f"{tool} takes no argument " in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(tool=st.sampled_from(sorted(TEXT_ARGUMENT)), value=NOT_TEXT)
+def test_a_value_of_the_wrong_type_is_one_line_without_pydantic_text(tool: str, value: Any) -> None:
+    """Whatever JSON stands where text belongs: one line, gsep's form, naming the
+    argument; the SDK answered pydantic's lines and its documentation URL."""
+    name = TEXT_ARGUMENT[tool]
+    arguments = {name: value, **({"out_dir": "x"} if tool == "download" else {})}
+    if tool == "separate" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return  # a list of paths is what separate takes
+    if tool == "job_record" and value is None:
+        return  # job_record's job_id is optional
+    text = one_line_error(call_in_process(tool, arguments))
+    assert f"invalid arguments for {tool}: {name}" in text
+    assert "pydantic" not in text
+
+
+def test_an_unknown_tool_is_one_line_naming_the_tools() -> None:
+    text = one_line_error(call_in_process("seperate", {}))
+    assert "no tool 'seperate'" in text and "Did you mean 'separate'?" in text

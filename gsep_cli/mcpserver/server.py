@@ -15,13 +15,15 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .. import __version__
 from ..client import GsepClient
@@ -30,6 +32,7 @@ from ..redact import printable, redact, redact_values
 from ..sandbox import Sandbox
 from ..session import Session
 from . import tools
+from .arguments import explain, refusal
 from .bridge import INTERVAL, ProgressBridge
 
 T = TypeVar("T")
@@ -39,7 +42,8 @@ gsep separates music into stems (vocals, drums, bass, electric guitar, piano) wi
 Lab's GSEP API. `separate` does everything for local audio files (upload, job, wait,
 download) and never pays twice for work already done: call it again with the same input
 and choices and it re-attaches to the job on record. `create_job` is the only other tool
-that spends credits. Paths are on the machine this server runs on."""
+that spends credits. Paths are on the machine this server runs on (absolute ones are
+safest; ~ is expanded)."""
 
 
 @dataclass
@@ -168,13 +172,22 @@ def tool_error(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=line)], is_error=True)
 
 
-Paths = Annotated[list[str], Field(description="Local audio files or folders.", min_length=1)]
+Paths = Annotated[
+    list[str] | str,
+    Field(
+        description="Local audio files or folders (absolute paths; a relative one is "
+        "relative to the server's working folder; ~ is expanded)."
+    ),
+]
 Stems = Annotated[
-    list[str] | None,
-    Field(description='Stems, e.g. ["vocal", "drum"] (list_models gives each model\'s).'),
+    list[str] | str | None,
+    Field(
+        description='Stems, e.g. ["vocal", "drum"] or "vocal,drum" (list_models gives '
+        "each model's)."
+    ),
 ]
 Formats = Annotated[
-    list[str] | None,
+    list[str] | str | None,
     Field(description="Result formats: wav, mp3 (others made locally with the audio extra)."),
 ]
 Model = Annotated[str | None, Field(description="Model name (default: the setting).")]
@@ -188,10 +201,30 @@ PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
+class _Checked(MCPServer):
+    """The SDK's server, with every call's arguments checked first (:mod:`.arguments`):
+    an unknown tool or argument, or one that fails the schema, is a tool error of
+    gsep's one line, not the SDK's lines of pydantic text (nor ignored)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        schemas = {tool.name: tool.input_schema for tool in await self.list_tools()}
+        refused = refusal(name, schemas, arguments)
+        if refused is not None:
+            return tool_error(refused)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return tool_error(explain(name, exc.__cause__.errors()))
+            raise
+
+
 def build(server: GsepMcp) -> MCPServer:
     """The MCP server with gsep's tools (their descriptions and schemas: README "MCP
     server")."""
-    mcp = MCPServer("gsep", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    here = printable(Path.cwd())
+    instructions = f"{INSTRUCTIONS} A relative path is relative to the server's folder, {here}."
+    mcp = _Checked("gsep", version=__version__, instructions=instructions, log_level="WARNING")
 
     @mcp.tool(annotations=PAID)
     async def separate(
