@@ -156,3 +156,78 @@ def test_a_value_of_the_wrong_type_is_one_line_without_pydantic_text(tool: str, 
 def test_an_unknown_tool_is_one_line_naming_the_tools() -> None:
     text = one_line_error(call_in_process("seperate", {}))
     assert "no tool 'seperate'" in text and "Did you mean 'separate'?" in text
+
+
+HOSTILE = (
+    "boom\x1b]0;PWNED\x07\nsecond line {key} "
+    "https://s3.example/r?X-Amz-Signature=deadbeefcafe&X-Amz-Credential=AKIA123 \u202eend"
+)
+
+
+@pytest.mark.slow
+def test_a_servers_hostile_text_in_a_result_is_one_printable_line(
+    tmp_path: Path, box: Sandbox
+) -> None:
+    """A job's errorMessage and key info holding escape sequences, line breaks, the key
+    and a presigned URL: redacted, and one printable line, in every result that carries
+    them (they came back raw: an ESC and a newline in ``separate``'s per-input error, in
+    ``key_info``, ``job_status`` and ``job_record``); local paths come back as they are."""
+    hostile = HOSTILE.format(key=SECRET)
+    song = make_wav(tmp_path / "odd\x1b name.wav", seconds=1.0)
+    box.faults.add(f"job-fail:1:{hostile}")
+    box.faults.add(f"key-info-text:1:{hostile}")
+
+    async def body(client: Client) -> list[Any]:
+        separated = await client.call_tool("separate", {"inputs": [str(song)]})
+        job_id = separated.structured_content["results"][0]["jobId"]
+        status = await client.call_tool("job_status", {"job_id": job_id})
+        record = await client.call_tool("job_record", {"job_id": job_id})
+        key = await client.call_tool("key_info", {})
+        return [separated, status, record, key]
+
+    (separated, status, record, key), err = drive(tmp_path, ["mcp"], body, **api_env(box))
+    (result,) = separated.structured_content["results"]
+    (job,) = record.structured_content["jobs"]
+    assert result["input"] == job["input"] == str(song)  # a path stays the path it is
+    texts = [
+        result["error"]["message"],
+        status.structured_content["errorMessage"],
+        job["error"],
+        key.structured_content["projectName"],
+        key.structured_content["description"],
+    ]
+    for text in texts:
+        assert "PWNED" in text and "<redacted>" in text, text
+        assert not any(c in text for c in "\x1b\x07\n\u202e"), repr(text)
+        assert SECRET not in text and "deadbeefcafe" not in text and "AKIA123" not in text
+    assert SECRET not in err and "Traceback" not in err
+
+
+def _strings(document: Any, keep: frozenset[str]) -> list[str]:
+    if isinstance(document, str):
+        return [document]
+    if isinstance(document, dict):
+        found = [str(k) for k in document]
+        for k, v in document.items():
+            if not (k in keep and isinstance(v, str)):
+                found += _strings(v, keep)
+        return found
+    if isinstance(document, list):
+        return [s for v in document for s in _strings(v, keep)]
+    return []
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=JSON, path=st.text())
+def test_every_string_of_a_result_but_a_path_is_printable(document: Any, path: str) -> None:
+    """The mechanism the results go through: whatever the document, no control
+    character is left in any string but a ``keep`` key's, which is unchanged."""
+    from gsep_cli.mcpserver.server import LOCAL_PATHS
+    from gsep_cli.redact import printable_values
+
+    whole = {"input": path, "nested": [{"path": path, "other": document}], "x": document}
+    cleaned: Any = printable_values(whole, LOCAL_PATHS)
+    assert cleaned["input"] == cleaned["nested"][0]["path"] == path
+    for text in _strings(cleaned, LOCAL_PATHS):
+        assert all(c.isprintable() or c == " " for c in text if ord(c) < 0xA0), repr(text)
+        assert not any(c in text for c in "\n\r\x1b\x07\x9b\u2028\u202e")

@@ -28,7 +28,7 @@ from pydantic import Field, ValidationError
 from .. import __version__
 from ..client import GsepClient
 from ..errors import GsepError
-from ..redact import printable, redact, redact_values
+from ..redact import printable, printable_values, redact, redact_values
 from ..sandbox import Sandbox
 from ..session import Session
 from . import tools
@@ -36,6 +36,8 @@ from .arguments import explain, refusal
 from .bridge import INTERVAL, ProgressBridge
 
 T = TypeVar("T")
+#: The keys of a result whose values are local paths, given back exactly as they are.
+LOCAL_PATHS = frozenset({"input", "path", "file"})
 
 INSTRUCTIONS = """\
 gsep separates music into stems (vocals, drums, bass, electric guitar, piano) with Gaudio
@@ -147,14 +149,16 @@ async def _send(ctx: Context, bridge: ProgressBridge) -> None:
 
 def _guarded(work: Callable[[Session], T], call: CallSession) -> T | CallToolResult:
     """Run ``work`` (in the worker thread, where its session is opened and closed): its
-    value with every string redacted (a server's text may echo a presigned URL); a
+    value with every string redacted (a server's text may echo a presigned URL) and,
+    but for local paths, made printable (one line, no escape sequence); a
     failure is a tool error (``isError``) of one line: gsep's ``gsep: error: WHAT — WHAT
     TO DO``, or for anything unexpected a generic line (its detail on stderr, secrets
     redacted)."""
     try:
         with call:
             value = work(call)
-        return redact_values(value)  # type: ignore[return-value]  # same shape, scrubbed
+        scrubbed = printable_values(redact_values(value), LOCAL_PATHS)
+        return scrubbed  # type: ignore[return-value]  # same shape, scrubbed
     except GsepError as exc:
         text = f"gsep: error: {exc.message}" + (f" — {exc.what_to_do}" if exc.what_to_do else "")
         return tool_error(text)
