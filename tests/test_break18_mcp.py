@@ -231,3 +231,32 @@ def test_every_string_of_a_result_but_a_path_is_printable(document: Any, path: s
     for text in _strings(cleaned, LOCAL_PATHS):
         assert all(c.isprintable() or c == " " for c in text if ord(c) < 0xA0), repr(text)
         assert not any(c in text for c in "\n\r\x1b\x07\x9b\u2028\u202e")
+
+
+@pytest.mark.slow
+def test_separate_times_lyrics_with_the_lyrics_model(tmp_path: Path, box: Sandbox) -> None:
+    """``separate`` took no lyrics nor language, so the lyrics model could only fail
+    (``needs --language``, an option an agent cannot give)."""
+    make_wav(tmp_path / "song.wav", seconds=1.0)
+    (tmp_path / "song.txt").write_text("first line\nsecond line\n", encoding="utf-8")
+    arguments = {
+        "inputs": ["song.wav"],
+        "model": "gts_lyrics_line_v1",
+        "lyrics": "song.txt",
+        "language": "en",
+        "out_dir": "lyrics",
+    }
+
+    async def body(client: Client) -> list[Any]:
+        first = await client.call_tool("separate", arguments)
+        again = await client.call_tool("separate", arguments)
+        return [first, again]
+
+    (first, again), err = drive(tmp_path, ["mcp"], body, **api_env(box))
+    assert not first.is_error, first.content
+    (result,) = first.structured_content["results"]
+    assert result["status"] == "success", result
+    written = {Path(f["path"]).name for f in result["files"]}
+    assert "lyrics.csv" in written and all(Path(f["path"]).is_file() for f in result["files"])
+    assert again.structured_content["results"][0]["reused"] == "job"
+    assert box.store.job_count() == 1 and "Traceback" not in err

@@ -195,6 +195,9 @@ Formats = Annotated[
     Field(description="Result formats: wav, mp3 (others made locally with the audio extra)."),
 ]
 Model = Annotated[str | None, Field(description="Model name (default: the setting).")]
+Language = Annotated[
+    str | None, Field(description="gts_lyrics_line_v1: the lyrics' language (en, ko, ja, zh-cn).")
+]
 JobId = Annotated[str, Field(description="A job id (from separate or create_job).")]
 Timeout = Annotated[float | None, Field(description="Seconds to wait for a job.", gt=0)]
 PayAgain = Annotated[
@@ -240,6 +243,10 @@ def build(server: GsepMcp) -> MCPServer:
             str | None, Field(description="Folder for the results (default: the setting).")
         ] = None,
         model: Model = None,
+        lyrics: Annotated[
+            str | None, Field(description="gts_lyrics_line_v1: the lyrics .txt (UTF-8).")
+        ] = None,
+        language: Language = None,
         timeout: Timeout = None,
         pay_again: PayAgain = False,
     ) -> dict[str, Any]:
@@ -255,6 +262,8 @@ def build(server: GsepMcp) -> MCPServer:
                 formats=formats,
                 out_dir=out_dir,
                 model=model,
+                lyrics=lyrics,
+                language=language,
                 timeout=timeout,
                 pay_again=pay_again,
             ),
@@ -278,9 +287,7 @@ def build(server: GsepMcp) -> MCPServer:
         lyrics_upload_id: Annotated[
             str | None, Field(description="gts_lyrics_line_v1: the lyrics' upload id.")
         ] = None,
-        language: Annotated[
-            str | None, Field(description="gts_lyrics_line_v1: the lyrics' language.")
-        ] = None,
+        language: Language = None,
         pay_again: PayAgain = False,
     ) -> dict[str, Any]:
         """Create a separation job on an upload. THIS COSTS CREDITS. A job for the same

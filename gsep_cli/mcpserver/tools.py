@@ -25,6 +25,8 @@ def separate(
     formats: list[str] | str | None,
     out_dir: str | None,
     model: str | None,
+    lyrics: str | None = None,
+    language: str | None = None,
     timeout: float | None,
     pay_again: bool,
 ) -> dict[str, Any]:
@@ -38,6 +40,8 @@ def separate(
         formats=names(formats),
         out_dir=None if out_dir is None else local_path(out_dir, "output folder"),
         model=model,
+        lyrics=None if lyrics is None else local_path(lyrics, "lyrics file"),
+        language=language,
         timeout=timeout,
         pay_again=pay_again,
     )
