@@ -119,6 +119,7 @@ def call_in_process(name: str, arguments: dict[str, Any]) -> Any:
     return anyio.run(build(GsepMcp()).call_tool, name, arguments)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(
     tool=st.sampled_from(sorted(TOOLS)),
