@@ -43,6 +43,23 @@ def redact_values(document: object) -> object:
     return document
 
 
+def printable_values(document: object, keep: frozenset[str] = frozenset()) -> object:
+    """A JSON-like value with :func:`printable` applied to every string in it (keys too),
+    except the values of the keys in ``keep`` (a local path must stay the path it is):
+    a server's text in a result (an error message, a project name) stays one line and
+    drives no terminal it is shown on."""
+    if isinstance(document, str):
+        return printable(document)
+    if isinstance(document, dict):
+        return {
+            printable(k): v if k in keep and isinstance(v, str) else printable_values(v, keep)
+            for k, v in document.items()
+        }
+    if isinstance(document, list):
+        return [printable_values(v, keep) for v in document]
+    return document
+
+
 def redact(text: object) -> str:
     """``text`` as a string with every known secret and URL signature replaced."""
     result = _QUERY_SECRETS.sub(lambda m: f"{m.group(1)}=<redacted>", str(text))

@@ -42,6 +42,11 @@ def collect_inputs(
                 raise UsageError("'-' given but there is no standard input")
             paths.extend(Path(line.rstrip("\r\n")) for line in stdin if line.strip())
             continue
+        if not arg:  # Path("") is ".": an unset variable must not mean the whole folder
+            raise UsageError(
+                "an input path is empty",
+                "Give an audio file or folder (for the current folder: '.')",
+            )
         path = Path(arg)
         if path.is_dir():
             found = path.rglob("*") if recursive else path.glob("*")

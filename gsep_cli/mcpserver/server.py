@@ -15,31 +15,37 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .. import __version__
 from ..client import GsepClient
 from ..errors import GsepError
-from ..redact import printable, redact, redact_values
+from ..redact import printable, printable_values, redact, redact_values
 from ..sandbox import Sandbox
 from ..session import Session
 from . import tools
+from .arguments import explain, refusal
 from .bridge import INTERVAL, ProgressBridge
 
 T = TypeVar("T")
+#: The keys of a result whose values are local paths, given back exactly as they are.
+LOCAL_PATHS = frozenset({"input", "path", "file"})
 
 INSTRUCTIONS = """\
 gsep separates music into stems (vocals, drums, bass, electric guitar, piano) with Gaudio
 Lab's GSEP API. `separate` does everything for local audio files (upload, job, wait,
 download) and never pays twice for work already done: call it again with the same input
 and choices and it re-attaches to the job on record. `create_job` is the only other tool
-that spends credits. Paths are on the machine this server runs on."""
+that spends credits. Paths are on the machine this server runs on (absolute ones are
+safest; ~ is expanded)."""
 
 
 @dataclass
@@ -144,14 +150,16 @@ async def _send(ctx: Context, bridge: ProgressBridge) -> None:
 
 def _guarded(work: Callable[[Session], T], call: CallSession) -> T | CallToolResult:
     """Run ``work`` (in the worker thread, where its session is opened and closed): its
-    value with every string redacted (a server's text may echo a presigned URL); a
+    value with every string redacted (a server's text may echo a presigned URL) and,
+    but for local paths, made printable (one line, no escape sequence); a
     failure is a tool error (``isError``) of one line: gsep's ``gsep: error: WHAT — WHAT
     TO DO``, or for anything unexpected a generic line (its detail on stderr, secrets
     redacted)."""
     try:
         with call:
             value = work(call)
-        return redact_values(value)  # type: ignore[return-value]  # same shape, scrubbed
+        scrubbed = printable_values(redact_values(value), LOCAL_PATHS)
+        return scrubbed  # type: ignore[return-value]  # same shape, scrubbed
     except GsepError as exc:
         text = f"gsep: error: {exc.message}" + (f" — {exc.what_to_do}" if exc.what_to_do else "")
         return tool_error(text)
@@ -169,16 +177,28 @@ def tool_error(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=line)], is_error=True)
 
 
-Paths = Annotated[list[str], Field(description="Local audio files or folders.", min_length=1)]
+Paths = Annotated[
+    list[str] | str,
+    Field(
+        description="Local audio files or folders (absolute paths; a relative one is "
+        "relative to the server's working folder; ~ is expanded)."
+    ),
+]
 Stems = Annotated[
-    list[str] | None,
-    Field(description='Stems, e.g. ["vocal", "drum"] (list_models gives each model\'s).'),
+    list[str] | str | None,
+    Field(
+        description='Stems, e.g. ["vocal", "drum"] or "vocal,drum" (list_models gives '
+        "each model's)."
+    ),
 ]
 Formats = Annotated[
-    list[str] | None,
+    list[str] | str | None,
     Field(description="Result formats: wav, mp3 (others made locally with the audio extra)."),
 ]
 Model = Annotated[str | None, Field(description="Model name (default: the setting).")]
+Language = Annotated[
+    str | None, Field(description="gts_lyrics_line_v1: the lyrics' language (en, ko, ja, zh-cn).")
+]
 JobId = Annotated[str, Field(description="A job id (from separate or create_job).")]
 Timeout = Annotated[float | None, Field(description="Seconds to wait for a job.", gt=0)]
 PayAgain = Annotated[
@@ -189,10 +209,30 @@ PAID = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
+class _Checked(MCPServer):
+    """The SDK's server, with every call's arguments checked first (:mod:`.arguments`):
+    an unknown tool or argument, or one that fails the schema, is a tool error of
+    gsep's one line, not the SDK's lines of pydantic text (nor ignored)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        schemas = {tool.name: tool.input_schema for tool in await self.list_tools()}
+        refused = refusal(name, schemas, arguments)
+        if refused is not None:
+            return tool_error(refused)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return tool_error(explain(name, exc.__cause__.errors()))
+            raise
+
+
 def build(server: GsepMcp) -> MCPServer:
     """The MCP server with gsep's tools (their descriptions and schemas: README "MCP
     server")."""
-    mcp = MCPServer("gsep", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    here = printable(Path.cwd())
+    instructions = f"{INSTRUCTIONS} A relative path is relative to the server's folder, {here}."
+    mcp = _Checked("gsep", version=__version__, instructions=instructions, log_level="WARNING")
 
     @mcp.tool(annotations=PAID)
     async def separate(
@@ -204,6 +244,10 @@ def build(server: GsepMcp) -> MCPServer:
             str | None, Field(description="Folder for the results (default: the setting).")
         ] = None,
         model: Model = None,
+        lyrics: Annotated[
+            str | None, Field(description="gts_lyrics_line_v1: the lyrics .txt (UTF-8).")
+        ] = None,
+        language: Language = None,
         timeout: Timeout = None,
         pay_again: PayAgain = False,
     ) -> dict[str, Any]:
@@ -219,6 +263,8 @@ def build(server: GsepMcp) -> MCPServer:
                 formats=formats,
                 out_dir=out_dir,
                 model=model,
+                lyrics=lyrics,
+                language=language,
                 timeout=timeout,
                 pay_again=pay_again,
             ),
@@ -242,9 +288,7 @@ def build(server: GsepMcp) -> MCPServer:
         lyrics_upload_id: Annotated[
             str | None, Field(description="gts_lyrics_line_v1: the lyrics' upload id.")
         ] = None,
-        language: Annotated[
-            str | None, Field(description="gts_lyrics_line_v1: the lyrics' language.")
-        ] = None,
+        language: Language = None,
         pay_again: PayAgain = False,
     ) -> dict[str, Any]:
         """Create a separation job on an upload. THIS COSTS CREDITS. A job for the same

@@ -14,35 +14,41 @@ from typing import Any
 
 from ..errors import UsageError
 from ..session import Session
+from .arguments import local_path, names, paths
 
 
 def separate(
     session: Session,
-    inputs: list[str],
+    inputs: list[str] | str,
     *,
-    stems: list[str] | None,
-    formats: list[str] | None,
+    stems: list[str] | str | None,
+    formats: list[str] | str | None,
     out_dir: str | None,
     model: str | None,
+    lyrics: str | None = None,
+    language: str | None = None,
     timeout: float | None,
     pay_again: bool,
 ) -> dict[str, Any]:
     """``gsep separate``: every input's result (files, job id, expiry, reused)."""
     from ..documents import input_result_json
 
+    chosen_stems = names(stems)
     results = session.separate(
-        inputs,
-        stems=stems,
-        formats=formats,
-        out_dir=out_dir,
+        [local_path(p, "input path") for p in paths(inputs)],
+        stems=chosen_stems,
+        formats=names(formats),
+        out_dir=None if out_dir is None else local_path(out_dir, "output folder"),
         model=model,
+        lyrics=None if lyrics is None else local_path(lyrics, "lyrics file"),
+        language=language,
         timeout=timeout,
         pay_again=pay_again,
     )
     documents = []
     for result in results:
         chosen = session.ledger().get_job(result.job_id) if result.job_id else None
-        job_stems = list(chosen.stems) if chosen else list(stems or [])
+        job_stems = list(chosen.stems) if chosen else list(chosen_stems or [])
         document = input_result_json(result, chosen.model if chosen else "", job_stems)
         documents.append(_absolute(document))
     failed = [d for d in documents if d["status"] == "failed"]
@@ -66,7 +72,7 @@ def upload(session: Session, path: str, *, model: str | None) -> dict[str, Any]:
     from ..choices import get_model
     from ..steps import preflight_upload, upload_on_record
 
-    file = Path(path)
+    file = local_path(path, "path")
     settings = session.settings()
     spec = get_model(resolve.model_name(settings, model))
     size = preflight_upload(session, file, spec).bytes
@@ -79,7 +85,7 @@ def create_job(
     session: Session,
     upload_id: str,
     *,
-    stems: list[str] | None,
+    stems: list[str] | str | None,
     model: str | None,
     lyrics_upload_id: str | None,
     language: str | None,
@@ -92,7 +98,7 @@ def create_job(
 
     settings = session.settings()
     chosen_model = resolve.model_name(settings, model)
-    chosen = resolve.stems(settings, chosen_model, stems or None)
+    chosen = resolve.stems(settings, chosen_model, names(stems))
     lang = resolve.lyrics_language(
         chosen_model,
         language,
@@ -144,8 +150,8 @@ def download(
     job_id: str,
     out_dir: str,
     *,
-    stems: list[str] | None,
-    formats: list[str] | None,
+    stems: list[str] | str | None,
+    formats: list[str] | str | None,
     model: str | None,
     force: bool,
     skip_existing: bool,
@@ -154,9 +160,9 @@ def download(
     from .. import fetching, resolve
     from ..documents import file_json
 
-    chosen = fetching.plan(session, job_id, stems=stems, formats=formats, model=model)
+    chosen = fetching.plan(session, job_id, stems=names(stems), formats=names(formats), model=model)
     settings = session.settings()
-    folder = resolve.out_dir(settings, Path(out_dir))
+    folder = resolve.out_dir(settings, local_path(out_dir, "output folder"))
     resolve.check_overwrite_flags(force, skip_existing)
     client = session.client(settings)
     job, written = fetching.fetch(
