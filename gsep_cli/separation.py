@@ -1,10 +1,12 @@
-"""``separate`` as a library call: the choices made into
-:class:`~gsep_cli.batch.BatchOptions`, the outputs planned (refusing collisions before
-paying), and the batch run through the session's ledger, so a second identical call
-re-attaches to the job on record instead of paying again.
+"""``separate``'s choices as a library call: checked (types and ranges as the command
+line's parsers check them) and made into :class:`~gsep_cli.batch.BatchOptions`, and the
+outputs planned (refusing collisions before paying). The batch then runs through a
+session's ledger, so a second identical call re-attaches to the job on record instead of
+paying again.
 
 The command line (``gsep separate``) and :meth:`gsep_cli.session.Session.separate` (the
-library's, the MCP server's) both go through :func:`batch_options` and :func:`run_batch`.
+library's, the MCP server's) both go through :func:`batch_options` and
+:meth:`~gsep_cli.session.Session.run_batch`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from .batch import BatchOptions, InputResult
-    from .client import GsepClient
+    from .batch import BatchOptions
     from .config import Settings
-    from .session import Session
+    from .ledger import Ledger
 
 
 def batch_options(
@@ -196,11 +197,11 @@ def check_choices(names: Sequence[str], where: str = "Session.separate()") -> No
 
 
 def planned_paths(
-    options: BatchOptions, paths: Sequence[Path], session: Session | None
+    options: BatchOptions, paths: Sequence[Path], ledger: Ledger | None
 ) -> list[list[Path]]:
     """Every input's output paths; UsageError, before any request, when two outputs of
     the batch would be one file. With ``{job}`` in the template, inputs with the same
-    content share one job, so they stand for it by their content (``session``: None for a
+    content share one job, so they stand for it by their content (``ledger``: None for a
     dry run, which hashes without the ledger's cache and leaves no trace)."""
     from .batch import content_placeholders
     from .choices import get_model, planned_outputs
@@ -211,36 +212,7 @@ def planned_paths(
     )
     jobs = None
     if "{job}" in options.template:
-        jobs = content_placeholders(options, list(paths), session.ledger() if session else None)
+        jobs = content_placeholders(options, list(paths), ledger)
     return plan_outputs(
         list(paths), options.out_dir, options.template, outputs, options.model, jobs=jobs
     )
-
-
-def run_batch(
-    session: Session,
-    client: GsepClient,
-    settings: Settings,
-    options: BatchOptions,
-    paths: Sequence[Path],
-    *,
-    on_result: Callable[[InputResult], None] | None = None,
-) -> list[InputResult]:
-    """Run every input through the batch runner with the session's ledger (``on_result``:
-    called with each input's result as it finishes, from the main thread). Results in
-    input order; an input's expected failure is in its result's ``error``, never raised.
-
-    Raises :class:`~gsep_cli.errors.Interrupted` on Ctrl-C/SIGTERM (finished inputs stay
-    recorded; jobs created are on record for a re-run to re-attach to)."""
-    from .batch import BatchRunner
-
-    runner = BatchRunner(
-        client,
-        options,
-        key_fp=session.key_fp,
-        base_url=session.api_url(settings),
-        host=session.api_host(settings),
-        ledger=session.ledger(),
-        on_result=on_result,
-    )
-    return runner.run(list(paths))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .batch import InputResult
+    from .batch import BatchOptions, InputResult
     from .client import GsepClient
     from .config import Settings
     from .ledger import Ledger
@@ -269,7 +269,6 @@ class Session:
             check_choices,
             check_values,
             planned_paths,
-            run_batch,
         )
 
         check_choices(list(choices))
@@ -288,11 +287,40 @@ class Session:
             kinds=spec.input_kinds,
         )
         if not options.no_wait:  # refuse before paying for jobs whose files cannot land
-            planned_paths(options, paths, self)
+            planned_paths(options, paths, self.ledger())
         if len(paths) == 1:  # a lone input's own checks come before the key and the sandbox
             preflight(paths[0], spec)
         client = self.client(settings, parallel=parallel)
-        return run_batch(self, client, settings, options, paths, on_result=on_result)
+        return self.run_batch(client, settings, options, paths, on_result=on_result)
+
+    def run_batch(
+        self,
+        client: GsepClient,
+        settings: Settings,
+        options: BatchOptions,
+        paths: Sequence[Path],
+        *,
+        on_result: Callable[[InputResult], None] | None = None,
+    ) -> list[InputResult]:
+        """Run every input through the batch runner with this session's ledger
+        (``on_result``: called with each input's result as it finishes, from the calling
+        thread). Results in input order; an input's expected failure is in its result's
+        ``error``, never raised.
+
+        Raises :class:`~gsep_cli.errors.Interrupted` on Ctrl-C/SIGTERM (finished inputs
+        stay recorded; jobs created are on record for a re-run to re-attach to)."""
+        from .batch import BatchRunner
+
+        runner = BatchRunner(
+            client,
+            options,
+            key_fp=self.key_fp,
+            base_url=self.api_url(settings),
+            host=self.api_host(settings),
+            ledger=self.ledger(),
+            on_result=on_result,
+        )
+        return runner.run(list(paths))
 
     def close(self) -> None:
         """Close the clients and the ledger, stop the sandbox (in reverse order of

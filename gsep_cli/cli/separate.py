@@ -242,7 +242,7 @@ def _separate(
     planned: list[list[Path]] | None = None
     if not options.no_wait and not to_stdout:  # refuse before paying for jobs whose files
         # cannot land; a dry run leaves no trace, not even a ledger: it hashes without it
-        planned = planned_paths(options, paths, None if dry_run else state)
+        planned = planned_paths(options, paths, None if dry_run else state.ledger())
     if dry_run:
         state.require_key(settings)
         code = dry_run_separate(state, settings, options, paths, planned, to_stdout=to_stdout)
@@ -271,7 +271,6 @@ def _run_batch(
     """Run the batch, print each input's results as it ends, then the summary table and
     the batch's exit code (one input: its own error)."""
     from ..batch import batch_exit_code
-    from ..separation import run_batch
 
     single = len(paths) == 1
 
@@ -292,7 +291,7 @@ def _run_batch(
             prefix = "" if named else f"{result.input}: "
             state.console.error(result.error, prefix=prefix, batch=True)
 
-    results = run_batch(state, client, settings, options, paths, on_result=report)
+    results = state.run_batch(client, settings, options, paths, on_result=report)
     state.console.close()  # the live rows are gone before the summary (or an error) prints
     _github.report(results, state.console)  # under GITHUB_ACTIONS: annotations, summary
     if single:
