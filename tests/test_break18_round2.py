@@ -7,9 +7,10 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from clitools import clean_env, make_wav, run_gsep
+from clitools import SECRET, clean_env, make_wav, run_gsep
 
 pytest_plugins = ["pytester"]
 
@@ -120,3 +121,24 @@ def test_gsep_mcp_sandbox_is_reached_directly_behind_a_proxy(tmp_path: Path) -> 
     )
     (document,) = structured(result)["results"]
     assert document["status"] == "success", (document, err)
+
+
+@pytest.mark.slow
+def test_a_dry_run_names_a_reused_jobs_files_where_the_run_writes_them(
+    tmp_path: Path, sandbox: Any
+) -> None:
+    # with {job} in the name template, a dry run that re-attaches to a job on record
+    # said "would reuse job ID ... would write out/job-<hex>/vocal.wav" (the placeholder
+    # of a job not yet made) while the run writes out/ID/vocal.wav
+    box = sandbox(rate_limit=0)
+    env = clean_env(tmp_path, GSEP_API_KEY=SECRET, GSEP_BASE_URL=box.base_url)
+    make_wav(tmp_path / "song.wav", seconds=0.2)
+    args = ["--json", "separate", "song.wav", "-o", "out", "--name-template", "{job}/{stem}.{ext}"]
+    first = run_gsep(args, env, cwd=tmp_path)
+    assert first.code == 0, first
+    job = first.json()["jobId"]
+    dry = run_gsep([*args, "--dry-run", "--max-jobs", "0"], env, cwd=tmp_path)
+    assert dry.code == 0 and dry.json()["reuseJob"] == job, dry
+    again = run_gsep(args, env, cwd=tmp_path)
+    written = [f["path"] for f in again.json()["files"]]
+    assert dry.json()["wouldWrite"] == written == [f"out/{job}/vocal.wav"], (dry, again)
