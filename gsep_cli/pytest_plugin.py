@@ -12,7 +12,9 @@ Fixtures:
   holds no GSEP_*/GAUDIO_* variable from outside; GSEP_CONFIG_DIR and GSEP_STATE_DIR are
   temporary folders (the real config and ledger are never touched), GSEP_BASE_URL is the
   sandbox's and GSEP_API_KEY a test key, so ``gsep`` run in a subprocess and
-  ``gsep_cli.Session()`` both talk to it; GSEP_POLL_INTERVAL is 0.1 s. What a test reads
+  ``gsep_cli.Session()`` both talk to it; GSEP_POLL_INTERVAL is 0.1 s; NO_PROXY (and
+  no_proxy) also name the sandbox's loopback host, so a proxy from the environment is
+  not asked for it. What a test reads
   or changes: ``base_url``, ``add_fault(spec)``, ``requests`` (the request log),
   ``store.job_count()``, ``store.upload_count()``.
 - ``gsep_session``: a :class:`~gsep_cli.Session` bound to ``gsep_sandbox``, closed after.
@@ -79,7 +81,20 @@ def gsep_sandbox(
     monkeypatch.setenv("GSEP_API_KEY", TEST_KEY)
     with sandbox:
         monkeypatch.setenv("GSEP_BASE_URL", sandbox.base_url)
+        _no_proxy_for(monkeypatch, sandbox.base_url)
         yield sandbox
+
+
+def _no_proxy_for(monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
+    """Add the sandbox's host to NO_PROXY (and no_proxy), keeping what they held: a proxy
+    from the environment cannot reach this machine's loopback."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).hostname or "127.0.0.1"
+    current = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    value = ",".join(part for part in (current.strip(" ,"), host) if part)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

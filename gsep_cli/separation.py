@@ -197,12 +197,16 @@ def check_choices(names: Sequence[str], where: str = "Session.separate()") -> No
 
 
 def planned_paths(
-    options: BatchOptions, paths: Sequence[Path], ledger: Ledger | None
+    options: BatchOptions,
+    paths: Sequence[Path],
+    ledger: Ledger | None,
+    jobs: list[str] | None = None,
 ) -> list[list[Path]]:
     """Every input's output paths; UsageError, before any request, when two outputs of
     the batch would be one file. With ``{job}`` in the template, inputs with the same
     content share one job, so they stand for it by their content (``ledger``: None for a
-    dry run, which hashes without the ledger's cache and leaves no trace)."""
+    dry run, which hashes without the ledger's cache and leaves no trace), unless
+    ``jobs`` gives each input's job id (known: a job on record)."""
     from .batch import content_placeholders
     from .choices import get_model, planned_outputs
     from .naming import plan_outputs
@@ -210,8 +214,7 @@ def planned_paths(
     outputs = planned_outputs(
         get_model(options.model), options.kept_stems, options.formats, options.chosen_delivery
     )
-    jobs = None
-    if "{job}" in options.template:
+    if jobs is None and "{job}" in options.template:
         jobs = content_placeholders(options, list(paths), ledger)
     return plan_outputs(
         list(paths), options.out_dir, options.template, outputs, options.model, jobs=jobs

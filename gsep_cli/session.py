@@ -131,12 +131,14 @@ class Session:
             if self._sandbox is None:
                 from .environment import sandbox_pace
                 from .sandbox import Sandbox
+                from .sessions import reach_directly
 
                 seconds, size = sandbox_pace()
                 sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
                 sandbox.start()
                 self._sandbox = sandbox
                 self._closers.append(sandbox.stop)
+                self._closers.append(reach_directly(sandbox.base_url))  # never via a proxy
             return str(self._sandbox.base_url)
 
     def request_log(self) -> Callable[[str], None] | None:

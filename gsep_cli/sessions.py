@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -39,6 +40,34 @@ class BlockSizeAdapter(HTTPAdapter):
         return watchdog.install(super().proxy_manager_for(proxy, **proxy_kwargs))
 
 
+#: Origins (``scheme://host:port``) reached directly, never through a proxy from the
+#: environment: emulators gsep itself started on this machine's loopback, which a proxy
+#: (elsewhere) cannot reach. See :func:`reach_directly`.
+_DIRECT: set[str] = set()
+_DIRECT_LOCK = threading.Lock()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def reach_directly(base_url: str) -> Callable[[], None]:
+    """Send every request to ``base_url``'s origin (API, presigned uploads, downloads)
+    directly, whatever ``HTTP(S)_PROXY`` says, until the returned function is called.
+    For the built-in emulator gsep starts on loopback (``--sandbox``, ``gsep mcp
+    --sandbox``); an API at a base URL given by the user keeps the environment's proxy."""
+    origin = _origin(base_url)
+    with _DIRECT_LOCK:
+        _DIRECT.add(origin)
+
+    def forget() -> None:
+        with _DIRECT_LOCK:
+            _DIRECT.discard(origin)
+
+    return forget
+
+
 class ManualRedirectSession(requests.Session):
     """A Session that never works out a redirect's next request itself.
 
@@ -50,6 +79,16 @@ class ManualRedirectSession(requests.Session):
 
     def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         return iter(())
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        """requests' settings from the environment, without a proxy for an origin that
+        :func:`reach_directly` names."""
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if _DIRECT and isinstance(url, str) and _origin(url) in _DIRECT:
+            settings["proxies"] = {}
+        return settings
 
 
 def make_session(pool_size: int = 10, blocksize: int = DEFAULT_BLOCKSIZE) -> requests.Session:

@@ -40,6 +40,7 @@ def dry_run_separate(
     from ..batch import InputResult, batch_exit_code
     from ..batch.guard import limit_error
     from ..choices import get_model, type_value
+    from ..separation import planned_paths
 
     plans = _plans(state, settings, options, paths)
     spec = get_model(options.model)
@@ -50,6 +51,9 @@ def dry_run_separate(
         result = InputResult(path)
         results.append(result)
         would_write = planned[index] if planned is not None else [Path("-")] if to_stdout else []
+        if planned is not None and plan.job_id and "{job}" in options.template:
+            # the job on record is known: its files go where the run will put them
+            would_write = planned_paths(options, [path], None, jobs=[plan.job_id])[0]
         try:
             checked, text = _check_one(
                 state, options, spec, path, would_write, planned, paying=plan.new

@@ -46,13 +46,16 @@ def serve(
     from ..environment import sandbox_pace
     from ..sandbox import Sandbox
     from ..session import Session
+    from ..sessions import reach_directly
     from .server import GsepMcp, serve_stdio
 
     Session(base_url=base_url, profile=profile, sandbox=sandbox).settings()  # refuse now
     emulator = None
+    forget = None
     if sandbox:
         seconds, size = sandbox_pace()
         emulator = Sandbox(job_seconds=seconds, chunk_size=size).start()
+        forget = reach_directly(emulator.base_url)  # never through a proxy
         if announce is not None:
             announce(
                 f"gsep: serving the built-in sandbox at {emulator.base_url} (no real separation)"
@@ -60,5 +63,7 @@ def serve(
     try:
         anyio.run(serve_stdio, GsepMcp(base_url, profile, emulator))
     finally:
+        if forget is not None:
+            forget()
         if emulator is not None:
             emulator.stop()
