@@ -318,3 +318,26 @@ def test_a_cancelled_call_stops_its_requests_and_the_server_goes_on(tmp_path: Pa
     (job,) = structured(record)["jobs"]
     assert job["status"] == "submitted"  # on record: a re-run re-attaches, paying nothing
     assert "Traceback" not in err
+
+
+def test_a_settings_warning_is_said_on_stderr_at_start_never_on_stdout(tmp_path: Path) -> None:
+    """A config file other users can read: the command line warns on every command; the
+    server warns once as it starts (the agent's client shows its stderr), never on the
+    protocol's stdout."""
+    env = clean_env(tmp_path)
+    config = Path(env["GSEP_CONFIG_DIR"]) / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"profiles": {"default": {"format": "wav"}}}))
+    config.chmod(0o644)
+    run = subprocess.run(
+        [gsep_exe(), "mcp", "--sandbox"],
+        input="",  # the client leaves at once: the server ends
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    assert "readable by other users" in run.stderr

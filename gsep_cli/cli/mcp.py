@@ -23,6 +23,7 @@ def mcp(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     require()  # before anything else: one line and the install command
+    state.settings()  # a setting that cannot work: one line, exit 3; warnings to stderr
     serve(
         base_url=state.base_url,
         profile=state.profile,
