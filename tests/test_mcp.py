@@ -320,6 +320,7 @@ def test_a_cancelled_call_stops_its_requests_and_the_server_goes_on(tmp_path: Pa
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_settings_warning_is_said_on_stderr_at_start_never_on_stdout(tmp_path: Path) -> None:
     """A config file other users can read: the command line warns on every command; the
     server warns once as it starts (the agent's client shows its stderr), never on the
