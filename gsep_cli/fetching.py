@@ -59,7 +59,7 @@ def plan(
     ``["all"]`` for every output; ``formats``: ``"wav,flac"`` or a list. Raises
     UsageError (exit 2) or ConfigError (exit 3)."""
     from . import resolve
-    from .choices import check_job_id, get_model, resolve_formats
+    from .choices import check_job_id, get_model
     from .naming import DEFAULT_TEMPLATE, check_template
 
     settings = session.settings()
@@ -67,8 +67,7 @@ def plan(
     record = session.ledger().get_job(job_id)  # from gsep separate
     chosen_model = resolve.model_name(settings, model or (record.model if record else None))
     spec = get_model(chosen_model)
-    given = ",".join(formats) if isinstance(formats, list) else formats
-    chosen_formats = resolve_formats(given or settings.get("format"))
+    chosen_formats = resolve.format_list(settings, formats)
     template = check_template(name_template or DEFAULT_TEMPLATE)
     names = _chosen_stems(stems, spec)
     chosen = resolve.delivery(

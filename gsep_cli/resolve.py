@@ -8,7 +8,7 @@ arguments carry the same names (``stems``, ``out_dir`` for ``-o``, ...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,10 +67,12 @@ def lyrics_language(
     language: str | None,
     *,
     lyrics_given: bool,
-    fmt: str | None,
+    formats: Sequence[str] | None,
     warn: Callable[[str], None],
 ) -> str | None:
-    """The lyrics model's checked ``--language``; refuses lyrics options on other models."""
+    """The lyrics model's checked ``--language``; refuses lyrics options on other models.
+    ``formats``: the checked formats the user chose (None: none chosen), of which ``warn``
+    is told those the lyrics model does not write."""
     from .choices import check_language, get_model
 
     spec = get_model(model)
@@ -81,11 +83,10 @@ def lyrics_language(
                 "Add --model gts_lyrics_line_v1, or drop them",
             )
         return None
-    if fmt is not None:
+    if formats:
         from .audio.formats import LYRICS_FORMATS
-        from .choices import resolve_formats
 
-        audio = [f for f in resolve_formats(fmt) if f not in LYRICS_FORMATS]
+        audio = [f for f in formats if f not in LYRICS_FORMATS]
         if audio:
             warn(
                 f"--format {','.join(audio)} does not apply to {model}: it writes the lyrics "
@@ -99,6 +100,15 @@ def check_overwrite_flags(force: bool, skip_existing: bool) -> None:
         raise UsageError(
             "--force and --skip-existing cannot be used together", "Choose one of them"
         )
+
+
+def format_list(settings: Settings, formats: str | Sequence[str] | None) -> list[str]:
+    """The checked ``--format`` (``"wav,flac"``, or a list of names), else the setting's;
+    UsageError (exit 2) for a format gsep does not know."""
+    from .choices import resolve_formats
+
+    given = formats if formats is None or isinstance(formats, str) else ",".join(formats)
+    return resolve_formats(given or settings.get("format"))
 
 
 def delivery(

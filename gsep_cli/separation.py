@@ -63,13 +63,12 @@ def batch_options(
     check_values(locals())
     from . import resolve
     from .batch import BatchOptions
-    from .choices import get_model, resolve_formats
+    from .choices import get_model
     from .naming import DEFAULT_TEMPLATE, check_template
 
     chosen_model = resolve.model_name(settings, model)
     spec = get_model(chosen_model)
-    fmt = formats if formats is None or isinstance(formats, str) else ",".join(formats)
-    chosen_formats = resolve_formats(fmt or settings.get("format"))
+    chosen_formats = resolve.format_list(settings, formats)
     mix_list = [mixes] if isinstance(mixes, str) else list(mixes or ())
     stem_list = [stems] if isinstance(stems, str) else list(stems or ())
     delivery = resolve.delivery(
@@ -85,7 +84,11 @@ def batch_options(
     chosen = resolve.job_stems(spec, delivery.sources(keep))
     delivery.check(spec, keep)
     lang = resolve.lyrics_language(
-        chosen_model, language, lyrics_given=lyrics is not None, fmt=fmt, warn=warn
+        chosen_model,
+        language,
+        lyrics_given=lyrics is not None,
+        formats=chosen_formats if formats else None,
+        warn=warn,
     )
     template = check_template(name_template or DEFAULT_TEMPLATE)
     if to_stdout:

@@ -72,7 +72,7 @@ def create(
         chosen_model,
         language,
         lyrics_given=lyrics is not None or lyrics_id is not None,
-        fmt=None,
+        formats=None,
         warn=state.warn,
     )
     upload_id = upload_id.strip()

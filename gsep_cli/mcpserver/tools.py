@@ -103,7 +103,7 @@ def create_job(
         chosen_model,
         language,
         lyrics_given=lyrics_upload_id is not None,
-        fmt=None,
+        formats=None,
         warn=session.warn,
     )
     upload_id = upload_id.strip()
