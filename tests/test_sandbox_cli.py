@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -9,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +124,56 @@ def test_help_says_it_does_not_separate() -> None:
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split()).lower()
     assert "does not separate" in text or "not separate sources" in text, proc.stdout
+
+
+@pytest.mark.slow
+def test_a_stop_while_it_still_announces_itself_is_clean(tmp_path: Path) -> None:
+    """SIGTERM lands after the base URL but while the "serving at" line is still being
+    written (here: a standard error nobody has read yet, so the write blocks; on a loaded
+    machine, a slow one): the emulator stops, its files go, exit 0 — not "interrupted"
+    (130) with its stored files left behind."""
+    import fcntl
+    import threading
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):  # fill the pipe: the next write blocks
+        while True:
+            os.write(write_end, b"\0" * 4096)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, 0)
+    proc = subprocess.Popen(
+        [*_gsep(), "sandbox", "serve", "--port", "0", "--job-seconds", "0"],
+        stdout=subprocess.PIPE,
+        stderr=write_end,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    os.close(write_end)
+    drained: list[bytes] = []
+    try:
+        assert _read_line(proc).startswith("http://127.0.0.1:")
+        assert list(tmp_path.iterdir())  # its storage folder
+        time.sleep(0.3)  # it is blocked writing "serving at" to the full pipe
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+
+        def drain() -> None:
+            while chunk := os.read(read_end, 65536):
+                drained.append(chunk)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        os.close(read_end)
+    err = b"".join(drained).replace(b"\0", b"").decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "gsep: sandbox stopped" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

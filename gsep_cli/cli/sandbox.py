@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError
+from ..shield import held
 from . import _output
 from ._context import state_of
 from ._globals import GsepTyper
@@ -214,23 +215,30 @@ def _serve(sandbox: "Sandbox", host: str, port: int, *, as_json: bool = False) -
     except OSError as exc:
         sandbox.stop()
         raise _listen_error(exc, host, port) from None
-    if as_json:
-        from urllib.parse import urlsplit
+    # SIGTERM and SIGHUP arrive as KeyboardInterrupt too (see run). From here on one can
+    # land at any line, the announcements included (a loaded machine is slow to write
+    # them): every one stops the emulator, its files removed, and ends the command cleanly
+    try:
+        if as_json:
+            from urllib.parse import urlsplit
 
-        ready = {"baseUrl": sandbox.base_url, "host": host, "port": urlsplit(sandbox.base_url).port}
-        print(json.dumps(ready), flush=True)
-    else:
-        print(sandbox.base_url, flush=True)
-    print(
-        f"gsep: sandbox serving at {sandbox.base_url} (Ctrl-C to stop; it does not really "
-        "separate sources)",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:  # SIGTERM and SIGHUP arrive as KeyboardInterrupt too (see run): files removed
+            bound = urlsplit(sandbox.base_url).port
+            ready = {"baseUrl": sandbox.base_url, "host": host, "port": bound}
+            print(json.dumps(ready), flush=True)
+        else:
+            print(sandbox.base_url, flush=True)
+        print(
+            f"gsep: sandbox serving at {sandbox.base_url} (Ctrl-C to stop; it does not "
+            "really separate sources)",
+            file=sys.stderr,
+            flush=True,
+        )
         sandbox.serve_forever()
     except KeyboardInterrupt:
         print("gsep: sandbox stopped", file=sys.stderr)
+    finally:  # (serve_forever stops it too: a second stop is quick and harmless)
+        with held():  # a second signal must not cut the removal of its files short
+            sandbox.stop()
 
 
 def _listen_error(exc: OSError, host: str, port: int) -> UsageError:
