@@ -72,6 +72,22 @@ def test_reuse_does_not_count_and_max_jobs_0_passes_a_recorded_rerun(tmp_path: P
         assert counts(sb) == (3, 3)
 
 
+def test_an_input_whose_files_are_in_the_way_is_not_counted_but_refused_as_the_run_would(
+    tmp_path: Path,
+) -> None:
+    """A new input whose output is already there (not gsep's, no --force): the run would
+    refuse it before paying, so it is no new job — the user hears what is really wrong
+    (and what to do), not that the run would pay more than --max-jobs."""
+    song(tmp_path / "a.wav")
+    (tmp_path / "out" / "a").mkdir(parents=True)
+    (tmp_path / "out" / "a" / "vocal.wav").write_bytes(b"someone else's")
+    run = gsep(tmp_path, None, "a.wav", "--max-jobs", "0", base_url=closed_port_url())
+    line = assert_clean_error(run, ExitCode.USAGE, "already exists")
+    assert "--max-jobs" not in line and "--force" in line, line
+    dry = gsep(tmp_path, None, "a.wav", "--dry-run", "--max-jobs", "0", "--sandbox")
+    assert_clean_error(dry, ExitCode.USAGE, "already exists")  # the same line, not the limit
+
+
 def test_identical_inputs_count_once(tmp_path: Path) -> None:
     shutil.copy(song(tmp_path / "a.wav"), tmp_path / "b.wav")
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
@@ -190,12 +206,14 @@ KINDS = st.lists(st.sampled_from(["fresh", "known", "dup"]), min_size=1, max_siz
 
 @pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kinds=KINDS, pay_again=st.booleans())
+@given(kinds=KINDS, pay_again=st.booleans(), force=st.booleans())
 def test_the_plan_counts_exactly_the_jobs_the_run_creates(
-    kinds: list[str], pay_again: bool
+    kinds: list[str], pay_again: bool, force: bool
 ) -> None:
-    """Any mix of fresh inputs, inputs already done, and copies of earlier inputs: the
-    plan's count of new jobs is the sandbox's job-count delta of the real run."""
+    """Any mix of fresh inputs, inputs already done, and copies of earlier inputs, with
+    or without --pay-again and --force (without it, paying again finds the old files in
+    the way): the plan's count of new jobs is the sandbox's job-count delta of the real
+    run, and the inputs the plan says fail are the ones that fail."""
     with (
         tempfile.TemporaryDirectory() as folder,
         Sandbox(job_seconds=0, chunk_size=8192) as sb,
@@ -215,11 +233,13 @@ def test_the_plan_counts_exactly_the_jobs_the_run_creates(
             inputs.append(path)
         if known:
             assert all(r.ok for r in _runner(sb, ledger, _options(tmp)).run(known))
-        options = _options(tmp, pay_again=pay_again, force=pay_again)  # files in the way
+        options = _options(tmp, pay_again=pay_again, force=force)
         plans = plan_jobs(
             options, inputs, ledger=ledger, host=api_host(sb.base_url), key_fp=key_fingerprint(KEY)
         )
         before = counts(sb)[1]
         results = _runner(sb, ledger, options).run(inputs)
-        assert all(r.ok for r in results), [str(r.error) for r in results]
+        assert [p.error is None for p in plans] == [r.ok for r in results], [
+            (str(p.error), str(r.error)) for p, r in zip(plans, results, strict=True)
+        ]
         assert sum(p.new for p in plans) == counts(sb)[1] - before

@@ -1,6 +1,6 @@
-"""What every step of the batch runner shares: the client, the manifest (when asked for),
-the stop flags, and the files of a job that gsep already wrote; the options and the
-ledger's view of the inputs come from :class:`~.known.Recorded`."""
+"""What every step of the batch runner shares: the client, the stop flags, and the files
+of a job that gsep already wrote; the options, the manifest and the ledger's view of the
+inputs come from :class:`~.known.Recorded`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ..client import GsepClient, WrittenFile
 from ..errors import GsepError
 from ..jobtimes import RECENT, JobTimes, Seen
 from ..ledger import Ledger, api_host
-from ..manifest import Manifest
 from .known import Recorded
 from .plan import BatchOptions, InputResult, Work
 
@@ -46,7 +45,6 @@ class RunnerBase(Recorded):
         super().__init__(options, key_fp=key_fp, host=host, ledger=ledger, clock=clock)
         self.client = client
         self.on_result = on_result
-        self.manifest = None if options.manifest is None else Manifest(options.manifest)
         self.job_times = JobTimes(history=self._learnt_times())
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
@@ -83,10 +81,6 @@ class RunnerBase(Recorded):
         if record is None:
             return []
         return [Path(f.path) for f in self._verified(record, work)]
-
-    def _refuse_before_paying(self, work: Work) -> None:
-        """The local checks before a new job (:class:`~gsep_cli.batch.paying.Paying`)."""
-        raise NotImplementedError
 
     def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
         """Pay for a new job and see it through (:class:`~gsep_cli.batch.paying.Paying`)."""

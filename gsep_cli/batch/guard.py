@@ -19,6 +19,9 @@ from ..records import job_key, work_key
 from .known import Recorded, Step, next_step, unanswered_refusal
 from .plan import BatchOptions, Work
 
+#: The note of an input that the run would refuse before paying (its outputs cannot land).
+REFUSED = "refused before paying"
+
 #: What to do when a run would pay for more jobs than ``--max-jobs`` allows.
 LIMIT_HINT = (
     "Raise --max-jobs, give fewer inputs, or see which inputs would be paid for with --dry-run"
@@ -85,7 +88,7 @@ class Planning(Recorded):
                 plans.append(InputPlan(path, False, error=work, note="fails its checks"))
                 continue
             if self.ledger is None:
-                plans.append(InputPlan(path, True))
+                plans.append(self._payable(work, InputPlan(path, True)))
                 continue
             key = work_key(*self._match(work))
             earlier = first.get(key)
@@ -96,7 +99,8 @@ class Planning(Recorded):
             # was: this one decides on it alone (in the sandbox its files may be missing
             # here, and then it runs afresh, and later ones share that new job)
             plan = self._plan_work(work)
-            if earlier is None or plan.new:
+            if (earlier is None or plan.new) and plan.note != REFUSED:
+                # (an input refused for its own outputs leaves the work to the next one)
                 first[key] = plan
             plans.append(plan)
         return plans
@@ -138,7 +142,23 @@ class Planning(Recorded):
             path, False, job_id=earlier.job_id, same_as=earlier.input, note="same work"
         )
 
+    def _payable(self, work: Work, plan: InputPlan) -> InputPlan:
+        """``plan`` of a new job, unless the runner would refuse the input before paying
+        (its outputs in the way without ``--force``, a folder that cannot be made, the
+        manifest): then no job, and the refusal as the run would give it."""
+        if not plan.new:
+            return plan
+        try:
+            self._refuse_before_paying(work)
+        except GsepError as exc:
+            return InputPlan(work.path, False, error=exc, note=REFUSED)
+        return plan
+
     def _plan_work(self, work: Work) -> InputPlan:
+        return self._payable(work, self._decide(work))
+
+    def _decide(self, work: Work) -> InputPlan:
+        """What the runner would do with ``work`` given the ledger (no local check)."""
         assert self.ledger is not None
         options, path = self.options, work.path
         match = self._match(work)

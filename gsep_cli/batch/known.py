@@ -13,8 +13,11 @@ from ..audio.plan import same_recipe
 from ..choices import get_model
 from ..client import WrittenFile
 from ..errors import GsepError, UsageError
+from ..folders import prepare_folders
 from ..ledger import FileRecord, JobRecord, Ledger
+from ..manifest import Manifest
 from ..models import RESIDUAL
+from ..naming import check_planned_outputs
 from ..records import SUCCESS, utc_text
 from .plan import BatchOptions, Work, planned_deliverables, planned_paths
 
@@ -78,6 +81,7 @@ class Recorded:
         #: --pay-again pays again for jobs on record before this run, never for the ones
         #: this run (or one beside it) has just created: identical inputs share those.
         self.started_at = clock()
+        self.manifest = None if options.manifest is None else Manifest(options.manifest)
 
     def _match(self, work: Work) -> tuple[str, str, tuple[str, ...], str, str]:
         """What ``work`` is, as jobs are matched and claimed (:attr:`JobRecord.work`)."""
@@ -89,6 +93,24 @@ class Recorded:
         if self.options.stdout is not None:
             return []
         return planned_paths(self.options, work.source, job)
+
+    def _refuse_before_paying(self, work: Work) -> None:
+        """Every local check a new job's outputs must pass, before anything is said about
+        paying or sent: files in the way, folders that cannot be made, the manifest.
+        Raises: UsageError, LocalFailure. The runner checks them before paying for a job, the
+        spending guard to know that an input would not be paid for."""
+        options = self.options
+        if not options.no_wait and options.stdout is None:  # refuse before paying for a
+            planned = self._planned(work)  # job whose files cannot land
+            check_planned_outputs(
+                planned,
+                options.out_dir,
+                refuse_existing=not (options.force or options.skip_existing)
+                and "{job}" not in options.template,
+            )
+            prepare_folders(planned, create=False)  # before the first request
+            if self.manifest is not None:
+                self.manifest.check(planned)
 
     def _verified(self, known: JobRecord, work: Work) -> list[FileRecord]:
         """The recorded files still on disk as gsep wrote them: the same size and, when

@@ -21,7 +21,6 @@ from ..fileid import FileIdentity
 from ..folders import prepare_folders
 from ..ledger import SANDBOX_HOST, JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
-from ..naming import check_planned_outputs
 from ..onrecord import create_on_record
 from ..records import UNCONFIRMED
 from .base import RunnerBase
@@ -33,23 +32,6 @@ UPLOAD_MARGIN = 2 * 3600.0  # never reuse an upload this close to its deletion
 
 class Paying(RunnerBase):
     """The runner's steps that spend credits."""
-
-    def _refuse_before_paying(self, work: Work) -> None:
-        """Every local check a new job's outputs must pass, before anything is said about
-        paying or sent: files in the way, folders that cannot be made, the manifest.
-        Raises: UsageError, LocalFailure."""
-        options = self.options
-        if not options.no_wait and options.stdout is None:  # refuse before paying for a
-            planned = self._planned(work)  # job whose files cannot land
-            check_planned_outputs(
-                planned,
-                options.out_dir,
-                refuse_existing=not (options.force or options.skip_existing)
-                and "{job}" not in options.template,
-            )
-            prepare_folders(planned, create=False)  # before the first request
-            if self.manifest is not None:
-                self.manifest.check(planned)
 
     def _new_job(self, work: Work, result: InputResult, claim: Claim | None = None) -> None:
         options = self.options
