@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from clitools import Run, assert_clean_error, clean_env, make_wav, run_gsep
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from paidtools import counts
 
@@ -207,6 +207,7 @@ KINDS = st.lists(st.sampled_from(["fresh", "known", "dup"]), min_size=1, max_siz
 @pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kinds=KINDS, pay_again=st.booleans(), force=st.booleans())
+@example(kinds=["known", "dup", "known", "fresh", "dup"], pay_again=True, force=False)
 def test_the_plan_counts_exactly_the_jobs_the_run_creates(
     kinds: list[str], pay_again: bool, force: bool
 ) -> None:
@@ -233,7 +234,10 @@ def test_the_plan_counts_exactly_the_jobs_the_run_creates(
             inputs.append(path)
         if known:
             assert all(r.ok for r in _runner(sb, ledger, _options(tmp)).run(known))
-        options = _options(tmp, pay_again=pay_again, force=force)
+        # one input at a time, as the plan reads them: with several at once, which of two
+        # copies claims their work first decides which one finds its files in the way
+        # (the count of new jobs is the same either way)
+        options = _options(tmp, pay_again=pay_again, force=force, jobs=1)
         plans = plan_jobs(
             options, inputs, ledger=ledger, host=api_host(sb.base_url), key_fp=key_fingerprint(KEY)
         )
