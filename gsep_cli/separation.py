@@ -133,7 +133,7 @@ _RANGES: dict[str, tuple[tuple[type, ...], float, float]] = {
     "sample_rate": ((int,), -math.inf, math.inf),  # their ranges: resolve.delivery's
     "bitrate": ((int,), -math.inf, math.inf),
 }
-_TEXTS = ("model", "name_template", "language", "bit_depth")
+_TEXTS = ("model", "name_template", "language", "bit_depth", "shard")  # shard: Session's
 _PATHS = ("out_dir", "lyrics", "manifest")
 
 

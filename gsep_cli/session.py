@@ -218,6 +218,7 @@ class Session:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         parallel: int = 4,
+        shard: str | None = None,
         on_result: Callable[[InputResult], None] | None = None,
         **choices: Any,
     ) -> list[InputResult]:
@@ -237,8 +238,10 @@ class Session:
         (kbit/s), ``mixes`` (``"NAME=STEM+STEM"`` or a list of them), ``mix_only``,
         ``no_tags``, ``max_jobs`` (the most new jobs this call may pay for; more is refused
         before any request with :class:`~gsep_cli.errors.SpendingLimit`). ``parallel``:
-        upload parts at once (1-16). ``on_result``: called with each input's result as soon
-        as it is final, in the calling thread.
+        upload parts at once (1-16). ``shard``: ``"I/N"``, only this runner's share of the
+        inputs, chosen by content (:mod:`gsep_cli.batch.shard`; the others are left out
+        of the results). ``on_result``: called with each input's result as soon as it is
+        final, in the calling thread.
 
         Returns one :class:`~gsep_cli.batch.InputResult` per input file, in order:
         ``status`` (``success``; ``submitted`` with ``no_wait``: job created, nothing
@@ -274,7 +277,7 @@ class Session:
         )
 
         check_choices(list(choices))
-        check_values({"parallel": parallel, "recursive": recursive})
+        check_values({"parallel": parallel, "recursive": recursive, "shard": shard})
         named = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         if not named:
             raise UsageError("no input given", "Give one or more audio files or folders")
@@ -288,6 +291,12 @@ class Session:
             exclude=exclude,
             kinds=spec.input_kinds,
         )
+        if shard is not None:
+            from .batch.shard import Shard, shard_inputs
+
+            paths = shard_inputs(options, paths, Shard.parse(shard), self.ledger())
+            if not paths:
+                return []
         if not options.no_wait:  # refuse before paying for jobs whose files cannot land
             planned_paths(options, paths, self.ledger())
         if len(paths) == 1:  # a lone input's own checks come before the key and the sandbox

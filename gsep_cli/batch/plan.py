@@ -150,16 +150,24 @@ def content_placeholders(
     of its own (its own checks will say what is wrong with it)."""
     placeholders = []
     for index, path in enumerate(paths):
-        try:
-            sha = ledger.file_sha256(path) if ledger is not None else _sha256_of(path)
-            lyrics = options.lyrics_for(path)
-            text_sha = None
-            if lyrics is not None:
-                text_sha = ledger.file_sha256(lyrics) if ledger is not None else _sha256_of(lyrics)
-            placeholders.append("job-" + job_key(sha, text_sha, options.language)[:12])
-        except (OSError, GsepError):
-            placeholders.append(f"job-{index + 1}")
+        key = content_key(options, path, ledger)
+        placeholders.append(f"job-{index + 1}" if key is None else "job-" + key[:12])
     return placeholders
+
+
+def content_key(options: BatchOptions, path: Path, ledger: Ledger | None) -> str | None:
+    """The content part of an input's work (:func:`~gsep_cli.records.job_key`: its
+    audio's SHA-256, with its lyrics' and the language for the lyrics model), hashed
+    through the ledger's cache when there is one; None when it cannot be read."""
+    try:
+        sha = ledger.file_sha256(path) if ledger is not None else _sha256_of(path)
+        lyrics = options.lyrics_for(path)
+        text_sha = None
+        if lyrics is not None:
+            text_sha = ledger.file_sha256(lyrics) if ledger is not None else _sha256_of(lyrics)
+        return job_key(sha, text_sha, options.language)
+    except (OSError, GsepError):
+        return None
 
 
 def _sha256_of(path: Path) -> str:

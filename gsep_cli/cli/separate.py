@@ -45,6 +45,10 @@ MAX_JOBS_HELP = (
     "Refuse, before any upload, a run that would pay for more than N new jobs (jobs on "
     "record that it re-attaches to do not count; 0: only re-attach, never pay)."
 )
+SHARD_HELP = (
+    "I/N: take only this runner's share I of N of the inputs, chosen by content (N "
+    "runners given the same list take disjoint parts; copies of one file go to one runner)."
+)
 SEPARATE_DRY_RUN_HELP = (
     "Check everything local (file, format, size, duration, stems, outputs, key), print "
     "what would be sent and which inputs would be new jobs, and the credits left (one "
@@ -104,6 +108,9 @@ def separate(
     max_jobs: Annotated[
         int | None,
         typer.Option("--max-jobs", metavar="N", callback=between(0), help=MAX_JOBS_HELP),
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", metavar="SHARD", help=SHARD_HELP, show_default=False)
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=SEPARATE_DRY_RUN_HELP)] = False,
     lyrics: Annotated[
@@ -195,6 +202,10 @@ def separate(
         kinds=spec.input_kinds,
         stdin=sys.stdin,
     )
+    if shard is not None:
+        paths = _my_share(state, options, paths, shard, dry_run=dry_run)
+        if not paths:
+            return
     _check_input_count(paths, to_stdout=to_stdout, lyrics=lyrics)
     if manifest is not None and str(manifest) == "-":
         raise UsageError(
@@ -209,6 +220,19 @@ def separate(
     _separate(
         state, settings, options, paths, dry_run=dry_run, to_stdout=to_stdout, parallel=parallel
     )
+
+
+def _my_share(
+    state: State, options: "BatchOptions", paths: list[Path], text: str, *, dry_run: bool
+) -> list[Path]:
+    """``--shard I/N``: this runner's inputs (:mod:`gsep_cli.batch.shard`), said on
+    stderr; hashed through the ledger's cache, but a dry run leaves no trace."""
+    from ..batch.shard import Shard, shard_inputs
+
+    chosen = Shard.parse(text)
+    mine = shard_inputs(options, paths, chosen, None if dry_run else state.ledger())
+    state.console.info(f"gsep: shard {chosen}: {len(mine)} of {len(paths)} inputs")
+    return mine
 
 
 def _check_input_count(paths: list[Path], *, to_stdout: bool, lyrics: Path | None) -> None:
