@@ -36,6 +36,8 @@ SETTABLE = {
     "stems": "default stems, e.g. vocal,drum",
     "output_dir": "default output folder",
     "model": "default model",
+    "ledger_url": "where the job ledger lives: postgresql://... to share one among many "
+    "machines (default: a SQLite file in the state folder)",
 }
 DEFAULTS = {
     "base_url": DEFAULT_BASE_URL,
@@ -43,6 +45,7 @@ DEFAULTS = {
     "stems": "vocal",
     "output_dir": ".",
     "model": DEFAULT_MODEL,
+    "ledger_url": "",  # the state folder's ledger.sqlite3
 }
 ENV_FOR = {
     "base_url": "GSEP_BASE_URL",
@@ -50,6 +53,7 @@ ENV_FOR = {
     "stems": "GSEP_STEMS",
     "output_dir": "GSEP_OUTPUT_DIR",
     "model": "GSEP_MODEL",
+    "ledger_url": "GSEP_LEDGER_URL",
 }
 #: A config file holds a few profiles: anything larger is not one (``/dev/zero``...).
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -155,7 +159,8 @@ class Settings:
         return f"Settings(profile={self.profile!r}, base_url={self.base_url!r}, api_key={key})"
 
     def get(self, name: str) -> str:
-        """A setting's value (``base_url``, ``format``, ``stems``, ``output_dir``, ``model``)."""
+        """A setting's value (``base_url``, ``format``, ``stems``, ``output_dir``, ``model``,
+        ``ledger_url``: "" for the state folder's ledger)."""
         return self.values[name]
 
     def require_key(self) -> str:

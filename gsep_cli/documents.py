@@ -61,6 +61,7 @@ def record_json(record: JobRecord) -> dict[str, Any]:
         "model": record.model,
         "stems": list(record.stems),
         "apiHost": record.api_host,
+        "runner": record.runner or None,
         "status": record.status,
         "expireAt": record.expire_at,
         "error": record.error,

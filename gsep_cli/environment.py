@@ -81,6 +81,17 @@ def transport_options() -> dict[str, Any]:
     }
 
 
+def claim_lease() -> float:
+    """How long (seconds) a claim whose holder stopped beating keeps others waiting before
+    they take its work over (GSEP_CLAIM_LEASE, default 60, 2 to 86400). On one machine a
+    dead holder is seen at once (its process is gone); across machines the lease is all
+    there is: a shorter one takes over sooner from a pod that was evicted, a longer one
+    rides out longer network stalls (a holder beats every sixth of it)."""
+    from .claims import DEFAULT_LEASE
+
+    return env_number("GSEP_CLAIM_LEASE", DEFAULT_LEASE, minimum=2, maximum=86400)
+
+
 def stall() -> Stall | None:
     """Stall detection from GSEP_STALL_RATE (bytes/s; 0 turns it off) and GSEP_STALL_TIME
     (seconds), like curl's ``--speed-limit``/``--speed-time``."""

@@ -114,6 +114,14 @@ class ConfigError(GsepError):
     default_hint = "Check the settings: gsep config show"
 
 
+class LedgerUnreachable(ConfigError):
+    """The shared ledger's database (``GSEP_LEDGER_URL``) cannot be reached, or refuses
+    the connection (a wrong host, database, user or password): configuration, exit 3,
+    and nothing was started."""
+
+    default_hint = "Check GSEP_LEDGER_URL (or --ledger): gsep config show"
+
+
 class AuthError(GsepError):
     """The API refused the key (HTTP 400/401/403)."""
 

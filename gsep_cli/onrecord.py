@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import answers
-from .claims import Claim
+from .claims import Claim, this_process
 from .errors import CreationUnconfirmed, GsepError, LedgerError, LocalFailure
 from .ledger import Ledger
 
@@ -84,7 +84,7 @@ def job_to_record(
     name = audio.name if audio is not None else ""  # unknown: download uses the job id
     return JobRecord(
         "", upload_id, content, name, model, job_stems, api_host, key_fp,
-        UNCONFIRMED, None, None, now, now, (),
+        UNCONFIRMED, None, None, now, now, (), this_process().host,
     )  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def create_on_record(
         try:
             ledger.confirm_job(placeholder, job_id, SUBMITTED)
         except GsepError as exc:
-            kept = answers.save(ledger.path.parent, placeholder, job_id)
+            kept = answers.save(ledger.local_dir, placeholder, job_id)
             if on_unrecorded is None:
                 raise LocalFailure(
                     f"job {job_id} was created (and paid for), but the ledger could not record "
@@ -159,7 +159,7 @@ def answered_meanwhile(
     record as it is."""
     if not known.unconfirmed:
         return known
-    state_dir = ledger.path.parent
+    state_dir = ledger.local_dir
     job_id = answers.find(state_dir, known.job_id)
     if job_id is None:
         return known
@@ -190,5 +190,5 @@ def peek_job_on_record(
     known = ledger.find_job(*work)
     if known is None or not known.unconfirmed:
         return known
-    job_id = answers.find(ledger.path.parent, known.job_id)
+    job_id = answers.find(ledger.local_dir, known.job_id)
     return known if job_id is None else replace(known, job_id=job_id, status=SUBMITTED)

@@ -170,6 +170,9 @@ class JobRecord:
     created_at: float
     updated_at: float
     files: tuple[FileRecord, ...]
+    #: The host name of the gsep that created it ("" until recorded; with a ledger many
+    #: machines share, who paid for it).
+    runner: str = ""
 
     def __post_init__(self) -> None:
         # accept lists from callers; keep the record hashable and immutable
@@ -195,10 +198,25 @@ class JobRecord:
         return self.status == UNCONFIRMED
 
 
-JOB_COLUMNS = (
-    "job_id, upload_id, sha256, input_path, model, stems, api_host, key_fp, status, "
-    "expire_at, error, created_at, updated_at, files"
+#: The ``jobs`` columns a :class:`JobRecord` is read from and written to, in order.
+JOB_COLUMN_NAMES = (
+    "job_id",
+    "upload_id",
+    "sha256",
+    "input_path",
+    "model",
+    "stems",
+    "api_host",
+    "key_fp",
+    "status",
+    "expire_at",
+    "error",
+    "created_at",
+    "updated_at",
+    "files",
+    "runner",
 )
+JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
 
 
 def files_json(files: Iterable[FileRecord]) -> str:
@@ -262,6 +280,7 @@ def job_from_row(row: Sequence[Any]) -> JobRecord:
         created_at=float(row[11]),
         updated_at=float(row[12]),
         files=files_from_json(row[13]),
+        runner=str(row[14] or ""),
     )
 
 
@@ -303,5 +322,6 @@ def job_row(rec: JobRecord) -> tuple[Any, ...]:
         float(rec.created_at),
         float(rec.updated_at),
         files_json(rec.files),
+        rec.runner,
         stem_set(rec.stems),
     )

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .batch import BatchOptions, InputResult
     from .client import GsepClient
     from .config import Settings
-    from .ledger import Ledger
+    from .ledger import Ledger, LedgerAddress
     from .progress import Listener
     from .sandbox import Sandbox
 
@@ -41,10 +41,12 @@ SANDBOX_PENDING_URL = "http://127.0.0.1:0/developers/api"
 class Session:
     """Settings, key, client, ledger and sandbox for one run of work; close it after.
 
-    ``base_url``/``profile``: as ``--base-url``/``--profile`` (None: the environment, then
-    the config file; see README "Configuration"). ``sandbox``: run against the built-in
-    emulator on a free loopback port (no key needed, nothing charged, no real
-    separation); its jobs are recorded in the sandbox's own ledger, never the real one.
+    ``base_url``/``profile``/``ledger_url``: as ``--base-url``/``--profile``/``--ledger``
+    (None: the environment, then the config file; see README "Configuration"; a
+    ``postgresql://`` ledger is shared by runners on many machines). ``sandbox``: run
+    against the built-in emulator on a free loopback port (no key needed, nothing
+    charged, no real separation); its jobs are recorded in the sandbox's own ledger,
+    never the real one.
     ``listener``: receives progress and notices (default: none).
 
     Making one reads and sends nothing: settings are read, the ledger opened and the
@@ -57,6 +59,7 @@ class Session:
     profile: str | None = None
     sandbox: bool = False
     listener: Listener | None = None
+    ledger_url: str | None = None
     # what the session opened: not parameters, and never in its repr (the key is secret)
     _key: str | None = field(default=None, init=False, repr=False)
     _ledger: Ledger | None = field(default=None, init=False, repr=False)
@@ -180,19 +183,54 @@ class Session:
         return self._key
 
     def ledger(self) -> Ledger:
-        """The local job ledger (opened once, closed with the session). In the sandbox its
-        own persistent one (``<state dir>/sandbox/``), never the real one: a re-run finds
-        what the last sandbox run did, as a re-run against the API does."""
+        """The job ledger (opened once, closed with the session): ``ledger_url``, else the
+        ``ledger_url`` setting (GSEP_LEDGER_URL), else the state folder's SQLite file. In
+        the sandbox its own persistent one (``<state dir>/sandbox/``), never the real one:
+        a re-run finds what the last sandbox run did, as a re-run against the API does.
+
+        Raises :class:`~gsep_cli.errors.UsageError` for a ledger URL that is not one,
+        :class:`~gsep_cli.errors.LedgerUnreachable` (exit 3) when its database cannot be
+        reached, :class:`~gsep_cli.errors.LedgerError` when it cannot be used."""
         with self._opening:
             if self._ledger is None:
-                from .ledger import Ledger, sandbox_ledger_path
+                from .environment import claim_lease
+                from .ledger import Ledger
 
-                ledger = Ledger(sandbox_ledger_path() if self.sandbox else None)
+                address = self.ledger_address()
+                ledger = Ledger(url=address, lease=claim_lease())
                 self._ledger = ledger
                 self._closers.append(ledger.close)
                 for warning in ledger.warnings:
                     self.warn(warning)
             return self._ledger
+
+    def ledger_address(self) -> LedgerAddress:
+        """Where :meth:`ledger` is: ``ledger_url``, else the ``ledger_url`` setting
+        (GSEP_LEDGER_URL), else the state folder's SQLite file; in the sandbox, its own
+        (a ``--ledger`` given then is said to be unused). Raises
+        :class:`~gsep_cli.errors.UsageError` for a URL that is not a ledger's."""
+        from .ledger import (
+            LEDGER_FILE,
+            LedgerAddress,
+            parse_address,
+            sandbox_ledger_path,
+            state_dir,
+        )
+
+        if self.sandbox:
+            if self.ledger_url is not None:
+                self.warn("--ledger is not used with --sandbox: it keeps its own ledger")
+            path = str(sandbox_ledger_path())
+            return LedgerAddress("sqlite", path, path)
+        url, source = self.ledger_url, "--ledger"
+        if url is None:
+            settings = self.settings()
+            url = settings.get("ledger_url")
+            source = _source_text(settings.sources.get("ledger_url", ""))
+        if url.strip():
+            return parse_address(url, source)
+        path = str(state_dir() / LEDGER_FILE)
+        return LedgerAddress("sqlite", path, path)
 
     def api_host(self, settings: Settings) -> str:
         """The API host uploads and jobs are recorded under: the base URL's, or in the
@@ -341,3 +379,9 @@ class Session:
             while self._closers:
                 self._closers.pop()()
             self._ledger = self._sandbox = None  # closed: never handed out again
+
+
+def _source_text(source: str) -> str:
+    """How a message names where the ledger URL came from (``env GSEP_LEDGER_URL``)."""
+    kind, _, rest = source.partition(" ")
+    return rest if kind == "env" else f"the ledger_url setting ({source})"

@@ -110,6 +110,7 @@ def test_defaults(env: Path) -> None:
         "stems": "vocal",
         "output_dir": ".",
         "model": "gsep_music_hq_v1",
+        "ledger_url": "",  # the state folder's SQLite file
     }
     assert set(settings.sources.values()) == {"default", "not set"}
     assert settings.api_key is None

@@ -10,6 +10,7 @@ import pytest
 from clitools import run_cli
 
 from gsep_cli.errors import EXIT_CODE_MEANINGS, ExitCode, exit_codes_help
+from gsep_cli.ledger.sqlitefile import SqliteEngine
 
 
 def test_every_exit_code_has_its_meaning_in_the_help() -> None:
@@ -39,11 +40,11 @@ def test_a_job_not_on_record_is_local_not_an_api_rejection(
 def test_a_locked_ledger_is_local_state_not_a_key_problem(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from gsep_cli.ledger import LEDGER_FILE, Ledger
+    from gsep_cli.ledger import LEDGER_FILE
 
     state = tmp_path / "state"
     monkeypatch.setenv("GSEP_STATE_DIR", str(state))
-    monkeypatch.setattr(Ledger, "_lock_timeout", 0.2)
+    monkeypatch.setattr(SqliteEngine, "lock_timeout", 0.2)
     assert run_cli(capsys, ["ledger", "list"]).code == 0  # creates the ledger
     holder = sqlite3.connect(state / LEDGER_FILE, timeout=0)
     holder.execute("BEGIN EXCLUSIVE")  # another process holding the file, for ever

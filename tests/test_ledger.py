@@ -33,6 +33,7 @@ from gsep_cli.ledger import (
     key_fingerprint,
     state_dir,
 )
+from gsep_cli.ledger.sqlitefile import SqliteEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "https://restapi.gaudiolab.io"
@@ -808,7 +809,7 @@ def test_forked_child_gets_its_own_connection(led: Ledger) -> None:
 def test_locked_database_gives_a_clear_ledger_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Ledger, "_lock_timeout", 0.5)
+    monkeypatch.setattr(SqliteEngine, "lock_timeout", 0.5)
     path = tmp_path / "ledger.sqlite3"
     led = Ledger(path)
     other = raw(path)
@@ -831,7 +832,7 @@ def test_locked_database_gives_a_clear_ledger_error(
 
 
 def test_write_waits_for_a_short_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Ledger, "_lock_timeout", 5.0)
+    monkeypatch.setattr(SqliteEngine, "lock_timeout", 5.0)
     path = tmp_path / "ledger.sqlite3"
     with Ledger(path) as led:
         other = raw(path)
@@ -862,29 +863,29 @@ def test_retry_backoff_on_busy_errors_sqlite_does_not_wait_for(
             raise sqlite3.OperationalError("database is locked")
         return "ok"
 
-    assert led._retry(flaky) == "ok" and calls["n"] == 4
+    assert led._engine._attempts(flaky) == "ok" and calls["n"] == 4
 
-    monkeypatch.setattr(led, "_lock_timeout", 0.2)
+    monkeypatch.setattr(led._engine, "lock_timeout", 0.2)
     started = time.monotonic()
 
     def always_locked() -> None:
         raise sqlite3.OperationalError("database is locked")
 
     with pytest.raises(LedgerError, match="locked by another gsep process"):
-        led._retry(always_locked)
+        led._engine._attempts(always_locked)
     assert time.monotonic() - started < 1.0
 
 
 def test_every_write_is_one_immediate_transaction(led: Ledger) -> None:
     led.record_job(job("a"))
     statements: list[str] = []
-    assert led._conn is not None
-    led._conn.set_trace_callback(statements.append)
+    assert led._engine._conn is not None
+    led._engine._conn.set_trace_callback(statements.append)
     led.update_job("a", status="success", files=[FileRecord("vocal", "wav", "/o", 1)])
     led.record_upload(upload("u", T0))
     led.forget_jobs(["zzz"])
     led.prune()
-    led._conn.set_trace_callback(None)
+    led._engine._conn.set_trace_callback(None)
     firsts = [s.split()[0].upper() for s in statements]
     assert firsts.count("BEGIN") == 4 and firsts.count("COMMIT") == 4
     assert all(s.upper() == "BEGIN IMMEDIATE" for s in statements if s.upper().startswith("BEGIN"))

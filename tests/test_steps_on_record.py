@@ -13,6 +13,7 @@ import pytest
 from clitools import Run, make_wav
 from paidtools import counts, job_create_in_flight
 
+from gsep_cli.ledger.sqlitefile import SqliteEngine
 from gsep_cli.sandbox import Sandbox
 
 
@@ -115,7 +116,7 @@ def test_an_upload_the_ledger_cannot_record_still_gives_its_id(
     from gsep_cli.ledger import Ledger
 
     make_wav(tmp_path / "song.wav", seconds=0.3)
-    monkeypatch.setattr(Ledger, "_lock_timeout", 0.3)
+    monkeypatch.setattr(SqliteEngine, "lock_timeout", 0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         assert gsep(["ledger", "list"]).code == 0  # the ledger exists
@@ -143,10 +144,9 @@ def test_job_status_without_the_ledger_falls_back_to_the_model_setting(
     gsep: Callable[..., Run],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gsep_cli.ledger import Ledger
 
     make_wav(tmp_path / "song.wav", seconds=0.3)
-    monkeypatch.setattr(Ledger, "_lock_timeout", 0.3)
+    monkeypatch.setattr(SqliteEngine, "lock_timeout", 0.3)
     with Sandbox(job_seconds=0, chunk_size=8192) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         job_id = gsep(["separate", "song.wav", "--no-wait"]).out.strip()

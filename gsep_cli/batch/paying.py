@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..choices import lyrics_body
-from ..claims import Claim
+from ..claims import Claim, this_process
 from ..errors import (
     CreationUnconfirmed,
     GsepError,
@@ -180,6 +180,7 @@ class Paying(RunnerBase):
         return JobRecord(
             "", upload_id, work.content, str(work.path.resolve()), self.options.model,
             self.job_stems, self.host, self.key_fp, UNCONFIRMED, None, None, now, now, (),
+            this_process().host,
         )  # fmt: skip
 
     def _unrecorded(self, job_id: str, exc: GsepError, kept: bool, work: Work) -> None:

@@ -38,12 +38,14 @@ class State(Session):
         verbose: bool | None = None,
         no_progress: bool | None = None,
         sandbox: bool | None = None,
+        ledger: str | None = None,
     ) -> None:
         """Take the global options one level of the command line gave (None or False:
         not given). Levels merge left to right, so a valued option given twice keeps the
         later value and a flag given anywhere is on."""
         self.base_url = base_url if base_url is not None else self.base_url
         self.profile = profile if profile is not None else self.profile
+        self.ledger_url = ledger if ledger is not None else self.ledger_url
         self.json = self.json or bool(json)
         self.quiet = self.quiet or bool(quiet)
         self.verbose = self.verbose or bool(verbose)

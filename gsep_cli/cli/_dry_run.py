@@ -121,13 +121,13 @@ def _ledger_to_read(state: State) -> Iterator[Ledger]:
     a warning says so), an empty one in a temporary folder, removed afterwards: what a
     first run would start with. A dry run leaves no trace."""
     from ..errors import LedgerError
-    from ..ledger import LEDGER_FILE, Ledger, sandbox_ledger_path, state_dir
+    from ..ledger import LEDGER_FILE, Ledger
 
-    path = sandbox_ledger_path() if state.sandbox else state_dir() / LEDGER_FILE
+    address = state.ledger_address()
     existing = None
-    if path.is_file():
-        try:
-            existing = Ledger(path, read_only=True)
+    if address.path is None or address.path.is_file():
+        try:  # a database server that cannot be reached is exit 3, as in the real run
+            existing = Ledger(url=address, read_only=True)
         except LedgerError as exc:
             state.console.warn(f"{exc.message}: counting every input as if nothing were on record")
     if existing is not None:

@@ -1,7 +1,7 @@
 """The global options, on every command: ``--json``, ``-q``, ``-v``, ``--no-progress``,
-``--sandbox``, ``--profile NAME`` and ``--base-url URL`` are accepted before the command,
-after it and anywhere among its options and arguments (as with gh and hf), and every
-``--help`` lists them under "Global options".
+``--sandbox``, ``--profile NAME``, ``--base-url URL`` and ``--ledger URL`` are accepted
+before the command, after it and anywhere among its options and arguments (as with gh and
+hf), and every ``--help`` lists them under "Global options".
 
 One mechanism: every typer app of gsep is a :class:`GsepTyper`, whose groups and commands
 (:class:`GsepGroup`, :class:`GsepCommand`) add the global parameters to their own when
@@ -53,6 +53,13 @@ def _declare(
         "--profile",
         metavar="NAME",
         help="Config profile to use (env GSEP_PROFILE). Default: default.",
+    ),
+    global_ledger: str | None = typer.Option(
+        None,
+        "--ledger",
+        metavar="URL",
+        help="Where the job ledger lives (env GSEP_LEDGER_URL): postgresql://... shares one "
+        "among many machines. Default: the state folder's SQLite file.",
     ),
     global_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     global_quiet: bool = typer.Option(False, "-q", "--quiet", help="Only results and errors."),
@@ -119,6 +126,7 @@ class _GlobalOptions(Command):
 
             check_given("--base-url", ctx.params.get("global_base_url"))
             check_given("--profile", ctx.params.get("global_profile"))
+            check_given("--ledger", ctx.params.get("global_ledger"))
         take_globals(ctx)
         return rest
 

@@ -176,7 +176,9 @@ def dry_run_failure(path: Path, model: str, type_: str | None, exc: GsepError) -
 # ---- the local record ------------------------------------------------------------------
 def record_lines(records: Sequence[JobRecord]) -> list[str]:
     """The jobs on record, for ``gsep ledger list``: one line per job, in aligned columns
-    (job id, status, model, stems, expiry, input and the folder its files went to)."""
+    (job id, status, model, stems, expiry, which runner made it and when, input and the
+    folder its files went to)."""
+    from ..records import utc_text
     from ._table import aligned
 
     rows = []
@@ -189,6 +191,7 @@ def record_lines(records: Sequence[JobRecord]) -> list[str]:
                 record.model,
                 ",".join(record.stems) or "-",
                 f"expires {record.expire_at or '-'}",
+                f"by {record.runner or '?'} at {utc_text(record.created_at)}",
                 f"{Path(record.input_path).name} -> {where}",
             )
         )

@@ -14,7 +14,7 @@ from ._globals import GsepTyper
 
 app = GsepTyper(help="Show and change settings and the API key.", no_args_is_help=True)
 
-NAME_HELP = "base_url, format, stems, output_dir or model."
+NAME_HELP = "base_url, format, stems, output_dir, model or ledger_url."
 
 
 def complete_setting(incomplete: str) -> list[str]:
@@ -96,7 +96,7 @@ def show(ctx: typer.Context) -> None:
         "sources": settings.sources,
     }
     rows = [["profile", settings.profile], ["config file", str(config_path())]]
-    for name in ("api_key", "base_url", "model", "stems", "format", "output_dir"):
+    for name in ("api_key", "base_url", "model", "stems", "format", "output_dir", "ledger_url"):
         value = values.get(name)  # a value, then where it came from; or only "not set"
         rows.append([name, value, settings.sources.get(name, "")] if value else [name, "not set"])
     _output.show(state, document, aligned(rows))
@@ -145,8 +145,14 @@ def set_value(
             else _settable_hint(name)
         )
         raise UsageError(f"unknown setting {name!r}", hint)
+    shown = value
     if name == "base_url":
         value = check_base_url(value, "the value")
+    elif name == "ledger_url":
+        from ..ledger import parse_address
+
+        shown = parse_address(value, "the value").shown  # never the password
+        value = value.strip()
     elif name == "format":
         resolve_formats(value)
     elif name == "model":
@@ -155,9 +161,9 @@ def set_value(
         resolve.stems(state.settings(), DEFAULT_MODEL, [value])
     profile = state.profile_name
     written = set_profile_value(profile, name, value)
-    state.console.info(f"gsep: {name} = {value} (profile {profile!r})")
+    state.console.info(f"gsep: {name} = {shown} (profile {profile!r})")
     if state.json:
-        document = {"profile": profile, "name": name, "value": value, "configFile": str(written)}
+        document = {"profile": profile, "name": name, "value": shown, "configFile": str(written)}
         state.console.result_json(document)
 
 
@@ -192,8 +198,19 @@ SANDBOX_BASE_URL = "sandbox (a free loopback port for each command)"
 
 
 def _shown(state: Any, values: dict[str, str]) -> dict[str, Any]:
-    """The settings' values as shown: with --sandbox, the base URL as it is used."""
-    return {**values, "base_url": SANDBOX_BASE_URL} if state.sandbox else dict(values)
+    """The settings' values as shown: with --sandbox, the base URL and the ledger as they
+    are used; a ledger URL without its password; the default ledger as its file."""
+    from ..ledger import LEDGER_FILE, masked, sandbox_ledger_path, state_dir
+
+    shown: dict[str, Any] = dict(values)
+    if state.sandbox:
+        shown["base_url"] = SANDBOX_BASE_URL
+        shown["ledger_url"] = f"sqlite://{sandbox_ledger_path()} (--sandbox keeps its own)"
+    elif shown.get("ledger_url"):
+        shown["ledger_url"] = masked(shown["ledger_url"])
+    else:
+        shown["ledger_url"] = f"sqlite://{state_dir() / LEDGER_FILE}"
+    return shown
 
 
 def _settable_hint(name: str) -> str:

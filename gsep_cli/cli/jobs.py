@@ -15,20 +15,16 @@ if TYPE_CHECKING:
     from ..ledger import Ledger
 
 app = GsepTyper(
-    help="The local record of uploads and jobs, so re-runs pay once.",
+    help="The record of uploads and jobs, so re-runs pay once.",
     no_args_is_help=True,
 )
 
 
 def _open_ledger(state: State) -> "Ledger":
-    """The ledger on this machine; with --sandbox, the sandbox's own (what --sandbox runs
-    did, kept apart from the real record)."""
-    from ..ledger import Ledger, sandbox_ledger_path
-
-    ledger = Ledger(sandbox_ledger_path() if state.sandbox else None)
-    for warning in ledger.warnings:
-        state.console.warn(warning)
-    return ledger
+    """The configured ledger (--ledger, GSEP_LEDGER_URL, else this machine's file); with
+    --sandbox, the sandbox's own (what --sandbox runs did, kept apart from the real
+    record). Closed with the run."""
+    return state.ledger()
 
 
 @app.command("list")
@@ -52,8 +48,8 @@ def list_jobs(
       gsep --json ledger list --limit 5
     """
     state = state_of(ctx)
-    with _open_ledger(state) as ledger:
-        records = ledger.list_jobs(limit=limit)
+    ledger = _open_ledger(state)
+    records = ledger.list_jobs(limit=limit)
     document = {"jobs": [_output.record_json(r) for r in records]}
     _output.show(state, document, _output.record_lines(records))
 
@@ -72,8 +68,8 @@ def show(
     from ..errors import NotOnRecord
 
     state = state_of(ctx)
-    with _open_ledger(state) as ledger:
-        record = ledger.get_job(job_id.strip())
+    ledger = _open_ledger(state)
+    record = ledger.get_job(job_id.strip())
     if record is None:
         raise NotOnRecord(
             f"job {job_id} is not on record", "See the jobs on record: gsep ledger list"
@@ -96,9 +92,9 @@ def forget(
     """
     state = state_of(ctx)
     wanted = list(dict.fromkeys(j.strip() for j in job_ids))
-    with _open_ledger(state) as ledger:
-        unknown = [j for j in wanted if ledger.get_job(j) is None]
-        removed = ledger.forget_jobs([j for j in wanted if j not in unknown])
+    ledger = _open_ledger(state)
+    unknown = [j for j in wanted if ledger.get_job(j) is None]
+    removed = ledger.forget_jobs([j for j in wanted if j not in unknown])
     if removed:
         jobs = "job" if removed == 1 else "jobs"
         state.console.info(f"gsep: forgot {removed} {jobs}; a re-run of their inputs pays again")
@@ -132,8 +128,8 @@ def prune(
       gsep ledger prune --older-than 30
     """
     state = state_of(ctx)
-    with _open_ledger(state) as ledger:
-        removed = ledger.prune(older_than=older_than * 86400 if older_than is not None else None)
+    ledger = _open_ledger(state)
+    removed = ledger.prune(older_than=older_than * 86400 if older_than is not None else None)
     state.console.info(f"gsep: removed {removed} entries")
     if state.json:
         state.console.result_json({"removed": removed})

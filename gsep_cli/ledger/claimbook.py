@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import sqlite3
-import time
 
 from ..claims import Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
 from ..errors import GsepError, UsageError
 from ..records import shown_path
 from .database import Database
+from .engine import Sql, upsert
+
+#: The ``claims`` table's columns, in the order :meth:`ClaimBook.try_claim` writes them.
+CLAIM_COLUMNS = (
+    "work_key",
+    "token",
+    "host",
+    "pid",
+    "started",
+    "input_path",
+    "claimed_at",
+    "heartbeat_at",
+)
 
 
 class ClaimLost(UsageError):
@@ -47,13 +58,13 @@ class ClaimBook(Database):
         token = secrets.token_hex(8)
         me = self._me
 
-        def attempt(conn: sqlite3.Connection) -> Claim | ClaimHolder:
+        def attempt(conn: Sql) -> Claim | ClaimHolder:
             row = conn.execute(
                 "SELECT host, pid, started, input_path, claimed_at, heartbeat_at "
                 "FROM claims WHERE work_key = ?",
                 (work,),
             ).fetchone()
-            now = time.time()  # wall clock: heartbeats are compared across processes
+            now = self._now(conn)  # heartbeats are compared across processes and machines
             stale = None
             if row is not None:
                 holder = ClaimHolder(str(row[0]), int(row[1]), str(row[2]), str(row[3]), *row[4:])
@@ -61,7 +72,7 @@ class ClaimBook(Database):
                     return holder
                 stale = holder
             conn.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                upsert("claims", CLAIM_COLUMNS, ("work_key",)),
                 (work, token, me.host, me.pid, me.started, shown_path(input_path), now, now),
             )
             return Claim(work, token, stale)
@@ -86,7 +97,7 @@ class ClaimBook(Database):
             write=True,
         )
 
-    def _check_claim(self, conn: sqlite3.Connection, claim: Claim) -> None:
+    def _check_claim(self, conn: Sql, claim: Claim) -> None:
         row = conn.execute(
             "SELECT token, host, pid FROM claims WHERE work_key = ?", (claim.work_key,)
         ).fetchone()
@@ -104,13 +115,12 @@ class ClaimBook(Database):
             tokens = list(self._held)
         if not tokens or self._closed:
             return
-        now = time.time()
         marks = ", ".join("?" * len(tokens))
         with contextlib.suppress(GsepError, ValueError):  # a missed beat is not fatal
             self._run(
                 lambda conn: conn.execute(
                     f"UPDATE claims SET heartbeat_at = ? WHERE token IN ({marks})",
-                    (now, *tokens),
+                    (self._now(conn), *tokens),
                 ),
                 write=True,
             )

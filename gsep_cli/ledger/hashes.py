@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 from pathlib import Path
 
+from ..claims import this_process
 from ..errors import InputChanged
 from ..fileid import FileIdentity
 from ..inputfile import open_input
 from ..records import path_key
 from .database import Database
+from .engine import Sql, upsert
 
 #: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
 HASH_CACHE_LIFE = 30 * 86400.0
 _BLOCK = 1 << 20  # 1 MiB
+#: A path names another file on another machine: the cache is keyed by host too.
+_HASH_COLUMNS = ("host", "path", "size", "mtime_ns", "inode", "sha256", "hashed_at", "ctime_ns")
 
 
 def _hash_file(path: Path) -> tuple[str, FileIdentity]:
@@ -63,11 +66,18 @@ class HashCache(Database):
         where = str(Path(path).resolve())
         current = FileIdentity.of(where)
 
-        def lookup(conn: sqlite3.Connection) -> str | None:
+        def lookup(conn: Sql) -> str | None:
             row = conn.execute(
-                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? "
-                "AND inode = ? AND ctime_ns = ?",
-                (path_key(where), current.size, current.mtime_ns, current.inode, current.ctime_ns),
+                "SELECT sha256 FROM file_hashes WHERE host = ? AND path = ? AND size = ? "
+                "AND mtime_ns = ? AND inode = ? AND ctime_ns = ?",
+                (
+                    this_process().host,
+                    path_key(where),
+                    current.size,
+                    current.mtime_ns,
+                    current.inode,
+                    current.ctime_ns,
+                ),
             ).fetchone()
             return None if row is None else str(row[0])
 
@@ -92,10 +102,9 @@ class HashCache(Database):
         now = self._clock()
         self._run(
             lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO file_hashes "
-                "(path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                upsert("file_hashes", _HASH_COLUMNS, ("host", "path")),
                 (
+                    this_process().host,
                     path_key(where),
                     version.size,
                     version.mtime_ns,

@@ -7,13 +7,13 @@ A work is one input's content with one model and stem set, on one API host with 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from ..records import (
     ABANDONED,
     FAILED,
+    JOB_COLUMN_NAMES,
     JOB_COLUMNS,
     SUCCESS,
     FileRecord,
@@ -25,6 +25,7 @@ from ..records import (
     stem_set,
 )
 from .database import Database
+from .engine import Sql, upsert
 
 #: The SQL condition for "a job of this work"; its parameters come from :func:`same_work`.
 SAME_WORK = "sha256 = ? AND model = ? AND stem_set = ? AND api_host = ? AND key_fp = ?"
@@ -37,16 +38,12 @@ def same_work(
     return (content, model, stem_set(stems), api_host, key_fp)
 
 
-def insert_job(conn: sqlite3.Connection, rec: JobRecord) -> None:
+def insert_job(conn: Sql, rec: JobRecord) -> None:
     """Insert ``rec``, or replace the record with the same job id."""
-    conn.execute(
-        f"INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}, stem_set) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        job_row(rec),
-    )
+    conn.execute(upsert("jobs", (*JOB_COLUMN_NAMES, "stem_set"), ("job_id",)), job_row(rec))
 
 
-def delete_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> int:
+def delete_jobs(conn: Sql, job_ids: Sequence[str]) -> int:
     """Delete the jobs with these (distinct) ids, 500 to a statement; how many were deleted."""
     removed = 0
     for start in range(0, len(job_ids), 500):
@@ -82,7 +79,7 @@ class Jobs(Database):
         left alone (nothing happens).
         """
 
-        def change(conn: sqlite3.Connection) -> None:
+        def change(conn: Sql) -> None:
             sets = ["updated_at = ?"]
             values: list[Any] = [self._clock()]
             for column, value in (("status", status), ("expire_at", expire_at), ("error", error)):
@@ -126,7 +123,7 @@ class Jobs(Database):
         first: after ``--pay-again`` into another folder there are several, and the files
         of an older one may be the ones in the folder asked for."""
 
-        def query(conn: sqlite3.Connection) -> list[JobRecord]:
+        def query(conn: Sql) -> list[JobRecord]:
             rows = conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE {SAME_WORK} AND status = ? "
                 "ORDER BY created_at DESC, updated_at DESC, rowid DESC",
@@ -162,12 +159,15 @@ class Jobs(Database):
         if limit is not None and limit <= 0:
             return []
 
-        def query(conn: sqlite3.Connection) -> list[JobRecord]:
-            rows = conn.execute(
+        def query(conn: Sql) -> list[JobRecord]:
+            newest = (
                 f"SELECT {JOB_COLUMNS} FROM jobs "
-                "ORDER BY created_at DESC, updated_at DESC, rowid DESC LIMIT ?",
-                (-1 if limit is None else int(limit),),
-            ).fetchall()
+                "ORDER BY created_at DESC, updated_at DESC, rowid DESC"
+            )
+            if limit is None:
+                rows = conn.execute(newest).fetchall()
+            else:
+                rows = conn.execute(f"{newest} LIMIT ?", (int(limit),)).fetchall()
             return [job_from_row(r) for r in rows]
 
         return self._run(query, write=False)
@@ -182,7 +182,7 @@ class Jobs(Database):
     def _first_job(self, where: str, params: tuple[Any, ...]) -> JobRecord | None:
         """The first job ``SELECT ... FROM jobs <where>`` finds with ``params``, or None."""
 
-        def query(conn: sqlite3.Connection) -> JobRecord | None:
+        def query(conn: Sql) -> JobRecord | None:
             row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs {where}", params).fetchone()
             return None if row is None else job_from_row(row)
 

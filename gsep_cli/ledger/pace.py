@@ -11,10 +11,10 @@ Only the newest :data:`KEPT` per host and model are kept.
 from __future__ import annotations
 
 import math
-import sqlite3
 
 from ..jobtimes import Seen
 from .database import Database
+from .engine import Sql
 
 #: Rows kept per (API host, model): more than a batch remembers (jobtimes.RECENT).
 KEPT = 32
@@ -28,7 +28,7 @@ class JobPace(Database):
         ``took`` is not a finite number (a file edited by hand or by another program) is
         left out, and other such values read as NULL: pacing must never fail a run."""
 
-        def query(conn: sqlite3.Connection) -> list[Seen]:
+        def query(conn: Sql) -> list[Seen]:
             rows = conn.execute(
                 "SELECT audio_seconds, took, waited FROM job_times "
                 "WHERE api_host = ? AND model = ? ORDER BY seen_at DESC, rowid DESC LIMIT ?",
@@ -47,7 +47,7 @@ class JobPace(Database):
         """Remember one job of this host and model seen finished; forget the oldest
         beyond :data:`KEPT`."""
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Sql) -> None:
             conn.execute(
                 "INSERT INTO job_times (api_host, model, audio_seconds, took, waited, seen_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

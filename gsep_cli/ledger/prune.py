@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 
 from ..models import UPLOAD_LIFE
 from ..records import UNCONFIRMED, files_from_json
 from .database import Database
+from .engine import Sql
 from .hashes import HASH_CACHE_LIFE
 from .jobs import delete_jobs
 
@@ -31,7 +31,7 @@ class Pruning(Database):
         """
         now = self._clock()
 
-        def delete(conn: sqlite3.Connection) -> int:
+        def delete(conn: Sql) -> int:
             removed = 0
             if older_than is not None:
                 doomed = [

@@ -1,18 +1,24 @@
-"""The ledger's tables, and the migrations that bring an older file up to this version.
+"""The ledger's tables, and the migrations that bring an older ledger up to this version:
+one list for both databases.
 
-The file's ``PRAGMA user_version`` is the schema version it holds; :func:`migrate` applies
-the missing steps of :data:`MIGRATIONS` in order.
+The schema version a ledger holds is its engine's to keep (SQLite: ``PRAGMA
+user_version``; PostgreSQL: the ``schema_version`` table); :func:`migrate` applies the
+missing steps of :data:`MIGRATIONS` in order, each statement as the engine takes it
+(:meth:`~.engine.Engine.ddl`: SQLite's types become PostgreSQL's). A new PostgreSQL
+database runs every step from the first, exactly as an old SQLite file does.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import LedgerError
 
-#: ``PRAGMA user_version`` of the schema this module writes (see :data:`MIGRATIONS`).
-SCHEMA_VERSION = 3
+if TYPE_CHECKING:
+    from .engine import Engine, Sql
+
+#: The schema version this module writes (see :data:`MIGRATIONS`).
+SCHEMA_VERSION = 4
 
 #: Statements that bring the schema from version ``n - 1`` to version ``n``.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -82,34 +88,64 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX job_times_by_model ON job_times (api_host, model, seen_at)",
     ),
+    4: (
+        # many machines, one ledger: which runner (host name) made each job, for
+        # `gsep jobs`; and the hash cache keyed by host too, since a path names another
+        # file on another machine (old rows keep host '': they are never matched again)
+        "ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE file_hashes_by_host (
+            host      TEXT NOT NULL,
+            path      TEXT NOT NULL,
+            size      INTEGER NOT NULL,
+            mtime_ns  INTEGER NOT NULL,
+            inode     INTEGER NOT NULL,
+            sha256    TEXT NOT NULL,
+            hashed_at REAL NOT NULL,
+            ctime_ns  INTEGER NOT NULL DEFAULT -1,
+            PRIMARY KEY (host, path)
+        )""",
+        "INSERT INTO file_hashes_by_host "
+        "(host, path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns) "
+        "SELECT '', path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns FROM file_hashes",
+        "DROP TABLE file_hashes",
+        "ALTER TABLE file_hashes_by_host RENAME TO file_hashes",
+    ),
 }
 
 
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the ledger on ``conn`` (the file at ``path``) up to :data:`SCHEMA_VERSION`.
+def migrate(conn: Sql, engine: Engine) -> None:
+    """Bring the ledger on ``conn`` up to :data:`SCHEMA_VERSION`.
 
-    Run inside a write transaction. Raises :class:`~gsep_cli.errors.LedgerError` when the
-    file was written by a newer gsep (a higher schema version).
+    Run inside a write transaction (so two gsep processes never migrate at once). Raises
+    :class:`~gsep_cli.errors.LedgerError` when the ledger was written by a newer gsep (a
+    higher schema version).
     """
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    version = engine.schema_version(conn)
     if version > SCHEMA_VERSION:
         raise LedgerError(
-            f"the job ledger at {path} was written by a newer gsep "
+            f"the job ledger at {engine.shown} was written by a newer gsep "
             f"(schema {version}, this gsep knows up to {SCHEMA_VERSION})",
-            "Upgrade gsep, or point GSEP_STATE_DIR at another folder",
+            "Upgrade gsep, or use another ledger (GSEP_STATE_DIR, GSEP_LEDGER_URL)",
         )
+    if version == SCHEMA_VERSION:
+        return
+    engine.prepare(conn)
     for target in range(version + 1, SCHEMA_VERSION + 1):
         for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute(engine.ddl(statement))
+        engine.set_schema_version(conn, target)
 
 
-def check_current(conn: sqlite3.Connection, path: Path) -> None:
-    """Raise :class:`~gsep_cli.errors.LedgerError` unless the ledger on ``conn`` (the file
-    at ``path``) is at :data:`SCHEMA_VERSION` (what a read-only reader can use as it is)."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+def check_current(conn: Sql, engine: Engine) -> None:
+    """Raise :class:`~gsep_cli.errors.LedgerError` unless the ledger on ``conn`` is at
+    :data:`SCHEMA_VERSION` (what a read-only reader can use as it is)."""
+    version = engine.schema_version(conn)
+    if version == 0:
+        raise LedgerError(
+            f"there is no job ledger at {engine.shown} yet", "Run gsep once to make it"
+        )
     if version != SCHEMA_VERSION:
         raise LedgerError(
-            f"the job ledger at {path} has schema {version}, not {SCHEMA_VERSION}",
+            f"the job ledger at {engine.shown} has schema {version}, not {SCHEMA_VERSION}",
             "Run gsep once without --dry-run: it brings the ledger up to date",
         )

@@ -11,12 +11,12 @@ re-run of the same work stop and ask.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Sequence
 
 from ..claims import Claim
 from ..records import ABANDONED, UNCONFIRMED, UNCONFIRMED_PREFIX, JobRecord
 from .claimbook import ClaimBook
+from .engine import Sql
 from .jobs import SAME_WORK, insert_job, same_work
 
 
@@ -47,9 +47,10 @@ class Creations(ClaimBook):
             rec.created_at,
             rec.updated_at,
             (),
+            rec.runner,
         )
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Sql) -> None:
             if claim is not None:
                 self._check_claim(conn, claim)
             insert_job(conn, record)

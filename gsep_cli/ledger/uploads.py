@@ -6,11 +6,14 @@ any number of jobs meanwhile; it is only reusable on the same API host with the 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ..records import UploadRecord, shown_path
 from .database import Database
+from .engine import Sql, upsert
+
+#: The ``uploads`` table's columns, in the order records are written and read.
+UPLOAD_COLUMNS = ("upload_id", "sha256", "size", "name", "api_host", "key_fp", "created_at")
 
 
 class Uploads(Database):
@@ -20,7 +23,7 @@ class Uploads(Database):
         """Remember an upload (replaces a record with the same upload id)."""
         self._run(
             lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
+                upsert("uploads", UPLOAD_COLUMNS, ("upload_id",)),
                 (
                     rec.upload_id,
                     rec.sha256,
@@ -40,7 +43,7 @@ class Uploads(Database):
         """The newest upload of this content, host and key made at most ``max_age`` s ago."""
         since = self._clock() - max_age
 
-        def query(conn: sqlite3.Connection) -> UploadRecord | None:
+        def query(conn: Sql) -> UploadRecord | None:
             row = conn.execute(
                 "SELECT upload_id, sha256, size, name, api_host, key_fp, created_at FROM uploads "
                 "WHERE sha256 = ? AND size = ? AND api_host = ? AND key_fp = ? "
@@ -55,7 +58,7 @@ class Uploads(Database):
         """The upload on record under ``upload_id`` for this host and key, if any (the
         step-by-step commands: ``gsep job create`` learns what it is paying for)."""
 
-        def query(conn: sqlite3.Connection) -> UploadRecord | None:
+        def query(conn: Sql) -> UploadRecord | None:
             row = conn.execute(
                 "SELECT upload_id, sha256, size, name, api_host, key_fp, created_at FROM uploads "
                 "WHERE upload_id = ? AND api_host = ? AND key_fp = ? LIMIT 1",
