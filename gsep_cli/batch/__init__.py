@@ -5,7 +5,9 @@ For each input the runner (in a worker thread, at most ``jobs`` at once):
 1. checks the file locally and hashes it (the ledger caches hashes per file version);
 2. claims its work (content, model, stems, API host, key) in the ledger, waiting while
    another gsep process — or another input of this batch with the same content — holds
-   it, and taking over a claim whose holder died;
+   it, and taking over a claim whose holder died. A work another process holds is first
+   put aside, once, while inputs not yet started are left: runners given the same list
+   (sharing one ledger) each take what no one holds, and come back to the rest at the end;
 3. unless ``pay_again``: re-attaches to a job the ledger knows for that work — keeps the
    files it already wrote (same size and SHA-256) and downloads the rest from the same
    job, or polls it if it is still running; an expired or forgotten job, or a creation

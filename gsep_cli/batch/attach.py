@@ -25,19 +25,28 @@ from .plan import InputResult, Work
 class Attaching(RunnerBase):
     """The runner's steps that find work already paid for."""
 
-    def _claim(self, work: Work) -> tuple[Claim, float | None]:
+    def _claim(self, work: Work, held_since: float | None = None) -> tuple[Claim, float | None]:
         """Claim the work, waiting while another gsep (or input of this batch) holds it.
 
-        Returns the claim and, if it had to wait, since when (the ledger's clock). The wait
-        lasts as long as the holder lives (it keeps a heartbeat), within ``--timeout`` or
-        else the client's longest wait (``GSEP_MAX_WAIT``): waiting always ends.
+        Returns the claim and, if it had to wait (now, or on a first turn put aside), since
+        when (the ledger's clock). The wait lasts as long as the holder lives (it keeps a
+        heartbeat), within ``--timeout`` or else the client's longest wait
+        (``GSEP_MAX_WAIT``): waiting always ends.
+
+        On an input's first turn (``held_since`` None), a work held by another gsep
+        *process* while this batch still has inputs it has not started is not waited for:
+        :class:`PutAside` is raised, and the runner gives the input a second turn after
+        the others, with ``held_since`` the time it was first seen held; that turn waits.
+        Another input of this batch holding it is always waited for: it is paying.
         """
         assert self.ledger is not None and work.content is not None
         options = self.options
         key = work_key(*self._match(work))
         bound = options.timeout if options.timeout is not None else self.client.max_wait
         limit = time.monotonic() + bound
-        waited_since: float | None = None
+        # a second turn waited from the first: the holder's failure since then is ours too
+        waited_since = held_since
+        told = False
         while True:
             got = self.ledger.try_claim(key, str(work.path.resolve()))
             if isinstance(got, Claim):
@@ -47,8 +56,14 @@ class Attaching(RunnerBase):
                         "this input; taking it over"
                     )
                 return got, waited_since
-            if waited_since is None:
-                waited_since = self.clock()
+            if not told:
+                if held_since is None and self._may_put_aside(got):
+                    self.client.notice(
+                        f"{work.path.name}: {_holder_text(got)}; coming back to it after the others"
+                    )
+                    raise PutAside(self.clock())
+                told = True
+                waited_since = waited_since if waited_since is not None else self.clock()
                 self.client.notice(f"{work.path.name}: {_holder_text(got)}; waiting")
             if self._stopping:
                 raise Interrupted("stopped while waiting for another gsep")
@@ -58,6 +73,14 @@ class Attaching(RunnerBase):
                     "Run the same command again later: it re-attaches to that work",
                 )
             self._stop.wait(self.claim_poll)
+
+    def _may_put_aside(self, holder: ClaimHolder) -> bool:
+        """Whether an input whose work ``holder`` holds may wait for its second turn:
+        the holder is another process, and inputs not yet started are left to take."""
+        if _held_here(holder):
+            return False
+        with self._turn:
+            return self._fresh > 0
 
     def _claimed(
         self, work: Work, result: InputResult, waited_since: float | None, claim: Claim
@@ -164,7 +187,23 @@ class _SandboxJobGone(Exception):
     """Raised by :meth:`Attaching._reattach` for a sandbox job whose emulator is gone."""
 
 
+class PutAside(Exception):
+    """Raised by :meth:`Attaching._claim` on an input's first turn: another gsep process
+    holds its work and inputs not yet started are left. The runner takes those first and
+    then gives this input its second turn (which waits); ``since`` is when the holder was
+    seen (epoch s, the ledger's clock). Nothing was paid or written for the input."""
+
+    def __init__(self, since: float) -> None:
+        super().__init__(since)
+        self.since = since
+
+
+def _held_here(holder: ClaimHolder) -> bool:
+    """Whether this very process holds the claim (another input of this batch)."""
+    return holder.pid == os.getpid() and holder.host == socket.gethostname()
+
+
 def _holder_text(holder: ClaimHolder) -> str:
-    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+    if _held_here(holder):
         return "another input of this batch has the same content and is being processed"
     return f"{holder.describe()} is working on the same input"

@@ -50,6 +50,9 @@ class RunnerBase(Recorded):
         self._in_flight = 0  # job creations sent and not yet recorded
         self._new_jobs = 0  # new jobs this run may have paid for, or is paying for
         self._active: list[InputResult] = []  # inputs being processed (under _turn)
+        #: inputs of :meth:`run` whose first turn has not started (under _turn): while some
+        #: are left, an input whose work another gsep process holds waits for its second turn
+        self._fresh = 0
         self._stopping = False
         self._stop = threading.Event()  # wakes inputs waiting for another gsep's claim
 

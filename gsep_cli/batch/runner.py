@@ -24,7 +24,7 @@ from ..naming import check_output_paths
 from ..preflight import preflight
 from ..records import SUCCESS, job_key
 from ..shield import held, stopping
-from .attach import Attaching
+from .attach import Attaching, PutAside
 from .delivery import Delivering
 from .guard import Planning
 from .paying import Paying
@@ -40,6 +40,15 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
     before anything is uploaded, so no two gsep processes — nor two inputs of one batch
     with the same content — ever pay for the same work: the second waits for the first
     and then re-attaches to what it recorded.
+
+    Runners given the same whole list (processes sharing one ledger) share it: an input
+    whose work another gsep *process* holds is put aside, once, while inputs not yet
+    started are left (one notice: "coming back to it after the others"); it gets its
+    second turn after them, queued behind every first turn, and that turn waits for the
+    holder as above and re-attaches to its job (no new job). So each runner takes what
+    no one holds. An input whose work another input of this batch holds still waits at
+    once. Results stay in input order, and ``on_result`` sees each input once, when it
+    is done.
 
     With ``options.max_jobs``, the whole batch is planned first (:meth:`check_spending`,
     no request) and refused when it would pay for more new jobs than that; during the run,
@@ -57,6 +66,8 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         results: dict[int, InputResult] = {}
         workers = max(1, min(self.options.jobs, len(inputs)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-input")
+        with self._turn:
+            self._fresh = len(inputs)
         futures = {pool.submit(self.process, path): index for index, path in enumerate(inputs)}
         pending = set(futures)
         try:
@@ -66,8 +77,16 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
                 # runs Python, so an endless wait would never see it
                 done, pending = wait(pending, timeout=_TICK, return_when=FIRST_COMPLETED)
                 for future in done:
-                    result = future.result()
-                    results[futures[future]] = result
+                    index = futures[future]
+                    try:
+                        result = future.result()
+                    except PutAside as aside:  # its second turn: the pool's queue is FIFO,
+                        # so it comes after every input not started yet
+                        again = pool.submit(self.process, inputs[index], held_since=aside.since)
+                        futures[again] = index
+                        pending.add(again)
+                        continue
+                    results[index] = result
                     if self.on_result is not None:
                         self.on_result(result)
         except BaseException as exc:
@@ -120,18 +139,26 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
                     "the re-run starts this input afresh",
                 )
 
-    def process(self, path: Path) -> InputResult:
+    def process(self, path: Path, *, held_since: float | None = None) -> InputResult:
         """One input, start to finish; every expected failure ends up in the result.
 
         Once a job exists, no failure loses it: the error says which job and how to
         resume, and an unexpected one becomes a :class:`~gsep_cli.errors.LocalFailure`
         (exit 2) instead of an internal error.
+
+        Within :meth:`run`, an input's first turn raises :class:`~.attach.PutAside` when
+        another gsep process holds its work and inputs not yet started are left; its
+        second turn is ``held_since`` that exception's ``since`` and waits for the holder.
         """
         result = InputResult(path)
         with self._turn:
             self._active.append(result)
+            if held_since is None:
+                self._fresh = max(0, self._fresh - 1)
         try:
-            self._process(path, result)
+            self._process(path, result, held_since)
+        except PutAside:  # nothing done yet: run() gives it its second turn
+            raise
         except GsepError as exc:
             result.status, result.error = "failed", self._with_resume_hint(exc, result)
             self._record_failure(result.job_id, exc)
@@ -193,7 +220,7 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         with contextlib.suppress(GsepError):
             self.ledger.update_job(job_id, status=status, error=exc.message)
 
-    def _process(self, path: Path, result: InputResult) -> None:
+    def _process(self, path: Path, result: InputResult, held_since: float | None) -> None:
         options = self.options
         checked = preflight(path, self.spec)  # every local check, as --dry-run makes them
         for warning in checked.warnings:
@@ -214,7 +241,7 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         work.sha, work.version = self.ledger.file_digest(path)
         lyrics_sha = self.ledger.file_sha256(lyrics) if lyrics is not None else None
         work.content = job_key(work.sha, lyrics_sha, options.language)
-        claim, waited_since = self._claim(work)
+        claim, waited_since = self._claim(work, held_since)
         try:
             self._claimed(work, result, waited_since, claim)
         finally:
