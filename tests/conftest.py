@@ -216,3 +216,13 @@ def gsep(
         return run_cli(capsys, args)
 
     return run
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty ledger on each backend, as a ledger URL: a SQLite file, and a fresh
+    database of the throwaway PostgreSQL cluster (``pg_url``). Tests that take it are
+    the one ledger suite both backends must pass."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'ledger.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))

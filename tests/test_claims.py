@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from gsep_cli.claims import Claim, ClaimHolder, ProcessId, holder_is_live, this_process
 from gsep_cli.errors import ExitCode
 from gsep_cli.ledger import ClaimLost, Ledger, key_fingerprint
+from gsep_cli.ledger.claimbook import CLAIM_COLUMNS
+from gsep_cli.ledger.engine import upsert
 from gsep_cli.records import JobRecord, work_key
 
 HOST = "https://restapi.gaudiolab.io"
@@ -26,23 +28,26 @@ WORK = work_key(SHA, "gsep_music_hq_v1", ["vocal"], HOST, FP)
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.sqlite3"
+def path(ledger_url: str) -> str:
+    """The ledger, on each backend (tests/conftest.py ``ledger_url``): claims behave alike."""
+    return ledger_url
 
 
 @pytest.fixture
-def led(path: Path) -> Iterator[Ledger]:
-    with Ledger(path) as ledger:
+def led(path: str) -> Iterator[Ledger]:
+    with Ledger(url=path) as ledger:
         yield ledger
 
 
-def put_claim(path: Path, *, host: str, pid: int, started: str = "", beat_age: float = 0.0) -> None:
-    """A claim row as another process would have left it."""
+def put_claim(path: str, *, host: str, pid: int, started: str = "", beat_age: float = 0.0) -> None:
+    """A claim row as another process would have left it (through a ledger of its own:
+    the SQL both backends take)."""
     now = time.time()
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (WORK, "their-token", host, pid, started, "/in/song.wav", now - 100, now - beat_age),
+    row = (WORK, "their-token", host, pid, started, "/in/song.wav", now - 100, now - beat_age)
+    with Ledger(url=path) as other:
+        other._run(
+            lambda conn: conn.execute(upsert("claims", CLAIM_COLUMNS, ("work_key",)), row),
+            write=True,
         )
 
 
@@ -78,15 +83,15 @@ def test_a_claim_is_held_until_released(led: Ledger) -> None:
     assert isinstance(led.try_claim(WORK, "/in/other.wav"), Claim)
 
 
-def test_closing_the_ledger_releases_its_claims(path: Path) -> None:
-    with Ledger(path) as first:
+def test_closing_the_ledger_releases_its_claims(path: str) -> None:
+    with Ledger(url=path) as first:
         assert isinstance(first.try_claim(WORK, "/in/song.wav"), Claim)
-    with Ledger(path) as second:
+    with Ledger(url=path) as second:
         claim = second.try_claim(WORK, "/in/song.wav")
         assert isinstance(claim, Claim) and claim.took_over is None
 
 
-def test_a_dead_process_on_this_host_is_taken_over_at_once(led: Ledger, path: Path) -> None:
+def test_a_dead_process_on_this_host_is_taken_over_at_once(led: Ledger, path: str) -> None:
     dead = 2**22 + 12345  # above Linux's pid_max default: no such process
     put_claim(path, host=socket.gethostname(), pid=dead)
     claim = led.try_claim(WORK, "/in/song.wav")
@@ -94,7 +99,7 @@ def test_a_dead_process_on_this_host_is_taken_over_at_once(led: Ledger, path: Pa
     assert claim.took_over is not None and claim.took_over.pid == dead
 
 
-def test_a_reused_pid_is_not_the_holder(led: Ledger, path: Path) -> None:
+def test_a_reused_pid_is_not_the_holder(led: Ledger, path: str) -> None:
     me = this_process()
     if not me.started:
         pytest.skip("process start times are not readable here")
@@ -104,30 +109,30 @@ def test_a_reused_pid_is_not_the_holder(led: Ledger, path: Path) -> None:
     assert isinstance(claim, Claim) and claim.took_over is not None
 
 
-def test_a_holder_in_another_pid_namespace_is_judged_by_its_heartbeat(path: Path) -> None:
+def test_a_holder_in_another_pid_namespace_is_judged_by_its_heartbeat(path: str) -> None:
     me = this_process()
     if not me.started.rpartition("|")[0]:
         pytest.skip("no PID namespaces here")
-    Ledger(path).close()
+    Ledger(url=path).close()
     # pid 1 of a container beside us: here that pid is another process entirely
     put_claim(path, host=me.host, pid=1, started="pid:[1]|other-boot:7", beat_age=5)
-    with Ledger(path, lease=60) as led:
+    with Ledger(url=path, lease=60) as led:
         holder = led.try_claim(WORK, "/in/song.wav")
         assert isinstance(holder, ClaimHolder) and holder.pid == 1
     put_claim(path, host=me.host, pid=1, started="pid:[1]|other-boot:7", beat_age=61)
-    with Ledger(path, lease=60) as led:
+    with Ledger(url=path, lease=60) as led:
         claim = led.try_claim(WORK, "/in/song.wav")
         assert isinstance(claim, Claim) and claim.took_over is not None
 
 
-def test_another_host_counts_while_its_heartbeat_is_fresh(path: Path) -> None:
-    Ledger(path).close()  # the schema
+def test_another_host_counts_while_its_heartbeat_is_fresh(path: str) -> None:
+    Ledger(url=path).close()  # the schema
     put_claim(path, host="elsewhere.example", pid=1, beat_age=5)
-    with Ledger(path, lease=60) as led:
+    with Ledger(url=path, lease=60) as led:
         holder = led.try_claim(WORK, "/in/song.wav")
         assert isinstance(holder, ClaimHolder) and holder.host == "elsewhere.example"
     put_claim(path, host="elsewhere.example", pid=1, beat_age=61)
-    with Ledger(path, lease=60) as led:
+    with Ledger(url=path, lease=60) as led:
         claim = led.try_claim(WORK, "/in/song.wav")
         assert isinstance(claim, Claim) and claim.took_over is not None
 
@@ -156,16 +161,17 @@ def test_liveness_rule(
     assert live is expected
 
 
-def test_the_heartbeat_keeps_a_claim_alive(path: Path) -> None:
-    with Ledger(path, lease=0.3) as holder_side:
+def test_the_heartbeat_keeps_a_claim_alive(path: str) -> None:
+    with Ledger(url=path, lease=0.3) as holder_side:
         assert isinstance(holder_side.try_claim(WORK, "/in/song.wav"), Claim)
         time.sleep(0.6)  # two leases: only the heartbeat keeps it
-        with sqlite3.connect(path) as db:
-            (beat,) = db.execute("SELECT heartbeat_at FROM claims").fetchone()
+        (beat,) = holder_side._run(
+            lambda conn: conn.execute("SELECT heartbeat_at FROM claims").fetchone(), write=False
+        )
         assert time.time() - beat < 0.3
 
 
-def test_paying_needs_the_claim_still_held(led: Ledger, path: Path) -> None:
+def test_paying_needs_the_claim_still_held(led: Ledger, path: str) -> None:
     claim = led.try_claim(WORK, "/in/song.wav")
     assert isinstance(claim, Claim)
     put_claim(path, host="elsewhere.example", pid=4242)  # taken over while we were stopped
@@ -176,13 +182,13 @@ def test_paying_needs_the_claim_still_held(led: Ledger, path: Path) -> None:
     assert led.list_jobs() == []  # nothing recorded, so nothing sent
 
 
-def test_one_holder_at_a_time_across_ledgers_and_threads(path: Path) -> None:
+def test_one_holder_at_a_time_across_ledgers_and_threads(path: str) -> None:
     inside: list[int] = []
     overlaps: list[int] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        with Ledger(path) as ledger:
+        with Ledger(url=path) as ledger:
             for _ in range(200):
                 got = ledger.try_claim(WORK, f"/in/{n}.wav")
                 if isinstance(got, Claim):
@@ -230,7 +236,7 @@ def test_unconfirmed_creation_lifecycle(led: Ledger) -> None:
 def test_a_version_1_ledger_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
     from gsep_cli.ledger import schema
 
-    path = tmp_path / "ledger.sqlite3"
+    path = tmp_path / "ledger.sqlite3"  # a file of gsep's first release: SQLite
     with sqlite3.connect(path) as db:
         for statement in schema.MIGRATIONS[1]:
             db.execute(statement)

@@ -58,7 +58,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def led(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
+def led(ledger_url: str, clock: Clock) -> Iterator[Ledger]:
+    """A new ledger on each backend (``ledger_url``: tests/conftest.py): the suite below
+    is one for both, except what is about SQLite's file."""
+    with Ledger(url=ledger_url, clock=clock) as ledger:
+        yield ledger
+
+
+@pytest.fixture
+def sqlite_led(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
     with Ledger(tmp_path / "state" / "ledger.sqlite3", clock=clock) as ledger:
         yield ledger
 
@@ -214,18 +222,18 @@ def test_modes_are_never_changed_through_a_symlink_or_on_an_existing_folder(
     assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not chmod'ed through the link
 
 
-def test_wal_mode_and_schema_version(led: Ledger) -> None:
-    with raw(led.path) as conn:
+def test_wal_mode_and_schema_version(sqlite_led: Ledger) -> None:
+    assert sqlite_led.path is not None
+    with raw(sqlite_led.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == ledger_mod.SCHEMA_VERSION
     conn.close()
 
 
-def test_reopen_keeps_data(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    with Ledger(path, clock=clock) as led:
+def test_reopen_keeps_data(ledger_url: str, clock: Clock) -> None:
+    with Ledger(url=ledger_url, clock=clock) as led:
         led.record_job(job("j1", stems=("drum", "vocal")))
-    with Ledger(path, clock=clock) as led:
+    with Ledger(url=ledger_url, clock=clock) as led:
         found = led.get_job("j1")
     assert found is not None and found.stems == ("drum", "vocal")
 
@@ -283,8 +291,8 @@ def test_unreadable_file_is_a_ledger_error(tmp_path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def test_closed_ledger_refuses_use(tmp_path: Path) -> None:
-    led = Ledger(tmp_path / "l.sqlite3")
+def test_closed_ledger_refuses_use(ledger_url: str) -> None:
+    led = Ledger(url=ledger_url)
     led.close()
     led.close()  # idempotent
     with pytest.raises(ValueError, match="closed"):
@@ -715,7 +723,7 @@ _WORKER = textwrap.dedent(
     deadline = time.monotonic() + 30
     while not os.path.exists(go) and time.monotonic() < deadline:
         time.sleep(0.002)
-    with Ledger(Path(path)) as led:  # both processes may create the file at once
+    with Ledger(url=path) as led:  # both processes may create the ledger at once
         for i in range(100):
             now = time.time()
             job_id = f"{tag}-{i:03}"
@@ -729,8 +737,8 @@ _WORKER = textwrap.dedent(
 )
 
 
-def test_two_processes_record_100_jobs_each(tmp_path: Path) -> None:
-    path = tmp_path / "shared" / "ledger.sqlite3"
+def test_two_processes_record_100_jobs_each(tmp_path: Path, ledger_url: str) -> None:
+    path = ledger_url.replace("ledger.sqlite3", "shared/ledger.sqlite3")
     go = tmp_path / "go"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -750,7 +758,7 @@ def test_two_processes_record_100_jobs_each(tmp_path: Path) -> None:
     for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
         assert out.startswith("done")
-    with Ledger(path) as led:
+    with Ledger(url=path) as led:
         records = led.list_jobs(limit=None)
     ids = {r.job_id for r in records}
     assert len(records) == 200 and len(ids) == 200
@@ -758,11 +766,11 @@ def test_two_processes_record_100_jobs_each(tmp_path: Path) -> None:
     assert all(r.status == "success" and len(r.files) == 1 for r in records)
 
 
-def test_two_processes_merge_files_into_one_job(tmp_path: Path) -> None:
+def test_two_processes_merge_files_into_one_job(tmp_path: Path, ledger_url: str) -> None:
     """The shared job's file list is read-merged-written by both processes at once."""
-    path = tmp_path / "ledger.sqlite3"
+    path = ledger_url
     go = tmp_path / "go"
-    with Ledger(path) as led:
+    with Ledger(url=path) as led:
         led.record_job(job("shared"))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -781,7 +789,7 @@ def test_two_processes_merge_files_into_one_job(tmp_path: Path) -> None:
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    with Ledger(path) as led:
+    with Ledger(url=path) as led:
         shared = led.get_job("shared")
         assert len(led.list_jobs(limit=None)) == 201
     assert shared is not None and len(shared.files) == 200
@@ -852,9 +860,10 @@ def test_write_waits_for_a_short_lock(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_retry_backoff_on_busy_errors_sqlite_does_not_wait_for(
-    led: Ledger, monkeypatch: pytest.MonkeyPatch
+    sqlite_led: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Some SQLITE_BUSY answers skip the busy handler; the ledger retries those itself."""
+    led = sqlite_led
     calls = {"n": 0}
 
     def flaky() -> str:
@@ -876,7 +885,8 @@ def test_retry_backoff_on_busy_errors_sqlite_does_not_wait_for(
     assert time.monotonic() - started < 1.0
 
 
-def test_every_write_is_one_immediate_transaction(led: Ledger) -> None:
+def test_every_write_is_one_immediate_transaction(sqlite_led: Ledger) -> None:
+    led = sqlite_led
     led.record_job(job("a"))
     statements: list[str] = []
     assert led._engine._conn is not None
