@@ -241,10 +241,11 @@ def _die_with_parent() -> Callable[[], None] | None:
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
+    quit_signal = ctypes.c_ulong(signal.SIGQUIT)  # prctl's second argument: unsigned long
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGQUIT))
+        prctl(pr_set_pdeathsig, quit_signal)
         if os.getppid() != parent:  # the parent died before the line above took effect
             os._exit(1)
 
