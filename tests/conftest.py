@@ -1,5 +1,5 @@
 """Shared fixtures: env isolation, sandboxes (per test or per module), small WAV inputs,
-a raw-HTTP API helper.
+a raw-HTTP API helper, a throwaway PostgreSQL server (``pg_cluster``, ``pg_url``).
 
 The sandbox tests talk to :class:`gsep_cli.sandbox.Sandbox` over real HTTP with plain
 ``requests`` (never the project's client library), so a bug in one cannot hide the other.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pgcluster
 import pytest
 import requests
 from audio import wav_bytes as wav_bytes  # the one WAV writer, re-exported
@@ -216,6 +217,42 @@ def gsep(
         return run_cli(capsys, args)
 
     return run
+
+
+# ---- a throwaway PostgreSQL server (tests/pgcluster.py) -------------------------------------
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """This worker's own PostgreSQL server: made and started on first use (about a second),
+    stopped and its folder removed at the end of the session, whatever the tests did.
+
+    One per xdist worker rather than one for the run: the workers' two start side by side in
+    about the time of one, no worker has to find out it is the last one to stop it, and a
+    test that breaks its server cannot fail the other worker's tests.
+
+    Fails (never skips) when there is no server or no psycopg, saying how to get them.
+    """
+    try:
+        import psycopg  # noqa: F401  (the client the databases are made with)
+    except ImportError:
+        pytest.fail(
+            "psycopg is not installed: pip install -e '.[postgres]' (psycopg 3, with its libpq)",
+            pytrace=False,
+        )
+    try:
+        cluster = pgcluster.start_cluster()
+    except pgcluster.ClusterError as error:
+        pytest.fail(f"no PostgreSQL server for the tests: {error}", pytrace=False)
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pgcluster.Cluster) -> Iterator[str]:
+    """A URL (``postgresql://gsep@/test_N?host=<socket dir>&port=5432``) of a new, empty
+    database of this test's own, dropped after it (sessions left connected are ended)."""
+    name = pg_cluster.create_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -33,14 +33,21 @@ INSTALL_TIMEOUT = 600  # seconds: a cold package cache on a slow registry
 
 
 # ---- the dependency range -------------------------------------------------------------------
+#: The extras whose oldest versions the smoke run of .ci/run installs too (``.[test,postgres]``;
+#: the test extra's tools are not gsep's dependencies, so have no oldest version to keep).
+PINNED_EXTRAS = ("postgres",)
+
+
 def _lower_bounds() -> dict[str, str]:
-    """{name: version} of every ``name>=version`` in pyproject's runtime dependencies."""
+    """{name: version} of every ``name>=version`` in pyproject's runtime dependencies and
+    in the :data:`PINNED_EXTRAS`."""
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11")
     from packaging.requirements import Requirement
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
     found = {}
-    for text in project["dependencies"]:
+    for text in [*project["dependencies"], *(t for e in PINNED_EXTRAS for t in extras[e])]:
         req = Requirement(text)
         lows = [s.version for s in req.specifier if s.operator == ">="]
         assert len(lows) == 1, f"{text}: one lower bound (>=), tested in .ci/run"
@@ -64,6 +71,17 @@ def _same_version(a: str, b: str) -> bool:
     from packaging.version import Version
 
     return Version(a) == Version(b)
+
+
+def test_the_smoke_run_installs_the_pinned_extras() -> None:
+    """The extras checked against the pins are the ones .ci/run installs with them."""
+    run = ROOT / ".ci" / "run"
+    if not run.exists():
+        pytest.skip(".ci/run is not in the sdist (only the constraints are)")
+    script = run.read_text(encoding="utf-8")
+    installs = re.findall(r'-c \.ci/oldest-constraints\.txt "\.\[([\w,]+)\]"', script)
+    assert len(installs) == 1, installs
+    assert set(installs[0].split(",")) == {"test", *PINNED_EXTRAS}
 
 
 def test_oldest_constraints_pin_every_lower_bound() -> None:
