@@ -127,15 +127,19 @@ class Claim:
 
 def holder_is_live(holder: ClaimHolder, me: ProcessId, now: float, lease: float) -> bool:
     """Whether a claim's holder still counts: its heartbeat is younger than ``lease``
-    seconds and, on this host, its process is still the one that claimed."""
+    seconds and, on this host (same host name, PID namespace and boot), its process is
+    still the one that claimed."""
     if now - holder.heartbeat_at > lease:
         return False
     if holder.host != me.host:
         return True
     namespace, _, started = holder.started.rpartition("|")
-    ours = me.started.rpartition("|")[0]
+    ours, _, our_start = me.started.rpartition("|")
     if namespace and ours and namespace != ours:  # its pid means nothing here: the
         return True  # heartbeat alone tells (a container beside this one)
+    boot, our_boot = started.partition(":")[0], our_start.partition(":")[0]
+    if boot and our_boot and boot != our_boot:  # another machine of the same name (cloned
+        return True  # images, "localhost"), or before a reboot: the heartbeat alone tells
     if not pid_alive(holder.pid):
         return False
     if started and me.started:  # both readable: a reused pid shows a new start

@@ -92,6 +92,12 @@ def claim_lease() -> float:
     return env_number("GSEP_CLAIM_LEASE", DEFAULT_LEASE, minimum=2, maximum=86400)
 
 
+def ledger_timeout() -> float:
+    """The longest a shared ledger's database may take over one statement, seconds
+    (GSEP_LEDGER_TIMEOUT, default 60, 1 to 3600; each transaction gets 10 s more)."""
+    return env_number("GSEP_LEDGER_TIMEOUT", 60.0, minimum=1, maximum=3600)
+
+
 def stall() -> Stall | None:
     """Stall detection from GSEP_STALL_RATE (bytes/s; 0 turns it off) and GSEP_STALL_TIME
     (seconds), like curl's ``--speed-limit``/``--speed-time``."""

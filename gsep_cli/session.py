@@ -193,11 +193,11 @@ class Session:
         reached, :class:`~gsep_cli.errors.LedgerError` when it cannot be used."""
         with self._opening:
             if self._ledger is None:
-                from .environment import claim_lease
+                from .environment import claim_lease, ledger_timeout
                 from .ledger import Ledger
 
                 address = self.ledger_address()
-                ledger = Ledger(url=address, lease=claim_lease())
+                ledger = Ledger(url=address, lease=claim_lease(), db_timeout=ledger_timeout())
                 self._ledger = ledger
                 self._closers.append(ledger.close)
                 for warning in ledger.warnings:

@@ -39,6 +39,20 @@ def _isolated_env(
     monkeypatch.delenv("GSEP_SANDBOX_FAULTS", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _secrets_stay_with_their_test() -> Iterator[None]:
+    """What a test registers as a secret (a ledger URL's password, drawn at random by a
+    property) is forgotten after it: ``redact`` is process-wide, and a worker's later
+    tests would see ordinary words (``flac``, ``0000``) turned into ``<redacted>``."""
+    from gsep_cli import redact
+
+    with redact._lock:
+        before = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.intersection_update(before)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Callable[..., Sandbox]]:
     """Factory: ``sandbox(**kwargs)`` starts a Sandbox (fast defaults) stopped at teardown."""

@@ -103,8 +103,9 @@ def test_a_reused_pid_is_not_the_holder(led: Ledger, path: str) -> None:
     me = this_process()
     if not me.started:
         pytest.skip("process start times are not readable here")
-    namespace = me.started.rpartition("|")[0]
-    put_claim(path, host=me.host, pid=os.getpid(), started=f"{namespace}|another-boot:1")
+    namespace, _, started = me.started.rpartition("|")
+    boot = started.partition(":")[0]  # this boot, another process start: a reused pid
+    put_claim(path, host=me.host, pid=os.getpid(), started=f"{namespace}|{boot}:1")
     claim = led.try_claim(WORK, "/in/song.wav")
     assert isinstance(claim, Claim) and claim.took_over is not None
 
@@ -143,21 +144,22 @@ def test_another_host_counts_while_its_heartbeat_is_fresh(path: str) -> None:
     same_host=st.booleans(),
     alive=st.booleans(),
     same_start=st.booleans(),
+    same_boot=st.booleans(),
 )
 @settings(max_examples=200, deadline=None)
 def test_liveness_rule(
-    beat_age: float, lease: float, same_host: bool, alive: bool, same_start: bool
+    beat_age: float, lease: float, same_host: bool, alive: bool, same_start: bool, same_boot: bool
 ) -> None:
     me = ProcessId("here", os.getpid(), this_process().started)
     pid = os.getpid() if alive else 2**22 + 7
-    namespace = me.started.rpartition("|")[0]
-    started = me.started if same_start else f"{namespace}|x:1"
+    namespace, _, mine = me.started.rpartition("|")
+    boot = mine.partition(":")[0] if same_boot else "another-boot"
+    started = me.started if same_start else f"{namespace}|{boot}:1"
     holder = ClaimHolder("here" if same_host else "there", pid, started, "/in", 0.0, 1000.0)
     now = 1000.0 + beat_age
     live = holder_is_live(holder, me, now, lease)
-    expected = now - 1000.0 <= lease and (
-        not same_host or (alive and (same_start or not me.started))
-    )
+    elsewhere = not same_host or (not same_start and not same_boot and bool(me.started))
+    expected = now - 1000.0 <= lease and (elsewhere or (alive and (same_start or not me.started)))
     assert live is expected
 
 

@@ -583,6 +583,19 @@ def test_prune(led: Ledger, clock: Clock) -> None:
     assert led.find_upload(SHA, 1234, HOST, FP, max_age=1e9) is None
 
 
+def test_prune_leaves_another_runners_jobs_in_a_shared_ledger(led: Ledger, clock: Clock) -> None:
+    """Another machine's files cannot be looked for from here: its old jobs stay, this
+    host's (and those of a ledger from before runners were recorded) go."""
+    import dataclasses
+    import socket
+
+    old = T0 - 30 * 86400
+    for job_id, runner in (("mine", socket.gethostname()), ("theirs", "runner-b"), ("older", "")):
+        led.record_job(dataclasses.replace(job(job_id, created=old), runner=runner))
+    assert led.prune(older_than=86400) == 2
+    assert [r.job_id for r in led.list_jobs()] == ["theirs"]
+
+
 # ---- expire_at parsing --------------------------------------------------------------------
 NOON = calendar.timegm((2024, 5, 1, 12, 0, 0))
 

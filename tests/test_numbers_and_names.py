@@ -147,6 +147,7 @@ def test_shells_and_setting_names_complete() -> None:
         "stems",
         "output_dir",
         "model",
+        "ledger_url",
     ]
     assert _complete("gsep config set f", 3) == ["format"]
     assert _complete("gsep config get --json m", 4) == ["model"]

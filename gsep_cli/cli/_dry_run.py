@@ -120,6 +120,7 @@ def _ledger_to_read(state: State) -> Iterator[Ledger]:
     """The run's ledger opened read-only; when there is none yet (or it cannot be read:
     a warning says so), an empty one in a temporary folder, removed afterwards: what a
     first run would start with. A dry run leaves no trace."""
+    from ..environment import ledger_timeout
     from ..errors import LedgerError
     from ..ledger import LEDGER_FILE, Ledger
 
@@ -127,7 +128,7 @@ def _ledger_to_read(state: State) -> Iterator[Ledger]:
     existing = None
     if address.path is None or address.path.is_file():
         try:  # a database server that cannot be reached is exit 3, as in the real run
-            existing = Ledger(url=address, read_only=True)
+            existing = Ledger(url=address, read_only=True, db_timeout=ledger_timeout())
         except LedgerError as exc:
             state.console.warn(f"{exc.message}: counting every input as if nothing were on record")
     if existing is not None:

@@ -28,5 +28,6 @@ def mcp(ctx: typer.Context) -> None:
         base_url=state.base_url,
         profile=state.profile,
         sandbox=state.sandbox,
+        ledger_url=state.ledger_url,
         announce=state.console.info,  # stderr
     )

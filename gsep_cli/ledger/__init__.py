@@ -103,6 +103,7 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         clock: Callable[[], float] = time.time,
         lease: float = DEFAULT_LEASE,
         read_only: bool = False,
+        db_timeout: float = 60.0,
     ) -> None:
         """Open the ledger and bring its schema up to date when needed: ``url`` when
         given (``postgresql://...``, ``sqlite:///PATH``; see :mod:`.address`), else the
@@ -110,6 +111,8 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         records (epoch seconds); ``lease`` is how long (seconds) another gsep waits for a
         claim whose holder stopped beating before taking it over. ``read_only``: read an
         existing, current ledger and write nothing (see :class:`~.database.Database`).
+        ``db_timeout``: a database server's bound on each statement, seconds (each
+        transaction gets 10 s more: :mod:`.postgres`).
 
         Raises :class:`~gsep_cli.errors.LedgerError` when the ledger cannot be created,
         opened or migrated, :class:`~gsep_cli.errors.UsageError` for a URL that is none
@@ -118,7 +121,7 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         cannot be reached or refuses the connection.
         """
         self._start_claims(lease)
-        engine = open_engine(path, url, read_only=read_only)
+        engine = open_engine(path, url, read_only=read_only, timeout=db_timeout)
         super().__init__(engine, clock=clock, read_only=read_only)
 
     def __enter__(self) -> Ledger:
@@ -137,7 +140,11 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
 
 
 def open_engine(
-    path: Path | None, url: str | LedgerAddress | None, *, read_only: bool = False
+    path: Path | None,
+    url: str | LedgerAddress | None,
+    *,
+    read_only: bool = False,
+    timeout: float = 60.0,
 ) -> Engine:
     """The database a :class:`Ledger` runs on (see :meth:`Ledger.__init__`)."""
     if isinstance(url, str) and not url.strip():
@@ -147,7 +154,9 @@ def open_engine(
         if address.path is None:
             from .postgres import PostgresEngine
 
-            return PostgresEngine(address, local_dir=state_dir(), read_only=read_only)
+            return PostgresEngine(
+                address, local_dir=state_dir(), read_only=read_only, timeout=timeout
+            )
         path = address.path
     return SqliteEngine(
         Path(path).expanduser() if path is not None else state_dir() / LEDGER_FILE,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 from ..errors import UsageError
 from ..redact import register_secret
@@ -27,7 +27,9 @@ from ..redact import register_secret
 #: URL schemes that select the PostgreSQL backend (libpq accepts both).
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _EXAMPLE = "e.g. postgresql://gsep@db.example.com/gsep, or sqlite:///srv/gsep/ledger.sqlite3"
-_PASSWORD_PARAM = re.compile(r"(?i)(\bpassword=)([^&]*)")
+#: ``password=VALUE`` in a URL's query or libpq's keyword form (blanks around ``=``, a
+#: quoted value): what it sets, up to the next ``&`` (or blank, unquoted).
+_PASSWORD_PARAM = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,40 @@ class LedgerAddress:
         return Path(self.target).expanduser() if self.kind == "sqlite" else None
 
 
+def _split_userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(before, password, after)`` of a URL's ``user:password@`` part, read as libpq
+    reads a connection URI (the user part ends at the first ``@`` before the first ``/``;
+    a password may hold ``#`` or ``?``), or None when it names no password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    authority = rest.split("/", 1)[0]
+    if "@" not in authority:
+        return None
+    userinfo = authority.split("@", 1)[0]
+    if ":" not in userinfo:
+        return None
+    user, password = userinfo.split(":", 1)
+    head = f"{scheme}://{user}:"
+    return head, password, url[len(head) + len(password) :]
+
+
 def masked(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (authority and ``password=``)."""
-    text = _PASSWORD_PARAM.sub(r"\1***", url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return "<a ledger URL that cannot be parsed>"
-    if parts.password is None:
-        return text
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    """``url`` with any password replaced by ``***``: in ``user:password@`` (as libpq
+    reads it) and in every ``password=`` (a URL's query, libpq's keyword form)."""
+    parts = _split_userinfo(url)
+    text = f"{parts[0]}***{parts[2]}" if parts is not None and parts[1] else url
+    return _PASSWORD_PARAM.sub(r"\1***", text)
+
+
+def passwords(url: str) -> list[str]:
+    """Every password ``url`` holds (as written and percent-decoded), for
+    :func:`gsep_cli.redact.register_secret`."""
+    found = [m.group(2).strip("'") for m in _PASSWORD_PARAM.finditer(url)]
+    parts = _split_userinfo(url)
+    if parts is not None:
+        found.append(parts[1])
+    return [p for secret in found if secret for p in dict.fromkeys((secret, unquote(secret)))]
 
 
 def parse_address(url: str, source: str = "the ledger URL") -> LedgerAddress:
@@ -65,24 +89,21 @@ def parse_address(url: str, source: str = "the ledger URL") -> LedgerAddress:
 
     ``source`` names where it came from (``GSEP_LEDGER_URL``, ``--ledger``) for messages.
     Raises :class:`~gsep_cli.errors.UsageError` for anything else, never repeating a
-    password. A password it holds is registered as a secret (see the module docstring).
+    password (a value that is not a ledger URL is not repeated at all). A password it
+    holds is registered as a secret (see the module docstring). Whether libpq can use a
+    ``postgresql://`` URL is libpq's to say, when gsep connects.
     """
     text = url.strip()
+    for secret in passwords(text):
+        register_secret(secret)
     shown = masked(text)
     if not text.isprintable():
-        raise UsageError(f"{source} holds control characters", f"Use {_EXAMPLE}")
+        raise UsageError(
+            f"{source} holds control characters (not repeated here)", f"Use {_EXAMPLE}"
+        )
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
-    if colon and scheme in POSTGRES_SCHEMES:
-        try:
-            parts = urlsplit(text)
-            parts.port  # noqa: B018  (a bad port raises here, not deep inside libpq)
-        except ValueError:
-            raise UsageError(f"{source} {shown} is not a valid URL", f"Use {_EXAMPLE}") from None
-        for secret in (parts.password, *_query_passwords(parts.query)):
-            if secret:
-                register_secret(secret)
-                register_secret(unquote(secret))
+    if colon and scheme in POSTGRES_SCHEMES and rest.startswith("//"):
         return LedgerAddress("postgresql", text, shown)
     if colon and scheme == "sqlite":
         path = rest[2:] if rest.startswith("//") else rest  # sqlite:///abs -> /abs
@@ -90,11 +111,7 @@ def parse_address(url: str, source: str = "the ledger URL") -> LedgerAddress:
             raise UsageError(f"{source} {shown} names no file", f"Use {_EXAMPLE}")
         return LedgerAddress("sqlite", unquote(path), shown)
     raise UsageError(
-        f"{source} {shown[:80]!r} is not a ledger URL (postgresql://..., postgres://... or "
-        "sqlite:///PATH)",
+        f"{source} is not a ledger URL (postgresql://..., postgres://... or sqlite:///PATH; "
+        "the value is not repeated here)",
         f"Use {_EXAMPLE}; leave it unset for the ledger in the state folder",
     )
-
-
-def _query_passwords(query: str) -> list[str]:
-    return [value for name, value in parse_qsl(query) if name.lower() == "password"]

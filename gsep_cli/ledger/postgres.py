@@ -10,8 +10,11 @@ extra, imported only here, only when such a URL is used).
   milliseconds.
 * Every wait is bounded: connecting (``connect_timeout``, 10 s), a dead peer (TCP
   keepalives and ``tcp_user_timeout``), the advisory lock (``lock_timeout``, 10 s), any
-  statement (``statement_timeout``, 60 s). A URL (or ``PG*`` variable) that sets one of
-  libpq's own keeps its value.
+  statement (``statement_timeout``, 60 s: ``GSEP_LEDGER_TIMEOUT``), and any transaction
+  10 s more, by gsep's own watchdog (a server that hangs enforces nothing). A URL (or
+  ``PG*`` variable) that sets one of libpq's own keeps its value.
+* A connection lost during a run (a restart, a failover) is opened again, waiting up to
+  20 s for the server; the first connection failing is :class:`LedgerUnreachable`.
 * Claims are stamped and compared on the database's clock (:meth:`PostgresEngine.now`):
   runners' clocks need not agree.
 * A connection lost before a transaction commits is re-opened and the transaction run
@@ -22,8 +25,11 @@ extra, imported only here, only when such a URL is used).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,12 +59,31 @@ _DEFAULTS = {
 _SESSION = (
     f"SET search_path TO {SCHEMA}",
     "SET lock_timeout = '10s'",
-    "SET statement_timeout = '60s'",
-    "SET idle_in_transaction_session_timeout = '60s'",
 )
-#: Retries of a transaction the server rolled back (a serialisation failure, a deadlock,
-#: a connection lost before commit): after these, the error stands.
+#: Retries of a transaction the server rolled back (a serialisation failure, a deadlock):
+#: after these, the error stands.
 _ATTEMPTS = 3
+#: Seconds added to the statement timeout for the longest one transaction may take: past
+#: it gsep ends the connection itself (a server that hangs enforces nothing).
+_MARGIN = 10.0
+#: How long a run waits for a lost database to come back (a restart, a failover), seconds.
+RECONNECT_WAIT = 20.0
+
+
+class _Lost(Exception):
+    """A connection lost during a run could not be opened again (yet)."""
+
+
+def _sever(conn: Any, fired: threading.Event) -> None:
+    """Shut the connection's socket (the watchdog): a wait on it ends at once, with an
+    error, in the thread that waits."""
+    fired.set()
+    with contextlib.suppress(Exception):
+        dup = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        finally:
+            dup.close()
 
 
 def _load_driver() -> Any:
@@ -106,8 +131,17 @@ def _storable(value: Any) -> Any:
 class PostgresEngine(Engine):
     """The ledger in the PostgreSQL database at ``address`` (see the module docstring)."""
 
-    def __init__(self, address: LedgerAddress, *, local_dir: Path, read_only: bool = False) -> None:
-        """Connect; ``local_dir`` holds the files kept beside the ledger. Raises
+    def __init__(
+        self,
+        address: LedgerAddress,
+        *,
+        local_dir: Path,
+        read_only: bool = False,
+        timeout: float = 60.0,
+    ) -> None:
+        """Connect; ``local_dir`` holds the files kept beside the ledger; ``timeout``
+        (seconds) bounds each statement (the server's ``statement_timeout``) and, with
+        a margin of 10 s, each transaction (gsep's own watchdog). Raises
         :class:`~gsep_cli.errors.UsageError` without the driver and
         :class:`~gsep_cli.errors.LedgerUnreachable` (exit 3) when the database cannot be
         reached or refuses the connection."""
@@ -118,6 +152,7 @@ class PostgresEngine(Engine):
         self.local_dir = local_dir
         self.warnings = []
         self._read_only = read_only
+        self.timeout = timeout
         self.open()
 
     def _connect(self) -> Any:
@@ -139,6 +174,9 @@ class PostgresEngine(Engine):
         try:
             for statement in _SESSION:
                 conn.execute(statement)
+            milliseconds = max(1, int(self.timeout * 1000))
+            conn.execute(f"SET statement_timeout = {milliseconds}")
+            conn.execute(f"SET idle_in_transaction_session_timeout = {milliseconds}")
             if self._read_only:
                 conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
@@ -166,8 +204,18 @@ class PostgresEngine(Engine):
 
     def _transaction(self, conn: Any, fn: Callable[[Sql], _T], write: bool) -> _T:
         if conn.broken or conn.closed:  # lost earlier: a fresh one, this transaction on it
-            self._conn = conn = self._connect()
+            try:
+                self._conn = conn = self._connect()
+            except LedgerUnreachable as exc:  # not the first connection: work has started
+                raise _Lost(exc.message) from None
         committing = False
+        # the server enforces statement_timeout, unless it is the server that hangs: past
+        # the bound the connection's socket is shut, which ends any wait on it
+        bound = self.timeout + _MARGIN
+        fired = threading.Event()
+        watchdog = threading.Timer(bound, _sever, (conn, fired))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with conn.transaction():
                 if write:
@@ -176,6 +224,14 @@ class PostgresEngine(Engine):
                 committing = True
             return result
         except self._psycopg.OperationalError as exc:
+            if fired.is_set():
+                unknown = "; whether the record was saved is unknown" if committing else ""
+                raise LedgerError(
+                    f"the job ledger at {self.shown} stopped answering "
+                    f"(no answer within {bound:g} s){unknown}",
+                    "Check the database server, then run the same command again (it "
+                    "re-attaches to the jobs on record)",
+                ) from None
             if committing and write:
                 raise LedgerError(
                     f"lost the job ledger at {self.shown} while saving a record: "
@@ -183,11 +239,15 @@ class PostgresEngine(Engine):
                     "Run the same command again: gsep checks the record before paying",
                 ) from None
             raise
+        finally:
+            watchdog.cancel()
 
     def _attempts(self, action: Callable[[], _T]) -> _T:
         errors = self._psycopg.errors
         again = (errors.SerializationFailure, errors.DeadlockDetected)
-        for attempt in range(1, _ATTEMPTS + 1):
+        deadline = time.monotonic() + RECONNECT_WAIT
+        delay = 0.1
+        for attempt in itertools.count(1):
             try:
                 return action()
             except errors.LockNotAvailable:
@@ -202,24 +262,26 @@ class PostgresEngine(Engine):
                     "Check the database server's load, then run the command again",
                 ) from None
             except again:
-                if attempt == _ATTEMPTS:
+                if attempt >= _ATTEMPTS:
                     raise LedgerError(
                         f"the job ledger at {self.shown} kept refusing a write (conflicts)",
                         "Run the command again",
                     ) from None
-            except self._psycopg.OperationalError as exc:
-                if attempt == _ATTEMPTS:
+            except (self._psycopg.OperationalError, _Lost) as exc:
+                # a restart or a failover: wait for the server to come back, bounded
+                if time.monotonic() + delay > deadline:
                     raise LedgerError(
                         f"lost the job ledger at {self.shown}: {_first_line(exc)}",
-                        "Check the database server and the network, then run the command "
-                        "again (it re-attaches to the jobs on record)",
+                        "Check the database server and the network, then run the same "
+                        "command again (it re-attaches to the jobs on record)",
                     ) from None
             except self._psycopg.Error as exc:
                 raise LedgerError(
                     f"the job ledger at {self.shown} cannot be used: {_first_line(exc)}",
                     "Check the database user's rights and the schema 'gsep'",
                 ) from None
-            time.sleep(0.05 * attempt)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def schema_version(self, conn: Sql) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ..claims import this_process
 from ..models import UPLOAD_LIFE
 from ..records import UNCONFIRMED, files_from_json
 from .database import Database
@@ -21,8 +22,10 @@ class Pruning(Database):
         """Drop uploads past 72 h (the API no longer keeps them) and stale hash-cache
         rows; with ``older_than`` (seconds), also every job not updated for that long,
         except those with files gsep wrote still on disk (their records are what makes
-        re-running the same command "already done") and creations never confirmed (they
-        may have been paid for: only ``--pay-again`` or ``ledger forget`` drops them).
+        re-running the same command "already done"), those another runner made (in a
+        shared ledger: its disk cannot be seen from here, so their files may well be
+        there) and creations never confirmed (they may have been paid for: only
+        ``--pay-again`` or ``ledger forget`` drops them).
         Returns the rows removed (jobs + uploads); hash-cache rows are not counted.
 
         Jobs are never dropped by default, not even those whose results expired: a job
@@ -37,8 +40,9 @@ class Pruning(Database):
                 doomed = [
                     job_id
                     for job_id, files in conn.execute(
-                        "SELECT job_id, files FROM jobs WHERE updated_at < ? AND status != ?",
-                        (now - older_than, UNCONFIRMED),
+                        "SELECT job_id, files FROM jobs WHERE updated_at < ? AND status != ? "
+                        "AND runner IN ('', ?)",
+                        (now - older_than, UNCONFIRMED, this_process().host),
                     ).fetchall()
                     if not _any_on_disk(files)
                 ]

@@ -33,13 +33,15 @@ def serve(
     base_url: str | None,
     profile: str | None,
     sandbox: bool,
+    ledger_url: str | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve MCP on stdin/stdout until stdin ends (blocking). ``sandbox``: against the
     built-in emulator, started here for the server's life (no key); ``announce`` is told
-    its URL (never stdout: the protocol's). Raises UsageError
-    (exit 2) without the extra, ConfigError (exit 3) for unusable settings; returns when
-    the client closes stdin."""
+    its URL (never stdout: the protocol's); ``ledger_url``: as ``--ledger``. Raises
+    UsageError (exit 2) without the extra, ConfigError (exit 3) for unusable settings or a
+    ledger database that cannot be reached (opened once here, before serving); returns
+    when the client closes stdin."""
     require()
     import anyio
 
@@ -49,7 +51,11 @@ def serve(
     from ..sessions import reach_directly
     from .server import GsepMcp, serve_stdio
 
-    Session(base_url=base_url, profile=profile, sandbox=sandbox).settings()  # refuse now
+    with Session(
+        base_url=base_url, profile=profile, sandbox=sandbox, ledger_url=ledger_url
+    ) as probe:
+        probe.settings()  # refuse now what could never work
+        probe.ledger()
     emulator = None
     forget = None
     if sandbox:
@@ -61,7 +67,7 @@ def serve(
                 f"gsep: serving the built-in sandbox at {emulator.base_url} (no real separation)"
             )
     try:
-        anyio.run(serve_stdio, GsepMcp(base_url, profile, emulator))
+        anyio.run(serve_stdio, GsepMcp(base_url, profile, emulator, ledger_url))
     finally:
         if forget is not None:
             forget()

@@ -83,12 +83,13 @@ def _stop(client: GsepClient) -> None:
 
 @dataclass
 class GsepMcp:
-    """The server's settings (as ``--base-url``/``--profile``/``--sandbox``) and the calls
-    running now."""
+    """The server's settings (as ``--base-url``/``--profile``/``--sandbox``/``--ledger``)
+    and the calls running now."""
 
     base_url: str | None = None
     profile: str | None = None
     sandbox: Sandbox | None = None
+    ledger_url: str | None = None
     running: dict[int, CallSession] = field(default_factory=dict)
 
     def session(self, listener: ProgressBridge) -> CallSession:
@@ -97,6 +98,7 @@ class GsepMcp:
             profile=self.profile,
             sandbox=self.sandbox is not None,
             listener=listener,
+            ledger_url=None if self.sandbox is not None else self.ledger_url,
         )
         call._sandbox = self.sandbox  # the server's one emulator (its closer: the server's)
         return call
