@@ -199,3 +199,31 @@ def test_the_mcp_server_refuses_to_start_on_a_ledger_it_cannot_reach(tmp_path: P
     run = run_gsep(["mcp", "--ledger", url], env, timeout=30)
     assert_clean_error(run, ExitCode.AUTH, "cannot reach the job ledger")
     assert SECRET not in run.err
+
+
+def test_a_schema_an_administrator_made_needs_no_create_on_the_database(pg_url: str) -> None:
+    """A runner's user with no CREATE on the database uses the schema ``gsep`` made for
+    it (CREATE SCHEMA ... AUTHORIZATION), as README "A catalogue across machines" says;
+    without that schema, the first use is refused in one line, naming the rights."""
+    import psycopg
+
+    from gsep_cli.errors import LedgerError
+    from gsep_cli.ledger import Ledger
+
+    database = pg_url.split("@/", 1)[1].split("?", 1)[0]
+    role = f"runner_{database}"
+    as_runner = pg_url.replace("postgresql://gsep@", f"postgresql://{role}@", 1)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        with pytest.raises(LedgerError) as info:
+            Ledger(url=as_runner)
+        assert "cannot be used" in info.value.message and "permission denied" in info.value.message
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA gsep AUTHORIZATION {role}")
+        with Ledger(url=as_runner) as ledger:
+            assert ledger.list_jobs() == []
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("DROP SCHEMA IF EXISTS gsep CASCADE")
+            admin.execute(f"DROP ROLE {role}")

@@ -99,7 +99,8 @@ def _load_driver() -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split("\n")[:2]).strip() or type(exc).__name__
+    """libpq's message, on one line (its tabs and line breaks as spaces), secrets out."""
+    text = " ".join(" ".join(str(exc).split("\n")[:2]).split()) or type(exc).__name__
     return redact(text)[:300]
 
 
@@ -300,8 +301,12 @@ class PostgresEngine(Engine):
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (int(version),))
 
     def prepare(self, conn: Sql) -> None:
-        """Make the schema the tables go in."""
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        """Make the schema the tables go in, unless it is there (an administrator may have
+        made it for a user with no ``CREATE`` on the database, which even ``CREATE SCHEMA
+        IF NOT EXISTS`` needs)."""
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (SCHEMA,))
+        if found.fetchone() is None:
+            conn.execute(f"CREATE SCHEMA {SCHEMA}")
 
     def ddl(self, statement: str) -> str:
         """SQLite's types as PostgreSQL's (``REAL`` is 4 bytes there: epoch seconds need
