@@ -129,6 +129,30 @@ def test_a_waiter_whose_clock_runs_ahead_still_takes_the_holders_failure_as_its_
 
 
 @pytest.mark.slow
+def test_a_waiter_reports_the_holders_failure_once_not_wrapped_in_itself(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Runner B waits for runner A, whose job fails: B's error line names the job and the
+    server's reason once. Now it reads ``song.wav: job X failed: job X failed: <reason>``:
+    attach.py ``_claimed`` wraps ``failed.error``, which is A's whole message (runner.py
+    ``_record_failure`` stores ``exc.message``), not the server's reason."""
+    _can_make_namespaces()
+    make_wav(tmp_path / "song.wav", seconds=0.3)
+    args = ["separate", "song.wav", "-s", "vocal", "-o", "out"]
+    with Sandbox(job_seconds=3, chunk_size=8192) as sb:
+        sb.add_fault("job-fail:1:bad audio")
+        first = _start(tmp_path, "a", args, sb=sb, ledger=pg_url, host="runner-a")
+        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        second = _start(tmp_path, "b", args, sb=sb, ledger=pg_url, host="runner-b")
+        first.communicate(timeout=60)
+        _out_b, err_b = second.communicate(timeout=60)
+        jobs = counts(sb)[1]
+    assert jobs == 1 and second.returncode == ExitCode.JOB_FAILED, err_b
+    line = next(x for x in err_b.splitlines() if x.startswith("gsep: error:"))
+    assert line.count("failed:") == 1 and line.count("bad audio") == 1, line
+
+
+@pytest.mark.slow
 def test_pay_again_beside_a_runner_whose_clock_runs_ahead_never_pays_twice(
     tmp_path: Path, pg_url: str
 ) -> None:
