@@ -25,6 +25,7 @@ from .apikey import key_problem
 from .errors import ConfigError, UsageError
 from .inputfile import open_input
 from .models import DEFAULT_MODEL
+from .redact import register_secret
 
 DEFAULT_BASE_URL = "https://restapi.gaudiolab.io/developers/api"
 DEFAULT_PROFILE = "default"
@@ -323,6 +324,8 @@ def load_settings(
             raise
         raise ConfigError(exc.message, exc.hint) from None
     problem = key_problem(key) if key else None
+    if key and not problem:  # from now on no message, log or traceback repeats it
+        register_secret(key)
     return Settings(
         profile, values["base_url"], key, values, sources, tuple(warnings), key_problem=problem
     )

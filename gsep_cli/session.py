@@ -360,14 +360,16 @@ class Session:
         stay recorded; jobs created are on record for a re-run to re-attach to)."""
         from .batch import BatchRunner
 
+        ledger = self.ledger()
         runner = BatchRunner(
             client,
             options,
             key_fp=self.key_fp,
             base_url=self.api_url(settings),
             host=self.api_host(settings),
-            ledger=self.ledger(),
+            ledger=ledger,
             on_result=on_result,
+            clock=ledger.now,  # its times are compared with records: on the ledger's clock
         )
         return runner.run(list(paths))
 

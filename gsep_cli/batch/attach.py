@@ -3,11 +3,9 @@ and re-attach to the job the ledger knows instead of paying again."""
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 
-from ..claims import Claim, ClaimHolder
+from ..claims import Claim, ClaimHolder, this_process
 from ..errors import (
     Interrupted,
     JobFailed,
@@ -29,9 +27,10 @@ class Attaching(RunnerBase):
         """Claim the work, waiting while another gsep (or input of this batch) holds it.
 
         Returns the claim and, if it had to wait (now, or on a first turn put aside), since
-        when (the ledger's clock). The wait lasts as long as the holder lives (it keeps a
-        heartbeat), within ``--timeout`` or else the client's longest wait
-        (``GSEP_MAX_WAIT``): waiting always ends.
+        when the holder it waited for had the work (its claim's time, on the ledger's
+        clock: what the holder recorded meanwhile is this input's answer). The wait lasts
+        as long as the holder lives (it keeps a heartbeat), within ``--timeout`` or else
+        the client's longest wait (``GSEP_MAX_WAIT``): waiting always ends.
 
         On an input's first turn (``held_since`` None), a work held by another gsep
         *process* while this batch still has inputs it has not started is not waited for:
@@ -61,9 +60,10 @@ class Attaching(RunnerBase):
                     self.client.notice(
                         f"{work.path.name}: {_holder_text(got)}; coming back to it after the others"
                     )
-                    raise PutAside(self.clock())
+                    raise PutAside(got.claimed_at)
                 told = True
-                waited_since = waited_since if waited_since is not None else self.clock()
+                # since when the holder has had it (the ledger's clock, as records are)
+                waited_since = min(waited_since or got.claimed_at, got.claimed_at)
                 self.client.notice(f"{work.path.name}: {_holder_text(got)}; waiting")
             if self._stopping:
                 raise Interrupted("stopped while waiting for another gsep")
@@ -93,13 +93,18 @@ class Attaching(RunnerBase):
             failed = self.ledger.failure_since(*match, since=waited_since)
             if failed is not None:
                 result.job_id = failed.job_id
+                reason = (failed.error or "no reason given").rpartition(
+                    f"job {failed.job_id} failed: "
+                )[2]  # the holder recorded its own message: its reason, said once
                 raise JobFailed(
-                    f"{work.path.name}: job {failed.job_id} failed: "
-                    f"{failed.error or 'no reason given'}",
+                    f"{work.path.name}: job {failed.job_id} failed: {reason}",
                     "Check the input file; run the job again if it looks fine",
                 )
         known = job_on_record(self.ledger, match, self.client.notice)
-        step = next_step(known, pay_again=options.pay_again, started_at=self.started_at)
+        # a job made while this run waited for its holder is this run's too: --pay-again
+        # pays for what was on record before, never for what a runner beside it just paid
+        since = self.started_at if waited_since is None else min(self.started_at, waited_since)
+        step = next_step(known, pay_again=options.pay_again, started_at=since)
         if step is Step.REFUSE:
             assert known is not None
             raise unanswered_refusal(work.path.name, known, pay_again=options.pay_again)
@@ -190,8 +195,8 @@ class _SandboxJobGone(Exception):
 class PutAside(Exception):
     """Raised by :meth:`Attaching._claim` on an input's first turn: another gsep process
     holds its work and inputs not yet started are left. The runner takes those first and
-    then gives this input its second turn (which waits); ``since`` is when the holder was
-    seen (epoch s, the ledger's clock). Nothing was paid or written for the input."""
+    then gives this input its second turn (which waits); ``since`` is when the holder
+    claimed the work (epoch s, the ledger's clock). Nothing was paid or written for the input."""
 
     def __init__(self, since: float) -> None:
         super().__init__(since)
@@ -199,8 +204,12 @@ class PutAside(Exception):
 
 
 def _held_here(holder: ClaimHolder) -> bool:
-    """Whether this very process holds the claim (another input of this batch)."""
-    return holder.pid == os.getpid() and holder.host == socket.gethostname()
+    """Whether this very process holds the claim (another input of this batch): its
+    host, pid and start (a pid means nothing in another PID namespace: a container of the
+    same host name has its own pid 1)."""
+    me = this_process()
+    same_start = not (holder.started and me.started) or holder.started == me.started
+    return holder.pid == me.pid and holder.host == me.host and same_start
 
 
 def _holder_text(holder: ClaimHolder) -> str:

@@ -111,7 +111,12 @@ def _plans(
     state.run_key(settings)  # the key fingerprint records are matched on
     with _ledger_to_read(state) as ledger:
         return plan_jobs(
-            options, paths, ledger=ledger, host=state.api_host(settings), key_fp=state.key_fp
+            options,
+            paths,
+            ledger=ledger,
+            host=state.api_host(settings),
+            key_fp=state.key_fp,
+            clock=ledger.now,
         )
 
 

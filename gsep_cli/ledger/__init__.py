@@ -36,7 +36,6 @@ one job, and :class:`Ledger` puts their parts together:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -100,7 +99,7 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         path: Path | None = None,
         *,
         url: str | LedgerAddress | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         lease: float = DEFAULT_LEASE,
         read_only: bool = False,
         db_timeout: float = 60.0,
@@ -108,7 +107,8 @@ class Ledger(Pruning, Creations, Jobs, Uploads, JobPace, HashCache):
         """Open the ledger and bring its schema up to date when needed: ``url`` when
         given (``postgresql://...``, ``sqlite:///PATH``; see :mod:`.address`), else the
         SQLite file at ``path`` (None: ``<state dir>/ledger.sqlite3``). ``clock`` stamps
-        records (epoch seconds); ``lease`` is how long (seconds) another gsep waits for a
+        records (epoch seconds; None: :meth:`now`'s, this machine's or, for a shared
+        database, its server's); ``lease`` is how long (seconds) another gsep waits for a
         claim whose holder stopped beating before taking it over. ``read_only``: read an
         existing, current ledger and write nothing (see :class:`~.database.Database`).
         ``db_timeout``: a database server's bound on each statement, seconds (each

@@ -85,8 +85,10 @@ class ClaimBook(Database):
                     self._heartbeat = Heartbeat(self._beat, max(0.05, self.lease / 6))
         return result
 
-    def release(self, claim: Claim) -> None:
-        """Give a claim up (only if it is still this process's; idempotent)."""
+    def release(self, claim: Claim, *, patience: float | None = None) -> None:
+        """Give a claim up (only if it is still this process's; idempotent).
+        ``patience``: see :meth:`~.engine.Engine.run` (a claim not released is taken over
+        once its heartbeat stops)."""
         with self._lock:
             self._held.pop(claim.token, None)
         self._run(
@@ -95,6 +97,7 @@ class ClaimBook(Database):
                 (claim.work_key, claim.token),
             ),
             write=True,
+            patience=patience,
         )
 
     def _check_claim(self, conn: Sql, claim: Claim) -> None:
@@ -129,9 +132,9 @@ class ClaimBook(Database):
         """Release the claims still held and close the file (idempotent)."""
         with self._lock:
             held = dict(self._held)
-        for token, work in held.items():
+        for token, work in held.items():  # never waiting long behind a call that hangs
             with contextlib.suppress(GsepError, ValueError):
-                self.release(Claim(work, token))
+                self.release(Claim(work, token), patience=2.0)
         with self._lock:
             if self._heartbeat is not None:
                 self._heartbeat.stop()

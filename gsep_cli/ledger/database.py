@@ -6,6 +6,7 @@ brought up to the current schema, and reached only through :meth:`Database._run`
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -21,10 +22,11 @@ class Database:
     :mod:`.engine`)."""
 
     def __init__(
-        self, engine: Engine, *, clock: Callable[[], float], read_only: bool = False
+        self, engine: Engine, *, clock: Callable[[], float] | None, read_only: bool = False
     ) -> None:
         """Bring ``engine``'s schema up to date (``read_only``: only check it is current).
-        ``clock`` gives the time records are stamped with (epoch seconds). Raises
+        ``clock`` gives the time records are stamped with (epoch seconds; None: this
+        machine's, or the database server's for a ledger many machines share). Raises
         :class:`~gsep_cli.errors.LedgerError` when the schema cannot be read or migrated;
         the engine is closed then.
 
@@ -33,7 +35,7 @@ class Database:
         """
         self._engine = engine
         self.read_only = read_only
-        self._clock = clock
+        self._clock = clock if clock is not None else self._default_clock()
         self._lock = threading.RLock()  # this object's own bookkeeping (claims held)
         self._closed = False
         try:
@@ -65,12 +67,25 @@ class Database:
         """Things about the ledger's files a user should hear (shown by the CLI)."""
         return self._engine.warnings
 
-    def _run(self, fn: Callable[[Sql], _T], *, write: bool) -> _T:
+    def _run(self, fn: Callable[[Sql], _T], *, write: bool, patience: float | None = None) -> _T:
         """``fn(conn)`` in one transaction (serialised with other writers when
-        ``write``), retried while the database says "try again"."""
+        ``write``), retried while the database says "try again"; ``patience``: see
+        :meth:`~.engine.Engine.run`."""
         if write and self.read_only:
             raise ValueError("the ledger was opened read-only")
-        return self._engine.run(fn, write=write)
+        return self._engine.run(fn, write=write, patience=patience)
+
+    def _default_clock(self) -> Callable[[], float]:
+        if not self._engine.shared_clock:
+            return time.time
+        return lambda: self._run(self._engine.now, write=False)
+
+    def now(self) -> float:
+        """The time this ledger's records are stamped with (epoch seconds): the database
+        server's for a ledger runners on many machines share (their clocks need not
+        agree), else this machine's. A run compares its own times (when it started, since
+        when it waited) with records on this clock."""
+        return self._clock()
 
     def _now(self, conn: Sql) -> float:
         """The clock claims use (epoch seconds; the database server's when shared)."""

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from ..errors import LedgerError
+
 _T = TypeVar("_T")
 
 
@@ -59,6 +61,9 @@ class Engine(ABC):
     local_dir: Path
     #: Things about the ledger a user should hear (shown by the CLI).
     warnings: list[str]
+    #: Whether runners on other machines share it: then its records are stamped, and
+    #: times compared, on the database's clock (:meth:`now`), not this machine's.
+    shared_clock: bool = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -121,24 +126,42 @@ class Engine(ABC):
             self._conn = self._connect()
         return self._conn
 
-    def run(self, fn: Callable[[Sql], _T], *, write: bool) -> _T:
-        """``fn(conn)`` in one transaction (see :meth:`_transaction`), retried."""
+    def run(self, fn: Callable[[Sql], _T], *, write: bool, patience: float | None = None) -> _T:
+        """``fn(conn)`` in one transaction (see :meth:`_transaction`), retried.
+        ``patience``: wait at most that long (seconds) for another thread's use of the
+        connection to end, then raise :class:`~gsep_cli.errors.LedgerError` (clean-up after
+        an interrupt must not wait behind a call that hangs)."""
         if os.getpid() != self._pid:
             self._lock = threading.RLock()  # a lock held at fork time would never be freed
 
         def attempt() -> _T:
-            with self._lock:
+            if not self._lock.acquire(timeout=-1 if patience is None else patience):
+                raise LedgerError(
+                    f"the job ledger at {self.shown} is busy with a call that has not ended",
+                    "Run the same command again",
+                )
+            try:
                 return self._transaction(self._connection(), fn, write)
+            finally:
+                self._lock.release()
 
         return self._attempts(attempt)
 
-    def close(self) -> None:
-        """Close the connection (idempotent); afterwards every use raises ValueError."""
-        with self._lock:
+    def close(self, patience: float = 2.0) -> None:
+        """Close the connection (idempotent); afterwards every use raises ValueError.
+        A connection another thread still waits on after ``patience`` seconds is left
+        to that thread's own bound (and to the process's end)."""
+        got = self._lock.acquire(timeout=patience)
+        try:
             self._closed = True
+            if not got:
+                return
             conn, self._conn = self._conn, None
             if conn is not None and os.getpid() == self._pid:
                 self._disconnect(conn)
+        finally:
+            if got:
+                self._lock.release()
 
 
 def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:

@@ -132,6 +132,8 @@ def _storable(value: Any) -> Any:
 class PostgresEngine(Engine):
     """The ledger in the PostgreSQL database at ``address`` (see the module docstring)."""
 
+    shared_clock = True
+
     def __init__(
         self,
         address: LedgerAddress,
