@@ -37,6 +37,9 @@ def test_the_read_timeout_holds_for_parts_and_results(
     tmp_path: Path, env: dict[str, str], fault: str
 ) -> None:
     make_wav(tmp_path / "song.wav", seconds=0.3)
+    # the read timeout alone: the stall detector (1 s here) could fire first on a loaded
+    # machine and hide whether the timeout holds
+    env["GSEP_STALL_RATE"] = "0"
     with Sandbox(job_seconds=0, chunk_size=1 << 20, faults=[fault]) as sb:
         env["GSEP_BASE_URL"] = sb.base_url
         run, took = timed(["separate", "song.wav"], env, tmp_path)

@@ -5,6 +5,7 @@ brought up to the current schema, and reached only through :meth:`Database._run`
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class Database:
         self.read_only = read_only
         self._clock = clock if clock is not None else self._default_clock()
         self._lock = threading.RLock()  # this object's own bookkeeping (claims held)
+        self._pid = os.getpid()
         self._closed = False
         try:
             if read_only:
@@ -73,6 +75,8 @@ class Database:
         :meth:`~.engine.Engine.run`."""
         if write and self.read_only:
             raise ValueError("the ledger was opened read-only")
+        if os.getpid() != self._pid:  # a forked child: a lock held at fork time stays held
+            self._pid, self._lock = os.getpid(), threading.RLock()
         return self._engine.run(fn, write=write, patience=patience)
 
     def _default_clock(self) -> Callable[[], float]:

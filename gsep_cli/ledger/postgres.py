@@ -155,6 +155,7 @@ class PostgresEngine(Engine):
         self.local_dir = local_dir
         self.warnings = []
         self._read_only = read_only
+        self._given_up = False  # a lost database was waited for in vain (see _attempts)
         self.timeout = timeout
         self.open()
 
@@ -248,11 +249,15 @@ class PostgresEngine(Engine):
     def _attempts(self, action: Callable[[], _T]) -> _T:
         errors = self._psycopg.errors
         again = (errors.SerializationFailure, errors.DeadlockDetected)
-        deadline = time.monotonic() + RECONNECT_WAIT
+        # once a call has waited for a lost database in vain, the next ones try once: a
+        # run that fails for it fails in seconds, not 20 s per call
+        deadline = time.monotonic() + (0.0 if self._given_up else RECONNECT_WAIT)
         delay = 0.1
         for attempt in itertools.count(1):
             try:
-                return action()
+                result = action()
+                self._given_up = False
+                return result
             except errors.LockNotAvailable:
                 raise LedgerError(
                     f"the job ledger at {self.shown} stayed locked by another gsep for 10 s",
@@ -273,6 +278,7 @@ class PostgresEngine(Engine):
             except (self._psycopg.OperationalError, _Lost) as exc:
                 # a restart or a failover: wait for the server to come back, bounded
                 if time.monotonic() + delay > deadline:
+                    self._given_up = True
                     raise LedgerError(
                         f"lost the job ledger at {self.shown}: {_first_line(exc)}",
                         "Check the database server and the network, then run the same "
