@@ -216,7 +216,10 @@ def test_the_first_round_sends_scouts_and_the_others_follow_their_news(tmp_path:
     backoffs, the others wait (at the cap's pace, here longer than the jobs) and poll when
     a scout finds its job finished."""
     inputs = [make_wav(tmp_path / f"s{i}.wav", seed=i) for i in range(8)]
-    with Sandbox(job_seconds=1.0, chunk_size=4096, rate_limit=0) as sb:
+    # one part per upload: the eight creations come together even on a loaded machine
+    # (with 4 KiB parts, 8 x 43 part uploads spread them over seconds there, and the jobs
+    # no longer start together)
+    with Sandbox(job_seconds=1.0, chunk_size=1 << 20, rate_limit=0) as sb:
         _batch(tmp_path, sb, inputs, jobs=8, poll=PollPolicy(initial=0.1, cap=5.0))
         polls = _status_polls(sb)
     counts = sorted(len(times) for times in polls.values())
