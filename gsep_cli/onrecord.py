@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import answers
 from .claims import Claim, this_process
-from .errors import CreationUnconfirmed, GsepError, LedgerError, LocalFailure
+from .errors import CreationUnconfirmed, GsepError, LedgerError, LocalFailure, UsageError
 from .ledger import Ledger
 
 if TYPE_CHECKING:
@@ -106,8 +106,9 @@ def create_on_record(
 
     ``claim``: the work's claim the caller holds (checked in the same transaction as the
     record). Without one, the work is claimed for the time of the creation when its
-    uploads are on record and no other gsep holds it, so a ``gsep separate`` of the same
-    input waits for the answer instead of reading the creation as lost.
+    uploads are on record, so a ``gsep separate`` of the same input waits for the answer
+    instead of reading the creation as lost; if another gsep holds it, UsageError and
+    nothing is paid.
 
     When the ledger cannot take the confirmation, the id is kept beside it
     (:mod:`gsep_cli.answers`; ``kept`` says whether that worked, and the next run records
@@ -142,13 +143,21 @@ def create_on_record(
 
 
 def _claim(ledger: Ledger, record: JobRecord) -> Claim | None:
-    """The work's claim when it is known (its uploads on record) and free, else None:
-    an explicit ``job create`` never waits for another gsep."""
+    """The work's claim when it is known (its uploads on record), else None. An explicit
+    ``job create`` never waits for another gsep; it never pays beside one either: a work
+    another gsep holds (a ``gsep separate`` uploading it, on this machine or another
+    sharing the ledger) is refused. Raises UsageError (exit 2) then."""
     if record.content.startswith("upload:"):
         return None
     key = work_key(*record.work)
     got = ledger.try_claim(key, record.input_path)
-    return got if isinstance(got, Claim) else None
+    if isinstance(got, Claim):
+        return got
+    raise UsageError(
+        f"{got.describe()} is working on the same input with this model and these stems "
+        "(it pays for that job); nothing was paid here",
+        "Run the same command again once it is done: it prints that job instead of paying",
+    )
 
 
 def answered_meanwhile(

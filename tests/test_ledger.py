@@ -273,9 +273,10 @@ def test_corrupt_file_is_a_ledger_error_naming_the_path(tmp_path: Path, garbage:
 def test_unopenable_path_is_a_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.mkdir()  # a folder where the file should be (works even as root)
-    with pytest.raises(LedgerError, match="cannot be opened") as info:
+    with pytest.raises(LedgerError, match="is a folder") as info:
         Ledger(path)
     assert str(path) in info.value.message and info.value.hint
+    assert "mv " not in info.value.hint  # never "move it away": it never was a ledger
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")

@@ -49,16 +49,15 @@ class LedgerAddress:
 
 
 def _split_userinfo(url: str) -> tuple[str, str, str] | None:
-    """``(before, password, after)`` of a URL's ``user:password@`` part, read as libpq
-    reads a connection URI (the user part ends at the first ``@`` before the first ``/``;
-    a password may hold ``#`` or ``?``), or None when it names no password."""
+    """``(before, password, after)`` of a URL's ``user:password@`` part, or None when it
+    names no password. Read wider than libpq reads it, never narrower: up to the *last*
+    ``@`` of the URL, across ``/``, ``#`` and ``?`` (a base64 password holds ``/``, a
+    typed one may hold ``@``; libpq would read those URLs as something else, and say so
+    with the URL in its message)."""
     scheme, sep, rest = url.partition("://")
-    if not sep:
+    if not sep or "@" not in rest:
         return None
-    authority = rest.split("/", 1)[0]
-    if "@" not in authority:
-        return None
-    userinfo = authority.split("@", 1)[0]
+    userinfo = rest.rsplit("@", 1)[0]
     if ":" not in userinfo:
         return None
     user, password = userinfo.split(":", 1)
@@ -66,21 +65,44 @@ def _split_userinfo(url: str) -> tuple[str, str, str] | None:
     return head, password, url[len(head) + len(password) :]
 
 
+def _query_passwords(url: str) -> list[tuple[int, int]]:
+    """Where (start, end) each ``password`` value sits in a URL's query: its keyword as
+    libpq reads it, percent-decoded (``passwor%64=`` is ``password=`` to it)."""
+    if "?" not in url:
+        return []
+    spans = []
+    offset = url.index("?") + 1
+    for item in url[offset:].split("&"):
+        name, equals, _value = item.partition("=")
+        if equals and unquote(name).strip().lower() == "password":
+            start = offset + len(name) + 1
+            spans.append((start, offset + len(item)))
+        offset += len(item) + 1
+    return spans
+
+
 def masked(url: str) -> str:
-    """``url`` with any password replaced by ``***``: in ``user:password@`` (as libpq
-    reads it) and in every ``password=`` (a URL's query, libpq's keyword form)."""
-    parts = _split_userinfo(url)
-    text = f"{parts[0]}***{parts[2]}" if parts is not None and parts[1] else url
+    """``url`` with any password replaced by ``***``: in ``user:password@`` (read wider
+    than libpq does) and in every ``password=`` (a URL's query, percent-encoded keyword
+    included; libpq's keyword form)."""
+    text = url
+    for start, end in reversed(_query_passwords(text)):
+        text = text[:start] + "***" + text[end:]
+    parts = _split_userinfo(text)
+    if parts is not None and parts[1]:
+        text = f"{parts[0]}***{parts[2]}"
     return _PASSWORD_PARAM.sub(r"\1***", text)
 
 
 def passwords(url: str) -> list[str]:
-    """Every password ``url`` holds (as written and percent-decoded), for
-    :func:`gsep_cli.redact.register_secret`."""
+    """Every password ``url`` may hold (as written and percent-decoded; libpq's reading
+    and the wider one), for :func:`gsep_cli.redact.register_secret`."""
     found = [m.group(2).strip("'") for m in _PASSWORD_PARAM.finditer(url)]
+    found += [url[start:end] for start, end in _query_passwords(url)]
     parts = _split_userinfo(url)
     if parts is not None:
         found.append(parts[1])
+        found += parts[1].split("@")  # libpq ends the user part at the first '@'
     return [p for secret in found if secret for p in dict.fromkeys((secret, unquote(secret)))]
 
 
@@ -106,10 +128,10 @@ def parse_address(url: str, source: str = "the ledger URL") -> LedgerAddress:
     if colon and scheme in POSTGRES_SCHEMES and rest.startswith("//"):
         return LedgerAddress("postgresql", text, shown)
     if colon and scheme == "sqlite":
-        path = rest[2:] if rest.startswith("//") else rest  # sqlite:///abs -> /abs
+        path = unquote(rest[2:] if rest.startswith("//") else rest)  # sqlite:///abs -> /abs
         if not path or "\x00" in path:
-            raise UsageError(f"{source} {shown} names no file", f"Use {_EXAMPLE}")
-        return LedgerAddress("sqlite", unquote(path), shown)
+            raise UsageError(f"{source} names no file (not repeated here)", f"Use {_EXAMPLE}")
+        return LedgerAddress("sqlite", path, shown)
     raise UsageError(
         f"{source} is not a ledger URL (postgresql://..., postgres://... or sqlite:///PATH; "
         "the value is not repeated here)",

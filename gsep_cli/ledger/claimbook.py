@@ -9,7 +9,9 @@ module keeps the ``claims`` table.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import threading
 
 from ..claims import Claim, ClaimHolder, Heartbeat, holder_is_live, this_process
 from ..errors import GsepError, UsageError
@@ -45,6 +47,18 @@ class ClaimBook(Database):
         self._me = this_process()
         self._held: dict[str, str] = {}  # claim token -> work key, for the heartbeat
         self._heartbeat: Heartbeat | None = None
+        self._claims_pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the claims held are the parent's (never released or beaten
+        here), this process is another one, and its heartbeat thread is not here."""
+        if os.getpid() == self._claims_pid:
+            return
+        self._claims_pid = os.getpid()
+        self._lock = threading.RLock()
+        self._me = this_process()
+        self._held = {}
+        self._heartbeat = None
 
     def try_claim(self, work: str, input_path: str) -> Claim | ClaimHolder:
         """Claim a work for this process, or say who holds it.
@@ -55,6 +69,7 @@ class ClaimBook(Database):
         one, works on it: wait and try again). Claims are kept alive by a heartbeat
         until :meth:`release`.
         """
+        self._after_fork()
         token = secrets.token_hex(8)
         me = self._me
 
@@ -89,6 +104,7 @@ class ClaimBook(Database):
         """Give a claim up (only if it is still this process's; idempotent).
         ``patience``: see :meth:`~.engine.Engine.run` (a claim not released is taken over
         once its heartbeat stops)."""
+        self._after_fork()
         with self._lock:
             self._held.pop(claim.token, None)
         self._run(
@@ -129,7 +145,9 @@ class ClaimBook(Database):
             )
 
     def close(self) -> None:
-        """Release the claims still held and close the file (idempotent)."""
+        """Release the claims still held and close the file (idempotent); in a forked
+        child, only the child's own."""
+        self._after_fork()
         with self._lock:
             held = dict(self._held)
         for token, work in held.items():  # never waiting long behind a call that hangs

@@ -81,8 +81,13 @@ def prepare_file(path: Path) -> list[str]:
                 f"cannot create the job ledger in {folder}: {exc.strerror or exc}",
                 "Point GSEP_STATE_DIR at a folder you can write to",
             ) from None
-    if os.path.isdir(path):
-        raise ledger_problem(path, "cannot be opened (it is a folder, not a file)")
+    if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device, a FIFO
+        what = "a folder" if os.path.isdir(path) else "not a regular file"
+        raise LedgerError(
+            f"the job ledger's path {path} is {what}",
+            "Give the path of a file (a new one is made there), e.g. "
+            "sqlite:///srv/gsep/ledger.sqlite3",
+        )
     if os.name == "posix" and not os.path.islink(path):
         _warn_if_open(path, "file", warnings)
     if not os.access(path, os.R_OK | os.W_OK):  # moving it away would forget what was paid

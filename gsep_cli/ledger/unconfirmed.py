@@ -10,6 +10,7 @@ re-run of the same work stop and ask.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ class Creations(ClaimBook):
 
     def record_unconfirmed(self, claim: Claim | None, rec: JobRecord) -> str:
         """Record a job creation about to be sent, before it is sent; return the
-        placeholder id it is recorded under (``unconfirmed-<hex>``, status ``unconfirmed``).
+        placeholder id it is recorded under (``unconfirmed-<hex>``, status ``unconfirmed``),
+        stamped with the ledger's clock (``rec``'s times are replaced).
 
         With a ``claim``, this happens only if the claim is still this process's (in the
         same transaction): raises :class:`~.claimbook.ClaimLost` when another gsep took it over.
@@ -53,7 +55,10 @@ class Creations(ClaimBook):
         def insert(conn: Sql) -> None:
             if claim is not None:
                 self._check_claim(conn, claim)
-            insert_job(conn, record)
+            # requested now, on the ledger's clock and after the claim: a run that waited
+            # for this claim reads the job as made while it waited (never paid again)
+            now = self._clock()
+            insert_job(conn, dataclasses.replace(record, created_at=now, updated_at=now))
 
         self._run(insert, write=True)
         return placeholder
