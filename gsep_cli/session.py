@@ -65,6 +65,7 @@ class Session:
     _ledger: Ledger | None = field(default=None, init=False, repr=False)
     _sandbox: Sandbox | None = field(default=None, init=False, repr=False)
     _closers: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
+    _warned: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
     #: one opener at a time: threads sharing a session open one ledger and one sandbox
     _opening: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
@@ -118,7 +119,9 @@ class Session:
             sources = {**settings.sources, "base_url": "--sandbox"}
             settings = replace(settings, sources=sources)
         for warning in settings.warnings:
-            self.warn(warning)
+            if warning not in self._warned:  # settings are read more than once a run
+                self._warned.add(warning)
+                self.warn(warning)
         return settings
 
     def api_url(self, settings: Settings) -> str:

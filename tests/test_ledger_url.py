@@ -227,3 +227,17 @@ def test_a_schema_an_administrator_made_needs_no_create_on_the_database(pg_url: 
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("DROP SCHEMA IF EXISTS gsep CASCADE")
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_settings_warning_is_said_once_though_the_ledger_reads_the_settings_too(
+    tmp_path: Path,
+) -> None:
+    """The ledger's place is a setting: reading it again must not repeat the settings'
+    warnings (a config file others can read) in one command."""
+    env = clean_env(tmp_path, GSEP_API_KEY=KEY, GSEP_BASE_URL="http://127.0.0.1:9/api")
+    assert run_gsep(["config", "set", "stems", "vocal"], env).code == 0
+    (tmp_path / "config" / "config.json").chmod(0o644)
+    make_wav(tmp_path / "a.wav", seconds=0.2)
+    for args in (["ledger", "list"], ["separate", "a.wav", "--dry-run"]):
+        run = run_gsep(args, env, cwd=tmp_path)
+        assert run.err.count("readable by other users") == 1, run
