@@ -151,11 +151,14 @@ def start_gsep(
     )
 
 
-def wait_for(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    """Poll ``predicate`` every 20 ms until it is true; fail after ``seconds``."""
+def wait_for(
+    predicate: Callable[[], bool], seconds: float = 20.0, what: str = "the condition"
+) -> None:
+    """Poll ``predicate`` every 20 ms until it is true; fail after ``seconds``, naming
+    ``what`` was waited for."""
     deadline = time.monotonic() + seconds
     while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
         time.sleep(0.02)
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from clitools import clean_env, gsep_exe, make_wav, run_gsep
+from clitools import clean_env, make_wav, run_gsep, wait_for
 from paidtools import counts
-from test_break19_runners import _can_make_namespaces, _on_host, _wait_for
+from runnertools import require_namespaces, start_runner
 
 from gsep_cli.claims import Claim
 from gsep_cli.ledger import Ledger, parse_address
@@ -193,17 +193,11 @@ def _claims_held(pg_url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM gsep.claims").fetchone()[0])
 
 
-def _gsep(tmp: Path, name: str, args: list[str], sb: Sandbox, ledger: str, host: str, **env: str):
-    environment = clean_env(
-        tmp / name, GSEP_API_KEY=KEY, GSEP_BASE_URL=sb.base_url, GSEP_LEDGER_URL=ledger, **env
-    )
-    return subprocess.Popen(
-        _on_host(host, [gsep_exe(), *args]),
-        env=environment,
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def _gsep(
+    tmp: Path, name: str, args: list[str], sb: Sandbox, ledger: str, host: str, **env: str
+) -> subprocess.Popen[str]:
+    return start_runner(
+        tmp, name, args, key=KEY, base_url=sb.base_url, ledger=ledger, host=host, **env
     )
 
 
@@ -248,7 +242,7 @@ def test_pay_again_that_waited_for_a_job_create_holder_reattaches(
     Fix: stamp job_to_record / record_upload with ``ledger.now()``, taken after the claim
     (or have record_unconfirmed stamp ``created_at`` with ``self._now(conn)`` inside its
     transaction, for every caller)."""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     clock = _clock_off(tmp_path, skew)
     with Sandbox(job_seconds=2, chunk_size=8192) as sb:
@@ -258,7 +252,7 @@ def test_pay_again_that_waited_for_a_job_create_holder_reattaches(
             tmp_path, "a", ["job", "create", upload_id, "-s", "vocal"], sb, pg_url, "runner-a",
             **clock,
         )  # fmt: skip
-        _wait_for(lambda: _claims_held(pg_url) == 1, 30, "runner A's claim")
+        wait_for(lambda: _claims_held(pg_url) == 1, 30, "runner A's claim")
         args = ["separate", "song.wav", "-s", "vocal", "--pay-again", "-o", "out-b"]
         second = _gsep(tmp_path, "b", args, sb, pg_url, "runner-b")
         _out_a, err_a = first.communicate(timeout=60)
@@ -287,13 +281,13 @@ def test_a_job_create_beside_a_runner_uploading_the_same_input_pays_once(
     job of the same work recorded since the claim was taken (and re-attach to it), and/or
     have ``job create`` refuse (one line, exit 2: "gsep pid N on HOST is paying for this
     work; run again once it is done") when another live gsep holds the claim."""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     with Sandbox(job_seconds=2, chunk_size=8192) as sb:
         sb.add_fault("api-delay@upload-create:1:6")  # B's upload: slow
         args = ["separate", "song.wav", "-s", "vocal", "-o", "out-b"]
         second = _gsep(tmp_path, "b", args, sb, pg_url, "runner-b")
-        _wait_for(lambda: _claims_held(pg_url) == 1, 30, "runner B's claim")
+        wait_for(lambda: _claims_held(pg_url) == 1, 30, "runner B's claim")
         time.sleep(1.0)  # B's upload request is at the API, held there
         upload_id = _upload_on(tmp_path, sb, pg_url, "runner-a")
         first = _gsep(

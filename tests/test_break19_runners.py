@@ -12,30 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from clitools import clean_env, gsep_exe, make_wav
+from clitools import make_wav, wait_for
 from paidtools import counts
+from runnertools import require_namespaces, start_runner
 
 from gsep_cli.errors import ExitCode
 from gsep_cli.sandbox import Sandbox
 
 KEY = "break19-runners-key-0001"
-
-
-def _on_host(host: str, command: list[str], *, own_pids: bool = False) -> list[str]:
-    """``command`` as a process whose host name is ``host`` (and, with ``own_pids``, in a
-    PID namespace of its own, as a container is: gsep is pid 1 there)."""
-    unshare = shutil.which("unshare")
-    assert unshare, "these tests need util-linux's unshare (Debian: util-linux)"
-    pids = ["-p", "-f", "--mount-proc"] if own_pids else []
-    return [unshare, "-u", *pids, "sh", "-c", 'hostname "$0" && exec "$@"', host, *command]
 
 
 def _clock_ahead(tmp: Path, seconds: float) -> str:
@@ -50,46 +41,9 @@ def _clock_ahead(tmp: Path, seconds: float) -> str:
 
 
 def _start(
-    tmp: Path,
-    name: str,
-    args: list[str],
-    *,
-    sb: Sandbox,
-    ledger: str,
-    host: str,
-    own_pids: bool = False,
-    **env: str,
+    tmp: Path, name: str, args: list[str], *, sb: Sandbox, ledger: str, **runner: Any
 ) -> subprocess.Popen[str]:
-    environment = clean_env(
-        tmp / name, GSEP_API_KEY=KEY, GSEP_BASE_URL=sb.base_url, GSEP_LEDGER_URL=ledger, **env
-    )
-    return subprocess.Popen(
-        _on_host(host, [gsep_exe(), *args], own_pids=own_pids),
-        env=environment,
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
-        time.sleep(0.05)
-
-
-def _can_make_namespaces(own_pids: bool = False) -> None:
-    probe = subprocess.run(
-        _on_host("gsep-probe", ["hostname"], own_pids=own_pids),
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    assert probe.returncode == 0 and probe.stdout.strip() == "gsep-probe", (
-        f"these tests need root or CAP_SYS_ADMIN for unshare: {probe.stderr.strip()}"
-    )
+    return start_runner(tmp, name, args, key=KEY, base_url=sb.base_url, ledger=ledger, **runner)
 
 
 # ---- clocks: "runners' clocks need not agree" (README, A catalogue across machines) -------
@@ -108,13 +62,13 @@ def test_a_waiter_whose_clock_runs_ahead_still_takes_the_holders_failure_as_its_
     (jobs.py ``update_job``: ``self._clock()``), and ``failure_since`` compares the two,
     so the failure looks older than the wait and is missed; ``find_job`` skips failed
     jobs and B creates a new one."""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     args = ["separate", "song.wav", "-s", "vocal", "-o", "out"]
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         sb.add_fault("job-fail:1:the holder's job failed")
         first = _start(tmp_path, "a", args, sb=sb, ledger=pg_url, host="runner-a")
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
         second = _start(
             tmp_path, "b", args, sb=sb, ledger=pg_url, host="runner-b",
             PYTHONPATH=_clock_ahead(tmp_path, 600),
@@ -136,13 +90,13 @@ def test_a_waiter_reports_the_holders_failure_once_not_wrapped_in_itself(
     server's reason once. Now it reads ``song.wav: job X failed: job X failed: <reason>``:
     attach.py ``_claimed`` wraps ``failed.error``, which is A's whole message (runner.py
     ``_record_failure`` stores ``exc.message``), not the server's reason."""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     args = ["separate", "song.wav", "-s", "vocal", "-o", "out"]
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         sb.add_fault("job-fail:1:bad audio")
         first = _start(tmp_path, "a", args, sb=sb, ledger=pg_url, host="runner-a")
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
         second = _start(tmp_path, "b", args, sb=sb, ledger=pg_url, host="runner-b")
         first.communicate(timeout=60)
         _out_b, err_b = second.communicate(timeout=60)
@@ -164,13 +118,13 @@ def test_pay_again_beside_a_runner_whose_clock_runs_ahead_never_pays_twice(
 
     Now B pays again: ``started_at`` is B's own clock and ``created_at`` A's, so A's job
     looks older than B's run."""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     args = ["separate", "song.wav", "-s", "vocal", "--pay-again", "-o"]
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         sb.add_fault("api-delay@upload-complete:1:4")  # A's creation comes after B's start
         first = _start(tmp_path, "a", [*args, "out-a"], sb=sb, ledger=pg_url, host="runner-a")
-        _wait_for(lambda: counts(sb)[0] == 1, 30, "runner A's upload")
+        wait_for(lambda: counts(sb)[0] == 1, 30, "runner A's upload")
         second = _start(
             tmp_path, "b", [*args, "out-b"], sb=sb, ledger=pg_url, host="runner-b",
             PYTHONPATH=_clock_ahead(tmp_path, 30),
@@ -200,12 +154,12 @@ def test_pay_again_runner_that_waited_for_the_holders_live_claim_reattaches(
     design point as much as a bug: a fix would treat a job that appeared while this run
     waited for its claim as "this run's", e.g. ``created_at >= min(started_at,
     holder.claimed_at)`` on the ledger's clock.)"""
-    _can_make_namespaces()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     args = ["separate", "song.wav", "-s", "vocal", "--pay-again", "-o"]
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         first = _start(tmp_path, "a", [*args, "out-a"], sb=sb, ledger=pg_url, host="runner-a")
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
         second = _start(tmp_path, "b", [*args, "out-b"], sb=sb, ledger=pg_url, host="runner-b")
         _out_a, err_a = first.communicate(timeout=60)
         _out_b, err_b = second.communicate(timeout=60)
@@ -255,7 +209,7 @@ def _run_then_freeze_the_ledger(
         tmp_path, "a", ["separate", "song.wav", "-s", "vocal", "-o", "out"],
         sb=sb, ledger=pg_url, host="runner-a", **env,
     )  # fmt: skip
-    _wait_for(lambda: counts(sb)[1] == 1, 30, "the job")
+    wait_for(lambda: counts(sb)[1] == 1, 30, "the job")
     return runner, _freeze_backends(pg_url)
 
 
@@ -270,7 +224,7 @@ def test_ctrl_c_ends_gsep_when_the_ledger_server_stops_answering(
     while holding the engine's lock (engine.py ``run``: ``with self._lock``), and after
     Ctrl-C the main thread's ``Ledger.close`` -> ``ClaimBook.release`` waits for that lock
     forever."""
-    _can_make_namespaces()
+    require_namespaces()
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         runner, frozen = _run_then_freeze_the_ledger(tmp_path, pg_url, sb)
         try:
@@ -307,7 +261,7 @@ def test_a_ledger_server_that_stops_answering_is_a_bounded_wait(
     (postgres.py ``_transaction``). A fix: a client-side deadline per transaction
     (statement timeout + a margin) that shuts the socket down, turning the wait into an
     OperationalError -> LedgerError."""
-    _can_make_namespaces()
+    require_namespaces()
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
         runner, frozen = _run_then_freeze_the_ledger(tmp_path, pg_url, sb, GSEP_LEDGER_TIMEOUT="5")
         try:
@@ -347,7 +301,7 @@ def test_a_container_beside_this_one_is_not_taken_for_another_input_of_this_batc
     (there is no such input) and queues behind A instead of putting it aside:
     attach.py ``_held_here`` compares only the pid and the host name, not the PID
     namespace (``ClaimHolder.started``) that ``holder_is_live`` already checks."""
-    _can_make_namespaces(own_pids=True)
+    require_namespaces(own_pids=True)
     for i in range(3):
         make_wav(tmp_path / f"s{i}.wav", seconds=0.3 + 0.01 * i)
     with Sandbox(job_seconds=3, chunk_size=8192) as sb:
@@ -355,7 +309,7 @@ def test_a_container_beside_this_one_is_not_taken_for_another_input_of_this_batc
             tmp_path, "a", ["separate", "s0.wav", "-s", "vocal", "-o", "out-a"],
             sb=sb, ledger=pg_url, host="pod", own_pids=True,
         )  # fmt: skip
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
         second = _start(
             tmp_path, "b",
             ["separate", "s0.wav", "s1.wav", "s2.wav", "-s", "vocal", "-o", "out-b",

@@ -15,11 +15,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
-from clitools import clean_env, gsep_exe, make_wav, run_gsep
+from clitools import clean_env, make_wav, run_gsep, wait_for
 from paidtools import counts
+from runnertools import require_namespaces, start_runner
 
 from gsep_cli.errors import ExitCode
 from gsep_cli.sandbox import Sandbox
@@ -31,46 +32,10 @@ def _songs(folder: Path, count: int) -> list[Path]:
     return [make_wav(folder / f"s{i}.wav", seconds=0.2 + 0.01 * i) for i in range(count)]
 
 
-def _on_host(host: str | None, command: list[str]) -> list[str]:
-    """``command`` as a process whose host name is ``host`` (None: this one's)."""
-    if host is None:
-        return command
-    unshare = shutil.which("unshare")
-    assert unshare, "these tests need util-linux's unshare (Debian: util-linux)"
-    return [unshare, "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host, *command]
-
-
 def _start(
-    tmp: Path,
-    name: str,
-    args: list[str],
-    *,
-    base_url: str,
-    ledger: str,
-    host: str | None = None,
-    **env: str,
+    tmp: Path, name: str, args: list[str], *, base_url: str, ledger: str, **runner: Any
 ) -> subprocess.Popen[str]:
-    environment = clean_env(
-        tmp / name, GSEP_API_KEY=KEY, GSEP_BASE_URL=base_url, GSEP_LEDGER_URL=ledger, **env
-    )
-    return subprocess.Popen(
-        _on_host(host, [gsep_exe(), *args]),
-        env=environment,
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _can_rename_hosts() -> None:
-    probe = subprocess.run(
-        _on_host("gsep-probe", ["hostname"]), capture_output=True, text=True, timeout=10
-    )
-    assert probe.returncode == 0 and probe.stdout.strip() == "gsep-probe", (
-        "a runner on another host is a gsep in a UTS namespace of its own (unshare -u), "
-        f"which needs root or CAP_SYS_ADMIN: {probe.stderr.strip()}"
-    )
+    return start_runner(tmp, name, args, key=KEY, base_url=base_url, ledger=ledger, **runner)
 
 
 @pytest.mark.slow
@@ -79,7 +44,7 @@ def test_runners_with_overlapping_lists_pay_once_per_work(tmp_path: Path, pg_url
     9 works: one copy under another name) against one sandbox and one database: the
     sandbox counts one job per distinct work, every runner exits 0, and every runner's
     inputs all have their files where that runner wrote them."""
-    _can_rename_hosts()
+    require_namespaces()
     songs = _songs(tmp_path, 9)
     shutil.copy(songs[0], tmp_path / "copy_of_s0.wav")
     lists = {
@@ -132,13 +97,6 @@ def _read_until(stream: IO[str], text: str, seconds: float) -> str:
     return "".join(lines)
 
 
-def _wait_for(predicate: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"waited {seconds:g} s for {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_a_runner_killed_mid_wait_is_taken_over_after_the_lease_without_a_new_job(
     tmp_path: Path, pg_url: str
@@ -148,7 +106,7 @@ def test_a_runner_killed_mid_wait_is_taken_over_after_the_lease_without_a_new_jo
     claim is younger than the lease (it is already waiting when A dies), then takes the
     work over, re-attaches to A's job and downloads its files: the sandbox still counts
     one job."""
-    _can_rename_hosts()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     lease = "2"
     with Sandbox(job_seconds=4, chunk_size=8192) as sb:
@@ -157,7 +115,7 @@ def test_a_runner_killed_mid_wait_is_taken_over_after_the_lease_without_a_new_jo
             tmp_path, "a", args, base_url=sb.base_url, ledger=pg_url, host="runner-a",
             GSEP_CLAIM_LEASE=lease,
         )  # fmt: skip
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job")
         second = _start(
             tmp_path, "b", args, base_url=sb.base_url, ledger=pg_url, host="runner-b",
             GSEP_CLAIM_LEASE=lease,
@@ -187,7 +145,7 @@ def test_a_creation_left_unconfirmed_by_a_killed_runner_is_never_paid_again_by_i
     job and answers late). Runner B takes the claim over after the lease and finds a
     creation never confirmed: it refuses to pay again without --pay-again (exit 2, the
     money rule), and the sandbox still counts one job."""
-    _can_rename_hosts()
+    require_namespaces()
     make_wav(tmp_path / "song.wav", seconds=0.3)
     with Sandbox(job_seconds=0.2, chunk_size=8192) as sb:
         sb.add_fault("api-late@job-create:1:30")
@@ -196,7 +154,7 @@ def test_a_creation_left_unconfirmed_by_a_killed_runner_is_never_paid_again_by_i
             tmp_path, "a", args, base_url=sb.base_url, ledger=pg_url, host="runner-a",
             GSEP_CLAIM_LEASE="2",
         )  # fmt: skip
-        _wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job creation")
+        wait_for(lambda: counts(sb)[1] == 1, 30, "runner A's job creation")
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
         second = _start(
