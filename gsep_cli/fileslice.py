@@ -1,6 +1,7 @@
-"""One part of an input as a request body: read in blocks from its place in the file,
-hashed (MD5, for the part's ETag) and counted as it is sent, and refused when the file
-ends early (it got shorter while uploading)."""
+"""One part of an input as a request body: read from its place in the file one block
+ahead and hashed (MD5, for the part's ETag) on a helper thread while the previous block
+is on the wire; counted (and, when asked, block-mapped) as it is sent; refused when the
+file ends early (it got shorter while uploading)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import watchdog
+from .blockmap import BlockMapper
+from .blockread import BlockReader, ShortRead
 from .errors import InputChanged
 from .inputfile import open_input
 from .storage import Cancelled
 
 
 class FileSlice:
-    """Bytes ``[offset, offset + length)`` of a file, read lazily, hashed as they are read.
+    """Bytes ``[offset, offset + length)`` of a file as a request body, never in memory
+    whole: :meth:`read` hands out blocks (``memoryview``, at most 1 MiB) that a helper
+    thread read and hashed ahead (:class:`~gsep_cli.blockread.BlockReader`).
 
     ``len()`` and a slice-relative ``tell()`` let requests compute the exact
     Content-Length (a wrong ``tell()`` silently turns the body chunked, which S3 refuses).
+    ``md5`` is the MD5 of the bytes handed out, complete once :meth:`read` returned
+    ``b""``; with ``map_blocks`` (``offset`` on a block boundary), :meth:`block_map` is
+    their block map (:mod:`gsep_cli.blockmap`). Call :meth:`close` when done.
     """
 
     def __init__(
@@ -29,15 +37,20 @@ class FileSlice:
         length: int,
         on_read: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
+        *,
+        map_blocks: bool = False,
     ) -> None:
         self._path = path
-        self._fh = open_input(path)  # never blocks on a FIFO swapped in; closed by close()
-        self._fh.seek(offset)
         self._length = length
         self._pos = 0
         self._on_read = on_read
         self._cancel = cancel
         self.md5 = hashlib.md5(usedforsecurity=False)
+        self._mapper = BlockMapper() if map_blocks else None
+        # never blocks on a FIFO swapped in; the reader closes it. The MD5, the larger
+        # cost, is the helper's; the block map is taken here, beside the sending
+        self._reader = BlockReader(open_input(path), offset, length, [self.md5.update])
+        self._view: memoryview | None = None
 
     def __len__(self) -> int:
         return self._length
@@ -46,30 +59,46 @@ class FileSlice:
         """Position inside the slice (not the file)."""
         return self._pos
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes of the slice (all that is left when negative)."""
+    def read(self, size: int = -1) -> bytes | memoryview:
+        """Up to ``size`` bytes of the slice (all that is left when negative); a view of
+        a buffer that stays valid until the next call."""
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled
-        left = self._length - self._pos
-        size = left if size is None or size < 0 else min(size, left)
-        data = self._fh.read(size) if size > 0 else b""
-        if size > 0 and not data:  # the file ended early: it got shorter while uploading
+        if size == 0:
+            return b""
+        if size is None or size < 0:
+            return b"".join(bytes(piece) for piece in iter(lambda: self.read(1 << 30), b""))
+        if not self._view:
+            self._view = self._next_block()
+            if self._view is None:  # all of it is on the wire: the answer may take a moment
+                guard = watchdog.current()
+                if guard is not None:
+                    guard.awaiting_answer()
+                return b""
+        piece, self._view = self._view[:size], self._view[size:]
+        self._pos += len(piece)
+        if piece and self._on_read is not None:
+            self._on_read(len(piece))
+        return piece
+
+    def _next_block(self) -> memoryview | None:
+        try:
+            block = self._reader.next()
+        except ShortRead:
             raise InputChanged(
                 f"{self._path} changed while it was being uploaded (it got shorter); the "
                 "upload was not completed and nothing was paid for",
                 "Wait until nothing writes to the file, then run the command again",
-            )
-        if not data:  # all of it is on the wire: the server's answer may take a moment
-            guard = watchdog.current()
-            if guard is not None:
-                guard.awaiting_answer()
-        self._pos += len(data)
-        if data:
-            self.md5.update(data)
-            if self._on_read is not None:
-                self._on_read(len(data))
-        return data
+            ) from None
+        if block is not None and self._mapper is not None:
+            self._mapper.update(block)
+        return block
+
+    def block_map(self) -> bytes | None:
+        """The block map of what was handed out, or None without ``map_blocks``."""
+        return self._mapper.value() if self._mapper is not None else None
 
     def close(self) -> None:
-        """Close the underlying file."""
-        self._fh.close()
+        """Stop the helper thread; it closes the file."""
+        self._view = None
+        self._reader.close()

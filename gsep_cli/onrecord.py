@@ -51,7 +51,8 @@ def upload_on_record(
     except LedgerError as exc:
         warn(f"the upload will not be on record: {exc.message}")
         return client.upload_file(path)
-    upload_id = client.upload_file(path, identity=version, sha256=sha)
+    block_map = ledger.block_map(path, version)
+    upload_id = client.upload_file(path, identity=version, sha256=sha, block_map=block_map)
     try:
         record_upload(ledger, upload_id, sha, path, api_host, key_fp)
     except GsepError as exc:

@@ -2,9 +2,10 @@
 
 Each part is a :class:`FileSlice` (a window on the file, read block by block, never
 loaded into memory) sent with an exact ``Content-Length`` to its presigned URL, in a
-bounded pool of workers with one key-less session each; the part's MD5 is computed while
-sending and checked against the returned ETag. Creating and completing the upload are
-the client's (:mod:`gsep_cli.client`).
+bounded pool of workers with one key-less session each; the part's MD5 (and, when asked,
+its block map) is computed on a helper thread while the part is sent, and checked against
+the returned ETag. Creating and completing the upload are the client's
+(:mod:`gsep_cli.client`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import watchdog
+from .blockmap import aligned
 from .errors import (
     ExpiredUrl,
     GsepError,
@@ -96,6 +98,10 @@ class PartUploader:
     #: whatever the storage server's ETag looks like: what the caller compares with the
     #: file before completing the upload.
     sent_md5: dict[int, str] = field(default_factory=dict)
+    #: With ``map_blocks``: part number -> the block map (:mod:`gsep_cli.blockmap`) of
+    #: what that part sent, for each part that starts on a block boundary.
+    map_blocks: bool = False
+    sent_blocks: dict[int, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._report_lock = threading.Lock()
@@ -154,7 +160,7 @@ class PartUploader:
             sent = [0]
             on_read = self._progress_counter(sent)
             try:
-                etag, local_md5 = self._put(url, offset, length, on_read)
+                etag, local_md5, sent_map = self._put(url, offset, length, on_read)
             except Retryable as exc:
                 self._advance(-sent[0])
                 last = ServiceUnavailable(
@@ -183,6 +189,8 @@ class PartUploader:
                     continue
                 raise last
             self.sent_md5[number] = local_md5
+            if sent_map is not None:
+                self.sent_blocks[number] = sent_map
             return etag
         assert last is not None
         raise last
@@ -218,16 +226,21 @@ class PartUploader:
 
     def _put(
         self, url: str, offset: int, length: int, on_read: Callable[[int], None]
-    ) -> tuple[str, str]:
-        """Send the ``length`` bytes at ``offset`` to ``url``; return (the server's ETag,
-        the local MD5), both hex. Raises :class:`Retryable` when sending again may help,
-        :class:`Cancelled`, or what :func:`_etag_of` raises."""
+    ) -> tuple[str, str, bytes | None]:
+        """Send the ``length`` bytes at ``offset`` to ``url``; return the server's ETag,
+        the local MD5 (both hex) and, with :attr:`map_blocks` and ``offset`` on a block
+        boundary, the block map of what was sent. Raises :class:`Retryable` when sending
+        again may help, :class:`Cancelled`, or what :func:`_etag_of` raises."""
         body: Any
+        mapped = self.map_blocks and aligned(offset)
+        sent_map = b"" if mapped else None
         if length == 0:  # an empty slice would make requests switch to chunked encoding
             body, local_md5 = b"", hashlib.md5(b"", usedforsecurity=False).hexdigest()
             file_slice = None
         else:
-            file_slice = FileSlice(self.path, offset, length, on_read, self._cancel)
+            file_slice = FileSlice(
+                self.path, offset, length, on_read, self._cancel, map_blocks=mapped
+            )
             body = file_slice
         if self.log is not None:
             self.log(f"-> PUT {redact(url)} ({length} bytes)")
@@ -238,7 +251,8 @@ class PartUploader:
                 file_slice.close()
         if file_slice is not None:
             local_md5 = file_slice.md5.hexdigest()
-        return _etag_of(response), local_md5
+            sent_map = file_slice.block_map()
+        return _etag_of(response), local_md5, sent_map
 
     def _send(self, url: str, body: Any, length: int) -> requests.Response:
         """One PUT under a stall guard (an empty ``body`` awaits the answer at once);
@@ -329,12 +343,15 @@ def upload_parts(
     log: Callable[[str], None] | None = None,
     stall: Stall | None = DEFAULT_STALL,
     sent_md5: dict[int, str] | None = None,
+    sent_blocks: dict[int, bytes] | None = None,
 ) -> list[tuple[int, str]]:
     """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
 
     ``timeout`` is (connect, read) in seconds for each part's request; ``stall`` breaks
     off (and retries) a part that moves too slowly; ``sent_md5``, when given, is filled
-    with the hex MD5 of what each part sent. Raises as :meth:`PartUploader.run`."""
+    with the hex MD5 of what each part sent, and ``sent_blocks`` with the block map of
+    what each part that starts on a block boundary sent (:mod:`gsep_cli.blockmap`).
+    Raises as :meth:`PartUploader.run`."""
     uploader = PartUploader(
         path,
         size,
@@ -347,5 +364,7 @@ def upload_parts(
         log=log,
         stall=stall,
         sent_md5=sent_md5 if sent_md5 is not None else {},
+        map_blocks=sent_blocks is not None,
+        sent_blocks=sent_blocks if sent_blocks is not None else {},
     )
     return uploader.run()

@@ -96,7 +96,12 @@ class Paying(RunnerBase):
             ):
                 self.client.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True
-        upload_id = self.client.upload_file(path, identity=identity, sha256=sha)
+        block_map = None
+        if self.ledger is not None and sha is not None and identity is not None:
+            block_map = self.ledger.block_map(path, identity)
+        upload_id = self.client.upload_file(
+            path, identity=identity, sha256=sha, block_map=block_map
+        )
         if self.ledger is not None and sha is not None:
             self.ledger.record_upload(
                 UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())

@@ -56,6 +56,7 @@ class Uploads(ClientBase):
         name: str | None = None,
         identity: FileIdentity | None = None,
         sha256: str | None = None,
+        block_map: bytes | None = None,
     ) -> str:
         """Upload a file (streamed, parallel parts) and return its upload id (a ``str``
         for :meth:`create_job`; the API keeps an upload 72 h). Spends no credits; reads
@@ -67,10 +68,12 @@ class Uploads(ClientBase):
         every part is sent, the upload is not completed and
         :class:`~gsep_cli.errors.InputChanged` is raised: what was sent may mix two
         versions, and no job may be paid for it. With ``sha256`` (hex, the content the
-        caller hashed) the file is read once more before completing, and the upload is
-        refused the same way when its content or a sent part differs
-        (:func:`gsep_cli.sentcheck.sent_differs`): edits that leave the metadata alone
-        are caught too. An expired part URL restarts the upload once with a fresh plan.
+        caller hashed) what was sent is checked against that content before completing,
+        and the upload is refused the same way when it differs: edits that leave the
+        metadata alone are caught too (:mod:`gsep_cli.sentcheck`). With ``block_map``
+        (taken with that hash, :mod:`gsep_cli.blockmap`) and parts on block boundaries,
+        that check reads nothing; otherwise the file is read once more. An expired part
+        URL restarts the upload once with a fresh plan.
 
         Raises :class:`~gsep_cli.errors.InputChanged` (exit 2), ``OSError`` when the file
         cannot be read, :class:`~gsep_cli.errors.AuthError` (3) for a refused key,
@@ -78,7 +81,7 @@ class Uploads(ClientBase):
         :class:`~gsep_cli.errors.ServiceUnavailable` (6) once retries are spent.
         """
         from ..fileid import FileIdentity
-        from ..sentcheck import sent_differs
+        from ..sentcheck import blocks_checkable, blocks_differ, sent_differs
         from ..upload_parts import upload_parts
 
         version = identity or FileIdentity.of(path)
@@ -92,6 +95,8 @@ class Uploads(ClientBase):
                 plan = self.create_upload(file_name, size)
                 self._warn_about_clock()
                 sent_md5: dict[int, str] = {}
+                by_map = sha256 is not None and blocks_checkable(block_map, size, plan.chunk_size)
+                sent_blocks: dict[int, bytes] | None = {} if by_map else None
                 try:
                     parts = upload_parts(
                         path,
@@ -105,6 +110,7 @@ class Uploads(ClientBase):
                         log=self.api.log,
                         stall=self.stall,
                         sent_md5=sent_md5,
+                        sent_blocks=sent_blocks,
                     )
                 except ExpiredUrl:
                     if round_ == 2:
@@ -113,7 +119,10 @@ class Uploads(ClientBase):
                     continue
                 changed = version.changed(path)
                 if changed is None and sha256 is not None:
-                    changed = sent_differs(path, sha256, plan.chunk_size, parts, sent_md5)
+                    if by_map and block_map is not None and sent_blocks is not None:
+                        changed = blocks_differ(block_map, size, plan.chunk_size, sent_blocks)
+                    else:  # no map to check against: read the file again
+                        changed = sent_differs(path, sha256, plan.chunk_size, parts, sent_md5)
                 if changed is not None:
                     raise InputChanged(
                         f"{path} changed while it was being uploaded ({changed}); the upload "

@@ -11,8 +11,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..blockmap import BlockMapper, well_formed
+from ..blockread import BlockReader, ShortRead
 from ..claims import this_process
-from ..errors import InputChanged
+from ..errors import InputChanged, LedgerError
 from ..fileid import FileIdentity
 from ..inputfile import open_input
 from ..records import path_key
@@ -21,31 +23,68 @@ from .engine import Sql, upsert
 
 #: Hash-cache rows older than this are dropped by :meth:`Ledger.prune` (rehash is cheap).
 HASH_CACHE_LIFE = 30 * 86400.0
-_BLOCK = 1 << 20  # 1 MiB
 #: A path names another file on another machine: the cache is keyed by host too.
-_HASH_COLUMNS = ("host", "path", "size", "mtime_ns", "inode", "sha256", "hashed_at", "ctime_ns")
+_HASH_COLUMNS = (
+    "host",
+    "path",
+    "size",
+    "mtime_ns",
+    "inode",
+    "sha256",
+    "hashed_at",
+    "ctime_ns",
+    "blocks",
+)
+_VERSION_MATCHES = (
+    "host = ? AND path = ? AND size = ? AND mtime_ns = ? AND inode = ? AND ctime_ns = ?"
+)
 
 
-def _hash_file(path: Path) -> tuple[str, FileIdentity]:
-    """Hex SHA-256 of a file's content (1 MiB blocks, one read) and the version hashed.
+def _hash_file(path: Path) -> tuple[str, FileIdentity, bytes]:
+    """Hex SHA-256 of a file's content, the version hashed, and its block map
+    (:mod:`gsep_cli.blockmap`), all from one read: a helper thread reads ahead and takes
+    the block map while this thread takes the SHA-256.
 
     The file is opened without blocking and must be a regular file
     (:func:`gsep_cli.inputfile.open_input`); it must not change while it is read. Raises
     :class:`~gsep_cli.errors.UsageError` when it cannot be read or is not a regular file,
     :class:`~gsep_cli.errors.InputChanged` when it changed meanwhile.
     """
-    with open_input(path) as fh:
+    fh = open_input(path)
+    try:
         before = FileIdentity.from_stat(os.fstat(fh.fileno()))
-        digest = hashlib.sha256()
-        while block := fh.read(_BLOCK):
+    except BaseException:
+        fh.close()
+        raise
+    digest = hashlib.sha256()
+    mapper = BlockMapper()
+    reader = BlockReader(fh, 0, before.size, [mapper.update])
+    changed = None
+    try:
+        while (block := reader.next()) is not None:
             digest.update(block)
-    changed = before.changed(path)
+    except ShortRead:
+        changed = "it got shorter"
+    finally:
+        reader.close()
+    changed = before.changed(path) or changed
     if changed is not None:
         raise InputChanged(
             f"{path} changed while gsep was reading it: {changed}",
             "Wait until nothing writes to the file, then run the command again",
         )
-    return digest.hexdigest(), before
+    return digest.hexdigest(), before, mapper.value()
+
+
+def _version_key(where: str, version: FileIdentity) -> tuple[object, ...]:
+    return (
+        this_process().host,
+        path_key(where),
+        version.size,
+        version.mtime_ns,
+        version.inode,
+        version.ctime_ns,
+    )
 
 
 class HashCache(Database):
@@ -68,25 +107,37 @@ class HashCache(Database):
 
         def lookup(conn: Sql) -> str | None:
             row = conn.execute(
-                "SELECT sha256 FROM file_hashes WHERE host = ? AND path = ? AND size = ? "
-                "AND mtime_ns = ? AND inode = ? AND ctime_ns = ?",
-                (
-                    this_process().host,
-                    path_key(where),
-                    current.size,
-                    current.mtime_ns,
-                    current.inode,
-                    current.ctime_ns,
-                ),
+                f"SELECT sha256 FROM file_hashes WHERE {_VERSION_MATCHES}",
+                _version_key(where, current),
             ).fetchone()
             return None if row is None else str(row[0])
 
         cached = self._run(lookup, write=False)
         if cached is not None:
             return cached, current
-        digest, version = _hash_file(Path(where))
-        self._cache_hash(where, version, digest)
+        digest, version, block_map = _hash_file(Path(where))
+        self._cache_hash(where, version, digest, block_map)
         return digest, version
+
+    def block_map(self, path: Path, version: FileIdentity) -> bytes | None:
+        """The block map (:mod:`gsep_cli.blockmap`) taken when this version of the file
+        was hashed, or None: none was taken (an older gsep hashed it; gsep wrote it), or
+        the cache holds another version now, or the ledger cannot say (a map only spares
+        a read: the upload is checked by reading the file again instead)."""
+        where = str(Path(path).resolve())
+
+        def lookup(conn: Sql) -> bytes | None:
+            row = conn.execute(
+                f"SELECT blocks FROM file_hashes WHERE {_VERSION_MATCHES}",
+                _version_key(where, version),
+            ).fetchone()
+            return None if row is None or row[0] is None else bytes(row[0])
+
+        try:
+            found = self._run(lookup, write=False)
+        except LedgerError:
+            return None
+        return found if well_formed(found, version.size) else None
 
     def cache_hash(self, path: Path, sha256: str) -> None:
         """Remember the hash of a file gsep just wrote (so checking it later reads nothing).
@@ -94,9 +145,11 @@ class HashCache(Database):
         The file's current version is what is remembered; OSError when it is gone.
         """
         where = str(Path(path).resolve())
-        self._cache_hash(where, FileIdentity.of(where), sha256)
+        self._cache_hash(where, FileIdentity.of(where), sha256, None)
 
-    def _cache_hash(self, where: str, version: FileIdentity, digest: str) -> None:
+    def _cache_hash(
+        self, where: str, version: FileIdentity, digest: str, block_map: bytes | None
+    ) -> None:
         if self.read_only:  # a dry run leaves no trace: hashed again next time
             return
         now = self._clock()
@@ -112,6 +165,7 @@ class HashCache(Database):
                     digest,
                     now,
                     version.ctime_ns,
+                    block_map,
                 ),
             ),
             write=True,

@@ -318,9 +318,11 @@ class PostgresEngine(Engine):
 
     def ddl(self, statement: str) -> str:
         """SQLite's types as PostgreSQL's (``REAL`` is 4 bytes there: epoch seconds need
-        ``DOUBLE PRECISION``; sizes and nanosecond times need ``BIGINT``), and each new
-        table given the ``rowid`` identity column SQLite tables have built in."""
+        ``DOUBLE PRECISION``; sizes and nanosecond times need ``BIGINT``; bytes are
+        ``BYTEA``), and each new table given the ``rowid`` identity column SQLite tables
+        have built in."""
         text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+        text = re.sub(r"\bBLOB\b", "BYTEA", text)
         text = re.sub(r"\bINTEGER\b", "BIGINT", text)
         return re.sub(
             r"^(\s*CREATE TABLE \w+ \()",

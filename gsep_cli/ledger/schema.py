@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .engine import Engine, Sql
 
 #: The schema version this module writes (see :data:`MIGRATIONS`).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Statements that bring the schema from version ``n - 1`` to version ``n``.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -109,6 +109,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "SELECT '', path, size, mtime_ns, inode, sha256, hashed_at, ctime_ns FROM file_hashes",
         "DROP TABLE file_hashes",
         "ALTER TABLE file_hashes_by_host RENAME TO file_hashes",
+    ),
+    5: (
+        # the block map taken with the hash (gsep_cli.blockmap): an upload is checked
+        # against it instead of reading the file again; NULL: none was taken
+        "ALTER TABLE file_hashes ADD COLUMN blocks BLOB",
     ),
 }
 
