@@ -72,6 +72,22 @@ def timed(command: Sequence[str], **kwargs: Any) -> float:
     return elapsed
 
 
+def timed_cpu(command: Sequence[str], **kwargs: Any) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the process and its children, as the
+    kernel counts them: ``wait4``) of one run of ``command``; raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - start
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))}: exit {proc.returncode}\n{err!r}")
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
 def env_for(base_url: str, folder: Path, **extra: str) -> dict[str, str]:
     """An environment for gsep: the sandbox's URL and key, its own config and state."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GSEP_", "GAUDIO_"))}
@@ -97,6 +113,7 @@ class SandboxProcess:
         self.base_url = line
         parts = urlsplit(line)
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.port = parts.port or 80
 
     def _launch(self, command: list[str], tmpdir: Path) -> str:
         """Start ``command`` (temporary files in ``tmpdir``) as :attr:`proc`; the first
@@ -136,6 +153,47 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=60)
+
+
+class LaunchedSandbox(SandboxProcess):
+    """The sandbox started by ``launcher.py`` (its own process), advertising
+    ``advertise`` in its URLs and/or sending parts to the receiver at ``parts_to``;
+    :attr:`origin` stays its own address, for control calls (the request log).
+
+    ``settings`` are :class:`Sandbox` keyword arguments (``job_seconds``, ``chunk_size``
+    in bytes, ``rate_limit``...). Raises ``RuntimeError`` if the sandbox does not start."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        *,
+        tmpdir: Path,
+        advertise: str | None = None,
+        parts_to: str | None = None,
+    ) -> None:
+        command = [sys.executable, str(HERE / "launcher.py")]
+        command += ["--advertise", advertise] if advertise else []
+        command += ["--parts-to", parts_to] if parts_to else []
+        words = self._launch([*command, json.dumps(settings)], tmpdir).split()
+        if len(words) != 2 or not words[0].startswith(advertise or "http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"sandbox did not start: {words!r}")
+        self.base_url = words[0]
+        self.port = int(words[1])
+        self.origin = f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def launched_sandbox(
+    settings: dict[str, Any], *, advertise: str | None = None, parts_to: str | None = None
+) -> Iterator[LaunchedSandbox]:
+    """:class:`LaunchedSandbox` for the time of the block."""
+    with tempfile.TemporaryDirectory(prefix="gsep-bench-sb-") as tmp:
+        box = LaunchedSandbox(settings, tmpdir=Path(tmp), advertise=advertise, parts_to=parts_to)
+        try:
+            yield box
+        finally:
+            box.stop()
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import budget
 import convert
+import fastlink
 import jobs
 import shaped
 import startup
@@ -33,6 +34,7 @@ from common import Row, print_table, save_json
 BENCHMARKS: dict[str, Callable[[bool], list[Row]]] = {
     "startup": startup.run,
     "upload": transfers.upload,
+    "fast-upload": fastlink.run,
     "blocksize": transfers.blocksize,
     "memory": transfers.memory,
     "download": transfers.download,

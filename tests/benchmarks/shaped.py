@@ -42,8 +42,9 @@ from common import (
     sparse_file,
     timed,
 )
+from discard import receiver
 from linkemu import Shape, mbit
-from transfers import BIG, CURL, _download_case, _peak_rss_mib, _split, sink
+from transfers import BIG, CURL, _download_case, _peak_rss_mib, _split
 
 LINK = Shape(delay=0.04, rate=mbit(100))
 LINK_NAME = "80 ms RTT, 100 Mbit/s"
@@ -66,7 +67,8 @@ def place(shaped: bool, **settings: Any) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def sink_url(shaped: bool) -> Iterator[str]:
-    with sink() as url:
+    with receiver() as origin:
+        url = f"{origin}/part"
         if not shaped:
             yield url
             return

@@ -3,9 +3,10 @@
 * upload: the same file, the same presigned part URLs (a fresh plan per run), curl
   ``--upload-file`` sending the parts one after another vs ``gsep upload`` with
   ``--parallel 1`` and 4 (gsep's time includes its start-up and the API calls);
-* sandbox ceiling: curl into the sandbox vs curl into a socket that only discards bytes;
+* sandbox ceiling: curl into the sandbox vs curl into the discarding receiver
+  (:mod:`discard`);
 * block size: gsep's part bodies sent through its session (in process, one part at a
-  time) into the discarding socket, with 16 KiB (urllib3's default) to 1 MiB send blocks;
+  time) into the discarding receiver, with 16 KiB (urllib3's default) to 1 MiB send blocks;
 * memory: peak RSS (``/usr/bin/time -f %M``) of ``gsep upload`` with 1 GiB chunks, for
   growing files (sparse files: the data is zeros, the work is the same);
 * download: ``gsep download`` vs ``curl -o`` of the same result URL (a 20-minute song's
@@ -15,16 +16,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from common import (
@@ -41,54 +39,11 @@ from common import (
     sparse_file,
     timed,
 )
+from discard import receiver
 
 # files over 1 GB: a model whose limit is 10 GB (the music models stop at 1 GB)
 BIG = ["--model", "gsep_dme_dtrack_v1"]
 CURL = ["curl", "-sS", "-f", "-o", "/dev/null", "-H", "Expect:", "-H", "Content-Type:"]
-
-SINK = r"""
-import socket, sys, threading
-server = socket.socket()
-server.bind(("127.0.0.1", 0))
-server.listen(16)
-print(server.getsockname()[1], flush=True)
-
-def handle(conn):
-    with conn, conn.makefile("rb") as reader:
-        while True:
-            length = None
-            line = reader.readline()
-            if not line:
-                return
-            while line not in (b"\r\n", b"\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-                line = reader.readline()
-            left = length or 0
-            while left:
-                block = reader.read(min(left, 1 << 20))
-                if not block:
-                    return
-                left -= len(block)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: \"x\"\r\n\r\n")
-
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=handle, args=(conn,), daemon=True).start()
-"""
-
-
-@contextlib.contextmanager
-def sink() -> Iterator[str]:
-    """A loopback HTTP endpoint that reads and discards request bodies."""
-    proc = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    try:
-        yield f"http://127.0.0.1:{proc.stdout.readline().strip()}/part"
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
 
 
 def _split(src: Path, parts: int, chunk: int, folder: Path) -> list[Path]:
@@ -133,7 +88,8 @@ def upload(quick: bool) -> list[Row]:
                 parallel.append(
                     timed([gsep_exe(), "-q", "upload", str(src), *BIG, "--parallel", "4"], env=env)
                 )
-            with sink() as url:
+            with receiver() as origin:
+                url = f"{origin}/part"
                 sink_times = [_curl_serial(files, [url] * parts) for _ in range(runs)]
         c, s, p, k = (statistics.median(x) for x in (curl, serial, parallel, sink_times))
         label = f"{size // MiB} MiB in {parts} parts"
@@ -182,7 +138,8 @@ def blocksize(quick: bool) -> list[Row]:
     parts = 4
     sizes = {"16 KiB": 16 * 1024, "64 KiB": 64 * 1024, "256 KiB": 256 * 1024, "1 MiB": MiB}
     results: dict[str, list[float]] = {name: [] for name in sizes}
-    with tempfile.TemporaryDirectory(prefix="gsep-bench-") as tmp_name, sink() as url:
+    with tempfile.TemporaryDirectory(prefix="gsep-bench-") as tmp_name, receiver() as origin:
+        url = f"{origin}/part"
         src = random_file(Path(tmp_name) / "in.wav", size)
         chunk = size // parts
         for _ in range(3 if quick else 7):  # interleaved: drift hits every size alike
