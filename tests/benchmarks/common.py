@@ -224,8 +224,13 @@ def random_file(path: Path, size: int) -> Path:
 
 
 def sparse_file(path: Path, size: int) -> Path:
-    """A ``size``-byte file of zeros that takes no disk space."""
+    """A ``size``-byte WAV file (the header of :func:`random_file`), silent: the rest
+    is zeros that take no disk space. Without the header, gsep's preflight refuses it."""
+    from gsep_cli.media import FORMAT_PCM
+    from gsep_cli.sandbox.render import wav_header
+
     with open(path, "wb") as fh:
+        fh.write(wav_header(FORMAT_PCM, 2, 48000, 16, max(0, size - 44) // 4))
         fh.truncate(size)
     return path
 
