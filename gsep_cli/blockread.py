@@ -123,8 +123,10 @@ class BlockReader:
         except BaseException as exc:  # handed to the caller's next()
             self._ready.put(exc)
         finally:
-            self._fh.close()
-            self._ready.put(_END)  # whatever happened, a next() waiting wakes up
+            try:
+                self._fh.close()
+            finally:
+                self._ready.put(_END)  # whatever happened, a next() waiting wakes up
 
 
 def _read_fully(fh: BinaryIO, view: memoryview) -> int:

@@ -2,9 +2,9 @@
 
 Each part is a :class:`FileSlice` (a window on the file, read block by block, never
 loaded into memory) sent with an exact ``Content-Length`` to its presigned URL, in a
-bounded pool of workers with one key-less session each; the part's MD5 (and, when asked,
-its block map) is computed on a helper thread while the part is sent, and checked against
-the returned ETag. Creating and completing the upload are the client's
+bounded pool of workers with one key-less session each; the part's MD5 is computed on a
+helper thread one block ahead of the sending (and, when asked, its block map as it is
+sent), and checked against the returned ETag. Creating and completing the upload are the client's
 (:mod:`gsep_cli.client`).
 """
 
