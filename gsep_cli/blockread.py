@@ -24,6 +24,8 @@ BUFFERS = 2
 #: How long :meth:`BlockReader.close` waits for the helper (seconds): it ends as soon as
 #: its current ``readinto`` or hash returns, which a hung file system can delay.
 CLOSE_WAIT = 5.0
+#: How long one wait for the helper lasts before looking again (seconds).
+_SLICE = 0.25
 
 _END = object()
 
@@ -72,9 +74,12 @@ class BlockReader:
         self._thread = threading.Thread(target=self._fill, name="gsep-read", daemon=True)
         self._thread.start()
 
-    def next(self) -> memoryview | None:
+    def next(self, timeout: float | None = None) -> memoryview | None:
         """The next block, or None after the last; raises what reading or a digest
-        raised on the helper (:class:`ShortRead` when the file ended early)."""
+        raised on the helper (:class:`ShortRead` when the file ended early), and
+        ``TimeoutError`` when no block came within ``timeout`` seconds (a read that hangs:
+        a stuck network file system), after which it may be called again. Without a
+        timeout it waits in short slices, so signals are handled meanwhile."""
         if self._held is not None:  # the caller is done with the previous block
             self._free.put(self._held)
             self._held = None
@@ -82,7 +87,7 @@ class BlockReader:
             return None
         if self._stop.is_set():
             raise ValueError("the block reader was closed before its end")
-        item = self._ready.get()
+        item = self._take(timeout)
         if item is _END:
             self._done = True
             return None
@@ -93,6 +98,17 @@ class BlockReader:
         view: memoryview = item[0]
         self._held = item[1]
         return view
+
+    def _take(self, timeout: float | None) -> object:
+        waited = 0.0
+        while True:
+            wait = _SLICE if timeout is None else min(_SLICE, timeout - waited)
+            try:
+                return self._ready.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                waited += wait
+                if timeout is not None and waited >= timeout:
+                    raise TimeoutError(f"no block read within {timeout:g} s") from None
 
     def close(self) -> bool:
         """Stop the helper and wait for it (at most :data:`CLOSE_WAIT` s); True when it

@@ -12,10 +12,13 @@ from pathlib import Path
 
 from . import watchdog
 from .blockmap import BlockMapper
-from .blockread import BlockReader, ShortRead
+from .blockread import BLOCK, BlockReader, ShortRead
 from .errors import InputChanged
 from .inputfile import open_input
 from .storage import Cancelled
+
+#: How often a wait for the next block looks at cancellation and the request's guard (s).
+_LOOK_EVERY = 0.25
 
 
 class FileSlice:
@@ -27,7 +30,8 @@ class FileSlice:
     Content-Length (a wrong ``tell()`` silently turns the body chunked, which S3 refuses).
     ``md5`` is the MD5 of the bytes handed out, complete once :meth:`read` returned
     ``b""``; with ``map_blocks`` (``offset`` on a block boundary), :meth:`block_map` is
-    their block map (:mod:`gsep_cli.blockmap`). Call :meth:`close` when done.
+    their block map (:mod:`gsep_cli.blockmap`). ``block``: bytes read ahead at a time
+    (two such buffers are held). Call :meth:`close` when done.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class FileSlice:
         cancel: threading.Event | None = None,
         *,
         map_blocks: bool = False,
+        block: int = BLOCK,
     ) -> None:
         self._path = path
         self._length = length
@@ -49,7 +54,7 @@ class FileSlice:
         self._mapper = BlockMapper() if map_blocks else None
         # never blocks on a FIFO swapped in; the reader closes it. The MD5, the larger
         # cost, is the helper's; the block map is taken here, beside the sending
-        self._reader = BlockReader(open_input(path), offset, length, [self.md5.update])
+        self._reader = BlockReader(open_input(path), offset, length, [self.md5.update], block=block)
         self._view: memoryview | None = None
 
     def __len__(self) -> int:
@@ -82,8 +87,20 @@ class FileSlice:
         return piece
 
     def _next_block(self) -> memoryview | None:
+        """The next block, waiting for the helper in short slices: a read that never
+        returns (a stuck network file system) leaves this request to the bounds on it
+        (the stall rule or deadline, which end it through its guard) and to Ctrl-C."""
         try:
-            block = self._reader.next()
+            while True:
+                try:
+                    block = self._reader.next(timeout=_LOOK_EVERY)
+                    break
+                except TimeoutError:
+                    if self._cancel is not None and self._cancel.is_set():
+                        raise Cancelled from None
+                    guard = watchdog.current()
+                    if guard is not None and guard.fired is not None:
+                        raise OSError(f"reading the input stopped: {guard.fired}") from None
         except ShortRead:
             raise InputChanged(
                 f"{self._path} changed while it was being uploaded (it got shorter); the "
