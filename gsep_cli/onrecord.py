@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING
 
 from . import answers
 from .claims import Claim, this_process
-from .errors import CreationUnconfirmed, GsepError, LedgerError, LocalFailure, UsageError
+from .errors import (
+    CreationUnconfirmed,
+    GsepError,
+    InputChanged,
+    LedgerError,
+    LocalFailure,
+    UsageError,
+)
 from .ledger import Ledger
 
 if TYPE_CHECKING:
     from .client import GsepClient
+    from .fileid import FileIdentity
 from .models import RESIDUAL
 from .records import SUBMITTED, UNCONFIRMED, JobRecord, UploadRecord, job_key, work_key
 
@@ -51,13 +59,29 @@ def upload_on_record(
     except LedgerError as exc:
         warn(f"the upload will not be on record: {exc.message}")
         return client.upload_file(path)
-    block_map = ledger.block_map(path, version)
-    upload_id = client.upload_file(path, identity=version, sha256=sha, block_map=block_map)
+    upload_id = upload_as_hashed(client, ledger, path, sha, version)
     try:
         record_upload(ledger, upload_id, sha, path, api_host, key_fp)
     except GsepError as exc:
         warn(f"upload {upload_id} is not on record: {exc.message}")
     return upload_id
+
+
+def upload_as_hashed(
+    client: GsepClient, ledger: Ledger, path: Path, sha256: str, version: FileIdentity
+) -> str:
+    """Upload ``path``, checked before completing against the content the ledger hashed
+    as ``sha256`` (of the file's ``version``), through the block map taken with that hash
+    when there is one; returns the upload id. When the check refuses the upload
+    (:class:`~gsep_cli.errors.InputChanged`), the file's cached hash is forgotten before
+    the error goes on: its metadata may be unchanged (an edit through ``mmap``), and the
+    next run must hash the file again rather than be refused the same way for good."""
+    block_map = ledger.block_map(path, version)
+    try:
+        return client.upload_file(path, identity=version, sha256=sha256, block_map=block_map)
+    except InputChanged:
+        ledger.forget_hash(path)
+        raise
 
 
 def job_to_record(

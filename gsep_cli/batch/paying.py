@@ -21,7 +21,7 @@ from ..fileid import FileIdentity
 from ..folders import prepare_folders
 from ..ledger import SANDBOX_HOST, JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
-from ..onrecord import create_on_record
+from ..onrecord import create_on_record, upload_as_hashed
 from ..records import UNCONFIRMED
 from .base import RunnerBase
 from .guard import over_limit_error
@@ -96,12 +96,10 @@ class Paying(RunnerBase):
             ):
                 self.client.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True
-        block_map = None
         if self.ledger is not None and sha is not None and identity is not None:
-            block_map = self.ledger.block_map(path, identity)
-        upload_id = self.client.upload_file(
-            path, identity=identity, sha256=sha, block_map=block_map
-        )
+            upload_id = upload_as_hashed(self.client, self.ledger, path, sha, identity)
+        else:
+            upload_id = self.client.upload_file(path, identity=identity, sha256=sha)
         if self.ledger is not None and sha is not None:
             self.ledger.record_upload(
                 UploadRecord(upload_id, sha, size, path.name, self.host, self.key_fp, self.clock())

@@ -7,6 +7,7 @@ the hash per file version (path, size, mtime, inode, ctime).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -138,6 +139,22 @@ class HashCache(Database):
         except LedgerError:
             return None
         return found if well_formed(found, version.size) else None
+
+    def forget_hash(self, path: Path) -> None:
+        """Forget the cached hash (and block map) of ``path`` on this host, so the next
+        :meth:`file_digest` reads the file again: for content found to differ from its
+        hash behind unchanged metadata (an edit through ``mmap``). Best effort: a ledger
+        that cannot take it (read-only, unreachable) is left as it is."""
+        if self.read_only:
+            return
+        key = (this_process().host, path_key(str(Path(path).resolve())))
+        with contextlib.suppress(LedgerError):
+            self._run(
+                lambda conn: conn.execute(
+                    "DELETE FROM file_hashes WHERE host = ? AND path = ?", key
+                ),
+                write=True,
+            )
 
     def cache_hash(self, path: Path, sha256: str) -> None:
         """Remember the hash of a file gsep just wrote (so checking it later reads nothing).
