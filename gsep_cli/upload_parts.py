@@ -26,6 +26,7 @@ import requests
 
 from . import watchdog
 from .blockmap import aligned
+from .blockread import BLOCK, BUFFERS
 from .errors import (
     ExpiredUrl,
     GsepError,
@@ -42,6 +43,8 @@ from .sessions import ThreadSessions, make_session
 from .storage import DEFAULT_STALL, Cancelled, Retryable, describe, origin_of
 from .watchdog import Stall
 
+#: Bytes of read-ahead buffers one upload may hold, whatever its parts at once.
+READ_AHEAD_BUDGET = 8 * 1024 * 1024
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$", re.IGNORECASE)  # hex digits in either case
 
 
@@ -109,6 +112,7 @@ class PartUploader:
         self._abandoned = False
         self._cancel = threading.Event()
         self._sessions = ThreadSessions(_part_session)
+        self._block = BLOCK
 
     def run(self) -> list[tuple[int, str]]:
         """Upload every part; return ``(partNumber, etag)`` in ascending order.
@@ -121,6 +125,7 @@ class PartUploader:
         validate_plan(self.plan, self.size)
         count = len(self.plan.urls)
         workers = max(1, min(self.parallel, count))
+        self._block = read_ahead_block(workers)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gsep-part")
         futures: list[Future[str]] = [pool.submit(self._part, n) for n in range(1, count + 1)]
         finished = False
@@ -239,7 +244,13 @@ class PartUploader:
             file_slice = None
         else:
             file_slice = FileSlice(
-                self.path, offset, length, on_read, self._cancel, map_blocks=mapped
+                self.path,
+                offset,
+                length,
+                on_read,
+                self._cancel,
+                map_blocks=mapped,
+                block=self._block,
             )
             body = file_slice
         if self.log is not None:
@@ -288,6 +299,14 @@ class PartUploader:
             if isinstance(exc.__context__, Cancelled) or self._cancel.is_set():
                 raise Cancelled from None
             raise Retryable(describe(exc)) from None
+
+
+def read_ahead_block(workers: int) -> int:
+    """Bytes each of ``workers`` part bodies reads ahead at a time: 1 MiB (the measured
+    send block) while the upload's read-ahead buffers (:data:`~gsep_cli.blockread.BUFFERS`
+    a part) fit in :data:`READ_AHEAD_BUDGET`, less for more parts at once (``--parallel``
+    up to 16), never under 256 KiB."""
+    return max(256 * 1024, min(BLOCK, READ_AHEAD_BUDGET // (BUFFERS * max(1, workers))))
 
 
 def _etag_of(response: requests.Response) -> str:
