@@ -15,7 +15,8 @@ def test_runner_imports_and_names_every_benchmark() -> None:
     try:
         run = importlib.import_module("run")
         assert sorted(run.BENCHMARKS) == [
-            "batch", "blocksize", "budget", "convert", "download", "link-batch", "link-download",
+            "batch", "blocksize", "budget", "convert", "download", "fast-upload", "link-batch",
+            "link-download",
             "link-upload", "memory", "polling", "rss", "startup", "upload",
         ]  # fmt: skip
         import io
@@ -36,5 +37,6 @@ def test_runner_imports_and_names_every_benchmark() -> None:
     finally:
         sys.path.remove(str(FOLDER))
         benchmark_modules = ("run", "common", "jobs", "startup", "transfers")
-        for name in (*benchmark_modules, "budget", "shaped", "behind", "linkemu", "convert"):
+        others = ("budget", "shaped", "behind", "linkemu", "convert", "fastlink", "discard")
+        for name in (*benchmark_modules, *others):
             sys.modules.pop(name, None)
