@@ -1,0 +1,369 @@
+"""Breaker, issue 20 round 2 (the fixes): failing reproductions of what an outsider can
+still make the upload path do.
+
+* Through an HTTPS proxy (a loopback CONNECT proxy, the common corporate setup: the hop to
+  the proxy is fast, the link beyond it slow), a part sent at about 100 KiB/s — a hundred
+  times the default stall rate — fails with "timed out" at the default settings: once the
+  buffers on the way are full, one 64 KiB ``send`` waits longer than the connect timeout
+  (10 s), which urllib3 leaves on the socket while a body is sent. The stall rule (30 s)
+  never gets its say.
+* Once the last byte of a part is handed to the kernel the read timeout starts, though
+  megabytes may still be queued in the socket buffers and the server cannot answer before
+  it has them: a link moving at 680 KiB/s fails every attempt with "timed out" when
+  ``GSEP_READ_TIMEOUT`` is shorter than the queue's drain.
+* A part whose file read hangs (a stuck network mount): after Ctrl-C or SIGTERM gsep
+  needs some 5.4 s to exit, and each attempt is given up only 5 s after its stall window:
+  ``FileSlice.close`` waits ``blockread.CLOSE_WAIT`` (5 s) for a helper that will never
+  return.
+* The check that reads nothing compares CRC-32 block maps: an edit through ``mmap`` that
+  keeps each block's CRC-32 (here one changed byte plus a 4-byte fix-up) is completed and
+  recorded under the SHA-256 of content that was not sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clitools import clean_env, wait_for
+from hostiletools import make_cert
+
+from gsep_cli.client import GsepClient
+from gsep_cli.errors import GsepError, InputChanged
+from gsep_cli.ledger import Ledger
+from gsep_cli.onrecord import upload_on_record
+from gsep_cli.retry import RetryPolicy
+from gsep_cli.sandbox import Sandbox
+from gsep_cli.storage import DEFAULT_STALL
+
+MiB = 1 << 20
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+def _noise(path: Path, size: int) -> Path:
+    """A WAV of ``size`` bytes whose samples are random (every block differs)."""
+    fmt = bytes.fromhex("0100020044ac000010b1020004001000")  # 16-bit stereo, 44.1 kHz
+    header = b"RIFF" + (size - 8).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    header += fmt + b"data" + (size - 44).to_bytes(4, "little")
+    path.write_bytes(header + os.urandom(size - len(header)))
+    return path
+
+
+# ---- a slow link behind an HTTPS proxy ----------------------------------------------------
+class ConnectProxy:
+    """A loopback HTTP CONNECT proxy (``HTTPS_PROXY``): one thread per tunnel passes bytes
+    both ways with blocking writes, as a simple proxy does. Stops with the context."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.tunnels = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> ConnectProxy:
+        self._spawn(self._serve)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+    def _spawn(self, target: object, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            client.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                got = client.recv(4096)
+                if not got:
+                    break
+                head += got
+            target = head.split(b"\r\n", 1)[0].split()[1].decode()
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)), timeout=10)
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.tunnels += 1
+            self._spawn(self._pump, client, upstream)
+
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
+        client.settimeout(None)
+        upstream.settimeout(None)
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([client, upstream], [], [], 0.2)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            upstream.close()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    yield make_cert(tmp_path)
+
+
+@needs_openssl
+@pytest.mark.slow
+def test_a_part_through_an_https_proxy_at_100_kib_s_is_not_timed_out(
+    tmp_path: Path, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 MiB at about 100 KiB/s (``part-slow:1:80``), through a CONNECT proxy, default
+    timeouts (10, 60) and stall rule (1024 bytes/s over 30 s): the link moves a hundred
+    times the stall rate and must complete (in about 80 s). Today, some 10.5 s in, one
+    64 KiB ``send`` has waited the 10 s connect timeout for the socket to take more (the
+    client's send buffer, grown large on the fast hop to the proxy, wakes a writer only
+    when a third of it drained): "part 1 failed: timed out". Without the proxy, or with
+    4 MiB, the same link completes."""
+    cert, key = tls_files
+    song = _noise(tmp_path / "proxied.wav", 8 * MiB)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with (
+        ConnectProxy() as proxy,
+        Sandbox(
+            job_seconds=0,
+            chunk_size=64 * MiB,
+            faults=["part-slow:1:80"],
+            tls_cert=cert,
+            tls_key=key,
+        ) as sb,
+    ):
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        with GsepClient(
+            sb.base_url,
+            "k-round2-proxy",
+            parallel=1,
+            policy=RetryPolicy(attempts=1),
+            stall=DEFAULT_STALL,
+            timeout=(10.0, 60.0),
+        ) as client:
+            upload_id = client.upload_file(song)
+        assert proxy.tunnels >= 1  # the part did go through the proxy
+        assert sb.store.get_upload(upload_id).completed is not None
+
+
+# ---- the read timeout starts while the body is still queued -------------------------------
+@pytest.mark.slow
+def test_the_answer_wait_does_not_start_while_the_body_is_still_queued(tmp_path: Path) -> None:
+    """8 MiB at about 680 KiB/s (``part-slow:1:12``), plain http, read timeout 3 s: the
+    sending loop hands the last byte to the kernel while some 5 MiB are still queued on the
+    way, and the read timeout (the wait for the answer) starts then. The server answers
+    once it has read everything, ~8 s later: "part 1 failed: timed out", every attempt,
+    on a link moving 680 times the stall rate. (At the default 60 s, any link under about
+    85 KiB/s here.)"""
+    song = _noise(tmp_path / "queued.wav", 8 * MiB)
+    with Sandbox(job_seconds=0, chunk_size=64 * MiB, faults=["part-slow:1:12"]) as sb:
+        with GsepClient(
+            sb.base_url,
+            "k-round2-queued",
+            parallel=1,
+            policy=RetryPolicy(attempts=1),
+            stall=DEFAULT_STALL,
+            timeout=(10.0, 3.0),
+        ) as client:
+            upload_id = client.upload_file(song)
+        assert sb.store.get_upload(upload_id).completed is not None
+
+
+# ---- a read that hangs: how long giving up and Ctrl-C take --------------------------------
+#: gsep's CLI with every part body's file reading 1 MiB, then blocking for good (a hung
+#: network mount), as tests/test_break20_upload.py simulates it.
+_HUNG_READS = """
+import io, sys, threading
+import gsep_cli.fileslice as fileslice
+real_open = fileslice.open_input
+never = threading.Event()
+
+class HungAfterOneMiB(io.RawIOBase):
+    def __init__(self, fh):
+        self.fh = fh
+    def readable(self):
+        return True
+    def seek(self, *args):
+        return self.fh.seek(*args)
+    def readinto(self, buffer):
+        if self.fh.tell() >= 1 << 20:
+            never.wait()
+        return self.fh.readinto(buffer)
+    def close(self):
+        self.fh.close()
+        super().close()
+
+fileslice.open_input = lambda path: HungAfterOneMiB(real_open(path))
+from gsep_cli.cli import run
+sys.exit(run(sys.argv[1:]))
+"""
+
+
+def _start_hung_upload(tmp_path: Path, sb: Sandbox, retries: str) -> subprocess.Popen[str]:
+    song = _noise(tmp_path / "hung.wav", 4 * MiB)
+    env = clean_env(
+        tmp_path,
+        GSEP_API_KEY="round2-hung-key",
+        GSEP_BASE_URL=sb.base_url,
+        GSEP_STALL_TIME="1",
+        GSEP_RETRIES=retries,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", _HUNG_READS, "upload", str(song)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str], seconds: float) -> tuple[int | None, str]:
+    try:
+        _, err = proc.communicate(timeout=seconds)
+        return proc.returncode, err
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        return None, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_a_hung_read_ends_gsep_within_two_seconds(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Today gsep prints "upload interrupted" at once, then takes about 5.4 s to exit: at
+    exit Python joins the part worker, which sits in ``FileSlice.close`` ->
+    ``BlockReader.close`` waiting ``CLOSE_WAIT`` (5 s) for the helper stuck in
+    ``readinto``."""
+    with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
+        proc = _start_hung_upload(tmp_path, sb, retries="2")
+        wait_for(lambda: any(e["method"] == "PUT" for e in sb.requests), 20, "the part PUT")
+        time.sleep(0.5)  # the first MiB is out; the read of the next one hangs
+        signalled = time.monotonic()
+        proc.send_signal(signum)
+        code, err = _finish(proc, 15)
+        took = time.monotonic() - signalled
+    assert code == 130 and "Traceback" not in err, err
+    assert took < 2.0, f"exited {took:.1f} s after the signal"
+
+
+@pytest.mark.slow
+def test_a_hung_read_is_given_up_within_the_stall_window_plus_a_little(tmp_path: Path) -> None:
+    """Stall window 1 s, two attempts (no backoff to speak of): both are given up and gsep
+    fails with one line. Each attempt should cost the window and a little (~1.5 s); today
+    each also waits ``CLOSE_WAIT`` (5 s) for the hung helper: about 12.6 s in all."""
+    with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
+        proc = _start_hung_upload(tmp_path, sb, retries="2")
+        wait_for(lambda: any(e["method"] == "PUT" for e in sb.requests), 20, "the part PUT")
+        first_put = time.monotonic()
+        code, err = _finish(proc, 40)
+        took = time.monotonic() - first_put
+    assert code == 6 and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if line.startswith("gsep: error:")]) == 1
+    assert took < 6.0, f"gave up {took:.1f} s after the first PUT (2 attempts, 1 s window)"
+
+
+# ---- an edit that keeps every block's CRC-32 ----------------------------------------------
+def _crc_keeping_fixup(block: bytes, edit_at: int, xor: int, fix_at: int) -> dict[int, int]:
+    """Byte XORs (position -> mask) within ``block``: ``xor`` at ``edit_at`` and four bytes
+    at ``fix_at`` chosen so that the block's CRC-32 stays the same (CRC-32 is affine over
+    GF(2): solve for 32 bit flips)."""
+    zero = bytes(len(block))
+    base = zlib.crc32(zero)
+
+    def effect(flips: dict[int, int]) -> int:
+        changed = bytearray(zero)
+        for at, mask in flips.items():
+            changed[at] ^= mask
+        return zlib.crc32(changed) ^ base
+
+    target = effect({edit_at: xor})
+    basis: dict[int, tuple[int, int]] = {}
+    for bit in range(32):
+        value, chosen = effect({fix_at + bit // 8: 1 << (bit % 8)}), 1 << bit
+        for top in range(31, -1, -1):
+            if not (value >> top) & 1:
+                continue
+            if top not in basis:
+                basis[top] = (value, chosen)
+                break
+            value, chosen = value ^ basis[top][0], chosen ^ basis[top][1]
+    value, chosen = target, 0
+    for top in range(31, -1, -1):
+        if (value >> top) & 1:
+            value, chosen = value ^ basis[top][0], chosen ^ basis[top][1]
+    assert value == 0, "the 32 bit flips span every CRC difference"
+    flips = {edit_at: xor}
+    for bit in range(32):
+        if (chosen >> bit) & 1:
+            flips[fix_at + bit // 8] = flips.get(fix_at + bit // 8, 0) ^ (1 << (bit % 8))
+    return flips
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mmap writes that leave mtime alone")
+def test_an_edit_that_keeps_each_block_crc_is_not_completed_under_the_old_hash(
+    tmp_path: Path,
+) -> None:
+    """Run 1 hashes the file (caching its SHA-256 and CRC-32 block map) and uploads it.
+    Five bytes of the third MiB then change through ``mmap`` (metadata unchanged), the
+    block's CRC-32 kept. Run 2 trusts the cached hash and checks what it sent against the
+    map alone: it completes the upload and records it under the old SHA-256, though the
+    storage now holds other bytes. It must be refused (or recorded under the true hash)."""
+    song = _noise(tmp_path / "crc.wav", 3 * MiB)
+    size = song.stat().st_size
+    with (
+        open(song, "r+b") as fh,
+        mmap.mmap(fh.fileno(), size) as mapped,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+        Sandbox(job_seconds=0, chunk_size=MiB) as sb,
+    ):
+        mapped[:] = bytes(mapped)  # dirty every page now: later writes leave mtime alone
+        with GsepClient(sb.base_url, "k-round2-crc") as client:
+            upload_on_record(client, ledger, song, "h", "fp", print)
+        old_sha = hashlib.sha256(song.read_bytes()).hexdigest()
+        block = bytes(mapped[2 * MiB : 3 * MiB])
+        for at, mask in _crc_keeping_fixup(block, 1000, 0x5A, 5000).items():
+            mapped[2 * MiB + at] ^= mask
+        assert zlib.crc32(mapped[2 * MiB : 3 * MiB]) == zlib.crc32(block)
+        new_sha = hashlib.sha256(song.read_bytes()).hexdigest()
+        assert new_sha != old_sha
+        with GsepClient(sb.base_url, "k-round2-crc") as client:
+            try:
+                upload_id = upload_on_record(client, ledger, song, "h", "fp", print)
+            except InputChanged:
+                return  # refused: right
+            except GsepError as exc:  # pragma: no cover - any other failure is a bug here
+                pytest.fail(f"unexpected failure: {exc}")
+        record = ledger.get_upload(upload_id, "h", "fp")
+        assert record is not None
+        assert record.sha256 == new_sha, "completed and on record under the old content's hash"
