@@ -110,12 +110,13 @@ class BlockReader:
                 if timeout is not None and waited >= timeout:
                     raise TimeoutError(f"no block read within {timeout:g} s") from None
 
-    def close(self) -> bool:
-        """Stop the helper and wait for it (at most :data:`CLOSE_WAIT` s); True when it
-        ended (and closed the file)."""
+    def close(self, wait: float = CLOSE_WAIT) -> bool:
+        """Stop the helper and wait for it (at most ``wait`` seconds); True when it ended
+        (and closed the file). A helper still in a read that hangs is left to end (and
+        close the file) when that read returns: it is a daemon thread."""
         self._stop.set()
         self._free.put(None)  # wakes a helper waiting for a buffer
-        self._thread.join(CLOSE_WAIT)
+        self._thread.join(wait)
         return not self._thread.is_alive()
 
     def _fill(self) -> None:

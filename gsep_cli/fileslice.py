@@ -75,10 +75,10 @@ class FileSlice:
             return b"".join(bytes(piece) for piece in iter(lambda: self.read(1 << 30), b""))
         if not self._view:
             self._view = self._next_block()
-            if self._view is None:  # all of it is on the wire: the answer may take a moment
+            if self._view is None:  # all of it was handed over: the answer may take a while
                 guard = watchdog.current()
                 if guard is not None:
-                    guard.awaiting_answer()
+                    guard.body_sent()
                 return b""
         piece, self._view = self._view[:size], self._view[size:]
         self._pos += len(piece)
@@ -116,6 +116,8 @@ class FileSlice:
         return self._mapper.value() if self._mapper is not None else None
 
     def close(self) -> None:
-        """Stop the helper thread; it closes the file."""
+        """Stop the helper thread, without waiting for it: it closes the file when it
+        ends (at once, unless it is in a read that hangs, which must not hold up a retry
+        or the end of the process)."""
         self._view = None
-        self._reader.close()
+        self._reader.close(wait=0.0)
