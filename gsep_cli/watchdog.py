@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -101,6 +102,28 @@ class Guard:
                 bound = self.started + self.answer_within
                 self.deadline = bound if self.deadline is None else min(self.deadline, bound)
 
+    def body_sent(self) -> None:
+        """The whole body was handed to the kernel: wait until the kernel has sent it
+        (Linux: the socket's unsent and unacknowledged bytes, ``TIOCOUTQ``, reach zero;
+        each drop counts as progress, so the stall rule still bounds the wait), then
+        :meth:`awaiting_answer`. Megabytes can still be queued on a slow link, and the
+        server cannot answer before it has them: the answer's bounds start after."""
+        sock = self._sock
+        fileno = getattr(sock, "fileno", None)
+        # only under a stall rule, which ends the wait if the queue stops draining
+        if _TIOCOUTQ is not None and fileno is not None and self.stall is not None:
+            try:
+                queued = _queued(fileno())
+                while queued > 0 and self.fired is None:
+                    time.sleep(_DRAIN_LOOK)
+                    now = _queued(fileno())
+                    if now < queued:
+                        self.progress(queued - now)
+                    queued = now
+            except (OSError, ValueError):
+                pass  # the socket ended (or cannot say): the answer's wait tells the rest
+        self.awaiting_answer()
+
     def _due(self, now: float) -> str | None:
         if self.deadline is not None and now >= self.deadline:
             return DEADLINE
@@ -128,6 +151,24 @@ class Guard:
                 # the thread using it, which then sees the connection end
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
+
+def _queued(fd: int) -> int:
+    """Bytes a TCP socket holds unsent or unacknowledged (Linux ``TIOCOUTQ``)."""
+    assert _TIOCOUTQ is not None
+    raw = fcntl.ioctl(fd, _TIOCOUTQ, b"\0\0\0\0")
+    return int(struct.unpack("i", raw)[0])
+
+
+#: ``TIOCOUTQ`` (``SIOCOUTQ`` on a socket) where the platform has it: Linux.
+_TIOCOUTQ: int | None = None
+if sys.platform.startswith("linux"):
+    import fcntl
+    import struct
+    import termios
+
+    _TIOCOUTQ = termios.TIOCOUTQ
+#: How often the drain of a sent body is looked at (seconds).
+_DRAIN_LOOK = 0.02
 
 _local = threading.local()
 _live: set[Guard] = set()
@@ -239,7 +280,16 @@ class _Tracked:
             return
         view = memoryview(data).cast("B")
         while view:
-            taken = sock.send(view[:SEND_STEP])
+            try:
+                taken = sock.send(view[:SEND_STEP])
+            except TimeoutError:
+                # The socket's timeout while a body is sent is urllib3's connect timeout;
+                # a quiet spell longer than that (the kernel wakes a writer only when a
+                # third of a large buffer drained, through a proxy's hop: seconds on a
+                # slow link) is the stall rule's to judge, which shuts the socket.
+                if guard.stall is None or guard.fired is not None:
+                    raise
+                continue
             if not taken:  # a blocking socket takes a byte or raises: never spin here
                 raise OSError("the connection took no bytes")
             guard.progress(taken)
