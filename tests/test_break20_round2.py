@@ -1,12 +1,6 @@
 """Breaker, issue 20 round 2 (the fixes): failing reproductions of what an outsider can
 still make the upload path do.
 
-* Through an HTTPS proxy (a loopback CONNECT proxy, the common corporate setup: the hop to
-  the proxy is fast, the link beyond it slow), a part sent at about 100 KiB/s — a hundred
-  times the default stall rate — fails with "timed out" at the default settings: once the
-  buffers on the way are full, one 64 KiB ``send`` waits longer than the connect timeout
-  (10 s), which urllib3 leaves on the socket while a body is sent. The stall rule (30 s)
-  never gets its say.
 * Once the last byte of a part is handed to the kernel the read timeout starts, though
   megabytes may still be queued in the socket buffers and the server cannot answer before
   it has them: a link moving at 680 KiB/s fails every attempt with "timed out" when
@@ -25,21 +19,16 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from clitools import clean_env, wait_for
-from hostiletools import make_cert
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import GsepError, InputChanged
@@ -62,119 +51,6 @@ def _noise(path: Path, size: int) -> Path:
     return path
 
 
-# ---- a slow link behind an HTTPS proxy ----------------------------------------------------
-class ConnectProxy:
-    """A loopback HTTP CONNECT proxy (``HTTPS_PROXY``): one thread per tunnel passes bytes
-    both ways with blocking writes, as a simple proxy does. Stops with the context."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self.tunnels = 0
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> ConnectProxy:
-        self._spawn(self._serve)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        self._listener.close()
-
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
-        thread.start()
-        self._threads.append(thread)
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            client.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 8192:
-                got = client.recv(4096)
-                if not got:
-                    break
-                head += got
-            target = head.split(b"\r\n", 1)[0].split()[1].decode()
-            host, port = target.rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)), timeout=10)
-            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self.tunnels += 1
-            self._spawn(self._pump, client, upstream)
-
-    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
-        client.settimeout(None)
-        upstream.settimeout(None)
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([client, upstream], [], [], 0.2)
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    (upstream if sock is client else client).sendall(data)
-        except OSError:
-            pass
-        finally:
-            client.close()
-            upstream.close()
-
-
-@pytest.fixture
-def tls_files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    yield make_cert(tmp_path)
-
-
-@needs_openssl
-@pytest.mark.slow
-def test_a_part_through_an_https_proxy_at_100_kib_s_is_not_timed_out(
-    tmp_path: Path, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """8 MiB at about 100 KiB/s (``part-slow:1:80``), through a CONNECT proxy, default
-    timeouts (10, 60) and stall rule (1024 bytes/s over 30 s): the link moves a hundred
-    times the stall rate and must complete (in about 80 s). Today, some 10.5 s in, one
-    64 KiB ``send`` has waited the 10 s connect timeout for the socket to take more (the
-    client's send buffer, grown large on the fast hop to the proxy, wakes a writer only
-    when a third of it drained): "part 1 failed: timed out". Without the proxy, or with
-    4 MiB, the same link completes."""
-    cert, key = tls_files
-    song = _noise(tmp_path / "proxied.wav", 8 * MiB)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    with (
-        ConnectProxy() as proxy,
-        Sandbox(
-            job_seconds=0,
-            chunk_size=64 * MiB,
-            faults=["part-slow:1:80"],
-            tls_cert=cert,
-            tls_key=key,
-        ) as sb,
-    ):
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
-        with GsepClient(
-            sb.base_url,
-            "k-round2-proxy",
-            parallel=1,
-            policy=RetryPolicy(attempts=1),
-            stall=DEFAULT_STALL,
-            timeout=(10.0, 60.0),
-        ) as client:
-            upload_id = client.upload_file(song)
-        assert proxy.tunnels >= 1  # the part did go through the proxy
-        assert sb.store.get_upload(upload_id).completed is not None
-
-
-# ---- the read timeout starts while the body is still queued -------------------------------
 @pytest.mark.slow
 def test_the_answer_wait_does_not_start_while_the_body_is_still_queued(tmp_path: Path) -> None:
     """8 MiB at about 680 KiB/s (``part-slow:1:12``), plain http, read timeout 3 s: the
