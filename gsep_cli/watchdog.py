@@ -111,7 +111,7 @@ class Guard:
         sock = self._sock
         fileno = getattr(sock, "fileno", None)
         # only under a stall rule, which ends the wait if the queue stops draining
-        if _TIOCOUTQ is not None and fileno is not None and self.stall is not None:
+        if _CAN_DRAIN and fileno is not None and self.stall is not None:
             try:
                 queued = _queued(fileno())
                 while queued > 0 and self.fired is None:
@@ -153,20 +153,18 @@ class Guard:
 
 
 def _queued(fd: int) -> int:
-    """Bytes a TCP socket holds unsent or unacknowledged (Linux ``TIOCOUTQ``)."""
-    assert _TIOCOUTQ is not None
-    raw = fcntl.ioctl(fd, _TIOCOUTQ, b"\0\0\0\0")
-    return int(struct.unpack("i", raw)[0])
-
-
-#: ``TIOCOUTQ`` (``SIOCOUTQ`` on a socket) where the platform has it: Linux.
-_TIOCOUTQ: int | None = None
-if sys.platform.startswith("linux"):
+    """Bytes a TCP socket holds unsent or unacknowledged (Linux ``TIOCOUTQ``, imported
+    here: start-up imports nothing a command may not need)."""
     import fcntl
     import struct
     import termios
 
-    _TIOCOUTQ = termios.TIOCOUTQ
+    raw = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+    return int(struct.unpack("i", raw)[0])
+
+
+#: Whether the platform says how much a socket still holds (``TIOCOUTQ``): Linux.
+_CAN_DRAIN = sys.platform.startswith("linux")
 #: How often the drain of a sent body is looked at (seconds).
 _DRAIN_LOOK = 0.02
 

@@ -131,6 +131,7 @@ EVERY = (  # what every command may import
 LEDGER = ("sqlite3", "sqlite3.*", "_sqlite3", "secrets")  # the job ledger (claim tokens)
 THREADS = ("concurrent", "concurrent.futures", "concurrent.futures.*")  # parallel parts
 CELLS = ("rich", "rich.cells", "rich._*")  # display widths of names in listings (_cells)
+DRAIN = ("termios", "fcntl")  # how much a sent body's socket still holds (Guard.body_sent)
 # gsep_cli's own packages a command must not load (a status query is no download)
 NOT_FOR_STATUS = ("gsep_cli.ledger", "gsep_cli.download", "gsep_cli.batch", "gsep_cli.media")
 HOT = {
@@ -145,10 +146,10 @@ HOT = {
         EVERY + LEDGER + THREADS,
         ("gsep_cli.upload_parts", "gsep_cli.fileslice"),
     ),
-    "upload": (["upload", "{wav}"], EVERY + LEDGER + THREADS, ("gsep_cli.download",)),
+    "upload": (["upload", "{wav}"], EVERY + LEDGER + THREADS + DRAIN, ("gsep_cli.download",)),
     "separate": (
         ["separate", "{wav}", "-o", "{out}"],
-        EVERY + LEDGER + THREADS,
+        EVERY + LEDGER + THREADS + DRAIN,
         ("mcp", "mcp_types", "gsep_cli.mcpserver"),  # the MCP server's: only gsep mcp's
     ),
     "ledger list": (
