@@ -20,6 +20,7 @@ caller then sees the request fail and asks :attr:`Guard.fired` why.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import sys
 import threading
@@ -105,18 +106,21 @@ class Guard:
     def body_sent(self) -> None:
         """The whole body was handed to the kernel: wait until the kernel has sent it
         (Linux: the socket's unsent and unacknowledged bytes, ``TIOCOUTQ``, reach zero;
-        each drop counts as progress, so the stall rule still bounds the wait), then
-        :meth:`awaiting_answer`. Megabytes can still be queued on a slow link, and the
-        server cannot answer before it has them: the answer's bounds start after."""
+        each drop counts as progress, so the stall rule still bounds the wait; an answer
+        that comes first ends it), then :meth:`awaiting_answer`. Megabytes can still be
+        queued on a slow link, and the server cannot answer before it has them: the
+        answer's bounds start after."""
         sock = self._sock
         fileno = getattr(sock, "fileno", None)
         # only under a stall rule, which ends the wait if the queue stops draining
         if _CAN_DRAIN and fileno is not None and self.stall is not None:
             try:
-                queued = _queued(fileno())
-                while queued > 0 and self.fired is None:
-                    time.sleep(_DRAIN_LOOK)
-                    now = _queued(fileno())
+                fd = fileno()
+                answered = select.poll()  # a server may answer before it read it all
+                answered.register(fd, select.POLLIN)
+                queued = _queued(fd)
+                while queued > 0 and self.fired is None and not answered.poll(_DRAIN_LOOK_MS):
+                    now = _queued(fd)
                     if now < queued:
                         self.progress(queued - now)
                     queued = now
@@ -165,8 +169,8 @@ def _queued(fd: int) -> int:
 
 #: Whether the platform says how much a socket still holds (``TIOCOUTQ``): Linux.
 _CAN_DRAIN = sys.platform.startswith("linux")
-#: How often the drain of a sent body is looked at (seconds).
-_DRAIN_LOOK = 0.02
+#: How often the drain of a sent body is looked at (milliseconds).
+_DRAIN_LOOK_MS = 20
 
 _local = threading.local()
 _live: set[Guard] = set()

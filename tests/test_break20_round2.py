@@ -21,8 +21,10 @@ import mmap
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -243,3 +245,49 @@ def test_an_edit_that_keeps_each_block_crc_is_not_completed_under_the_old_hash(
         record = ledger.get_upload(upload_id, "h", "fp")
         assert record is not None
         assert record.sha256 == new_sha, "completed and on record under the old content's hash"
+
+
+def test_an_answer_that_comes_before_the_body_drained_ends_the_wait(tmp_path: Path) -> None:
+    """A storage server that answers (403, expired) without reading the body, and keeps
+    the connection open: the body fits in the socket buffers, so it never drains. The
+    answer is taken at once, not after the stall window (here 20 s)."""
+    from gsep_cli.errors import ExpiredUrl
+    from gsep_cli.models import UploadPlan
+    from gsep_cli.progress import NullListener
+    from gsep_cli.upload_parts import upload_parts
+    from gsep_cli.watchdog import Stall
+
+    song = _noise(tmp_path / "early.wav", MiB)
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def answer_early() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+        conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    server = threading.Thread(target=answer_early, daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/part/1"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExpiredUrl):
+            upload_parts(
+                song,
+                MiB,
+                UploadPlan("u", MiB, (url,)),
+                listener=NullListener(),
+                key="k",
+                parallel=1,
+                policy=RetryPolicy(attempts=1),
+                stall=Stall(rate=1024.0, window=20.0),
+            )
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert time.monotonic() - started < 10.0
