@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +28,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from clitools import clean_env, wait_for
+from clitools import wait_for
+from hungread import finish, noise_wav, start_hung_upload
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import GsepError, InputChanged
@@ -38,102 +37,12 @@ from gsep_cli.ledger import Ledger
 from gsep_cli.onrecord import upload_on_record
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
-from gsep_cli.storage import DEFAULT_STALL
 
 MiB = 1 << 20
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
-def _noise(path: Path, size: int) -> Path:
-    """A WAV of ``size`` bytes whose samples are random (every block differs)."""
-    fmt = bytes.fromhex("0100020044ac000010b1020004001000")  # 16-bit stereo, 44.1 kHz
-    header = b"RIFF" + (size - 8).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
-    header += fmt + b"data" + (size - 44).to_bytes(4, "little")
-    path.write_bytes(header + os.urandom(size - len(header)))
-    return path
-
-
-@pytest.mark.slow
-def test_the_answer_wait_does_not_start_while_the_body_is_still_queued(tmp_path: Path) -> None:
-    """8 MiB at about 680 KiB/s (``part-slow:1:12``), plain http, read timeout 3 s: the
-    sending loop hands the last byte to the kernel while some 5 MiB are still queued on the
-    way, and the read timeout (the wait for the answer) starts then. The server answers
-    once it has read everything, ~8 s later: "part 1 failed: timed out", every attempt,
-    on a link moving 680 times the stall rate. (At the default 60 s, any link under about
-    85 KiB/s here.)"""
-    song = _noise(tmp_path / "queued.wav", 8 * MiB)
-    with Sandbox(job_seconds=0, chunk_size=64 * MiB, faults=["part-slow:1:12"]) as sb:
-        with GsepClient(
-            sb.base_url,
-            "k-round2-queued",
-            parallel=1,
-            policy=RetryPolicy(attempts=1),
-            stall=DEFAULT_STALL,
-            timeout=(10.0, 3.0),
-        ) as client:
-            upload_id = client.upload_file(song)
-        assert sb.store.get_upload(upload_id).completed is not None
-
-
 # ---- a read that hangs: how long giving up and Ctrl-C take --------------------------------
-#: gsep's CLI with every part body's file reading 1 MiB, then blocking for good (a hung
-#: network mount), as tests/test_break20_upload.py simulates it.
-_HUNG_READS = """
-import io, sys, threading
-import gsep_cli.fileslice as fileslice
-real_open = fileslice.open_input
-never = threading.Event()
-
-class HungAfterOneMiB(io.RawIOBase):
-    def __init__(self, fh):
-        self.fh = fh
-    def readable(self):
-        return True
-    def seek(self, *args):
-        return self.fh.seek(*args)
-    def readinto(self, buffer):
-        if self.fh.tell() >= 1 << 20:
-            never.wait()
-        return self.fh.readinto(buffer)
-    def close(self):
-        self.fh.close()
-        super().close()
-
-fileslice.open_input = lambda path: HungAfterOneMiB(real_open(path))
-from gsep_cli.cli import run
-sys.exit(run(sys.argv[1:]))
-"""
-
-
-def _start_hung_upload(tmp_path: Path, sb: Sandbox, retries: str) -> subprocess.Popen[str]:
-    song = _noise(tmp_path / "hung.wav", 4 * MiB)
-    env = clean_env(
-        tmp_path,
-        GSEP_API_KEY="round2-hung-key",
-        GSEP_BASE_URL=sb.base_url,
-        GSEP_STALL_TIME="1",
-        GSEP_RETRIES=retries,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", _HUNG_READS, "upload", str(song)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finish(proc: subprocess.Popen[str], seconds: float) -> tuple[int | None, str]:
-    try:
-        _, err = proc.communicate(timeout=seconds)
-        return proc.returncode, err
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        return None, err
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_during_a_hung_read_ends_gsep_within_two_seconds(
@@ -144,12 +53,12 @@ def test_a_signal_during_a_hung_read_ends_gsep_within_two_seconds(
     ``BlockReader.close`` waiting ``CLOSE_WAIT`` (5 s) for the helper stuck in
     ``readinto``."""
     with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
-        proc = _start_hung_upload(tmp_path, sb, retries="2")
+        proc = start_hung_upload(tmp_path, sb, "round2-hung-key")
         wait_for(lambda: any(e["method"] == "PUT" for e in sb.requests), 20, "the part PUT")
         time.sleep(0.5)  # the first MiB is out; the read of the next one hangs
         signalled = time.monotonic()
         proc.send_signal(signum)
-        code, err = _finish(proc, 15)
+        code, err = finish(proc, 15)
         took = time.monotonic() - signalled
     assert code == 130 and "Traceback" not in err, err
     assert took < 2.0, f"exited {took:.1f} s after the signal"
@@ -161,10 +70,10 @@ def test_a_hung_read_is_given_up_within_the_stall_window_plus_a_little(tmp_path:
     fails with one line. Each attempt should cost the window and a little (~1.5 s); today
     each also waits ``CLOSE_WAIT`` (5 s) for the hung helper: about 12.6 s in all."""
     with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
-        proc = _start_hung_upload(tmp_path, sb, retries="2")
+        proc = start_hung_upload(tmp_path, sb, "round2-hung-key")
         wait_for(lambda: any(e["method"] == "PUT" for e in sb.requests), 20, "the part PUT")
         first_put = time.monotonic()
-        code, err = _finish(proc, 40)
+        code, err = finish(proc, 40)
         took = time.monotonic() - first_put
     assert code == 6 and "Traceback" not in err, err
     assert len([line for line in err.splitlines() if line.startswith("gsep: error:")]) == 1
@@ -217,7 +126,7 @@ def test_an_edit_that_keeps_each_block_crc_is_not_completed_under_the_old_hash(
     block's CRC-32 kept. Run 2 trusts the cached hash and checks what it sent against the
     map alone: it completes the upload and records it under the old SHA-256, though the
     storage now holds other bytes. It must be refused (or recorded under the true hash)."""
-    song = _noise(tmp_path / "crc.wav", 3 * MiB)
+    song = noise_wav(tmp_path / "crc.wav", 3 * MiB)
     size = song.stat().st_size
     with (
         open(song, "r+b") as fh,
@@ -257,7 +166,7 @@ def test_an_answer_that_comes_before_the_body_drained_ends_the_wait(tmp_path: Pa
     from gsep_cli.upload_parts import upload_parts
     from gsep_cli.watchdog import Stall
 
-    song = _noise(tmp_path / "early.wav", MiB)
+    song = noise_wav(tmp_path / "early.wav", MiB)
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
 

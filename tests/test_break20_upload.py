@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from clitools import clean_env, wait_for
+from hungread import finish, noise_wav, start_hung_upload, wav_header
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import InputChanged
@@ -40,30 +41,10 @@ from gsep_cli.watchdog import Stall
 MiB = 1 << 20
 
 
-def _wav_header(size: int) -> bytes:
-    """A 44-byte PCM WAV header (16-bit stereo, 44.1 kHz) for a ``size``-byte file."""
-    fmt = bytes.fromhex("0100020044ac000010b1020004001000")
-    return (
-        b"RIFF"
-        + (size - 8).to_bytes(4, "little")
-        + b"WAVEfmt "
-        + (16).to_bytes(4, "little")
-        + fmt
-        + b"data"
-        + (size - 44).to_bytes(4, "little")
-    )
-
-
-def _noise_wav(path: Path, size: int) -> Path:
-    """A WAV of ``size`` bytes whose samples are random (every block differs)."""
-    path.write_bytes(_wav_header(size) + os.urandom(size - 44))
-    return path
-
-
 def _sparse_wav(path: Path, size: int) -> Path:
     """A WAV of ``size`` bytes of silence, sparse on disk (quick to write and read)."""
     with open(path, "wb") as fh:
-        fh.write(_wav_header(size))
+        fh.write(wav_header(size))
         fh.truncate(size)
     return path
 
@@ -79,7 +60,7 @@ def test_a_link_that_slows_but_moves_far_above_the_stall_rate_is_no_stall(
     breaks the part off as stalled. (At the default 30 s window the same happens to any link
     under 35 KB/s, 34 times the default rate; with the step capped at 64 KiB this upload
     completes in about 12 s.)"""
-    song = _noise_wav(tmp_path / "slow.wav", 8 * MiB)
+    song = noise_wav(tmp_path / "slow.wav", 8 * MiB)
     with Sandbox(job_seconds=0, chunk_size=64 * MiB, faults=["part-slow:1:12"]) as sb:
         with GsepClient(
             sb.base_url,
@@ -100,7 +81,7 @@ def test_a_slow_plain_http_link_is_not_timed_out_by_one_large_send(tmp_path: Pat
     must send its whole piece within it. A 1 MiB piece takes 1.5 s here: "timed out". (At
     the default 10 s, any plain-http link under 100 KiB/s; with 64 KiB steps the upload
     completes in about 12 s.)"""
-    song = _noise_wav(tmp_path / "slow.wav", 8 * MiB)
+    song = noise_wav(tmp_path / "slow.wav", 8 * MiB)
     with Sandbox(job_seconds=0, chunk_size=64 * MiB, faults=["part-slow:1:12"]) as sb:
         with GsepClient(
             sb.base_url,
@@ -125,7 +106,7 @@ def test_an_edit_after_the_hash_was_cached_is_refused_once_not_forever(tmp_path:
     Today every later run is refused the same way, until something touches the file."""
     import hashlib
 
-    song = _noise_wav(tmp_path / "edited.wav", 3 * MiB)
+    song = noise_wav(tmp_path / "edited.wav", 3 * MiB)
     size = song.stat().st_size
     with (
         open(song, "r+b") as fh,
@@ -154,66 +135,6 @@ def test_an_edit_after_the_hash_was_cached_is_refused_once_not_forever(tmp_path:
 
 
 # ---- a read that never returns ------------------------------------------------------------
-#: Runs gsep's CLI with every part body's file reading normally for 1 MiB, then blocking for
-#: good: what a file on a hung network mount does.
-_HUNG_READS = """
-import io, sys, threading
-import gsep_cli.fileslice as fileslice
-real_open = fileslice.open_input
-never = threading.Event()
-
-class HungAfterOneMiB(io.RawIOBase):
-    def __init__(self, fh):
-        self.fh = fh
-    def readable(self):
-        return True
-    def seek(self, *args):
-        return self.fh.seek(*args)
-    def readinto(self, buffer):
-        if self.fh.tell() >= 1 << 20:
-            never.wait()
-        return self.fh.readinto(buffer)
-    def close(self):
-        self.fh.close()
-        super().close()
-
-fileslice.open_input = lambda path: HungAfterOneMiB(real_open(path))
-from gsep_cli.cli import run
-sys.exit(run(sys.argv[1:]))
-"""
-
-
-def _start_hung_upload(tmp_path: Path, sb: Sandbox) -> subprocess.Popen[str]:
-    song = _noise_wav(tmp_path / "hung.wav", 4 * MiB)
-    env = clean_env(
-        tmp_path,
-        GSEP_API_KEY="break20-hung-key",
-        GSEP_BASE_URL=sb.base_url,
-        GSEP_STALL_TIME="1",
-        GSEP_RETRIES="2",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", _HUNG_READS, "upload", str(song)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finish(proc: subprocess.Popen[str], seconds: float) -> tuple[int | None, str]:
-    """(exit code, stderr) of ``proc`` within ``seconds``; (None, stderr) when it had to
-    be killed."""
-    try:
-        _, err = proc.communicate(timeout=seconds)
-        return proc.returncode, err
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        return None, err
-
-
 @pytest.mark.slow
 def test_a_part_whose_read_never_returns_is_given_up_within_a_bound(tmp_path: Path) -> None:
     """Nothing moves for the stall window (1 s), twice (two attempts): the part is stalled
@@ -221,8 +142,8 @@ def test_a_part_whose_read_never_returns_is_given_up_within_a_bound(tmp_path: Pa
     queue (``BlockReader.next``) with no bound: the guard shuts the socket, which that
     thread is not blocked on, and the command runs until it is killed."""
     with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
-        proc = _start_hung_upload(tmp_path, sb)
-        code, err = _finish(proc, 30)
+        proc = start_hung_upload(tmp_path, sb, "break20-hung-key")
+        code, err = finish(proc, 30)
     assert code is not None, f"still running after 30 s\n{err}"
     assert code != 0 and "Traceback" not in err, err
     assert len([line for line in err.splitlines() if line.startswith("gsep: error:")]) == 1
@@ -233,11 +154,11 @@ def test_ctrl_c_while_a_read_never_returns_ends_the_process(tmp_path: Path) -> N
     """Ctrl-C: gsep says the upload was interrupted, then must exit. Today it never does:
     at exit Python joins the part pool's worker, which waits for a block forever."""
     with Sandbox(job_seconds=0, chunk_size=16 * MiB) as sb:
-        proc = _start_hung_upload(tmp_path, sb)
+        proc = start_hung_upload(tmp_path, sb, "break20-hung-key")
         wait_for(lambda: any(e["method"] == "PUT" for e in sb.requests), 20, "the part PUT")
         time.sleep(0.5)  # the first MiB is out; the read of the next one hangs
         proc.send_signal(signal.SIGINT)
-        code, err = _finish(proc, 15)
+        code, err = finish(proc, 15)
     assert code is not None, f"still running 15 s after Ctrl-C\n{err}"
     assert code == 130 and "Traceback" not in err, err
 
