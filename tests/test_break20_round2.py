@@ -37,9 +37,32 @@ from gsep_cli.ledger import Ledger
 from gsep_cli.onrecord import upload_on_record
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
+from gsep_cli.storage import DEFAULT_STALL
 
 MiB = 1 << 20
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+@pytest.mark.slow
+def test_the_answer_wait_does_not_start_while_the_body_is_still_queued(tmp_path: Path) -> None:
+    """8 MiB at about 680 KiB/s (``part-slow:1:12``), plain http, read timeout 3 s: the
+    sending loop hands the last byte to the kernel while some 5 MiB are still queued on the
+    way, and the read timeout (the wait for the answer) starts then. The server answers
+    once it has read everything, ~8 s later: "part 1 failed: timed out", every attempt,
+    on a link moving 680 times the stall rate. (At the default 60 s, any link under about
+    85 KiB/s here.)"""
+    song = noise_wav(tmp_path / "queued.wav", 8 * MiB)
+    with Sandbox(job_seconds=0, chunk_size=64 * MiB, faults=["part-slow:1:12"]) as sb:
+        with GsepClient(
+            sb.base_url,
+            "k-round2-queued",
+            parallel=1,
+            policy=RetryPolicy(attempts=1),
+            stall=DEFAULT_STALL,
+            timeout=(10.0, 3.0),
+        ) as client:
+            upload_id = client.upload_file(song)
+        assert sb.store.get_upload(upload_id).completed is not None
 
 
 # ---- a read that hangs: how long giving up and Ctrl-C take --------------------------------
