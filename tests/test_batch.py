@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
 import os
@@ -9,6 +10,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,9 @@ from audio import make_wav
 
 from gsep_cli.batch import BatchOptions, BatchRunner, batch_exit_code, collect_inputs
 from gsep_cli.client import GsepClient
-from gsep_cli.ledger import JobRecord, Ledger, api_host, key_fingerprint
+from gsep_cli.errors import Interrupted
+from gsep_cli.ledger import SANDBOX_HOST, JobRecord, Ledger, api_host, key_fingerprint
+from gsep_cli.progress import NullListener
 from gsep_cli.retry import RetryPolicy
 from gsep_cli.sandbox import Sandbox
 
@@ -519,6 +524,62 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         assert jobs_before + jobs == 4
         assert sorted(again.stdout.split()) == [f"out/i{i}/vocal.wav" for i in range(4)]
         assert not list((tmp_path / "out").rglob("*.part"))
+
+
+class _CtrlCAfterCreated(NullListener):
+    """Ctrl-C lands on the main thread just after ``subject``'s job is created, while the
+    worker that created it is held there (the window between the creation step and the
+    next one) until ``release`` is set or 10 s pass."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.release = threading.Event()
+
+    def notice(self, message: str) -> None:
+        if message.startswith(f"{self.subject}: job ") and message.endswith(" created"):
+            _thread.interrupt_main()
+            self.release.wait(timeout=10)
+
+
+def test_ctrl_c_just_after_a_sandbox_job_is_created_puts_that_job_on_record(
+    tmp_path: Path,
+) -> None:
+    """The sandbox's jobs stop with its command, so on Ctrl-C each one it still runs is put
+    on record as abandoned (the re-run starts it afresh instead of waiting on a job no
+    emulator knows). A job whose creation had just been answered counts as running: its id
+    is known to the clean-up from the moment the creation step ends (a CI run once caught
+    the interrupt in that window and left the job unconfirmed)."""
+    songs = [_wav(tmp_path / f"{name}.wav", tone=tone) for tone, name in enumerate("ab", 3)]
+    listener = _CtrlCAfterCreated("b.wav")
+    with (
+        Sandbox(job_seconds=1, chunk_size=4096) as sb,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        client = GsepClient(
+            sb.base_url, KEY, listener=listener, policy=RetryPolicy(attempts=2, base=0.01)
+        )
+        options = BatchOptions(
+            "gsep_music_hq_v1", ["vocal"], ["wav"], tmp_path / "out", "{track}/{stem}.{ext}"
+        )
+        runner = BatchRunner(
+            client,
+            options,
+            key_fp=key_fingerprint(KEY),
+            base_url=sb.base_url,
+            ledger=ledger,
+            host=SANDBOX_HOST,
+        )
+        try:
+            with pytest.raises(Interrupted):
+                runner.run([songs[1]])
+            (job,) = ledger.list_jobs(limit=None)
+            assert job.status == "abandoned", job
+        finally:
+            listener.release.set()
+            deadline = time.monotonic() + 10  # the held worker ends before the sandbox does
+            while any(t.name.startswith("gsep-input") for t in threading.enumerate()):
+                assert time.monotonic() < deadline, "the input's worker did not end"
+                time.sleep(0.02)
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ class Paying(RunnerBase):
         lyrics = work.lyrics
         text = self._upload_lyrics(lyrics, fresh=False) if lyrics is not None else None
         try:
-            return self._create_and_record(upload_id, work, text and text[0], claim)
+            return self._create_and_record(upload_id, work, result, text and text[0], claim)
         except RequestRejected as exc:
             reused = result.reused == "upload" or (text is not None and text[1])
             if not reused or exc.result_code not in (1105, 1106):
@@ -130,14 +130,20 @@ class Paying(RunnerBase):
             result.upload_id, result.reused = upload_id, None
         if lyrics is not None and text is not None and text[1]:
             text = self._upload_lyrics(lyrics, fresh=True)
-        return self._create_and_record(upload_id, work, text and text[0], claim)
+        return self._create_and_record(upload_id, work, result, text and text[0], claim)
 
     def _create_and_record(
-        self, upload_id: str, work: Work, text_upload_id: str | None, claim: Claim | None
+        self,
+        upload_id: str,
+        work: Work,
+        result: InputResult,
+        text_upload_id: str | None,
+        claim: Claim | None,
     ) -> str:
         """Create the job, recorded before it is sent and confirmed when answered
         (:func:`gsep_cli.onrecord.create_on_record`), as one step that Ctrl-C waits for
-        (see :meth:`run`)."""
+        (see :meth:`run`). The job id is put on ``result`` within that step, so whatever
+        runs after the wait (the sandbox's clean-up, the report of a paid input) sees it."""
         options = self.options
         extra = None
         if text_upload_id is not None:
@@ -173,6 +179,7 @@ class Paying(RunnerBase):
                         job_id, exc, kept, work
                     ),
                 )
+            result.job_id = job_id
         self.client.notice(f"{work.path.name}: job {job_id} created")
         return job_id
 
