@@ -59,6 +59,7 @@ class JobTimes:
             if took > 0:
                 self._remember(_seen(a, took, waited))
         self._version = 0
+        self._stopped = False  # stop(): no job's sleep lasts any more
         self._scouting: dict[bool, set[int]] = {}  # kind (measured?) -> scouts polling
         self._probes: list[float] = []  # the ages jobs are probing at now
 
@@ -159,9 +160,16 @@ class JobTimes:
         self._version += 1
         self._changed.notify_all()
 
+    def stop(self) -> None:
+        """The batch is stopping (Ctrl-C, a cancelled call): every job's sleep between
+        polls ends now and none lasts again (:attr:`Pace.stopped`)."""
+        with self._changed:
+            self._stopped = True
+            self._news()
+
     def _sleep(self, seconds: float, since: int) -> bool:
         with self._changed:
-            if self._version == since:
+            if self._version == since and not self._stopped:
                 self._changed.wait(timeout=max(0.0, seconds))
             return self._version != since
 
@@ -263,3 +271,12 @@ class Pace:
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when woken early by news of the batch."""
         return self._times._sleep(seconds, self._version)
+
+    def stop(self) -> None:
+        """End the sleeps of every job of this batch (:meth:`JobTimes.stop`)."""
+        self._times.stop()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the batch is stopping: a sleep returns at once."""
+        return self._times._stopped

@@ -190,7 +190,7 @@ class PacedPlan(Plan):
         due = time.monotonic() + seconds
         while True:  # each early wake is one more finished job of the batch: bounded
             left = min(due, self._limit) - time.monotonic()
-            if left <= 0 or not self._pace.sleep(left):
+            if left <= 0 or not self._pace.sleep(left) or self._pace.stopped:
                 return
             expected = self._pace.expect()  # also marks this news as read
             age = time.monotonic() - self._started

@@ -3,9 +3,9 @@ the downloader, and closing them."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..http import ApiTransport
@@ -18,6 +18,7 @@ from ..watchdog import Stall
 
 if TYPE_CHECKING:
     from ..download import Downloader
+    from ..jobtimes import Pace
 
 
 class ClientBase:
@@ -35,7 +36,7 @@ class ClientBase:
         limiter: RateLimiter | None = None,
         parallel: int = 4,
         log: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         stall: Stall | None = DEFAULT_STALL,
         max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
@@ -44,7 +45,12 @@ class ClientBase:
         self.poll = poll or PollPolicy()
         self.parallel = parallel
         self.timeout = timeout
-        self.sleep = sleep
+        # stop_requests() ends the waits between polls and API retries at once; an injected
+        # ``sleep`` (a test's fake clock) is used as given
+        self._stopped = threading.Event()
+        self.sleep = sleep if sleep is not None else self._sleep_unless_stopped
+        self._paces: set[Pace] = set()  # the batch jobs waited on now (their sleeps end too)
+        self._waits_lock = threading.Lock()
         self.api = ApiTransport(
             base_url,
             api_key,
@@ -52,7 +58,7 @@ class ClientBase:
             policy=self.policy,
             limiter=limiter,
             log=log,
-            sleep=sleep,
+            sleep=self.sleep,
             notify=self._notify_wait,
         )
         self.stall = stall
@@ -92,8 +98,36 @@ class ClientBase:
     def stop_requests(self) -> None:
         """Send no API request any more: those waiting for the rate limit's budget end
         unsent with :class:`~gsep_cli.errors.Interrupted` (Ctrl-C; see
-        :meth:`gsep_cli.ratelimit.RateLimiter.close`)."""
+        :meth:`gsep_cli.ratelimit.RateLimiter.close`). A wait between polls or before an
+        API retry ends now too, so a job's wait in another thread ends with that
+        exception within one request instead of at its next poll (up to the poll cap
+        later)."""
         self.api.limiter.close()
+        with self._waits_lock:
+            self._stopped.set()
+            paces = list(self._paces)
+        for pace in paces:
+            pace.stop()
+
+    @contextlib.contextmanager
+    def _waiting(self, pace: Pace | None) -> Iterator[None]:
+        """A job's wait in progress: :meth:`stop_requests` ends its sleeps too."""
+        if pace is None:
+            yield
+            return
+        with self._waits_lock:
+            self._paces.add(pace)
+            stopped = self._stopped.is_set()
+        if stopped:
+            pace.stop()
+        try:
+            yield
+        finally:
+            with self._waits_lock:
+                self._paces.discard(pace)
+
+    def _sleep_unless_stopped(self, seconds: float) -> None:
+        self._stopped.wait(max(0.0, seconds))
 
     def cancel_downloads(self) -> None:
         """Stop every download in flight and remove its partial files (Ctrl-C)."""

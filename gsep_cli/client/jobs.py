@@ -167,9 +167,10 @@ class Jobs(ClientBase):
             else PacedPlan(self.poll, pace, started, limit)
         )
         try:
-            return self._poll_until_done(
-                job_id, model, plan, (limit, bound, timeout), subject, fresh
-            )
+            with self._waiting(pace):
+                return self._poll_until_done(
+                    job_id, model, plan, (limit, bound, timeout), subject, fresh
+                )
         finally:
             plan.close()
 
