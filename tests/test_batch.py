@@ -526,6 +526,27 @@ def test_rerun_after_ctrl_c_pays_only_for_what_was_not_started(
         assert not list((tmp_path / "out").rglob("*.part"))
 
 
+def _sandbox_runner(
+    sb: Sandbox, ledger: Ledger, listener: NullListener, out: Path, *, jobs: int = 3
+) -> BatchRunner:
+    """A runner over the built-in sandbox's host (its jobs stop with its command), writing
+    under ``out``."""
+    client = GsepClient(
+        sb.base_url, KEY, listener=listener, policy=RetryPolicy(attempts=2, base=0.01)
+    )
+    options = BatchOptions(
+        "gsep_music_hq_v1", ["vocal"], ["wav"], out, "{track}/{stem}.{ext}", jobs=jobs
+    )  # fmt: skip
+    return BatchRunner(
+        client,
+        options,
+        key_fp=key_fingerprint(KEY),
+        base_url=sb.base_url,
+        ledger=ledger,
+        host=SANDBOX_HOST,
+    )
+
+
 class _CtrlCAfterCreated(NullListener):
     """Ctrl-C lands on the main thread just after ``subject``'s job is created, while the
     worker that created it is held there (the window between the creation step and the
@@ -555,20 +576,7 @@ def test_ctrl_c_just_after_a_sandbox_job_is_created_puts_that_job_on_record(
         Sandbox(job_seconds=1, chunk_size=4096) as sb,
         Ledger(tmp_path / "ledger.sqlite3") as ledger,
     ):
-        client = GsepClient(
-            sb.base_url, KEY, listener=listener, policy=RetryPolicy(attempts=2, base=0.01)
-        )
-        options = BatchOptions(
-            "gsep_music_hq_v1", ["vocal"], ["wav"], tmp_path / "out", "{track}/{stem}.{ext}"
-        )
-        runner = BatchRunner(
-            client,
-            options,
-            key_fp=key_fingerprint(KEY),
-            base_url=sb.base_url,
-            ledger=ledger,
-            host=SANDBOX_HOST,
-        )
+        runner = _sandbox_runner(sb, ledger, listener, tmp_path / "out")
         try:
             with pytest.raises(Interrupted):
                 runner.run([songs[1]])
@@ -580,6 +588,44 @@ def test_ctrl_c_just_after_a_sandbox_job_is_created_puts_that_job_on_record(
             while any(t.name.startswith("gsep-input") for t in threading.enumerate()):
                 assert time.monotonic() < deadline, "the input's worker did not end"
                 time.sleep(0.02)
+
+
+class _CtrlCSoonAfterFirstCreated(NullListener):
+    """Ctrl-C lands on the main thread ``delay`` seconds after the first job is created."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.timer: threading.Timer | None = None
+
+    def notice(self, message: str) -> None:
+        if self.timer is None and message.endswith(" created") and ": job " in message:
+            self.timer = threading.Timer(self.delay, _thread.interrupt_main)
+            self.timer.start()
+
+
+def test_ctrl_c_while_one_sandbox_job_is_polled_and_another_created_abandons_both(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while one input's job is being polled and another's creation is still on the
+    wire: the stop waits for the creation, and both jobs, which its emulator takes with it,
+    are put on record as abandoned. The stop ends the poller's wait at once, so that input
+    has already failed (Interrupted) by the time the clean-up looks: it counts all the same
+    (a breaker found both left ``submitted``, so a re-run waited on jobs no emulator knew)."""
+    songs = [_wav(tmp_path / f"{name}.wav", tone=tone) for tone, name in enumerate("ab", 5)]
+    listener = _CtrlCSoonAfterFirstCreated(0.5)
+    # the first creation to arrive waits 3 s before it is handled; the other is answered
+    with (
+        Sandbox(job_seconds=30, chunk_size=4096, faults=["api-delay@job-create:1:3"]) as sb,
+        Ledger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        runner = _sandbox_runner(sb, ledger, listener, tmp_path / "out", jobs=2)
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            runner.run(songs)
+        took = time.monotonic() - started
+        jobs = ledger.list_jobs(limit=None)
+        assert sorted(j.status for j in jobs) == ["abandoned", "abandoned"], jobs
+        assert took < 15, took  # a bound on the stop, not a speed target
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,39 @@ def test_sandbox_runs_at_once_on_the_same_input_both_deliver(tmp_path: Path) -> 
     for proc, (_out, err) in zip(procs, done, strict=True):
         assert proc.returncode == 0, err
     assert sorted(out.strip() for out, _ in done) == ["one/song/vocal.wav", "two/song/vocal.wav"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
+def test_ctrl_c_in_a_sandbox_batch_abandons_every_job_being_polled(tmp_path: Path) -> None:
+    """Ctrl-C while two inputs' jobs are polled at once (``--jobs 2``): both are put on
+    record as abandoned, each with its line, though the stop ends their poll waits (and so
+    the inputs, Interrupted) before the clean-up looks (a breaker found them left
+    ``submitted`` with no line: the re-run would wait on jobs no emulator knows)."""
+    env = clean_env(tmp_path, GSEP_SANDBOX_JOB_SECONDS="60")
+    for index, name in enumerate(("a", "b")):
+        make_wav(tmp_path / f"{name}.wav", seconds=0.2 + 0.05 * index)
+    args = ["--sandbox", "separate", "a.wav", "b.wav", "--jobs", "2", "-o", "out"]
+    proc = start_gsep(args, env, tmp_path)
+    try:
+        wait_for(
+            lambda: (
+                [j.status for j in _sandbox_jobs(tmp_path)] == ["submitted"] * 2
+                or proc.poll() is not None
+            ),
+            30,
+        )
+        assert proc.poll() is None, "gsep ended before its jobs ran"
+        time.sleep(0.5)  # both jobs created and confirmed: now in their poll waits
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert "a.wav: the sandbox's job" in err and "b.wav: the sandbox's job" in err, err
+    assert "Traceback" not in err
+    assert [j.status for j in _sandbox_jobs(tmp_path)] == ["abandoned"] * 2
 
 
 @pytest.mark.slow

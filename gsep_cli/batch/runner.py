@@ -22,7 +22,7 @@ from ..ledger import SANDBOX_HOST
 from ..models import JobStatus
 from ..naming import check_output_paths
 from ..preflight import preflight
-from ..records import SUCCESS, job_key
+from ..records import ABANDONED, FAILED, SUCCESS, job_key
 from ..shield import held, stopping
 from .attach import Attaching, PutAside
 from .delivery import Delivering
@@ -31,6 +31,7 @@ from .paying import Paying
 from .plan import InputResult, Work
 
 _TICK = 0.2  # seconds: how often the main thread looks up from its wait
+_FINAL = (SUCCESS, FAILED, ABANDONED)  # a job record's statuses that nothing changes again
 
 
 class BatchRunner(Attaching, Paying, Delivering, Planning):
@@ -121,16 +122,22 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         """After Ctrl-C in the sandbox: its emulator, and so every job it still runs, stops
         with this command, so a re-run could never re-attach to them (as it would to the
         API's). They are put on record as abandoned, so the re-run starts those inputs
-        afresh (free in the sandbox) while the finished ones stay done."""
+        afresh (free in the sandbox) while the finished ones stay done.
+
+        Every input this run began counts, not only those still running: the stop ends
+        the waits at once, so an input being polled may already have failed with
+        Interrupted. An input left ``submitted`` (``--no-wait``) stays as a run that ended
+        normally leaves it, and a job whose record is final (done, failed, abandoned) is
+        left alone."""
         if self.host != SANDBOX_HOST or self.ledger is None:
             return
         with self._turn:
-            unfinished = [r for r in self._active if r.job_id and r.status == "pending"]
+            unfinished = [r for r in self._begun if r.job_id and r.status in ("pending", "failed")]
         for result in unfinished:
             assert result.job_id is not None
             with contextlib.suppress(GsepError):
                 known = self.ledger.get_job(result.job_id)
-                if known is None or known.status == SUCCESS:  # its files are on record
+                if known is None or known.status in _FINAL:  # nothing a re-run would wait on
                     continue
                 self._abandon_sandbox_job(
                     result.job_id,
@@ -153,6 +160,7 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         result = InputResult(path)
         with self._turn:
             self._active.append(result)
+            self._begun.append(result)
             if held_since is None:
                 self._fresh = max(0, self._fresh - 1)
         try:
