@@ -14,7 +14,6 @@ import hashlib
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +37,16 @@ class Downloader:
 
     ``timeout`` is (connect, read) seconds per request; ``attempts`` bounds the requests
     per file (default: ``policy.attempts``, GSEP_RETRIES); ``stall`` breaks off (and
-    resumes) a transfer that moves too slowly. :meth:`close` releases the connections.
+    resumes) a transfer that moves too slowly. The wait before a retry (up to the policy's
+    cap, a ``Retry-After`` included) ends at once on :meth:`cancel`, unless ``sleep``
+    replaces it. :meth:`close` releases the connections.
     """
 
     listener: Listener = field(default_factory=NullListener)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 60.0)
     attempts: int | None = None
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: a wait that cancel() ends
     log: Callable[[str], None] | None = None
     stall: Stall | None = DEFAULT_STALL
 
@@ -54,6 +55,14 @@ class Downloader:
         self._cancelled = threading.Event()
         self._temps: set[Path] = set()
         self._temps_lock = threading.Lock()
+
+    def _pause(self, seconds: float) -> None:
+        """The wait before a retry: a stop (Ctrl-C in another thread, a cancelled MCP call)
+        must not sit out a long ``Retry-After`` and then send one more request."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+        else:
+            self._cancelled.wait(max(0.0, seconds))
 
     def cancel(self) -> None:
         """Stop every download (from any thread) and delete their temporary files, and
@@ -267,7 +276,7 @@ class Downloader:
             policy=self.policy,
             attempts=self.policy.attempts if self.attempts is None else self.attempts,
             timeout=self.timeout,
-            sleep=self.sleep,
+            sleep=self._pause,
             log=self.log,
             stall=self.stall,
             cancelled=self._cancelled,

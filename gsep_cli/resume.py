@@ -87,6 +87,8 @@ class ResumableGet:
                 where = f"resuming at byte {self.received}" if self.received else "starting again"
                 self.listener.notice(f"download interrupted ({last}); {where}")
                 self.sleep(self.policy.capped(wait_s))
+                if self.cancelled.is_set():  # stopped during the wait: no further request
+                    raise Interrupted("download cancelled")
         raise ServiceUnavailable(
             f"download failed after {self.attempts} attempts: {last}",
             "Check the network and run gsep download JOB_ID again",

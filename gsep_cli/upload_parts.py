@@ -105,6 +105,10 @@ class PartUploader:
     #: what that part sent, for each part that starts on a block boundary.
     map_blocks: bool = False
     sent_blocks: dict[int, bytes] = field(default_factory=dict)
+    #: The client's stop (:meth:`gsep_cli.client.GsepClient.stop_requests`): once set, no
+    #: part is sent any more, those on the wire are broken off, and :meth:`run` raises
+    #: Interrupted — also when it runs in a worker thread that Ctrl-C never reaches.
+    stopped: threading.Event | None = None
 
     def __post_init__(self) -> None:
         self._report_lock = threading.Lock()
@@ -131,11 +135,13 @@ class PartUploader:
         finished = False
         try:
             pending: set[Future[str]] = set(futures)
-            while pending:  # short waits keep Ctrl-C responsive in the main thread
+            while pending:  # short waits keep Ctrl-C (and the client's stop) responsive
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
                 for future in done:
                     if future.exception() is not None:
                         raise future.exception()  # type: ignore[misc]
+                if pending and self.stopped is not None and self.stopped.is_set():
+                    raise KeyboardInterrupt  # the same end as Ctrl-C in this thread
             finished = True
             return [(n, f.result()) for n, f in enumerate(futures, start=1)]
         except KeyboardInterrupt:
@@ -363,6 +369,7 @@ def upload_parts(
     stall: Stall | None = DEFAULT_STALL,
     sent_md5: dict[int, str] | None = None,
     sent_blocks: dict[int, bytes] | None = None,
+    stopped: threading.Event | None = None,
 ) -> list[tuple[int, str]]:
     """Upload every part of ``path`` following ``plan``; return (partNumber, etag) pairs.
 
@@ -370,6 +377,7 @@ def upload_parts(
     off (and retries) a part that moves too slowly; ``sent_md5``, when given, is filled
     with the hex MD5 of what each part sent, and ``sent_blocks`` with the block map of
     what each part that starts on a block boundary sent (:mod:`gsep_cli.blockmap`).
+    Setting ``stopped`` ends the upload (:attr:`PartUploader.stopped`).
     Raises as :meth:`PartUploader.run`."""
     uploader = PartUploader(
         path,
@@ -385,5 +393,6 @@ def upload_parts(
         sent_md5=sent_md5 if sent_md5 is not None else {},
         map_blocks=sent_blocks is not None,
         sent_blocks=sent_blocks if sent_blocks is not None else {},
+        stopped=stopped,
     )
     return uploader.run()

@@ -101,7 +101,9 @@ class ClientBase:
         :meth:`gsep_cli.ratelimit.RateLimiter.close`). A wait between polls or before an
         API retry ends now too, so a job's wait in another thread ends with that
         exception within one request instead of at its next poll (up to the poll cap
-        later)."""
+        later). An upload in flight sends no further part and breaks off those on the wire
+        (it raises Interrupted within a quarter second; its upload is never completed).
+        Downloads go on: :meth:`cancel_downloads` stops them."""
         self.api.limiter.close()
         with self._waits_lock:
             self._stopped.set()

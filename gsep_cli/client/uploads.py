@@ -111,6 +111,7 @@ class Uploads(ClientBase):
                         stall=self.stall,
                         sent_md5=sent_md5,
                         sent_blocks=sent_blocks,
+                        stopped=self._stopped,
                     )
                 except ExpiredUrl:
                     if round_ == 2:
