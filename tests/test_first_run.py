@@ -143,11 +143,13 @@ def test_ctrl_c_in_a_sandbox_batch_abandons_every_job_being_polled(tmp_path: Pat
     """Ctrl-C while two inputs' jobs are polled at once (``--jobs 2``): both are put on
     record as abandoned, each with its line, though the stop ends their poll waits (and so
     the inputs, Interrupted) before the clean-up looks (a breaker found them left
-    ``submitted`` with no line: the re-run would wait on jobs no emulator knows)."""
+    ``submitted`` with no line: the re-run would wait on jobs no emulator knows). The third
+    input, queued, is not begun after the Ctrl-C (a worker freed by the stop took it and
+    printed its upload after the interrupt)."""
     env = clean_env(tmp_path, GSEP_SANDBOX_JOB_SECONDS="60")
-    for index, name in enumerate(("a", "b")):
+    for index, name in enumerate(("a", "b", "c")):
         make_wav(tmp_path / f"{name}.wav", seconds=0.2 + 0.05 * index)
-    args = ["--sandbox", "separate", "a.wav", "b.wav", "--jobs", "2", "-o", "out"]
+    args = ["--sandbox", "separate", "a.wav", "b.wav", "c.wav", "--jobs", "2", "-o", "out"]
     proc = start_gsep(args, env, tmp_path)
     try:
         wait_for(
@@ -167,7 +169,7 @@ def test_ctrl_c_in_a_sandbox_batch_abandons_every_job_being_polled(tmp_path: Pat
     assert proc.returncode == 130, err
     assert out == ""
     assert "a.wav: the sandbox's job" in err and "b.wav: the sandbox's job" in err, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "c.wav" not in err, err
     assert [j.status for j in _sandbox_jobs(tmp_path)] == ["abandoned"] * 2
 
 

@@ -104,10 +104,14 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         return [results[i] for i in range(len(inputs))]
 
     def _stop_all(self, pool: ThreadPoolExecutor) -> None:
-        """After an interrupt: wait (bounded) for a job creation in flight to be recorded —
-        another interrupt quits that wait at once — then, uninterruptibly (it is quick):
-        remove partial files of downloads in flight, start no queued input, and put the
-        sandbox's unfinished jobs on record."""
+        """After an interrupt: start no queued input; wait (bounded) for a job creation in
+        flight to be recorded — another interrupt quits that wait at once — then,
+        uninterruptibly (it is quick): remove partial files of downloads in flight and put
+        the sandbox's unfinished jobs on record."""
+        # first of all: the stop ends the inputs' waits at once, and a worker freed by
+        # that must not start a queued input (its upload line would follow the Ctrl-C)
+        with held():
+            pool.shutdown(wait=False, cancel_futures=True)
         try:
             self._settle()
         except BaseException:  # Ctrl-C again (or it landing inside the wait's lock): go on
@@ -115,7 +119,6 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
                 raise
         with held():
             self.client.cancel_downloads()
-            pool.shutdown(wait=False, cancel_futures=True)
             self._drop_sandbox_jobs()
 
     def _drop_sandbox_jobs(self) -> None:
@@ -158,6 +161,9 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
         second turn is ``held_since`` that exception's ``since`` and waits for the holder.
         """
         result = InputResult(path)
+        if self._stop.is_set():  # taken from the queue just as the stop came: not begun
+            result.status, result.error = "failed", Interrupted("stopped before it began")
+            return result
         with self._turn:
             self._active.append(result)
             self._begun.append(result)
