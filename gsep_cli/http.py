@@ -34,6 +34,7 @@ from .errors import (
     CreationUnconfirmed,
     DeadlineReached,
     GsepError,
+    Interrupted,
     RequestRejected,
     ServiceUnavailable,
 )
@@ -64,7 +65,12 @@ class ApiTransport:
         notify: Notify | None = None,
         log: Log | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stopped: threading.Event | None = None,
     ) -> None:
+        """``stopped``: once set (:meth:`gsep_cli.client.GsepClient.stop_requests`), a
+        request waiting for its answer is broken off (Interrupted), except one that may
+        cost credits (``call(..., paid=True)``, a job creation): that one must be
+        answered and recorded, so it is let finish."""
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         register_secret(api_key)
@@ -74,6 +80,7 @@ class ApiTransport:
         self.notify = notify
         self.log = log
         self.sleep = sleep
+        self.stopped = stopped
         self._sessions = ThreadSessions(make_session)
         self._sent = threading.local()  # when this thread's last request left the limiter
         self.calls = 0  # requests actually sent (for tests and benchmarks)
@@ -113,6 +120,7 @@ class ApiTransport:
         creates: bool = False,
         deadline: float | None = None,
         urgent: bool = False,
+        paid: bool = False,
     ) -> dict[str, Any]:
         """Send one API request and return its ``resultData``.
 
@@ -123,6 +131,8 @@ class ApiTransport:
         call, retries included, and interrupts a request in flight:
         :class:`~gsep_cli.errors.DeadlineReached` when it passes. ``urgent`` (a poll of a
         job expected to have finished) goes before other requests waiting for the budget.
+        ``paid`` marks a request that may cost credits (a job creation): the stop
+        (``stopped``) never breaks it off once sent.
         """
         url = self.url(path)
         policy = self.policy
@@ -130,7 +140,7 @@ class ApiTransport:
         for attempt in range(1, policy.attempts + 1):
             _check_deadline(deadline)
             try:
-                response = self._send(method, url, body, deadline, urgent)
+                response = self._send(method, url, body, deadline, urgent, paid)
             except requests.RequestException as exc:
                 last_error, retryable = self._network_error(exc, creates)
                 if retryable and attempt < policy.attempts:
@@ -205,6 +215,7 @@ class ApiTransport:
         body: dict[str, Any] | None,
         deadline: float | None = None,
         urgent: bool = False,
+        paid: bool = False,
     ) -> requests.Response:
         """One request, following only same-origin redirects (at most 5), each answered
         in full within the connect plus read timeout and before ``deadline``."""
@@ -215,13 +226,16 @@ class ApiTransport:
             self._sent.at = time.monotonic()
             limit = time.monotonic() + self.timeout[0] + self.timeout[1]
             binding = deadline is not None and deadline <= limit
-            with watchdog.guarding(deadline=deadline if binding else limit) as guard:
+            cancel = None if paid else self.stopped  # a paid request is answered, recorded
+            with watchdog.guarding(deadline=deadline if binding else limit, cancel=cancel) as guard:
                 try:
                     _check_deadline(deadline)
                     response = self._send_once(method, url, body)
                     if guard.fired is not None:  # cut mid-answer: what came may look whole
                         raise requests.ConnectionError(f"stopped: {guard.fired}")
                 except requests.RequestException:
+                    if guard.fired == watchdog.CANCELLED:
+                        raise Interrupted("stopped: the API request was broken off") from None
                     if guard.fired == watchdog.DEADLINE:
                         if binding:
                             raise DeadlineReached(

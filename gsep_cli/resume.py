@@ -107,7 +107,8 @@ class ResumableGet:
         if self.log is not None:
             since = f" (from byte {self.received})" if self.received else ""
             self.log(f"-> GET {redact(url)}{since}")
-        with watchdog.guarding(stall=self.stall) as guard:
+        # the cancel breaks off a request that waits for an answer, too (a hung server)
+        with watchdog.guarding(stall=self.stall, cancel=self.cancelled) as guard:
             try:
                 with self._get(url, headers) as response:
                     status = response.status_code
@@ -124,9 +125,13 @@ class ResumableGet:
                     self.etag = response.headers.get("ETag") or self.etag
                     wire = self._copy(response, guard, _decoder_for(response))
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                if guard.fired == watchdog.CANCELLED:
+                    raise Interrupted("download cancelled") from None
                 if guard.fired == watchdog.STALLED and self.stall is not None:
                     raise Retryable(f"stalled ({self.stall.describe()})") from exc
                 raise
+        if guard.fired == watchdog.CANCELLED:  # what came may look whole: it is not
+            raise Interrupted("download cancelled")
         if guard.fired == watchdog.STALLED and self.stall is not None:
             # cut by the watchdog: a body without Content-Length (or headers cut short)
             # ends there as if complete; what came is kept and the rest asked for

@@ -137,11 +137,11 @@ class PartUploader:
             pending: set[Future[str]] = set(futures)
             while pending:  # short waits keep Ctrl-C (and the client's stop) responsive
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+                if self._stop_asked():  # before the parts' errors: theirs may be the stop
+                    raise KeyboardInterrupt  # the same end as Ctrl-C in this thread
                 for future in done:
                     if future.exception() is not None:
                         raise future.exception()  # type: ignore[misc]
-                if pending and self.stopped is not None and self.stopped.is_set():
-                    raise KeyboardInterrupt  # the same end as Ctrl-C in this thread
             finished = True
             return [(n, f.result()) for n, f in enumerate(futures, start=1)]
         except KeyboardInterrupt:
@@ -164,8 +164,8 @@ class PartUploader:
         length = max(0, min(self.plan.chunk_size, self.size - offset))
         last: GsepError | None = None
         for attempt in range(1, self.policy.attempts + 1):
-            if self._cancel.is_set():
-                raise Cancelled
+            if self._cancel.is_set() or self._stop_asked():  # the stop may come while the
+                raise Cancelled  # plan was on its way: no part is sent after it
             # Whether the URL expired is for the storage server to say (403): this
             # machine's clock may be wrong by hours (GSEP_API.md 2.2).
             sent = [0]
@@ -231,6 +231,9 @@ class PartUploader:
                 self.listener.transfer_advance(self.key, -self._reported)
             self._reported = 0
 
+    def _stop_asked(self) -> bool:
+        return self.stopped is not None and self.stopped.is_set()
+
     def _sleep_cancellable(self, seconds: float) -> None:
         if self._cancel.wait(seconds):
             raise Cancelled
@@ -277,7 +280,9 @@ class PartUploader:
         upload is cancelled."""
         answer_within = self.timeout[0] + self.timeout[1]  # as an API answer's bound
         try:
-            with watchdog.guarding(stall=self.stall, answer_within=answer_within) as guard:
+            with watchdog.guarding(
+                stall=self.stall, answer_within=answer_within, cancel=self._cancel
+            ) as guard:
                 if isinstance(body, bytes):
                     guard.awaiting_answer()
                 try:

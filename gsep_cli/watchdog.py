@@ -2,12 +2,15 @@
 
 A socket timeout bounds each single ``recv`` or ``send``; a server that drips one byte a
 second satisfies every one of them and holds a request forever. This module adds two
-bounds that hold whatever the peer does:
+bounds that hold whatever the peer does, and a way to break a request off from another
+thread:
 
 * a **deadline**: a wall-clock instant (``time.monotonic``) by which the request, answer
   and body included, is over (``--timeout``, and every API call's own limit);
 * **stall detection**: fewer than ``rate`` bytes per second moved over the last
-  ``window`` seconds (the idea of curl's ``--speed-limit``/``--speed-time``).
+  ``window`` seconds (the idea of curl's ``--speed-limit``/``--speed-time``);
+* a **cancel** event: once another thread sets it (Ctrl-C, a cancelled MCP call), the
+  request is broken off, also while it waits for an answer that may never come.
 
 A request runs inside :func:`guarding`. Connections made by :func:`install` (every
 session of :func:`gsep_cli.sessions.make_session`) tell the guard of the thread using them
@@ -33,10 +36,11 @@ from typing import Any
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["DEADLINE", "STALLED", "Guard", "Stall", "guarding", "install"]
+__all__ = ["CANCELLED", "DEADLINE", "STALLED", "Guard", "Stall", "guarding", "install"]
 
 DEADLINE = "deadline"
 STALLED = "stalled"
+CANCELLED = "cancelled"
 #: How often the monitor looks at the live guards (seconds).
 TICK = 0.1
 #: The most bytes offered to one ``socket.send`` when a body is sent under a guard; the
@@ -65,11 +69,16 @@ class Guard:
     """The bounds of one request in one thread, and what made it stop (``fired``)."""
 
     def __init__(
-        self, deadline: float | None, stall: Stall | None, answer_within: float | None = None
+        self,
+        deadline: float | None,
+        stall: Stall | None,
+        answer_within: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.deadline = deadline
         self.stall = stall
         self.answer_within = answer_within
+        self.cancel = cancel
         self.started = time.monotonic()
         self.fired: str | None = None
         self._lock = threading.Lock()
@@ -129,6 +138,8 @@ class Guard:
         self.awaiting_answer()
 
     def _due(self, now: float) -> str | None:
+        if self.cancel is not None and self.cancel.is_set():
+            return CANCELLED
         if self.deadline is not None and now >= self.deadline:
             return DEADLINE
         if self.stall is None or now - self.started < self.stall.window:
@@ -201,21 +212,26 @@ def _ensure_monitor() -> None:
 
 @contextlib.contextmanager
 def guarding(
-    deadline: float | None = None, stall: Stall | None = None, answer_within: float | None = None
+    deadline: float | None = None,
+    stall: Stall | None = None,
+    answer_within: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> Iterator[Guard]:
     """Bound the requests this thread makes inside the block; yields the guard.
 
     ``deadline`` is a ``time.monotonic()`` instant; ``answer_within`` (seconds) bounds
-    the answer once the body is sent (:meth:`Guard.awaiting_answer`). With no bound,
+    the answer once the body is sent (:meth:`Guard.awaiting_answer`); ``cancel``, once
+    set (by any thread), breaks the request off within :data:`TICK`. With no bound,
     nothing is watched (the guard still counts nothing and never fires). A guard that
     fired (:attr:`Guard.fired`) cut the connection: whatever the request got is partial,
     even when it looks whole (a cut inside the headers reads as their end, a cut body
     without ``Content-Length`` as its end).
     """
-    guard = Guard(deadline, stall, answer_within)
+    guard = Guard(deadline, stall, answer_within, cancel)
     previous = getattr(_local, "guard", None)
     _local.guard = guard
-    if deadline is not None or stall is not None or answer_within is not None:
+    bounds = (deadline, stall, answer_within, cancel)
+    if any(bound is not None for bound in bounds):
         _ensure_monitor()
         with _live_lock:
             _live.add(guard)

@@ -60,6 +60,7 @@ class ClientBase:
             log=log,
             sleep=self.sleep,
             notify=self._notify_wait,
+            stopped=self._stopped,
         )
         self.stall = stall
         self.max_wait = max_wait
@@ -99,11 +100,13 @@ class ClientBase:
         """Send no API request any more: those waiting for the rate limit's budget end
         unsent with :class:`~gsep_cli.errors.Interrupted` (Ctrl-C; see
         :meth:`gsep_cli.ratelimit.RateLimiter.close`). A wait between polls or before an
-        API retry ends now too, so a job's wait in another thread ends with that
-        exception within one request instead of at its next poll (up to the poll cap
-        later). An upload in flight sends no further part and breaks off those on the wire
-        (it raises Interrupted within a quarter second; its upload is never completed).
-        Downloads go on: :meth:`cancel_downloads` stops them."""
+        API retry ends now too, and an API request waiting for its answer (a poll that
+        hangs) is broken off, so a job's wait in another thread ends with that exception
+        at once — except a job creation already sent: it may have cost credits, so it is
+        answered and recorded. An upload in flight sends no further part and breaks off
+        those on the wire (it raises Interrupted within a quarter second; its upload is
+        never completed). Downloads go on: :meth:`cancel_downloads` stops them, a request
+        waiting for its answer included."""
         self.api.limiter.close()
         with self._waits_lock:
             self._stopped.set()
@@ -132,7 +135,8 @@ class ClientBase:
         self._stopped.wait(max(0.0, seconds))
 
     def cancel_downloads(self) -> None:
-        """Stop every download in flight and remove its partial files (Ctrl-C)."""
+        """Stop every download in flight — one waiting for its answer or before a retry
+        included — and remove its partial files (Ctrl-C)."""
         self.downloader.cancel()
 
     @property

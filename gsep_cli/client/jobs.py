@@ -78,7 +78,7 @@ class Jobs(ClientBase):
                 f"{model} needs a lyrics text and its language",
                 "Give --lyrics FILE.txt and --language " + "|".join(LYRICS_LANGUAGES),
             )
-        data = self.api.call("POST", f"/v1/{model}/jobs", body, creates=True)
+        data = self.api.call("POST", f"/v1/{model}/jobs", body, creates=True, paid=True)
         job_id = data.get("jobId")
         if not isinstance(job_id, str) or not job_id:  # accepted (and paid?) but unnamed
             raise CreationUnconfirmed(
