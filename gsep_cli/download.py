@@ -211,6 +211,11 @@ class Downloader:
         except OSError as exc:  # disk full, permissions, a folder in the way...
             if isinstance(exc, requests.RequestException):
                 raise
+            if self._cancelled.is_set():  # cancel() removed the file it was writing or
+                # moving into place: that is the stop, not the disk
+                raise Interrupted(
+                    f"download of {dest.name} cancelled; nothing was left behind"
+                ) from None
             raise UsageError(
                 f"cannot write {dest}: {exc.strerror or exc}",
                 "Check free space and permissions of the output folder, then run "

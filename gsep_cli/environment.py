@@ -167,3 +167,18 @@ def sandbox_pace() -> tuple[float, int]:
             "Fix or unset GSEP_SANDBOX_CHUNK_SIZE",
         )
     return seconds, size
+
+
+def sandbox_faults() -> list[str]:
+    """The built-in sandbox's fault switches: GSEP_SANDBOX_FAULTS (``;``-separated, as for
+    ``gsep sandbox serve``; README "Fault switches"), so a pipeline can be tried against
+    a hostile server with ``--sandbox`` alone. Raises ConfigError for one that does not
+    parse."""
+    from .sandbox.faults import parse_fault_list
+
+    try:
+        return [f.describe() for f in parse_fault_list(os.environ.get("GSEP_SANDBOX_FAULTS", ""))]
+    except ValueError as exc:
+        raise ConfigError(
+            f"GSEP_SANDBOX_FAULTS: {exc}", "Fix or unset GSEP_SANDBOX_FAULTS"
+        ) from None

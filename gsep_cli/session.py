@@ -132,15 +132,15 @@ class Session:
     def start_sandbox(self) -> str:
         """Start the built-in emulator on a free loopback port (once; stopped by
         :meth:`close`) and return its base URL. Its pace follows GSEP_SANDBOX_JOB_SECONDS
-        and GSEP_SANDBOX_CHUNK (README "Sandbox")."""
+        and GSEP_SANDBOX_CHUNK_SIZE, its faults GSEP_SANDBOX_FAULTS (README "Sandbox")."""
         with self._opening:
             if self._sandbox is None:
-                from .environment import sandbox_pace
+                from .environment import sandbox_faults, sandbox_pace
                 from .sandbox import Sandbox
                 from .sessions import reach_directly
 
                 seconds, size = sandbox_pace()
-                sandbox = Sandbox(job_seconds=seconds, chunk_size=size)
+                sandbox = Sandbox(job_seconds=seconds, chunk_size=size, faults=sandbox_faults())
                 sandbox.start()
                 self._sandbox = sandbox
                 self._closers.append(sandbox.stop)

@@ -207,3 +207,23 @@ def test_ctrl_c_in_a_sandbox_batch_then_the_same_command_carries_on(tmp_path: Pa
     assert files_under(tmp_path / "out") == ["a/vocal.wav", "b/vocal.wav", "c/vocal.wav"]
     names = sorted(Path(j.input_path).name for j in _sandbox_jobs(tmp_path))
     assert names == ["a.wav", "b.wav", "b.wav", "c.wav"]  # a.wav paid for once
+
+
+def test_the_sandbox_flag_takes_its_faults_from_the_environment(tmp_path: Path) -> None:
+    """GSEP_SANDBOX_FAULTS reaches the ``--sandbox`` emulator too (it used to be read by
+    ``gsep sandbox serve`` only, so a breaker's matrix of faults for ``--sandbox`` runs
+    tested none of them): a job creation answered 503 once is retried and the run ends
+    well; a fault that does not parse is one line, before anything runs."""
+    make_wav(tmp_path / "song.wav", seconds=0.2)
+    args = ["-v", "--sandbox", "separate", "song.wav", "-o", "out"]
+    env = clean_env(
+        tmp_path, GSEP_SANDBOX_JOB_SECONDS="0", GSEP_SANDBOX_FAULTS="api-503@job-create:1"
+    )
+    done = run_gsep(args, env, cwd=tmp_path)
+    assert done.code == 0, str(done)
+    answers = re.findall(r"<- (\d+) .*/jobs", done.err)
+    assert answers[:2] == ["503", "200"], done.err
+    assert [Path(j.input_path).name for j in _sandbox_jobs(tmp_path)] == ["song.wav"]
+    bad = run_gsep(args, {**env, "GSEP_SANDBOX_FAULTS": "no-such-fault"}, cwd=tmp_path)
+    assert bad.code != 0 and bad.err.count("\n") == 1, str(bad)
+    assert "GSEP_SANDBOX_FAULTS" in bad.err and "Traceback" not in bad.err

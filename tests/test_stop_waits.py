@@ -16,6 +16,7 @@ import pytest
 from clitools import SECRET, make_wav
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stoptools import in_thread, result_gets
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import Interrupted
@@ -44,28 +45,10 @@ def _polls(sb: Sandbox, job_id: str) -> int:
     return sum(r["method"] == "GET" and r["path"].endswith(job_id) for r in sb.requests)
 
 
-def _in_thread(work: Callable[[], object]) -> dict[str, object]:
-    """Start ``work`` in a thread; the dict gets ``thread``, ``error`` and ``ended``
-    (monotonic)."""
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        outcome["ended"] = time.monotonic()
-
-    thread = threading.Thread(target=run, daemon=True)
-    outcome["thread"] = thread
-    thread.start()
-    return outcome
-
-
 def _waiting(client: GsepClient, job_id: str, *, paced: bool, fresh: bool) -> dict[str, object]:
     """Start ``client.wait`` in a thread (:func:`_in_thread`)."""
     pace = JobTimes().pace(None) if paced else None
-    return _in_thread(lambda: client.wait(job_id, model="gsep_music_hq_v1", pace=pace, fresh=fresh))
+    return in_thread(lambda: client.wait(job_id, model="gsep_music_hq_v1", pace=pace, fresh=fresh))
 
 
 def _ended_interrupted(outcome: dict[str, object], stopped: float) -> None:
@@ -132,10 +115,6 @@ def test_the_backoff_before_an_api_retry_ends_at_the_stop(tmp_path: Path) -> Non
         _ended_interrupted(outcome, stopped)
 
 
-def _cdn_gets(sb: Sandbox) -> list[dict[str, object]]:
-    return [r for r in sb.requests if r["kind"] == "cdn" and r["method"] == "GET"]
-
-
 def test_the_wait_before_a_download_retry_ends_at_cancel(tmp_path: Path) -> None:
     """A result host's ``503`` with ``Retry-After: 60``: cancel_downloads (Ctrl-C in a
     batch, a cancelled MCP call) ends the wait at once and no further GET is sent (a
@@ -145,13 +124,13 @@ def test_the_wait_before_a_download_retry_ends_at_cancel(tmp_path: Path) -> None
         job_id = _job(sb, tmp_path)
         client = GsepClient(sb.base_url, SECRET, policy=RetryPolicy(attempts=3, base=1, cap=LONG))
         job = client.wait(job_id, model="gsep_music_hq_v1")
-        outcome = _in_thread(
+        outcome = in_thread(
             lambda: client.download(
                 job, tmp_path / "out", stems=["vocal"], model="gsep_music_hq_v1"
             )
         )
         deadline = time.monotonic() + BOUND
-        while not any(r["status"] == 503 for r in _cdn_gets(sb)):  # now waiting 60 s
+        while not any(r["status"] == 503 for r in result_gets(sb)):  # now waiting 60 s
             assert time.monotonic() < deadline, "the 503 never came"
             time.sleep(0.01)
         time.sleep(0.2)
@@ -159,7 +138,7 @@ def test_the_wait_before_a_download_retry_ends_at_cancel(tmp_path: Path) -> None
         client.cancel_downloads()
         _ended_interrupted(outcome, stopped)
         time.sleep(0.3)  # a GET sent after the stop would be logged by now
-        assert len(_cdn_gets(sb)) == 1, _cdn_gets(sb)
+        assert len(result_gets(sb)) == 1, result_gets(sb)
         assert not list((tmp_path / "out").rglob("*")) or all(
             p.is_dir() for p in (tmp_path / "out").rglob("*")
         )
@@ -174,7 +153,7 @@ def test_an_upload_in_a_worker_thread_ends_at_the_stop(tmp_path: Path) -> None:
     with Sandbox(job_seconds=600, chunk_size=4096, faults=faults) as sb:
         song = make_wav(tmp_path / "song.wav", seconds=1.0)  # some 40 parts of 4 KiB
         client = GsepClient(sb.base_url, SECRET, parallel=1)
-        outcome = _in_thread(lambda: client.upload_file(song))
+        outcome = in_thread(lambda: client.upload_file(song))
         deadline = time.monotonic() + BOUND
         while not any(r["kind"] == "s3" for r in sb.requests):  # the first part is on the wire
             assert time.monotonic() < deadline, "no part was sent"
@@ -197,7 +176,7 @@ def test_a_job_creation_on_the_wire_is_answered_despite_the_stop(tmp_path: Path)
         client = GsepClient(sb.base_url, SECRET)
         upload_id = client.upload_file(make_wav(tmp_path / "song.wav", seconds=0.2))
         got: dict[str, str] = {}
-        outcome = _in_thread(
+        outcome = in_thread(
             lambda: got.setdefault(
                 "job", client.create_job(upload_id, model="gsep_music_hq_v1", stems=["vocal"])
             )
@@ -259,7 +238,7 @@ def test_the_stop_ends_any_step_waiting_on_a_peer(step: str, after: float) -> No
                 out = Path(folder) / "out"
                 work = lambda: client.download(job, out, stems=["vocal"])  # noqa: E731
         jobs, before = sb.store.job_count(), len(sb.requests)
-        outcome = _in_thread(work)
+        outcome = in_thread(work)
         deadline = time.monotonic() + BOUND
         while not any(r["fault"] for r in sb.requests[before:]):  # the waiting request is out
             assert time.monotonic() < deadline, f"{fault} never met"

@@ -163,7 +163,10 @@ class Planning(Recorded):
         options, path = self.options, work.path
         match = self._match(work)
         known = peek_job_on_record(self.ledger, match)
-        step = next_step(known, pay_again=options.pay_again, started_at=self.started_at)
+        sandbox = self.host == SANDBOX_HOST
+        step = next_step(
+            known, pay_again=options.pay_again, started_at=self.started_at, sandbox=sandbox
+        )
         if step is Step.NEW:
             return InputPlan(path, True)
         assert known is not None
@@ -171,6 +174,8 @@ class Planning(Recorded):
             error = unanswered_refusal(path.name, known, pay_again=options.pay_again)
             return InputPlan(path, False, error=error, note="creation never answered")
         if step is Step.PAY_FOR_UNANSWERED:
+            if sandbox and not options.pay_again:
+                return InputPlan(path, True, note="its creation died with an earlier sandbox")
             return InputPlan(path, True, note="paying again for a creation never answered")
         if step is Step.PAY_AGAIN:
             return InputPlan(path, True, note=f"paying again over job {known.job_id}")

@@ -32,15 +32,22 @@ class Step(Enum):
     PAY_FOR_UNANSWERED = "pay-for-unanswered"  # --pay-again over such a creation: a new job
 
 
-def next_step(known: JobRecord | None, *, pay_again: bool, started_at: float) -> Step:
+def next_step(
+    known: JobRecord | None, *, pay_again: bool, started_at: float, sandbox: bool = False
+) -> Step:
     """The runner's one rule for a work with ``known`` on record (or None). A record made
     at or after ``started_at`` (epoch s: this run, or one beside it) is never paid again,
-    ``--pay-again`` or not: identical inputs share it."""
+    ``--pay-again`` or not: identical inputs share it. In the built-in sandbox
+    (``sandbox``), a creation an earlier command never saw answered is run again without
+    ``--pay-again``: its emulator stopped with that command, so no job of it can exist,
+    and a new one costs nothing."""
     if known is None:
         return Step.NEW
     this_run = known.created_at >= started_at
     if known.unconfirmed:
-        return Step.PAY_FOR_UNANSWERED if pay_again and not this_run else Step.REFUSE
+        if (pay_again or sandbox) and not this_run:
+            return Step.PAY_FOR_UNANSWERED
+        return Step.REFUSE
     return Step.REATTACH if not pay_again or this_run else Step.PAY_AGAIN
 
 

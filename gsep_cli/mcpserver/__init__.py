@@ -45,7 +45,7 @@ def serve(
     require()
     import anyio
 
-    from ..environment import sandbox_pace
+    from ..environment import sandbox_faults, sandbox_pace
     from ..sandbox import Sandbox
     from ..session import Session
     from ..sessions import reach_directly
@@ -60,7 +60,7 @@ def serve(
     forget = None
     if sandbox:
         seconds, size = sandbox_pace()
-        emulator = Sandbox(job_seconds=seconds, chunk_size=size).start()
+        emulator = Sandbox(job_seconds=seconds, chunk_size=size, faults=sandbox_faults()).start()
         forget = reach_directly(emulator.base_url)  # never through a proxy
         if announce is not None:
             announce(
