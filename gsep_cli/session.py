@@ -104,6 +104,7 @@ class Session:
         """Resolved settings (environment, then profile, then defaults); warnings go to
         :meth:`warn`. In the sandbox (no dry run) the base URL is the emulator's, on a
         port chosen when :meth:`client` starts it: until then ``http://127.0.0.1:0/...``.
+        A dry run in the sandbox checks the emulator's settings (GSEP_SANDBOX_*) too.
 
         Raises :class:`~gsep_cli.errors.ConfigError` (exit 3) for a setting that cannot
         be used."""
@@ -112,6 +113,11 @@ class Session:
         from .config import load_settings
 
         base_url = self.base_url
+        if self.sandbox and dry_run:  # no emulator starts: its settings are checked as the
+            from .environment import sandbox_faults, sandbox_pace  # run would check them
+
+            sandbox_pace()
+            sandbox_faults()
         if self.sandbox and not dry_run:
             base_url = self._sandbox.base_url if self._sandbox else SANDBOX_PENDING_URL
         settings = load_settings(base_url=base_url, profile=self.profile, keyless=self.sandbox)
@@ -373,6 +379,9 @@ class Session:
             ledger=ledger,
             on_result=on_result,
             clock=ledger.now,  # its times are compared with records: on the ledger's clock
+            # a sandbox that outlives this call (a Session's, gsep mcp's) still holds the
+            # jobs earlier calls sent it
+            sandbox_since=self._sandbox.started_at if self._sandbox is not None else None,
         )
         return runner.run(list(paths))
 

@@ -104,8 +104,9 @@ class Attaching(RunnerBase):
         # a job made while this run waited for its holder is this run's too: --pay-again
         # pays for what was on record before, never for what a runner beside it just paid
         since = self.started_at if waited_since is None else min(self.started_at, waited_since)
-        sandbox = self.host == SANDBOX_HOST
-        step = next_step(known, pay_again=options.pay_again, started_at=since, sandbox=sandbox)
+        step = next_step(
+            known, pay_again=options.pay_again, started_at=since, sandbox_since=self.sandbox_since
+        )
         if step is Step.REFUSE:
             assert known is not None
             raise unanswered_refusal(work.path.name, known, pay_again=options.pay_again)
@@ -116,7 +117,7 @@ class Attaching(RunnerBase):
                 f"{work.path.name}: the creation requested at {utc_text(known.created_at)} "
                 "in an earlier --sandbox command's emulator, now stopped, was never "
                 "answered; running the input again (free in the sandbox)"
-                if sandbox and not options.pay_again
+                if self.sandbox_since is not None and not options.pay_again
                 else f"{work.path.name}: paying again for the creation requested at "
                 f"{utc_text(known.created_at)} that was never confirmed (--pay-again)"
             )

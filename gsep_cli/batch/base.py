@@ -38,11 +38,21 @@ class RunnerBase(Recorded):
         ledger: Ledger | None = None,
         on_result: Callable[[InputResult], None] | None = None,
         clock: Callable[[], float] = time.time,
+        sandbox_since: float | None = None,
     ) -> None:
         """``host``: what the work is recorded under when given (the sandbox's stable
-        name, :data:`~gsep_cli.ledger.SANDBOX_HOST`), else the base URL's host."""
+        name, :data:`~gsep_cli.ledger.SANDBOX_HOST`), else the base URL's host;
+        ``sandbox_since``: when that sandbox's emulator started (see
+        :class:`~.known.Recorded`)."""
         host = host if host is not None else api_host(base_url)
-        super().__init__(options, key_fp=key_fp, host=host, ledger=ledger, clock=clock)
+        super().__init__(
+            options,
+            key_fp=key_fp,
+            host=host,
+            ledger=ledger,
+            clock=clock,
+            sandbox_since=sandbox_since,
+        )
         self.client = client
         self.on_result = on_result
         self.job_times = JobTimes(history=self._learnt_times())

@@ -163,9 +163,11 @@ class Planning(Recorded):
         options, path = self.options, work.path
         match = self._match(work)
         known = peek_job_on_record(self.ledger, match)
-        sandbox = self.host == SANDBOX_HOST
         step = next_step(
-            known, pay_again=options.pay_again, started_at=self.started_at, sandbox=sandbox
+            known,
+            pay_again=options.pay_again,
+            started_at=self.started_at,
+            sandbox_since=self.sandbox_since,
         )
         if step is Step.NEW:
             return InputPlan(path, True)
@@ -174,7 +176,7 @@ class Planning(Recorded):
             error = unanswered_refusal(path.name, known, pay_again=options.pay_again)
             return InputPlan(path, False, error=error, note="creation never answered")
         if step is Step.PAY_FOR_UNANSWERED:
-            if sandbox and not options.pay_again:
+            if self.sandbox_since is not None and not options.pay_again:
                 return InputPlan(path, True, note="its creation died with an earlier sandbox")
             return InputPlan(path, True, note="paying again for a creation never answered")
         if step is Step.PAY_AGAIN:

@@ -14,7 +14,7 @@ from ..choices import get_model
 from ..client import WrittenFile
 from ..errors import GsepError, UsageError
 from ..folders import prepare_folders
-from ..ledger import FileRecord, JobRecord, Ledger
+from ..ledger import SANDBOX_HOST, FileRecord, JobRecord, Ledger
 from ..manifest import Manifest
 from ..models import RESIDUAL
 from ..naming import check_planned_outputs
@@ -33,19 +33,27 @@ class Step(Enum):
 
 
 def next_step(
-    known: JobRecord | None, *, pay_again: bool, started_at: float, sandbox: bool = False
+    known: JobRecord | None,
+    *,
+    pay_again: bool,
+    started_at: float,
+    sandbox_since: float | None = None,
 ) -> Step:
     """The runner's one rule for a work with ``known`` on record (or None). A record made
     at or after ``started_at`` (epoch s: this run, or one beside it) is never paid again,
-    ``--pay-again`` or not: identical inputs share it. In the built-in sandbox
-    (``sandbox``), a creation an earlier command never saw answered is run again without
-    ``--pay-again``: its emulator stopped with that command, so no job of it can exist,
-    and a new one costs nothing."""
+    ``--pay-again`` or not: identical inputs share it. In the built-in sandbox,
+    ``sandbox_since`` is when the emulator serving this run started (epoch s): a creation
+    recorded before it and never answered is run again without ``--pay-again``, since
+    the emulator it was sent to stopped with its command, so no job of it can exist (and
+    a new one costs nothing). One sent to the emulator still running (a Session's, ``gsep
+    mcp --sandbox``'s), or by a run beside this one, is refused as against the API: its
+    job may exist there."""
     if known is None:
         return Step.NEW
     this_run = known.created_at >= started_at
     if known.unconfirmed:
-        if (pay_again or sandbox) and not this_run:
+        died = sandbox_since is not None and known.created_at < sandbox_since
+        if (pay_again or died) and not this_run:
             return Step.PAY_FOR_UNANSWERED
         return Step.REFUSE
     return Step.REATTACH if not pay_again or this_run else Step.PAY_AGAIN
@@ -74,7 +82,12 @@ class Recorded:
         host: str,
         ledger: Ledger | None = None,
         clock: Callable[[], float] = time.time,
+        sandbox_since: float | None = None,
     ) -> None:
+        """``sandbox_since``: with the built-in sandbox (``host`` is
+        :data:`~gsep_cli.ledger.SANDBOX_HOST`), when its emulator started (epoch s); by
+        default this run's start, as for a ``--sandbox`` command, whose emulator starts
+        with it."""
         self.options = options
         self.spec = get_model(options.model)
         self.ledger = ledger
@@ -88,6 +101,11 @@ class Recorded:
         #: --pay-again pays again for jobs on record before this run, never for the ones
         #: this run (or one beside it) has just created: identical inputs share those.
         self.started_at = clock()
+        #: when the emulator serving this run started (the built-in sandbox only): what
+        #: was sent before then went to one that is gone (:func:`next_step`)
+        self.sandbox_since: float | None = None
+        if host == SANDBOX_HOST:
+            self.sandbox_since = self.started_at if sandbox_since is None else sandbox_since
         self.manifest = None if options.manifest is None else Manifest(options.manifest)
 
     def _match(self, work: Work) -> tuple[str, str, tuple[str, ...], str, str]:

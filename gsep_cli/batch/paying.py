@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..fileid import FileIdentity
 from ..folders import prepare_folders
-from ..ledger import SANDBOX_HOST, JobRecord, UploadRecord
+from ..ledger import JobRecord, UploadRecord
 from ..models import UPLOAD_LIFE
 from ..onrecord import create_on_record, upload_as_hashed
 from ..records import UNCONFIRMED
@@ -90,9 +90,9 @@ class Paying(RunnerBase):
                 sha, size, self.host, self.key_fp, max_age=UPLOAD_LIFE - UPLOAD_MARGIN
             )
             # the sandbox's uploads live in its emulator, which stops with the command
-            # that made them: only this run's own can still exist there
+            # that made them: only those it made can still exist there
             if known is not None and (
-                self.host != SANDBOX_HOST or known.created_at >= self.started_at
+                self.sandbox_since is None or known.created_at >= self.sandbox_since
             ):
                 self.client.notice(f"{path.name}: reusing upload {known.upload_id}")
                 return known.upload_id, True

@@ -286,14 +286,23 @@ def _parse_route(selector: str, target: str, spec: str) -> str:
     return route
 
 
+#: The longest wait a fault takes (about 11.5 days): a timed wait much longer overflows
+#: (``Event.wait(1e10)``: "timestamp too large") mid-request; forever is a hang fault.
+MAX_FAULT_SECONDS = 1e6
+
+
 def _check_seconds(kind: str, text: str) -> None:
-    """A finite, non-negative number of seconds (time.sleep refuses the rest mid-request)."""
+    """A number of seconds from 0 to :data:`MAX_FAULT_SECONDS`, checked when the fault is
+    read (the emulator's waits refuse the rest mid-request, as an internal error)."""
     try:
         seconds = float(text)
     except ValueError as exc:
         raise FaultSyntaxError(f"{kind} needs seconds, got {text!r}") from exc
-    if not 0 <= seconds < float("inf"):
-        raise FaultSyntaxError(f"{kind} needs seconds >= 0, got {text!r}")
+    if not 0 <= seconds <= MAX_FAULT_SECONDS:
+        raise FaultSyntaxError(
+            f"{kind} needs seconds from 0 to {MAX_FAULT_SECONDS:g} (a hang fault waits "
+            f"forever), got {text!r}"
+        )
 
 
 def _check_rate(kind: str, text: str) -> None:
