@@ -104,6 +104,10 @@ class ApiTransport:
         return self.base_url + "/" + path.lstrip("/")
 
     def _wait(self, reason: str, seconds: float, deadline: float | None = None) -> None:
+        """Wait before sending a request again; once stopped, no retry and no notice of
+        one (its connection cut by the stop, or by an emulator stopping with it)."""
+        if self.stopped is not None and self.stopped.is_set():
+            raise Interrupted("stopped; the request is not sent again")
         if deadline is not None:  # never sleep past the caller's deadline
             seconds = min(seconds, max(0.0, deadline - time.monotonic()))
         if self.notify is not None and seconds >= 0.5:

@@ -20,6 +20,7 @@ from stoptools import in_thread, result_gets
 
 from gsep_cli.client import GsepClient
 from gsep_cli.errors import Interrupted
+from gsep_cli.http import ApiTransport
 from gsep_cli.jobtimes import JobTimes
 from gsep_cli.polling import PollPolicy
 from gsep_cli.retry import RetryPolicy
@@ -256,3 +257,25 @@ def test_the_stop_ends_any_step_waiting_on_a_peer(step: str, after: float) -> No
         completes = [r for r in sb.requests[before:] if r["path"].endswith("/complete")]
         assert all(r["fault"] for r in completes), completes  # only the hung one, if any
         client.close()
+
+
+def test_a_request_whose_connection_ends_after_the_stop_is_not_retried() -> None:
+    """Once stopped, a request whose connection ends before the watchdog's next look
+    (here: reset at once by the server; after Ctrl-C, the emulator stopping with its
+    command) is neither retried nor announced as a retry: Interrupted (a new user saw
+    "network error (connection lost); retrying (1 s)" after the interrupt, 2 runs in 6)."""
+    notices: list[str] = []
+    stopped = threading.Event()
+    stopped.set()
+    with Sandbox(faults=["api-reset@key-info:*"]) as sb:
+        api = ApiTransport(
+            sb.base_url,
+            SECRET,
+            policy=RetryPolicy(attempts=3, base=0.01),
+            notify=lambda reason, seconds: notices.append(reason),
+            stopped=stopped,
+        )
+        with pytest.raises(Interrupted):
+            api.call("GET", "/v1/key/info")
+        resets = [r for r in sb.requests if r["fault"]]
+    assert notices == [] and len(resets) == 1, (notices, resets)
