@@ -59,10 +59,9 @@ class RunnerBase(Recorded):
         self._turn = threading.Condition()
         self._in_flight = 0  # job creations sent and not yet recorded
         self._new_jobs = 0  # new jobs this run may have paid for, or is paying for
-        self._active: list[InputResult] = []  # inputs being processed (under _turn)
         #: every input this runner began (under _turn): after Ctrl-C the sandbox's clean-up
-        #: looks at all of them, since the stop itself ends an input's wait (it fails with
-        #: Interrupted and leaves ``_active``) before its job is put on record
+        #: looks at all of them, finished or not, since the stop itself ends an input's
+        #: wait (it fails with Interrupted) before its job is put on record
         self._begun: list[InputResult] = []
         #: inputs of :meth:`run` whose first turn has not started (under _turn): while some
         #: are left, an input whose work another gsep process holds waits for its second turn

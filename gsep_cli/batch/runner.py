@@ -165,7 +165,6 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
             result.status, result.error = "failed", Interrupted("stopped before it began")
             return result
         with self._turn:
-            self._active.append(result)
             self._begun.append(result)
             if held_since is None:
                 self._fresh = max(0, self._fresh - 1)
@@ -194,9 +193,6 @@ class BatchRunner(Attaching, Paying, Delivering, Planning):
             )
             result.status, result.error = "failed", failure
             self._record_failure(result.job_id, failure)
-        finally:
-            with self._turn:
-                self._active.remove(result)
         return result
 
     def _with_resume_hint(self, exc: GsepError, result: InputResult) -> GsepError:
