@@ -4,6 +4,8 @@ sandbox's request log by kind."""
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -79,3 +81,38 @@ def start_session_program(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def interrupt_session_program(
+    base_url: str,
+    song: Path,
+    out: Path,
+    env: dict[str, str],
+    *,
+    ready: Callable[[], bool],
+    settle: float,
+    timeout: float,
+) -> tuple[str, str, float, float]:
+    """Run :data:`SESSION_PROGRAM`; once ``ready()`` (30 s at most) and ``settle`` seconds
+    more, Ctrl-C; wait ``timeout`` seconds at most for its end. Returns (stdout, stderr,
+    seconds from Ctrl-C until it caught the interrupt (NaN if it never said), seconds
+    from Ctrl-C until it exited)."""
+    proc = start_session_program(base_url, song, out, env)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready() and proc.poll() is None:
+            assert time.monotonic() < deadline, "waited 30 s for the moment to stop"
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(settle)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=timeout)
+        exited = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    match = re.search(r"caught \w+ ([\d.]+)", stdout)
+    caught = float(match.group(1)) - sent if match else float("nan")
+    return stdout, stderr, caught, exited

@@ -25,9 +25,9 @@ from stoptools import (
     completes,
     creations,
     in_thread,
+    interrupt_session_program,
     part_puts,
     result_gets,
-    start_session_program,
 )
 
 from gsep_cli.client import GsepClient
@@ -156,22 +156,9 @@ def _program_exit_after_ctrl_c(
     """Run :data:`stoptools.SESSION_PROGRAM`, Ctrl-C once ``ready()``; (stdout, stderr,
     seconds until it caught the interrupt, seconds until it exited)."""
     env = clean_env(tmp_path, GSEP_API_KEY=SECRET, GSEP_READ_TIMEOUT="15")
-    proc = start_session_program(sb.base_url, song, tmp_path / "out", env)
-    try:
-        wait_for(lambda: ready() or proc.poll() is not None, 30, "the moment to stop")
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.3)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=40)
-        exited = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    match = re.search(r"caught \w+ ([\d.]+)", out)
-    caught = float(match.group(1)) - sent if match else float("nan")
-    return out, err, caught, exited
+    return interrupt_session_program(
+        sb.base_url, song, tmp_path / "out", env, ready=ready, settle=0.3, timeout=40
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery")
